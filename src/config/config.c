@@ -1,0 +1,224 @@
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+typedef enum { OPT_HOSTPORT, OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL, OPT_LOGLEVEL } opt_type;
+
+typedef struct {
+    const char *flag;      /* without the leading -- */
+    const char *env;
+    opt_type type;
+    size_t offset;         /* into sight_config */
+    size_t size;           /* for strings */
+    int64_t min, max;      /* for numbers */
+    const char *help;
+} opt_def;
+
+#define OFF(f) offsetof(sight_config, f)
+#define SZ(f) sizeof(((sight_config *)0)->f)
+
+static const opt_def OPTS[] = {
+    {"listen", "SIGHT_LISTEN", OPT_HOSTPORT, 0, 0, 0, 0, "address to listen on, HOST:PORT (default 127.0.0.1:8080)"},
+    {"db", "SIGHT_DB", OPT_STR, OFF(db_path), SZ(db_path), 0, 0, "SQLite key store (default data/sight.db)"},
+    {"workers", "SIGHT_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "files worked on at once, all requests together (default: number of CPUs)"},
+    {"max-inflight", "SIGHT_MAX_INFLIGHT", OPT_INT, OFF(max_inflight), 0, 1, 100000, "prediction requests accepted at once; more get 429 (default 64)"},
+    {"max-connections", "SIGHT_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), 0, 4, 100000, "open HTTP connections (default 256)"},
+    {"max-file-size", "SIGHT_MAX_FILE_SIZE", OPT_SIZE, OFF(max_file_bytes), 0, 1, INT64_MAX, "largest uploaded file (default 20MiB)"},
+    {"max-body-size", "SIGHT_MAX_BODY_SIZE", OPT_SIZE, OFF(max_body_bytes), 0, 1, INT64_MAX, "largest request body (default 100MiB)"},
+    {"max-files", "SIGHT_MAX_FILES", OPT_INT, OFF(max_files), 0, 1, 100000, "files per request (default 32)"},
+    {"max-pixels", "SIGHT_MAX_PIXELS", OPT_SIZE, OFF(max_pixels), 0, 1, INT64_MAX, "largest decoded image in pixels; refuses decompression bombs (default 50M)"},
+    {"client-timeout", "SIGHT_CLIENT_TIMEOUT", OPT_INT, OFF(client_timeout_s), 0, 1, 86400, "seconds a client may stay silent while sending (default 60)"},
+    {"shutdown-timeout", "SIGHT_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 86400, "seconds SIGTERM waits for running streams (default 30)"},
+    {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
+    {"log-level", "SIGHT_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), SZ(log_level), 0, 0, "error, warn, info or debug (default info)"},
+    {"create-first-key", "SIGHT_CREATE_FIRST_KEY", OPT_BOOL, OFF(create_first_key), 0, 0, 0, "on start, create and print a key if the store has none active"},
+};
+#define NOPTS (sizeof OPTS / sizeof OPTS[0])
+
+void config_defaults(sight_config *c)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->listen_host, "127.0.0.1");
+    c->listen_port = 8080;
+    strcpy(c->db_path, "data/sight.db");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c->workers = n > 0 ? (int)n : 1;
+    c->max_inflight = 64;
+    c->max_connections = 256;
+    c->max_file_bytes = 20LL << 20;
+    c->max_body_bytes = 100LL << 20;
+    c->max_files = 32;
+    c->max_pixels = 50000000;
+    c->client_timeout_s = 60;
+    c->shutdown_timeout_s = 30;
+    c->retry_after_s = 1;
+    strcpy(c->log_level, "info");
+}
+
+int64_t config_parse_size(const char *s)
+{
+    if (!s || !isdigit((unsigned char)*s)) return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno) return -1;
+    unsigned long long mul = 1;
+    /* Binary suffixes for bytes (KiB/MiB/GiB and their short forms); decimal
+     * "M" for pixel counts reads as mega either way, which is what people mean. */
+    if (*end) {
+        if (!strcasecmp(end, "k") || !strcasecmp(end, "kib") || !strcasecmp(end, "kb")) mul = 1ULL << 10;
+        else if (!strcasecmp(end, "m") || !strcasecmp(end, "mib") || !strcasecmp(end, "mb")) mul = 1ULL << 20;
+        else if (!strcasecmp(end, "g") || !strcasecmp(end, "gib") || !strcasecmp(end, "gb")) mul = 1ULL << 30;
+        else return -1;
+    }
+    if (v > (unsigned long long)INT64_MAX / mul) return -1;
+    return (int64_t)(v * mul);
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    if (!s || !*s) return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")) *out = true;
+    else if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off")) *out = false;
+    else return -1;
+    return 0;
+}
+
+static const opt_def *find_opt(const char *flag)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (!strcmp(OPTS[i].flag, flag)) return &OPTS[i];
+    return NULL;
+}
+
+static int set_opt(sight_config *c, const opt_def *o, const char *value, char *err, size_t err_len)
+{
+    char *base = (char *)c;
+    switch (o->type) {
+    case OPT_HOSTPORT: {
+        /* HOST:PORT, [v6]:PORT or :PORT (all interfaces). */
+        const char *colon = strrchr(value, ':');
+        int64_t port;
+        if (!colon || parse_int(colon + 1, &port) || port < 1 || port > 65535) {
+            snprintf(err, err_len, "--%s wants HOST:PORT, got '%s'", o->flag, value);
+            return -1;
+        }
+        size_t hl = (size_t)(colon - value);
+        const char *h = value;
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { h++; hl -= 2; }
+        if (hl >= sizeof c->listen_host) { snprintf(err, err_len, "--%s: host too long", o->flag); return -1; }
+        if (hl == 0) strcpy(c->listen_host, "0.0.0.0");
+        else { memcpy(c->listen_host, h, hl); c->listen_host[hl] = 0; }
+        c->listen_port = (uint16_t)port;
+        return 0;
+    }
+    case OPT_STR:
+    case OPT_LOGLEVEL:
+        if (o->type == OPT_LOGLEVEL && strcmp(value, "error") && strcmp(value, "warn") &&
+            strcmp(value, "info") && strcmp(value, "debug")) {
+            snprintf(err, err_len, "--%s wants error, warn, info or debug, got '%s'", o->flag, value);
+            return -1;
+        }
+        if (!*value || strlen(value) >= o->size) {
+            snprintf(err, err_len, "--%s: value empty or too long", o->flag);
+            return -1;
+        }
+        strcpy(base + o->offset, value);
+        return 0;
+    case OPT_INT: {
+        int64_t v;
+        if (parse_int(value, &v) || v < o->min || v > o->max) {
+            snprintf(err, err_len, "--%s wants a whole number from %lld to %lld, got '%s'", o->flag,
+                     (long long)o->min, (long long)o->max, value);
+            return -1;
+        }
+        *(int *)(base + o->offset) = (int)v;
+        return 0;
+    }
+    case OPT_SIZE: {
+        int64_t v = config_parse_size(value);
+        if (v < o->min) {
+            snprintf(err, err_len, "--%s wants a size such as 20MiB or 1048576, got '%s'", o->flag, value);
+            return -1;
+        }
+        *(int64_t *)(base + o->offset) = v;
+        return 0;
+    }
+    case OPT_BOOL: {
+        bool b;
+        if (parse_bool(value, &b)) {
+            snprintf(err, err_len, "--%s wants true or false, got '%s'", o->flag, value);
+            return -1;
+        }
+        *(bool *)(base + o->offset) = b;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int config_set(sight_config *c, const char *flag, const char *value, char *err, size_t err_len)
+{
+    const opt_def *o = find_opt(flag);
+    if (!o) { snprintf(err, err_len, "unknown option --%s", flag); return -1; }
+    return set_opt(c, o, value, err, err_len);
+}
+
+void config_print_usage(FILE *out, const char *command)
+{
+    fprintf(out, "usage: sightd %s [options]\n\noptions (each also read from its environment variable):\n",
+            command ? command : "serve");
+    for (size_t i = 0; i < NOPTS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", OPTS[i].flag, OPTS[i].type == OPT_BOOL ? "" : " V");
+        fprintf(out, "  %-22s %-24s %s\n", left, OPTS[i].env, OPTS[i].help);
+    }
+}
+
+int config_parse(sight_config *c, int argc, char **argv, int first, const char *command)
+{
+    char err[256];
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = getenv(OPTS[i].env);
+        if (v && *v && set_opt(c, &OPTS[i], v, err, sizeof err)) {
+            fprintf(stderr, "sightd: %s (from %s)\n", err, OPTS[i].env);
+            return -1;
+        }
+    }
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { config_print_usage(stdout, command); return 1; }
+        if (strncmp(a, "--", 2)) { fprintf(stderr, "sightd: unexpected argument '%s'\n", a); return -1; }
+        char flag[64];
+        const char *eq = strchr(a + 2, '=');
+        size_t fl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (fl >= sizeof flag) { fprintf(stderr, "sightd: unknown option %s\n", a); return -1; }
+        memcpy(flag, a + 2, fl);
+        flag[fl] = 0;
+        const opt_def *o = find_opt(flag);
+        if (!o) { fprintf(stderr, "sightd: unknown option --%s (see sightd %s --help)\n", flag, command); return -1; }
+        const char *val;
+        if (eq) val = eq + 1;
+        else if (o->type == OPT_BOOL) val = "true";
+        else if (i + 1 < argc) val = argv[++i];
+        else { fprintf(stderr, "sightd: --%s needs a value\n", flag); return -1; }
+        if (set_opt(c, o, val, err, sizeof err)) { fprintf(stderr, "sightd: %s\n", err); return -1; }
+    }
+    return 0;
+}

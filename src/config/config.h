@@ -1,0 +1,45 @@
+/* Server configuration: every option is a command-line flag and an environment
+ * variable (flag wins). One table in config.c drives parsing, --help and the
+ * README's list, so they cannot drift apart. */
+#ifndef SIGHT_CONFIG_H
+#define SIGHT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    char listen_host[256];
+    uint16_t listen_port;
+    char db_path[1024];
+    int workers;              /* files worked on at once, all requests together */
+    int max_inflight;         /* prediction requests accepted at once; more get 429 */
+    int max_connections;      /* open HTTP connections */
+    int64_t max_file_bytes;
+    int64_t max_body_bytes;
+    int max_files;
+    int64_t max_pixels;
+    int client_timeout_s;     /* idle time before a silent client is dropped */
+    int shutdown_timeout_s;   /* how long SIGTERM waits for running streams */
+    int retry_after_s;        /* Retry-After sent with 429 */
+    char log_level[16];
+    bool create_first_key;    /* serve: create and print a key when none is active */
+} sight_config;
+
+void config_defaults(sight_config *c);
+
+/* Applies SIGHT_* environment variables, then argv[first..argc). Unknown flags,
+ * bad values and stray arguments print a message to stderr and return -1.
+ * Returns 1 when --help was given (usage already printed), else 0. */
+int config_parse(sight_config *c, int argc, char **argv, int first, const char *command);
+
+/* Parses a single option value; exposed for tests. Returns 0 or -1 with err set. */
+int config_set(sight_config *c, const char *flag, const char *value, char *err, size_t err_len);
+
+void config_print_usage(FILE *out, const char *command);
+
+/* Parses sizes like "20MiB", "100M", "512k", "1048576". Returns -1 when invalid. */
+int64_t config_parse_size(const char *s);
+
+#endif

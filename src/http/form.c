@@ -1,0 +1,188 @@
+#include "http/form.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Text fields are small; anything bigger is a mistake or an attack. */
+#define MAX_API_KEY 256
+#define MAX_QUERY (16 * 1024)
+#define MAX_METADATA 4096
+
+static int fail(form *f, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(form *f, unsigned status, const char *code, const char *fmt, ...)
+{
+    if (!f->failed) {
+        f->failed = true;
+        f->err.status = status;
+        snprintf(f->err.code, sizeof f->err.code, "%s", code);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(f->err.message, sizeof f->err.message, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void form_init(form *f, const form_limits *lim)
+{
+    memset(f, 0, sizeof *f);
+    f->lim = *lim;
+}
+
+void form_free(form *f)
+{
+    free(f->api_key);
+    free(f->query);
+    for (size_t i = 0; i < f->nfiles; i++) {
+        free(f->files[i].filename);
+        free(f->files[i].data);
+    }
+    free(f->files);
+    for (size_t i = 0; i < f->nmetadata; i++) free(f->metadata[i]);
+    free(f->metadata);
+    free(f->meta);
+    free(f->text);
+    memset(f, 0, sizeof *f);
+}
+
+/* Finishes the text value being assembled and stores it where it belongs. */
+static int end_value(form *f)
+{
+    if (f->cur == CUR_API_KEY || f->cur == CUR_QUERY || f->cur == CUR_METADATA) {
+        char *s = f->text ? f->text : strdup("");
+        f->text = NULL;
+        f->text_len = f->text_cap = 0;
+        if (!s) return fail(f, 500, "out_of_memory", "out of memory");
+        if (f->cur == CUR_API_KEY) { free(f->api_key); f->api_key = s; }
+        else if (f->cur == CUR_QUERY) { free(f->query); f->query = s; }
+        else {
+            char **m = realloc(f->metadata, (f->nmetadata + 1) * sizeof *m);
+            if (!m) { free(s); return fail(f, 500, "out_of_memory", "out of memory"); }
+            f->metadata = m;
+            m[f->nmetadata++] = s;
+        }
+    }
+    f->cur = CUR_NONE;
+    return 0;
+}
+
+static int append(char **buf, size_t *len, size_t *cap, const char *data, size_t n, int nul)
+{
+    size_t need = *len + n + (nul ? 1 : 0);
+    if (need > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < need) c *= 2;
+        char *b = realloc(*buf, c);
+        if (!b) return -1;
+        *buf = b;
+        *cap = c;
+    }
+    if (n) memcpy(*buf + *len, data, n);
+    *len += n;
+    if (nul) (*buf)[*len] = 0;
+    return 0;
+}
+
+static int start_value(form *f, const char *key, const char *filename)
+{
+    if (end_value(f)) return -1;
+    if (!strcmp(key, "files")) {
+        if (f->nfiles >= (size_t)f->lim.max_files)
+            return fail(f, 413, "too_many_files", "more than %d files in one request", f->lim.max_files);
+        form_file *nf = realloc(f->files, (f->nfiles + 1) * sizeof *nf);
+        if (!nf) return fail(f, 500, "out_of_memory", "out of memory");
+        f->files = nf;
+        form_file *ff = &f->files[f->nfiles];
+        memset(ff, 0, sizeof *ff);
+        if (filename && *filename) ff->filename = strdup(filename);
+        else if (asprintf(&ff->filename, "file%zu", f->nfiles) < 0) ff->filename = NULL;
+        if (!ff->filename) return fail(f, 500, "out_of_memory", "out of memory");
+        f->nfiles++;
+        f->cur = CUR_FILE;
+    } else if (!strcmp(key, "api_key")) f->cur = CUR_API_KEY;
+    else if (!strcmp(key, "query")) f->cur = CUR_QUERY;
+    else if (!strcmp(key, "metadata")) f->cur = CUR_METADATA;
+    else return fail(f, 422, "unknown_field", "unknown form field '%.64s' (expected api_key, query, files, metadata)", key);
+    return 0;
+}
+
+int form_feed(form *f, const char *key, const char *filename, const char *data, uint64_t off, size_t size)
+{
+    if (f->failed) return -1;
+    if (!key) key = "";
+    if (off == 0 && start_value(f, key, filename)) return -1;
+    if (size == 0) return 0;
+    if (f->cur == CUR_FILE) {
+        form_file *ff = &f->files[f->nfiles - 1];
+        if ((int64_t)(ff->len + size) > f->lim.max_file_bytes)
+            return fail(f, 413, "file_too_large", "file '%.100s' is over the %lld byte limit", ff->filename,
+                        (long long)f->lim.max_file_bytes);
+        if (append((char **)&ff->data, &ff->len, &ff->cap, data, size, 0))
+            return fail(f, 500, "out_of_memory", "out of memory");
+        return 0;
+    }
+    size_t max = f->cur == CUR_API_KEY ? MAX_API_KEY : f->cur == CUR_QUERY ? MAX_QUERY : MAX_METADATA;
+    const char *name = f->cur == CUR_API_KEY ? "api_key" : f->cur == CUR_QUERY ? "query" : "metadata";
+    if (f->text_len + size > max)
+        return fail(f, 413, "field_too_large", "form field '%s' is over its %zu byte limit", name, max);
+    if (append(&f->text, &f->text_len, &f->text_cap, data, size, 1))
+        return fail(f, 500, "out_of_memory", "out of memory");
+    return 0;
+}
+
+static int parse_meta(form *f, size_t i)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(f->metadata[i], JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) return fail(f, 422, "invalid_metadata", "metadata[%zu] is not valid JSON: %s", i, jerr.text);
+    int rc = 0;
+    if (!json_is_object(j)) {
+        rc = fail(f, 422, "invalid_metadata", "metadata[%zu] must be a JSON object like {\"is_yolo\": true, \"is_llm\": false}", i);
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v) {
+        bool *dst = !strcmp(k, "is_yolo") ? &f->meta[i].is_yolo : !strcmp(k, "is_llm") ? &f->meta[i].is_llm : NULL;
+        if (!dst) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm)", i, k); goto out; }
+        if (!json_is_boolean(v)) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu].%s must be true or false", i, k); goto out; }
+        *dst = json_is_true(v);
+    }
+out:
+    json_decref(j);
+    return rc;
+}
+
+int form_finish(form *f)
+{
+    if (f->failed || end_value(f)) return -1;
+    if (f->nfiles == 0) return fail(f, 422, "no_files", "the request has no 'files' field");
+    if (f->nmetadata != f->nfiles)
+        return fail(f, 422, "metadata_count_mismatch", "%zu files but %zu metadata entries: send one metadata JSON string per file",
+                    f->nfiles, f->nmetadata);
+    f->meta = calloc(f->nfiles, sizeof *f->meta);
+    if (!f->meta) return fail(f, 500, "out_of_memory", "out of memory");
+    for (size_t i = 0; i < f->nfiles; i++)
+        if (parse_meta(f, i)) return -1;
+    return 0;
+}
+
+uint8_t *form_take_file(form *f, size_t i, size_t *len)
+{
+    uint8_t *d = f->files[i].data;
+    *len = f->files[i].len;
+    f->files[i].data = NULL;
+    f->files[i].len = f->files[i].cap = 0;
+    return d;
+}
+
+char *form_take_filename(form *f, size_t i)
+{
+    char *s = f->files[i].filename;
+    f->files[i].filename = NULL;
+    return s;
+}

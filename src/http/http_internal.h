@@ -1,0 +1,57 @@
+/* Types shared by the HTTP front's files (server.c, predict.c, reply.c). */
+#ifndef SIGHT_HTTP_INTERNAL_H
+#define SIGHT_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "http/form.h"
+#include "keys/keystore.h"
+#include "metrics/metrics.h"
+#include "pipeline/pipeline.h"
+#include "http/server.h"
+
+struct server {
+    sight_config cfg;
+    keystore *keys;
+    pipeline *pipe;
+    struct MHD_Daemon *daemon;
+    unsigned port;
+    atomic_int inflight;        /* prediction requests being received or streamed */
+    atomic_bool shutting_down;
+    int abort_fd;               /* eventfd, readable once streams must end now */
+};
+
+/* Per-HTTP-request state, kept in libmicrohttpd's request closure. */
+typedef struct http_req {
+    struct server *srv;
+    metrics_route route;
+    char request_id[40];
+    unsigned status;            /* of the response queued, for metrics */
+    bool responded;             /* a response is queued: swallow the rest of the upload */
+    bool counted;               /* holds one of srv->inflight */
+
+    /* v1 upload */
+    struct MHD_PostProcessor *pp;
+    form form;
+    bool form_ready;
+    int64_t body_bytes;
+    char header_key[KEYSTORE_KEY_MAX + 2];  /* from Authorization / X-API-Key */
+    bool has_header_key;
+} http_req;
+
+/* reply.c: every response goes through these, so each carries X-Request-Id. */
+enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned status, const char *content_type,
+                           char *body, size_t len);
+enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned status, struct MHD_Response *r);
+
+/* predict.c */
+enum MHD_Result predict_v1(struct MHD_Connection *c, http_req *hr, const char *upload_data,
+                           size_t *upload_data_size, bool first_call);
+void predict_cleanup(http_req *hr);
+
+#endif

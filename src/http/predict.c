@@ -1,0 +1,222 @@
+/* POST /api/v1/inference/predict/stream: multipart upload in, NDJSON stream out.
+ *
+ * Order of checks, cheapest first: admission (shutdown, 429), content type,
+ * declared size, header key; then the body is parsed as it arrives with every
+ * limit enforced; then form validation, the form's key, and only then the
+ * 200 and the stream. Every refusal before the stream is a JSON error. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http_internal.h"
+#include "util/log.h"
+
+/* Bytes handed to libmicrohttpd per read of the stream. */
+#define STREAM_BLOCK (16 * 1024)
+
+typedef struct {
+    predict_request *req;
+    int client_fd;
+    int abort_fd;
+} stream_ctx;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_ctx *s = cls;
+    for (;;) {
+        ssize_t n = eq_read(s->req->events, buf, max);
+        if (n > 0) return n;
+        if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
+        /* Sleep until a line is queued, the client goes away, or shutdown
+         * runs out of patience. Nothing here wakes up otherwise. */
+        struct pollfd p[3] = {
+            {eq_fd(s->req->events), POLLIN, 0},
+            {s->client_fd, POLLRDHUP, 0},
+            {s->abort_fd, POLLIN, 0},
+        };
+        int r = poll(p, s->client_fd >= 0 ? 3 : 1, -1);
+        if (r < 0 && errno != EINTR) return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+            log_info("request %s: client went away, cancelling its work", s->req->request_id);
+            predict_request_cancel(s->req);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (p[2].revents & POLLIN) {
+            predict_request_cancel(s->req);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+static void stream_free(void *cls)
+{
+    stream_ctx *s = cls;
+    /* Normally every job is done by now; if not (client gone), skip the rest. */
+    predict_request_cancel(s->req);
+    predict_request_unref(s->req);
+    free(s);
+}
+
+static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                 const char *content_type, const char *transfer_encoding, const char *data,
+                                 uint64_t off, size_t size)
+{
+    http_req *hr = cls;
+    return form_feed(&hr->form, key, filename, data, off, size) == 0 ? MHD_YES : MHD_NO;
+}
+
+static enum MHD_Result form_failed(struct MHD_Connection *c, http_req *hr)
+{
+    const form_error *e = &hr->form.err;
+    return reply_error(c, hr, e->status, e->code, "%s", e->message);
+}
+
+/* Reads the key from Authorization: Bearer or X-API-Key, if either is sent. */
+static void header_key(struct MHD_Connection *c, http_req *hr)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth && !strncasecmp(auth, "Bearer ", 7)) {
+        v = auth + 7;
+        while (*v == ' ') v++;
+    }
+    if (!v) return;
+    hr->has_header_key = true;
+    /* An over-long value cannot be a key; keep it truncated so it fails verification. */
+    snprintf(hr->header_key, sizeof hr->header_key, "%s", v);
+}
+
+static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const char *key)
+{
+    if (!key || !*key)
+        return reply_error(c, hr, 401, "missing_api_key",
+                           "no API key: send the api_key form field, Authorization: Bearer <key> or X-API-Key");
+    int64_t id;
+    switch (keystore_verify(hr->srv->keys, key, &id)) {
+    case KEY_VALID: return MHD_YES;
+    case KEY_UNKNOWN: return reply_error(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked");
+    default: return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read; try again");
+    }
+}
+
+static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
+{
+    server *s = hr->srv;
+    if (atomic_load(&s->shutting_down))
+        return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+    if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
+        atomic_fetch_sub(&s->inflight, 1);
+        return reply_error(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
+                           s->cfg.max_inflight);
+    }
+    hr->counted = true;
+    metrics_inflight_add(1);
+
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct || strncasecmp(ct, "multipart/form-data", 19))
+        return reply_error(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
+                           ct ? ct : "no Content-Type");
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
+        return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
+                           (long long)s->cfg.max_body_bytes);
+    header_key(c, hr);
+    if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded)) return MHD_YES;
+
+    form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files};
+    form_init(&hr->form, &lim);
+    hr->form_ready = false;
+    hr->pp = MHD_create_post_processor(c, 64 * 1024, post_iter, hr);
+    if (!hr->pp)
+        return reply_error(c, hr, 400, "malformed_multipart", "multipart/form-data without a usable boundary");
+    return MHD_YES;
+}
+
+static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
+{
+    server *s = hr->srv;
+    enum MHD_Result complete = MHD_destroy_post_processor(hr->pp);
+    hr->pp = NULL;
+    hr->form_ready = true;  /* the whole body has been read */
+    if (hr->form.failed) return form_failed(c, hr);
+    if (complete != MHD_YES)
+        return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is truncated or malformed");
+    if (form_finish(&hr->form)) return form_failed(c, hr);
+    if (!hr->has_header_key) {
+        if (check_key(c, hr, hr->form.api_key) != MHD_YES || hr->responded) return MHD_YES;
+    }
+
+    predict_request *pr = predict_request_new();
+    if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    memcpy(pr->request_id, hr->request_id, sizeof pr->request_id);
+    pr->query = hr->form.query;
+    hr->form.query = NULL;
+    for (size_t i = 0; i < hr->form.nfiles; i++) {
+        size_t len;
+        uint8_t *data = form_take_file(&hr->form, i, &len);
+        char *name = form_take_filename(&hr->form, i);
+        if (predict_request_add_file(pr, name, strlen(name), data, len, hr->form.meta[i].is_yolo,
+                                     hr->form.meta[i].is_llm)) {
+            free(data);
+            free(name);
+            predict_request_unref(pr);
+            return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+        }
+    }
+    form_free(&hr->form);
+
+    stream_ctx *sc = malloc(sizeof *sc);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct MHD_Response *resp = sc ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, sc, stream_free) : NULL;
+    if (!resp) {
+        free(sc);
+        predict_request_unref(pr);
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    }
+    *sc = (stream_ctx){pr, ci ? ci->connect_fd : -1, s->abort_fd};
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+    /* Ask proxies (nginx) not to buffer the stream. */
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    /* From here the response (sc) owns our reference; the pipeline takes one per file. */
+    if (pipeline_submit(s->pipe, pr) != 0) {
+        MHD_destroy_response(resp);
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    }
+    log_info("request %s: streaming %zu file(s)", hr->request_id, pr->nfiles);
+    return reply_queue(c, hr, 200, resp);
+}
+
+enum MHD_Result predict_v1(struct MHD_Connection *c, http_req *hr, const char *upload_data,
+                           size_t *upload_data_size, bool first_call)
+{
+    if (first_call) return start(c, hr);
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        hr->body_bytes += (int64_t)n;
+        if (hr->body_bytes > hr->srv->cfg.max_body_bytes)
+            return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
+                               (long long)hr->srv->cfg.max_body_bytes);
+        if (MHD_post_process(hr->pp, upload_data, n) != MHD_YES) {
+            if (hr->form.failed) return form_failed(c, hr);
+            return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is malformed");
+        }
+        return MHD_YES;
+    }
+    return finish(c, hr);
+}
+
+void predict_cleanup(http_req *hr)
+{
+    if (hr->pp) MHD_destroy_post_processor(hr->pp);
+    hr->pp = NULL;
+    form_free(&hr->form);
+    if (hr->counted) {
+        atomic_fetch_sub(&hr->srv->inflight, 1);
+        metrics_inflight_add(-1);
+        hr->counted = false;
+    }
+}

@@ -1,0 +1,56 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "http/http_internal.h"
+#include "util/json_out.h"
+#include "util/log.h"
+
+enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned status, struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Request-Id", hr->request_id);
+    if (status == MHD_HTTP_TOO_MANY_REQUESTS || status == MHD_HTTP_SERVICE_UNAVAILABLE) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", hr->srv->cfg.retry_after_s);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, hr->route <= ROUTE_PREDICT_V2 ? "POST" : "GET, HEAD");
+    /* A request refused before its body was read leaves that body unread on the
+     * socket: closing is the only safe way to end the exchange. */
+    if (status >= 400 && !hr->form_ready && hr->route <= ROUTE_PREDICT_V2)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES) {
+        hr->status = status;
+        hr->responded = true;
+    } else {
+        log_warn("request %s: could not queue a %u response", hr->request_id, status);
+    }
+    return ret;
+}
+
+enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned status, const char *content_type,
+                           char *body, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) { free(body); return MHD_NO; }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    return reply_queue(c, hr, status, r);
+}
+
+enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
+                            const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t len;
+    char *body = json_error_body(code, msg, &len);
+    if (!body) return MHD_NO;
+    log_debug("request %s: %u %s: %s", hr->request_id, status, code, msg);
+    return reply_body(c, hr, status, "application/json", body, len);
+}

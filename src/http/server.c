@@ -1,0 +1,223 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/http_internal.h"
+#include "util/json_out.h"
+#include "util/log.h"
+
+#define PATH_V1 "/api/v1/inference/predict/stream"
+#define PATH_V2 "/api/v1/inference/predict/stream/v2"
+
+static metrics_route route_of(const char *url)
+{
+    if (!strcmp(url, PATH_V1)) return ROUTE_PREDICT_V1;
+    if (!strcmp(url, PATH_V2)) return ROUTE_PREDICT_V2;
+    if (!strcmp(url, "/healthz")) return ROUTE_HEALTHZ;
+    if (!strcmp(url, "/readyz")) return ROUTE_READYZ;
+    if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
+    return ROUTE_OTHER;
+}
+
+/* Keeps a caller's X-Request-Id when it is short and plain, so logs line up
+ * across services; otherwise makes a fresh random one. */
+static void set_request_id(struct MHD_Connection *c, http_req *hr)
+{
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (given) {
+        size_t n = strlen(given);
+        bool ok = n > 0 && n < sizeof hr->request_id;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = isalnum((unsigned char)given[i]) || given[i] == '-' || given[i] == '_' || given[i] == '.';
+        if (ok) { memcpy(hr->request_id, given, n + 1); return; }
+    }
+    uint8_t rnd[8];
+    if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)hr;
+        memcpy(rnd, &v, sizeof rnd);
+    }
+    for (size_t i = 0; i < sizeof rnd; i++) sprintf(hr->request_id + 2 * i, "%02x", rnd[i]);
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, http_req *hr, unsigned status, const char *ctype,
+                                  const char *text)
+{
+    char *body = strdup(text);
+    if (!body) return MHD_NO;
+    return reply_body(c, hr, status, ctype, body, strlen(body));
+}
+
+static enum MHD_Result handle_readyz(struct MHD_Connection *c, http_req *hr)
+{
+    if (atomic_load(&hr->srv->shutting_down))
+        return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+    int64_t n;
+    if (keystore_count_active(hr->srv->keys, &n) != 0)
+        return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read");
+    size_t len;
+    char *body = json_line(json_pack("{s:s,s:I}", "status", "ready", "active_keys", (json_int_t)n), &len);
+    return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_data_size,
+                               void **req_cls)
+{
+    server *s = cls;
+    http_req *hr = *req_cls;
+    bool first = hr == NULL;
+    if (first) {
+        hr = calloc(1, sizeof *hr);
+        if (!hr) return MHD_NO;
+        hr->srv = s;
+        hr->route = route_of(url);
+        set_request_id(c, hr);
+        *req_cls = hr;
+    }
+    if (hr->responded) {
+        /* Already answered (an early error): discard whatever body still arrives. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    bool is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    switch (hr->route) {
+    case ROUTE_PREDICT_V1:
+        if (strcmp(method, "POST")) return reply_error(c, hr, 405, "method_not_allowed", "use POST for %s", url);
+        return predict_v1(c, hr, upload_data, upload_data_size, first);
+    case ROUTE_PREDICT_V2:
+        if (strcmp(method, "POST")) return reply_error(c, hr, 405, "method_not_allowed", "use POST for %s", url);
+        return reply_error(c, hr, 501, "not_implemented", "the v2 (image URL) endpoint is not available in this version");
+    case ROUTE_HEALTHZ:
+        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
+        return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
+    case ROUTE_READYZ:
+        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
+        return handle_readyz(c, hr);
+    case ROUTE_METRICS: {
+        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
+        size_t len;
+        char *body = metrics_render(&len);
+        return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;
+    }
+    default:
+        return reply_error(c, hr, 404, "not_found", "no such endpoint: %s %.200s", method, url);
+    }
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+    http_req *hr = *req_cls;
+    if (!hr) return;
+    *req_cls = NULL;
+    /* A request cut off before any response counts as 499 (client closed), as nginx logs it. */
+    metrics_request(hr->route, hr->status ? hr->status : 499);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        log_debug("request %s ended early (code %d)", hr->request_id, (int)toe);
+    predict_cleanup(hr);
+    free(hr);
+}
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ports[8];
+    snprintf(ports, sizeof ports, "%u", port);
+    int rc = getaddrinfo(host, ports, &hints, &res);
+    if (rc != 0 || !res) {
+        log_error("cannot resolve listen address '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = 0;
+    log_debug("microhttpd: %s", buf);
+}
+
+server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
+{
+    server *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->cfg = *cfg;
+    s->keys = keys;
+    s->pipe = pipe;
+    s->abort_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (s->abort_fd < 0 || resolve(cfg->listen_host, cfg->listen_port, &ss, &sl) != 0) goto fail;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* Thread per connection: a stream's reader may sleep in poll() until its
+     * next event without holding up anyone else. The connection limit bounds
+     * the threads. */
+    s->daemon = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, handler, s,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->client_timeout_s,
+                                 MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                                 MHD_OPTION_END);
+    if (!s->daemon) {
+        log_error("cannot listen on %s:%u (address in use, or not allowed?)", cfg->listen_host, cfg->listen_port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : cfg->listen_port;
+    return s;
+fail:
+    if (s->abort_fd >= 0) close(s->abort_fd);
+    free(s);
+    return NULL;
+}
+
+unsigned server_port(const server *s) { return s->port; }
+
+void server_shutdown(server *s)
+{
+    if (!s) return;
+    atomic_store(&s->shutting_down, true);
+    /* Stop accepting; connections already open finish their current request. */
+    MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
+    if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int n;
+    while ((n = atomic_load(&s->inflight)) > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= s->cfg.shutdown_timeout_s) {
+            log_warn("shutdown: %d request(s) still running after %ds, ending them", n, s->cfg.shutdown_timeout_s);
+            break;
+        }
+        /* A bounded wait at shutdown only; 50 ms granularity is plenty here. */
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    uint64_t one = 1;
+    ssize_t w = write(s->abort_fd, &one, sizeof one);
+    (void)w;
+    MHD_stop_daemon(s->daemon);
+    close(s->abort_fd);
+    free(s);
+}

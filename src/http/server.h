@@ -1,0 +1,21 @@
+/* HTTP front: libmicrohttpd daemon, routing, request ids, health and metrics
+ * endpoints, graceful shutdown. The prediction endpoints live in predict.c. */
+#ifndef SIGHT_HTTP_SERVER_H
+#define SIGHT_HTTP_SERVER_H
+
+#include "config/config.h"
+#include "keys/keystore.h"
+#include "pipeline/pipeline.h"
+
+typedef struct server server;
+
+/* Starts listening. keys and pipe stay owned by the caller and must outlive
+ * the server. Returns NULL (with a logged reason) when it cannot bind. */
+server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe);
+/* The port actually bound (useful with --listen 127.0.0.1:0). */
+unsigned server_port(const server *s);
+/* Stops accepting, lets running streams finish for up to the configured
+ * shutdown timeout, then ends the rest and frees everything. */
+void server_shutdown(server *s);
+
+#endif

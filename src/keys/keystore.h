@@ -1,0 +1,67 @@
+/* API key store behind a small interface, so another backend (PostgreSQL, for
+ * several servers sharing one set of keys) can replace SQLite without touching
+ * callers.
+ *
+ * Keys are shown once at creation and stored only as SHA-256 hashes.
+ * Verification always reads the store, so a revocation is seen by a running
+ * server at once. All functions are thread-safe. */
+#ifndef SIGHT_KEYS_KEYSTORE_H
+#define SIGHT_KEYS_KEYSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct keystore keystore;
+
+typedef struct {
+    int64_t id;
+    char name[128];
+    char prefix[16];       /* first 8 characters of the key, e.g. "sk_AbCdE", for recognising it */
+    int64_t created_at;    /* unix seconds */
+    int64_t last_used_at;  /* 0 = never */
+    int64_t revoked_at;    /* 0 = active */
+} key_info;
+
+typedef enum {
+    KEY_VALID = 0,
+    KEY_UNKNOWN,   /* no such key, or revoked */
+    KEY_ERROR,     /* the store failed (I/O, corruption); callers answer 503 */
+} key_verdict;
+
+/* Backend vtable: a later backend fills one of these. */
+typedef struct {
+    void (*close)(keystore *ks);
+    /* name: 1..100 bytes of printable UTF-8. Writes the new key (NUL-terminated;
+     * KEYSTORE_KEY_MAX + 1 bytes is always enough) and, if id_out, its id.
+     * 0 ok, -1 invalid name, short buffer or store error (no row then). */
+    int (*create)(keystore *ks, const char *name, char *key_out, size_t key_out_len, int64_t *id_out);
+    /* All keys, revoked ones included, ordered by id; the caller free()s *out.
+     * 0 ok, -1 error (*out NULL, *n 0). */
+    int (*list)(keystore *ks, key_info **out, size_t *n);
+    int (*revoke)(keystore *ks, int64_t id); /* 0 ok, 1 no such active key, -1 error */
+    /* id_out (may be NULL) is set only for KEY_VALID. */
+    key_verdict (*verify)(keystore *ks, const char *key, int64_t *id_out);
+    int (*count_active)(keystore *ks, int64_t *n); /* 0 ok, -1 error */
+} keystore_ops;
+
+struct keystore {
+    const keystore_ops *ops;
+};
+
+/* Opens (creating parent directory, file and schema as needed) a SQLite store.
+ * Returns NULL and fills err on failure. */
+keystore *keystore_open_sqlite(const char *path, char *err, size_t err_len);
+
+/* Key text: "sk_" followed by 43 URL-safe base64 characters (32 random bytes). */
+#define KEYSTORE_KEY_MAX 64
+
+static inline void keystore_close(keystore *ks) { if (ks) ks->ops->close(ks); }
+static inline int keystore_create(keystore *ks, const char *name, char *key_out, size_t len, int64_t *id)
+{ return ks->ops->create(ks, name, key_out, len, id); }
+static inline int keystore_list(keystore *ks, key_info **out, size_t *n) { return ks->ops->list(ks, out, n); }
+static inline int keystore_revoke(keystore *ks, int64_t id) { return ks->ops->revoke(ks, id); }
+static inline key_verdict keystore_verify(keystore *ks, const char *key, int64_t *id)
+{ return ks->ops->verify(ks, key, id); }
+static inline int keystore_count_active(keystore *ks, int64_t *n) { return ks->ops->count_active(ks, n); }
+
+#endif

@@ -1,0 +1,448 @@
+/* SQLite backend of the key store.
+ *
+ * One connection, guarded by one mutex: verify is a single indexed lookup, so
+ * serialising it costs far less than the inference it guards, and it keeps
+ * the shared prepared statements, sqlite3_changes() and
+ * sqlite3_last_insert_rowid() coherent without per-thread connections.
+ *
+ * Nothing is cached: every verify reads the table in a fresh read transaction
+ * (statements are reset right after use, which ends it), so a key revoked by
+ * another process is refused on the next request. WAL lets those reads run
+ * while `sightd keys` writes from another connection. */
+#include "keys/keystore.h"
+#include "keys/sha256_hex.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEY_RAND_BYTES 32
+#define KEY_LEN (3 + 43)          /* "sk_" + base64url(32 bytes), unpadded */
+#define KEY_PREFIX_LEN 8          /* shown by `keys list`; reveals 30 of 256 random bits */
+#define KEY_NAME_MAX 100
+#define TOUCH_INTERVAL 60         /* seconds between last_used_at writes per key */
+#define BUSY_TIMEOUT_MS 5000
+/* The last_used_at write is best effort and runs under the mutex every
+ * verify waits on, so it must not wait long for another writer. */
+#define TOUCH_BUSY_TIMEOUT_MS 50
+#define SCHEMA_VERSION 1
+
+_Static_assert(KEY_LEN <= KEYSTORE_KEY_MAX, "key must fit KEYSTORE_KEY_MAX");
+
+typedef struct {
+    keystore base; /* first, so a keystore * converts back */
+    pthread_mutex_t mu;
+    sqlite3 *db;
+    sqlite3_stmt *insert, *list, *revoke, *verify, *touch, *count;
+} sqlite_ks;
+
+static int64_t now(void) { return (int64_t)time(NULL); }
+
+static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+    if (!err || !len) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- key text and names ---- */
+
+static void base64url(const unsigned char *in, size_t n, char *out)
+{
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        unsigned long v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 | in[i + 2];
+        *out++ = A[v >> 18 & 63];
+        *out++ = A[v >> 12 & 63];
+        *out++ = A[v >> 6 & 63];
+        *out++ = A[v & 63];
+    }
+    if (n - i == 1) {
+        unsigned long v = (unsigned long)in[i] << 16;
+        *out++ = A[v >> 18 & 63];
+        *out++ = A[v >> 12 & 63];
+    } else if (n - i == 2) {
+        unsigned long v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8;
+        *out++ = A[v >> 18 & 63];
+        *out++ = A[v >> 12 & 63];
+        *out++ = A[v >> 6 & 63];
+    }
+    *out = '\0';
+}
+
+/* Names are printed by `keys list` and written into JSON, so only
+ * well-formed UTF-8 without C0/C1 control characters is accepted. */
+static int name_ok(const char *s)
+{
+    if (!s) return 0;
+    size_t n = strnlen(s, KEY_NAME_MAX + 1);
+    if (n == 0 || n > KEY_NAME_MAX) return 0;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) return 0;
+            p++;
+            continue;
+        }
+        size_t len;
+        unsigned long cp;
+        if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
+        else return 0;
+        if ((size_t)(end - p) < len) return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[k] & 0xc0) != 0x80) return 0;
+            cp = cp << 6 | (p[k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
+/* ---- operations ---- */
+
+static void ks_close(keystore *base)
+{
+    sqlite_ks *s = (sqlite_ks *)base;
+    if (!s) return;
+    /* sqlite3_finalize(NULL) is a no-op, so this also undoes a partial open. */
+    sqlite3_finalize(s->insert);
+    sqlite3_finalize(s->list);
+    sqlite3_finalize(s->revoke);
+    sqlite3_finalize(s->verify);
+    sqlite3_finalize(s->touch);
+    sqlite3_finalize(s->count);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int ks_create(keystore *base, const char *name, char *key_out, size_t key_out_len, int64_t *id_out)
+{
+    sqlite_ks *s = (sqlite_ks *)base;
+    if (key_out && key_out_len) key_out[0] = '\0';
+    if (!name_ok(name) || !key_out || key_out_len < KEY_LEN + 1) return -1;
+
+    unsigned char raw[KEY_RAND_BYTES];
+    char key[KEY_LEN + 1], hash[65], prefix[KEY_PREFIX_LEN + 1];
+    if (RAND_bytes(raw, sizeof raw) != 1) return -1;
+    memcpy(key, "sk_", 3);
+    base64url(raw, sizeof raw, key + 3);
+    OPENSSL_cleanse(raw, sizeof raw);
+    sha256_hex(key, KEY_LEN, hash);
+    memcpy(prefix, key, KEY_PREFIX_LEN);
+    prefix[KEY_PREFIX_LEN] = '\0';
+
+    int rc = -1;
+    if (hash[0]) {
+        pthread_mutex_lock(&s->mu);
+        sqlite3_stmt *st = s->insert;
+        if (sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+            sqlite3_bind_text(st, 2, hash, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+            sqlite3_bind_text(st, 3, prefix, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+            sqlite3_bind_int64(st, 4, now()) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE) {
+            if (id_out) *id_out = sqlite3_last_insert_rowid(s->db);
+            rc = 0;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (rc == 0) memcpy(key_out, key, KEY_LEN + 1);
+    OPENSSL_cleanse(key, sizeof key); /* the only copy left is the caller's */
+    return rc;
+}
+
+static int64_t col_int_or_zero(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, i);
+}
+
+static int ks_list(keystore *base, key_info **out, size_t *n)
+{
+    sqlite_ks *s = (sqlite_ks *)base;
+    key_info *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc, ok = 1;
+
+    pthread_mutex_lock(&s->mu);
+    while ((rc = sqlite3_step(s->list)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            key_info *nv = realloc(v, ncap * sizeof *nv);
+            if (!nv) { ok = 0; break; }
+            v = nv;
+            cap = ncap;
+        }
+        key_info *k = &v[len++];
+        memset(k, 0, sizeof *k);
+        const char *name = (const char *)sqlite3_column_text(s->list, 1);
+        const char *prefix = (const char *)sqlite3_column_text(s->list, 2);
+        k->id = sqlite3_column_int64(s->list, 0);
+        snprintf(k->name, sizeof k->name, "%s", name ? name : "");
+        snprintf(k->prefix, sizeof k->prefix, "%s", prefix ? prefix : "");
+        k->created_at = sqlite3_column_int64(s->list, 3);
+        k->last_used_at = col_int_or_zero(s->list, 4);
+        k->revoked_at = col_int_or_zero(s->list, 5);
+    }
+    if (ok && rc != SQLITE_DONE) ok = 0;
+    sqlite3_reset(s->list);
+    pthread_mutex_unlock(&s->mu);
+
+    if (!ok) {
+        free(v);
+        v = NULL;
+        len = 0;
+    }
+    *out = v;
+    *n = len;
+    return ok ? 0 : -1;
+}
+
+static int ks_revoke(keystore *base, int64_t id)
+{
+    sqlite_ks *s = (sqlite_ks *)base;
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_bind_int64(s->revoke, 1, now()) == SQLITE_OK &&
+        sqlite3_bind_int64(s->revoke, 2, id) == SQLITE_OK && sqlite3_step(s->revoke) == SQLITE_DONE)
+        rc = sqlite3_changes(s->db) > 0 ? 0 : 1;
+    sqlite3_reset(s->revoke);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out)
+{
+    sqlite_ks *s = (sqlite_ks *)base;
+    /* Garbage never reaches the database: cheap to refuse, and a flood of
+     * bogus headers then costs no SQLite work. */
+    if (!key) return KEY_UNKNOWN;
+    size_t len = strnlen(key, KEYSTORE_KEY_MAX + 1);
+    if (len == 0 || len > KEYSTORE_KEY_MAX || strncmp(key, "sk_", 3) != 0) return KEY_UNKNOWN;
+
+    char hash[65];
+    sha256_hex(key, len, hash);
+    if (!hash[0]) return KEY_ERROR;
+
+    key_verdict v = KEY_ERROR;
+    int64_t id = 0, t = now();
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = s->verify;
+    if (sqlite3_bind_text(st, 1, hash, 64, SQLITE_TRANSIENT) == SQLITE_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *stored = sqlite3_column_text(st, 1);
+            /* The lookup found the row by hash already; comparing again in
+             * constant time keeps the decision itself free of timing leaks
+             * whatever the index does. */
+            int same = stored && sqlite3_column_bytes(st, 1) == 64 && CRYPTO_memcmp(stored, hash, 64) == 0;
+            id = sqlite3_column_int64(st, 0);
+            v = same && sqlite3_column_type(st, 2) == SQLITE_NULL ? KEY_VALID : KEY_UNKNOWN;
+        } else if (rc == SQLITE_DONE) {
+            v = KEY_UNKNOWN;
+        }
+    }
+    sqlite3_reset(st); /* ends the read transaction, so the next verify sees fresh data */
+    sqlite3_clear_bindings(st);
+
+    if (v == KEY_VALID) {
+        /* At most one write per key per TOUCH_INTERVAL (the WHERE clause), and
+         * any failure (busy, read-only file) is ignored: the key is valid. */
+        sqlite3_busy_timeout(s->db, TOUCH_BUSY_TIMEOUT_MS);
+        if (sqlite3_bind_int64(s->touch, 1, t) == SQLITE_OK && sqlite3_bind_int64(s->touch, 2, id) == SQLITE_OK &&
+            sqlite3_bind_int64(s->touch, 3, t - TOUCH_INTERVAL) == SQLITE_OK)
+            (void)sqlite3_step(s->touch);
+        sqlite3_reset(s->touch);
+        sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    }
+    pthread_mutex_unlock(&s->mu);
+
+    if (v == KEY_VALID && id_out) *id_out = id;
+    return v;
+}
+
+static int ks_count_active(keystore *base, int64_t *n)
+{
+    sqlite_ks *s = (sqlite_ks *)base;
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_step(s->count) == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s->count, 0);
+        rc = 0;
+    }
+    sqlite3_reset(s->count);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static const keystore_ops SQLITE_OPS = {
+    .close = ks_close,
+    .create = ks_create,
+    .list = ks_list,
+    .revoke = ks_revoke,
+    .verify = ks_verify,
+    .count_active = ks_count_active,
+};
+
+/* ---- open ---- */
+
+/* Creates the parent directory (one level) and an empty 0600 database file
+ * if they are missing. Creating the file ourselves instead of changing the
+ * umask keeps this safe in a threaded process (umask is process-wide);
+ * SQLite gives the -wal and -shm files the database file's mode. */
+static int prepare_path(const char *path, char *err, size_t err_len)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        size_t dlen = (size_t)(slash - path);
+        char *dir = malloc(dlen + 1);
+        if (!dir) {
+            set_err(err, err_len, "out of memory");
+            return -1;
+        }
+        memcpy(dir, path, dlen);
+        dir[dlen] = '\0';
+        int r = mkdir(dir, 0700);
+        int e = errno;
+        if (r != 0 && e != EEXIST) set_err(err, err_len, "cannot create directory %s: %s", dir, strerror(e));
+        free(dir);
+        if (r != 0 && e != EEXIST) return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        close(fd);
+    } else if (errno != EEXIST) {
+        set_err(err, err_len, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t err_len)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK) return 0;
+    set_err(err, err_len, "%s", sqlite3_errmsg(db));
+    return -1;
+}
+
+/* Schema creation and future migrations, keyed on PRAGMA user_version. The
+ * check and the change share one write transaction, so two processes opening
+ * a new file at once cannot both migrate. */
+static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
+{
+    if (exec(db, "BEGIN IMMEDIATE", err, err_len)) return -1;
+
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    if (version < 0) set_err(err, err_len, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+
+    int rc = -1;
+    if (version == 0) {
+        rc = exec(db,
+                  "CREATE TABLE IF NOT EXISTS api_keys("
+                  " id INTEGER PRIMARY KEY,"
+                  " name TEXT NOT NULL,"
+                  " key_hash TEXT NOT NULL UNIQUE," /* UNIQUE also indexes verify's lookup */
+                  " prefix TEXT NOT NULL,"
+                  " created_at INTEGER NOT NULL,"
+                  " last_used_at INTEGER,"
+                  " revoked_at INTEGER);"
+                  "PRAGMA user_version = 1;",
+                  err, err_len);
+    } else if (version == SCHEMA_VERSION) {
+        rc = 0;
+    } else if (version > SCHEMA_VERSION) {
+        set_err(err, err_len, "%s: schema version %d is newer than this sightd supports (%d)", path, version,
+                SCHEMA_VERSION);
+    }
+    if (rc == 0) rc = exec(db, "COMMIT", err, err_len);
+    if (rc != 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int prepare(sqlite_ks *s, sqlite3_stmt **st, const char *sql, char *err, size_t err_len)
+{
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK) return 0;
+    set_err(err, err_len, "%s", sqlite3_errmsg(s->db));
+    return -1;
+}
+
+keystore *keystore_open_sqlite(const char *path, char *err, size_t err_len)
+{
+    set_err(err, err_len, "%s", "");
+    if (!path || !*path) {
+        set_err(err, err_len, "empty key database path");
+        return NULL;
+    }
+    if (!sqlite3_threadsafe()) {
+        set_err(err, err_len, "SQLite was built without thread support");
+        return NULL;
+    }
+    sqlite_ks *s = calloc(1, sizeof *s);
+    if (!s) {
+        set_err(err, err_len, "out of memory");
+        return NULL;
+    }
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        set_err(err, err_len, "cannot create mutex");
+        free(s);
+        return NULL;
+    }
+    s->base.ops = &SQLITE_OPS;
+
+    /* ":memory:" is SQLite's in-memory database, not a file to create. */
+    if (strcmp(path, ":memory:") != 0 && prepare_path(path, err, err_len) != 0) goto fail;
+
+    /* A handle comes back even on failure; ks_close releases it. */
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE, NULL) !=
+        SQLITE_OK) {
+        set_err(err, err_len, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    /* Before anything else, so that the pragmas below also wait for a
+     * concurrent `sightd keys` instead of failing. */
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (exec(s->db, "PRAGMA journal_mode = WAL", err, err_len) || migrate(s->db, path, err, err_len)) goto fail;
+
+    if (prepare(s, &s->insert,
+                "INSERT INTO api_keys(name, key_hash, prefix, created_at) VALUES(?1, ?2, ?3, ?4)", err, err_len) ||
+        prepare(s, &s->list,
+                "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id", err,
+                err_len) ||
+        prepare(s, &s->revoke, "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL", err,
+                err_len) ||
+        prepare(s, &s->verify, "SELECT id, key_hash, revoked_at FROM api_keys WHERE key_hash = ?1", err, err_len) ||
+        prepare(s, &s->touch,
+                "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                err, err_len) ||
+        prepare(s, &s->count, "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL", err, err_len))
+        goto fail;
+    return &s->base;
+
+fail:
+    ks_close(&s->base);
+    return NULL;
+}

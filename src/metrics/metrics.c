@@ -1,0 +1,143 @@
+#include "metrics/metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double BUCKETS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+#define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
+#define MAX_STATUS_ROWS 128
+
+typedef struct { metrics_route route; unsigned status; unsigned long long n; } status_row;
+typedef struct { unsigned long long bucket[NBUCKETS], count; double sum; } histogram;
+
+/* One lock: updates are a handful per file, far below any contention that matters. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static status_row rows[MAX_STATUS_ROWS];
+static size_t nrows;
+static unsigned long long files[FILE_OUTCOME_COUNT];
+static histogram stages[STAGE_COUNT];
+static int inflight;
+
+static const char *ROUTES[ROUTE_COUNT] = {"predict_v1", "predict_v2", "healthz", "readyz", "metrics", "other"};
+static const char *OUTCOMES[FILE_OUTCOME_COUNT] = {"done", "error", "cancelled"};
+static const char *STAGES[STAGE_COUNT] = {"decode", "yolo", "llm", "file"};
+
+const char *metrics_route_name(metrics_route r) { return r < ROUTE_COUNT ? ROUTES[r] : "other"; }
+
+void metrics_request(metrics_route route, unsigned status)
+{
+    pthread_mutex_lock(&mu);
+    size_t i;
+    for (i = 0; i < nrows; i++)
+        if (rows[i].route == route && rows[i].status == status) break;
+    if (i == nrows && nrows < MAX_STATUS_ROWS) rows[nrows++] = (status_row){route, status, 0};
+    if (i < nrows) rows[i].n++;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_file(metrics_file_outcome o)
+{
+    pthread_mutex_lock(&mu);
+    files[o]++;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_stage_seconds(metrics_stage s, double sec)
+{
+    pthread_mutex_lock(&mu);
+    histogram *h = &stages[s];
+    for (size_t b = 0; b < NBUCKETS; b++)
+        if (sec <= BUCKETS[b]) h->bucket[b]++;
+    h->count++;
+    h->sum += sec;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_inflight_add(int d)
+{
+    pthread_mutex_lock(&mu);
+    inflight += d;
+    pthread_mutex_unlock(&mu);
+}
+
+int metrics_inflight(void)
+{
+    pthread_mutex_lock(&mu);
+    int v = inflight;
+    pthread_mutex_unlock(&mu);
+    return v;
+}
+
+unsigned long long metrics_request_count(metrics_route route, unsigned status)
+{
+    unsigned long long n = 0;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nrows; i++)
+        if (rows[i].route == route && rows[i].status == status) n = rows[i].n;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+unsigned long long metrics_file_count(metrics_file_outcome o)
+{
+    pthread_mutex_lock(&mu);
+    unsigned long long n = files[o];
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+typedef struct { char *buf; size_t len, cap; int failed; } sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) { b->failed = 1; return; }
+        if ((size_t)n < b->cap - b->len) { b->len += (size_t)n; return; }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) { b->failed = 1; return; }
+        b->buf = nb;
+        b->cap = cap;
+    }
+}
+
+char *metrics_render(size_t *len_out)
+{
+    sbuf b = {malloc(4096), 0, 4096, 0};
+    if (!b.buf) return NULL;
+    b.buf[0] = 0;
+    pthread_mutex_lock(&mu);
+    sb_printf(&b, "# HELP sight_http_requests_total HTTP requests answered, by route and status.\n"
+                  "# TYPE sight_http_requests_total counter\n");
+    for (size_t i = 0; i < nrows; i++)
+        sb_printf(&b, "sight_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+                  ROUTES[rows[i].route], rows[i].status, rows[i].n);
+    sb_printf(&b, "# HELP sight_files_total Files finished, by outcome.\n# TYPE sight_files_total counter\n");
+    for (int o = 0; o < FILE_OUTCOME_COUNT; o++)
+        sb_printf(&b, "sight_files_total{outcome=\"%s\"} %llu\n", OUTCOMES[o], files[o]);
+    sb_printf(&b, "# HELP sight_stage_duration_seconds Time spent in each stage of a file's work.\n"
+                  "# TYPE sight_stage_duration_seconds histogram\n");
+    for (int s = 0; s < STAGE_COUNT; s++) {
+        const histogram *h = &stages[s];
+        for (size_t k = 0; k < NBUCKETS; k++)
+            sb_printf(&b, "sight_stage_duration_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", STAGES[s], BUCKETS[k], h->bucket[k]);
+        sb_printf(&b, "sight_stage_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", STAGES[s], h->count);
+        sb_printf(&b, "sight_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n", STAGES[s], h->sum);
+        sb_printf(&b, "sight_stage_duration_seconds_count{stage=\"%s\"} %llu\n", STAGES[s], h->count);
+    }
+    sb_printf(&b, "# HELP sight_requests_in_flight Prediction requests being received or streamed.\n"
+                  "# TYPE sight_requests_in_flight gauge\nsight_requests_in_flight %d\n", inflight);
+    pthread_mutex_unlock(&mu);
+    if (b.failed) { free(b.buf); return NULL; }
+    if (len_out) *len_out = b.len;
+    return b.buf;
+}

@@ -1,0 +1,26 @@
+/* Process-wide counters exposed at GET /metrics in the Prometheus text format. */
+#ifndef SIGHT_METRICS_H
+#define SIGHT_METRICS_H
+
+#include <stddef.h>
+
+typedef enum { ROUTE_PREDICT_V1 = 0, ROUTE_PREDICT_V2, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_OTHER, ROUTE_COUNT } metrics_route;
+typedef enum { FILE_DONE = 0, FILE_ERROR, FILE_CANCELLED, FILE_OUTCOME_COUNT } metrics_file_outcome;
+typedef enum { STAGE_DECODE = 0, STAGE_YOLO, STAGE_LLM, STAGE_FILE, STAGE_COUNT } metrics_stage;
+
+void metrics_request(metrics_route route, unsigned status);
+void metrics_file(metrics_file_outcome outcome);
+void metrics_stage_seconds(metrics_stage stage, double seconds);
+void metrics_inflight_add(int delta);
+int metrics_inflight(void);
+
+const char *metrics_route_name(metrics_route r);
+
+/* Renders everything; returns malloc'd text. */
+char *metrics_render(size_t *len_out);
+
+/* Test support: current value of one counter. */
+unsigned long long metrics_request_count(metrics_route route, unsigned status);
+unsigned long long metrics_file_count(metrics_file_outcome outcome);
+
+#endif

@@ -1,0 +1,220 @@
+#include "pipeline/pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "metrics/metrics.h"
+#include "util/json_out.h"
+#include "util/log.h"
+
+typedef struct job {
+    struct job *next;
+    predict_request *req;
+    size_t index;
+} job;
+
+struct pipeline {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *head, *tail;
+    bool stopping;
+    int nworkers;
+    pthread_t *threads;
+    stage_set stages;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+predict_request *predict_request_new(void)
+{
+    predict_request *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->events = eq_new();
+    if (!r->events) { free(r); return NULL; }
+    atomic_init(&r->refs, 1);
+    atomic_init(&r->cancelled, false);
+    pthread_mutex_init(&r->mu, NULL);
+    r->started = now_s();
+    return r;
+}
+
+void predict_request_ref(predict_request *r) { atomic_fetch_add(&r->refs, 1); }
+
+static void free_file_data(file_job *f)
+{
+    free(f->data);
+    f->data = NULL;
+    f->len = 0;
+}
+
+void predict_request_unref(predict_request *r)
+{
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        free(r->files[i].filename);
+        free_file_data(&r->files[i]);
+    }
+    free(r->files);
+    free(r->query);
+    eq_free(r->events);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+int predict_request_add_file(predict_request *r, char *filename, size_t filename_len, uint8_t *data,
+                             size_t len, bool is_yolo, bool is_llm)
+{
+    file_job *nf = realloc(r->files, (r->nfiles + 1) * sizeof *nf);
+    if (!nf) return -1;
+    r->files = nf;
+    r->files[r->nfiles++] = (file_job){filename, filename_len, data, len, is_yolo, is_llm};
+    return 0;
+}
+
+void predict_request_cancel(predict_request *r) { atomic_store(&r->cancelled, true); }
+
+static void push_line(predict_request *r, json_t *obj)
+{
+    size_t len;
+    char *line = json_line(obj, &len);
+    if (line) eq_push(r->events, line, len);
+    else log_error("request %s: could not serialise an event", r->request_id);
+}
+
+static json_t *file_event(const char *status, size_t index, const file_job *f)
+{
+    return json_pack("{s:s,s:I,s:o}", "status", status, "index", (json_int_t)index, "filename",
+                     json_string_lossy(f->filename, f->filename_len));
+}
+
+/* Records one file's outcome; the last file closes the stream with "complete". */
+static void finish_file(predict_request *r, bool ok)
+{
+    pthread_mutex_lock(&r->mu);
+    if (ok) r->succeeded++;
+    else r->failed++;
+    bool last = --r->remaining == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (!last) return;
+    json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
+                          "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
+                          "time_ms", (now_s() - r->started) * 1000.0);
+    push_line(r, c);
+    eq_close(r->events);
+}
+
+static void run_job(pipeline *p, predict_request *r, size_t i)
+{
+    file_job *f = &r->files[i];
+    if (atomic_load(&r->cancelled)) {
+        /* Nobody is listening: skip the work, still account for the file. */
+        metrics_file(FILE_CANCELLED);
+        free_file_data(f);
+        finish_file(r, false);
+        return;
+    }
+    double t0 = now_s();
+    push_line(r, file_event("processing", i, f));
+    stage_error err = {{0}, {0}};
+    json_t *result = stages_run_file(&p->stages, r->query, f, &r->cancelled, &err);
+    free_file_data(f);  /* the bytes are not needed any more; give the memory back early */
+    if (result) {
+        json_t *ev = file_event("done", i, f);
+        json_object_set_new(ev, "result", result);
+        push_line(r, ev);
+        metrics_file(FILE_DONE);
+    } else {
+        json_t *ev = file_event("error", i, f);
+        json_object_set_new(ev, "error", json_pack("{s:s,s:o}", "code", err.code, "message",
+                                                   json_string_lossy(err.message, strlen(err.message))));
+        push_line(r, ev);
+        metrics_file(strcmp(err.code, "cancelled") ? FILE_ERROR : FILE_CANCELLED);
+    }
+    metrics_stage_seconds(STAGE_FILE, now_s() - t0);
+    finish_file(r, result != NULL);
+}
+
+static void *worker(void *arg)
+{
+    pipeline *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->head && !p->stopping) pthread_cond_wait(&p->cv, &p->mu);
+        job *j = p->head;
+        if (j) {
+            p->head = j->next;
+            if (!p->head) p->tail = NULL;
+        }
+        bool stop = p->stopping;
+        pthread_mutex_unlock(&p->mu);
+        if (!j) break;
+        if (stop) predict_request_cancel(j->req);
+        run_job(p, j->req, j->index);
+        predict_request_unref(j->req);
+        free(j);
+    }
+    return NULL;
+}
+
+pipeline *pipeline_start(int workers, const stage_set *stages)
+{
+    pipeline *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->stages = *stages;
+    p->threads = calloc((size_t)workers, sizeof *p->threads);
+    if (!p->threads) { free(p); return NULL; }
+    for (int i = 0; i < workers; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker, p) != 0) break;
+        p->nworkers++;
+    }
+    if (p->nworkers == 0) { pipeline_stop(p); return NULL; }
+    return p;
+}
+
+int pipeline_submit(pipeline *p, predict_request *r)
+{
+    r->remaining = r->nfiles;
+    /* Build the whole batch first so a failed allocation queues nothing. */
+    job *first = NULL, *last = NULL;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        job *j = malloc(sizeof *j);
+        if (!j) {
+            while (first) { job *n = first->next; free(first); first = n; }
+            return -1;
+        }
+        *j = (job){NULL, r, i};
+        if (last) last->next = j;
+        else first = j;
+        last = j;
+    }
+    for (size_t i = 0; i < r->nfiles; i++) predict_request_ref(r);
+    pthread_mutex_lock(&p->mu);
+    if (p->tail) p->tail->next = first;
+    else p->head = first;
+    p->tail = last;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+void pipeline_stop(pipeline *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nworkers; i++) pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}

@@ -1,0 +1,50 @@
+/* Request pipeline: a prediction request becomes one job per file; a fixed pool
+ * of workers takes jobs in arrival order, runs the stages and turns each
+ * outcome into NDJSON lines on the request's event queue.
+ *
+ * Lifetime: a request is reference counted. The HTTP side holds one reference
+ * while it streams, and each queued job holds one. Cancelling (client gone,
+ * shutdown) makes queued jobs finish at once without running stages. */
+#ifndef SIGHT_PIPELINE_H
+#define SIGHT_PIPELINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "pipeline/stages.h"
+#include "stream/event_queue.h"
+
+typedef struct predict_request {
+    char request_id[40];
+    char *query;            /* NULL when absent */
+    file_job *files;
+    size_t nfiles;
+    event_queue *events;
+
+    atomic_int refs;
+    atomic_bool cancelled;
+    pthread_mutex_t mu;     /* guards the counters below */
+    size_t remaining, succeeded, failed;
+    double started;         /* monotonic seconds */
+} predict_request;
+
+/* A request with one reference (the caller's) and an empty event queue. */
+predict_request *predict_request_new(void);
+void predict_request_ref(predict_request *r);
+void predict_request_unref(predict_request *r);
+/* Appends a file; takes ownership of data and filename (malloc'd). */
+int predict_request_add_file(predict_request *r, char *filename, size_t filename_len, uint8_t *data,
+                             size_t len, bool is_yolo, bool is_llm);
+void predict_request_cancel(predict_request *r);
+
+typedef struct pipeline pipeline;
+
+pipeline *pipeline_start(int workers, const stage_set *stages);
+/* Queues every file of r. After this the event queue receives, per file,
+ * "processing" then "done" or "error", and finally "complete" and EOF. */
+int pipeline_submit(pipeline *p, predict_request *r);
+/* Stops the workers; jobs still queued are dropped as cancelled. */
+void pipeline_stop(pipeline *p);
+
+#endif

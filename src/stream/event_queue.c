@@ -1,0 +1,123 @@
+#include "stream/event_queue.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+typedef struct line {
+    struct line *next;
+    size_t len;
+    char *text;
+} line;
+
+struct event_queue {
+    pthread_mutex_t mu;
+    line *head, *tail;
+    size_t head_off;  /* bytes of head already handed out */
+    size_t pushed;
+    bool closed;
+    int efd;
+};
+
+event_queue *eq_new(void)
+{
+    event_queue *q = calloc(1, sizeof *q);
+    if (!q) return NULL;
+    q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (q->efd < 0) { free(q); return NULL; }
+    pthread_mutex_init(&q->mu, NULL);
+    return q;
+}
+
+void eq_free(event_queue *q)
+{
+    if (!q) return;
+    for (line *l = q->head, *n; l; l = n) {
+        n = l->next;
+        free(l->text);
+        free(l);
+    }
+    close(q->efd);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+static void wake(event_queue *q)
+{
+    uint64_t one = 1;
+    /* EAGAIN only when the counter is near overflow, i.e. already readable. */
+    ssize_t r = write(q->efd, &one, sizeof one);
+    (void)r;
+}
+
+int eq_push(event_queue *q, char *text, size_t len)
+{
+    line *l = malloc(sizeof *l);
+    pthread_mutex_lock(&q->mu);
+    if (q->closed || !l) {
+        pthread_mutex_unlock(&q->mu);
+        free(l);
+        free(text);
+        return -1;
+    }
+    *l = (line){NULL, len, text};
+    if (q->tail) q->tail->next = l;
+    else q->head = l;
+    q->tail = l;
+    q->pushed += len;
+    pthread_mutex_unlock(&q->mu);
+    wake(q);
+    return 0;
+}
+
+void eq_close(event_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = true;
+    pthread_mutex_unlock(&q->mu);
+    wake(q);
+}
+
+ssize_t eq_read(event_queue *q, char *buf, size_t max)
+{
+    /* Clear the wake-up first: a push after this point sets it again, so the
+     * consumer never sleeps on a non-empty queue. */
+    uint64_t v;
+    ssize_t r = read(q->efd, &v, sizeof v);
+    (void)r;
+    size_t n = 0;
+    pthread_mutex_lock(&q->mu);
+    while (q->head && n < max) {
+        line *l = q->head;
+        size_t take = l->len - q->head_off;
+        if (take > max - n) take = max - n;
+        memcpy(buf + n, l->text + q->head_off, take);
+        n += take;
+        q->head_off += take;
+        if (q->head_off == l->len) {
+            q->head = l->next;
+            if (!q->head) q->tail = NULL;
+            q->head_off = 0;
+            free(l->text);
+            free(l);
+        }
+    }
+    bool eof = !q->head && q->closed;
+    pthread_mutex_unlock(&q->mu);
+    if (n > 0) return (ssize_t)n;
+    return eof ? -1 : 0;
+}
+
+int eq_fd(const event_queue *q) { return q->efd; }
+
+size_t eq_bytes_pushed(event_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->pushed;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}

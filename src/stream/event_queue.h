@@ -1,0 +1,36 @@
+/* Per-request queue of NDJSON lines between the workers that produce them and
+ * the HTTP connection that sends them.
+ *
+ * Producers push whole lines; the single consumer reads bytes. Wake-ups go
+ * through an eventfd, so the consumer can sleep in poll() on both the queue and
+ * its client socket: an idle stream costs no CPU, and a client that goes away
+ * is noticed at once. */
+#ifndef SIGHT_STREAM_EVENT_QUEUE_H
+#define SIGHT_STREAM_EVENT_QUEUE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct event_queue event_queue;
+
+event_queue *eq_new(void);
+void eq_free(event_queue *q);
+
+/* Appends a line (takes ownership of the malloc'd text). After eq_close the
+ * line is dropped. Returns 0, or -1 if the queue is closed. */
+int eq_push(event_queue *q, char *line, size_t len);
+
+/* No more lines will come; the consumer drains what is queued, then sees EOF. */
+void eq_close(event_queue *q);
+
+/* Copies up to max bytes. Returns the number copied (> 0), 0 when nothing is
+ * queued yet, or -1 at end of stream (closed and drained). Never blocks. */
+ssize_t eq_read(event_queue *q, char *buf, size_t max);
+
+/* Readable (POLLIN) whenever eq_read may have something new. eq_read clears it. */
+int eq_fd(const event_queue *q);
+
+/* Total bytes pushed so far (for tests and logs). */
+size_t eq_bytes_pushed(event_queue *q);
+
+#endif

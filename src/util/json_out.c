@@ -1,0 +1,68 @@
+#include "util/json_out.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. Rejects
+ * overlong forms, surrogates and code points above U+10FFFF, as jansson does. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c >= 0x01 && c < 0x80) return 1;
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+    else return 0;
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+json_t *json_string_lossy(const char *s, size_t len)
+{
+    if (!s) return json_string("");
+    /* Worst case every byte becomes the 3-byte U+FFFD. */
+    char *buf = malloc(len * 3 + 1);
+    if (!buf) return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_seq(p + i, len - i);
+        if (k) { memcpy(buf + o, p + i, k); o += k; i += k; }
+        else { memcpy(buf + o, "\xEF\xBF\xBD", 3); o += 3; i++; }
+    }
+    json_t *j = json_stringn(buf, o);
+    free(buf);
+    return j;
+}
+
+char *json_line(json_t *obj, size_t *len_out)
+{
+    if (!obj) return NULL;
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    if (!text) return NULL;
+    size_t n = strlen(text);
+    char *line = realloc(text, n + 2);
+    if (!line) { free(text); return NULL; }
+    line[n] = '\n';
+    line[n + 1] = 0;
+    if (len_out) *len_out = n + 1;
+    return line;
+}
+
+char *json_error_body(const char *code, const char *message, size_t *len_out)
+{
+    json_t *o = json_pack("{s:{s:s,s:o}}", "detail", "code", code, "message",
+                          json_string_lossy(message, strlen(message)));
+    return json_line(o, len_out);
+}

@@ -1,0 +1,19 @@
+/* Small helpers for the JSON this server writes. */
+#ifndef SIGHT_UTIL_JSON_OUT_H
+#define SIGHT_UTIL_JSON_OUT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* A JSON string from arbitrary bytes: invalid UTF-8 sequences and NULs become
+ * U+FFFD, so a client-supplied filename can never break the output. */
+json_t *json_string_lossy(const char *s, size_t len);
+
+/* Serialises compactly and appends "\n": one NDJSON line. Takes ownership of
+ * obj (decref'd). Returns malloc'd text and its length, or NULL. */
+char *json_line(json_t *obj, size_t *len_out);
+
+/* {"detail":{"code":code,"message":message}} as malloc'd text. */
+char *json_error_body(const char *code, const char *message, size_t *len_out);
+
+#endif
