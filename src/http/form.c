@@ -27,6 +27,11 @@ static int fail(form *f, unsigned status, const char *code, const char *fmt, ...
     return -1;
 }
 
+void form_set_error(form *f, unsigned status, const char *code, const char *message)
+{
+    fail(f, status, code, "%s", message);
+}
+
 void form_init(form *f, const form_limits *lim)
 {
     memset(f, 0, sizeof *f);

@@ -58,6 +58,10 @@ void form_free(form *f);
  * (and every later call failing the same way). */
 int form_feed(form *f, const char *key, const char *filename, const char *data, uint64_t off, size_t size);
 
+/* Records an error found outside the form (e.g. the body's size), so that it
+ * is reported like the form's own. The first error wins. */
+void form_set_error(form *f, unsigned status, const char *code, const char *message);
+
 /* Called once the body is complete: checks counts and parses metadata. */
 int form_finish(form *f);
 

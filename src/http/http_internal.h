@@ -36,7 +36,7 @@ typedef struct http_req {
     /* v1 upload */
     struct MHD_PostProcessor *pp;
     form form;
-    bool form_ready;
+    bool body_read;
     int64_t body_bytes;
     char header_key[KEYSTORE_KEY_MAX + 2];  /* from Authorization / X-API-Key */
     bool has_header_key;

@@ -5,6 +5,7 @@
  * limit enforced; then form validation, the form's key, and only then the
  * 200 and the stream. Every refusal before the stream is a JSON error. */
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files};
     form_init(&hr->form, &lim);
-    hr->form_ready = false;
+    hr->body_read = false;
     hr->pp = MHD_create_post_processor(c, 64 * 1024, post_iter, hr);
     if (!hr->pp)
         return reply_error(c, hr, 400, "malformed_multipart", "multipart/form-data without a usable boundary");
@@ -139,7 +140,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     server *s = hr->srv;
     enum MHD_Result complete = MHD_destroy_post_processor(hr->pp);
     hr->pp = NULL;
-    hr->form_ready = true;  /* the whole body has been read */
+    hr->body_read = true;  /* the whole body has been read */
     if (hr->form.failed) return form_failed(c, hr);
     if (complete != MHD_YES)
         return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is truncated or malformed");
@@ -197,13 +198,21 @@ enum MHD_Result predict_v1(struct MHD_Connection *c, http_req *hr, const char *u
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         hr->body_bytes += (int64_t)n;
-        if (hr->body_bytes > hr->srv->cfg.max_body_bytes)
-            return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
-                               (long long)hr->srv->cfg.max_body_bytes);
-        if (MHD_post_process(hr->pp, upload_data, n) != MHD_YES) {
-            if (hr->form.failed) return form_failed(c, hr);
-            return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is malformed");
+        int64_t max = hr->srv->cfg.max_body_bytes;
+        if (hr->form.failed) {
+            /* libmicrohttpd cannot answer before the body is read, so a refused
+             * upload is read and dropped; one that goes on far past the limit
+             * is cut off. */
+            return hr->body_bytes > 2 * max ? MHD_NO : MHD_YES;
         }
+        if (hr->body_bytes > max) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "the request body is over the %lld byte limit", (long long)max);
+            form_set_error(&hr->form, 413, "body_too_large", msg);
+            return MHD_YES;
+        }
+        if (MHD_post_process(hr->pp, upload_data, n) != MHD_YES && !hr->form.failed)
+            form_set_error(&hr->form, 400, "malformed_multipart", "the multipart body is malformed");
         return MHD_YES;
     }
     return finish(c, hr);

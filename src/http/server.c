@@ -172,11 +172,11 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
      * next event without holding up anyone else. The connection limit bounds
      * the threads. */
     s->daemon = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, handler, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->client_timeout_s,
                                  MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                  MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                                  MHD_OPTION_END);
     if (!s->daemon) {
