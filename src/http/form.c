@@ -51,6 +51,8 @@ void form_free(form *f)
     free(f->metadata);
     free(f->meta);
     free(f->text);
+    free(f->cur_key);
+    free(f->cur_filename);
     memset(f, 0, sizeof *f);
 }
 
@@ -115,11 +117,27 @@ static int start_value(form *f, const char *key, const char *filename)
     return 0;
 }
 
+static bool same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+/* Is this off-0 call the first bytes of a value that an empty call announced? */
+static bool continues_announced(const form *f, const char *key, const char *filename)
+{
+    return f->cur_announced && same(f->cur_key, key) && same(f->cur_filename, filename);
+}
+
 int form_feed(form *f, const char *key, const char *filename, const char *data, uint64_t off, size_t size)
 {
     if (f->failed) return -1;
     if (!key) key = "";
-    if (off == 0 && start_value(f, key, filename)) return -1;
+    if (off == 0 && !continues_announced(f, key, filename)) {
+        if (start_value(f, key, filename)) return -1;
+        free(f->cur_key);
+        free(f->cur_filename);
+        f->cur_key = strdup(key);
+        f->cur_filename = filename ? strdup(filename) : NULL;
+        if (!f->cur_key || (filename && !f->cur_filename)) return fail(f, 500, "out_of_memory", "out of memory");
+    }
+    f->cur_announced = size == 0 && off == 0;
     if (size == 0) return 0;
     if (f->cur == CUR_FILE) {
         form_file *ff = &f->files[f->nfiles - 1];

@@ -4,7 +4,11 @@
  *
  * form_feed() is the post processor's iterator in testable form: a new value
  * starts whenever off == 0, which is how repeated fields ("files", "metadata")
- * in any interleaving are told apart. */
+ * in any interleaving are told apart. One wrinkle: libmicrohttpd 0.9.7x may
+ * announce a value with an empty call (off 0, size 0) and then deliver its
+ * first bytes with off 0 again; such a pair is one value. (The price: an empty
+ * value directly followed by a non-empty one of the same name and filename
+ * reads as one value, so the counts disagree and the request gets a 422.) */
 #ifndef SIGHT_HTTP_FORM_H
 #define SIGHT_HTTP_FORM_H
 
@@ -45,6 +49,8 @@ typedef struct {
 
     /* the value being received */
     enum { CUR_NONE, CUR_API_KEY, CUR_QUERY, CUR_METADATA, CUR_FILE, CUR_IGNORED } cur;
+    bool cur_announced;   /* current value began with an empty off-0 call, no bytes yet */
+    char *cur_key, *cur_filename;
     char *text;           /* text value being assembled */
     size_t text_len, text_cap;
     form_error err;

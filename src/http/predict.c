@@ -116,7 +116,9 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     metrics_inflight_add(1);
 
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!ct || strncasecmp(ct, "multipart/form-data", 19))
+    /* A url-encoded form cannot carry files, but parsing it lets the answer be
+     * the helpful 422 "no_files" rather than a bare 415. */
+    if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && strncasecmp(ct, "application/x-www-form-urlencoded", 33)))
         return reply_error(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
                            ct ? ct : "no Content-Type");
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

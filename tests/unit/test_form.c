@@ -133,6 +133,40 @@ static void test_file_without_name_and_empty_file(void)
     form_free(&f);
 }
 
+static void test_announced_values(void)
+{
+    /* libmicrohttpd's pattern: an empty off-0 call, then the data again at off 0. */
+    form f;
+    form_init(&f, &LIM);
+    form_feed(&f, "metadata", NULL, "", 0, 0);
+    form_feed(&f, "metadata", NULL, "{}", 0, 2);
+    form_feed(&f, "files", "a.png", "", 0, 0);
+    form_feed(&f, "files", "a.png", "abc", 0, 3);
+    form_feed(&f, "files", "a.png", "de", 3, 2);
+    form_feed(&f, "files", "b.png", "", 0, 0);
+    form_feed(&f, "files", "b.png", "xy", 0, 2);
+    form_feed(&f, "metadata", NULL, "", 0, 0);
+    form_feed(&f, "metadata", NULL, "{\"is_yolo\":true}", 0, 16);
+    CHECK_EQ_INT(form_finish(&f), 0);
+    CHECK_EQ_INT(f.nfiles, 2);
+    CHECK_EQ_INT(f.nmetadata, 2);
+    CHECK_EQ_INT(f.files[0].len, 5);
+    CHECK_EQ_INT(f.files[1].len, 2);
+    CHECK(f.meta[1].is_yolo);
+    form_free(&f);
+
+    /* A different file name after an announcement is a new value (an empty file). */
+    form_init(&f, &LIM);
+    form_feed(&f, "files", "empty.png", "", 0, 0);
+    form_feed(&f, "files", "b.png", "xy", 0, 2);
+    form_feed(&f, "metadata", NULL, "{}", 0, 2);
+    form_feed(&f, "metadata", NULL, "{}", 0, 2);
+    CHECK_EQ_INT(form_finish(&f), 0);
+    CHECK_EQ_INT(f.nfiles, 2);
+    CHECK_EQ_INT(f.files[0].len, 0);
+    form_free(&f);
+}
+
 static void test_failure_is_sticky(void)
 {
     form f;
@@ -149,6 +183,7 @@ int main(void)
     test_consecutive_same_key();
     test_errors();
     test_file_without_name_and_empty_file();
+    test_announced_values();
     test_failure_is_sticky();
     return check_report("form");
 }

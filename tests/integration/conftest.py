@@ -1,0 +1,146 @@
+"""Fixtures that run the real sightd binary on a free port with its own key store.
+
+SIGHTD names the binary (the Makefile sets it); SIGHT_SHARED the shared test
+material (photos). Each server is stopped with SIGTERM at the end and must exit 0,
+which under the sanitizer build also means no leak or memory error was reported.
+"""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+import zlib
+from pathlib import Path
+
+import httpx
+import pytest
+
+SIGHTD = os.environ.get("SIGHTD", str(Path(__file__).resolve().parents[2] / "build" / "sightd"))
+SHARED = Path(os.environ.get("SIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+IMAGES = SHARED / "testdata" / "images"
+V1 = "/api/v1/inference/predict/stream"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, tmp: Path, *args, env=None):
+        self.tmp = tmp
+        self.db = str(tmp / "keys.db")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / "sightd.log"
+        self.key = self.keys("create", "--name", "test").strip()
+        e = dict(os.environ, **(env or {}))
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [SIGHTD, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", self.db, "--log-level", "debug", *args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sightd exited early:\n{self.log_text()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("sightd did not start")
+
+    def keys(self, *args):
+        r = subprocess.run([SIGHTD, "keys", *args, "--db", self.db], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def log_text(self):
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def metric(self, name):
+        """Value of one sample line of /metrics, e.g. 'sight_requests_in_flight'."""
+        for line in httpx.get(self.url + "/metrics").text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def stop(self, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.log.close()
+        return rc
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Starts a server with extra command-line arguments; stops it (expecting exit 0) at teardown."""
+    servers = []
+
+    def start(*args, env=None):
+        d = tmp_path / f"s{len(servers)}"
+        d.mkdir()
+        s = Server(d, *args, env=env)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        rc = s.stop()
+        assert rc == 0, f"sightd exited with {rc}:\n{s.log_text()[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("sightd"))
+    yield s
+    rc = s.stop()
+    assert rc == 0, f"sightd exited with {rc}:\n{s.log_text()[-4000:]}"
+
+
+def png_bytes(width, height, pixel=lambda x, y: (x % 256, y % 256, (x + y) % 256), rows=None):
+    """A valid 8-bit RGB PNG made with zlib alone (no imaging library needed)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    if rows is None:
+        rows = [bytes(v for x in range(width) for v in pixel(x, y)) for y in range(height)]
+    raw = b"".join(b"\x00" + r for r in rows)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def slow_png():
+    """A 6500x6500 PNG (42 megapixels, a few MB): its decode takes a visible
+    fraction of a second, which is what streaming and cancellation tests need."""
+    w = h = 6500
+    row = bytes((x * 7) % 256 for x in range(w * 3))
+    rows = [row[y % 3:] + row[:y % 3] for y in range(h)]
+    return png_bytes(w, h, rows=rows)
+
+
+def photo(name):
+    p = IMAGES / name
+    if not p.exists():
+        pytest.skip(f"shared test photo {p} not found (set SIGHT_SHARED)")
+    return p.read_bytes()
+
+
+def multipart(api_key=None, files=(), metadata=(), query=None):
+    """httpx arguments shaped like the spec's Python client."""
+    data = {}
+    if api_key is not None:
+        data["api_key"] = api_key
+    if metadata:
+        data["metadata"] = list(metadata)
+    if query:
+        data["query"] = query
+    return {"data": data, "files": [("files", f) for f in files]}
