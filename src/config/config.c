@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { OPT_HOSTPORT, OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL, OPT_LOGLEVEL } opt_type;
+typedef enum { OPT_HOSTPORT, OPT_STR, OPT_INT, OPT_SIZE, OPT_COUNT, OPT_BOOL, OPT_LOGLEVEL } opt_type;
 
 typedef struct {
     const char *flag;      /* without the leading -- */
@@ -32,7 +32,7 @@ static const opt_def OPTS[] = {
     {"max-file-size", "SIGHT_MAX_FILE_SIZE", OPT_SIZE, OFF(max_file_bytes), 0, 1, INT64_MAX, "largest uploaded file (default 20MiB)"},
     {"max-body-size", "SIGHT_MAX_BODY_SIZE", OPT_SIZE, OFF(max_body_bytes), 0, 1, INT64_MAX, "largest request body (default 100MiB)"},
     {"max-files", "SIGHT_MAX_FILES", OPT_INT, OFF(max_files), 0, 1, 100000, "files per request (default 32)"},
-    {"max-pixels", "SIGHT_MAX_PIXELS", OPT_SIZE, OFF(max_pixels), 0, 1, INT64_MAX, "largest decoded image in pixels; refuses decompression bombs (default 50M)"},
+    {"max-pixels", "SIGHT_MAX_PIXELS", OPT_COUNT, OFF(max_pixels), 0, 1, INT64_MAX, "largest decoded image in pixels; refuses decompression bombs (default 50M)"},
     {"client-timeout", "SIGHT_CLIENT_TIMEOUT", OPT_INT, OFF(client_timeout_s), 0, 1, 86400, "seconds a client may stay silent while sending (default 60)"},
     {"shutdown-timeout", "SIGHT_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 86400, "seconds SIGTERM waits for running streams (default 30)"},
     {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
@@ -69,12 +69,29 @@ int64_t config_parse_size(const char *s)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno) return -1;
     unsigned long long mul = 1;
-    /* Binary suffixes for bytes (KiB/MiB/GiB and their short forms); decimal
-     * "M" for pixel counts reads as mega either way, which is what people mean. */
+    /* Byte sizes: K, M, G and their KiB/KB forms are all binary multiples. */
     if (*end) {
         if (!strcasecmp(end, "k") || !strcasecmp(end, "kib") || !strcasecmp(end, "kb")) mul = 1ULL << 10;
         else if (!strcasecmp(end, "m") || !strcasecmp(end, "mib") || !strcasecmp(end, "mb")) mul = 1ULL << 20;
         else if (!strcasecmp(end, "g") || !strcasecmp(end, "gib") || !strcasecmp(end, "gb")) mul = 1ULL << 30;
+        else return -1;
+    }
+    if (v > (unsigned long long)INT64_MAX / mul) return -1;
+    return (int64_t)(v * mul);
+}
+
+int64_t config_parse_count(const char *s)
+{
+    if (!s || !isdigit((unsigned char)*s)) return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno) return -1;
+    unsigned long long mul = 1;
+    if (*end) {
+        if (!strcmp(end, "k") || !strcmp(end, "K")) mul = 1000ULL;
+        else if (!strcmp(end, "M")) mul = 1000000ULL;
+        else if (!strcmp(end, "G")) mul = 1000000000ULL;
         else return -1;
     }
     if (v > (unsigned long long)INT64_MAX / mul) return -1;
@@ -151,10 +168,12 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
         *(int *)(base + o->offset) = (int)v;
         return 0;
     }
-    case OPT_SIZE: {
-        int64_t v = config_parse_size(value);
+    case OPT_SIZE:
+    case OPT_COUNT: {
+        int64_t v = o->type == OPT_SIZE ? config_parse_size(value) : config_parse_count(value);
         if (v < o->min) {
-            snprintf(err, err_len, "--%s wants a size such as 20MiB or 1048576, got '%s'", o->flag, value);
+            snprintf(err, err_len, o->type == OPT_SIZE ? "--%s wants a size such as 20MiB or 1048576, got '%s'"
+                                                       : "--%s wants a count such as 50M or 1000000, got '%s'", o->flag, value);
             return -1;
         }
         *(int64_t *)(base + o->offset) = v;

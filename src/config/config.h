@@ -41,5 +41,7 @@ void config_print_usage(FILE *out, const char *command);
 
 /* Parses sizes like "20MiB", "100M", "512k", "1048576". Returns -1 when invalid. */
 int64_t config_parse_size(const char *s);
+/* Parses counts with decimal suffixes: "50M" = 50000000, "12k". -1 when invalid. */
+int64_t config_parse_count(const char *s);
 
 #endif

@@ -48,7 +48,8 @@ json_t *json_string_lossy(const char *s, size_t len)
 char *json_line(json_t *obj, size_t *len_out)
 {
     if (!obj) return NULL;
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* 7 significant digits: timings to the microsecond, boxes to a thousandth of a pixel. */
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     json_decref(obj);
     if (!text) return NULL;
     size_t n = strlen(text);

@@ -18,6 +18,11 @@ int main(void)
     CHECK_EQ_INT(config_parse_size("512k"), 512 << 10);
     CHECK_EQ_INT(config_parse_size("7"), 7);
     CHECK_EQ_INT(config_parse_size("1.5M"), -1);
+    CHECK_EQ_INT(config_parse_count("50M"), 50000000);
+    CHECK_EQ_INT(config_parse_count("12k"), 12000);
+    CHECK_EQ_INT(config_parse_count("5MiB"), -1);
+    CHECK_EQ_INT(config_set(&c, "max-pixels", "40M", (char[64]){0}, 64), 0);
+    CHECK_EQ_INT(c.max_pixels, 40000000);
     CHECK_EQ_INT(config_parse_size("-1"), -1);
     CHECK_EQ_INT(config_parse_size("99999999999999999999G"), -1);
 
