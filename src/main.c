@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cli/keys_cmd.h"
+#include "cli/detect_cmd.h"
 #include "config/config.h"
+#include "detect/model_select.h"
 #include "http/server.h"
 #include "keys/keystore.h"
 #include "pipeline/pipeline.h"
@@ -19,6 +21,7 @@ static void usage(FILE *out)
                  "  keys create --name N   create an API key and print it (shown once)\n"
                  "  keys list              list keys (id, prefix, name, times, status)\n"
                  "  keys revoke ID         revoke a key; a running server refuses it at once\n"
+                 "  detect IMAGE...        run detection on files, print NDJSON (sightd detect --help)\n"
                  "  version                print the version\n");
 }
 
@@ -63,11 +66,18 @@ static int serve(int argc, char **argv)
         keystore_close(ks);
         return 1;
     }
-    stage_set stages = {.yolo = NULL, .llm = NULL, .max_pixels = cfg.max_pixels};
+    int fatal;
+    char msg[1024];
+    detector *det = model_select_open(&cfg, &fatal, msg, sizeof msg);
+    if (fatal) { log_error("%s", msg); keystore_close(ks); return 1; }
+    if (det) log_info("detector ready: %s", msg);
+    else log_warn("%s", msg);
+
+    stage_set stages = {.yolo = det ? detector_stage(det) : NULL, .llm = NULL, .max_pixels = cfg.max_pixels};
     pipeline *pipe = pipeline_start(cfg.workers, &stages);
-    if (!pipe) { log_error("cannot start %d worker threads", cfg.workers); keystore_close(ks); return 1; }
+    if (!pipe) { log_error("cannot start %d worker threads", cfg.workers); detector_close(det); keystore_close(ks); return 1; }
     server *srv = server_start(&cfg, ks, pipe);
-    if (!srv) { pipeline_stop(pipe); keystore_close(ks); return 1; }
+    if (!srv) { pipeline_stop(pipe); detector_close(det); keystore_close(ks); return 1; }
     log_info("sightd %s listening on http://%s%s%s:%u (workers %d, key store %s)", SIGHT_VERSION,
              strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host, strchr(cfg.listen_host, ':') ? "]" : "",
              server_port(srv), cfg.workers, cfg.db_path);
@@ -78,6 +88,7 @@ static int serve(int argc, char **argv)
              cfg.shutdown_timeout_s);
     server_shutdown(srv);
     pipeline_stop(pipe);
+    detector_close(det);
     keystore_close(ks);
     log_info("stopped");
     return 0;
@@ -89,6 +100,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "serve")) return serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "keys")) return keys_command(argc - 1, argv + 1);
+    if (!strcmp(cmd, "detect")) return detect_command(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench-ort")) return bench_ort_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("sightd %s\n", SIGHT_VERSION); return 0; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
     fprintf(stderr, "sightd: unknown command '%s'\n", cmd);

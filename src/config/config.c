@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { OPT_HOSTPORT, OPT_STR, OPT_INT, OPT_SIZE, OPT_COUNT, OPT_BOOL, OPT_LOGLEVEL } opt_type;
+typedef enum { OPT_HOSTPORT, OPT_STR, OPT_INT, OPT_SIZE, OPT_COUNT, OPT_BOOL, OPT_LOGLEVEL, OPT_LAYOUT } opt_type;
 
 typedef struct {
     const char *flag;      /* without the leading -- */
@@ -37,6 +37,12 @@ static const opt_def OPTS[] = {
     {"shutdown-timeout", "SIGHT_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 86400, "seconds SIGTERM waits for running streams (default 30)"},
     {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
     {"log-level", "SIGHT_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), SZ(log_level), 0, 0, "error, warn, info or debug (default info)"},
+    {"model", "SIGHT_MODEL", OPT_STR, OFF(model_path), SZ(model_path), 0, 0, "YOLO ONNX model for is_yolo (default: MODELS_DIR/" SIGHT_DEFAULT_MODEL ")"},
+    {"models-dir", "SIGHT_MODELS_DIR", OPT_STR, OFF(models_dir), SZ(models_dir), 0, 0, "folder of models (default models)"},
+    {"labels", "SIGHT_LABELS", OPT_STR, OFF(labels_path), SZ(labels_path), 0, 0, "class names, one per line, for a model without names metadata"},
+    {"model-layout", "SIGHT_MODEL_LAYOUT", OPT_LAYOUT, OFF(model_layout), SZ(model_layout), 0, 0, "auto, yolov8, end2end, yolov5 or yolox (default auto: from the output shape)"},
+    {"ort-threads", "SIGHT_ORT_THREADS", OPT_INT, OFF(ort_threads), 0, 0, 256, "ONNX Runtime intra-op threads per run (default: CPUs / ort-concurrency)"},
+    {"ort-concurrency", "SIGHT_ORT_CONCURRENCY", OPT_INT, OFF(ort_concurrency), 0, 1, 256, "model runs at once (default 1)"},
     {"create-first-key", "SIGHT_CREATE_FIRST_KEY", OPT_BOOL, OFF(create_first_key), 0, 0, 0, "on start, create and print a key if the store has none active"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
@@ -59,6 +65,9 @@ void config_defaults(sight_config *c)
     c->shutdown_timeout_s = 30;
     c->retry_after_s = 1;
     strcpy(c->log_level, "info");
+    strcpy(c->models_dir, "models");
+    strcpy(c->model_layout, "auto");
+    c->ort_concurrency = 1;
 }
 
 int64_t config_parse_size(const char *s)
@@ -146,7 +155,13 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
         return 0;
     }
     case OPT_STR:
+    case OPT_LAYOUT:
     case OPT_LOGLEVEL:
+        if (o->type == OPT_LAYOUT && strcmp(value, "auto") && strcmp(value, "yolov8") && strcmp(value, "end2end") &&
+            strcmp(value, "yolov5") && strcmp(value, "yolox")) {
+            snprintf(err, err_len, "--%s wants auto, yolov8, end2end, yolov5 or yolox, got '%s'", o->flag, value);
+            return -1;
+        }
         if (o->type == OPT_LOGLEVEL && strcmp(value, "error") && strcmp(value, "warn") &&
             strcmp(value, "info") && strcmp(value, "debug")) {
             snprintf(err, err_len, "--%s wants error, warn, info or debug, got '%s'", o->flag, value);

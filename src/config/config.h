@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define SIGHT_DEFAULT_MODEL "yolo26n-w8a32.onnx"
+
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
@@ -25,6 +27,12 @@ typedef struct {
     int retry_after_s;        /* Retry-After sent with 429 */
     char log_level[16];
     bool create_first_key;    /* serve: create and print a key when none is active */
+    char model_path[1024];    /* detection model; empty = the default model in models_dir */
+    char models_dir[1024];
+    char labels_path[1024];   /* class names when the model has none */
+    char model_layout[16];    /* auto, yolov8, end2end, yolov5, yolox */
+    int ort_threads;          /* intra-op threads per Run; 0 = cores / ort_concurrency */
+    int ort_concurrency;      /* model Runs at once */
 } sight_config;
 
 void config_defaults(sight_config *c);

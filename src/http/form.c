@@ -1,10 +1,13 @@
 #include "http/form.h"
+#include "util/json_out.h"
 
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+const char *const FORM_OPTION_FIELDS[] = {"confidence", "iou", "max_detections", "classes", NULL};
 
 /* Text fields are small; anything bigger is a mistake or an attack. */
 #define MAX_API_KEY 256
@@ -42,6 +45,7 @@ void form_free(form *f)
 {
     free(f->api_key);
     free(f->query);
+    json_decref(f->params);
     for (size_t i = 0; i < f->nfiles; i++) {
         free(f->files[i].filename);
         free(f->files[i].data);
@@ -57,8 +61,32 @@ void form_free(form *f)
 }
 
 /* Finishes the text value being assembled and stores it where it belongs. */
+/* Stores an option; a repeated `classes` field adds to the list. */
+static int store_param(form *f, char *s)
+{
+    if (!f->params && !(f->params = json_object())) { free(s); return -1; }
+    json_t *old = json_object_get(f->params, f->cur_param);
+    char *joined = NULL;
+    if (old && !strcmp(f->cur_param, "classes") && asprintf(&joined, "%s,%s", json_string_value(old), s) < 0) {
+        free(s);
+        return -1;
+    }
+    int rc = json_object_set_new(f->params, f->cur_param, json_string_lossy(joined ? joined : s, strlen(joined ? joined : s)));
+    free(joined);
+    free(s);
+    return rc;
+}
+
 static int end_value(form *f)
 {
+    if (f->cur == CUR_PARAM) {
+        char *s = f->text ? f->text : strdup("");
+        f->text = NULL;
+        f->text_len = f->text_cap = 0;
+        f->cur = CUR_NONE;
+        if (!s || store_param(f, s)) return fail(f, 500, "out_of_memory", "out of memory");
+        return 0;
+    }
     if (f->cur == CUR_API_KEY || f->cur == CUR_QUERY || f->cur == CUR_METADATA) {
         char *s = f->text ? f->text : strdup("");
         f->text = NULL;
@@ -113,7 +141,17 @@ static int start_value(form *f, const char *key, const char *filename)
     } else if (!strcmp(key, "api_key")) f->cur = CUR_API_KEY;
     else if (!strcmp(key, "query")) f->cur = CUR_QUERY;
     else if (!strcmp(key, "metadata")) f->cur = CUR_METADATA;
-    else return fail(f, 422, "unknown_field", "unknown form field '%.64s' (expected api_key, query, files, metadata)", key);
+    else {
+        for (int i = 0; FORM_OPTION_FIELDS[i]; i++)
+            if (!strcmp(key, FORM_OPTION_FIELDS[i])) {
+                f->cur = CUR_PARAM;
+                f->cur_param = FORM_OPTION_FIELDS[i];
+                return 0;
+            }
+        return fail(f, 422, "unknown_field",
+                    "unknown form field '%.64s' (expected api_key, query, files, metadata, confidence, iou, "
+                    "max_detections, classes)", key);
+    }
     return 0;
 }
 
@@ -149,7 +187,8 @@ int form_feed(form *f, const char *key, const char *filename, const char *data, 
         return 0;
     }
     size_t max = f->cur == CUR_API_KEY ? MAX_API_KEY : f->cur == CUR_QUERY ? MAX_QUERY : MAX_METADATA;
-    const char *name = f->cur == CUR_API_KEY ? "api_key" : f->cur == CUR_QUERY ? "query" : "metadata";
+    const char *name = f->cur == CUR_API_KEY ? "api_key" : f->cur == CUR_QUERY ? "query"
+                     : f->cur == CUR_PARAM ? f->cur_param : "metadata";
     if (f->text_len + size > max)
         return fail(f, 413, "field_too_large", "form field '%s' is over its %zu byte limit", name, max);
     if (append(&f->text, &f->text_len, &f->text_cap, data, size, 1))

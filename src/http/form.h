@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 typedef struct {
     int64_t max_file_bytes;
     int max_files;
@@ -41,6 +43,7 @@ typedef struct {
     form_limits lim;
     char *api_key;        /* NULL when absent */
     char *query;          /* NULL when absent */
+    json_t *params;       /* stage options as strings: confidence, iou, max_detections, classes */
     form_file *files;
     size_t nfiles;
     char **metadata;      /* raw JSON strings, parsed by form_finish */
@@ -48,7 +51,8 @@ typedef struct {
     form_meta *meta;      /* nfiles entries after a successful form_finish */
 
     /* the value being received */
-    enum { CUR_NONE, CUR_API_KEY, CUR_QUERY, CUR_METADATA, CUR_FILE, CUR_IGNORED } cur;
+    enum { CUR_NONE, CUR_API_KEY, CUR_QUERY, CUR_METADATA, CUR_FILE, CUR_PARAM } cur;
+    const char *cur_param;  /* name of the option being received */
     bool cur_announced;   /* current value began with an empty off-0 call, no bytes yet */
     char *cur_key, *cur_filename;
     char *text;           /* text value being assembled */
@@ -70,6 +74,9 @@ void form_set_error(form *f, unsigned status, const char *code, const char *mess
 
 /* Called once the body is complete: checks counts and parses metadata. */
 int form_finish(form *f);
+
+/* The names of the per-request option fields (NULL-terminated). */
+extern const char *const FORM_OPTION_FIELDS[];
 
 /* Takes the bytes of file i out of the form (caller frees). */
 uint8_t *form_take_file(form *f, size_t i, size_t *len);

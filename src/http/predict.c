@@ -137,6 +137,21 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     return MHD_YES;
 }
 
+/* Lets each stage some file asks for check the request's options now, so a bad
+ * value is a 422 before the stream rather than an error line per file. */
+static int validate_options(const stage_set *set, const form *f, stage_error *err)
+{
+    bool want_yolo = false, want_llm = false;
+    for (size_t i = 0; i < f->nfiles; i++) {
+        want_yolo |= f->meta[i].is_yolo;
+        want_llm |= f->meta[i].is_llm;
+    }
+    const stage *st[2] = {want_yolo ? set->yolo : NULL, want_llm ? set->llm : NULL};
+    for (int i = 0; i < 2; i++)
+        if (st[i] && st[i]->validate && st[i]->validate(st[i]->self, f->params, err)) return -1;
+    return 0;
+}
+
 static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
 {
     server *s = hr->srv;
@@ -150,12 +165,17 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     if (!hr->has_header_key) {
         if (check_key(c, hr, hr->form.api_key) != MHD_YES || hr->responded) return MHD_YES;
     }
+    stage_error verr;
+    if (validate_options(pipeline_stages(s->pipe), &hr->form, &verr))
+        return reply_error(c, hr, 422, verr.code, "%s", verr.message);
 
     predict_request *pr = predict_request_new();
     if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     memcpy(pr->request_id, hr->request_id, sizeof pr->request_id);
     pr->query = hr->form.query;
     hr->form.query = NULL;
+    pr->params = hr->form.params;
+    hr->form.params = NULL;
     for (size_t i = 0; i < hr->form.nfiles; i++) {
         size_t len;
         uint8_t *data = form_take_file(&hr->form, i, &len);

@@ -62,6 +62,7 @@ void predict_request_unref(predict_request *r)
     }
     free(r->files);
     free(r->query);
+    json_decref(r->params);
     eq_free(r->events);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -122,7 +123,7 @@ static void run_job(pipeline *p, predict_request *r, size_t i)
     double t0 = now_s();
     push_line(r, file_event("processing", i, f));
     stage_error err = {{0}, {0}};
-    json_t *result = stages_run_file(&p->stages, r->query, f, &r->cancelled, &err);
+    json_t *result = stages_run_file(&p->stages, r->query, r->params, f, &r->cancelled, &err);
     free_file_data(f);  /* the bytes are not needed any more; give the memory back early */
     if (result) {
         json_t *ev = file_event("done", i, f);
@@ -182,6 +183,7 @@ pipeline *pipeline_start(int workers, const stage_set *stages)
 int pipeline_submit(pipeline *p, predict_request *r)
 {
     r->remaining = r->nfiles;
+    if (r->nfiles == 0) return -1;  /* callers refuse empty requests (422) before this */
     /* Build the whole batch first so a failed allocation queues nothing. */
     job *first = NULL, *last = NULL;
     for (size_t i = 0; i < r->nfiles; i++) {
@@ -204,6 +206,8 @@ int pipeline_submit(pipeline *p, predict_request *r)
     pthread_mutex_unlock(&p->mu);
     return 0;
 }
+
+const stage_set *pipeline_stages(const pipeline *p) { return &p->stages; }
 
 void pipeline_stop(pipeline *p)
 {

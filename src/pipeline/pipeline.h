@@ -18,6 +18,7 @@
 typedef struct predict_request {
     char request_id[40];
     char *query;            /* NULL when absent */
+    json_t *params;         /* per-request stage options, NULL when none */
     file_job *files;
     size_t nfiles;
     event_queue *events;
@@ -44,6 +45,8 @@ pipeline *pipeline_start(int workers, const stage_set *stages);
 /* Queues every file of r. After this the event queue receives, per file,
  * "processing" then "done" or "error", and finally "complete" and EOF. */
 int pipeline_submit(pipeline *p, predict_request *r);
+/* The stages this pipeline runs (for validating options before a stream starts). */
+const stage_set *pipeline_stages(const pipeline *p);
 /* Stops the workers; jobs still queued are dropped as cancelled. */
 void pipeline_stop(pipeline *p);
 

@@ -58,7 +58,7 @@ static void decode_hint(const stage_set *set, const file_job *f, image_decode_op
     }
 }
 
-json_t *stages_run_file(const stage_set *set, const char *query, const file_job *file,
+json_t *stages_run_file(const stage_set *set, const char *query, const json_t *params, const file_job *file,
                         const atomic_bool *cancelled, stage_error *err)
 {
     double t0 = now_s();
@@ -81,7 +81,7 @@ json_t *stages_run_file(const stage_set *set, const char *query, const file_job 
                                                    img.orig_height, "format", image_format_name(img.format)));
     json_object_set_new(timing, "decode", json_real(t_dec * 1000.0));
 
-    stage_input in = {query, file, &img};
+    stage_input in = {query, params, file, &img};
     int rc = 0;
     if (file->is_yolo) {
         if (atomic_load(cancelled)) rc = -1, set_err(err, "cancelled", "%s", "request cancelled");

@@ -31,6 +31,7 @@ typedef struct {
 
 typedef struct {
     const char *query;        /* may be NULL */
+    const json_t *params;     /* per-request options (confidence, classes, ...); may be NULL */
     const file_job *file;
     const image_t *image;
 } stage_input;
@@ -40,6 +41,8 @@ typedef struct stage {
     void *self;
     /* Returns 0 and sets *out, or -1 and fills err. Called from many workers at once. */
     int (*run)(void *self, const stage_input *in, json_t **out, stage_error *err);
+    /* Checks the request's options before the stream starts (NULL = takes none). */
+    int (*validate)(void *self, const json_t *params, stage_error *err);
     /* Smallest decode this stage can work from (shrink-on-load hint), 0 = full size. */
     int min_width, min_height;
 } stage;
@@ -53,7 +56,7 @@ typedef struct {
 /* Runs decode and the requested stages for one file. Returns the "result"
  * object of a done line, or NULL with err filled. Checks *cancelled between
  * stages and returns NULL with code "cancelled" when it is set. */
-json_t *stages_run_file(const stage_set *set, const char *query, const file_job *file,
+json_t *stages_run_file(const stage_set *set, const char *query, const json_t *params, const file_job *file,
                         const atomic_bool *cancelled, stage_error *err);
 
 #endif

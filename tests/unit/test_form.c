@@ -167,6 +167,21 @@ static void test_announced_values(void)
     form_free(&f);
 }
 
+static void test_option_fields(void)
+{
+    form f;
+    form_init(&f, &LIM);
+    feed(&f, "confidence", NULL, "0.5", 1);
+    feed(&f, "classes", NULL, "person", 2);
+    feed(&f, "files", "a", "x", 1);
+    feed(&f, "classes", NULL, "car", 2);
+    feed(&f, "metadata", NULL, "{}", 2);
+    CHECK_EQ_INT(form_finish(&f), 0);
+    CHECK_STR(json_string_value(json_object_get(f.params, "confidence")), "0.5");
+    CHECK_STR(json_string_value(json_object_get(f.params, "classes")), "person,car");
+    form_free(&f);
+}
+
 static void test_failure_is_sticky(void)
 {
     form f;
@@ -184,6 +199,7 @@ int main(void)
     test_errors();
     test_file_without_name_and_empty_file();
     test_announced_values();
+    test_option_fields();
     test_failure_is_sticky();
     return check_report("form");
 }

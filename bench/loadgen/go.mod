@@ -1,0 +1,3 @@
+module sightbench
+
+go 1.19

@@ -1,0 +1,148 @@
+// loadgen: drives sightd's v1 streaming endpoint at a fixed concurrency and
+// reports throughput and latency. It sends the same multipart body every time
+// (built once) and reads each stream to its end, as a real client would.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+type result struct {
+	latency   time.Duration
+	inference float64 // ms, as the server measured its model run
+	ok        bool
+}
+
+func main() {
+	url := flag.String("url", "http://127.0.0.1:8080/api/v1/inference/predict/stream", "endpoint")
+	key := flag.String("key", "", "API key")
+	file := flag.String("file", "", "image to send")
+	conc := flag.Int("c", 1, "concurrent clients")
+	n := flag.Int("n", 40, "requests in all (after warm-up)")
+	warm := flag.Int("warmup", 4, "requests before measuring")
+	flag.Parse()
+
+	img, err := os.ReadFile(*file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("api_key", *key)
+	_ = w.WriteField("metadata", `{"is_yolo": true, "is_llm": false}`)
+	part, _ := w.CreateFormFile("files", filepath.Base(*file))
+	part.Write(img)
+	w.Close()
+	ctype := w.FormDataContentType()
+	payload := body.Bytes()
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc + 1}}
+	one := func() result {
+		t := time.Now()
+		resp, err := client.Post(*url, ctype, bytes.NewReader(payload))
+		if err != nil {
+			return result{}
+		}
+		defer resp.Body.Close()
+		r := result{ok: resp.StatusCode == 200}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var line struct {
+				Status string `json:"status"`
+				Result struct {
+					Yolo struct {
+						Speed struct {
+							Inference float64 `json:"inference"`
+						} `json:"speed_ms"`
+					} `json:"yolo"`
+				} `json:"result"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				if line.Status == "done" {
+					r.inference = line.Result.Yolo.Speed.Inference
+				} else if line.Status == "error" {
+					r.ok = false
+				}
+			}
+		}
+		r.latency = time.Since(t)
+		return r
+	}
+
+	for i := 0; i < *warm; i++ {
+		one()
+	}
+	results := make([]result, 0, *n)
+	var mu sync.Mutex
+	next := 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < *conc; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= *n {
+					mu.Unlock()
+					return
+				}
+				next++
+				mu.Unlock()
+				r := one()
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start).Seconds()
+
+	var lat, inf []float64
+	failed := 0
+	for _, r := range results {
+		if !r.ok {
+			failed++
+			continue
+		}
+		lat = append(lat, float64(r.latency.Microseconds())/1000)
+		inf = append(inf, r.inference)
+	}
+	sort.Float64s(lat)
+	sort.Float64s(inf)
+	pct := func(v []float64, p float64) float64 {
+		if len(v) == 0 {
+			return 0
+		}
+		i := int(p * float64(len(v)))
+		if i >= len(v) {
+			i = len(v) - 1
+		}
+		return v[i]
+	}
+	out := map[string]any{
+		"concurrency": *conc, "requests": len(results), "failed": failed,
+		"images_per_s": float64(len(lat)) / wall,
+		"p50_ms":       pct(lat, 0.5), "p95_ms": pct(lat, 0.95),
+		"inference_p50_ms": pct(inf, 0.5),
+	}
+	b, _ := json.Marshal(out)
+	fmt.Println(string(b))
+	if failed > 0 {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,610 @@
+#include "detect/detector.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <onnxruntime_c_api.h>
+
+#include "detect/letterbox.h"
+#include "detect/pyrepr.h"
+#include "util/json_out.h"
+#include "util/log.h"
+
+struct detector {
+    const OrtApi *api;
+    OrtSession *sess;
+    OrtMemoryInfo *mem;
+    char *input_name, *output_name;
+    int in_w, in_h;
+    yolo_layout layout;
+    int nc;
+    letterbox_style style;
+    char **names;
+    int n_names;
+    char model_name[128];
+    int intra_threads, concurrency;
+
+    /* Gate: at most `concurrency` Runs at once. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int running;
+    /* Input buffers (3*in_h*in_w floats) reused across requests: a fresh 5 MB
+     * allocation per image would cost page faults on every request. */
+    float **pool;
+    int pool_n, pool_cap;
+
+    stage st;
+};
+
+/* One ORT environment per process, made on first use. */
+static OrtEnv *g_env;
+static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
+static const OrtApi *g_api;
+
+static void env_init(void)
+{
+    g_api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
+    if (!g_api) return;
+    OrtStatus *st = g_api->CreateEnv(ORT_LOGGING_LEVEL_ERROR, "sight", &g_env);
+    if (st) {
+        log_error("ONNX Runtime: %s", g_api->GetErrorMessage(st));
+        g_api->ReleaseStatus(st);
+        g_env = NULL;
+    }
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Turns an OrtStatus into a message; returns -1 when there was an error. */
+static int ort_fail(const OrtApi *api, OrtStatus *st, char *err, size_t len, const char *what)
+{
+    if (!st) return 0;
+    snprintf(err, len, "%s: %s", what, api->GetErrorMessage(st));
+    api->ReleaseStatus(st);
+    return -1;
+}
+
+#define ORT_TRY(call, what) do { if (ort_fail(d->api, (call), err, err_len, (what))) goto fail; } while (0)
+
+static int load_labels(detector *d, const char *path, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) { snprintf(err, err_len, "cannot read labels file %s", path); return -1; }
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\r\n");
+        line[n] = 0;
+        if (n == 0) continue;
+        char **nn = realloc(d->names, (size_t)(d->n_names + 1) * sizeof *nn);
+        if (nn) d->names = nn;
+        if (!nn || !(nn[d->n_names] = strdup(line))) {
+            fclose(f);
+            snprintf(err, err_len, "out of memory");
+            return -1;
+        }
+        d->n_names++;
+    }
+    fclose(f);
+    if (d->n_names == 0) { snprintf(err, err_len, "labels file %s has no names", path); return -1; }
+    return 0;
+}
+
+/* Reads names/imgsz/end2end from the model's metadata. Missing keys are fine
+ * (non-Ultralytics exports have none); malformed ones are reported. */
+static int read_metadata(detector *d, int *end2end, int imgsz[2], char *err, size_t err_len)
+{
+    OrtAllocator *alloc;
+    OrtModelMetadata *meta = NULL;
+    *end2end = -1;
+    imgsz[0] = imgsz[1] = 0;
+    if (ort_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
+    if (ort_fail(d->api, d->api->SessionGetModelMetadata(d->sess, &meta), err, err_len, "model metadata")) return -1;
+    int rc = 0;
+    const char *keys[] = {"names", "imgsz", "end2end"};
+    for (int k = 0; k < 3 && rc == 0; k++) {
+        char *v = NULL;
+        OrtStatus *st = d->api->ModelMetadataLookupCustomMetadataMap(meta, alloc, keys[k], &v);
+        if (st) { d->api->ReleaseStatus(st); continue; }
+        if (!v) continue;
+        if (k == 0 && pyrepr_parse_names(v, &d->names, &d->n_names) != 0) {
+            log_warn("model metadata 'names' is not a Python dict or list of strings; using ids");
+        } else if (k == 1) {
+            int n = pyrepr_parse_ints(v, imgsz, 2);
+            if (n == 1) imgsz[1] = imgsz[0];
+            else if (n != 2) { snprintf(err, err_len, "model metadata imgsz='%.40s' is not [h, w]", v); rc = -1; }
+        } else if (k == 2) {
+            *end2end = pyrepr_parse_bool(v);
+        }
+        alloc->Free(alloc, v);
+    }
+    d->api->ReleaseModelMetadata(meta);
+    return rc;
+}
+
+static int io_info(detector *d, int imgsz[2], char *err, size_t err_len)
+{
+    OrtAllocator *alloc;
+    OrtTypeInfo *ti = NULL;
+    size_t nin, nout;
+    if (ort_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
+    if (ort_fail(d->api, d->api->SessionGetInputCount(d->sess, &nin), err, err_len, "inputs")) return -1;
+    if (ort_fail(d->api, d->api->SessionGetOutputCount(d->sess, &nout), err, err_len, "outputs")) return -1;
+    if (nin != 1 || nout < 1) {
+        snprintf(err, err_len, "expected a model with 1 input and at least 1 output, found %zu and %zu", nin, nout);
+        return -1;
+    }
+    char *name;
+    if (ort_fail(d->api, d->api->SessionGetInputName(d->sess, 0, alloc, &name), err, err_len, "input name")) return -1;
+    d->input_name = strdup(name);
+    alloc->Free(alloc, name);
+    if (ort_fail(d->api, d->api->SessionGetOutputName(d->sess, 0, alloc, &name), err, err_len, "output name")) return -1;
+    d->output_name = strdup(name);
+    alloc->Free(alloc, name);
+    if (!d->input_name || !d->output_name) { snprintf(err, err_len, "out of memory"); return -1; }
+
+    if (ort_fail(d->api, d->api->SessionGetInputTypeInfo(d->sess, 0, &ti), err, err_len, "input type")) return -1;
+    const OrtTensorTypeAndShapeInfo *tsi;
+    ONNXTensorElementDataType et;
+    size_t nd = 0;
+    int64_t dims[8] = {0};
+    int rc = 0;
+    if (ort_fail(d->api, d->api->CastTypeInfoToTensorInfo(ti, &tsi), err, err_len, "input tensor") ||
+        ort_fail(d->api, d->api->GetTensorElementType(tsi, &et), err, err_len, "input type") ||
+        ort_fail(d->api, d->api->GetDimensionsCount(tsi, &nd), err, err_len, "input rank")) rc = -1;
+    if (rc == 0 && nd == 4) rc = ort_fail(d->api, d->api->GetDimensions(tsi, dims, 4), err, err_len, "input shape");
+    d->api->ReleaseTypeInfo(ti);
+    if (rc) return -1;
+    if (et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+        snprintf(err, err_len, "input '%s' has element type %d; only float32 image inputs are supported", d->input_name, (int)et);
+        return -1;
+    }
+    if (nd != 4 || (dims[1] != 3 && dims[1] > 0)) {
+        snprintf(err, err_len, "input '%s' is not an image tensor [1, 3, H, W]", d->input_name);
+        return -1;
+    }
+    /* Fixed sizes come from the graph; dynamic ones from imgsz metadata, else 640. */
+    d->in_h = dims[2] > 0 ? (int)dims[2] : imgsz[0] > 0 ? imgsz[0] : 640;
+    d->in_w = dims[3] > 0 ? (int)dims[3] : imgsz[1] > 0 ? imgsz[1] : 640;
+    if (d->in_w < 32 || d->in_h < 32 || d->in_w > 4096 || d->in_h > 4096) {
+        snprintf(err, err_len, "input size %dx%d is out of range", d->in_w, d->in_h);
+        return -1;
+    }
+    return 0;
+}
+
+static float *pool_get(detector *d)
+{
+    pthread_mutex_lock(&d->mu);
+    float *b = d->pool_n > 0 ? d->pool[--d->pool_n] : NULL;
+    pthread_mutex_unlock(&d->mu);
+    return b ? b : malloc((size_t)3 * d->in_w * d->in_h * sizeof(float));
+}
+
+static void pool_put(detector *d, float *b)
+{
+    if (!b) return;
+    pthread_mutex_lock(&d->mu);
+    if (d->pool_n == d->pool_cap) {
+        int cap = d->pool_cap ? d->pool_cap * 2 : 4;
+        float **np = realloc(d->pool, (size_t)cap * sizeof *np);
+        if (!np) { pthread_mutex_unlock(&d->mu); free(b); return; }
+        d->pool = np;
+        d->pool_cap = cap;
+    }
+    d->pool[d->pool_n++] = b;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Runs the model on input; on success *out holds the output value (caller releases). */
+static int run_model(detector *d, float *input, OrtValue **out, char *err, size_t err_len)
+{
+    int64_t shape[4] = {1, 3, d->in_h, d->in_w};
+    OrtValue *in = NULL;
+    *out = NULL;
+    size_t bytes = (size_t)3 * d->in_w * d->in_h * sizeof(float);
+    if (ort_fail(d->api, d->api->CreateTensorWithDataAsOrtValue(d->mem, input, bytes, shape, 4,
+                                                                 ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in),
+                 err, err_len, "input tensor"))
+        return -1;
+    pthread_mutex_lock(&d->mu);
+    while (d->running >= d->concurrency) pthread_cond_wait(&d->cv, &d->mu);
+    d->running++;
+    pthread_mutex_unlock(&d->mu);
+    const char *in_names[] = {d->input_name};
+    const char *out_names[] = {d->output_name};
+    OrtStatus *st = d->api->Run(d->sess, NULL, in_names, (const OrtValue *const *)&in, 1, out_names, 1, out);
+    pthread_mutex_lock(&d->mu);
+    d->running--;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    d->api->ReleaseValue(in);
+    return ort_fail(d->api, st, err, err_len, "inference");
+}
+
+/* Shape and data of an output value. */
+static int output_view(detector *d, OrtValue *v, int64_t *shape, size_t *nd, const float **data, char *err, size_t len)
+{
+    OrtTensorTypeAndShapeInfo *info = NULL;
+    ONNXTensorElementDataType et = 0;
+    int rc = ort_fail(d->api, d->api->GetTensorTypeAndShape(v, &info), err, len, "output shape");
+    if (rc == 0) rc = ort_fail(d->api, d->api->GetDimensionsCount(info, nd), err, len, "output rank");
+    if (rc == 0 && *nd > 6) { snprintf(err, len, "output rank %zu is not a YOLO output", *nd); rc = -1; }
+    if (rc == 0) rc = ort_fail(d->api, d->api->GetDimensions(info, shape, *nd), err, len, "output shape");
+    if (rc == 0) rc = ort_fail(d->api, d->api->GetTensorElementType(info, &et), err, len, "output type");
+    if (info) d->api->ReleaseTensorTypeAndShapeInfo(info);
+    if (rc == 0 && et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) { snprintf(err, len, "output is not float32"); rc = -1; }
+    if (rc == 0) rc = ort_fail(d->api, d->api->GetTensorMutableData(v, (void **)data), err, len, "output data");
+    return rc;
+}
+
+static int stage_run(void *self, const stage_input *in, json_t **out, stage_error *err)
+{
+    detector *d = self;
+    detect_params p;
+    if (detector_parse_params(d, in->params, &p, err) != 0) return -1;
+    int rc = detector_detect(d, in->image, &p, out, err);
+    detect_params_free(&p);
+    return rc;
+}
+
+static int stage_validate(void *self, const json_t *params, stage_error *err)
+{
+    detect_params p;
+    if (detector_parse_params(self, params, &p, err) != 0) return -1;
+    detect_params_free(&p);
+    return 0;
+}
+
+detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
+{
+    pthread_once(&g_env_once, env_init);
+    if (!g_env) { snprintf(err, err_len, "ONNX Runtime could not be initialised"); return NULL; }
+    if (access(cfg->model_path, R_OK) != 0) {
+        snprintf(err, err_len, "cannot read model file %s", cfg->model_path);
+        return NULL;
+    }
+    detector *d = calloc(1, sizeof *d);
+    if (!d) { snprintf(err, err_len, "out of memory"); return NULL; }
+    d->api = g_api;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) cores = 1;
+    d->concurrency = cfg->concurrency > 0 ? cfg->concurrency : 1;
+    d->intra_threads = cfg->intra_threads > 0 ? cfg->intra_threads : (int)(cores / d->concurrency > 0 ? cores / d->concurrency : 1);
+
+    OrtSessionOptions *so = NULL;
+    OrtValue *warm = NULL;
+    float *buf = NULL;
+    ORT_TRY(d->api->CreateSessionOptions(&so), "session options");
+    ORT_TRY(d->api->SetIntraOpNumThreads(so, d->intra_threads), "intra-op threads");
+    ORT_TRY(d->api->SetInterOpNumThreads(so, 1), "inter-op threads");
+    ORT_TRY(d->api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL), "graph optimisation");
+    /* Spinning intra-op threads burn the cores that concurrent Runs and the
+     * decode workers need; measured to cost throughput here (see bench). */
+    ORT_TRY(d->api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), "spinning");
+    ORT_TRY(d->api->CreateSession(g_env, cfg->model_path, so, &d->sess), "loading the model");
+    ORT_TRY(d->api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &d->mem), "memory info");
+
+    int end2end, imgsz[2];
+    if (read_metadata(d, &end2end, imgsz, err, err_len) || io_info(d, imgsz, err, err_len)) goto fail;
+    if (!d->names && cfg->labels_path && load_labels(d, cfg->labels_path, err, err_len)) goto fail;
+
+    /* The warm-up run also gives the real output shape (graphs often leave it dynamic). */
+    buf = pool_get(d);
+    if (!buf) { snprintf(err, err_len, "out of memory"); goto fail; }
+    for (size_t i = 0; i < (size_t)3 * d->in_w * d->in_h; i++) buf[i] = 114.0f / 255.0f;
+    if (run_model(d, buf, &warm, err, err_len)) goto fail;
+    int64_t shape[8];
+    size_t nd;
+    const float *data;
+    if (output_view(d, warm, shape, &nd, &data, err, err_len)) goto fail;
+    char lerr[256];
+    if (yolo_layout_detect(shape, nd, d->in_w, d->in_h, end2end, cfg->layout_hint, &d->layout, &d->nc, lerr, sizeof lerr)) {
+        snprintf(err, err_len, "%s: %s", cfg->model_path, lerr);
+        goto fail;
+    }
+    d->style = d->layout == YOLO_LAYOUT_YOLOX ? LETTERBOX_YOLOX : LETTERBOX_ULTRALYTICS;
+    if (d->nc > 0 && d->names && d->n_names != d->nc)
+        log_warn("model has %d classes but %d names; ids without a name are shown as numbers", d->nc, d->n_names);
+    d->api->ReleaseValue(warm);
+    warm = NULL;
+    pool_put(d, buf);
+    buf = NULL;
+    d->api->ReleaseSessionOptions(so);
+
+    const char *base = strrchr(cfg->model_path, '/');
+    base = base ? base + 1 : cfg->model_path;
+    snprintf(d->model_name, sizeof d->model_name, "%s", base);
+    char *dot = strrchr(d->model_name, '.');
+    if (dot && !strcmp(dot, ".onnx")) *dot = 0;
+
+    d->st = (stage){.name = "yolo", .self = d, .run = stage_run, .validate = stage_validate,
+                    .min_width = d->in_w, .min_height = d->in_h};
+    return d;
+fail:
+    if (warm) d->api->ReleaseValue(warm);
+    free(buf);
+    if (so) d->api->ReleaseSessionOptions(so);
+    detector_close(d);
+    return NULL;
+}
+
+void detector_close(detector *d)
+{
+    if (!d) return;
+    if (d->sess) d->api->ReleaseSession(d->sess);
+    if (d->mem) d->api->ReleaseMemoryInfo(d->mem);
+    free(d->input_name);
+    free(d->output_name);
+    pyrepr_free_names(d->names, d->n_names);
+    for (int i = 0; i < d->pool_n; i++) free(d->pool[i]);
+    free(d->pool);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+const stage *detector_stage(detector *d) { return &d->st; }
+const char *detector_model_name(const detector *d) { return d->model_name; }
+
+static int class_count(const detector *d) { return d->nc > 0 ? d->nc : d->n_names; }
+
+void detector_describe(const detector *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s: %s layout, input %dx%d, %d classes%s, %d concurrent run(s) x %d intra-op thread(s)",
+             d->model_name, yolo_layout_name(d->layout), d->in_w, d->in_h, class_count(d),
+             d->names ? "" : " (no names: ids shown)", d->concurrency, d->intra_threads);
+}
+
+static void param_err(stage_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void param_err(stage_error *err, const char *fmt, ...)
+{
+    snprintf(err->code, sizeof err->code, "invalid_option");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+/* A number given as JSON number or as text (form fields). */
+static int get_number(const json_t *v, double *out)
+{
+    if (json_is_number(v)) { *out = json_number_value(v); return 0; }
+    if (!json_is_string(v)) return -1;
+    const char *s = json_string_value(v);
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || *end || !isfinite(x)) return -1;
+    *out = x;
+    return 0;
+}
+
+static int find_class(const detector *d, const char *name)
+{
+    for (int i = 0; i < d->n_names; i++)
+        if (!strcmp(d->names[i], name)) return i;
+    return -1;
+}
+
+/* One entry of `classes`: a class id or a class name. */
+static int add_class(const detector *d, bool *allowed, int n, const json_t *item, const char *text, stage_error *err)
+{
+    int id = -1;
+    if (json_is_integer(item)) id = (int)json_integer_value(item);
+    else if (text) {
+        char *end;
+        long v = strtol(text, &end, 10);
+        if (*text && !*end) id = (int)v;
+        else if ((id = find_class(d, text)) < 0) {
+            param_err(err, "classes: '%.60s' is not a class of model %s", text, d->model_name);
+            return -1;
+        }
+    } else {
+        param_err(err, "classes must list class names or ids");
+        return -1;
+    }
+    if (id < 0 || id >= n) {
+        param_err(err, "classes: id %d is out of range (model %s has %d classes)", id, d->model_name, n);
+        return -1;
+    }
+    allowed[id] = true;
+    return 0;
+}
+
+/* classes: a JSON array, or text "person,car" / "0, 2" / '["person", 2]'. */
+static int parse_classes(const detector *d, const json_t *v, detect_params *out, stage_error *err)
+{
+    int n = class_count(d);
+    if (n <= 0) { param_err(err, "classes: model %s does not say how many classes it has", d->model_name); return -1; }
+    out->allowed = calloc((size_t)n, sizeof(bool));
+    if (!out->allowed) { param_err(err, "out of memory"); return -1; }
+    json_t *arr = NULL;
+    int rc = 0;
+    if (json_is_string(v) && json_string_value(v)[0] == '[') {
+        arr = json_loads(json_string_value(v), 0, NULL);
+        if (!json_is_array(arr)) { json_decref(arr); param_err(err, "classes is not a valid JSON array"); return -1; }
+        v = arr;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        if (json_array_size(v) == 0) rc = -1, param_err(err, "classes is empty");
+        json_array_foreach(v, i, item) {
+            if (rc) break;
+            rc = add_class(d, out->allowed, n, item, json_is_string(item) ? json_string_value(item) : NULL, err);
+        }
+    } else if (json_is_string(v)) {
+        char *copy = strdup(json_string_value(v));
+        if (!copy) { param_err(err, "out of memory"); return -1; }
+        int count = 0;
+        char *save = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ') tok++;
+            char *e = tok + strlen(tok);
+            while (e > tok && e[-1] == ' ') *--e = 0;
+            if (!*tok) continue;
+            rc = add_class(d, out->allowed, n, NULL, tok, err);
+            count++;
+        }
+        free(copy);
+        if (rc == 0 && count == 0) rc = -1, param_err(err, "classes is empty");
+    } else if (json_is_integer(v)) {
+        rc = add_class(d, out->allowed, n, v, NULL, err);
+    } else {
+        rc = -1;
+        param_err(err, "classes must be a list of class names or ids");
+    }
+    json_decref(arr);
+    return rc;
+}
+
+int detector_parse_params(const detector *d, const json_t *params, detect_params *out, stage_error *err)
+{
+    *out = (detect_params){.confidence = 0.25f, .iou = 0.7f, .max_detections = 300, .allowed = NULL};
+    if (!params) return 0;
+    const json_t *v;
+    double x;
+    if ((v = json_object_get(params, "confidence"))) {
+        if (get_number(v, &x) || x < 0 || x > 1) { param_err(err, "confidence must be a number from 0 to 1"); return -1; }
+        out->confidence = (float)x;
+    }
+    if ((v = json_object_get(params, "iou"))) {
+        if (get_number(v, &x) || x < 0 || x > 1) { param_err(err, "iou must be a number from 0 to 1"); return -1; }
+        out->iou = (float)x;
+    }
+    if ((v = json_object_get(params, "max_detections"))) {
+        if (get_number(v, &x) || x < 1 || x > 10000 || x != floor(x)) {
+            param_err(err, "max_detections must be a whole number from 1 to 10000");
+            return -1;
+        }
+        out->max_detections = (int)x;
+    }
+    if ((v = json_object_get(params, "classes")) && !json_is_null(v)) {
+        if (parse_classes(d, v, out, err)) { detect_params_free(out); return -1; }
+    }
+    return 0;
+}
+
+void detect_params_free(detect_params *p)
+{
+    free(p->allowed);
+    p->allowed = NULL;
+}
+
+static double round_to(double v, double q) { return round(v / q) * q; }
+
+int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, stage_error *err)
+{
+    char msg[256];
+    double t0 = now_ms();
+    float *buf = pool_get(d);
+    if (!buf) { snprintf(err->code, sizeof err->code, "out_of_memory"); snprintf(err->message, sizeof err->message, "out of memory"); return -1; }
+    letterbox_map map;
+    letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
+    double t1 = now_ms();
+    OrtValue *ov = NULL;
+    int rc = run_model(d, buf, &ov, msg, sizeof msg);
+    pool_put(d, buf);
+    double t2 = now_ms();
+    int64_t shape[8];
+    size_t nd;
+    const float *data;
+    if (rc == 0) rc = output_view(d, ov, shape, &nd, &data, msg, sizeof msg);
+    if (rc != 0) {
+        if (ov) d->api->ReleaseValue(ov);
+        snprintf(err->code, sizeof err->code, "yolo_unavailable");
+        snprintf(err->message, sizeof err->message, "detection failed: %s", msg);
+        log_error("model %s: %s", d->model_name, msg);
+        return -1;
+    }
+    yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections,
+                          .allowed = p->allowed, .n_allowed = p->allowed ? class_count(d) : 0};
+    yolo_det *dets = NULL;
+    size_t n = 0;
+    rc = yolo_decode(d->layout, data, shape, nd, d->in_w, d->in_h, &o, &dets, &n);
+    d->api->ReleaseValue(ov);
+    if (rc != 0) {
+        snprintf(err->code, sizeof err->code, "out_of_memory");
+        snprintf(err->message, sizeof err->message, "out of memory decoding detections");
+        return -1;
+    }
+    /* Boxes go back to the decoded image, then up to full size if the JPEG
+     * was decoded at reduced scale. */
+    double sx = (double)img->orig_width / img->width, sy = (double)img->orig_height / img->height;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        yolo_det *b = &dets[i];
+        letterbox_unmap(&map, img->width, img->height, &b->x1, &b->y1, &b->x2, &b->y2);
+        const char *cname = b->cls >= 0 && b->cls < d->n_names ? d->names[b->cls] : NULL;
+        char idbuf[16];
+        if (!cname) { snprintf(idbuf, sizeof idbuf, "%d", b->cls); cname = idbuf; }
+        json_array_append_new(arr, json_pack("{s:i,s:s,s:f,s:{s:f,s:f,s:f,s:f}}", "class_id", b->cls, "class", cname,
+                                             "confidence", round_to(b->score, 1e-6), "box",
+                                             "x1", round_to(b->x1 * sx, 1e-3), "y1", round_to(b->y1 * sy, 1e-3),
+                                             "x2", round_to(b->x2 * sx, 1e-3), "y2", round_to(b->y2 * sy, 1e-3)));
+    }
+    free(dets);
+    double t3 = now_ms();
+    *out = json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "model", d->model_name, "detections", arr, "speed_ms",
+                     "preprocess", round_to(t1 - t0, 1e-3), "inference", round_to(t2 - t1, 1e-3), "postprocess",
+                     round_to(t3 - t2, 1e-3));
+    return *out ? 0 : -1;
+}
+
+typedef struct {
+    detector *d;
+    int n;
+    double *ms;
+    int next;
+    pthread_mutex_t mu;
+    float *input;
+} bench_ctx;
+
+static void *bench_worker(void *arg)
+{
+    bench_ctx *b = arg;
+    char err[256];
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        int i = b->next < b->n ? b->next++ : -1;
+        pthread_mutex_unlock(&b->mu);
+        if (i < 0) break;
+        OrtValue *ov = NULL;
+        double t = now_ms();
+        /* Each caller uses the shared input read-only: ORT does not write inputs. */
+        if (run_model(b->d, b->input, &ov, err, sizeof err) == 0) b->d->api->ReleaseValue(ov);
+        b->ms[i] = now_ms() - t;
+    }
+    return NULL;
+}
+
+int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wall_s)
+{
+    bench_ctx b = {.d = d, .n = n, .ms = ms, .next = 0, .input = pool_get(d)};
+    if (!b.input) return -1;
+    for (size_t i = 0; i < (size_t)3 * d->in_w * d->in_h; i++) b.input[i] = (float)(i % 251) / 255.0f;
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_t *t = calloc((size_t)threads, sizeof *t);
+    double t0 = now_ms();
+    int started = 0;
+    for (int i = 0; t && i < threads; i++)
+        if (pthread_create(&t[i], NULL, bench_worker, &b) == 0) started++;
+    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+    *wall_s = (now_ms() - t0) / 1000.0;
+    free(t);
+    pthread_mutex_destroy(&b.mu);
+    pool_put(d, b.input);
+    return started ? 0 : -1;
+}

@@ -1,0 +1,60 @@
+/* Object detection with a YOLO model on ONNX Runtime.
+ *
+ * One session per model, created at start-up with a warm-up run (so the first
+ * request is not slow) and shared by all requests: OrtSession::Run is
+ * thread-safe. A counting gate bounds how many Runs go at once; together with
+ * the intra-op thread count that decides how the cores are shared. */
+#ifndef SIGHT_DETECT_DETECTOR_H
+#define SIGHT_DETECT_DETECTOR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "detect/yolo_decode.h"
+#include "image/decode.h"
+#include "pipeline/stages.h"
+
+typedef struct detector detector;
+
+typedef struct {
+    const char *model_path;
+    const char *labels_path;  /* one class name per line; used when the model has no names; may be NULL */
+    int intra_threads;        /* ORT intra-op threads per Run; 0 = cores / concurrency */
+    int concurrency;          /* Runs at once; 0 = default */
+    int layout_hint;          /* -1 = from the output shape, else a yolo_layout */
+} detector_config;
+
+/* Per-request options: confidence, iou, max_detections, classes. */
+typedef struct {
+    float confidence, iou;
+    int max_detections;
+    bool *allowed;            /* n_names flags, NULL = all classes */
+} detect_params;
+
+/* Loads the model, reads its metadata, picks the output decoder and does the
+ * warm-up run. NULL with err filled when anything is wrong (the message names
+ * the file, the shape or the metadata at fault). */
+detector *detector_open(const detector_config *cfg, char *err, size_t err_len);
+void detector_close(detector *d);
+
+/* The pipeline stage ("yolo") backed by this detector. */
+const stage *detector_stage(detector *d);
+
+/* Reads options from a JSON object whose values may be numbers or strings
+ * (form fields arrive as strings). Unknown keys are ignored here (the caller
+ * owns the set of keys). Returns 0, or -1 with err (code "invalid_option"). */
+int detector_parse_params(const detector *d, const json_t *params, detect_params *out, stage_error *err);
+void detect_params_free(detect_params *p);
+
+/* Detects objects in img and returns the "yolo" result object. */
+int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, stage_error *err);
+
+/* Describes the loaded model for logs and `sightd detect`. */
+const char *detector_model_name(const detector *d);
+void detector_describe(const detector *d, char *buf, size_t len);
+
+/* Benchmark support: times n back-to-back Runs on one prepared input, using up
+ * to `threads` callers at once; fills the per-Run milliseconds (n entries). */
+int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wall_s);
+
+#endif
