@@ -141,7 +141,7 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
         /* HOST:PORT, [v6]:PORT or :PORT (all interfaces). */
         const char *colon = strrchr(value, ':');
         int64_t port;
-        if (!colon || parse_int(colon + 1, &port) || port < 1 || port > 65535) {
+        if (!colon || parse_int(colon + 1, &port) || port < 0 || port > 65535) {  /* 0: any free port */
             snprintf(err, err_len, "--%s wants HOST:PORT, got '%s'", o->flag, value);
             return -1;
         }
