@@ -22,11 +22,16 @@ typedef struct {
 } letterbox_map;
 
 /* Fills dst (3 * dst_h * dst_w floats, NCHW planes) from the RGB image src
- * (src_w * src_h * 3 bytes, stride src_w * 3). */
+ * (src_w * src_h * 3 bytes, stride src_w * 3). The resized pixels equal
+ * cv2.resize's exactly (OpenCV's fixed-point arithmetic, reproduced).
+ * Thread-safe, allocates nothing. An image so thin that a side rounds to 0
+ * gets 1 pixel there (upstream would fail). */
 void letterbox(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, int dst_h, letterbox_style style,
                letterbox_map *map);
 
-/* Maps a box from model pixels back to image pixels, clipped to [0, img_w] x [0, img_h]. */
+/* Maps a box from model pixels back to image pixels, clipped to [0, img_w] x
+ * [0, img_h] (Ultralytics scale_boxes + clip_boxes; YOLOX's demo only divides
+ * by the gain, and clipping changes nothing for boxes inside the image). */
 void letterbox_unmap(const letterbox_map *map, int img_w, int img_h, float *x1, float *y1, float *x2, float *y2);
 
 #endif

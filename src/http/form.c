@@ -55,8 +55,6 @@ void form_free(form *f)
     free(f->metadata);
     free(f->meta);
     free(f->text);
-    free(f->cur_key);
-    free(f->cur_filename);
     memset(f, 0, sizeof *f);
 }
 
@@ -124,7 +122,9 @@ static int append(char **buf, size_t *len, size_t *cap, const char *data, size_t
 
 static int start_value(form *f, const char *key, const char *filename)
 {
-    if (end_value(f)) return -1;
+    if (!strcmp(key, "api_key")) { f->cur = CUR_API_KEY; return 0; }
+    /* After a refusal only the key is still collected. */
+    if (f->failed) { f->cur = CUR_NONE; return 0; }
     if (!strcmp(key, "files")) {
         if (f->nfiles >= (size_t)f->lim.max_files)
             return fail(f, 413, "too_many_files", "more than %d files in one request", f->lim.max_files);
@@ -138,10 +138,13 @@ static int start_value(form *f, const char *key, const char *filename)
         if (!ff->filename) return fail(f, 500, "out_of_memory", "out of memory");
         f->nfiles++;
         f->cur = CUR_FILE;
-    } else if (!strcmp(key, "api_key")) f->cur = CUR_API_KEY;
-    else if (!strcmp(key, "query")) f->cur = CUR_QUERY;
-    else if (!strcmp(key, "metadata")) f->cur = CUR_METADATA;
-    else {
+    } else if (!strcmp(key, "query")) f->cur = CUR_QUERY;
+    else if (!strcmp(key, "metadata")) {
+        /* More metadata than files can never be valid; stop it growing without bound. */
+        if (f->nmetadata >= (size_t)f->lim.max_files)
+            return fail(f, 413, "too_many_files", "more than %d metadata entries in one request", f->lim.max_files);
+        f->cur = CUR_METADATA;
+    } else {
         for (int i = 0; FORM_OPTION_FIELDS[i]; i++)
             if (!strcmp(key, FORM_OPTION_FIELDS[i])) {
                 f->cur = CUR_PARAM;
@@ -155,45 +158,92 @@ static int start_value(form *f, const char *key, const char *filename)
     return 0;
 }
 
-static bool same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
-
-/* Is this off-0 call the first bytes of a value that an empty call announced? */
-static bool continues_announced(const form *f, const char *key, const char *filename)
+int form_part_begin(form *f, const char *name, const char *filename)
 {
-    return f->cur_announced && same(f->cur_key, key) && same(f->cur_filename, filename);
+    end_value(f);
+    if (start_value(f, name ? name : "", filename)) f->cur = CUR_NONE;
+    return 0;
 }
 
-int form_feed(form *f, const char *key, const char *filename, const char *data, uint64_t off, size_t size)
+static void drop_text(form *f)
 {
-    if (f->failed) return -1;
-    if (!key) key = "";
-    if (off == 0 && !continues_announced(f, key, filename)) {
-        if (start_value(f, key, filename)) return -1;
-        free(f->cur_key);
-        free(f->cur_filename);
-        f->cur_key = strdup(key);
-        f->cur_filename = filename ? strdup(filename) : NULL;
-        if (!f->cur_key || (filename && !f->cur_filename)) return fail(f, 500, "out_of_memory", "out of memory");
-    }
-    f->cur_announced = size == 0 && off == 0;
-    if (size == 0) return 0;
+    free(f->text);
+    f->text = NULL;
+    f->text_len = f->text_cap = 0;
+    f->cur = CUR_NONE;
+}
+
+int form_part_data(form *f, const char *data, size_t size)
+{
+    if (f->cur == CUR_NONE || size == 0) return 0;
     if (f->cur == CUR_FILE) {
         form_file *ff = &f->files[f->nfiles - 1];
-        if ((int64_t)(ff->len + size) > f->lim.max_file_bytes)
-            return fail(f, 413, "file_too_large", "file '%.100s' is over the %lld byte limit", ff->filename,
-                        (long long)f->lim.max_file_bytes);
-        if (append((char **)&ff->data, &ff->len, &ff->cap, data, size, 0))
-            return fail(f, 500, "out_of_memory", "out of memory");
+        if ((int64_t)(ff->len + size) > f->lim.max_file_bytes) {
+            fail(f, 413, "file_too_large", "file '%.100s' is over the %lld byte limit", ff->filename,
+                 (long long)f->lim.max_file_bytes);
+            f->cur = CUR_NONE;
+        } else if (append((char **)&ff->data, &ff->len, &ff->cap, data, size, 0)) {
+            fail(f, 500, "out_of_memory", "out of memory");
+            f->cur = CUR_NONE;
+        }
         return 0;
     }
     size_t max = f->cur == CUR_API_KEY ? MAX_API_KEY : f->cur == CUR_QUERY ? MAX_QUERY : MAX_METADATA;
     const char *name = f->cur == CUR_API_KEY ? "api_key" : f->cur == CUR_QUERY ? "query"
                      : f->cur == CUR_PARAM ? f->cur_param : "metadata";
-    if (f->text_len + size > max)
-        return fail(f, 413, "field_too_large", "form field '%s' is over its %zu byte limit", name, max);
-    if (append(&f->text, &f->text_len, &f->text_cap, data, size, 1))
-        return fail(f, 500, "out_of_memory", "out of memory");
+    if (f->text_len + size > max) {
+        fail(f, 413, "field_too_large", "form field '%s' is over its %zu byte limit", name, max);
+        drop_text(f);
+    } else if (append(&f->text, &f->text_len, &f->text_cap, data, size, 1)) {
+        fail(f, 500, "out_of_memory", "out of memory");
+        drop_text(f);
+    }
     return 0;
+}
+
+int form_part_end(form *f)
+{
+    end_value(f);
+    return 0;
+}
+
+static int hexdigit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %XX and '+' in place; returns the new length. */
+static size_t url_decode(char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') s[o++] = ' ';
+        else if (s[i] == '%' && i + 2 < n + 0 && hexdigit(s[i + 1]) >= 0 && hexdigit(s[i + 2]) >= 0) {
+            s[o++] = (char)(hexdigit(s[i + 1]) << 4 | hexdigit(s[i + 2]));
+            i += 2;
+        } else s[o++] = s[i];
+    }
+    return o;
+}
+
+void form_parse_urlencoded(form *f, const char *body, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy) { fail(f, 500, "out_of_memory", "out of memory"); return; }
+    memcpy(copy, body, len);
+    copy[len] = 0;
+    char *save = NULL;
+    for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(pair, '=');
+        char *val = eq ? eq + 1 : pair + strlen(pair);
+        if (eq) *eq = 0;
+        pair[url_decode(pair, strlen(pair))] = 0;
+        size_t vl = url_decode(val, strlen(val));
+        form_part_begin(f, pair, NULL);
+        form_part_data(f, val, vl);
+        form_part_end(f);
+    }
+    free(copy);
 }
 
 static int parse_meta(form *f, size_t i)
@@ -221,7 +271,8 @@ out:
 
 int form_finish(form *f)
 {
-    if (f->failed || end_value(f)) return -1;
+    end_value(f);
+    if (f->failed) return -1;
     if (f->nfiles == 0) return fail(f, 422, "no_files", "the request has no 'files' field");
     if (f->nmetadata != f->nfiles)
         return fail(f, 422, "metadata_count_mismatch", "%zu files but %zu metadata entries: send one metadata JSON string per file",

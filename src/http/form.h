@@ -1,14 +1,10 @@
-/* The v1 request's form fields, assembled from the pieces libmicrohttpd's
- * multipart post processor hands over, with every limit enforced as bytes
- * arrive (so an oversized upload is refused without being stored).
+/* The v1 request's form fields, assembled part by part as the multipart
+ * parser reports them, with every limit enforced as bytes arrive (an oversized
+ * upload is refused without being stored).
  *
- * form_feed() is the post processor's iterator in testable form: a new value
- * starts whenever off == 0, which is how repeated fields ("files", "metadata")
- * in any interleaving are told apart. One wrinkle: libmicrohttpd 0.9.7x may
- * announce a value with an empty call (off 0, size 0) and then deliver its
- * first bytes with off 0 again; such a pair is one value. (The price: an empty
- * value directly followed by a non-empty one of the same name and filename
- * reads as one value, so the counts disagree and the request gets a 422.) */
+ * A refusal (unknown field, a size limit) does not stop the reading: the rest
+ * of the body is still read, its data dropped, so that the API key can be
+ * checked first wherever it sits in the body (401 before 413/422). */
 #ifndef SIGHT_HTTP_FORM_H
 #define SIGHT_HTTP_FORM_H
 
@@ -53,8 +49,6 @@ typedef struct {
     /* the value being received */
     enum { CUR_NONE, CUR_API_KEY, CUR_QUERY, CUR_METADATA, CUR_FILE, CUR_PARAM } cur;
     const char *cur_param;  /* name of the option being received */
-    bool cur_announced;   /* current value began with an empty off-0 call, no bytes yet */
-    char *cur_key, *cur_filename;
     char *text;           /* text value being assembled */
     size_t text_len, text_cap;
     form_error err;
@@ -64,13 +58,18 @@ typedef struct {
 void form_init(form *f, const form_limits *lim);
 void form_free(form *f);
 
-/* Adds a piece of the value of field key. Returns 0, or -1 with f->err set
- * (and every later call failing the same way). */
-int form_feed(form *f, const char *key, const char *filename, const char *data, uint64_t off, size_t size);
+/* A part starts, continues, ends (the multipart parser's callbacks). They
+ * always return 0: problems are recorded in f->err (first one wins). */
+int form_part_begin(form *f, const char *name, const char *filename);
+int form_part_data(form *f, const char *data, size_t len);
+int form_part_end(form *f);
 
 /* Records an error found outside the form (e.g. the body's size), so that it
  * is reported like the form's own. The first error wins. */
 void form_set_error(form *f, unsigned status, const char *code, const char *message);
+
+/* Feeds an application/x-www-form-urlencoded body as parts (no files). */
+void form_parse_urlencoded(form *f, const char *body, size_t len);
 
 /* Called once the body is complete: checks counts and parses metadata. */
 int form_finish(form *f);

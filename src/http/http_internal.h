@@ -34,7 +34,12 @@ typedef struct http_req {
     bool counted;               /* holds one of srv->inflight */
 
     /* v1 upload */
-    struct MHD_PostProcessor *pp;
+    struct mp_parser *mp;       /* multipart bodies */
+    bool mp_failed;             /* the body is not valid multipart */
+    bool urlencoded;            /* application/x-www-form-urlencoded: kept whole in raw */
+    char *raw;
+    size_t raw_len;
+    bool too_large;             /* over --max-body-size: read on, dropped */
     form form;
     bool body_read;
     int64_t body_bytes;

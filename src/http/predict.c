@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "http/http_internal.h"
+#include "http/multipart.h"
 #include "util/log.h"
 
 /* Bytes handed to libmicrohttpd per read of the stream. */
@@ -60,13 +61,20 @@ static void stream_free(void *cls)
     free(s);
 }
 
-static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
-                                 const char *content_type, const char *transfer_encoding, const char *data,
-                                 uint64_t off, size_t size)
+/* The multipart parser's callbacks feed the form model. */
+static int on_part_begin(void *ctx, const char *name, const char *filename, const char *content_type)
 {
-    http_req *hr = cls;
-    return form_feed(&hr->form, key, filename, data, off, size) == 0 ? MHD_YES : MHD_NO;
+    return form_part_begin(&((http_req *)ctx)->form, name, filename);
 }
+static int on_part_data(void *ctx, const char *data, size_t len)
+{
+    return form_part_data(&((http_req *)ctx)->form, data, len);
+}
+static int on_part_end(void *ctx) { return form_part_end(&((http_req *)ctx)->form); }
+static const mp_callbacks FORM_CALLBACKS = {on_part_begin, on_part_data, on_part_end};
+
+/* A url-encoded form cannot carry files; it is small and read whole. */
+#define MAX_URLENCODED (64 * 1024)
 
 static enum MHD_Result form_failed(struct MHD_Connection *c, http_req *hr)
 {
@@ -116,9 +124,10 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     metrics_inflight_add(1);
 
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    /* A url-encoded form cannot carry files, but parsing it lets the answer be
-     * the helpful 422 "no_files" rather than a bare 415. */
-    if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && strncasecmp(ct, "application/x-www-form-urlencoded", 33)))
+    /* A url-encoded form cannot carry files, but reading it lets the answer be
+     * the helpful 422 "no_files" (or 401) rather than a bare 415. */
+    hr->urlencoded = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
+    if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && !hr->urlencoded))
         return reply_error(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
                            ct ? ct : "no Content-Type");
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -130,10 +139,12 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files};
     form_init(&hr->form, &lim);
-    hr->body_read = false;
-    hr->pp = MHD_create_post_processor(c, 64 * 1024, post_iter, hr);
-    if (!hr->pp)
-        return reply_error(c, hr, 400, "malformed_multipart", "multipart/form-data without a usable boundary");
+    if (hr->urlencoded) return MHD_YES;
+    char boundary[80];
+    if (mp_boundary(ct, boundary, sizeof boundary) != 0)
+        return reply_error(c, hr, 400, "malformed_multipart", "multipart/form-data without a usable boundary parameter");
+    hr->mp = mp_new(boundary, &FORM_CALLBACKS, hr);
+    if (!hr->mp) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     return MHD_YES;
 }
 
@@ -152,25 +163,11 @@ static int validate_options(const stage_set *set, const form *f, stage_error *er
     return 0;
 }
 
-static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
+/* Moves the validated form into a pipeline request. */
+static predict_request *build_request(http_req *hr)
 {
-    server *s = hr->srv;
-    enum MHD_Result complete = MHD_destroy_post_processor(hr->pp);
-    hr->pp = NULL;
-    hr->body_read = true;  /* the whole body has been read */
-    if (hr->form.failed) return form_failed(c, hr);
-    if (complete != MHD_YES)
-        return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is truncated or malformed");
-    if (form_finish(&hr->form)) return form_failed(c, hr);
-    if (!hr->has_header_key) {
-        if (check_key(c, hr, hr->form.api_key) != MHD_YES || hr->responded) return MHD_YES;
-    }
-    stage_error verr;
-    if (validate_options(pipeline_stages(s->pipe), &hr->form, &verr))
-        return reply_error(c, hr, 422, verr.code, "%s", verr.message);
-
     predict_request *pr = predict_request_new();
-    if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    if (!pr) return NULL;
     memcpy(pr->request_id, hr->request_id, sizeof pr->request_id);
     pr->query = hr->form.query;
     hr->form.query = NULL;
@@ -185,11 +182,17 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
             free(data);
             free(name);
             predict_request_unref(pr);
-            return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+            return NULL;
         }
     }
     form_free(&hr->form);
+    return pr;
+}
 
+/* Answers 200 and streams pr's events as the pipeline produces them. */
+static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *hr, predict_request *pr)
+{
+    server *s = hr->srv;
     stream_ctx *sc = malloc(sizeof *sc);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     struct MHD_Response *resp = sc ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, sc, stream_free) : NULL;
@@ -212,6 +215,55 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     return reply_queue(c, hr, 200, resp);
 }
 
+/* The whole body is in: decide. Order: a body we could not parse (400), then
+ * the key (401, so a caller without one learns nothing else), then limits and
+ * form validation (413, 422), then the stages' options (422). */
+static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
+{
+    server *s = hr->srv;
+    hr->body_read = true;
+    if (hr->urlencoded && !hr->too_large)
+        form_parse_urlencoded(&hr->form, hr->raw, hr->raw_len);
+    if (hr->mp && !hr->too_large && (hr->mp_failed || mp_done(hr->mp) != 0))
+        return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is %s",
+                           hr->mp_failed ? mp_error(hr->mp) : "truncated (no closing boundary)");
+    if (!hr->has_header_key && (check_key(c, hr, hr->form.api_key) != MHD_YES || hr->responded)) return MHD_YES;
+    if (hr->too_large)
+        return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
+                           (long long)s->cfg.max_body_bytes);
+    if (form_finish(&hr->form)) return form_failed(c, hr);
+    stage_error verr;
+    if (validate_options(pipeline_stages(s->pipe), &hr->form, &verr))
+        return reply_error(c, hr, 422, verr.code, "%s", verr.message);
+    predict_request *pr = build_request(hr);
+    if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    return start_stream(c, hr, pr);
+}
+
+/* Takes the body as it arrives. libmicrohttpd cannot answer before the body is
+ * read, so a refused upload is read on and dropped; one that goes on far past
+ * the limit is cut off. */
+static enum MHD_Result take_body(http_req *hr, const char *data, size_t n)
+{
+    int64_t max = hr->srv->cfg.max_body_bytes;
+    hr->body_bytes += (int64_t)n;
+    if (hr->body_bytes > max) {
+        hr->too_large = true;
+        return hr->body_bytes > 2 * max ? MHD_NO : MHD_YES;
+    }
+    if (hr->urlencoded) {
+        if (hr->raw_len + n > MAX_URLENCODED) { hr->too_large = true; return MHD_YES; }
+        char *nb = realloc(hr->raw, hr->raw_len + n);
+        if (!nb) return MHD_NO;
+        hr->raw = nb;
+        memcpy(hr->raw + hr->raw_len, data, n);
+        hr->raw_len += n;
+        return MHD_YES;
+    }
+    if (!hr->mp_failed && mp_feed(hr->mp, data, n) != 0) hr->mp_failed = true;
+    return MHD_YES;
+}
+
 enum MHD_Result predict_v1(struct MHD_Connection *c, http_req *hr, const char *upload_data,
                            size_t *upload_data_size, bool first_call)
 {
@@ -219,31 +271,17 @@ enum MHD_Result predict_v1(struct MHD_Connection *c, http_req *hr, const char *u
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        hr->body_bytes += (int64_t)n;
-        int64_t max = hr->srv->cfg.max_body_bytes;
-        if (hr->form.failed) {
-            /* libmicrohttpd cannot answer before the body is read, so a refused
-             * upload is read and dropped; one that goes on far past the limit
-             * is cut off. */
-            return hr->body_bytes > 2 * max ? MHD_NO : MHD_YES;
-        }
-        if (hr->body_bytes > max) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "the request body is over the %lld byte limit", (long long)max);
-            form_set_error(&hr->form, 413, "body_too_large", msg);
-            return MHD_YES;
-        }
-        if (MHD_post_process(hr->pp, upload_data, n) != MHD_YES && !hr->form.failed)
-            form_set_error(&hr->form, 400, "malformed_multipart", "the multipart body is malformed");
-        return MHD_YES;
+        return take_body(hr, upload_data, n);
     }
     return finish(c, hr);
 }
 
 void predict_cleanup(http_req *hr)
 {
-    if (hr->pp) MHD_destroy_post_processor(hr->pp);
-    hr->pp = NULL;
+    mp_free(hr->mp);
+    hr->mp = NULL;
+    free(hr->raw);
+    hr->raw = NULL;
     form_free(&hr->form);
     if (hr->counted) {
         atomic_fetch_sub(&hr->srv->inflight, 1);

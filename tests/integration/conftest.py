@@ -40,7 +40,10 @@ class Server:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [SIGHTD, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", self.db, "--log-level", "debug", *args],
-            stdout=self.log, stderr=subprocess.STDOUT, env=e)
+            stdout=self.log, stderr=subprocess.STDOUT, env=e,
+            # Its own folder as working directory: no models/ there, so a server
+            # has a detector only when a test passes --model.
+            cwd=tmp)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -170,8 +170,13 @@ def test_size_limits_are_413(start_server):
         yield f'--zzzz\r\nContent-Disposition: form-data; name="query"\r\n\r\n'.encode()
         for _ in range(10):
             yield b"q" * 1000
-    r = post(s.url, content=gen(), headers={"Content-Type": "multipart/form-data; boundary=zzzz"})
+    r = post(s.url, content=gen(), headers={"Content-Type": "multipart/form-data; boundary=zzzz", "X-API-Key": s.key})
     assert_error(r, 413, "body_too_large")
+    # Without a valid key the answer is 401 whatever else is wrong.
+    r = post(s.url, content=gen(), headers={"Content-Type": "multipart/form-data; boundary=zzzz"})
+    assert_error(r, 401, "missing_api_key")
+    r = post(s.url, data={"api_key": "sk_wrong", "bogus": "1"}, files=[("files", ("a.png", small))])
+    assert_error(r, 401, "invalid_api_key")
     # The server is still fine afterwards.
     assert stream_lines(s.url, **multipart(s.key, [("a.png", small)], [META_PLAIN]))[-1][1]["succeeded"] == 1
 

@@ -6,16 +6,14 @@
 
 static const form_limits LIM = {.max_file_bytes = 100, .max_files = 3};
 
-/* Feeds value v of field key in pieces of `step` bytes (a new value starts at off 0). */
+/* Feeds one part, its value in pieces of `step` bytes; returns -1 once the form has failed. */
 static int feed(form *f, const char *key, const char *filename, const char *v, size_t step)
 {
     size_t n = strlen(v);
-    if (n == 0) return form_feed(f, key, filename, "", 0, 0);
-    for (size_t off = 0; off < n; off += step) {
-        size_t k = n - off < step ? n - off : step;
-        if (form_feed(f, key, filename, v + off, off, k)) return -1;
-    }
-    return 0;
+    form_part_begin(f, key, filename);
+    for (size_t off = 0; off < n; off += step) form_part_data(f, v + off, n - off < step ? n - off : step);
+    form_part_end(f);
+    return f->failed ? -1 : 0;
 }
 
 static void test_interleaved_fields(void)
@@ -124,45 +122,11 @@ static void test_file_without_name_and_empty_file(void)
 {
     form f;
     form_init(&f, &LIM);
-    CHECK_EQ_INT(form_feed(&f, "files", NULL, "", 0, 0), 0);
+    CHECK_EQ_INT(feed(&f, "files", NULL, "", 1), 0);
     feed(&f, "metadata", NULL, "{}", 2);
     CHECK_EQ_INT(form_finish(&f), 0);
     CHECK_EQ_INT(f.nfiles, 1);
     CHECK_STR(f.files[0].filename, "file0");
-    CHECK_EQ_INT(f.files[0].len, 0);
-    form_free(&f);
-}
-
-static void test_announced_values(void)
-{
-    /* libmicrohttpd's pattern: an empty off-0 call, then the data again at off 0. */
-    form f;
-    form_init(&f, &LIM);
-    form_feed(&f, "metadata", NULL, "", 0, 0);
-    form_feed(&f, "metadata", NULL, "{}", 0, 2);
-    form_feed(&f, "files", "a.png", "", 0, 0);
-    form_feed(&f, "files", "a.png", "abc", 0, 3);
-    form_feed(&f, "files", "a.png", "de", 3, 2);
-    form_feed(&f, "files", "b.png", "", 0, 0);
-    form_feed(&f, "files", "b.png", "xy", 0, 2);
-    form_feed(&f, "metadata", NULL, "", 0, 0);
-    form_feed(&f, "metadata", NULL, "{\"is_yolo\":true}", 0, 16);
-    CHECK_EQ_INT(form_finish(&f), 0);
-    CHECK_EQ_INT(f.nfiles, 2);
-    CHECK_EQ_INT(f.nmetadata, 2);
-    CHECK_EQ_INT(f.files[0].len, 5);
-    CHECK_EQ_INT(f.files[1].len, 2);
-    CHECK(f.meta[1].is_yolo);
-    form_free(&f);
-
-    /* A different file name after an announcement is a new value (an empty file). */
-    form_init(&f, &LIM);
-    form_feed(&f, "files", "empty.png", "", 0, 0);
-    form_feed(&f, "files", "b.png", "xy", 0, 2);
-    form_feed(&f, "metadata", NULL, "{}", 0, 2);
-    form_feed(&f, "metadata", NULL, "{}", 0, 2);
-    CHECK_EQ_INT(form_finish(&f), 0);
-    CHECK_EQ_INT(f.nfiles, 2);
     CHECK_EQ_INT(f.files[0].len, 0);
     form_free(&f);
 }
@@ -182,13 +146,33 @@ static void test_option_fields(void)
     form_free(&f);
 }
 
-static void test_failure_is_sticky(void)
+static void test_failure_keeps_only_the_key(void)
 {
+    /* After a refusal the rest is dropped, but a later api_key is still read
+     * (so the key can be checked before the refusal is reported). */
     form f;
     form_init(&f, &LIM);
     feed(&f, "bogus", NULL, "1", 1);
     CHECK_EQ_INT(feed(&f, "files", "a", "x", 1), -1);
+    feed(&f, "api_key", NULL, "sk_late", 3);
     CHECK_STR(f.err.code, "unknown_field");
+    CHECK_EQ_INT(f.nfiles, 0);
+    CHECK_STR(f.api_key, "sk_late");
+    CHECK_EQ_INT(form_finish(&f), -1);
+    form_free(&f);
+}
+
+static void test_urlencoded(void)
+{
+    form f;
+    form_init(&f, &LIM);
+    const char *body = "api_key=sk_a%2Bb&query=find+the+serial%21&metadata=%7B%7D";
+    form_parse_urlencoded(&f, body, strlen(body));
+    CHECK_STR(f.api_key, "sk_a+b");
+    CHECK_STR(f.query, "find the serial!");
+    CHECK_EQ_INT(f.nmetadata, 1);
+    CHECK_EQ_INT(form_finish(&f), -1);
+    CHECK_STR(f.err.code, "no_files");
     form_free(&f);
 }
 
@@ -198,8 +182,8 @@ int main(void)
     test_consecutive_same_key();
     test_errors();
     test_file_without_name_and_empty_file();
-    test_announced_values();
     test_option_fields();
-    test_failure_is_sticky();
+    test_failure_keeps_only_the_key();
+    test_urlencoded();
     return check_report("form");
 }

@@ -1,0 +1,294 @@
+#include "http/multipart.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_BOUNDARY 70
+#define MAX_HEADER_BLOCK 8192  /* one part's headers; far above what clients send */
+
+typedef enum { S_BODY, S_AFTER_DELIM, S_HEADERS, S_END, S_ERROR } mp_state;
+
+struct mp_parser {
+    mp_callbacks cb;
+    void *ctx;
+    char delim[MAX_BOUNDARY + 5];   /* "\r\n--" boundary */
+    size_t dlen;
+    mp_state state;
+    bool in_part;                   /* a part is open (data goes to part_data) */
+    char *buf;                      /* unprocessed bytes */
+    size_t len, cap;
+    char err[160];
+};
+
+static int fail(mp_parser *p, const char *msg)
+{
+    if (p->state != S_ERROR) snprintf(p->err, sizeof p->err, "%s", msg);
+    p->state = S_ERROR;
+    return -1;
+}
+
+int mp_boundary(const char *ct, char *out, size_t out_len)
+{
+    if (!ct) return -1;
+    for (const char *s = ct; (s = strchr(s, ';')); ) {
+        s++;
+        while (*s == ' ' || *s == '\t') s++;
+        if (strncasecmp(s, "boundary=", 9)) continue;
+        s += 9;
+        size_t n = 0;
+        if (*s == '"') {
+            s++;
+            while (s[n] && s[n] != '"') n++;
+            if (s[n] != '"') return -1;
+        } else {
+            while (s[n] && s[n] != ';' && s[n] != ' ' && s[n] != '\t') n++;
+        }
+        if (n < 1 || n > MAX_BOUNDARY || n >= out_len) return -1;
+        memcpy(out, s, n);
+        out[n] = 0;
+        return 0;
+    }
+    return -1;
+}
+
+mp_parser *mp_new(const char *boundary, const mp_callbacks *cb, void *ctx)
+{
+    size_t bl = strlen(boundary);
+    if (bl < 1 || bl > MAX_BOUNDARY) return NULL;
+    mp_parser *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->cb = *cb;
+    p->ctx = ctx;
+    p->dlen = (size_t)snprintf(p->delim, sizeof p->delim, "\r\n--%s", boundary);
+    /* Pretend the body starts with CRLF: then the first boundary line, which
+     * has none before it, is found like every other delimiter. Anything before
+     * it is preamble and ignored (we are not in a part yet). */
+    p->cap = 4096;
+    p->buf = malloc(p->cap);
+    if (!p->buf) { free(p); return NULL; }
+    memcpy(p->buf, "\r\n", 2);
+    p->len = 2;
+    p->state = S_BODY;
+    return p;
+}
+
+void mp_free(mp_parser *p)
+{
+    if (!p) return;
+    free(p->buf);
+    free(p);
+}
+
+int mp_done(const mp_parser *p) { return p->state == S_END ? 0 : -1; }
+const char *mp_error(const mp_parser *p) { return p->err[0] ? p->err : "incomplete multipart body"; }
+
+/* Copies one header parameter value (token or quoted-string with backslash
+ * escapes) into a new string; *s is advanced past it. */
+static char *param_value(const char **s)
+{
+    const char *p = *s;
+    size_t cap = strlen(p) + 1, n = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    if (*p == '"') {
+        for (p++; *p && *p != '"'; p++) {
+            /* Only \" and \\ are escapes: browsers send other backslashes
+             * literally (HTML5 form encoding), Go and httpx escape these two. */
+            if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) p++;
+            out[n++] = *p;
+        }
+        if (*p == '"') p++;
+    } else {
+        while (*p && *p != ';' && *p != ' ' && *p != '\t') out[n++] = *p++;
+    }
+    out[n] = 0;
+    *s = p;
+    return out;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* RFC 5987 ext-value: charset'lang'pct-encoded. Only UTF-8 (and ASCII, its
+ * subset) is decoded; anything else is ignored and the plain filename used. */
+static char *ext_value(const char *v)
+{
+    const char *q1 = strchr(v, '\'');
+    const char *q2 = q1 ? strchr(q1 + 1, '\'') : NULL;
+    if (!q2) return NULL;
+    size_t cl = (size_t)(q1 - v);
+    if (!((cl == 5 && !strncasecmp(v, "utf-8", 5)) || (cl == 8 && !strncasecmp(v, "us-ascii", 8)))) return NULL;
+    const char *s = q2 + 1;
+    char *out = malloc(strlen(s) + 1), *o = out;
+    if (!out) return NULL;
+    while (*s) {
+        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+            *o++ = (char)(hexval(s[1]) << 4 | hexval(s[2]));
+            s += 3;
+        } else {
+            *o++ = *s++;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+/* Parses one part's header block (lines separated by CRLF, NUL-terminated)
+ * and opens the part. */
+static int begin_part(mp_parser *p, char *block)
+{
+    char *name = NULL, *filename = NULL, *filename_ext = NULL, *ctype = NULL;
+    bool disposition = false;
+    int rc = 0;
+    for (char *line = block, *next; line && *line; line = next) {
+        next = strstr(line, "\r\n");
+        if (next) { *next = 0; next += 2; }
+        char *colon = strchr(line, ':');
+        if (!colon) { rc = fail(p, "malformed part header"); goto out; }
+        *colon = 0;
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        if (!strcasecmp(line, "Content-Type")) {
+            free(ctype);
+            if (!(ctype = strdup(v))) { rc = fail(p, "out of memory"); goto out; }
+            continue;
+        }
+        if (strcasecmp(line, "Content-Disposition")) continue;
+        if (strncasecmp(v, "form-data", 9)) { rc = fail(p, "part is not form-data"); goto out; }
+        disposition = true;
+        for (const char *s = v + 9; *s;) {
+            while (*s == ';' || *s == ' ' || *s == '\t') s++;
+            const char *eq = strchr(s, '=');
+            if (!eq) break;
+            size_t kl = (size_t)(eq - s);
+            while (kl && (s[kl - 1] == ' ' || s[kl - 1] == '\t')) kl--;
+            const char *key = s;
+            s = eq + 1;
+            while (*s == ' ' || *s == '\t') s++;
+            char *val = param_value(&s);
+            if (!val) { rc = fail(p, "out of memory"); goto out; }
+            char **dst = kl == 4 && !strncasecmp(key, "name", 4) ? &name
+                       : kl == 8 && !strncasecmp(key, "filename", 8) ? &filename
+                       : kl == 9 && !strncasecmp(key, "filename*", 9) ? &filename_ext : NULL;
+            if (dst) { free(*dst); *dst = val; }
+            else free(val);
+        }
+    }
+    if (!disposition || !name) { rc = fail(p, "part without Content-Disposition: form-data; name=..."); goto out; }
+    if (filename_ext) {
+        /* filename* wins when it can be decoded (RFC 7578 section 4.2 / RFC 6266). */
+        char *dec = ext_value(filename_ext);
+        if (dec) { free(filename); filename = dec; }
+    }
+    p->in_part = true;
+    if (p->cb.part_begin(p->ctx, name, filename, ctype) != 0) rc = fail(p, "stopped");
+out:
+    free(name);
+    free(filename);
+    free(filename_ext);
+    free(ctype);
+    return rc;
+}
+
+static int emit(mp_parser *p, const char *data, size_t n)
+{
+    if (!p->in_part || n == 0) return 0;  /* preamble */
+    return p->cb.part_data(p->ctx, data, n) == 0 ? 0 : fail(p, "stopped");
+}
+
+static int end_part(mp_parser *p)
+{
+    if (!p->in_part) return 0;
+    p->in_part = false;
+    return p->cb.part_end(p->ctx) == 0 ? 0 : fail(p, "stopped");
+}
+
+/* Works through buf as far as it can; leaves in buf what needs more input. */
+static int process(mp_parser *p)
+{
+    size_t pos = 0;
+    while (pos < p->len && p->state != S_ERROR && p->state != S_END) {
+        char *b = p->buf + pos;
+        size_t avail = p->len - pos;
+        if (p->state == S_BODY) {
+            char *hit = memmem(b, avail, p->delim, p->dlen);
+            if (!hit) {
+                /* Keep what could be the start of a delimiter split across reads. */
+                size_t safe = avail >= p->dlen ? avail - (p->dlen - 1) : 0;
+                if (emit(p, b, safe)) return -1;
+                pos += safe;
+                break;
+            }
+            if (emit(p, b, (size_t)(hit - b)) || end_part(p)) return -1;
+            pos += (size_t)(hit - b) + p->dlen;
+            p->state = S_AFTER_DELIM;
+        } else if (p->state == S_AFTER_DELIM) {
+            /* "--" closes the body; else optional padding, then CRLF and headers. */
+            if (avail < 2) break;
+            if (b[0] == '-' && b[1] == '-') { p->state = S_END; pos += 2; break; }
+            size_t k = 0;
+            while (k < avail && (b[k] == ' ' || b[k] == '\t')) k++;
+            if (k + 2 > avail) { if (k > 64) return fail(p, "malformed delimiter line"); break; }
+            if (b[k] != '\r' || b[k + 1] != '\n') return fail(p, "malformed delimiter line");
+            pos += k + 2;
+            p->state = S_HEADERS;
+        } else if (p->state == S_HEADERS) {
+            char *end = memmem(b, avail, "\r\n\r\n", 4);
+            bool empty_block = avail >= 2 && b[0] == '\r' && b[1] == '\n';
+            if (!end && !empty_block) {
+                if (avail > MAX_HEADER_BLOCK) return fail(p, "part headers too large");
+                break;
+            }
+            size_t hl = empty_block ? 0 : (size_t)(end - b);
+            if (hl > MAX_HEADER_BLOCK) return fail(p, "part headers too large");
+            char *block = malloc(hl + 1);
+            if (!block) return fail(p, "out of memory");
+            memcpy(block, b, hl);
+            block[hl] = 0;
+            int rc = begin_part(p, block);
+            free(block);
+            if (rc) return -1;
+            pos += empty_block ? 2 : hl + 4;
+            /* The part's data starts right after the blank line; the CRLF that
+             * ends it belongs to the next delimiter. */
+            p->state = S_BODY;
+        }
+    }
+    memmove(p->buf, p->buf + pos, p->len - pos);
+    p->len -= pos;
+    return p->state == S_ERROR ? -1 : 0;
+}
+
+int mp_feed(mp_parser *p, const char *data, size_t len)
+{
+    if (p->state == S_ERROR) return -1;
+    if (p->state == S_END) return 0;  /* epilogue: ignored */
+    while (len > 0) {
+        /* Feed in slices so the buffer stays small whatever the caller passes. */
+        size_t room = p->cap - p->len;
+        if (room < 1024 && p->cap < (size_t)MAX_HEADER_BLOCK * 4) {
+            char *nb = realloc(p->buf, p->cap * 2);
+            if (!nb) return fail(p, "out of memory");
+            p->buf = nb;
+            p->cap *= 2;
+            room = p->cap - p->len;
+        }
+        if (room == 0) return fail(p, "part headers too large");
+        size_t n = len < room ? len : room;
+        memcpy(p->buf + p->len, data, n);
+        p->len += n;
+        data += n;
+        len -= n;
+        if (process(p)) return -1;
+        if (p->state == S_END) { p->len = 0; return 0; }
+    }
+    return 0;
+}

@@ -1,0 +1,3 @@
+module sightclient
+
+go 1.19

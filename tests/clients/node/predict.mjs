@@ -1,0 +1,86 @@
+// The spec's JavaScript predictStream, copied as-is except that the URL's
+// origin comes from the command line, driven by a small CLI so the
+// integration tests can run it against a real sightd (Node 20 globals only).
+//
+// usage: node predict.mjs BASE_URL API_KEY QUERY META_JSON FILE...
+// Prints each chunk as one JSON line; on a non-OK response prints
+// "ERROR <status> <detail.message>" and exits 3.
+import fs from "node:fs";
+import path from "node:path";
+
+const [BASE_URL, apiKey, query, metaJson, ...paths] = process.argv.slice(2);
+if (!BASE_URL || apiKey === undefined || query === undefined || !metaJson) {
+  console.error("usage: node predict.mjs BASE_URL API_KEY QUERY META_JSON FILE...");
+  process.exit(2);
+}
+
+// ---- spec code, unchanged but for the URL ----
+async function predictStream(apiKey, query, files, metadata, onChunk) {
+  const form = new FormData();
+  form.append("api_key", apiKey);
+  if (query) form.append("query", query);
+
+  for (const file of files) {
+    form.append("files", file);
+  }
+
+  // Each metadata entry must be a JSON string
+  for (const m of metadata) {
+    form.append("metadata", JSON.stringify(m));
+  }
+
+  const response = await fetch(
+    `${BASE_URL}/api/v1/inference/predict/stream`,
+    { method: "POST", body: form }
+  );
+
+  if (!response.ok) {
+    const error = await response.json();
+    throw new Error(error.detail?.message ?? "Request failed");
+  }
+
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+
+    buffer += decoder.decode(value, { stream: true });
+    const lines = buffer.split("\n");
+    buffer = lines.pop();
+
+    for (const line of lines) {
+      if (line.trim()) onChunk(JSON.parse(line));
+    }
+  }
+}
+// ---- end of spec code ----
+
+// The spec's function throws only the message; remember the status of the
+// response it saw so the CLI can report it without changing that function.
+let lastStatus = 0;
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (...args) => {
+  const r = await realFetch(...args);
+  lastStatus = r.status;
+  return r;
+};
+
+// In a browser these would be File objects from an <input type=file>; Node 20
+// has the same global File (a Blob with a name), so the spec's
+// form.append("files", file) sends the real filename.
+const files = paths.map((p) => new File([fs.readFileSync(p)], path.basename(p)));
+
+try {
+  await predictStream(apiKey, query, files, JSON.parse(metaJson),
+    (chunk) => process.stdout.write(JSON.stringify(chunk) + "\n"));
+} catch (e) {
+  if (lastStatus && (lastStatus < 200 || lastStatus > 299)) {
+    process.stdout.write(`ERROR ${lastStatus} ${e.message}\n`);
+    process.exit(3);
+  }
+  console.error(e);
+  process.exit(1);
+}
