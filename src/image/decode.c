@@ -236,7 +236,8 @@ static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_deco
             jpeg_calc_output_dimensions(&cinfo);
             unsigned ow = swap ? cinfo.output_height : cinfo.output_width;
             unsigned oh = swap ? cinfo.output_width : cinfo.output_height;
-            if (ow >= (unsigned)opts->min_width && oh >= (unsigned)opts->min_height)
+            bool wide = ow >= (unsigned)opts->min_width, tall = oh >= (unsigned)opts->min_height;
+            if (opts->fit ? (wide || tall) : (wide && tall))
                 break;
             cinfo.scale_denom = 1;
         }

@@ -6,6 +6,7 @@
 #ifndef SIGHT_IMAGE_DECODE_H
 #define SIGHT_IMAGE_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,10 @@ typedef struct {
      * libjpeg's DCT scaling (1/2, 1/4, 1/8) as long as the decoded image stays at
      * least this large (after orientation). 0 = always decode at full size. */
     int min_width, min_height;
+    /* With fit set, the decoded image need only cover a min_width x min_height
+     * box when scaled to fit inside it, i.e. be at least that wide OR that
+     * tall: the rule for a letterbox, which fits the image's long side. */
+    bool fit;
 } image_decode_opts;
 
 typedef struct {

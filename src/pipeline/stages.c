@@ -62,7 +62,7 @@ json_t *stages_run_file(const stage_set *set, const char *query, const json_t *p
                         const atomic_bool *cancelled, stage_error *err)
 {
     double t0 = now_s();
-    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels};
+    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
     decode_hint(set, file, &opts);
 
     image_t img;

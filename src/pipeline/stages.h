@@ -43,7 +43,8 @@ typedef struct stage {
     int (*run)(void *self, const stage_input *in, json_t **out, stage_error *err);
     /* Checks the request's options before the stream starts (NULL = takes none). */
     int (*validate)(void *self, const json_t *params, stage_error *err);
-    /* Smallest decode this stage can work from (shrink-on-load hint), 0 = full size. */
+    /* Smallest decode this stage can work from (shrink-on-load hint, with
+     * image_decode_opts.fit semantics), 0 = full size. */
     int min_width, min_height;
 } stage;
 

@@ -1195,23 +1195,28 @@ static void test_dct_scaling(void)
     size_t n = make_exif(exif, 1, 6, 3, 1);
     blob r = jpeg_rgb(q, w, h, exif, n);
 
-    /* {min_w, min_h, orientation-6 file?, expected w, h, orig w, h} */
-    const struct { int mw, mh, rot, ew, eh, ow, oh; } cases[] = {
-        {400, 300, 0, 400, 300, 1600, 1200},   /* 1/4 exactly */
-        {401, 300, 0, 800, 600, 1600, 1200},   /* 1/4 one short: 1/2 */
-        {640, 480, 0, 800, 600, 1600, 1200},
-        {640, 640, 0, 1600, 1200, 1600, 1200}, /* 1/2 is 600 high < 640: full size */
-        {200, 150, 0, 200, 150, 1600, 1200},   /* 1/8 */
-        {1, 1, 0, 200, 150, 1600, 1200},       /* 1/8 is the smallest scale */
-        {0, 300, 0, 1600, 1200, 1600, 1200},   /* both must be > 0 */
-        {1600, 1200, 0, 1600, 1200, 1600, 1200},
+    /* {min_w, min_h, orientation-6 file?, expected w, h, orig w, h, fit} */
+    const struct { int mw, mh, rot, ew, eh, ow, oh, fit; } cases[] = {
+        {400, 300, 0, 400, 300, 1600, 1200, 0},   /* 1/4 exactly */
+        {401, 300, 0, 800, 600, 1600, 1200, 0},   /* 1/4 one short: 1/2 */
+        {640, 480, 0, 800, 600, 1600, 1200, 0},
+        {640, 640, 0, 1600, 1200, 1600, 1200, 0}, /* 1/2 is 600 high < 640: full size */
+        {200, 150, 0, 200, 150, 1600, 1200, 0},   /* 1/8 */
+        {1, 1, 0, 200, 150, 1600, 1200, 0},       /* 1/8 is the smallest scale */
+        {0, 300, 0, 1600, 1200, 1600, 1200, 0},   /* both must be > 0 */
+        {1600, 1200, 0, 1600, 1200, 1600, 1200, 0},
         /* Rotated 90 degrees: the minimum applies to the upright image. */
-        {300, 400, 1, 300, 400, 1200, 1600},
-        {400, 300, 1, 600, 800, 1200, 1600},
+        {300, 400, 1, 300, 400, 1200, 1600, 0},
+        {400, 300, 1, 600, 800, 1200, 1600, 0},
+        /* fit: covering the box on either side is enough (a letterbox fits the long side). */
+        {1920, 1920, 0, 1600, 1200, 1600, 1200, 1}, /* 1/2 is 800x600: covers neither */
+        {700, 2000, 0, 800, 600, 1600, 1200, 1},    /* 1/2 is wide enough */
+        {2000, 550, 0, 800, 600, 1600, 1200, 1},    /* 1/2 is tall enough, 1/4 is not */
+        {400, 5000, 0, 400, 300, 1600, 1200, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         image_decode_opts o = {.max_pixels = 50000000, .min_width = cases[i].mw,
-                               .min_height = cases[i].mh};
+                               .min_height = cases[i].mh, .fit = cases[i].fit};
         CHECK_EQ_INT(dec(cases[i].rot ? &r : &b, &o, &img), IMAGE_OK);
         CHECK_EQ_INT(img.width, cases[i].ew);
         CHECK_EQ_INT(img.height, cases[i].eh);
