@@ -42,7 +42,7 @@ static const opt_def OPTS[] = {
     {"labels", "SIGHT_LABELS", OPT_STR, OFF(labels_path), SZ(labels_path), 0, 0, "class names, one per line, for a model without names metadata"},
     {"model-layout", "SIGHT_MODEL_LAYOUT", OPT_LAYOUT, OFF(model_layout), SZ(model_layout), 0, 0, "auto, yolov8, end2end, yolov5 or yolox (default auto: from the output shape)"},
     {"ort-threads", "SIGHT_ORT_THREADS", OPT_INT, OFF(ort_threads), 0, 0, 256, "ONNX Runtime intra-op threads per run (default: CPUs / ort-concurrency)"},
-    {"ort-concurrency", "SIGHT_ORT_CONCURRENCY", OPT_INT, OFF(ort_concurrency), 0, 1, 256, "model runs at once (default 1)"},
+    {"ort-concurrency", "SIGHT_ORT_CONCURRENCY", OPT_INT, OFF(ort_concurrency), 0, 0, 256, "model runs at once (default 0: one per CPU)"},
     {"create-first-key", "SIGHT_CREATE_FIRST_KEY", OPT_BOOL, OFF(create_first_key), 0, 0, 0, "on start, create and print a key if the store has none active"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
@@ -67,7 +67,6 @@ void config_defaults(sight_config *c)
     strcpy(c->log_level, "info");
     strcpy(c->models_dir, "models");
     strcpy(c->model_layout, "auto");
-    c->ort_concurrency = 1;
 }
 
 int64_t config_parse_size(const char *s)

@@ -32,7 +32,7 @@ typedef struct {
     char labels_path[1024];   /* class names when the model has none */
     char model_layout[16];    /* auto, yolov8, end2end, yolov5, yolox */
     int ort_threads;          /* intra-op threads per Run; 0 = cores / ort_concurrency */
-    int ort_concurrency;      /* model Runs at once */
+    int ort_concurrency;      /* model Runs at once; 0 = one per CPU */
 } sight_config;
 
 void config_defaults(sight_config *c);

@@ -20,7 +20,7 @@ typedef struct {
     const char *model_path;
     const char *labels_path;  /* one class name per line; used when the model has no names; may be NULL */
     int intra_threads;        /* ORT intra-op threads per Run; 0 = cores / concurrency */
-    int concurrency;          /* Runs at once; 0 = default */
+    int concurrency;          /* Runs at once; 0 = one per core */
     int layout_hint;          /* -1 = from the output shape, else a yolo_layout */
 } detector_config;
 
