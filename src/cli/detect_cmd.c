@@ -109,7 +109,8 @@ int detect_command(int argc, char **argv)
         file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_yolo = true};
         job.data = read_file(images[i], &job.len);
         json_t *line;
-        json_t *result = job.data ? stages_run_file(&set, NULL, params, &job, &cancelled, &err) : NULL;
+        stage_call call = {.params = params, .file = &job, .cancelled = &cancelled};
+        json_t *result = job.data ? stages_run_file(&set, &call, &err) : NULL;
         if (!job.data) snprintf(err.code, sizeof err.code, "unreadable_file"), snprintf(err.message, sizeof err.message, "cannot read %s", images[i]);
         if (result) line = json_pack("{s:s,s:i,s:o,s:o}", "status", "done", "index", i, "filename",
                                      json_string_lossy(images[i], strlen(images[i])), "result", result);

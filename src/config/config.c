@@ -43,6 +43,14 @@ static const opt_def OPTS[] = {
     {"model-layout", "SIGHT_MODEL_LAYOUT", OPT_LAYOUT, OFF(model_layout), SZ(model_layout), 0, 0, "auto, yolov8, end2end, yolov5 or yolox (default auto: from the output shape)"},
     {"ort-threads", "SIGHT_ORT_THREADS", OPT_INT, OFF(ort_threads), 0, 0, 256, "ONNX Runtime intra-op threads per run (default: CPUs / ort-concurrency)"},
     {"ort-concurrency", "SIGHT_ORT_CONCURRENCY", OPT_INT, OFF(ort_concurrency), 0, 0, 256, "model runs at once (default 0: one per CPU)"},
+    {"ocr-dir", "SIGHT_OCR_DIR", OPT_STR, OFF(ocr_dir), SZ(ocr_dir), 0, 0, "PaddleOCR models folder (default models/ocr)"},
+    {"llm-url", "SIGHT_LLM_URL", OPT_STR, OFF(llm_url), SZ(llm_url), 0, 0, "OpenAI-compatible base URL for is_llm (default: none, the local OCR-based analyser)"},
+    {"llm-model", "SIGHT_LLM_MODEL", OPT_STR, OFF(llm_model), SZ(llm_model), 0, 0, "model name sent to the LLM endpoint"},
+    {"llm-api-key", "SIGHT_LLM_API_KEY", OPT_STR, OFF(llm_api_key), SZ(llm_api_key), 0, 0, "sent as Authorization: Bearer to the LLM endpoint"},
+    {"llm-timeout", "SIGHT_LLM_TIMEOUT", OPT_INT, OFF(llm_timeout_s), 0, 1, 3600, "seconds for one LLM answer (default 120)"},
+    {"llm-max-tokens", "SIGHT_LLM_MAX_TOKENS", OPT_INT, OFF(llm_max_tokens), 0, 1, 1000000, "max_tokens per answer (default 512)"},
+    {"llm-max-image-side", "SIGHT_LLM_MAX_IMAGE_SIDE", OPT_INT, OFF(llm_max_image_side), 0, 64, 16384, "images are downscaled to this long side before sending (default 1024)"},
+    {"llm-concurrency", "SIGHT_LLM_CONCURRENCY", OPT_INT, OFF(llm_concurrency), 0, 1, 1024, "LLM calls at once (default 4)"},
     {"create-first-key", "SIGHT_CREATE_FIRST_KEY", OPT_BOOL, OFF(create_first_key), 0, 0, 0, "on start, create and print a key if the store has none active"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
@@ -67,6 +75,11 @@ void config_defaults(sight_config *c)
     strcpy(c->log_level, "info");
     strcpy(c->models_dir, "models");
     strcpy(c->model_layout, "auto");
+    strcpy(c->ocr_dir, "models/ocr");
+    c->llm_timeout_s = 120;
+    c->llm_max_tokens = 512;
+    c->llm_max_image_side = 1024;
+    c->llm_concurrency = 4;
 }
 
 int64_t config_parse_size(const char *s)

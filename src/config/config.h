@@ -33,6 +33,14 @@ typedef struct {
     char model_layout[16];    /* auto, yolov8, end2end, yolov5, yolox */
     int ort_threads;          /* intra-op threads per Run; 0 = cores / ort_concurrency */
     int ort_concurrency;      /* model Runs at once; 0 = one per CPU */
+    char ocr_dir[1024];       /* PaddleOCR ONNX models and dictionary */
+    char llm_url[1024];       /* OpenAI-compatible base URL; empty = the local analyser */
+    char llm_model[256];
+    char llm_api_key[512];
+    int llm_timeout_s;
+    int llm_max_tokens;
+    int llm_max_image_side;   /* images are downscaled to this before sending */
+    int llm_concurrency;      /* provider calls at once */
 } sight_config;
 
 void config_defaults(sight_config *c);

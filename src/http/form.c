@@ -259,8 +259,10 @@ static int parse_meta(form *f, size_t i)
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
-        bool *dst = !strcmp(k, "is_yolo") ? &f->meta[i].is_yolo : !strcmp(k, "is_llm") ? &f->meta[i].is_llm : NULL;
-        if (!dst) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm)", i, k); goto out; }
+        /* is_ocr is Sight's extension; the spec's clients send only the other two. */
+        bool *dst = !strcmp(k, "is_yolo") ? &f->meta[i].is_yolo : !strcmp(k, "is_llm") ? &f->meta[i].is_llm
+                  : !strcmp(k, "is_ocr") ? &f->meta[i].is_ocr : NULL;
+        if (!dst) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr)", i, k); goto out; }
         if (!json_is_boolean(v)) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu].%s must be true or false", i, k); goto out; }
         *dst = json_is_true(v);
     }

@@ -32,7 +32,7 @@ typedef struct {
 } form_file;
 
 typedef struct {
-    bool is_yolo, is_llm;
+    bool is_yolo, is_ocr, is_llm;
 } form_meta;
 
 typedef struct {

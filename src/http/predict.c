@@ -152,13 +152,14 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
  * value is a 422 before the stream rather than an error line per file. */
 static int validate_options(const stage_set *set, const form *f, stage_error *err)
 {
-    bool want_yolo = false, want_llm = false;
+    bool want_yolo = false, want_ocr = false, want_llm = false;
     for (size_t i = 0; i < f->nfiles; i++) {
         want_yolo |= f->meta[i].is_yolo;
+        want_ocr |= f->meta[i].is_ocr;
         want_llm |= f->meta[i].is_llm;
     }
-    const stage *st[2] = {want_yolo ? set->yolo : NULL, want_llm ? set->llm : NULL};
-    for (int i = 0; i < 2; i++)
+    const stage *st[3] = {want_yolo ? set->yolo : NULL, want_ocr ? set->ocr : NULL, want_llm ? set->llm : NULL};
+    for (int i = 0; i < 3; i++)
         if (st[i] && st[i]->validate && st[i]->validate(st[i]->self, f->params, err)) return -1;
     return 0;
 }
@@ -177,8 +178,9 @@ static predict_request *build_request(http_req *hr)
         size_t len;
         uint8_t *data = form_take_file(&hr->form, i, &len);
         char *name = form_take_filename(&hr->form, i);
-        if (predict_request_add_file(pr, name, strlen(name), data, len, hr->form.meta[i].is_yolo,
-                                     hr->form.meta[i].is_llm)) {
+        const form_meta *m = &hr->form.meta[i];
+        file_job job = {name, strlen(name), data, len, m->is_yolo, m->is_ocr, m->is_llm};
+        if (predict_request_add_file(pr, job)) {
             free(data);
             free(name);
             predict_request_unref(pr);

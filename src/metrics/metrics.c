@@ -23,7 +23,7 @@ static int inflight;
 
 static const char *ROUTES[ROUTE_COUNT] = {"predict_v1", "predict_v2", "healthz", "readyz", "metrics", "other"};
 static const char *OUTCOMES[FILE_OUTCOME_COUNT] = {"done", "error", "cancelled"};
-static const char *STAGES[STAGE_COUNT] = {"decode", "yolo", "llm", "file"};
+static const char *STAGES[STAGE_COUNT] = {"decode", "yolo", "ocr", "llm", "file"};
 
 const char *metrics_route_name(metrics_route r) { return r < ROUTE_COUNT ? ROUTES[r] : "other"; }
 

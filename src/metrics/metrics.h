@@ -6,7 +6,7 @@
 
 typedef enum { ROUTE_PREDICT_V1 = 0, ROUTE_PREDICT_V2, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_OTHER, ROUTE_COUNT } metrics_route;
 typedef enum { FILE_DONE = 0, FILE_ERROR, FILE_CANCELLED, FILE_OUTCOME_COUNT } metrics_file_outcome;
-typedef enum { STAGE_DECODE = 0, STAGE_YOLO, STAGE_LLM, STAGE_FILE, STAGE_COUNT } metrics_stage;
+typedef enum { STAGE_DECODE = 0, STAGE_YOLO, STAGE_OCR, STAGE_LLM, STAGE_FILE, STAGE_COUNT } metrics_stage;
 
 void metrics_request(metrics_route route, unsigned status);
 void metrics_file(metrics_file_outcome outcome);

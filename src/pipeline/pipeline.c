@@ -68,13 +68,12 @@ void predict_request_unref(predict_request *r)
     free(r);
 }
 
-int predict_request_add_file(predict_request *r, char *filename, size_t filename_len, uint8_t *data,
-                             size_t len, bool is_yolo, bool is_llm)
+int predict_request_add_file(predict_request *r, file_job job)
 {
     file_job *nf = realloc(r->files, (r->nfiles + 1) * sizeof *nf);
     if (!nf) return -1;
     r->files = nf;
-    r->files[r->nfiles++] = (file_job){filename, filename_len, data, len, is_yolo, is_llm};
+    r->files[r->nfiles++] = job;
     return 0;
 }
 
@@ -92,6 +91,18 @@ static json_t *file_event(const char *status, size_t index, const file_job *f)
 {
     return json_pack("{s:s,s:I,s:o}", "status", status, "index", (json_int_t)index, "filename",
                      json_string_lossy(f->filename, f->filename_len));
+}
+
+/* Extra lines a stage streams while it works (e.g. llm_delta). */
+typedef struct { predict_request *r; size_t index; } emit_ctx;
+
+static void emit_line(void *ctx, json_t *event)
+{
+    emit_ctx *ec = ctx;
+    const file_job *f = &ec->r->files[ec->index];
+    json_object_set_new(event, "index", json_integer((json_int_t)ec->index));
+    json_object_set_new(event, "filename", json_string_lossy(f->filename, f->filename_len));
+    push_line(ec->r, event);
 }
 
 /* Records one file's outcome; the last file closes the stream with "complete". */
@@ -123,7 +134,9 @@ static void run_job(pipeline *p, predict_request *r, size_t i)
     double t0 = now_s();
     push_line(r, file_event("processing", i, f));
     stage_error err = {{0}, {0}};
-    json_t *result = stages_run_file(&p->stages, r->query, r->params, f, &r->cancelled, &err);
+    emit_ctx ec = {r, i};
+    stage_call call = {r->query, r->params, f, &r->cancelled, emit_line, &ec};
+    json_t *result = stages_run_file(&p->stages, &call, &err);
     free_file_data(f);  /* the bytes are not needed any more; give the memory back early */
     if (result) {
         json_t *ev = file_event("done", i, f);

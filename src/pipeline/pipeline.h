@@ -34,9 +34,8 @@ typedef struct predict_request {
 predict_request *predict_request_new(void);
 void predict_request_ref(predict_request *r);
 void predict_request_unref(predict_request *r);
-/* Appends a file; takes ownership of data and filename (malloc'd). */
-int predict_request_add_file(predict_request *r, char *filename, size_t filename_len, uint8_t *data,
-                             size_t len, bool is_yolo, bool is_llm);
+/* Appends a file; takes ownership of job.data and job.filename (malloc'd). */
+int predict_request_add_file(predict_request *r, file_job job);
 void predict_request_cancel(predict_request *r);
 
 typedef struct pipeline pipeline;

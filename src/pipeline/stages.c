@@ -19,13 +19,19 @@ static void set_err(stage_error *e, const char *code, const char *fmt, const cha
     snprintf(e->message, sizeof e->message, fmt, arg);
 }
 
-static int run_stage(const stage *st, const char *name, metrics_stage metric, const stage_input *in,
-                     json_t *result, json_t *timing, stage_error *err)
+/* Runs one stage; its output goes into `earlier` (for later stages) and,
+ * when the client asked for it, into the result. */
+static int run_stage(const stage *st, const char *name, metrics_stage metric, stage_input *in, bool show,
+                     json_t *earlier, json_t *result, json_t *timing, stage_error *err)
 {
     if (!st) {
         char code[48];
         snprintf(code, sizeof code, "%s_unavailable", name);
         set_err(err, code, "%s was requested but this server has no such stage configured", name);
+        return -1;
+    }
+    if (atomic_load(in->cancelled)) {
+        set_err(err, "cancelled", "%s", "request cancelled");
         return -1;
     }
     double t = now_s();
@@ -36,17 +42,23 @@ static int run_stage(const stage *st, const char *name, metrics_stage metric, co
     }
     double dt = now_s() - t;
     metrics_stage_seconds(metric, dt);
-    json_object_set_new(result, st->name, out);
-    json_object_set_new(timing, st->name, json_real(dt * 1000.0));
+    json_object_set(earlier, st->name, out);
+    if (show) {
+        json_object_set(result, st->name, out);
+        json_object_set_new(timing, st->name, json_real(dt * 1000.0));
+    }
+    json_decref(out);
     return 0;
 }
 
-/* Shrink-on-load only when every requested stage can work from a smaller image. */
+/* Shrink-on-load only when every stage that will see the image can work from a smaller one. */
 static void decode_hint(const stage_set *set, const file_job *f, image_decode_opts *o)
 {
-    const stage *req[2];
+    const stage *req[3];
     int n = 0;
-    if (f->is_yolo) req[n++] = set->yolo;
+    bool grounding = f->is_llm && set->llm && set->llm->wants_grounding;
+    if (f->is_yolo || (grounding && set->yolo)) req[n++] = set->yolo;
+    if (f->is_ocr || (grounding && set->ocr)) req[n++] = set->ocr;
     if (f->is_llm) req[n++] = set->llm;
     for (int i = 0; i < n; i++) {
         if (!req[i] || req[i]->min_width <= 0 || req[i]->min_height <= 0) {
@@ -58,9 +70,9 @@ static void decode_hint(const stage_set *set, const file_job *f, image_decode_op
     }
 }
 
-json_t *stages_run_file(const stage_set *set, const char *query, const json_t *params, const file_job *file,
-                        const atomic_bool *cancelled, stage_error *err)
+json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_error *err)
 {
+    const file_job *file = call->file;
     double t0 = now_s();
     image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
     decode_hint(set, file, &opts);
@@ -77,21 +89,24 @@ json_t *stages_run_file(const stage_set *set, const char *query, const json_t *p
 
     json_t *result = json_object();
     json_t *timing = json_object();
+    json_t *earlier = json_object();
     json_object_set_new(result, "image", json_pack("{s:i,s:i,s:s}", "width", img.orig_width, "height",
                                                    img.orig_height, "format", image_format_name(img.format)));
     json_object_set_new(timing, "decode", json_real(t_dec * 1000.0));
 
-    stage_input in = {query, params, file, &img};
+    stage_input in = {call->query, call->params, file, &img, earlier, call->cancelled, call->emit, call->emit_ctx};
+    /* The analyser is grounded in detections and text when those stages exist,
+     * whether or not the client asked to see them. */
+    bool grounding = file->is_llm && set->llm && set->llm->wants_grounding;
     int rc = 0;
-    if (file->is_yolo) {
-        if (atomic_load(cancelled)) rc = -1, set_err(err, "cancelled", "%s", "request cancelled");
-        else rc = run_stage(set->yolo, "yolo", STAGE_YOLO, &in, result, timing, err);
-    }
-    if (rc == 0 && file->is_llm) {
-        if (atomic_load(cancelled)) rc = -1, set_err(err, "cancelled", "%s", "request cancelled");
-        else rc = run_stage(set->llm, "llm", STAGE_LLM, &in, result, timing, err);
-    }
+    if (file->is_yolo || (grounding && set->yolo))
+        rc = run_stage(set->yolo, "yolo", STAGE_YOLO, &in, file->is_yolo, earlier, result, timing, err);
+    if (rc == 0 && (file->is_ocr || (grounding && set->ocr)))
+        rc = run_stage(set->ocr, "ocr", STAGE_OCR, &in, file->is_ocr, earlier, result, timing, err);
+    if (rc == 0 && file->is_llm)
+        rc = run_stage(set->llm, "llm", STAGE_LLM, &in, true, earlier, result, timing, err);
     image_free(&img);
+    json_decref(earlier);
     if (rc != 0) {
         json_decref(result);
         json_decref(timing);

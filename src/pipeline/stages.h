@@ -26,14 +26,36 @@ typedef struct {
     size_t filename_len;
     uint8_t *data;
     size_t len;
-    bool is_yolo, is_llm;
+    bool is_yolo, is_ocr, is_llm;
 } file_job;
 
+/* Sends an extra line on the request's stream while a stage runs (e.g.
+ * {"status": "llm_delta", "delta": "..."}); the pipeline adds index and
+ * filename. Takes ownership of the object. */
+typedef void (*stage_emit_fn)(void *emit_ctx, json_t *event);
+
+/* What one file's work is given: the request's query and options, the file,
+ * and how to stream extra lines. */
 typedef struct {
     const char *query;        /* may be NULL */
     const json_t *params;     /* per-request options (confidence, classes, ...); may be NULL */
     const file_job *file;
+    const atomic_bool *cancelled;
+    stage_emit_fn emit;       /* may be NULL */
+    void *emit_ctx;
+} stage_call;
+
+typedef struct {
+    const char *query;
+    const json_t *params;
+    const file_job *file;
     const image_t *image;
+    /* Results of the stages that ran before on this image ("yolo", "ocr"),
+     * whether or not the client asked to see them: grounding for later stages. */
+    const json_t *earlier;
+    const atomic_bool *cancelled;
+    stage_emit_fn emit;
+    void *emit_ctx;
 } stage_input;
 
 typedef struct stage {
@@ -46,18 +68,21 @@ typedef struct stage {
     /* Smallest decode this stage can work from (shrink-on-load hint, with
      * image_decode_opts.fit semantics), 0 = full size. */
     int min_width, min_height;
+    /* Runs after detection and OCR of the same image even when the client did
+     * not ask for them (their results arrive in stage_input.earlier). */
+    bool wants_grounding;
 } stage;
 
 typedef struct {
-    const stage *yolo;   /* NULL until a detector is configured */
-    const stage *llm;    /* NULL until an analyser is configured */
+    const stage *yolo;   /* NULL when no detection model is configured */
+    const stage *ocr;    /* NULL when no OCR models are configured */
+    const stage *llm;    /* NULL when no analyser is configured */
     int64_t max_pixels;
 } stage_set;
 
-/* Runs decode and the requested stages for one file. Returns the "result"
- * object of a done line, or NULL with err filled. Checks *cancelled between
- * stages and returns NULL with code "cancelled" when it is set. */
-json_t *stages_run_file(const stage_set *set, const char *query, const json_t *params, const file_job *file,
-                        const atomic_bool *cancelled, stage_error *err);
+/* Runs decode and the requested stages for one file, in the order yolo, ocr,
+ * llm. Returns the "result" object of a done line, or NULL with err filled.
+ * Checks *cancelled between stages and returns NULL with code "cancelled". */
+json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_error *err);
 
 #endif
