@@ -1,4 +1,5 @@
 /* sightd: the Sight inference server and its administration commands. */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ static int serve(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);  /* once, before any thread: it is not thread-safe */
 
     char err[256] = "";
     keystore *ks = keystore_open_sqlite(cfg.db_path, err, sizeof err);
@@ -73,11 +75,17 @@ static int serve(int argc, char **argv)
     if (det) log_info("detector ready: %s", msg);
     else log_warn("%s", msg);
 
+    fetch_config fc = {.allow = cfg.url_allow, .allow_http = cfg.url_http, .connect_timeout_s = cfg.url_connect_timeout_s,
+                       .timeout_s = cfg.url_timeout_s, .max_bytes = cfg.url_max_bytes,
+                       .max_redirects = cfg.url_max_redirects, .resolve = getenv("SIGHT_FETCH_RESOLVE")};
+    fetcher *fetch = fetcher_start(&fc, msg, sizeof msg);
+    if (!fetch) { log_error("%s", msg); detector_close(det); keystore_close(ks); return 1; }
+
     stage_set stages = {.yolo = det ? detector_stage(det) : NULL, .llm = NULL, .max_pixels = cfg.max_pixels};
-    pipeline *pipe = pipeline_start(cfg.workers, &stages);
-    if (!pipe) { log_error("cannot start %d worker threads", cfg.workers); detector_close(det); keystore_close(ks); return 1; }
+    pipeline *pipe = pipeline_start(cfg.workers, &stages, fetch);
+    if (!pipe) { log_error("cannot start %d worker threads", cfg.workers); fetcher_stop(fetch); detector_close(det); keystore_close(ks); return 1; }
     server *srv = server_start(&cfg, ks, pipe);
-    if (!srv) { pipeline_stop(pipe); detector_close(det); keystore_close(ks); return 1; }
+    if (!srv) { pipeline_stop(pipe); fetcher_stop(fetch); detector_close(det); keystore_close(ks); return 1; }
     log_info("sightd %s listening on http://%s%s%s:%u (workers %d, key store %s)", SIGHT_VERSION,
              strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host, strchr(cfg.listen_host, ':') ? "]" : "",
              server_port(srv), cfg.workers, cfg.db_path);
@@ -87,9 +95,11 @@ static int serve(int argc, char **argv)
     log_info("received %s: finishing running requests (up to %ds)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              cfg.shutdown_timeout_s);
     server_shutdown(srv);
+    fetcher_stop(fetch);  /* before the pipeline: its last callbacks still finish files */
     pipeline_stop(pipe);
     detector_close(det);
     keystore_close(ks);
+    curl_global_cleanup();
     log_info("stopped");
     return 0;
 }

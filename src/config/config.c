@@ -43,6 +43,12 @@ static const opt_def OPTS[] = {
     {"model-layout", "SIGHT_MODEL_LAYOUT", OPT_LAYOUT, OFF(model_layout), SZ(model_layout), 0, 0, "auto, yolov8, end2end, yolov5 or yolox (default auto: from the output shape)"},
     {"ort-threads", "SIGHT_ORT_THREADS", OPT_INT, OFF(ort_threads), 0, 0, 256, "ONNX Runtime intra-op threads per run (default: CPUs / ort-concurrency)"},
     {"ort-concurrency", "SIGHT_ORT_CONCURRENCY", OPT_INT, OFF(ort_concurrency), 0, 0, 256, "model runs at once (default 0: one per CPU)"},
+    {"url-allow", "SIGHT_URL_ALLOW", OPT_STR, OFF(url_allow), SZ(url_allow), 0, 0, "v2 image URLs: private CIDRs or host names to allow anyway, comma-separated (default none)"},
+    {"url-http", "SIGHT_URL_HTTP", OPT_BOOL, OFF(url_http), 0, 0, 0, "v2 image URLs may use plain http (default true)"},
+    {"url-timeout", "SIGHT_URL_TIMEOUT", OPT_INT, OFF(url_timeout_s), 0, 1, 3600, "seconds to fetch one image URL (default 30)"},
+    {"url-connect-timeout", "SIGHT_URL_CONNECT_TIMEOUT", OPT_INT, OFF(url_connect_timeout_s), 0, 1, 600, "seconds to connect for one image URL (default 10)"},
+    {"url-max-size", "SIGHT_URL_MAX_SIZE", OPT_SIZE, OFF(url_max_bytes), 0, 1, INT64_MAX, "largest image fetched from a URL (default 20MiB)"},
+    {"url-max-redirects", "SIGHT_URL_MAX_REDIRECTS", OPT_INT, OFF(url_max_redirects), 0, 0, 20, "redirects followed per image URL (default 5)"},
     {"ocr-dir", "SIGHT_OCR_DIR", OPT_STR, OFF(ocr_dir), SZ(ocr_dir), 0, 0, "PaddleOCR models folder (default models/ocr)"},
     {"llm-url", "SIGHT_LLM_URL", OPT_STR, OFF(llm_url), SZ(llm_url), 0, 0, "OpenAI-compatible base URL for is_llm (default: none, the local OCR-based analyser)"},
     {"llm-model", "SIGHT_LLM_MODEL", OPT_STR, OFF(llm_model), SZ(llm_model), 0, 0, "model name sent to the LLM endpoint"},
@@ -76,6 +82,11 @@ void config_defaults(sight_config *c)
     strcpy(c->models_dir, "models");
     strcpy(c->model_layout, "auto");
     strcpy(c->ocr_dir, "models/ocr");
+    c->url_http = true;
+    c->url_timeout_s = 30;
+    c->url_connect_timeout_s = 10;
+    c->url_max_redirects = 5;
+    c->url_max_bytes = 20LL << 20;
     c->llm_timeout_s = 120;
     c->llm_max_tokens = 512;
     c->llm_max_image_side = 1024;

@@ -33,6 +33,10 @@ typedef struct {
     char model_layout[16];    /* auto, yolov8, end2end, yolov5, yolox */
     int ort_threads;          /* intra-op threads per Run; 0 = cores / ort_concurrency */
     int ort_concurrency;      /* model Runs at once; 0 = one per CPU */
+    char url_allow[2048];     /* v2 fetches: CIDRs/hosts opened despite being private */
+    bool url_http;            /* allow plain http image URLs */
+    int url_timeout_s, url_connect_timeout_s, url_max_redirects;
+    int64_t url_max_bytes;
     char ocr_dir[1024];       /* PaddleOCR ONNX models and dictionary */
     char llm_url[1024];       /* OpenAI-compatible base URL; empty = the local analyser */
     char llm_model[256];

@@ -1,4 +1,5 @@
 #include "http/form.h"
+#include "fetch/fetcher.h"
 #include "util/json_out.h"
 
 #include <jansson.h>
@@ -49,6 +50,7 @@ void form_free(form *f)
     for (size_t i = 0; i < f->nfiles; i++) {
         free(f->files[i].filename);
         free(f->files[i].data);
+        free(f->files[i].url);
     }
     free(f->files);
     for (size_t i = 0; i < f->nmetadata; i++) free(f->metadata[i]);
@@ -246,6 +248,81 @@ void form_parse_urlencoded(form *f, const char *body, size_t len)
     free(copy);
 }
 
+/* One v2 item: {image_url, filename, is_yolo, is_llm, is_ocr}. */
+static int json_item(form *f, size_t i, const json_t *item)
+{
+    if (!json_is_object(item))
+        return fail(f, 422, "invalid_item", "data[%zu] must be an object with image_url, filename, is_yolo, is_llm", i);
+    const char *k;
+    json_t *v;
+    const char *url = NULL, *name = NULL;
+    json_object_foreach((json_t *)item, k, v) {
+        bool *flag = !strcmp(k, "is_yolo") ? &f->meta[i].is_yolo : !strcmp(k, "is_llm") ? &f->meta[i].is_llm
+                   : !strcmp(k, "is_ocr") ? &f->meta[i].is_ocr : NULL;
+        if (flag) {
+            if (!json_is_boolean(v) && !json_is_null(v)) return fail(f, 422, "invalid_item", "data[%zu].%s must be true or false", i, k);
+            *flag = json_is_true(v);
+        } else if (!strcmp(k, "image_url")) {
+            if (!json_is_string(v) || !json_string_length(v)) return fail(f, 422, "invalid_item", "data[%zu].image_url must be a non-empty string", i);
+            url = json_string_value(v);
+        } else if (!strcmp(k, "filename")) {
+            if (!json_is_string(v) && !json_is_null(v)) return fail(f, 422, "invalid_item", "data[%zu].filename must be a string", i);
+            name = json_string_value(v);
+        } else {
+            return fail(f, 422, "invalid_item", "data[%zu] has unknown key '%.64s' (expected image_url, filename, is_yolo, is_llm, is_ocr)", i, k);
+        }
+    }
+    if (!url) return fail(f, 422, "invalid_item", "data[%zu] has no image_url", i);
+    form_file *ff = &f->files[i];
+    ff->url = strdup(url);
+    ff->filename = name && *name ? strdup(name) : fetch_filename_from_url(url);
+    if (!ff->url || !ff->filename) return fail(f, 500, "out_of_memory", "out of memory");
+    return 0;
+}
+
+void form_parse_json(form *f, const char *body, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) { fail(f, 400, "malformed_json", "the body is not valid JSON: %s (line %d)", jerr.text, jerr.line); return; }
+    f->meta_given = true;
+    if (!json_is_object(root)) { fail(f, 422, "invalid_body", "the body must be a JSON object"); goto out; }
+    const char *k;
+    json_t *v;
+    /* The key first, so that a caller without one gets 401 whatever else is wrong. */
+    json_t *key = json_object_get(root, "api_key");
+    if (json_is_string(key) && !(f->api_key = strdup(json_string_value(key)))) { fail(f, 500, "out_of_memory", "out of memory"); goto out; }
+    json_object_foreach(root, k, v) {
+        if (!strcmp(k, "api_key")) {
+            if (!json_is_string(v) && !json_is_null(v)) { fail(f, 422, "invalid_field", "api_key must be a string"); goto out; }
+        } else if (!strcmp(k, "query")) {
+            if (json_is_string(v)) f->query = strdup(json_string_value(v));
+            else if (!json_is_null(v)) { fail(f, 422, "invalid_field", "query must be a string"); goto out; }
+        } else if (!strcmp(k, "data")) {
+            if (!json_is_array(v) && !json_is_null(v)) { fail(f, 422, "invalid_field", "data must be an array of {image_url, filename, is_yolo, is_llm}"); goto out; }
+        } else {
+            int opt = -1;
+            for (int i = 0; FORM_OPTION_FIELDS[i]; i++)
+                if (!strcmp(k, FORM_OPTION_FIELDS[i])) opt = i;
+            if (opt < 0) { fail(f, 422, "unknown_field", "unknown field '%.64s' (expected api_key, query, data, confidence, iou, max_detections, classes)", k); goto out; }
+            if (!f->params && !(f->params = json_object())) { fail(f, 500, "out_of_memory", "out of memory"); goto out; }
+            json_object_set(f->params, FORM_OPTION_FIELDS[opt], v);
+        }
+    }
+    json_t *data = json_object_get(root, "data");
+    size_t n = json_is_array(data) ? json_array_size(data) : 0;
+    if (n > (size_t)f->lim.max_files) { fail(f, 413, "too_many_files", "more than %d items in data", f->lim.max_files); goto out; }
+    if (n == 0) goto out;  /* form_finish reports it */
+    f->files = calloc(n, sizeof *f->files);
+    f->meta = calloc(n, sizeof *f->meta);
+    if (!f->files || !f->meta) { fail(f, 500, "out_of_memory", "out of memory"); goto out; }
+    f->nfiles = n;
+    for (size_t i = 0; i < n; i++)
+        if (json_item(f, i, json_array_get(data, i))) break;
+out:
+    json_decref(root);
+}
+
 static int parse_meta(form *f, size_t i)
 {
     json_error_t jerr;
@@ -275,7 +352,9 @@ int form_finish(form *f)
 {
     end_value(f);
     if (f->failed) return -1;
-    if (f->nfiles == 0) return fail(f, 422, "no_files", "the request has no 'files' field");
+    if (f->nfiles == 0)
+        return fail(f, 422, "no_files", f->meta_given ? "'data' is missing or empty" : "the request has no 'files' field");
+    if (f->meta_given) return 0;
     if (f->nmetadata != f->nfiles)
         return fail(f, 422, "metadata_count_mismatch", "%zu files but %zu metadata entries: send one metadata JSON string per file",
                     f->nfiles, f->nmetadata);
@@ -293,6 +372,13 @@ uint8_t *form_take_file(form *f, size_t i, size_t *len)
     f->files[i].data = NULL;
     f->files[i].len = f->files[i].cap = 0;
     return d;
+}
+
+char *form_take_url(form *f, size_t i)
+{
+    char *s = f->files[i].url;
+    f->files[i].url = NULL;
+    return s;
 }
 
 char *form_take_filename(form *f, size_t i)

@@ -29,6 +29,7 @@ typedef struct {
     char *filename;      /* as sent, or "file<N>" when the part had none */
     uint8_t *data;
     size_t len, cap;
+    char *url;           /* v2: the image_url to fetch (data stays NULL) */
 } form_file;
 
 typedef struct {
@@ -45,6 +46,7 @@ typedef struct {
     char **metadata;      /* raw JSON strings, parsed by form_finish */
     size_t nmetadata;
     form_meta *meta;      /* nfiles entries after a successful form_finish */
+    bool meta_given;      /* v2: meta filled from the JSON items, no metadata strings */
 
     /* the value being received */
     enum { CUR_NONE, CUR_API_KEY, CUR_QUERY, CUR_METADATA, CUR_FILE, CUR_PARAM } cur;
@@ -71,6 +73,10 @@ void form_set_error(form *f, unsigned status, const char *code, const char *mess
 /* Feeds an application/x-www-form-urlencoded body as parts (no files). */
 void form_parse_urlencoded(form *f, const char *body, size_t len);
 
+/* Fills the form from a v2 JSON body: {api_key, query, data: [{image_url,
+ * filename, is_yolo, is_llm, is_ocr}], confidence, iou, max_detections, classes}. */
+void form_parse_json(form *f, const char *body, size_t len);
+
 /* Called once the body is complete: checks counts and parses metadata. */
 int form_finish(form *f);
 
@@ -80,5 +86,6 @@ extern const char *const FORM_OPTION_FIELDS[];
 /* Takes the bytes of file i out of the form (caller frees). */
 uint8_t *form_take_file(form *f, size_t i, size_t *len);
 char *form_take_filename(form *f, size_t i);
+char *form_take_url(form *f, size_t i);
 
 #endif

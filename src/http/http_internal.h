@@ -37,6 +37,8 @@ typedef struct http_req {
     struct mp_parser *mp;       /* multipart bodies */
     bool mp_failed;             /* the body is not valid multipart */
     bool urlencoded;            /* application/x-www-form-urlencoded: kept whole in raw */
+    bool json_body;             /* v2: application/json, kept whole in raw */
+    bool batch;                 /* answer once with every result instead of streaming */
     char *raw;
     size_t raw_len;
     bool too_large;             /* over --max-body-size: read on, dropped */
@@ -54,8 +56,8 @@ enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned sta
                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned status, struct MHD_Response *r);
 
-/* predict.c */
-enum MHD_Result predict_v1(struct MHD_Connection *c, http_req *hr, const char *upload_data,
+/* predict.c: the four prediction routes (v1/v2, stream/batch) share it. */
+enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
                            size_t *upload_data_size, bool first_call);
 void predict_cleanup(http_req *hr);
 

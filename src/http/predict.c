@@ -13,6 +13,7 @@
 
 #include "http/http_internal.h"
 #include "http/multipart.h"
+#include "util/json_out.h"
 #include "util/log.h"
 
 /* Bytes handed to libmicrohttpd per read of the stream. */
@@ -124,12 +125,20 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     metrics_inflight_add(1);
 
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    /* A url-encoded form cannot carry files, but reading it lets the answer be
-     * the helpful 422 "no_files" (or 401) rather than a bare 415. */
-    hr->urlencoded = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
-    if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && !hr->urlencoded))
-        return reply_error(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
-                           ct ? ct : "no Content-Type");
+    hr->batch = hr->route == ROUTE_BATCH_V1 || hr->route == ROUTE_BATCH_V2;
+    if (hr->route == ROUTE_PREDICT_V2 || hr->route == ROUTE_BATCH_V2) {
+        hr->json_body = ct && !strncasecmp(ct, "application/json", 16);
+        if (!hr->json_body)
+            return reply_error(c, hr, 415, "unsupported_media_type", "send application/json (got %.100s)",
+                               ct ? ct : "no Content-Type");
+    } else {
+        /* A url-encoded form cannot carry files, but reading it lets the answer be
+         * the helpful 422 "no_files" (or 401) rather than a bare 415. */
+        hr->urlencoded = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
+        if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && !hr->urlencoded))
+            return reply_error(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
+                               ct ? ct : "no Content-Type");
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
         return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
@@ -139,7 +148,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files};
     form_init(&hr->form, &lim);
-    if (hr->urlencoded) return MHD_YES;
+    if (hr->urlencoded || hr->json_body) return MHD_YES;
     char boundary[80];
     if (mp_boundary(ct, boundary, sizeof boundary) != 0)
         return reply_error(c, hr, 400, "malformed_multipart", "multipart/form-data without a usable boundary parameter");
@@ -179,10 +188,13 @@ static predict_request *build_request(http_req *hr)
         uint8_t *data = form_take_file(&hr->form, i, &len);
         char *name = form_take_filename(&hr->form, i);
         const form_meta *m = &hr->form.meta[i];
-        file_job job = {name, strlen(name), data, len, m->is_yolo, m->is_ocr, m->is_llm};
+        file_job job = {.filename = name, .filename_len = strlen(name), .data = data, .len = len,
+                        .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm,
+                        .url = form_take_url(&hr->form, i)};
         if (predict_request_add_file(pr, job)) {
             free(data);
             free(name);
+            free(job.url);
             predict_request_unref(pr);
             return NULL;
         }
@@ -217,6 +229,63 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *hr, pred
     return reply_queue(c, hr, 200, resp);
 }
 
+/* Waits for every line of pr (the connection's own thread may sleep: one
+ * thread per connection), then answers once with all results in request
+ * order: {"result": {"files": [...], "complete": {...}}, "code": 0}. */
+static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, predict_request *pr)
+{
+    server *s = hr->srv;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int client = ci ? ci->connect_fd : -1;
+    if (pipeline_submit(s->pipe, pr) != 0) {
+        predict_request_unref(pr);
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    }
+    log_info("request %s: batch of %zu file(s)", hr->request_id, pr->nfiles);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    bool gone = false;
+    for (;;) {
+        if (cap - len < STREAM_BLOCK) {
+            char *nt = realloc(text, cap = cap ? cap * 2 : STREAM_BLOCK * 2);
+            if (!nt) { gone = true; break; }
+            text = nt;
+        }
+        ssize_t n = eq_read(pr->events, text + len, cap - len - 1);
+        if (n < 0) break;
+        if (n > 0) { len += (size_t)n; continue; }
+        struct pollfd p[3] = {{eq_fd(pr->events), POLLIN, 0}, {client, POLLRDHUP, 0}, {s->abort_fd, POLLIN, 0}};
+        if (poll(p, client >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) { gone = true; break; }
+        if ((p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) || (p[2].revents & POLLIN)) { gone = true; break; }
+    }
+    if (gone) {
+        /* Nobody to answer: skip the remaining work. */
+        predict_request_cancel(pr);
+        predict_request_unref(pr);
+        free(text);
+        return MHD_NO;
+    }
+    text[len] = 0;
+    json_t *files = json_array(), *complete = NULL;
+    for (size_t i = 0; i < pr->nfiles; i++) json_array_append_new(files, json_null());
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        const char *st = json_string_value(json_object_get(ev, "status"));
+        json_int_t idx = json_integer_value(json_object_get(ev, "index"));
+        if (st && !strcmp(st, "complete")) { json_decref(complete); complete = ev; continue; }
+        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < pr->nfiles)
+            json_array_set(files, (size_t)idx, ev);
+        json_decref(ev);
+    }
+    free(text);
+    predict_request_unref(pr);
+    size_t blen;
+    char *body = json_line(json_pack("{s:{s:o,s:o},s:i}", "result", "files", files, "complete",
+                                     complete ? complete : json_object(), "code", 0), &blen);
+    return body ? reply_body(c, hr, 200, "application/json", body, blen) : MHD_NO;
+}
+
 /* The whole body is in: decide. Order: a body we could not parse (400), then
  * the key (401, so a caller without one learns nothing else), then limits and
  * form validation (413, 422), then the stages' options (422). */
@@ -226,6 +295,11 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     hr->body_read = true;
     if (hr->urlencoded && !hr->too_large)
         form_parse_urlencoded(&hr->form, hr->raw, hr->raw_len);
+    if (hr->json_body && !hr->too_large) {
+        form_parse_json(&hr->form, hr->raw ? hr->raw : "", hr->raw_len);
+        /* Not JSON at all: nothing else (not even a key) can be read from it. */
+        if (hr->form.failed && hr->form.err.status == 400) return form_failed(c, hr);
+    }
     if (hr->mp && !hr->too_large && (hr->mp_failed || mp_done(hr->mp) != 0))
         return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is %s",
                            hr->mp_failed ? mp_error(hr->mp) : "truncated (no closing boundary)");
@@ -239,7 +313,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
         return reply_error(c, hr, 422, verr.code, "%s", verr.message);
     predict_request *pr = build_request(hr);
     if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
-    return start_stream(c, hr, pr);
+    return hr->batch ? answer_batch(c, hr, pr) : start_stream(c, hr, pr);
 }
 
 /* Takes the body as it arrives. libmicrohttpd cannot answer before the body is
@@ -253,8 +327,8 @@ static enum MHD_Result take_body(http_req *hr, const char *data, size_t n)
         hr->too_large = true;
         return hr->body_bytes > 2 * max ? MHD_NO : MHD_YES;
     }
-    if (hr->urlencoded) {
-        if (hr->raw_len + n > MAX_URLENCODED) { hr->too_large = true; return MHD_YES; }
+    if (hr->urlencoded || hr->json_body) {
+        if (hr->urlencoded && hr->raw_len + n > MAX_URLENCODED) { hr->too_large = true; return MHD_YES; }
         char *nb = realloc(hr->raw, hr->raw_len + n);
         if (!nb) return MHD_NO;
         hr->raw = nb;
@@ -266,8 +340,8 @@ static enum MHD_Result take_body(http_req *hr, const char *data, size_t n)
     return MHD_YES;
 }
 
-enum MHD_Result predict_v1(struct MHD_Connection *c, http_req *hr, const char *upload_data,
-                           size_t *upload_data_size, bool first_call)
+enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
+                               size_t *upload_data_size, bool first_call)
 {
     if (first_call) return start(c, hr);
     if (*upload_data_size > 0) {

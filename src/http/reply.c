@@ -15,10 +15,10 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, hr->route <= ROUTE_PREDICT_V2 ? "POST" : "GET, HEAD");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, hr->route <= ROUTE_BATCH_V2 ? "POST" : "GET, HEAD");
     /* A request refused before its body was read leaves that body unread on the
      * socket: closing is the only safe way to end the exchange. */
-    if (status >= 400 && !hr->body_read && hr->route <= ROUTE_PREDICT_V2)
+    if (status >= 400 && !hr->body_read && hr->route <= ROUTE_BATCH_V2)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);

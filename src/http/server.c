@@ -17,11 +17,15 @@
 
 #define PATH_V1 "/api/v1/inference/predict/stream"
 #define PATH_V2 "/api/v1/inference/predict/stream/v2"
+#define PATH_BATCH_V1 "/api/v1/inference/predict/batch"
+#define PATH_BATCH_V2 "/api/v1/inference/predict/batch/v2"
 
 static metrics_route route_of(const char *url)
 {
     if (!strcmp(url, PATH_V1)) return ROUTE_PREDICT_V1;
     if (!strcmp(url, PATH_V2)) return ROUTE_PREDICT_V2;
+    if (!strcmp(url, PATH_BATCH_V1)) return ROUTE_BATCH_V1;
+    if (!strcmp(url, PATH_BATCH_V2)) return ROUTE_BATCH_V2;
     if (!strcmp(url, "/healthz")) return ROUTE_HEALTHZ;
     if (!strcmp(url, "/readyz")) return ROUTE_READYZ;
     if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
@@ -93,11 +97,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     bool is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     switch (hr->route) {
     case ROUTE_PREDICT_V1:
-        if (strcmp(method, "POST")) return reply_error(c, hr, 405, "method_not_allowed", "use POST for %s", url);
-        return predict_v1(c, hr, upload_data, upload_data_size, first);
     case ROUTE_PREDICT_V2:
+    case ROUTE_BATCH_V1:
+    case ROUTE_BATCH_V2:
         if (strcmp(method, "POST")) return reply_error(c, hr, 405, "method_not_allowed", "use POST for %s", url);
-        return reply_error(c, hr, 501, "not_implemented", "the v2 (image URL) endpoint is not available in this version");
+        return predict_handle(c, hr, upload_data, upload_data_size, first);
     case ROUTE_HEALTHZ:
         if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
         return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");

@@ -22,6 +22,7 @@ struct pipeline {
     int nworkers;
     pthread_t *threads;
     stage_set stages;
+    fetcher *fetch;
 };
 
 static double now_s(void)
@@ -58,6 +59,7 @@ void predict_request_unref(predict_request *r)
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
     for (size_t i = 0; i < r->nfiles; i++) {
         free(r->files[i].filename);
+        free(r->files[i].url);
         free_file_data(&r->files[i]);
     }
     free(r->files);
@@ -176,13 +178,14 @@ static void *worker(void *arg)
     return NULL;
 }
 
-pipeline *pipeline_start(int workers, const stage_set *stages)
+pipeline *pipeline_start(int workers, const stage_set *stages, fetcher *fetch)
 {
     pipeline *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->stages = *stages;
+    p->fetch = fetch;
     p->threads = calloc((size_t)workers, sizeof *p->threads);
     if (!p->threads) { free(p); return NULL; }
     for (int i = 0; i < workers; i++) {
@@ -193,30 +196,89 @@ pipeline *pipeline_start(int workers, const stage_set *stages)
     return p;
 }
 
-int pipeline_submit(pipeline *p, predict_request *r)
+static void enqueue(pipeline *p, job *first, job *last)
 {
-    r->remaining = r->nfiles;
-    if (r->nfiles == 0) return -1;  /* callers refuse empty requests (422) before this */
-    /* Build the whole batch first so a failed allocation queues nothing. */
-    job *first = NULL, *last = NULL;
-    for (size_t i = 0; i < r->nfiles; i++) {
-        job *j = malloc(sizeof *j);
-        if (!j) {
-            while (first) { job *n = first->next; free(first); first = n; }
-            return -1;
-        }
-        *j = (job){NULL, r, i};
-        if (last) last->next = j;
-        else first = j;
-        last = j;
-    }
-    for (size_t i = 0; i < r->nfiles; i++) predict_request_ref(r);
     pthread_mutex_lock(&p->mu);
     if (p->tail) p->tail->next = first;
     else p->head = first;
     p->tail = last;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* A file that failed before any stage could run (its download). */
+static void fail_file(predict_request *r, size_t i, const stage_error *err)
+{
+    file_job *f = &r->files[i];
+    bool cancelled = !strcmp(err->code, "cancelled");
+    if (!cancelled) {
+        push_line(r, file_event("processing", i, f));
+        json_t *ev = file_event("error", i, f);
+        json_object_set_new(ev, "error", json_pack("{s:s,s:o}", "code", err->code, "message",
+                                                   json_string_lossy(err->message, strlen(err->message))));
+        push_line(r, ev);
+    }
+    metrics_file(cancelled ? FILE_CANCELLED : FILE_ERROR);
+    finish_file(r, false);
+}
+
+typedef struct { pipeline *p; job *j; } fetch_ctx;
+
+/* The fetcher's callback: queue the file, or report why it cannot be. */
+static void on_fetched(void *ctx, uint8_t *data, size_t len, const stage_error *err)
+{
+    fetch_ctx *fc = ctx;
+    job *j = fc->j;
+    pipeline *p = fc->p;
+    free(fc);
+    if (err) {
+        fail_file(j->req, j->index, err);
+        predict_request_unref(j->req);
+        free(j);
+        return;
+    }
+    file_job *f = &j->req->files[j->index];
+    f->data = data;
+    f->len = len;
+    enqueue(p, j, j);
+}
+
+int pipeline_submit(pipeline *p, predict_request *r)
+{
+    r->remaining = r->nfiles;
+    if (r->nfiles == 0) return -1;  /* callers refuse empty requests (422) before this */
+    /* Allocate everything first so a failure queues nothing. */
+    job **jobs = calloc(r->nfiles, sizeof *jobs);
+    fetch_ctx **fcs = calloc(r->nfiles, sizeof *fcs);
+    bool ok = jobs && fcs;
+    for (size_t i = 0; ok && i < r->nfiles; i++) {
+        ok = (jobs[i] = malloc(sizeof **jobs)) != NULL;
+        if (ok) *jobs[i] = (job){NULL, r, i};
+        if (ok && r->files[i].url) ok = p->fetch && (fcs[i] = malloc(sizeof **fcs)) != NULL;
+    }
+    if (!ok) {
+        for (size_t i = 0; jobs && fcs && i < r->nfiles; i++) { free(jobs[i]); free(fcs[i]); }
+        free(jobs);
+        free(fcs);
+        return -1;
+    }
+    for (size_t i = 0; i < r->nfiles; i++) predict_request_ref(r);
+    /* Uploaded files go to the workers in request order; fetched ones when they arrive. */
+    job *first = NULL, *last = NULL;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        if (r->files[i].url) continue;
+        if (last) last->next = jobs[i];
+        else first = jobs[i];
+        last = jobs[i];
+    }
+    if (first) enqueue(p, first, last);
+    for (size_t i = 0; i < r->nfiles; i++) {
+        if (!r->files[i].url) continue;
+        *fcs[i] = (fetch_ctx){p, jobs[i]};
+        fetcher_add(p->fetch, r->files[i].url, &r->cancelled, on_fetched, fcs[i]);
+    }
+    free(jobs);
+    free(fcs);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "fetch/fetcher.h"
 #include "pipeline/stages.h"
 #include "stream/event_queue.h"
 
@@ -40,9 +41,11 @@ void predict_request_cancel(predict_request *r);
 
 typedef struct pipeline pipeline;
 
-pipeline *pipeline_start(int workers, const stage_set *stages);
-/* Queues every file of r. After this the event queue receives, per file,
- * "processing" then "done" or "error", and finally "complete" and EOF. */
+/* fetch (may be NULL) downloads files given by URL before they are queued. */
+pipeline *pipeline_start(int workers, const stage_set *stages, fetcher *fetch);
+/* Queues every file of r (files with a URL once their download is done).
+ * After this the event queue receives, per file, "processing" then "done" or
+ * "error", and finally "complete" and EOF. */
 int pipeline_submit(pipeline *p, predict_request *r);
 /* The stages this pipeline runs (for validating options before a stream starts). */
 const stage_set *pipeline_stages(const pipeline *p);

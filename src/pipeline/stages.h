@@ -27,6 +27,7 @@ typedef struct {
     uint8_t *data;
     size_t len;
     bool is_yolo, is_ocr, is_llm;
+    char *url;          /* v2: where to fetch the bytes from (data is NULL until then) */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.
