@@ -93,7 +93,10 @@ void config_defaults(sight_config *c)
     c->llm_concurrency = 4;
 }
 
-int64_t config_parse_size(const char *s)
+typedef struct { const char *suffix; unsigned long long mul; } unit;
+
+/* A whole number with an optional unit suffix (matched case-insensitively). */
+static int64_t parse_scaled(const char *s, const unit *units)
 {
     if (!s || !isdigit((unsigned char)*s)) return -1;
     errno = 0;
@@ -101,33 +104,29 @@ int64_t config_parse_size(const char *s)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno) return -1;
     unsigned long long mul = 1;
-    /* Byte sizes: K, M, G and their KiB/KB forms are all binary multiples. */
     if (*end) {
-        if (!strcasecmp(end, "k") || !strcasecmp(end, "kib") || !strcasecmp(end, "kb")) mul = 1ULL << 10;
-        else if (!strcasecmp(end, "m") || !strcasecmp(end, "mib") || !strcasecmp(end, "mb")) mul = 1ULL << 20;
-        else if (!strcasecmp(end, "g") || !strcasecmp(end, "gib") || !strcasecmp(end, "gb")) mul = 1ULL << 30;
-        else return -1;
+        mul = 0;
+        for (const unit *u = units; u->suffix; u++)
+            if (!strcasecmp(end, u->suffix)) mul = u->mul;
+        if (!mul) return -1;
     }
     if (v > (unsigned long long)INT64_MAX / mul) return -1;
     return (int64_t)(v * mul);
 }
 
+int64_t config_parse_size(const char *s)
+{
+    /* Byte sizes: K, M, G and their KiB/KB forms are all binary multiples. */
+    static const unit bytes[] = {{"k", 1ULL << 10}, {"kib", 1ULL << 10}, {"kb", 1ULL << 10},
+                                 {"m", 1ULL << 20}, {"mib", 1ULL << 20}, {"mb", 1ULL << 20},
+                                 {"g", 1ULL << 30}, {"gib", 1ULL << 30}, {"gb", 1ULL << 30}, {NULL, 0}};
+    return parse_scaled(s, bytes);
+}
+
 int64_t config_parse_count(const char *s)
 {
-    if (!s || !isdigit((unsigned char)*s)) return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno) return -1;
-    unsigned long long mul = 1;
-    if (*end) {
-        if (!strcmp(end, "k") || !strcmp(end, "K")) mul = 1000ULL;
-        else if (!strcmp(end, "M")) mul = 1000000ULL;
-        else if (!strcmp(end, "G")) mul = 1000000000ULL;
-        else return -1;
-    }
-    if (v > (unsigned long long)INT64_MAX / mul) return -1;
-    return (int64_t)(v * mul);
+    static const unit counts[] = {{"k", 1000ULL}, {"m", 1000000ULL}, {"g", 1000000000ULL}, {NULL, 0}};
+    return parse_scaled(s, counts);
 }
 
 static int parse_int(const char *s, int64_t *out)
