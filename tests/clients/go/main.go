@@ -4,6 +4,7 @@
 // against a real sightd. Standard library only.
 //
 // usage: predict BASE_URL API_KEY QUERY META_JSON FILE...
+// (and "predict v2 BASE_URL API_KEY QUERY DATA_JSON": the v2 client, in v2.go)
 // Prints each chunk as one JSON line; on a non-OK response prints
 // "ERROR <status> <detail.message>" and exits 3.
 package main
@@ -119,6 +120,9 @@ func (t statusCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "v2" {
+		runV2(os.Args[2:]) // v2.go: the spec's v2 client
+	}
 	if len(os.Args) < 5 {
 		fmt.Fprintln(os.Stderr, "usage: predict BASE_URL API_KEY QUERY META_JSON FILE...")
 		os.Exit(2)
