@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# The clients' toolchain builds are session fixtures shared by test_clients*.py.
+from client_toolchains import curl_bin, dotnet_client, go_client, java_client, node_bin, ts_client  # noqa: F401
+
 SIGHTD = os.environ.get("SIGHTD", str(Path(__file__).resolve().parents[2] / "build" / "sightd"))
 SHARED = Path(os.environ.get("SIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 IMAGES = SHARED / "testdata" / "images"

@@ -26,10 +26,8 @@ import pytest
 
 from conftest import photo
 from test_v2 import V2, images, v2server  # noqa: F401  (fixtures)
-from test_clients import (  # noqa: F401  (fixtures: node_bin, go_client, dotnet_client, curl_bin)
-    CLIENTS, CLIENTS_DIR, DOTNET_ENV, JAVA_JARS, Outcome, _build, check_stream, curl_bin, dotnet_client,
-    go_client, jpeg_size, node_bin, png_size, run_cli,
-)
+from client_toolchains import CLIENTS_DIR, DOTNET_ENV, JAVA_JARS, _build  # noqa: F401
+from test_clients import CLIENTS, Outcome, check_stream, jpeg_size, png_size, run_cli  # noqa: F401
 
 QUERY = "Describe the scene"
 JACKSON_JARS = ["/usr/share/java/jackson-databind.jar", "/usr/share/java/jackson-core.jar",
