@@ -333,6 +333,13 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     pool_put(d, buf);
     buf = NULL;
     d->api->ReleaseSessionOptions(so);
+    /* Concurrent Runs each grow their own working memory on first use: warm
+     * every slot at once, so the first requests under load are not slow either. */
+    if (d->concurrency > 1) {
+        double *ms = calloc((size_t)d->concurrency, sizeof *ms), wall;
+        if (ms) detector_bench_runs(d, d->concurrency, d->concurrency, ms, &wall);
+        free(ms);
+    }
 
     const char *base = strrchr(cfg->model_path, '/');
     base = base ? base + 1 : cfg->model_path;
