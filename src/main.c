@@ -6,10 +6,12 @@
 
 #include "cli/keys_cmd.h"
 #include "cli/detect_cmd.h"
+#include "cli/ocr_cmd.h"
 #include "config/config.h"
 #include "detect/model_select.h"
 #include "http/server.h"
 #include "keys/keystore.h"
+#include "ocr/ocr.h"
 #include "pipeline/pipeline.h"
 #include "util/log.h"
 
@@ -22,6 +24,7 @@ static void usage(FILE *out)
                  "  keys list              list keys (id, prefix, name, times, status)\n"
                  "  keys revoke ID         revoke a key; a running server refuses it at once\n"
                  "  detect IMAGE...        run detection on files, print NDJSON (sightd detect --help)\n"
+                 "  ocr IMAGE...           read the text in files, print NDJSON (sightd ocr --help)\n"
                  "  version                print the version\n");
 }
 
@@ -73,11 +76,36 @@ static int serve(int argc, char **argv)
     if (det) log_info("detector ready: %s", msg);
     else log_warn("%s", msg);
 
-    stage_set stages = {.yolo = det ? detector_stage(det) : NULL, .llm = NULL, .max_pixels = cfg.max_pixels};
+    /* OCR when its models are there: missing ones only disable is_ocr (the
+     * files that ask get ocr_unavailable); models that are there but do not
+     * load stop the server, as a broken detection model does. */
+    ocr_engine *ocr = NULL;
+    char missing[1200];
+    if (!ocr_models_present(cfg.ocr_dir, missing, sizeof missing)) {
+        log_warn("no OCR models in %s (missing %s): is_ocr files will get ocr_unavailable; scripts/bootstrap "
+                 "provisions them", cfg.ocr_dir, missing);
+    } else if (!(ocr = ocr_open(cfg.ocr_dir, cfg.ort_threads, msg, sizeof msg))) {
+        log_error("OCR models in %s: %s", cfg.ocr_dir, msg);
+        detector_close(det);
+        keystore_close(ks);
+        return 1;
+    } else {
+        ocr_describe(ocr, msg, sizeof msg);
+        log_info("OCR ready: %s", msg);
+    }
+
+    stage_set stages = {.yolo = det ? detector_stage(det) : NULL, .ocr = ocr ? ocr_stage(ocr) : NULL, .llm = NULL,
+                        .max_pixels = cfg.max_pixels};
     pipeline *pipe = pipeline_start(cfg.workers, &stages);
-    if (!pipe) { log_error("cannot start %d worker threads", cfg.workers); detector_close(det); keystore_close(ks); return 1; }
+    if (!pipe) {
+        log_error("cannot start %d worker threads", cfg.workers);
+        ocr_close(ocr);
+        detector_close(det);
+        keystore_close(ks);
+        return 1;
+    }
     server *srv = server_start(&cfg, ks, pipe);
-    if (!srv) { pipeline_stop(pipe); detector_close(det); keystore_close(ks); return 1; }
+    if (!srv) { pipeline_stop(pipe); ocr_close(ocr); detector_close(det); keystore_close(ks); return 1; }
     log_info("sightd %s listening on http://%s%s%s:%u (workers %d, key store %s)", SIGHT_VERSION,
              strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host, strchr(cfg.listen_host, ':') ? "]" : "",
              server_port(srv), cfg.workers, cfg.db_path);
@@ -88,6 +116,7 @@ static int serve(int argc, char **argv)
              cfg.shutdown_timeout_s);
     server_shutdown(srv);
     pipeline_stop(pipe);
+    ocr_close(ocr);
     detector_close(det);
     keystore_close(ks);
     log_info("stopped");
@@ -101,6 +130,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve")) return serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "keys")) return keys_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return detect_command(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ocr")) return ocr_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-ort")) return bench_ort_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("sightd %s\n", SIGHT_VERSION); return 0; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
