@@ -14,6 +14,7 @@ typedef struct {
     float unclip_ratio;  /* growth, see ocr_unclip_rect (1.5) */
     int min_size;        /* shorter side in map pixels below which a region is noise (3) */
     int max_candidates;  /* regions looked at, at most (1000) */
+    int score_fast;      /* 1: score over the region's rectangle; 0 (default): over the region */
 } ocr_db_params;
 
 typedef struct {
