@@ -108,10 +108,13 @@ char *ocr_join_gaps(const char *const *chars, const int *pos, const float *space
             int g = pos[i] - pos[i - 1];
             /* Evidence from the model: the space class had a real share of
              * the probability in the gap but lost to the blank (measured:
-             * 0.2-0.5 where a space was dropped, under 0.01 inside words). */
-            bool model_says = space_p && space_p[i] >= OCR_SPACE_EVIDENCE;
+             * 0.1-0.5 where a space was dropped, under 0.01 inside most
+             * words), and the gap is wider than the usual pitch: a monospace
+             * hyphen's wide margins also draw some space probability
+             * (0.12 at an ordinary pitch in X7K4-2291). */
+            bool model_says = space_p && space_p[i] >= OCR_SPACE_EVIDENCE && (pitch == 0 || g > pitch);
             /* Evidence from the geometry alone: a gap of several pitches
-             * (steps are 8 input pixels, so a pitch is only 2-4 steps and
+             * (steps are 8 input pixels, so a pitch is only 2-5 steps and
              * one step of jitter is common: hence the wide margin). */
             bool wide = pitch > 0 && g * 2 >= pitch * 5 && g >= pitch + 3;
             if (model_says || wide) out[o++] = ' ';

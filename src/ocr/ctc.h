@@ -33,8 +33,8 @@ int ocr_ctc_decode(const float *probs, int T, int C, const ocr_dict *d, char **t
  * the space between them is narrow. A space goes between two characters when
  * the gap between them shows one: space_p[i] (the highest probability of the
  * space class on the blank steps between character i-1 and i; may be NULL)
- * reaches OCR_SPACE_EVIDENCE, or the gap is far wider than the line's usual
- * pitch. Only between ASCII letters, digits and punctuation (CJK text has no
+ * reaches OCR_SPACE_EVIDENCE and the gap is wider than the line's usual pitch
+ * (median step distance between characters), or the gap is several pitches. Only between ASCII letters, digits and punctuation (CJK text has no
  * spaces), never next to a space already there. Returns a malloc'd string. */
 char *ocr_join_gaps(const char *const *chars, const int *pos, const float *space_p, int n);
 

@@ -111,6 +111,17 @@ static void test_join_gaps(void)
     s = ocr_join_gaps(two, p2, NULL, 2);
     CHECK_STR(s, "AB");
     free(s);
+    /* Space evidence at an ordinary pitch (a monospace hyphen's margins) is
+     * not a space; the same evidence over a wider gap is. */
+    const char *serial[] = {"X", "7", "-", "2", "2", "9"};
+    int ps[] = {1, 6, 11, 16, 21, 26}, pw[] = {1, 6, 11, 18, 23, 28};
+    float es[] = {0, 0, 0, 0.12f, 0, 0};
+    s = ocr_join_gaps(serial, ps, es, 6);
+    CHECK_STR(s, "X7-229");
+    free(s);
+    s = ocr_join_gaps(serial, pw, es, 6);
+    CHECK_STR(s, "X7- 229");
+    free(s);
     s = ocr_join_gaps(NULL, NULL, NULL, 0);
     CHECK_STR(s, "");
     free(s);

@@ -1,0 +1,60 @@
+"""What the OCR test images say, written down by hand, and the score used by
+the tests and by `make bench`: character accuracy = 1 - edit distance / length
+of the reference, both with runs of whitespace made one space."""
+import re
+
+REFERENCE = {
+    "opencv_scenetext01.jpg": "NOTICE\nDOUBLE\nPARKING\nPROHIBITED\nAT ALL TIMES",
+    "opencv_scenetext05.jpg": "NO PARKING\nNO PARKING",
+    "opencv_imageTextN.png": (
+        "technical details are too complex to cover in the book itself.\n"
+        "In teaching our courses, we have found it useful for the students to attempt a number of\n"
+        "small implementation projects, which often build on one another, in order to get them used to\n"
+        "working with real-world images and the challenges that these present. The students are then\n"
+        "asked to choose an individual topic for each of their small-group, final projects. (Sometimes\n"
+        "these projects even turn into conference papers!) The exercises at the end of each chapter\n"
+        "contain numerous suggestions for smaller mid-term projects, as well as more open-ended\n"
+        "problems whose solutions are still active research topics. Wherever possible, I encourage\n"
+        "students to try their algorithms on their own personal photographs, since this better motivates\n"
+        "them, often leads to creative variants on the problems, and better acquaints them with the\n"
+        "variety and complexity of real-world imagery.\n"
+        "In formulating and solving computer vision problems, I have often found it useful to draw\n"
+        "inspiration from three high-level approaches:"),
+    "skimage_page.png": (
+        "Region-based segmentation\n"
+        "Let us first determine markers of the coins and the\n"
+        "background. These markers are pixels that we can label\n"
+        "unambiguously as either object or background. Here,\n"
+        "the markers are found at the two extreme parts of the\n"
+        "histogram of grey values:\n"
+        ">>> markers = np.zeros_like(coins)"),
+}
+# Scene text: signs photographed in the street. Documents: printed pages.
+SCENE = ["opencv_scenetext01.jpg", "opencv_scenetext05.jpg"]
+DOCUMENTS = ["opencv_imageTextN.png", "skimage_page.png"]
+
+
+def normalise(s):
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def edit_distance(a, b):
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def char_accuracy(got, ref):
+    got, ref = normalise(got), normalise(ref)
+    return max(0.0, 1.0 - edit_distance(got, ref) / max(1, len(ref)))
+
+
+def words_found(got, ref):
+    """Share of the reference's words that appear in the text read."""
+    have = set(normalise(got).split())
+    want = normalise(ref).split()
+    return sum(w in have for w in want) / max(1, len(want))
