@@ -4,7 +4,6 @@ exactly, hostile images, requests that did not ask for OCR, and servers with
 missing or broken models."""
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,13 +11,11 @@ import httpx
 import pytest
 
 from conftest import SIGHTD, V1, Server, multipart, photo, png_bytes
-from ocr_reference import DOCUMENTS, REFERENCE, char_accuracy
+from ocr_reference import CONVERT, DOCUMENTS, FONTS, LABELS, REFERENCE, char_accuracy, render_label
 
 REPO = Path(__file__).resolve().parents[2]
 OCR_DIR = Path(os.environ.get("SIGHT_OCR_DIR") or REPO / "models" / "ocr").resolve()
 OCR = json.dumps({"is_ocr": True})
-CONVERT = "/usr/bin/convert"  # ImageMagick (scripts/bootstrap --test installs it)
-FONTS = Path("/usr/share/fonts/truetype/dejavu")
 
 
 def have_models():
@@ -94,33 +91,9 @@ def test_result_shape(ocr_server):
 
 
 def render(tmp_path, name, args):
-    """A label drawn with ImageMagick and DejaVu fonts: turned a few degrees, with noise."""
     if not Path(CONVERT).exists() or not FONTS.exists():
         pytest.skip("ImageMagick or DejaVu fonts missing (scripts/bootstrap --test installs them)")
-    out = tmp_path / name
-    subprocess.run([CONVERT, *[a.replace("FONTS", str(FONTS)) for a in args], str(out)], check=True, timeout=60)
-    return out.read_bytes()
-
-
-LABELS = [
-    # A riveted serial plate: two lines, bold mono serial, turned 4 degrees, grainy.
-    ("plate.png", ["SERIAL NO.", "X7K4-2291-BQ58"],
-     ["-size", "520x160", "xc:#d0d0cc", "-fill", "none", "-stroke", "#303030", "-strokewidth", "4",
-      "-draw", "roundrectangle 8,8 511,151 14,14", "-stroke", "none", "-fill", "#111",
-      "-font", "FONTS/DejaVuSans-Bold.ttf", "-pointsize", "40", "-gravity", "center", "-annotate", "+0-22", "SERIAL NO.",
-      "-font", "FONTS/DejaVuSansMono-Bold.ttf", "-pointsize", "46", "-annotate", "+0+30", "X7K4-2291-BQ58",
-      "-background", "#d0d0cc", "-rotate", "4", "-seed", "7", "-attenuate", "0.6", "+noise", "Gaussian"]),
-    # A sticker: one line with a colon and a space, turned the other way.
-    ("sticker.png", ["S/N: 20240917-A3F9"],
-     ["-size", "600x120", "xc:white", "-fill", "#202020", "-font", "FONTS/DejaVuSans.ttf", "-pointsize", "38",
-      "-gravity", "center", "-annotate", "0", "S/N: 20240917-A3F9", "-background", "white", "-rotate", "-3",
-      "-seed", "3", "-attenuate", "0.5", "+noise", "Gaussian"]),
-    # Light on dark, JPEG-compressed.
-    ("badge.jpg", ["MODEL TX-4800"],
-     ["-size", "480x110", "xc:#1a3a6a", "-fill", "white", "-font", "FONTS/DejaVuSans-Bold.ttf", "-pointsize", "48",
-      "-gravity", "center", "-annotate", "0", "MODEL TX-4800", "-background", "#1a3a6a", "-rotate", "2",
-      "-seed", "5", "-attenuate", "0.4", "+noise", "Gaussian", "-quality", "85"]),
-]
+    return render_label(tmp_path / name, args)
 
 
 @pytest.mark.parametrize("name,want,args", LABELS, ids=[l[0] for l in LABELS])
