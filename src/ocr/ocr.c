@@ -18,6 +18,10 @@
 
 /* PaddleOCR's inference defaults (tools/infer/utility.py) for PP-OCRv4. */
 #define DET_LIMIT_SIDE 960   /* det_limit_side_len, det_limit_type "max" */
+/* Longest detector input side for a very thin image (see detect()). */
+#define DET_MAX_SIDE 4000
+/* Shortest detector input side: rows of context a text line needs around it (see detect()). */
+#define DET_MIN_CONTEXT 64
 #define REC_H 48             /* rec_image_shape 3,48,320 */
 #define REC_MIN_W 320
 #define REC_BATCH 6          /* rec_batch_num */
@@ -269,11 +273,33 @@ static int detect(ocr_engine *e, const image_t *img, ocr_det_box **boxes, int *n
     const int w = img->width, h = img->height;
     /* DetResizeForTest, limit_type "max": shrink so the longer side is at most
      * 960, then each side to the nearest multiple of 32 (at least 32). */
-    double ratio = (w > h ? w : h) > DET_LIMIT_SIDE ? (double)DET_LIMIT_SIDE / (w > h ? w : h) : 1.0;
-    int rw = (int)(w * ratio), rh = (int)(h * ratio);
-    rw = (int)nearbyint(rw / 32.0) * 32, rh = (int)nearbyint(rh / 32.0) * 32;
-    if (rw < 32) rw = 32;
-    if (rh < 32) rh = 32;
+    const int lng = w > h ? w : h, shrt = w > h ? h : w;
+    double ratio = lng > DET_LIMIT_SIDE ? (double)DET_LIMIT_SIDE / lng : 1.0;
+    /* Not in PaddleOCR: a thin strip of text. Shrunk to 960 wide and
+     * stretched to 32 rows, a 3000 x 80 line came out distorted; and even
+     * undistorted, the detector saw text only near the two ends of an input
+     * a few rows tall (it needs context above and below). So a strip keeps
+     * enough scale for its short side to reach 32 (never enlarged; long side
+     * at most DET_MAX_SIDE), and is placed unstretched in an input at least
+     * DET_MIN_CONTEXT tall, the rest filled by repeating its edge pixels. */
+    int cw, ch, rw, rh;  /* content size, input size */
+    if (shrt * ratio < DET_MIN_CONTEXT) {
+        double keep = 32.0 / shrt < 1.0 ? 32.0 / shrt : 1.0;
+        if (lng * keep > DET_MAX_SIDE) keep = (double)DET_MAX_SIDE / lng;
+        if (keep > ratio) ratio = keep;
+        cw = (int)(w * ratio), ch = (int)(h * ratio);
+        if (cw < 1) cw = 1;
+        if (ch < 1) ch = 1;
+        rw = (cw + 31) / 32 * 32, rh = (ch + 31) / 32 * 32;
+        if (w < h) rw = rw < DET_MIN_CONTEXT ? DET_MIN_CONTEXT : rw;
+        else rh = rh < DET_MIN_CONTEXT ? DET_MIN_CONTEXT : rh;
+    } else {
+        rw = (int)(w * ratio), rh = (int)(h * ratio);
+        rw = (int)nearbyint(rw / 32.0) * 32, rh = (int)nearbyint(rh / 32.0) * 32;
+        if (rw < 32) rw = 32;
+        if (rh < 32) rh = 32;
+        cw = rw, ch = rh;
+    }
     const size_t plane = (size_t)rw * rh;
     uint8_t *small = malloc(plane * 3);
     float *input = malloc(plane * 3 * sizeof *input);
@@ -282,7 +308,23 @@ static int detect(ocr_engine *e, const image_t *img, ocr_det_box **boxes, int *n
         snprintf(msg, len, "out of memory");
         return -1;
     }
-    ocr_resize_rgb(img->pixels, w, h, small, rw, rh);
+    /* Content top-left at its own stride rw; padding repeats the last column and row. */
+    uint8_t *tmp = cw == rw && ch == rh ? small : malloc((size_t)cw * ch * 3);
+    if (!tmp) {
+        free(small), free(input);
+        snprintf(msg, len, "out of memory");
+        return -1;
+    }
+    ocr_resize_rgb(img->pixels, w, h, tmp, cw, ch);
+    if (tmp != small) {
+        for (int y = 0; y < rh; y++) {
+            const uint8_t *src = tmp + (size_t)(y < ch ? y : ch - 1) * cw * 3;
+            uint8_t *dst = small + (size_t)y * rw * 3;
+            memcpy(dst, src, (size_t)cw * 3);
+            for (int x = cw; x < rw; x++) memcpy(dst + (size_t)x * 3, src + (size_t)(cw - 1) * 3, 3);
+        }
+        free(tmp);
+    }
     /* NormalizeImage: (x / 255 - mean) / std with ImageNet's mean and std,
      * applied by PaddleOCR to OpenCV's BGR pixels: channel 0 is blue and
      * takes mean 0.485. */
@@ -309,7 +351,15 @@ static int detect(ocr_engine *e, const image_t *img, ocr_det_box **boxes, int *n
     }
     ocr_db_params p;
     ocr_db_defaults(&p);
-    rc = ocr_db_boxes(prob, rw, rh, w, h, &p, boxes, n);
+    if (cw == rw && ch == rh) {
+        rc = ocr_db_boxes(prob, rw, rh, w, h, &p, boxes, n);
+    } else {
+        /* Only the content part of the map (the padding repeats its edge). */
+        float *part = malloc((size_t)cw * ch * sizeof *part);
+        for (int y = 0; part && y < ch; y++) memcpy(part + (size_t)y * cw, prob + (size_t)y * rw, (size_t)cw * sizeof *part);
+        rc = part ? ocr_db_boxes(part, cw, ch, w, h, &p, boxes, n) : -1;
+        free(part);
+    }
     e->api->ReleaseValue(ov);
     if (rc) snprintf(msg, len, "out of memory");
     return rc;

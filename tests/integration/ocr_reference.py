@@ -88,6 +88,12 @@ LABELS = [
      ["-size", "480x110", "xc:#1a3a6a", "-fill", "white", "-font", "FONTS/DejaVuSans-Bold.ttf", "-pointsize", "48",
       "-gravity", "center", "-annotate", "0", "MODEL TX-4800", "-background", "#1a3a6a", "-rotate", "2",
       "-seed", "5", "-attenuate", "0.4", "+noise", "Gaussian", "-quality", "85"]),
+    # A long thin strip (32 times wider than tall): the detector needs it placed in
+    # a taller input, not stretched. Runs of spaces read as one.
+    ("strip.png", ["PART 7731-0042-XK LOT 2291 MADE IN EU CHECK DIGIT 7"],
+     ["-size", "1800x56", "xc:#f4f0e0", "-fill", "#222", "-font", "FONTS/DejaVuSans.ttf", "-pointsize", "26",
+      "-gravity", "west", "-annotate", "+12+0", "PART 7731-0042-XK   LOT 2291   MADE IN EU   CHECK DIGIT 7",
+      "-seed", "11", "-attenuate", "0.4", "+noise", "Gaussian"]),
 ]
 
 
