@@ -7,10 +7,12 @@
 
 #include "cli/keys_cmd.h"
 #include "cli/detect_cmd.h"
+#include "cli/ocr_cmd.h"
 #include "config/config.h"
 #include "detect/model_select.h"
 #include "http/server.h"
 #include "keys/keystore.h"
+#include "ocr/ocr.h"
 #include "pipeline/pipeline.h"
 #include "util/log.h"
 
@@ -23,6 +25,7 @@ static void usage(FILE *out)
                  "  keys list              list keys (id, prefix, name, times, status)\n"
                  "  keys revoke ID         revoke a key; a running server refuses it at once\n"
                  "  detect IMAGE...        run detection on files, print NDJSON (sightd detect --help)\n"
+                 "  ocr IMAGE...           read the text in files, print NDJSON (sightd ocr --help)\n"
                  "  version                print the version\n");
 }
 
@@ -40,6 +43,79 @@ static int ensure_first_key(keystore *ks)
            (long long)id, key);
     fflush(stdout);
     return 0;
+}
+
+/* Opens OCR when its models are there: missing ones only disable is_ocr (the
+ * files that ask get ocr_unavailable); models that are there but do not load
+ * stop the server, as a broken detection model does. */
+static int open_ocr(const sight_config *cfg, ocr_engine **out)
+{
+    char msg[1200], missing[1200];
+    *out = NULL;
+    if (!ocr_models_present(cfg->ocr_dir, missing, sizeof missing)) {
+        log_warn("no OCR models in %s (missing %s): is_ocr files will get ocr_unavailable; scripts/bootstrap "
+                 "provisions them", cfg->ocr_dir, missing);
+        return 0;
+    }
+    if (!(*out = ocr_open(cfg->ocr_dir, cfg->ort_threads, msg, sizeof msg))) {
+        log_error("OCR models in %s: %s", cfg->ocr_dir, msg);
+        return -1;
+    }
+    ocr_describe(*out, msg, sizeof msg);
+    log_info("OCR ready: %s", msg);
+    return 0;
+}
+
+/* Everything the server runs on; closed in reverse order by close_all. */
+typedef struct {
+    keystore *ks;
+    detector *det;
+    ocr_engine *ocr;
+    fetcher *fetch;
+    pipeline *pipe;
+    server *srv;
+} services;
+
+static void close_all(services *sv)
+{
+    if (sv->srv) server_shutdown(sv->srv);
+    fetcher_stop(sv->fetch);  /* before the pipeline: its last callbacks still finish files */
+    pipeline_stop(sv->pipe);
+    ocr_close(sv->ocr);
+    detector_close(sv->det);
+    keystore_close(sv->ks);
+}
+
+static int start_all(const sight_config *cfg, services *sv)
+{
+    char msg[1024] = "";
+    if (!(sv->ks = keystore_open_sqlite(cfg->db_path, msg, sizeof msg))) {
+        log_error("cannot open the key store %s: %s", cfg->db_path, msg);
+        return -1;
+    }
+    if (cfg->create_first_key && ensure_first_key(sv->ks) != 0) {
+        log_error("cannot create the first API key in %s", cfg->db_path);
+        return -1;
+    }
+    int fatal;
+    sv->det = model_select_open(cfg, &fatal, msg, sizeof msg);
+    if (fatal) { log_error("%s", msg); return -1; }
+    if (sv->det) log_info("detector ready: %s", msg);
+    else log_warn("%s", msg);
+    if (open_ocr(cfg, &sv->ocr)) return -1;
+
+    fetch_config fc = {.allow = cfg->url_allow, .allow_http = cfg->url_http, .connect_timeout_s = cfg->url_connect_timeout_s,
+                       .timeout_s = cfg->url_timeout_s, .max_bytes = cfg->url_max_bytes,
+                       .max_redirects = cfg->url_max_redirects, .resolve = getenv("SIGHT_FETCH_RESOLVE")};
+    if (!(sv->fetch = fetcher_start(&fc, msg, sizeof msg))) { log_error("%s", msg); return -1; }
+
+    stage_set stages = {.yolo = sv->det ? detector_stage(sv->det) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL,
+                        .llm = NULL, .max_pixels = cfg->max_pixels};
+    if (!(sv->pipe = pipeline_start(cfg->workers, &stages, sv->fetch))) {
+        log_error("cannot start %d worker threads", cfg->workers);
+        return -1;
+    }
+    return (sv->srv = server_start(cfg, sv->ks, sv->pipe)) ? 0 : -1;
 }
 
 static int serve(int argc, char **argv)
@@ -60,45 +136,21 @@ static int serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);  /* once, before any thread: it is not thread-safe */
 
-    char err[256] = "";
-    keystore *ks = keystore_open_sqlite(cfg.db_path, err, sizeof err);
-    if (!ks) { log_error("cannot open the key store %s: %s", cfg.db_path, err); return 1; }
-    if (cfg.create_first_key && ensure_first_key(ks) != 0) {
-        log_error("cannot create the first API key in %s", cfg.db_path);
-        keystore_close(ks);
+    services sv = {0};
+    if (start_all(&cfg, &sv) != 0) {
+        close_all(&sv);
+        curl_global_cleanup();
         return 1;
     }
-    int fatal;
-    char msg[1024];
-    detector *det = model_select_open(&cfg, &fatal, msg, sizeof msg);
-    if (fatal) { log_error("%s", msg); keystore_close(ks); return 1; }
-    if (det) log_info("detector ready: %s", msg);
-    else log_warn("%s", msg);
-
-    fetch_config fc = {.allow = cfg.url_allow, .allow_http = cfg.url_http, .connect_timeout_s = cfg.url_connect_timeout_s,
-                       .timeout_s = cfg.url_timeout_s, .max_bytes = cfg.url_max_bytes,
-                       .max_redirects = cfg.url_max_redirects, .resolve = getenv("SIGHT_FETCH_RESOLVE")};
-    fetcher *fetch = fetcher_start(&fc, msg, sizeof msg);
-    if (!fetch) { log_error("%s", msg); detector_close(det); keystore_close(ks); return 1; }
-
-    stage_set stages = {.yolo = det ? detector_stage(det) : NULL, .llm = NULL, .max_pixels = cfg.max_pixels};
-    pipeline *pipe = pipeline_start(cfg.workers, &stages, fetch);
-    if (!pipe) { log_error("cannot start %d worker threads", cfg.workers); fetcher_stop(fetch); detector_close(det); keystore_close(ks); return 1; }
-    server *srv = server_start(&cfg, ks, pipe);
-    if (!srv) { pipeline_stop(pipe); fetcher_stop(fetch); detector_close(det); keystore_close(ks); return 1; }
     log_info("sightd %s listening on http://%s%s%s:%u (workers %d, key store %s)", SIGHT_VERSION,
              strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host, strchr(cfg.listen_host, ':') ? "]" : "",
-             server_port(srv), cfg.workers, cfg.db_path);
+             server_port(sv.srv), cfg.workers, cfg.db_path);
 
     int sig = 0;
     sigwait(&stop, &sig);
     log_info("received %s: finishing running requests (up to %ds)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              cfg.shutdown_timeout_s);
-    server_shutdown(srv);
-    fetcher_stop(fetch);  /* before the pipeline: its last callbacks still finish files */
-    pipeline_stop(pipe);
-    detector_close(det);
-    keystore_close(ks);
+    close_all(&sv);
     curl_global_cleanup();
     log_info("stopped");
     return 0;
@@ -111,6 +163,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve")) return serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "keys")) return keys_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return detect_command(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ocr")) return ocr_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-ort")) return bench_ort_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("sightd %s\n", SIGHT_VERSION); return 0; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }

@@ -13,6 +13,7 @@
 
 #include "detect/letterbox.h"
 #include "detect/pyrepr.h"
+#include "ort/ort_env.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -44,23 +45,6 @@ struct detector {
 
     stage st;
 };
-
-/* One ORT environment per process, made on first use. */
-static OrtEnv *g_env;
-static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
-static const OrtApi *g_api;
-
-static void env_init(void)
-{
-    g_api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
-    if (!g_api) return;
-    OrtStatus *st = g_api->CreateEnv(ORT_LOGGING_LEVEL_ERROR, "sight", &g_env);
-    if (st) {
-        log_error("ONNX Runtime: %s", g_api->GetErrorMessage(st));
-        g_api->ReleaseStatus(st);
-        g_env = NULL;
-    }
-}
 
 static double now_ms(void)
 {
@@ -275,15 +259,16 @@ static int stage_validate(void *self, const json_t *params, stage_error *err)
 
 detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
 {
-    pthread_once(&g_env_once, env_init);
-    if (!g_env) { snprintf(err, err_len, "ONNX Runtime could not be initialised"); return NULL; }
+    const OrtApi *api;
+    OrtEnv *env = ort_env_get(&api);
+    if (!env) { snprintf(err, err_len, "ONNX Runtime could not be initialised"); return NULL; }
     if (access(cfg->model_path, R_OK) != 0) {
         snprintf(err, err_len, "cannot read model file %s", cfg->model_path);
         return NULL;
     }
     detector *d = calloc(1, sizeof *d);
     if (!d) { snprintf(err, err_len, "out of memory"); return NULL; }
-    d->api = g_api;
+    d->api = api;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -304,7 +289,7 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     /* Spinning intra-op threads burn the cores that concurrent Runs and the
      * decode workers need; measured to cost throughput here (see bench). */
     ORT_TRY(d->api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), "spinning");
-    ORT_TRY(d->api->CreateSession(g_env, cfg->model_path, so, &d->sess), "loading the model");
+    ORT_TRY(d->api->CreateSession(env, cfg->model_path, so, &d->sess), "loading the model");
     ORT_TRY(d->api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &d->mem), "memory info");
 
     int end2end, imgsz[2];

@@ -1,0 +1,105 @@
+#include "cli/ocr_cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "ocr/ocr.h"
+#include "pipeline/stages.h"
+#include "util/json_out.h"
+#include "util/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sightd ocr IMAGE... [--ocr-dir DIR] [--ort-threads N] [--max-pixels N] [--log-level L]\n"
+                 "Prints one NDJSON line per image, shaped like the stream's done/error lines.\n");
+}
+
+static void *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
+        n += r;
+        if (n == cap) {
+            unsigned char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+int ocr_command(int argc, char **argv)
+{
+    sight_config cfg;
+    config_defaults(&cfg);
+    char **rest = calloc((size_t)argc + 1, sizeof *rest), **images = calloc((size_t)argc + 1, sizeof *images);
+    int nrest = 0, nimages = 0;
+    if (!rest || !images) { free(rest); free(images); return 1; }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(rest); free(images); return 0; }
+        if (strncmp(a, "--", 2)) { images[nimages++] = argv[i]; continue; }
+        rest[nrest++] = argv[i];
+        if (!strchr(a, '=') && i + 1 < argc && strcmp(a, "--create-first-key")) rest[nrest++] = argv[++i];
+    }
+    int rc = config_parse(&cfg, nrest, rest, 0, "ocr");
+    free(rest);
+    if (rc != 0 || nimages == 0) {
+        if (rc == 0) usage(stderr);
+        free(images);
+        return rc > 0 ? 0 : 2;
+    }
+    log_set_level(cfg.log_level);
+    char msg[1024];
+    if (!ocr_models_present(cfg.ocr_dir, msg, sizeof msg)) {
+        fprintf(stderr, "sightd ocr: no OCR models in %s (missing %s); run scripts/bootstrap or pass --ocr-dir\n",
+                cfg.ocr_dir, msg);
+        free(images);
+        return 1;
+    }
+    ocr_engine *eng = ocr_open(cfg.ocr_dir, cfg.ort_threads, msg, sizeof msg);
+    if (!eng) {
+        fprintf(stderr, "sightd ocr: %s\n", msg);
+        free(images);
+        return 1;
+    }
+    stage_set set = {.ocr = ocr_stage(eng), .max_pixels = cfg.max_pixels};
+    atomic_bool cancelled = false;
+    int failures = 0;
+    for (int i = 0; i < nimages; i++) {
+        stage_error err;
+        file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_ocr = true};
+        job.data = read_file(images[i], &job.len);
+        stage_call call = {.file = &job, .cancelled = &cancelled};
+        json_t *result = job.data ? stages_run_file(&set, &call, &err) : NULL;
+        if (!job.data)
+            snprintf(err.code, sizeof err.code, "unreadable_file"),
+                snprintf(err.message, sizeof err.message, "cannot read %s", images[i]);
+        json_t *line;
+        if (result)
+            line = json_pack("{s:s,s:i,s:o,s:o}", "status", "done", "index", i, "filename",
+                             json_string_lossy(images[i], strlen(images[i])), "result", result);
+        else {
+            failures++;
+            line = json_pack("{s:s,s:i,s:o,s:{s:s,s:s}}", "status", "error", "index", i, "filename",
+                             json_string_lossy(images[i], strlen(images[i])), "error", "code", err.code, "message",
+                             err.message);
+        }
+        size_t len;
+        char *text = json_line(line, &len);
+        if (text) fwrite(text, 1, len, stdout);
+        free(text);
+        fflush(stdout);
+        free(job.data);
+    }
+    ocr_close(eng);
+    free(images);
+    return failures ? 1 : 0;
+}
