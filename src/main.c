@@ -10,6 +10,7 @@
 #include "detect/model_select.h"
 #include "http/server.h"
 #include "keys/keystore.h"
+#include "llm/llm.h"
 #include "pipeline/pipeline.h"
 #include "util/log.h"
 
@@ -73,11 +74,17 @@ static int serve(int argc, char **argv)
     if (det) log_info("detector ready: %s", msg);
     else log_warn("%s", msg);
 
-    stage_set stages = {.yolo = det ? detector_stage(det) : NULL, .llm = NULL, .max_pixels = cfg.max_pixels};
+    /* Before any worker starts: the openai provider initialises libcurl. */
+    llm *an = llm_open(&cfg, msg, sizeof msg);
+    if (!an) { log_error("%s", msg); detector_close(det); keystore_close(ks); return 1; }
+    llm_describe(an, msg, sizeof msg);
+    log_info("llm analysis ready: %s", msg);
+
+    stage_set stages = {.yolo = det ? detector_stage(det) : NULL, .llm = llm_stage(an), .max_pixels = cfg.max_pixels};
     pipeline *pipe = pipeline_start(cfg.workers, &stages);
-    if (!pipe) { log_error("cannot start %d worker threads", cfg.workers); detector_close(det); keystore_close(ks); return 1; }
+    if (!pipe) { log_error("cannot start %d worker threads", cfg.workers); llm_close(an); detector_close(det); keystore_close(ks); return 1; }
     server *srv = server_start(&cfg, ks, pipe);
-    if (!srv) { pipeline_stop(pipe); detector_close(det); keystore_close(ks); return 1; }
+    if (!srv) { pipeline_stop(pipe); llm_close(an); detector_close(det); keystore_close(ks); return 1; }
     log_info("sightd %s listening on http://%s%s%s:%u (workers %d, key store %s)", SIGHT_VERSION,
              strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host, strchr(cfg.listen_host, ':') ? "]" : "",
              server_port(srv), cfg.workers, cfg.db_path);
@@ -88,6 +95,7 @@ static int serve(int argc, char **argv)
              cfg.shutdown_timeout_s);
     server_shutdown(srv);
     pipeline_stop(pipe);
+    llm_close(an);
     detector_close(det);
     keystore_close(ks);
     log_info("stopped");
