@@ -309,15 +309,30 @@ def label_photo(path, serial, font, angle, seed):
     return path.read_bytes()
 
 
-def test_local_provider_reads_serial_numbers_on_labels(start_server, tmp_path):
-    ocr_dir = REPO / "models" / "ocr"
-    s = start_server("--ocr-dir", str(ocr_dir))
-    probe = final(post(s, [("p.png", img(64, 64), "image/png")], meta=json.dumps({"is_ocr": True}), query=None))
+def require_ocr(server):
+    """Skips unless this server has an OCR stage (is_ocr answers ocr_unavailable without one)."""
+    probe = final(post(server, [("p.png", img(64, 64), "image/png")], meta=json.dumps({"is_ocr": True}), query=None))
     if probe["status"] == "error" and probe["error"]["code"] == "ocr_unavailable":
-        pytest.skip("this server has no OCR stage (is_ocr answers ocr_unavailable): the local provider's serial "
-                    "numbers need it; the text matching itself is unit-tested in tests/unit/test_llm_local.c")
+        pytest.skip("this server has no OCR stage (is_ocr answers ocr_unavailable): reading labels needs it; the "
+                    "local provider's text matching is unit-tested in tests/unit/test_llm_local.c")
     if not shutil.which("convert"):
         pytest.skip("ImageMagick's convert is needed to render the label photos")
+
+
+def test_prompt_holds_the_ocr_lines(start_server, fake, tmp_path):
+    s = llm_server(start_server, fake, "--ocr-dir", str(REPO / "models" / "ocr"))
+    require_ocr(s)
+    data = label_photo(tmp_path / "label.jpg", SERIALS[0], FONTS[0], 2, 1)
+    m = final(post(s, [("label.jpg", data, "image/jpeg")], query="What is the serial number?"))
+    assert m["status"] == "done", m
+    req = fake.requests[-1]
+    assert "Text (OCR), one line each" in req["text"]
+    assert SERIALS[0] in req["text"].replace(" ", ""), req["text"]
+
+
+def test_local_provider_reads_serial_numbers_on_labels(start_server, tmp_path):
+    s = start_server("--ocr-dir", str(REPO / "models" / "ocr"))
+    require_ocr(s)
     for i, (serial, font) in enumerate(zip(SERIALS, FONTS)):
         data = label_photo(tmp_path / f"label{i}.jpg", serial, font, (-3, 2, -1.5, 3)[i], i + 1)
         m = final(post(s, [(f"label{i}.jpg", data, "image/jpeg")], query="What is the serial number?"))
