@@ -12,6 +12,7 @@
 #include "detect/model_select.h"
 #include "http/server.h"
 #include "keys/keystore.h"
+#include "llm/llm.h"
 #include "ocr/ocr.h"
 #include "pipeline/pipeline.h"
 #include "util/log.h"
@@ -71,6 +72,7 @@ typedef struct {
     keystore *ks;
     detector *det;
     ocr_engine *ocr;
+    llm *an;
     fetcher *fetch;
     pipeline *pipe;
     server *srv;
@@ -81,6 +83,7 @@ static void close_all(services *sv)
     if (sv->srv) server_shutdown(sv->srv);
     fetcher_stop(sv->fetch);  /* before the pipeline: its last callbacks still finish files */
     pipeline_stop(sv->pipe);
+    llm_close(sv->an);
     ocr_close(sv->ocr);
     detector_close(sv->det);
     keystore_close(sv->ks);
@@ -103,6 +106,9 @@ static int start_all(const sight_config *cfg, services *sv)
     if (sv->det) log_info("detector ready: %s", msg);
     else log_warn("%s", msg);
     if (open_ocr(cfg, &sv->ocr)) return -1;
+    if (!(sv->an = llm_open(cfg, msg, sizeof msg))) { log_error("%s", msg); return -1; }
+    llm_describe(sv->an, msg, sizeof msg);
+    log_info("llm analysis ready: %s", msg);
 
     fetch_config fc = {.allow = cfg->url_allow, .allow_http = cfg->url_http, .connect_timeout_s = cfg->url_connect_timeout_s,
                        .timeout_s = cfg->url_timeout_s, .max_bytes = cfg->url_max_bytes,
@@ -110,7 +116,7 @@ static int start_all(const sight_config *cfg, services *sv)
     if (!(sv->fetch = fetcher_start(&fc, msg, sizeof msg))) { log_error("%s", msg); return -1; }
 
     stage_set stages = {.yolo = sv->det ? detector_stage(sv->det) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL,
-                        .llm = NULL, .max_pixels = cfg->max_pixels};
+                        .llm = llm_stage(sv->an), .max_pixels = cfg->max_pixels};
     if (!(sv->pipe = pipeline_start(cfg->workers, &stages, sv->fetch))) {
         log_error("cannot start %d worker threads", cfg->workers);
         return -1;

@@ -233,7 +233,9 @@ def check_stream(chunks, names, outcomes):
 def test_three_files_stream(server, client, run_client, photo_paths):
     out = run_client(server.url, server.key, QUERY, METADATA, photo_paths)
     assert out.rc == 0 and not out.errors, out
-    per_file = check_stream(out.chunks, FILES, ["done", "yolo_unavailable", "llm_unavailable"])
+    # is_llm: the local provider answers when no LLM endpoint is configured.
+    per_file = check_stream(out.chunks, FILES, ["done", "yolo_unavailable", "done"])
+    assert per_file[2][1]["result"]["llm"]["provider"] == "local", per_file[2]
     result = per_file[0][1]["result"]
     assert result["image"] == {"width": BUS_SIZE[0], "height": BUS_SIZE[1], "format": "jpeg"}, result
     # Neither stage was asked for on file 0.

@@ -1,0 +1,607 @@
+/* The local provider: no generative model, so it never invents an answer.
+ * It reads the query for what is wanted and answers from what earlier stages
+ * found on the image:
+ *  - text-seeking queries (serial number, model, part, lot, code, plate,
+ *    price, date, "what does it say") -> the matching OCR text, its box and
+ *    confidence; a value next to its label ("S/N: X") wins over text that
+ *    merely looks like one;
+ *  - counting and presence queries ("how many people", "is there a dog")
+ *    -> the detections of that class;
+ *  - anything else -> the OCR text and detections, with a sentence saying that
+ *    no language model is configured.
+ * The result says "provider": "local" so nobody mistakes it for an LLM. */
+#include <ctype.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm/llm_internal.h"
+#include "util/json_out.h"
+
+typedef enum { K_SERIAL, K_MODEL, K_PART, K_LOT, K_CODE, K_PLATE, K_PRICE, K_DATE, K_TEXT, K_NONE } kind;
+
+static const char *const KIND_NAME[] = {"serial_number", "model", "part_number", "lot", "code",
+                                        "plate", "price", "date", "text"};
+static const char *const KIND_WORDS[] = {"serial number", "model", "part number", "lot/batch number", "code",
+                                         "licence plate", "price", "date", "text"};
+
+/* Query words that select each kind, checked in this order (first hit wins). */
+static const struct { kind k; const char *words[16]; } QUERY_WORDS[] = {
+    {K_SERIAL, {"serial", "s/n", "sn", NULL}},
+    {K_PLATE, {"plate", "license", "licence", "registration", "number plate", NULL}},
+    {K_PRICE, {"price", "cost", "how much", "costs", "$", "€", "£", NULL}},
+    {K_DATE, {"date", "expiry", "expiration", "expires", "best before", "use by", "when was", "manufactured", NULL}},
+    {K_PART, {"part number", "part no", "p/n", NULL}},
+    {K_LOT, {"lot", "batch", NULL}},
+    {K_MODEL, {"model", NULL}},
+    {K_CODE, {"code", "sku", "ean", "upc", "identifier", "id", NULL}},
+    {K_TEXT, {"text", "read", "written", "write", "say", "says", "label", "sign", "word", "words", "number", NULL}},
+};
+
+/* Labels that introduce a value on a plate or tag, longest first so "serial
+ * no" wins over "serial". Matched case-insensitively at word boundaries. */
+static const char *const LABELS[][20] = {
+    [K_SERIAL] = {"serial number", "serial no", "serial nr", "serial #", "ser. no", "ser no", "serial", "s/n", "s.n.", "sn", NULL},
+    [K_MODEL] = {"model number", "model no", "model nr", "model", "mod.", "m/n", "type", NULL},
+    [K_PART] = {"part number", "part no", "part nr", "part #", "p/n", "pn", "ref.", "ref", NULL},
+    [K_LOT] = {"lot number", "lot no", "batch number", "batch no", "lot", "batch", "l/n", NULL},
+    [K_CODE] = {"product code", "item code", "code", "sku", "ean", "upc", "id", NULL},
+    [K_PLATE] = {NULL},
+    [K_PRICE] = {"price", "total", "amount", "cost", NULL},
+    [K_DATE] = {"expiry date", "expiration date", "exp. date", "exp date", "expires", "best before end", "best before",
+                "use by", "mfg date", "mfg", "mfd", "exp.", "exp", "bb", "date", NULL},
+};
+
+#define DATE_RE                                                                                            \
+    "([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}|"                     \
+    "[0-9]{1,2}[ .-]?(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?[ .,-]*[0-9]{2,4}|" \
+    "(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?[ .-]*[0-9]{1,2},?[ .-]*[0-9]{4}|"     \
+    "[0-9]{1,2}/[0-9]{4})"
+#define PRICE_RE                                                                                           \
+    "((\\$|€|£|¥|usd|eur|gbp|chf)[ ]?[0-9]+([.,][0-9]{3})*([.,][0-9]{1,2})?|"                               \
+    "[0-9]+([.,][0-9]{3})*([.,][0-9]{1,2})?[ ]?(\\$|€|£|¥|usd|eur|gbp|chf|kr|zł))"
+
+/* ---- small text helpers ---- */
+
+static char *lower_dup(const char *s)
+{
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    for (size_t i = 0; i <= n; i++) d[i] = (char)tolower((unsigned char)s[i]);
+    return d;
+}
+
+static bool is_word_char(char c) { return isalnum((unsigned char)c) != 0; }
+
+/* Finds needle in hay (both lower case) at word boundaries; returns its offset or -1. */
+static long find_word(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) {
+        bool left = p == hay || !is_word_char(p[-1]) || !is_word_char(needle[0]);
+        bool right = !is_word_char(p[n]) || !is_word_char(needle[n - 1]);
+        if (left && right) return p - hay;
+    }
+    return -1;
+}
+
+/* Skips separators and filler ("no.", "number", "#") between a label and its value. */
+static const char *skip_to_value(const char *s)
+{
+    for (;;) {
+        while (*s && strchr(" \t:#.=-_|>)", *s)) s++;
+        static const char *const filler[] = {"number", "no.", "no", "nr.", "nr", "num", NULL};
+        bool again = false;
+        for (int i = 0; filler[i]; i++) {
+            size_t n = strlen(filler[i]);
+            if (!strncasecmp(s, filler[i], n) && !is_word_char(s[n])) {
+                s += n;
+                again = true;
+                break;
+            }
+        }
+        if (!again) return s;
+    }
+}
+
+static bool has_digit(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isdigit((unsigned char)s[i])) return true;
+    return false;
+}
+
+static bool has_alpha(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isalpha((unsigned char)s[i])) return true;
+    return false;
+}
+
+/* The value of an identifier: its first token, plus the tokens after it that
+ * carry digits ("AB12 34567" read as two words), without trailing punctuation. */
+static char *identifier_value(const char *s)
+{
+    const char *end = s;
+    const char *p = s;
+    bool first = true;
+    while (*p) {
+        while (*p == ' ') p++;
+        const char *t = p;
+        while (*p && *p != ' ') p++;
+        if (p == t) break;
+        if (!first && !has_digit(t, (size_t)(p - t))) break;
+        end = p;
+        first = false;
+    }
+    while (end > s && strchr(".,;:)", end[-1])) end--;
+    if (end == s) return NULL;
+    return strndup(s, (size_t)(end - s));
+}
+
+/* ---- OCR lines ---- */
+
+typedef struct {
+    const json_t *obj;
+    const char *text;
+    char *lower;
+    double conf;
+    double cx, cy, h;  /* centre and height of its box */
+} ocr_line;
+
+static int load_lines(const json_t *earlier, ocr_line **out, size_t *n)
+{
+    json_t *lines = json_object_get(json_object_get(earlier, "ocr"), "lines");
+    *n = 0;
+    *out = calloc(json_array_size(lines) + 1, sizeof **out);
+    if (!*out) return -1;
+    size_t i;
+    json_t *ln;
+    json_array_foreach(lines, i, ln) {
+        const char *t = json_string_value(json_object_get(ln, "text"));
+        if (!t || !*t) continue;
+        ocr_line *o = &(*out)[(*n)++];
+        o->obj = ln;
+        o->text = t;
+        o->lower = lower_dup(t);
+        o->conf = json_number_value(json_object_get(ln, "confidence"));
+        json_t *box = json_object_get(ln, "box");
+        double miny = 1e18, maxy = -1e18, sx = 0, sy = 0;
+        size_t k, np = json_array_size(box);
+        for (k = 0; k < np; k++) {
+            double x = json_number_value(json_array_get(json_array_get(box, k), 0));
+            double y = json_number_value(json_array_get(json_array_get(box, k), 1));
+            sx += x;
+            sy += y;
+            if (y < miny) miny = y;
+            if (y > maxy) maxy = y;
+        }
+        o->cx = np ? sx / np : 0;
+        o->cy = np ? sy / np : 0;
+        o->h = np ? maxy - miny : 0;
+        if (!o->lower) return -1;
+    }
+    return 0;
+}
+
+static void free_lines(ocr_line *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(l[i].lower);
+    free(l);
+}
+
+/* The line a label without a value on its own line refers to: the nearest one
+ * to its right on the same row, else the nearest below. */
+static const ocr_line *value_line(const ocr_line *l, size_t n, const ocr_line *label)
+{
+    const ocr_line *best = NULL;
+    double best_d = 1e18;
+    double h = label->h > 1 ? label->h : 10;
+    for (size_t i = 0; i < n; i++) {
+        const ocr_line *o = &l[i];
+        if (o == label) continue;
+        double dx = o->cx - label->cx, dy = o->cy - label->cy;
+        bool right = dx > 0 && dy > -0.6 * h && dy < 0.6 * h;
+        bool below = dy > 0.3 * h && dy < 4 * h;
+        if (!right && !below) continue;
+        double d = right ? dx : dy * 3 + (dx < 0 ? -dx : dx);  /* prefer the same row */
+        if (d < best_d) { best_d = d; best = o; }
+    }
+    return best;
+}
+
+static json_t *match(kind k, const char *value, size_t vlen, const ocr_line *o, bool labelled)
+{
+    json_t *m = json_object();
+    json_object_set_new(m, "kind", json_string(KIND_NAME[k]));
+    json_object_set_new(m, "text", json_stringn(value, vlen));
+    json_object_set_new(m, "line", json_string(o->text));
+    json_object_set(m, "box", json_object_get(o->obj, "box") ? json_object_get(o->obj, "box") : json_null());
+    json_object_set(m, "confidence", json_object_get(o->obj, "confidence") ? json_object_get(o->obj, "confidence") : json_null());
+    json_object_set_new(m, "labelled", json_boolean(labelled));
+    return m;
+}
+
+/* First match of re in s (an original-case line), as offsets; re is case-insensitive. */
+static bool re_find(const regex_t *re, const char *s, regoff_t *so, regoff_t *eo)
+{
+    regmatch_t m[1];
+    if (regexec(re, s, 1, m, 0) != 0) return false;
+    *so = m[0].rm_so;
+    *eo = m[0].rm_eo;
+    return true;
+}
+
+/* Values written after a label of kind k ("S/N: AB12-34567"). */
+static void find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (int a = 0; LABELS[k][a]; a++) {
+            long at = find_word(l[i].lower, LABELS[k][a]);
+            if (at < 0) continue;
+            const ocr_line *src = &l[i];
+            const char *v = skip_to_value(l[i].text + at + strlen(LABELS[k][a]));
+            if (!*v) {  /* the label alone: its value is on the next line */
+                src = value_line(l, n, &l[i]);
+                if (!src) break;
+                v = src->text;
+            }
+            if (pattern) {
+                regoff_t so, eo;
+                if (re_find(pattern, v, &so, &eo)) json_array_append_new(out, match(k, v + so, (size_t)(eo - so), src, true));
+            } else {
+                char *val = identifier_value(v);
+                /* An identifier has a digit; "Made in Germany" after "Type" is not one. */
+                if (val && has_digit(val, strlen(val))) json_array_append_new(out, match(k, val, strlen(val), src, true));
+                free(val);
+            }
+            break;
+        }
+    }
+}
+
+/* Text that has the form of the wanted kind, wherever it stands. */
+static void find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *t = l[i].text;
+        if (pattern) {
+            regoff_t so, eo;
+            if (re_find(pattern, t, &so, &eo)) json_array_append_new(out, match(k, t + so, (size_t)(eo - so), &l[i], false));
+            continue;
+        }
+        if (k == K_PLATE) {
+            /* A plate is a short line of capitals and digits: 4-8 of them, both kinds, at most 3 groups. */
+            size_t alnum = 0, groups = 0, len = strlen(t);
+            bool ok = len <= 14, in = false;
+            for (size_t c = 0; c < len && ok; c++) {
+                unsigned char ch = (unsigned char)t[c];
+                if (isdigit(ch) || isupper(ch)) { alnum++; if (!in) groups++; in = true; }
+                else if (ch == ' ' || ch == '-' || ch == '.' || ch == ':') in = false;
+                else ok = false;
+            }
+            if (ok && alnum >= 4 && alnum <= 8 && groups <= 3 && has_digit(t, len) && has_alpha(t, len))
+                json_array_append_new(out, match(k, t, len, &l[i], false));
+            continue;
+        }
+        /* Identifiers: the longest token mixing letters and digits, or a long run of digits. */
+        const char *p = t, *best = NULL;
+        size_t best_len = 0;
+        while (*p) {
+            while (*p == ' ') p++;
+            const char *s = p;
+            while (*p && *p != ' ') p++;
+            size_t len = (size_t)(p - s);
+            while (len && strchr(".,;:)", s[len - 1])) len--;
+            size_t digits = 0;
+            for (size_t c = 0; c < len; c++) digits += isdigit((unsigned char)s[c]) != 0;
+            bool id = len >= 5 && digits >= 2 && (has_alpha(s, len) || digits >= 6);
+            if (id && len > best_len) { best = s; best_len = len; }
+        }
+        if (best) json_array_append_new(out, match(k, best, best_len, &l[i], false));
+    }
+}
+
+static int by_confidence(const void *a, const void *b)
+{
+    double ca = json_number_value(json_object_get(*(json_t *const *)a, "confidence"));
+    double cb = json_number_value(json_object_get(*(json_t *const *)b, "confidence"));
+    return ca < cb ? 1 : ca > cb ? -1 : 0;
+}
+
+static void sort_matches(json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    if (n < 2) return;
+    json_t **v = malloc(n * sizeof *v);
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) v[i] = json_incref(json_array_get(arr, i));
+    qsort(v, n, sizeof *v, by_confidence);
+    json_array_clear(arr);
+    for (size_t i = 0; i < n; i++) json_array_append_new(arr, v[i]);
+    free(v);
+}
+
+/* ---- the query ---- */
+
+static kind text_kind(const char *q)
+{
+    for (size_t i = 0; i < sizeof QUERY_WORDS / sizeof QUERY_WORDS[0]; i++)
+        for (int w = 0; QUERY_WORDS[i].words[w]; w++)
+            if (find_word(q, QUERY_WORDS[i].words[w]) >= 0) return QUERY_WORDS[i].k;
+    return K_NONE;
+}
+
+/* Words a person uses for the detector's classes (COCO names). */
+static const struct { const char *word, *cls; } SYNONYMS[] = {
+    {"people", "person"}, {"persons", "person"}, {"man", "person"}, {"men", "person"}, {"woman", "person"},
+    {"women", "person"}, {"child", "person"}, {"children", "person"}, {"kid", "person"}, {"kids", "person"},
+    {"human", "person"}, {"humans", "person"}, {"pedestrian", "person"}, {"pedestrians", "person"},
+    {"adult", "person"}, {"adults", "person"}, {"bike", "bicycle"}, {"bikes", "bicycle"},
+    {"motorbike", "motorcycle"}, {"motorbikes", "motorcycle"}, {"phone", "cell phone"}, {"phones", "cell phone"},
+    {"television", "tv"}, {"plane", "airplane"}, {"planes", "airplane"}, {"sofa", "couch"}, {"sofas", "couch"},
+    {"puppy", "dog"}, {"puppies", "dog"}, {"kitten", "cat"}, {"kittens", "cat"}, {"mice", "mouse"},
+    {"buses", "bus"}, {"glasses", "wine glass"}, {"knives", "knife"}, {"sheep", "sheep"},
+};
+
+/* Lower-case singular of one word (buses -> bus, ponies -> pony, cars -> car). */
+static void singular(const char *w, char *out, size_t len)
+{
+    for (size_t i = 0; i < sizeof SYNONYMS / sizeof SYNONYMS[0]; i++)
+        if (!strcmp(w, SYNONYMS[i].word)) { snprintf(out, len, "%s", SYNONYMS[i].cls); return; }
+    size_t n = strlen(w);
+    snprintf(out, len, "%s", w);
+    if (n > 3 && !strcmp(w + n - 3, "ies")) snprintf(out + n - 3, len - (n - 3), "y");
+    else if (n > 4 && (!strcmp(w + n - 4, "ches") || !strcmp(w + n - 4, "shes") || !strcmp(w + n - 3, "xes") ||
+                       !strcmp(w + n - 3, "ses")))
+        out[n - 2] = 0;
+    else if (n > 2 && w[n - 1] == 's' && w[n - 2] != 's') out[n - 1] = 0;
+}
+
+typedef enum { Q_NONE, Q_COUNT, Q_PRESENCE } qtype;
+
+/* "how many X", "count X", "number of X" -> COUNT; "is/are there X", "any X", "do you see X" -> PRESENCE.
+ * noun gets the (up to two-word) phrase after the cue, articles skipped. */
+static qtype object_query(const char *q, char *noun, size_t len)
+{
+    static const struct { const char *cue; qtype t; } CUES[] = {
+        {"how many", Q_COUNT}, {"number of", Q_COUNT}, {"count the", Q_COUNT}, {"count", Q_COUNT},
+        {"is there", Q_PRESENCE}, {"are there", Q_PRESENCE}, {"do you see", Q_PRESENCE}, {"can you see", Q_PRESENCE},
+        {"does it contain", Q_PRESENCE}, {"contains", Q_PRESENCE}, {"any", Q_PRESENCE},
+    };
+    for (size_t i = 0; i < sizeof CUES / sizeof CUES[0]; i++) {
+        long at = find_word(q, CUES[i].cue);
+        if (at < 0) continue;
+        const char *p = q + at + strlen(CUES[i].cue);
+        char words[2][64] = {"", ""};
+        int nw = 0;
+        while (*p && nw < 2) {
+            while (*p && !is_word_char(*p)) {
+                if (strchr("?.!,", *p) && nw > 0) goto done;  /* the phrase ends at punctuation */
+                p++;
+            }
+            const char *s = p;
+            while (is_word_char(*p)) p++;
+            size_t wl = (size_t)(p - s);
+            if (!wl) break;
+            static const char *const skip[] = {"a", "an", "the", "any", "some", "of", "there", "visible", NULL};
+            bool skipped = false;
+            for (int k = 0; skip[k] && nw == 0; k++)
+                if (wl == strlen(skip[k]) && !strncmp(s, skip[k], wl)) skipped = true;
+            if (skipped) continue;
+            static const char *const stop[] = {"in", "on", "at", "are", "is", "do", "does", "can", "you", "there", "visible", "here", NULL};
+            for (int k = 0; stop[k]; k++)
+                if (wl == strlen(stop[k]) && !strncmp(s, stop[k], wl)) goto done;
+            snprintf(words[nw++], sizeof words[0], "%.*s", (int)wl, s);
+        }
+    done:
+        if (nw == 0) continue;
+        if (nw == 2) snprintf(noun, len, "%s %s", words[0], words[1]);
+        else snprintf(noun, len, "%s", words[0]);
+        return CUES[i].t;
+    }
+    return Q_NONE;
+}
+
+/* The detections whose class the noun phrase names (two words first: "stop sign"). */
+static json_t *detections_of(const json_t *dets, const char *noun, char *cls, size_t cls_len)
+{
+    char two[128], one[64], sing[64];
+    snprintf(two, sizeof two, "%s", noun);
+    const char *sp = strchr(noun, ' ');
+    snprintf(one, sizeof one, "%.*s", sp ? (int)(sp - noun) : (int)strlen(noun), noun);
+    /* "traffic lights": singular of the last word. */
+    if (sp) {
+        singular(sp + 1, sing, sizeof sing);
+        snprintf(two, sizeof two, "%.*s %s", (int)(sp - noun), noun, sing);
+    }
+    singular(one, sing, sizeof sing);
+    json_t *out = json_array();
+    for (int pass = 0; pass < 2; pass++) {
+        const char *want = pass == 0 ? two : sing;
+        if (pass == 0 && !sp) continue;
+        size_t i;
+        json_t *d;
+        json_array_foreach(dets, i, d) {
+            const char *c = json_string_value(json_object_get(d, "class"));
+            if (!c) continue;
+            char lc[64];
+            snprintf(lc, sizeof lc, "%s", c);
+            for (char *x = lc; *x; x++) *x = (char)tolower((unsigned char)*x);
+            if (!strcmp(lc, want)) json_array_append(out, d);
+        }
+        if (json_array_size(out)) { snprintf(cls, cls_len, "%s", want); return out; }
+    }
+    snprintf(cls, cls_len, "%s", sp ? two : sing);
+    return out;
+}
+
+/* "4 person, 1 bus" from the detections. */
+static json_t *class_counts(const json_t *dets)
+{
+    json_t *counts = json_object();
+    size_t i;
+    json_t *d;
+    json_array_foreach(dets, i, d) {
+        const char *c = json_string_value(json_object_get(d, "class"));
+        if (!c) continue;
+        json_int_t n = json_integer_value(json_object_get(counts, c));
+        json_object_set_new(counts, c, json_integer(n + 1));
+    }
+    return counts;
+}
+
+static void counts_text(const json_t *counts, char *buf, size_t len)
+{
+    buf[0] = 0;
+    const char *k;
+    json_t *v;
+    size_t off = 0;
+    json_object_foreach((json_t *)counts, k, v) {
+        int n = snprintf(buf + off, len - off, "%s%lld %s", off ? ", " : "", (long long)json_integer_value(v), k);
+        if (n < 0 || (size_t)n >= len - off) break;
+        off += (size_t)n;
+    }
+    if (!off) snprintf(buf, len, "nothing");
+}
+
+static const char NO_LLM[] = "No language model is configured on this server (set SIGHT_LLM_URL), so this answer "
+                             "comes from OCR and object detection only.";
+
+static json_t *answer_objects(qtype t, const char *noun, const json_t *earlier, json_t *res, char *resp, size_t len)
+{
+    json_t *yolo = json_object_get(earlier, "yolo");
+    json_object_set_new(res, "answer_type", json_string(t == Q_COUNT ? "count" : "presence"));
+    if (!yolo) {
+        snprintf(resp, len, "Cannot tell how many %s there are: this server has no object detection model configured. %s",
+                 noun, NO_LLM);
+        return res;
+    }
+    json_t *dets = json_object_get(yolo, "detections");
+    char cls[128];
+    json_t *found = detections_of(dets, noun, cls, sizeof cls);
+    size_t n = json_array_size(found);
+    json_object_set_new(res, "class", json_string(cls));
+    json_object_set_new(res, "count", json_integer((json_int_t)n));
+    json_object_set_new(res, "detections", found);
+    char others[512];
+    json_t *counts = class_counts(dets);
+    counts_text(counts, others, sizeof others);
+    json_decref(counts);
+    if (t == Q_COUNT)
+        snprintf(resp, len, "%zu %s detected (%s; the detector found: %s).", n, n == 1 ? cls : noun,
+                 n ? "each with its box and confidence below" : "none of that class", others);
+    else if (n)
+        snprintf(resp, len, "Yes: %zu %s detected (the detector found: %s).", n, n == 1 ? cls : noun, others);
+    else
+        snprintf(resp, len, "No %s detected (the detector found: %s).", noun, others);
+    return res;
+}
+
+static void answer_text(kind k, const ocr_line *l, size_t n, bool have_ocr, json_t *res, char *resp, size_t len)
+{
+    json_object_set_new(res, "answer_type", json_string("text"));
+    json_t *matches = json_array();
+    json_object_set_new(res, "matches", matches);
+    if (!have_ocr) {
+        snprintf(resp, len, "Cannot read the %s: this server has no OCR stage configured. %s", KIND_WORDS[k], NO_LLM);
+        return;
+    }
+    if (k == K_TEXT) {
+        for (size_t i = 0; i < n; i++) json_array_append_new(matches, match(K_TEXT, l[i].text, strlen(l[i].text), &l[i], false));
+        if (!n) snprintf(resp, len, "No text found in the image.");
+        else snprintf(resp, len, "The image has %zu line%s of text (each below with its box and confidence).", n,
+                      n == 1 ? "" : "s");
+        return;
+    }
+    regex_t re;
+    bool has_re = false;
+    if (k == K_DATE || k == K_PRICE) {
+        has_re = regcomp(&re, k == K_DATE ? DATE_RE : PRICE_RE, REG_EXTENDED | REG_ICASE) == 0;
+    }
+    find_labelled(k, l, n, has_re ? &re : NULL, matches);
+    /* A serial number read as "S/N" labels nothing else: without a label,
+     * fall back to text of the right form. */
+    bool labelled = json_array_size(matches) > 0;
+    if (!labelled) find_unlabelled(k, l, n, has_re ? &re : NULL, matches);
+    if (has_re) regfree(&re);
+    sort_matches(matches);
+    json_t *best = json_array_get(matches, 0);
+    if (!best) {
+        snprintf(resp, len, "No %s found in the text of the image (%zu OCR line%s read).", KIND_WORDS[k], n, n == 1 ? "" : "s");
+        return;
+    }
+    const char *v = json_string_value(json_object_get(best, "text"));
+    double c = json_number_value(json_object_get(best, "confidence"));
+    if (labelled)
+        snprintf(resp, len, "The %s is %s (read as \"%s\", OCR confidence %.2f).", KIND_WORDS[k], v,
+                 json_string_value(json_object_get(best, "line")), c);
+    else
+        snprintf(resp, len, "No text is labelled as a %s; the text that looks most like one is %s (OCR confidence %.2f).",
+                 KIND_WORDS[k], v, c);
+}
+
+static void answer_summary(const json_t *earlier, const ocr_line *l, size_t n, json_t *res, char *resp, size_t len)
+{
+    json_object_set_new(res, "answer_type", json_string("summary"));
+    json_t *ocr = json_object_get(earlier, "ocr");
+    json_t *yolo = json_object_get(earlier, "yolo");
+    char objs[512] = "no detection model configured";
+    if (yolo) {
+        json_t *counts = class_counts(json_object_get(yolo, "detections"));
+        counts_text(counts, objs, sizeof objs);
+        json_object_set_new(res, "objects", counts);
+    }
+    if (ocr) {
+        json_t *t = json_object_get(ocr, "text");
+        json_object_set_new(res, "text", json_is_string(t) ? json_incref(t) : json_string(""));
+    }
+    snprintf(resp, len, "%s Objects detected: %s. Text read: %s.", NO_LLM, objs,
+             !ocr ? "no OCR stage configured" : n ? "see \"text\"" : "none");
+    (void)l;
+}
+
+/* Whether a presence query's noun is about text ("any text", "a label") rather than an object. */
+static bool names_text(const char *noun)
+{
+    static const char *const words[] = {"text", "writing", "words", "word", "label", "labels", "sign", "signs", "number", NULL};
+    for (int i = 0; words[i]; i++)
+        if (!strcmp(noun, words[i])) return true;
+    return false;
+}
+
+json_t *llm_local_answer(const char *query, const json_t *earlier)
+{
+    json_t *res = json_object();
+    json_object_set_new(res, "provider", json_string("local"));
+    char resp[2048] = "";
+    ocr_line *lines = NULL;
+    size_t n = 0;
+    char *q = lower_dup(query ? query : "");
+    if (!q || load_lines(earlier, &lines, &n) != 0) {
+        free(q);
+        free_lines(lines, n);
+        json_decref(res);
+        return NULL;
+    }
+    bool have_ocr = json_object_get(earlier, "ocr") != NULL;
+    char noun[128];
+    qtype ot = object_query(q, noun, sizeof noun);
+    kind k = text_kind(q);
+    /* Counting wins ("how many labels" is about objects); a specific text kind
+     * wins over presence ("is there a serial number"); generic words like
+     * "sign" or "number" only when no object is asked about. */
+    if (ot == Q_PRESENCE && k == K_TEXT && names_text(noun)) ot = Q_NONE;  /* "is there any text" */
+    if (ot == Q_COUNT || (ot == Q_PRESENCE && (k == K_TEXT || k == K_NONE)))
+        answer_objects(ot, noun, earlier, res, resp, sizeof resp);
+    else if (k != K_NONE)
+        answer_text(k, lines, n, have_ocr, res, resp, sizeof resp);
+    else
+        answer_summary(earlier, lines, n, res, resp, sizeof resp);
+    json_object_set_new(res, "response", json_string_lossy(resp, strlen(resp)));
+    free(q);
+    free_lines(lines, n);
+    return res;
+}
