@@ -42,6 +42,10 @@ typedef struct http_req {
     char *raw;
     size_t raw_len;
     bool too_large;             /* over --max-body-size: read on, dropped */
+    bool expect_continue;       /* the client waits for 100 Continue before sending the body */
+    unsigned deferred_status;   /* a refusal to send once the body is read (see refuse()) */
+    char deferred_code[48];
+    char deferred_msg[512];
     form form;
     bool body_read;
     int64_t body_bytes;

@@ -5,6 +5,7 @@
  * limit enforced; then form validation, the form's key, and only then the
  * 200 and the stream. Every refusal before the stream is a JSON error. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -98,27 +99,50 @@ static void header_key(struct MHD_Connection *c, http_req *hr)
     snprintf(hr->header_key, sizeof hr->header_key, "%s", v);
 }
 
+/* Refuses the request. Answering before the body is read means closing the
+ * connection with the body unread, and a client still sending then sees a
+ * reset instead of the answer. So unless the client waits for 100-continue (it
+ * has sent nothing yet) or the body is over the limit (not worth reading), the
+ * body is read to its end and dropped, and the answer goes out then. */
+static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
+                              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
+                              const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(hr->deferred_msg, sizeof hr->deferred_msg, fmt, ap);
+    va_end(ap);
+    if (hr->body_read || hr->expect_continue || status == 413)
+        return reply_error(c, hr, status, code, "%s", hr->deferred_msg);
+    hr->deferred_status = status;
+    snprintf(hr->deferred_code, sizeof hr->deferred_code, "%s", code);
+    return MHD_YES;
+}
+
 static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const char *key)
 {
     if (!key || !*key)
-        return reply_error(c, hr, 401, "missing_api_key",
-                           "no API key: send the api_key form field, Authorization: Bearer <key> or X-API-Key");
+        return refuse(c, hr, 401, "missing_api_key",
+                      "no API key: send the api_key form field, Authorization: Bearer <key> or X-API-Key");
     int64_t id;
     switch (keystore_verify(hr->srv->keys, key, &id)) {
     case KEY_VALID: return MHD_YES;
-    case KEY_UNKNOWN: return reply_error(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked");
-    default: return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read; try again");
+    case KEY_UNKNOWN: return refuse(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked");
+    default: return refuse(c, hr, 503, "key_store_unavailable", "the API key store cannot be read; try again");
     }
 }
 
 static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 {
     server *s = hr->srv;
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    hr->expect_continue = expect && !strcasecmp(expect, "100-continue");
     if (atomic_load(&s->shutting_down))
-        return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+        return refuse(c, hr, 503, "shutting_down", "the server is shutting down");
     if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
         atomic_fetch_sub(&s->inflight, 1);
-        return reply_error(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
+        return refuse(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
                            s->cfg.max_inflight);
     }
     hr->counted = true;
@@ -129,31 +153,32 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     if (hr->route == ROUTE_PREDICT_V2 || hr->route == ROUTE_BATCH_V2) {
         hr->json_body = ct && !strncasecmp(ct, "application/json", 16);
         if (!hr->json_body)
-            return reply_error(c, hr, 415, "unsupported_media_type", "send application/json (got %.100s)",
+            return refuse(c, hr, 415, "unsupported_media_type", "send application/json (got %.100s)",
                                ct ? ct : "no Content-Type");
     } else {
         /* A url-encoded form cannot carry files, but reading it lets the answer be
          * the helpful 422 "no_files" (or 401) rather than a bare 415. */
         hr->urlencoded = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
         if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && !hr->urlencoded))
-            return reply_error(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
+            return refuse(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
                                ct ? ct : "no Content-Type");
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
-        return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
+        return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                            (long long)s->cfg.max_body_bytes);
     header_key(c, hr);
-    if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded)) return MHD_YES;
+    if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred_status))
+        return MHD_YES;
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files};
     form_init(&hr->form, &lim);
     if (hr->urlencoded || hr->json_body) return MHD_YES;
     char boundary[80];
     if (mp_boundary(ct, boundary, sizeof boundary) != 0)
-        return reply_error(c, hr, 400, "malformed_multipart", "multipart/form-data without a usable boundary parameter");
+        return refuse(c, hr, 400, "malformed_multipart", "multipart/form-data without a usable boundary parameter");
     hr->mp = mp_new(boundary, &FORM_CALLBACKS, hr);
-    if (!hr->mp) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    if (!hr->mp) return refuse(c, hr, 500, "out_of_memory", "out of memory");
     return MHD_YES;
 }
 
@@ -344,6 +369,16 @@ enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const cha
                                size_t *upload_data_size, bool first_call)
 {
     if (first_call) return start(c, hr);
+    if (hr->deferred_status) {
+        /* Refused already: read the body on, dropping it, then answer. */
+        if (*upload_data_size == 0) {
+            hr->body_read = true;
+            return reply_error(c, hr, hr->deferred_status, hr->deferred_code, "%s", hr->deferred_msg);
+        }
+        hr->body_bytes += (int64_t)*upload_data_size;
+        *upload_data_size = 0;
+        return hr->body_bytes > 2 * hr->srv->cfg.max_body_bytes ? MHD_NO : MHD_YES;
+    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
