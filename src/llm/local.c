@@ -216,7 +216,7 @@ static json_t *match(kind k, const char *value, size_t vlen, const ocr_line *o, 
 {
     json_t *m = json_object();
     json_object_set_new(m, "kind", json_string(KIND_NAME[k]));
-    json_object_set_new(m, "text", json_stringn(value, vlen));
+    json_object_set_new(m, "text", json_string_lossy(value, vlen));  /* a cut inside UTF-8 must not drop the key */
     json_object_set_new(m, "line", json_string(o->text));
     json_object_set(m, "box", json_object_get(o->obj, "box") ? json_object_get(o->obj, "box") : json_null());
     json_object_set(m, "confidence", json_object_get(o->obj, "confidence") ? json_object_get(o->obj, "confidence") : json_null());
