@@ -414,11 +414,7 @@ llm *llm_open(const sight_config *cfg, char *msg, size_t msg_len)
         l->auth_header = malloc(len);
         if (l->auth_header) snprintf(l->auth_header, len, "Authorization: Bearer %s", cfg->llm_api_key);
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        snprintf(msg, msg_len, "cannot initialise libcurl");
-        llm_close(l);
-        return NULL;
-    }
+    /* libcurl's global initialisation is the process's (main), done before any thread. */
     /* Workers decode at up to max_side on the long side (fit semantics). */
     l->st.min_width = l->st.min_height = l->max_side;
     return l;
@@ -427,7 +423,6 @@ llm *llm_open(const sight_config *cfg, char *msg, size_t msg_len)
 void llm_close(llm *l)
 {
     if (!l) return;
-    if (l->remote && l->endpoint[0]) curl_global_cleanup();
     if (l->auth_header) {
         /* Do not leave the key in freed memory. */
         memset(l->auth_header, 0, strlen(l->auth_header));
