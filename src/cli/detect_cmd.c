@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "detect/model_select.h"
 #include "pipeline/stages.h"
+#include "util/file_read.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -17,25 +18,6 @@ static void usage(FILE *out)
     fprintf(out, "usage: sightd detect IMAGE... [--confidence C] [--iou I] [--max-detections N] [--classes A,B]\n"
                  "                     [--model PATH] [--labels FILE] [--model-layout L] [--ort-threads N] ...\n"
                  "Prints one NDJSON line per image, shaped like the stream's done/error lines.\n");
-}
-
-static void *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += r;
-        if (n == cap) {
-            unsigned char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; }
-            buf = nb;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return buf;
 }
 
 /* Splits argv into images, per-request options and server options. */
@@ -107,7 +89,7 @@ int detect_command(int argc, char **argv)
     int failures = 0;
     for (int i = 0; i < nimages; i++) {
         file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_yolo = true};
-        job.data = read_file(images[i], &job.len);
+        job.data = read_whole_file(images[i], &job.len);
         json_t *line;
         stage_call call = {.params = params, .file = &job, .cancelled = &cancelled};
         json_t *result = job.data ? stages_run_file(&set, &call, &err) : NULL;

@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "ocr/ocr.h"
 #include "pipeline/stages.h"
+#include "util/file_read.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -14,25 +15,6 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: sightd ocr IMAGE... [--ocr-dir DIR] [--ort-threads N] [--max-pixels N] [--log-level L]\n"
                  "Prints one NDJSON line per image, shaped like the stream's done/error lines.\n");
-}
-
-static void *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += r;
-        if (n == cap) {
-            unsigned char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return buf;
 }
 
 int ocr_command(int argc, char **argv)
@@ -76,7 +58,7 @@ int ocr_command(int argc, char **argv)
     for (int i = 0; i < nimages; i++) {
         stage_error err;
         file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_ocr = true};
-        job.data = read_file(images[i], &job.len);
+        job.data = read_whole_file(images[i], &job.len);
         stage_call call = {.file = &job, .cancelled = &cancelled};
         json_t *result = job.data ? stages_run_file(&set, &call, &err) : NULL;
         if (!job.data)

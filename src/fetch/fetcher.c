@@ -39,20 +39,11 @@ struct fetcher {
     bool stopping;
 };
 
-static void set_err(stage_error *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(stage_error *e, const char *code, const char *fmt, ...)
-{
-    snprintf(e->code, sizeof e->code, "%s", code);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-}
 
 static void fail_now(fetch_done_fn done, void *ctx, const char *code, const char *msg)
 {
     stage_error e;
-    set_err(&e, code, "%s", msg);
+    stage_error_set(&e, code, "%s", msg);
     done(ctx, NULL, 0, &e);
 }
 
@@ -160,17 +151,17 @@ static void finish(transfer *t, CURLcode rc)
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     const char *what = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
     bool ok = false;
-    if (t->blocked) set_err(&e, "url_forbidden", "the URL leads to an address that is not publicly routable");
+    if (t->blocked) stage_error_set(&e, "url_forbidden", "the URL leads to an address that is not publicly routable");
     else if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED)
-        set_err(&e, "url_too_large", "the image at the URL is over the %lld byte limit", (long long)t->f->cfg.max_bytes);
-    else if (rc == CURLE_ABORTED_BY_CALLBACK) set_err(&e, "cancelled", "request cancelled");
-    else if (rc == CURLE_OPERATION_TIMEDOUT) set_err(&e, "url_timeout", "fetching the URL took too long: %s", what);
-    else if (rc == CURLE_UNSUPPORTED_PROTOCOL) set_err(&e, "url_forbidden", "only http and https URLs are fetched: %s", what);
-    else if (rc == CURLE_TOO_MANY_REDIRECTS) set_err(&e, "url_too_many_redirects", "more than %d redirects", t->f->cfg.max_redirects);
+        stage_error_set(&e, "url_too_large", "the image at the URL is over the %lld byte limit", (long long)t->f->cfg.max_bytes);
+    else if (rc == CURLE_ABORTED_BY_CALLBACK) stage_error_set(&e, "cancelled", "request cancelled");
+    else if (rc == CURLE_OPERATION_TIMEDOUT) stage_error_set(&e, "url_timeout", "fetching the URL took too long: %s", what);
+    else if (rc == CURLE_UNSUPPORTED_PROTOCOL) stage_error_set(&e, "url_forbidden", "only http and https URLs are fetched: %s", what);
+    else if (rc == CURLE_TOO_MANY_REDIRECTS) stage_error_set(&e, "url_too_many_redirects", "more than %d redirects", t->f->cfg.max_redirects);
     else if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_CONNECT)
-        set_err(&e, "url_unreachable", "cannot reach the URL: %s", what);
-    else if (rc != CURLE_OK) set_err(&e, "url_fetch_failed", "fetching the URL failed: %s", what);
-    else if (status < 200 || status > 299) set_err(&e, "url_http_status", "the URL answered HTTP %ld", status);
+        stage_error_set(&e, "url_unreachable", "cannot reach the URL: %s", what);
+    else if (rc != CURLE_OK) stage_error_set(&e, "url_fetch_failed", "fetching the URL failed: %s", what);
+    else if (status < 200 || status > 299) stage_error_set(&e, "url_http_status", "the URL answered HTTP %ld", status);
     else ok = true;
     if (ok) {
         t->done(t->ctx, t->buf, t->len, NULL);

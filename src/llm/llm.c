@@ -42,15 +42,6 @@ static double now_s(void)
 
 static double round3(double ms) { return (double)(long long)(ms * 1000.0 + 0.5) / 1000.0; }
 
-static void set_err(stage_error *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(stage_error *e, const char *code, const char *fmt, ...)
-{
-    snprintf(e->code, sizeof e->code, "%s", code);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-}
 
 static bool is_cancelled(const stage_input *in) { return in->cancelled && atomic_load(in->cancelled); }
 
@@ -181,7 +172,7 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *c = curl_easy_init();
-    if (!c) { set_err(err, "llm_unavailable", "cannot create an HTTP client"); return A_FAIL; }
+    if (!c) { stage_error_set(err, "llm_unavailable", "cannot create an HTTP client"); return A_FAIL; }
     a->curl = c;
     a->retry_after = -1;
     long left_ms = (long)((deadline - now_s()) * 1000);
@@ -209,56 +200,56 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 
     if (rc == CURLE_ABORTED_BY_CALLBACK || is_cancelled(a->in)) {
-        set_err(err, "cancelled", "request cancelled: the provider call was stopped");
+        stage_error_set(err, "cancelled", "request cancelled: the provider call was stopped");
         return A_FAIL;
     }
     if (a->chat.status != CHAT_OK) {
         const char *code = a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
                            : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error"
                                                                    : "llm_bad_response";
-        set_err(err, code, "%s", a->chat.message);
+        stage_error_set(err, code, "%s", a->chat.message);
         return A_FAIL;
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
-        set_err(err, "llm_timeout", "no complete answer from %s within %d s (--llm-timeout)", l->endpoint, l->timeout_s);
+        stage_error_set(err, "llm_timeout", "no complete answer from %s within %d s (--llm-timeout)", l->endpoint, l->timeout_s);
         return A_FAIL;
     }
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY) {
-        set_err(err, "llm_unreachable", "cannot connect to %s: %s", l->endpoint, why);
+        stage_error_set(err, "llm_unreachable", "cannot connect to %s: %s", l->endpoint, why);
         return A_FAIL;
     }
     if (rc != CURLE_OK && a->status == 0) {
-        set_err(err, "llm_unreachable", "no HTTP answer from %s: %s", l->endpoint, why);
+        stage_error_set(err, "llm_unreachable", "no HTTP answer from %s: %s", l->endpoint, why);
         return A_FAIL;
     }
     if (a->status != 200) {
         char msg[400];
         llm_error_message(a->body ? a->body : "", a->body_len, msg, sizeof msg);
-        set_err(err, a->status == 429 ? "llm_rate_limited" : "llm_upstream_error", "the provider answered HTTP %ld: %s",
+        stage_error_set(err, a->status == 429 ? "llm_rate_limited" : "llm_upstream_error", "the provider answered HTTP %ld: %s",
                 a->status, msg);
         return a->status == 429 || a->status >= 500 ? A_RETRY : A_FAIL;
     }
     if (rc != CURLE_OK) {
-        set_err(err, "llm_upstream_error", "the answer broke off: %s", why);
+        stage_error_set(err, "llm_upstream_error", "the answer broke off: %s", why);
         return A_FAIL;
     }
     if (a->sse) {
         if (sse_finish(&a->parser) != 0 || a->chat.status != CHAT_OK) {
-            set_err(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : "llm_bad_response", "%s",
+            stage_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : "llm_bad_response", "%s",
                     a->chat.message[0] ? a->chat.message : "malformed stream");
             return A_FAIL;
         }
         /* [DONE] or a finish_reason marks a complete answer; a stream that just
          * stops may have lost its end. */
         if (!a->chat.done && !a->chat.finish_reason[0]) {
-            set_err(err, "llm_bad_response", "malformed stream: it ended without [DONE] or a finish_reason (%d events)",
+            stage_error_set(err, "llm_bad_response", "malformed stream: it ended without [DONE] or a finish_reason (%d events)",
                     a->chat.events);
             return A_FAIL;
         }
         return A_OK;
     }
     if (chat_whole(&a->chat, a->body ? a->body : "", a->body_len) != 0) {
-        set_err(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
+        stage_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
                      : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error" : "llm_bad_response",
                 "%s", a->chat.message);
         return A_FAIL;
@@ -292,12 +283,12 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
     json_decref(req);
     free(url);
     free(text);
-    if (!body) { set_err(err, "llm_unavailable", "cannot prepare the image and prompt (out of memory)"); return -1; }
+    if (!body) { stage_error_set(err, "llm_unavailable", "cannot prepare the image and prompt (out of memory)"); return -1; }
     double t_enc = now_s();
 
     if (!gate_enter(l, in)) {
         free(body);
-        set_err(err, "cancelled", "request cancelled while waiting for a free LLM slot");
+        stage_error_set(err, "cancelled", "request cancelled while waiting for a free LLM slot");
         return -1;
     }
     double t_gate = now_s();
@@ -326,7 +317,7 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
         attempt_free(&a);
         sleep_cancellable(in, wait);
         if (is_cancelled(in)) {
-            set_err(err, "cancelled", "request cancelled between retries");
+            stage_error_set(err, "cancelled", "request cancelled between retries");
             curl_slist_free_all(hdrs);
             gate_leave(l);
             free(body);
@@ -368,7 +359,7 @@ static int stage_run(void *self, const stage_input *in, json_t **out, stage_erro
     if (l->remote) return run_remote(l, in, out, err);
     double t0 = now_s();
     json_t *res = llm_local_answer(in->query, in->earlier);
-    if (!res) { set_err(err, "llm_unavailable", "out of memory"); return -1; }
+    if (!res) { stage_error_set(err, "llm_unavailable", "out of memory"); return -1; }
     json_object_set_new(res, "speed_ms", json_pack("{s:f}", "total", round3((now_s() - t0) * 1000)));
     *out = res;
     return 0;

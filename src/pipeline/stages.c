@@ -1,5 +1,6 @@
 #include "pipeline/stages.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,10 +14,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_err(stage_error *e, const char *code, const char *fmt, const char *arg)
+void stage_error_set(stage_error *e, const char *code, const char *fmt, ...)
 {
     snprintf(e->code, sizeof e->code, "%s", code);
-    snprintf(e->message, sizeof e->message, fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
 }
 
 /* Runs one stage; its output goes into `earlier` (for later stages) and,
@@ -27,11 +31,11 @@ static int run_stage(const stage *st, const char *name, metrics_stage metric, st
     if (!st) {
         char code[48];
         snprintf(code, sizeof code, "%s_unavailable", name);
-        set_err(err, code, "%s was requested but this server has no such stage configured", name);
+        stage_error_set(err, code, "%s was requested but this server has no such stage configured", name);
         return -1;
     }
     if (atomic_load(in->cancelled)) {
-        set_err(err, "cancelled", "%s", "request cancelled");
+        stage_error_set(err, "cancelled", "%s", "request cancelled");
         return -1;
     }
     double t = now_s();
@@ -81,7 +85,7 @@ json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_erro
     char msg[256];
     image_status st = image_decode(file->data, file->len, &opts, &img, msg, sizeof msg);
     if (st != IMAGE_OK) {
-        set_err(err, image_status_code(st), "%s", msg);
+        stage_error_set(err, image_status_code(st), "%s", msg);
         return NULL;
     }
     double t_dec = now_s() - t0;

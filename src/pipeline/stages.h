@@ -20,6 +20,9 @@ typedef struct {
     char message[512];  /* for people */
 } stage_error;
 
+/* Fills a stage_error: a code and a printf-style message. */
+void stage_error_set(stage_error *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* One uploaded (or fetched) file and what the client asked for it. */
 typedef struct {
     char *filename;
