@@ -21,7 +21,9 @@ let running = 0;
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v; else e.setAttribute(k, v);
+    // Styles through the CSSOM: the page's CSP refuses style attributes.
+    if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v;
+    else if (k === 'style') Object.assign(e.style, v); else e.setAttribute(k, v);
   }
   for (const c of children) if (c != null) e.append(c);
   return e;
@@ -167,7 +169,7 @@ function drawResult(c, r) {
   }
   if (r.yolo) {
     const rows = dets.map((d) => el('tr', { 'data-conf': d.confidence },
-      el('td', {}, el('span', { class: 'swatch', style: `background:${colour(d.class_id)}` }), d.class),
+      el('td', {}, el('span', { class: 'swatch', style: { background: colour(d.class_id) } }), d.class),
       el('td', { class: 'num', text: fmt(d.confidence, 3) }),
       el('td', { class: 'num', text: [d.box.x1, d.box.y1, d.box.x2, d.box.y2].map((v) => Math.round(v)).join(', ') })));
     c.body.append(el('h3', {}, `Detections (${r.yolo.model || 'YOLO'}) `, el('span', { class: 'det-count' })),
@@ -183,6 +185,10 @@ function drawResult(c, r) {
   }
   if (r.llm) {
     c.llm.textContent = r.llm.response || '';
+    // The local provider's text answers point at their matches ("below").
+    const found = (r.llm.matches || []).map((m) => `${m.text}${m.line && m.line !== m.text ? ` (in "${m.line}")` : ''}` +
+      (typeof m.confidence === 'number' ? `, ${fmt(m.confidence, 2)}` : ''));
+    if (found.length) c.llm.append(el('ul', { class: 'matches' }, ...found.map((t) => el('li', { text: t }))));
     const meta = [r.llm.provider, r.llm.model].filter(Boolean).join(' / ');
     if (meta) c.llm.append(el('div', { class: 'timings', text: meta }));
   }
