@@ -33,7 +33,11 @@ function svg(tag, attrs) {
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
   return e;
 }
-const colour = (id) => `hsl(${(Number(id) * 137.508) % 360}, 85%, 45%)`;
+// A colour per class: a palette of well-separated colours, then hues spread by the golden angle.
+const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#0f9fb4', '#f032e6', '#6b8e23',
+  '#c71585', '#008080', '#9a6324', '#800000', '#2f4f4f', '#000075', '#b8860b', '#ff1493'];
+const colour = (id) => (Number(id) >= 0 && Number(id) < PALETTE.length ? PALETTE[Number(id)]
+  : `hsl(${(Number(id) * 137.508) % 360}, 80%, 40%)`);
 const fmt = (n, d = 1) => (typeof n === 'number' ? n.toFixed(d) : '');
 
 // ---- settings kept in local storage ----
@@ -172,7 +176,7 @@ function drawResult(c, r) {
       el('td', {}, el('span', { class: 'swatch', style: { background: colour(d.class_id) } }), d.class),
       el('td', { class: 'num', text: fmt(d.confidence, 3) }),
       el('td', { class: 'num', text: [d.box.x1, d.box.y1, d.box.x2, d.box.y2].map((v) => Math.round(v)).join(', ') })));
-    c.body.append(el('h3', {}, `Detections (${r.yolo.model || 'YOLO'}) `, el('span', { class: 'det-count' })),
+    c.body.append(el('h3', {}, `Detections (${r.yolo.model || 'YOLO'}) \u00b7 `, el('span', { class: 'det-count' })),
       dets.length ? el('table', { class: 'dets' },
         el('thead', {}, el('tr', {}, el('th', { text: 'class' }), el('th', { class: 'num', text: 'confidence' }), el('th', { class: 'num', text: 'box x1, y1, x2, y2' }))),
         el('tbody', {}, ...rows)) : el('p', { text: 'No objects detected.' }));

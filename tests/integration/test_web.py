@@ -1,5 +1,6 @@
 """The playground page (GET / and its assets) and its end-to-end test in a real browser:
 Debian's chromium driven by playwright-core (tests/web, installed with npm ci)."""
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,6 +9,7 @@ import httpx
 import pytest
 
 from conftest import IMAGES, SHARED
+from fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_TESTS = ROOT / "tests" / "web"
@@ -74,9 +76,20 @@ def test_playground_in_chromium(start_server, playwright_dir, node_bin, tmp_path
     if not (OCR_DIR / "ppocr_keys_v1.txt").exists() and not (OCR_DIR / "dict.txt").exists():
         pytest.fail(f"no OCR models in {OCR_DIR} (make build provisions them)")
     s = start_server("--model", str(model), "--ocr-dir", str(OCR_DIR))
-    out = tmp_path / "screenshots"
-    r = subprocess.run([node_bin, str(playwright_dir / "e2e.mjs"), s.url, s.key, str(bus), str(text), str(out)],
-                       capture_output=True, text=True, timeout=300)
+    # A second server whose LLM is a fake that streams its answer slowly, for llm_delta.
+    pieces = ["A blue bus ", "on a street, ", "with people ", "in front of it."]
+    fake = FakeOpenAI(api_key="sk-fake-llm")
+    fake.script = lambda req: ("stream", pieces, {"delay": 0.5})
+    try:
+        s2 = start_server("--llm-url", fake.url, "--llm-model", fake.model, "--llm-timeout", "30",
+                          env={"SIGHT_LLM_API_KEY": "sk-fake-llm"})
+        out = tmp_path / "screenshots"
+        env = dict(os.environ, E2E_LLM_URL=s2.url, E2E_LLM_KEY=s2.key, E2E_LLM_ANSWER="".join(pieces))
+        r = subprocess.run([node_bin, str(playwright_dir / "e2e.mjs"), s.url, s.key, str(bus), str(text), str(out)],
+                           capture_output=True, text=True, timeout=300, env=env)
+        assert not fake.errors, fake.errors
+    finally:
+        fake.close()
     print(r.stdout)
     assert r.returncode == 0, f"e2e.mjs failed:\n{r.stdout}\n{r.stderr}\nserver log:\n{s.log_text()[-3000:]}"
     assert (out / "playground.png").stat().st_size > 10000

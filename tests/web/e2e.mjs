@@ -108,6 +108,38 @@ try {
   console.log('screenshot ' + narrow);
   await page.setViewportSize({ width: 1280, height: 900 });
 
+  // v2 and llm_delta, against a second server whose LLM is a scripted fake that streams slowly
+  // (E2E_LLM_URL, E2E_LLM_KEY): an image URL (a data: URL) with LLM ticked; the answer grows.
+  if (process.env.E2E_LLM_URL) {
+    const p2 = await ctx.newPage();
+    p2.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    p2.on('pageerror', (e) => consoleErrors.push(String(e)));
+    p2.setDefaultTimeout(60000);
+    await p2.goto(process.env.E2E_LLM_URL + '/');
+    await p2.fill('#key', process.env.E2E_LLM_KEY);
+    await p2.fill('#query', 'what is in the picture');
+    await p2.fill('#urls', 'data:image/jpeg;base64,' + fs.readFileSync(busJpg).toString('base64'));
+    await p2.click('#add-urls');
+    check(await p2.locator('#items li .kind').textContent() === 'URL (v2)', 'a pasted URL goes to v2');
+    await p2.locator('#items li input[data-stage=yolo]').uncheck();
+    await p2.locator('#items li input[data-stage=llm]').check();
+    await p2.click('#run');
+    const partial = await p2.waitForFunction(() => {
+      const c = document.querySelector('.card');
+      const t = c && c.querySelector('.llm').textContent;
+      return c && c.dataset.state === 'processing' && t ? t : false;
+    }, null, { timeout: 30000, polling: 20 });
+    const partialText = await partial.jsonValue();
+    await p2.waitForFunction(() => document.querySelector('.card')?.dataset.state === 'done', null, { timeout: 60000 });
+    const full = (await p2.locator('.card .llm').textContent());
+    check(full.startsWith(process.env.E2E_LLM_ANSWER) && partialText.length < process.env.E2E_LLM_ANSWER.length,
+      `the LLM answer grows with llm_delta lines ("${partialText}" while processing, then "${process.env.E2E_LLM_ANSWER}")`);
+    const shotLlm = path.join(outDir, 'playground-llm.png');
+    await p2.screenshot({ path: shotLlm, fullPage: true });
+    console.log('screenshot ' + shotLlm);
+    await p2.close();
+  }
+
   check(consoleErrors.length === 0, `no errors in the browser console before the wrong key (${consoleErrors.join(' | ')})`);
 
   // A wrong key: the server's 401 detail is shown (chromium logs the 401 itself as a console error).
