@@ -17,6 +17,7 @@ const conf = $('conf'), confOut = $('conf-out'), downloadBtn = $('download'), ru
 let items = [];      // {kind: 'file'|'url', file?, url?, name, yolo, ocr, llm}
 let raw = [];        // every NDJSON line received, for the download
 let running = 0;
+let blobUrls = [];   // object URLs of the shown files, revoked when the results are cleared
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -92,7 +93,7 @@ drop.addEventListener('drop', (e) => {
   }
 });
 drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); filesInput.click(); } });
-$('clear').addEventListener('click', () => { items = []; renderItems(); results.replaceChildren(); banner.hidden = true; });
+$('clear').addEventListener('click', () => { items = []; renderItems(); clearResults(); banner.hidden = true; });
 
 // ---- the confidence slider: filters what is drawn, no new request ----
 function applyConfidence() {
@@ -125,6 +126,7 @@ function makeCard(it) {
   const state = el('span', { class: 'state queued', text: 'queued' });
   const img = el('img', { alt: it.name });
   img.src = it.kind === 'file' ? URL.createObjectURL(it.file) : it.url;
+  if (it.kind === 'file') blobUrls.push(img.src);
   const overlay = svg('svg', { class: 'overlay', 'aria-hidden': 'true' });
   const card = el('article', { class: 'card' },
     el('h2', {}, el('span', { class: 'fname', title: it.name, text: it.name }), state),
@@ -134,6 +136,11 @@ function makeCard(it) {
   card.append(llm, body);
   results.append(card);
   return { card, state, img, overlay, body, llm, it };
+}
+function clearResults() {
+  results.replaceChildren();
+  for (const u of blobUrls) URL.revokeObjectURL(u);
+  blobUrls = [];
 }
 function setState(c, s, text) {
   c.state.className = 'state ' + s;
@@ -266,7 +273,7 @@ $('form').addEventListener('submit', async (e) => {
   if (!items.length) { showBanner('Choose or drop at least one image, or paste an image URL.'); return; }
   banner.hidden = true;
   banner.textContent = '';
-  results.replaceChildren();
+  clearResults();
   raw = [];
   downloadBtn.disabled = true;
   const key = keyInput.value.trim(), query = queryInput.value.trim();
