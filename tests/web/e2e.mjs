@@ -148,6 +148,15 @@ try {
   await page.waitForSelector('#banner:not([hidden])', { timeout: 30000 });
   const banner = await page.textContent('#banner');
   check(/401/.test(banner) && /invalid_api_key/.test(banner), `a wrong key shows the 401 message (${banner.trim()})`);
+  // Drag-and-drop adds images to the list like the file picker.
+  const before = await page.locator('#items li').count();
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array([0xff, 0xd8, 0xff])], 'dropped.jpg', { type: 'image/jpeg' }));
+    document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  check(await page.locator('#items li').count() === before + 1 &&
+    await page.locator('#items li .name').last().textContent() === 'dropped.jpg', 'a dropped file is listed');
   const shot401 = path.join(outDir, 'playground-401.png');
   await page.screenshot({ path: shot401 });
   console.log('screenshot ' + shot401);
