@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "http/http_internal.h"
+#include "http/static_files.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -29,6 +30,7 @@ static metrics_route route_of(const char *url)
     if (!strcmp(url, "/healthz")) return ROUTE_HEALTHZ;
     if (!strcmp(url, "/readyz")) return ROUTE_READYZ;
     if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
+    if (static_file_find(url)) return ROUTE_WEB;
     return ROUTE_OTHER;
 }
 
@@ -74,6 +76,31 @@ static enum MHD_Result handle_readyz(struct MHD_Connection *c, http_req *hr)
     return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
 }
 
+/* The playground's embedded files: no-cache with a strong ETag, so a browser
+ * revalidates (304) and always sees the files of the running binary. */
+static enum MHD_Result handle_static(struct MHD_Connection *c, http_req *hr, const char *url)
+{
+    const static_file *f = static_file_find(url);
+    if (!f) return reply_error(c, hr, 404, "not_found", "no such endpoint: GET %.200s", url);
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = static_file_etag_matches(f, inm);
+    struct MHD_Response *r = fresh ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+                                   : MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    if (!fresh) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f->content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, f->etag);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (!strncmp(f->content_type, "text/html", 9)) {
+        /* Nothing from elsewhere: the page works offline and runs only its own script. */
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' blob: data: http: https:; connect-src 'self'; "
+                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
+    return reply_queue(c, hr, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_data_size,
                                void **req_cls)
@@ -114,6 +141,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         char *body = metrics_render(&len);
         return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;
     }
+    case ROUTE_WEB:
+        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
+        return handle_static(c, hr, url);
     default:
         return reply_error(c, hr, 404, "not_found", "no such endpoint: %s %.200s", method, url);
     }

@@ -21,7 +21,7 @@ static unsigned long long files[FILE_OUTCOME_COUNT];
 static histogram stages[STAGE_COUNT];
 static int inflight;
 
-static const char *ROUTES[ROUTE_COUNT] = {"predict_v1", "predict_v2", "batch_v1", "batch_v2", "healthz", "readyz", "metrics", "other"};
+static const char *ROUTES[ROUTE_COUNT] = {"predict_v1", "predict_v2", "batch_v1", "batch_v2", "healthz", "readyz", "metrics", "web", "other"};
 static const char *OUTCOMES[FILE_OUTCOME_COUNT] = {"done", "error", "cancelled"};
 static const char *STAGES[STAGE_COUNT] = {"decode", "yolo", "ocr", "llm", "file"};
 

@@ -1,0 +1,306 @@
+// Sight playground: sends the chosen images to the streaming endpoints (v1 for
+// files, v2 for URLs), reads the NDJSON answer line by line as it arrives, and
+// draws what came back. Plain browser JavaScript, no dependencies.
+'use strict';
+
+const V1 = '/api/v1/inference/predict/stream';
+const V2 = '/api/v1/inference/predict/stream/v2';
+const SVG = 'http://www.w3.org/2000/svg';
+// Boxes are asked for from this confidence on, so the slider can also go below its default.
+const REQUEST_CONFIDENCE = 0.05;
+
+const $ = (id) => document.getElementById(id);
+const keyInput = $('key'), queryInput = $('query'), filesInput = $('files'), drop = $('drop');
+const urlsInput = $('urls'), itemsList = $('items'), results = $('results'), banner = $('banner');
+const conf = $('conf'), confOut = $('conf-out'), downloadBtn = $('download'), runBtn = $('run');
+
+let items = [];      // {kind: 'file'|'url', file?, url?, name, yolo, ocr, llm}
+let raw = [];        // every NDJSON line received, for the download
+let running = 0;
+let blobUrls = [];   // object URLs of the shown files, revoked when the results are cleared
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    // Styles through the CSSOM: the page's CSP refuses style attributes.
+    if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v;
+    else if (k === 'style') Object.assign(e.style, v); else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+}
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+// A colour per class: a palette of well-separated colours, then hues spread by the golden angle.
+const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#0f9fb4', '#f032e6', '#6b8e23',
+  '#c71585', '#008080', '#9a6324', '#800000', '#2f4f4f', '#000075', '#b8860b', '#ff1493'];
+const colour = (id) => (Number(id) >= 0 && Number(id) < PALETTE.length ? PALETTE[Number(id)]
+  : `hsl(${(Number(id) * 137.508) % 360}, 80%, 40%)`);
+const fmt = (n, d = 1) => (typeof n === 'number' ? n.toFixed(d) : '');
+
+// ---- settings kept in local storage ----
+keyInput.value = localStorage.getItem('sight.api_key') || '';
+keyInput.addEventListener('input', () => localStorage.setItem('sight.api_key', keyInput.value.trim()));
+queryInput.value = localStorage.getItem('sight.query') || '';
+queryInput.addEventListener('input', () => localStorage.setItem('sight.query', queryInput.value));
+
+// ---- choosing images ----
+function addFiles(list) {
+  for (const f of list) {
+    if (f.type && !f.type.startsWith('image/')) continue;
+    items.push({ kind: 'file', file: f, name: f.name, yolo: true, ocr: false, llm: false });
+  }
+  renderItems();
+}
+function addUrls() {
+  for (const line of urlsInput.value.split(/\s+/)) {
+    const u = line.trim();
+    if (!u) continue;
+    let name = u.startsWith('data:') ? 'pasted-image' : (u.split('?')[0].split('/').filter(Boolean).pop() || u);
+    items.push({ kind: 'url', url: u, name, yolo: true, ocr: false, llm: false });
+  }
+  urlsInput.value = '';
+  renderItems();
+}
+function renderItems() {
+  itemsList.replaceChildren(...items.map((it, i) => {
+    const box = (k, label) => {
+      const c = el('input', { type: 'checkbox', 'data-stage': k });
+      c.checked = it[k];
+      c.addEventListener('change', () => { it[k] = c.checked; });
+      return el('label', {}, c, ' ' + label);
+    };
+    const rm = el('button', { type: 'button', title: 'Remove', 'aria-label': 'Remove ' + it.name, text: '\u00d7' });
+    rm.addEventListener('click', () => { items.splice(i, 1); renderItems(); });
+    return el('li', {}, el('span', { class: 'name', title: it.name, text: it.name }),
+      el('span', { class: 'kind', text: it.kind === 'file' ? 'file (v1)' : 'URL (v2)' }),
+      box('yolo', 'YOLO'), box('ocr', 'OCR'), box('llm', 'LLM'), rm);
+  }));
+}
+filesInput.addEventListener('change', () => { addFiles(filesInput.files); filesInput.value = ''; });
+$('add-urls').addEventListener('click', addUrls);
+for (const ev of ['dragenter', 'dragover']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add('over'); });
+for (const ev of ['dragleave', 'drop']) drop.addEventListener(ev, () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  if (e.dataTransfer.files.length) addFiles(e.dataTransfer.files);
+  else {
+    const u = e.dataTransfer.getData('text/uri-list') || e.dataTransfer.getData('text/plain');
+    if (u) { urlsInput.value = u; addUrls(); }
+  }
+});
+drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); filesInput.click(); } });
+$('clear').addEventListener('click', () => { items = []; renderItems(); clearResults(); banner.hidden = true; });
+
+// ---- the confidence slider: filters what is drawn, no new request ----
+function applyConfidence() {
+  const t = Number(conf.value);
+  confOut.textContent = t.toFixed(2);
+  for (const g of results.querySelectorAll('[data-conf]')) {
+    const below = Number(g.dataset.conf) < t;
+    if (g.tagName === 'TR') g.classList.toggle('below', below); else g.classList.toggle('hide', below);
+  }
+  for (const c of results.querySelectorAll('.card')) {
+    const n = c.querySelectorAll('tr[data-conf]:not(.below)').length;
+    const cnt = c.querySelector('.det-count');
+    if (cnt) cnt.textContent = `${n} shown of ${c.querySelectorAll('tr[data-conf]').length}`;
+  }
+}
+conf.addEventListener('input', applyConfidence);
+
+// ---- the raw NDJSON download ----
+downloadBtn.addEventListener('click', () => {
+  const blob = new Blob([raw.map((l) => l + '\n').join('')], { type: 'application/x-ndjson' });
+  const a = el('a', { href: URL.createObjectURL(blob), download: `sight-${new Date().toISOString().replace(/[:.]/g, '-')}.ndjson` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+});
+
+// ---- one card per image ----
+function makeCard(it) {
+  const state = el('span', { class: 'state queued', text: 'queued' });
+  const img = el('img', { alt: it.name });
+  img.src = it.kind === 'file' ? URL.createObjectURL(it.file) : it.url;
+  if (it.kind === 'file') blobUrls.push(img.src);
+  const overlay = svg('svg', { class: 'overlay', 'aria-hidden': 'true' });
+  const card = el('article', { class: 'card' },
+    el('h2', {}, el('span', { class: 'fname', title: it.name, text: it.name }), state),
+    el('div', { class: 'stage' }, img, overlay));
+  const body = el('div', { class: 'body' });
+  const llm = el('div', { class: 'llm' });
+  card.append(llm, body);
+  results.append(card);
+  return { card, state, img, overlay, body, llm, it };
+}
+function clearResults() {
+  results.replaceChildren();
+  for (const u of blobUrls) URL.revokeObjectURL(u);
+  blobUrls = [];
+}
+function setState(c, s, text) {
+  c.state.className = 'state ' + s;
+  c.state.textContent = text || s;
+  c.card.dataset.state = s;
+}
+function showError(c, err) {
+  setState(c, 'error');
+  c.body.append(el('p', { class: 'err', text: `${err.code || 'error'}: ${err.message || ''}` }));
+}
+
+function drawResult(c, r) {
+  const W = r.image?.width || c.img.naturalWidth || 1, H = r.image?.height || c.img.naturalHeight || 1;
+  // The overlay uses the image's own pixels as units; CSS scales it to the displayed size.
+  c.overlay.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  c.overlay.setAttribute('preserveAspectRatio', 'none');
+  const fs = Math.max(10, Math.round(Math.max(W, H) / 45));
+  if (r.ocr) {
+    for (const line of r.ocr.lines || []) {
+      const p = svg('polygon', { class: 'ocr', points: line.box.map((q) => q.join(',')).join(' '), 'vector-effect': 'non-scaling-stroke' });
+      const t = svg('title'); t.textContent = `${line.text} (${fmt(line.confidence, 2)})`; p.append(t);
+      c.overlay.append(p);
+    }
+  }
+  const dets = r.yolo?.detections || [];
+  for (const d of dets) {
+    const col = colour(d.class_id), b = d.box;
+    const g = svg('g', { class: 'det', 'data-conf': d.confidence, 'data-class': d.class });
+    g.append(svg('rect', { class: 'box', x: b.x1, y: b.y1, width: Math.max(0, b.x2 - b.x1), height: Math.max(0, b.y2 - b.y1), stroke: col, 'vector-effect': 'non-scaling-stroke' }));
+    const label = `${d.class} ${fmt(d.confidence, 2)}`;
+    const ty = b.y1 >= fs * 1.3 ? b.y1 - fs * 1.3 : b.y1;
+    g.append(svg('rect', { class: 'tag', x: b.x1, y: ty, width: label.length * fs * 0.6 + fs * 0.4, height: fs * 1.3, fill: col }));
+    const t = svg('text', { x: b.x1 + fs * 0.2, y: ty + fs * 1.02, 'font-size': fs });
+    t.textContent = label;
+    g.append(t);
+    c.overlay.append(g);
+  }
+  if (r.yolo) {
+    const rows = dets.map((d) => el('tr', { 'data-conf': d.confidence },
+      el('td', {}, el('span', { class: 'swatch', style: { background: colour(d.class_id) } }), d.class),
+      el('td', { class: 'num', text: fmt(d.confidence, 3) }),
+      el('td', { class: 'num', text: [d.box.x1, d.box.y1, d.box.x2, d.box.y2].map((v) => Math.round(v)).join(', ') })));
+    c.body.append(el('h3', {}, `Detections (${r.yolo.model || 'YOLO'}) \u00b7 `, el('span', { class: 'det-count' })),
+      dets.length ? el('table', { class: 'dets' },
+        el('thead', {}, el('tr', {}, el('th', { text: 'class' }), el('th', { class: 'num', text: 'confidence' }), el('th', { class: 'num', text: 'box x1, y1, x2, y2' }))),
+        el('tbody', {}, ...rows)) : el('p', { text: 'No objects detected.' }));
+  }
+  if (r.ocr) {
+    const lines = r.ocr.lines || [];
+    c.body.append(el('h3', { text: `Text (${r.ocr.model || 'OCR'})` }),
+      lines.length ? el('ol', { class: 'ocr-lines' }, ...lines.map((l) => el('li', { class: 'ocr-line', text: `${l.text}  (${fmt(l.confidence, 2)})` })))
+        : el('p', { text: 'No text found.' }));
+  }
+  if (r.llm) {
+    c.llm.textContent = r.llm.response || '';
+    // The local provider's text answers point at their matches ("below").
+    const found = (r.llm.matches || []).map((m) => `${m.text}${m.line && m.line !== m.text ? ` (in "${m.line}")` : ''}` +
+      (typeof m.confidence === 'number' ? `, ${fmt(m.confidence, 2)}` : ''));
+    if (found.length) c.llm.append(el('ul', { class: 'matches' }, ...found.map((t) => el('li', { text: t }))));
+    const meta = [r.llm.provider, r.llm.model].filter(Boolean).join(' / ');
+    if (meta) c.llm.append(el('div', { class: 'timings', text: meta }));
+  }
+  const tm = r.timing_ms || {};
+  c.body.append(el('div', { class: 'timings', text: `${W}\u00d7${H} ${r.image?.format || ''} \u00b7 ` +
+    Object.entries(tm).map(([k, v]) => `${k} ${fmt(v)} ms`).join(' \u00b7 ') }));
+  applyConfidence();
+}
+
+// ---- streaming ----
+async function stream(resp, cards) {
+  const reader = resp.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  const handle = (line) => {
+    if (!line.trim()) return;
+    raw.push(line);
+    downloadBtn.disabled = false;
+    let m;
+    try { m = JSON.parse(line); } catch { return; }
+    const c = cards[m.index];
+    if (m.status === 'processing' && c) setState(c, 'processing', 'processing\u2026');
+    else if (m.status === 'llm_delta' && c) c.llm.textContent += m.delta || '';
+    else if (m.status === 'done' && c) { setState(c, 'done'); drawResult(c, m.result || {}); }
+    else if (m.status === 'error' && c) showError(c, m.error || {});
+    else if (m.status === 'complete') {
+      results.append(el('p', { class: 'summary', text: `${m.succeeded} of ${m.total} done, ${m.failed} failed, in ${fmt(m.time_ms)} ms` }));
+    }
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) { handle(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+  }
+  handle(buf + dec.decode());
+}
+
+async function send(endpoint, init, cards) {
+  try {
+    const resp = await fetch(endpoint, init);
+    if (!resp.ok) {
+      const text = await resp.text();
+      raw.push(text.trim());
+      downloadBtn.disabled = false;
+      let msg = `${resp.status} ${resp.statusText}`;
+      try {
+        const d = JSON.parse(text).detail;
+        msg = `${resp.status}: ${d.message} (${d.code})`;
+      } catch { /* not JSON: keep the status line */ }
+      showBanner(msg);
+      for (const c of cards) showError(c, { code: 'request_refused', message: msg });
+      return;
+    }
+    await stream(resp, cards);
+    for (const c of cards) if (!['done', 'error'].includes(c.card.dataset.state)) showError(c, { code: 'incomplete', message: 'the stream ended before this image was done' });
+  } catch (e) {
+    showBanner(`Request failed: ${e.message}`);
+    for (const c of cards) if (c.card.dataset.state !== 'done') showError(c, { code: 'network', message: e.message });
+  }
+}
+function showBanner(msg) {
+  banner.textContent = banner.hidden ? msg : banner.textContent + '\n' + msg;
+  banner.hidden = false;
+}
+
+$('form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (urlsInput.value.trim()) addUrls();
+  if (!items.length) { showBanner('Choose or drop at least one image, or paste an image URL.'); return; }
+  banner.hidden = true;
+  banner.textContent = '';
+  clearResults();
+  raw = [];
+  downloadBtn.disabled = true;
+  const key = keyInput.value.trim(), query = queryInput.value.trim();
+  const files = items.filter((i) => i.kind === 'file'), urls = items.filter((i) => i.kind === 'url');
+  const jobs = [];
+  if (files.length) {
+    const cards = files.map(makeCard);
+    const fd = new FormData();
+    fd.append('api_key', key);
+    if (query) fd.append('query', query);
+    fd.append('confidence', String(REQUEST_CONFIDENCE));
+    for (const f of files) {
+      fd.append('files', f.file, f.name);
+      fd.append('metadata', JSON.stringify({ is_yolo: f.yolo, is_ocr: f.ocr, is_llm: f.llm }));
+    }
+    jobs.push(send(V1, { method: 'POST', body: fd }, cards));
+  }
+  if (urls.length) {
+    const cards = urls.map(makeCard);
+    const body = { api_key: key, confidence: REQUEST_CONFIDENCE,
+      data: urls.map((u) => ({ image_url: u.url, filename: u.name, is_yolo: u.yolo, is_ocr: u.ocr, is_llm: u.llm })) };
+    if (query) body.query = query;
+    jobs.push(send(V2, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, cards));
+  }
+  running++;
+  runBtn.disabled = true;
+  await Promise.all(jobs);
+  if (--running === 0) runBtn.disabled = false;
+  document.body.dataset.finished = String(Date.now());
+});
