@@ -34,4 +34,27 @@ static inline void fuzz_splits(uint8_t x, uint8_t y, size_t n, size_t *a, size_t
     *a = p;
     *b = q;
 }
+
+/* A growing byte string: what callbacks reported, to compare two runs. */
+typedef struct {
+    char *b;
+    size_t n, cap;
+} fuzz_trace;
+
+static inline void trace_add(fuzz_trace *t, const void *d, size_t n)
+{
+    if (t->n + n > t->cap) {
+        size_t c = t->cap ? t->cap : 256;
+        while (c < t->n + n) c *= 2;
+        if (!(t->b = realloc(t->b, c))) abort();
+        t->cap = c;
+    }
+    if (n) memcpy(t->b + t->n, d, n);
+    t->n += n;
+}
+
+static inline int trace_eq(const fuzz_trace *a, const fuzz_trace *b)
+{
+    return a->n == b->n && (a->n == 0 || !memcmp(a->b, b->b, a->n));
+}
 #endif
