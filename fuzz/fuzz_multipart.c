@@ -87,6 +87,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) rc = mp_feed(p, body + c, size - c);
     int done = rc == 0 && mp_done(p) == 0;
     if (done) form_finish(&f);
+    /* The limits hold whatever the body. */
+    if (f.nfiles > (size_t)lim.max_files || f.nmetadata > (size_t)lim.max_files) abort();
+    for (size_t i = 0; i < f.nfiles; i++)
+        if ((int64_t)f.files[i].len > lim.max_file_bytes || !f.files[i].filename) abort();
     (void)mp_error(p);
     mp_free(p);
     form_free(&f);
