@@ -44,7 +44,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= multipart form_json urlencoded json_out pyrepr sse url image
 FUZZ_ARGS    ?=
 fuzz: bootstrap
-	@command -v $(FUZZ_CC) >/dev/null && test -n "$$(find /usr/lib/llvm-14/lib/clang -name 'libclang_rt.fuzzer-*.a' 2>/dev/null)" || \
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
+	  $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null 2>/dev/null || \
 	  { echo "make fuzz: needs $(FUZZ_CC) with libFuzzer: sudo apt-get install clang-14 libclang-rt-14-dev" >&2; exit 1; }
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=$(FUZZ_CC) -DSIGHT_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
 	  -DORT_ROOT=$$(cat .deps/ort-root) >/dev/null
@@ -53,7 +54,7 @@ fuzz: bootstrap
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
-	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
 	    -artifact_prefix=build-fuzz/artifacts/$$t- $(FUZZ_ARGS) build-fuzz/corpus/$$t fuzz/corpus/$$t \
 	    > build-fuzz/fuzz_$$t.log 2>&1 || failed="$$failed $$t"; \
 	  grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added)' build-fuzz/fuzz_$$t.log; \
