@@ -87,6 +87,8 @@ static int parse_entry(const char *s, allow_entry *e)
 {
     memset(e, 0, sizeof *e);
     char buf[300];
+    /* Refuse rather than truncate: a cut "/0000...8" would read as /0. */
+    if (strlen(s) >= sizeof buf) return -1;
     snprintf(buf, sizeof buf, "%s", s);
     char *slash = strchr(buf, '/');
     if (slash) *slash = 0;

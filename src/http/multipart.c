@@ -236,7 +236,9 @@ static int process(mp_parser *p)
             if (b[0] == '-' && b[1] == '-') { p->state = S_END; pos += 2; break; }
             size_t k = 0;
             while (k < avail && (b[k] == ' ' || b[k] == '\t')) k++;
-            if (k + 2 > avail) { if (k > 64) return fail(p, "malformed delimiter line"); break; }
+            /* The padding limit holds however the body is split into reads. */
+            if (k > 64) return fail(p, "malformed delimiter line");
+            if (k + 2 > avail) break;
             if (b[k] != '\r' || b[k + 1] != '\n') return fail(p, "malformed delimiter line");
             pos += k + 2;
             p->state = S_HEADERS;
@@ -244,7 +246,9 @@ static int process(mp_parser *p)
             char *end = memmem(b, avail, "\r\n\r\n", 4);
             bool empty_block = avail >= 2 && b[0] == '\r' && b[1] == '\n';
             if (!end && !empty_block) {
-                if (avail > MAX_HEADER_BLOCK) return fail(p, "part headers too large");
+                /* The blank line could still start in the last 3 bytes, so only
+                 * more than that over the limit is certain to be too large. */
+                if (avail > MAX_HEADER_BLOCK + 3) return fail(p, "part headers too large");
                 break;
             }
             size_t hl = empty_block ? 0 : (size_t)(end - b);

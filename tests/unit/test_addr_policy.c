@@ -60,6 +60,12 @@ int main(void)
     CHECK(addr_policy_new("10.0.0.0/33", err, sizeof err) == NULL);
     CHECK(strstr(err, "10.0.0.0/33") != NULL);
     CHECK(addr_policy_new("host/8", err, sizeof err) == NULL);
+    /* An entry too long to hold is refused, not cut: "127.0.0.1/000...08" cut
+     * to "127.0.0.1/000..." would have opened every IPv4 address (/0). */
+    char longent[400] = "127.0.0.1/";
+    memset(longent + strlen(longent), '0', 300);
+    strcat(longent, "8");
+    CHECK(addr_policy_new(longent, err, sizeof err) == NULL);
     p = addr_policy_new("", err, sizeof err);
     a = addr("127.0.0.1");
     CHECK(p && !addr_policy_permits(p, (struct sockaddr *)&a, "localhost"));

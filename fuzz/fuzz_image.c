@@ -1,0 +1,43 @@
+/* image_decode (with and without the shrink hint) and the EXIF readers.
+ * max_pixels is small so the fuzzer does not spend its time on big buffers. */
+#include "fuzz_common.h"
+#include "image/decode.h"
+#include "image/exif.h"
+
+static void check(const uint8_t *data, size_t size, const image_decode_opts *o)
+{
+    image_t img;
+    char msg[160];
+    image_status st = image_decode(data, size, o, &img, msg, sizeof msg);
+    if (st == IMAGE_OK) {
+        if (!img.pixels || img.width <= 0 || img.height <= 0 ||
+            (uint64_t)img.width * (uint64_t)img.height > o->max_pixels)
+            abort();
+        /* Touch the first and the last pixel: the buffer must be that large. */
+        volatile uint8_t x = img.pixels[0] ^ img.pixels[(size_t)img.width * img.height * 3 - 1];
+        (void)x;
+        image_free(&img);
+    } else if (img.pixels) {
+        abort();
+    }
+    (void)image_status_code(st);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    image_decode_opts full = {.max_pixels = 4u << 20};
+    check(data, size, &full);
+    /* The shrink hint; sizes from the last byte so the fuzzer can vary them. */
+    uint8_t k = size ? data[size - 1] : 0;
+    image_decode_opts hint = {.max_pixels = 4u << 20, .min_width = 1 + (k & 15) * 8,
+                              .min_height = 1 + (k >> 4) * 8, .fit = k & 1};
+    check(data, size, &hint);
+
+    (void)image_sniff(data, size);
+    int o[5] = {exif_orientation(data, size), exif_orientation_tiff(data, size),
+                exif_orientation_jpeg(data, size), exif_orientation_png(data, size),
+                exif_orientation_webp(data, size)};
+    for (int i = 0; i < 5; i++)
+        if (o[i] < 1 || o[i] > 8) abort();
+    return 0;
+}
