@@ -21,9 +21,14 @@ void sse_free(sse_parser *p)
     memset(p, 0, sizeof *p);
 }
 
+/* No line, event or answer from a provider is anywhere near this; a stream
+ * that never sends a newline must not grow a buffer without end. */
+#define SSE_MAX_BUFFER (16u << 20)
+
 static int grow(char **buf, size_t *cap, size_t need)
 {
     if (need <= *cap) return 0;
+    if (need > SSE_MAX_BUFFER) return -1;
     size_t n = *cap ? *cap : 256;
     while (n < need) n *= 2;
     char *b = realloc(*buf, n);

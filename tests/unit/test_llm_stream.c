@@ -57,6 +57,22 @@ static void on_delta(void *ctx, const char *t, size_t len)
 
 static int ev(chat_stream *c, const char *s) { return chat_event(c, s, strlen(s)); }
 
+/* A provider that never sends a newline is cut off, not buffered without end. */
+static void test_sse_endless_line(void)
+{
+    events ev = {0};
+    sse_parser p;
+    sse_init(&p, collect, &ev);
+    char chunk[65536];
+    memset(chunk, 'x', sizeof chunk);
+    memcpy(chunk, "data: ", 6);
+    int rc = 0;
+    for (int i = 0; i < 512 && rc == 0; i++) rc = sse_feed(&p, chunk, sizeof chunk);  /* up to 32 MiB */
+    CHECK_EQ_INT(rc, -1);
+    CHECK_EQ_INT(ev.n, 0);
+    sse_free(&p);
+}
+
 static void test_chat(void)
 {
     deltas d = {"", 0};
@@ -212,6 +228,7 @@ static void test_prompt(void)
 int main(void)
 {
     test_sse();
+    test_sse_endless_line();
     test_chat();
     test_error_message();
     test_image();
