@@ -243,8 +243,8 @@ def test_three_files_stream(server, client, run_client, photo_paths):
     assert {"decode", "total"} <= set(result["timing_ms"]), result
 
 
-def test_wrong_key_takes_the_clients_error_path(server, client, run_client, photo_paths):
-    out = run_client(server.url, "sk_not_a_key", QUERY, METADATA, photo_paths)
+def assert_refused_401(client, out):
+    """Each client's own error path for a wrong key (shared by the v1 and v2 tests)."""
     if client == "curl":
         # --fail-with-body: exit 22, the server's JSON refusal still printed.
         assert out.rc == 22, out
@@ -263,6 +263,10 @@ def test_wrong_key_takes_the_clients_error_path(server, client, run_client, phot
         if client in ("node", "typescript", "go"):
             # These read the body: the server's detail.message comes through.
             assert line == "ERROR 401 the API key is unknown or revoked", line
+
+
+def test_wrong_key_takes_the_clients_error_path(server, client, run_client, photo_paths):
+    assert_refused_401(client, run_client(server.url, "sk_not_a_key", QUERY, METADATA, photo_paths))
 
 
 def test_large_file(server, client, run_client, big_png):

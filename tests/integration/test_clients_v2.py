@@ -27,7 +27,7 @@ import pytest
 from conftest import photo
 from test_v2 import V2, images, v2server  # noqa: F401  (fixtures)
 from client_toolchains import CLIENTS_DIR, DOTNET_ENV, JAVA_JARS, _build  # noqa: F401
-from test_clients import CLIENTS, Outcome, check_stream, jpeg_size, png_size, run_cli  # noqa: F401
+from test_clients import CLIENTS, Outcome, assert_refused_401, check_stream, jpeg_size, png_size, run_cli  # noqa: F401
 
 QUERY = "Describe the scene"
 JACKSON_JARS = ["/usr/share/java/jackson-databind.jar", "/usr/share/java/jackson-core.jar",
@@ -237,25 +237,7 @@ def test_two_urls_stream(v2server, images, served_sizes, client, run_client):
 
 def test_wrong_key_takes_the_clients_error_path(v2server, images, client, run_client):
     base, _ = images
-    out = run_client(v2server.url, "sk_not_a_key", QUERY, data_items(base))
-    if client == "curl":
-        # --fail-with-body: exit 22, the server's JSON refusal still printed.
-        assert out.rc == 22, out
-        assert out.chunks == [{"detail": {"code": "invalid_api_key",
-                                          "message": "the API key is unknown or revoked"}}], out
-        assert "returned error: 401" in out.stderr, out
-        return
-    assert out.rc != 0 and not out.chunks, out
-    if client == "httpx":
-        (e,) = out.errors
-        assert e.response.status_code == 401
-    else:
-        assert out.rc == 3, out
-        (line,) = out.errors
-        assert line.startswith("ERROR 401 "), line
-        if client in ("node", "typescript", "go"):
-            # These read the body: the server's detail.message comes through.
-            assert line == "ERROR 401 the API key is unknown or revoked", line
+    assert_refused_401(client, run_client(v2server.url, "sk_not_a_key", QUERY, data_items(base)))
 
 
 # What each client puts on the wire, as seen through the Recorder: all say
