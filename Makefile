@@ -37,29 +37,22 @@ test-asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_ARGS="-DSIGHT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 
 # libFuzzer harnesses (fuzz/) with ASan+UBSan, built with clang-14 in build-fuzz/;
-# each runs FUZZ_SECONDS from the seeds in fuzz/corpus/ (what it finds new goes to
-# build-fuzz/corpus/). Fails when any harness crashes; the input is in build-fuzz/artifacts/.
+# each runs FUZZ_SECONDS from the seeds in fuzz/corpus/, FUZZ_JOBS at a time (what it
+# finds new goes to build-fuzz/corpus/). Fails when any harness crashes; the input is in
+# build-fuzz/artifacts/. CI runs it after the tests (.ci/run).
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= multipart form_json urlencoded json_out pyrepr sse url image
 FUZZ_ARGS    ?=
-fuzz: bootstrap
+fuzz:
+	@scripts/bootstrap --fuzz
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
 	  $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null 2>/dev/null || \
 	  { echo "make fuzz: needs $(FUZZ_CC) with libFuzzer: sudo apt-get install clang-14 libclang-rt-14-dev" >&2; exit 1; }
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=$(FUZZ_CC) -DSIGHT_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
 	  -DORT_ROOT=$$(cat .deps/ort-root) >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
-	@mkdir -p build-fuzz/artifacts; failed=""; \
-	for t in $(FUZZ_TARGETS); do \
-	  mkdir -p build-fuzz/corpus/$$t; \
-	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
-	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
-	    -artifact_prefix=build-fuzz/artifacts/$$t- $(FUZZ_ARGS) build-fuzz/corpus/$$t fuzz/corpus/$$t \
-	    > build-fuzz/fuzz_$$t.log 2>&1 || failed="$$failed $$t"; \
-	  grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added)' build-fuzz/fuzz_$$t.log; \
-	done; \
-	if [ -n "$$failed" ]; then echo "make fuzz: crashes in:$$failed (logs: build-fuzz/fuzz_<target>.log)" >&2; exit 1; fi
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS="$(FUZZ_ARGS)" scripts/fuzz $(FUZZ_TARGETS)
 
 bench: build
 	@scripts/bench
