@@ -156,8 +156,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
     *req_cls = NULL;
     /* A request cut off before any response counts as 499 (client closed), as nginx logs it. */
     metrics_request(hr->route, hr->status ? hr->status : 499);
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        log_debug("request %s ended early (code %d)", hr->request_id, (int)toe);
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        /* Includes a client that stopped reading its stream: writes made no
+         * progress for --client-timeout seconds. */
+        log_info("request %s: client made no progress for %d s; connection closed", hr->request_id,
+                 hr->srv->cfg.client_timeout_s);
+    else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        log_debug("request %s ended early (MHD termination code %d)", hr->request_id, (int)toe);
     predict_cleanup(hr);
     free(hr);
 }

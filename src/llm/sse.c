@@ -191,7 +191,7 @@ int chat_event(chat_stream *c, const char *data, size_t len)
         const char *s = json_string_value(json_object_get(delta, "content"));
         size_t n = json_string_length(json_object_get(delta, "content"));
         if (s && n) {
-            if (append(c, s, n)) rc = fail(c, CHAT_MALFORMED, "out of memory");
+            if (append(c, s, n)) rc = fail(c, CHAT_MALFORMED, "the answer is over 16 MiB (or memory ran out)");
             else if (c->on_delta) c->on_delta(c->ctx, s, n);
         }
         if (rc == 0) rc = finish_reason(c, ch);
@@ -214,7 +214,8 @@ int chat_whole(chat_stream *c, const char *body, size_t len)
     if (rc == 0 && !json_is_string(content))
         rc = fail(c, CHAT_MALFORMED, "malformed response: no choices[0].message.content");
     if (rc == 0) {
-        if (append(c, json_string_value(content), json_string_length(content))) rc = fail(c, CHAT_MALFORMED, "out of memory");
+        if (append(c, json_string_value(content), json_string_length(content)))
+            rc = fail(c, CHAT_MALFORMED, "the answer is over 16 MiB (or memory ran out)");
         else if (c->on_delta && c->len) c->on_delta(c->ctx, c->text, c->len);
     }
     if (rc == 0) rc = finish_reason(c, ch);

@@ -20,6 +20,7 @@ static size_t nrows;
 static unsigned long long files[FILE_OUTCOME_COUNT];
 static histogram stages[STAGE_COUNT];
 static int inflight;
+static unsigned long long progress_dropped;
 
 static const char *ROUTES[ROUTE_COUNT] = {"predict_v1", "predict_v2", "batch_v1", "batch_v2", "healthz", "readyz", "metrics", "web", "other"};
 static const char *OUTCOMES[FILE_OUTCOME_COUNT] = {"done", "error", "cancelled"};
@@ -60,6 +61,13 @@ void metrics_inflight_add(int d)
 {
     pthread_mutex_lock(&mu);
     inflight += d;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_progress_dropped(void)
+{
+    pthread_mutex_lock(&mu);
+    progress_dropped++;
     pthread_mutex_unlock(&mu);
 }
 
@@ -136,6 +144,9 @@ char *metrics_render(size_t *len_out)
     }
     sb_printf(&b, "# HELP sight_requests_in_flight Prediction requests being received or streamed.\n"
                   "# TYPE sight_requests_in_flight gauge\nsight_requests_in_flight %d\n", inflight);
+    sb_printf(&b, "# HELP sight_stream_progress_dropped_total Progress lines (llm_delta) not sent because the client was behind.\n"
+                  "# TYPE sight_stream_progress_dropped_total counter\nsight_stream_progress_dropped_total %llu\n",
+              progress_dropped);
     pthread_mutex_unlock(&mu);
     if (b.failed) { free(b.buf); return NULL; }
     if (len_out) *len_out = b.len;

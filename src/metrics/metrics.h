@@ -13,6 +13,7 @@ void metrics_file(metrics_file_outcome outcome);
 void metrics_stage_seconds(metrics_stage stage, double seconds);
 void metrics_inflight_add(int delta);
 int metrics_inflight(void);
+void metrics_progress_dropped(void);
 
 const char *metrics_route_name(metrics_route r);
 

@@ -95,16 +95,37 @@ static json_t *file_event(const char *status, size_t index, const file_job *f)
                      json_string_lossy(f->filename, f->filename_len));
 }
 
+/* Progress lines are worth sending only to a client that keeps up. Past this
+ * many unread bytes in a request's queue they are dropped, which bounds what a
+ * client that stops reading can make the server hold (the done line still
+ * carries the whole answer). */
+#define PROGRESS_MAX_QUEUED (1u << 20)
+
 /* Extra lines a stage streams while it works (e.g. llm_delta). */
-typedef struct { predict_request *r; size_t index; } emit_ctx;
+typedef struct { predict_request *r; size_t index; bool dropping; } emit_ctx;
 
 static void emit_line(void *ctx, json_t *event)
 {
     emit_ctx *ec = ctx;
     const file_job *f = &ec->r->files[ec->index];
+    /* Once one is dropped, the file's later ones go too: the deltas a client
+     * does see always join up into a prefix of the answer. */
+    if (ec->dropping) {
+        json_decref(event);
+        metrics_progress_dropped();
+        return;
+    }
     json_object_set_new(event, "index", json_integer((json_int_t)ec->index));
     json_object_set_new(event, "filename", json_string_lossy(f->filename, f->filename_len));
-    push_line(ec->r, event);
+    size_t len;
+    char *line = json_line(event, &len);
+    if (!line) return;
+    if (eq_push_unless_behind(ec->r->events, line, len, PROGRESS_MAX_QUEUED) == 1) {
+        ec->dropping = true;
+        metrics_progress_dropped();
+        log_info("request %s: client is %u KiB behind; no more progress lines for file %zu", ec->r->request_id,
+                 PROGRESS_MAX_QUEUED >> 10, ec->index);
+    }
 }
 
 /* Records one file's outcome; the last file closes the stream with "complete". */
@@ -136,7 +157,7 @@ static void run_job(pipeline *p, predict_request *r, size_t i)
     double t0 = now_s();
     push_line(r, file_event("processing", i, f));
     stage_error err = {{0}, {0}};
-    emit_ctx ec = {r, i};
+    emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, f, &r->cancelled, emit_line, &ec};
     json_t *result = stages_run_file(&p->stages, &call, &err);
     free_file_data(f);  /* the bytes are not needed any more; give the memory back early */

@@ -19,6 +19,7 @@ struct event_queue {
     line *head, *tail;
     size_t head_off;  /* bytes of head already handed out */
     size_t pushed;
+    size_t queued;    /* bytes pushed and not yet read */
     bool closed;
     int efd;
 };
@@ -54,24 +55,33 @@ static void wake(event_queue *q)
     (void)r;
 }
 
-int eq_push(event_queue *q, char *text, size_t len)
+static int push(event_queue *q, char *text, size_t len, size_t max_queued)
 {
     line *l = malloc(sizeof *l);
     pthread_mutex_lock(&q->mu);
-    if (q->closed || !l) {
+    int rc = q->closed || !l ? -1 : q->queued + len > max_queued ? 1 : 0;
+    if (rc != 0) {
         pthread_mutex_unlock(&q->mu);
         free(l);
         free(text);
-        return -1;
+        return rc;
     }
     *l = (line){NULL, len, text};
     if (q->tail) q->tail->next = l;
     else q->head = l;
     q->tail = l;
     q->pushed += len;
+    q->queued += len;
     pthread_mutex_unlock(&q->mu);
     wake(q);
     return 0;
+}
+
+int eq_push(event_queue *q, char *text, size_t len) { return push(q, text, len, SIZE_MAX); }
+
+int eq_push_unless_behind(event_queue *q, char *text, size_t len, size_t max_queued)
+{
+    return push(q, text, len, max_queued);
 }
 
 void eq_close(event_queue *q)
@@ -97,6 +107,7 @@ ssize_t eq_read(event_queue *q, char *buf, size_t max)
         if (take > max - n) take = max - n;
         memcpy(buf + n, l->text + q->head_off, take);
         n += take;
+        q->queued -= take;
         q->head_off += take;
         if (q->head_off == l->len) {
             q->head = l->next;

@@ -20,6 +20,11 @@ void eq_free(event_queue *q);
  * line is dropped. Returns 0, or -1 if the queue is closed. */
 int eq_push(event_queue *q, char *line, size_t len);
 
+/* The same for a line the client can do without (progress): it is dropped
+ * (freed, returns 1) when more than max_queued bytes would be waiting unread,
+ * so a client that stops reading cannot make the queue grow without end. */
+int eq_push_unless_behind(event_queue *q, char *line, size_t len, size_t max_queued);
+
 /* No more lines will come; the consumer drains what is queued, then sees EOF. */
 void eq_close(event_queue *q);
 

@@ -64,7 +64,8 @@ class Server:
         return r.stdout
 
     def log_text(self):
-        self.log.flush()
+        if not self.log.closed:  # stop() closes it; the failure message still wants the text
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def metric(self, name):

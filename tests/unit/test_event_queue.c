@@ -86,8 +86,28 @@ static void test_concurrent_producers(void)
     eq_free(q);
 }
 
+/* Progress lines are refused once the unread bytes would pass the limit;
+ * reading makes room again; ordinary lines are never refused. */
+static void test_progress_dropped_when_behind(void)
+{
+    event_queue *q = eq_new();
+    char buf[64];
+    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("0123456789\n"), 11, 20), 0);
+    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("0123456789\n"), 11, 20), 1);  /* 22 > 20 */
+    CHECK_EQ_INT(eq_push(q, dup_s("done\n"), 5), 0);                             /* never refused */
+    CHECK_EQ_INT(eq_read(q, buf, 8), 8);                                          /* 8 unread left */
+    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("abcdefghij\n"), 11, 20), 0);  /* 8 + 11 <= 20 */
+    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 19);
+    CHECK(memcmp(buf, "89\ndone\nabcdefghij\n", 19) == 0);
+    CHECK_EQ_INT(eq_bytes_pushed(q), 27);  /* the dropped line was never pushed */
+    eq_close(q);
+    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("x\n"), 2, 100), -1);
+    eq_free(q);
+}
+
 int main(void)
 {
+    test_progress_dropped_when_behind();
     test_order_and_partial_reads();
     test_close_drains_first();
     test_free_with_pending_lines();
