@@ -241,6 +241,12 @@ void form_parse_urlencoded(form *f, const char *body, size_t len)
         if (eq) *eq = 0;
         pair[url_decode(pair, strlen(pair))] = 0;
         size_t vl = url_decode(val, strlen(val));
+        /* A url-encoded value is text, never an image: say so now rather than
+         * start a stream whose files all fail to decode. */
+        if (!strcmp(pair, "files") && !f->failed) {
+            fail(f, 422, "files_need_multipart", "files must be sent as multipart/form-data file parts, not url-encoded");
+            continue;
+        }
         form_part_begin(f, pair, NULL);
         form_part_data(f, val, vl);
         form_part_end(f);

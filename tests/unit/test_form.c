@@ -174,6 +174,17 @@ static void test_urlencoded(void)
     CHECK_EQ_INT(form_finish(&f), -1);
     CHECK_STR(f.err.code, "no_files");
     form_free(&f);
+
+    /* A url-encoded files value is text: refused as such, the key still read after it. */
+    form_init(&f, &LIM);
+    body = "files=aGVsbG8%3D&metadata=%7B%7D&api_key=sk_k";
+    form_parse_urlencoded(&f, body, strlen(body));
+    CHECK_EQ_INT(f.nfiles, 0);
+    CHECK_STR(f.api_key, "sk_k");
+    CHECK_EQ_INT(form_finish(&f), -1);
+    CHECK_STR(f.err.code, "files_need_multipart");
+    CHECK_EQ_INT(f.err.status, 422);
+    form_free(&f);
 }
 
 int main(void)
