@@ -184,6 +184,7 @@ def test_slowloris_headers_are_cut_by_the_header_deadline_while_others_are_serve
     times = sorted(t for t, _ in res.values() if t is not None)
     assert len(times) == 50, res
     # Cut by the 2 s deadline (the reaper looks 4 times a second), not later.
+    print(f"header deadline 2 s: 50 cut after {times[0]:.2f}-{times[-1]:.2f} s; others served in {min(served):.3f}-{max(served):.3f} s")
     assert 1.8 <= times[0] and times[-1] <= 3.5, times
     told = [parse(got) for _, got in res.values() if got]
     assert told and all(r[0] == 408 and json.loads(r[2])["detail"]["code"] == "request_timeout" for r in told), told
@@ -206,6 +207,7 @@ def test_slow_body_is_cut_by_the_minimum_rate_while_others_are_served(start_serv
     res, served = run_beside(lambda: trickle(socks, 0.1, until=10), lambda: small_predict(s))
     times = sorted(t for t, _ in res.values() if t is not None)
     assert len(times) == 50, res
+    print(f"body deadline 1 s + n/100: 50 cut after {times[0]:.2f}-{times[-1]:.2f} s; others served in {min(served):.3f}-{max(served):.3f} s")
     assert 0.9 <= times[0] and times[-1] <= 3, times
     told = [parse(got) for _, got in res.values() if got]
     # A client still sending may see the reset before the 408; most read it.
