@@ -32,8 +32,12 @@ static const opt_def OPTS[] = {
     {"max-file-size", "SIGHT_MAX_FILE_SIZE", OPT_SIZE, OFF(max_file_bytes), 0, 1, INT64_MAX, "largest uploaded file (default 20MiB)"},
     {"max-body-size", "SIGHT_MAX_BODY_SIZE", OPT_SIZE, OFF(max_body_bytes), 0, 1, INT64_MAX, "largest request body (default 100MiB)"},
     {"max-files", "SIGHT_MAX_FILES", OPT_INT, OFF(max_files), 0, 1, 100000, "files per request (default 32)"},
+    {"max-parts", "SIGHT_MAX_PARTS", OPT_INT, OFF(max_parts), 0, 1, 1000000, "multipart parts or form fields per request (default 1000)"},
     {"max-pixels", "SIGHT_MAX_PIXELS", OPT_COUNT, OFF(max_pixels), 0, 1, INT64_MAX, "largest decoded image in pixels; refuses decompression bombs (default 50M)"},
     {"client-timeout", "SIGHT_CLIENT_TIMEOUT", OPT_INT, OFF(client_timeout_s), 0, 1, 86400, "seconds a connection may make no progress, sending or reading its stream, before it is closed (default 60)"},
+    {"header-timeout", "SIGHT_HEADER_TIMEOUT", OPT_INT, OFF(header_timeout_s), 0, 0, 86400, "seconds for the request line and headers, from the accept or the previous request (default 20; 0: off)"},
+    {"body-timeout", "SIGHT_BODY_TIMEOUT", OPT_INT, OFF(body_timeout_s), 0, 0, 86400, "seconds of grace for a request body, extended by --body-min-rate (default 20; 0: off)"},
+    {"body-min-rate", "SIGHT_BODY_MIN_RATE", OPT_INT, OFF(body_min_rate), 0, 0, 1000000000, "bytes/s a body must keep up after its grace (default 500; 0: the grace alone)"},
     {"shutdown-timeout", "SIGHT_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 86400, "seconds SIGTERM waits for running streams (default 30)"},
     {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
     {"log-level", "SIGHT_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), SZ(log_level), 0, 0, "error, warn, info or debug (default info)"},
@@ -77,6 +81,10 @@ void config_defaults(sight_config *c)
     c->max_pixels = 50000000;
     c->client_timeout_s = 60;
     c->shutdown_timeout_s = 30;
+    c->header_timeout_s = 20;
+    c->body_timeout_s = 20;
+    c->body_min_rate = 500;
+    c->max_parts = 1000;
     c->retry_after_s = 1;
     strcpy(c->log_level, "info");
     strcpy(c->models_dir, "models");

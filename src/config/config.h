@@ -23,6 +23,10 @@ typedef struct {
     int max_files;
     int64_t max_pixels;
     int client_timeout_s;     /* idle time before a silent client is dropped */
+    int header_timeout_s;     /* request line + headers must arrive within this; 0 = off */
+    int body_timeout_s;       /* grace for a request body; 0 = off */
+    int body_min_rate;        /* bytes/s that extend the body's deadline */
+    int max_parts;            /* multipart parts / form fields per request */
     int shutdown_timeout_s;   /* how long SIGTERM waits for running streams */
     int retry_after_s;        /* Retry-After sent with 429 */
     char log_level[16];

@@ -14,6 +14,9 @@ const char *const FORM_OPTION_FIELDS[] = {"confidence", "iou", "max_detections",
 #define MAX_API_KEY 256
 #define MAX_QUERY (16 * 1024)
 #define MAX_METADATA 4096
+/* Repeated `classes` fields are joined; the whole list has this limit (each
+ * join copies it, so without one the cost would grow with the square). */
+#define MAX_CLASSES (16 * 1024)
 
 static int fail(form *f, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -67,9 +70,16 @@ static int store_param(form *f, char *s)
     if (!f->params && !(f->params = json_object())) { free(s); return -1; }
     json_t *old = json_object_get(f->params, f->cur_param);
     char *joined = NULL;
-    if (old && !strcmp(f->cur_param, "classes") && asprintf(&joined, "%s,%s", json_string_value(old), s) < 0) {
-        free(s);
-        return -1;
+    if (old && !strcmp(f->cur_param, "classes")) {
+        if (json_string_length(old) + 1 + strlen(s) > MAX_CLASSES) {
+            free(s);
+            fail(f, 413, "field_too_large", "the classes fields together are over their %d byte limit", MAX_CLASSES);
+            return 0;
+        }
+        if (asprintf(&joined, "%s,%s", json_string_value(old), s) < 0) {
+            free(s);
+            return -1;
+        }
     }
     int rc = json_object_set_new(f->params, f->cur_param, json_string_lossy(joined ? joined : s, strlen(joined ? joined : s)));
     free(joined);
@@ -92,6 +102,13 @@ static int end_value(form *f)
         f->text = NULL;
         f->text_len = f->text_cap = 0;
         if (!s) return fail(f, 500, "out_of_memory", "out of memory");
+        if (f->cur == CUR_QUERY) {
+            /* The query goes into prompts and answers as JSON text: make it
+             * valid UTF-8 here, once, rather than at every use. */
+            char *clean = utf8_lossy_dup(s, strlen(s), NULL);
+            free(s);
+            if (!(s = clean)) return fail(f, 500, "out_of_memory", "out of memory");
+        }
         if (f->cur == CUR_API_KEY) { free(f->api_key); f->api_key = s; }
         else if (f->cur == CUR_QUERY) { free(f->query); f->query = s; }
         else {
@@ -163,6 +180,10 @@ static int start_value(form *f, const char *key, const char *filename)
 int form_part_begin(form *f, const char *name, const char *filename)
 {
     end_value(f);
+    /* Each part costs a little whatever it holds: 10,000 tiny fields are refused
+     * like an oversized one (the body is still read on, linearly, for the key). */
+    if (f->lim.max_parts > 0 && ++f->nparts > (size_t)f->lim.max_parts)
+        fail(f, 413, "too_many_parts", "more than %d parts in one request", f->lim.max_parts);
     if (start_value(f, name ? name : "", filename)) f->cur = CUR_NONE;
     return 0;
 }
@@ -327,6 +348,24 @@ void form_parse_json(form *f, const char *body, size_t len)
         if (json_item(f, i, json_array_get(data, i))) break;
 out:
     json_decref(root);
+}
+
+size_t form_json_value_bound(const char *body, size_t len)
+{
+    size_t n = 1;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == ',' || c == '[' || c == '{') {
+            n++;
+        }
+    }
+    return n;
 }
 
 static int parse_meta(form *f, size_t i)

@@ -17,6 +17,7 @@
 typedef struct {
     int64_t max_file_bytes;
     int max_files;
+    int max_parts;        /* parts (or url-encoded fields) in all; 0: no limit */
 } form_limits;
 
 typedef struct {
@@ -43,6 +44,7 @@ typedef struct {
     json_t *params;       /* stage options as strings: confidence, iou, max_detections, classes */
     form_file *files;
     size_t nfiles;
+    size_t nparts;        /* parts begun so far */
     char **metadata;      /* raw JSON strings, parsed by form_finish */
     size_t nmetadata;
     form_meta *meta;      /* nfiles entries after a successful form_finish */
@@ -76,6 +78,12 @@ void form_parse_urlencoded(form *f, const char *body, size_t len);
 /* Fills the form from a v2 JSON body: {api_key, query, data: [{image_url,
  * filename, is_yolo, is_llm, is_ocr}], confidence, iou, max_detections, classes}. */
 void form_parse_json(form *f, const char *body, size_t len);
+
+/* An upper bound on the number of values in a JSON text (each is the first
+ * in its container or follows a comma), found without parsing it: a parser
+ * spends about 30 bytes of memory per 1-byte value, so the count is checked
+ * before any parse. */
+size_t form_json_value_bound(const char *body, size_t len);
 
 /* Called once the body is complete: checks counts and parses metadata. */
 int form_finish(form *f);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "config/config.h"
+#include "http/conn_guard.h"
 #include "http/form.h"
 #include "keys/keystore.h"
 #include "metrics/metrics.h"
@@ -22,6 +23,7 @@ struct server {
     atomic_int inflight;        /* prediction requests being received or streamed */
     atomic_bool shutting_down;
     int abort_fd;               /* eventfd, readable once streams must end now */
+    conn_guard *guard;          /* header and body deadlines */
 };
 
 /* Per-HTTP-request state, kept in libmicrohttpd's request closure. */
@@ -29,6 +31,7 @@ typedef struct http_req {
     struct server *srv;
     metrics_route route;
     char request_id[40];
+    cg_conn *conn;              /* the connection's deadline tracking (may be NULL) */
     unsigned status;            /* of the response queued, for metrics */
     bool responded;             /* a response is queued: swallow the rest of the upload */
     bool counted;               /* holds one of srv->inflight */

@@ -34,10 +34,15 @@ static int fail(mp_parser *p, const char *msg)
 int mp_boundary(const char *ct, char *out, size_t out_len)
 {
     if (!ct) return -1;
+    bool found = false;
     for (const char *s = ct; (s = strchr(s, ';')); ) {
         s++;
         while (*s == ' ' || *s == '\t') s++;
         if (strncasecmp(s, "boundary=", 9)) continue;
+        /* A second boundary is ambiguous (a proxy may split the body on the
+         * other one): refused rather than guessed. */
+        if (found) return -1;
+        found = true;
         s += 9;
         size_t n = 0;
         if (*s == '"') {
@@ -50,9 +55,9 @@ int mp_boundary(const char *ct, char *out, size_t out_len)
         if (n < 1 || n > MAX_BOUNDARY || n >= out_len) return -1;
         memcpy(out, s, n);
         out[n] = 0;
-        return 0;
+        s += n;
     }
-    return -1;
+    return found ? 0 : -1;
 }
 
 mp_parser *mp_new(const char *boundary, const mp_callbacks *cb, void *ctx)

@@ -5,6 +5,7 @@
  * limit enforced; then form validation, the form's key, and only then the
  * 200 and the stream. Every refusal before the stream is a JSON error. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <poll.h>
@@ -133,6 +134,14 @@ static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const c
     }
 }
 
+/* --max-parts, raised where needed so that a request with --max-files files
+ * always fits (a v1 file takes two parts, a v2 item up to six JSON values). */
+static int max_parts(const sight_config *cfg)
+{
+    int64_t need = 8 * (int64_t)cfg->max_files + 16;
+    return cfg->max_parts >= need ? cfg->max_parts : need > INT_MAX ? INT_MAX : (int)need;
+}
+
 static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 {
     server *s = hr->srv;
@@ -171,7 +180,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred_status))
         return MHD_YES;
 
-    form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files};
+    form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files, max_parts(&s->cfg)};
     form_init(&hr->form, &lim);
     if (hr->urlencoded || hr->json_body) return MHD_YES;
     char boundary[80];
@@ -321,6 +330,10 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     if (hr->urlencoded && !hr->too_large)
         form_parse_urlencoded(&hr->form, hr->raw, hr->raw_len);
     if (hr->json_body && !hr->too_large) {
+        /* Checked before parsing: the parse itself is what costs. */
+        if (form_json_value_bound(hr->raw ? hr->raw : "", hr->raw_len) > (size_t)hr->form.lim.max_parts)
+            return reply_error(c, hr, 413, "too_many_parts", "more than %d JSON values in the body",
+                               hr->form.lim.max_parts);
         form_parse_json(&hr->form, hr->raw ? hr->raw : "", hr->raw_len);
         /* Not JSON at all: nothing else (not even a key) can be read from it. */
         if (hr->form.failed && hr->form.err.status == 400) return form_failed(c, hr);

@@ -20,6 +20,9 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
      * socket: closing is the only safe way to end the exchange. */
     if (status >= 400 && !hr->body_read && hr->route <= ROUTE_BATCH_V2)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    /* From here the connection is sending: no request deadline applies. Marked
+     * before queueing, so the reaper never writes its 408 beside this response. */
+    cg_request_done(hr->conn);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     if (ret == MHD_YES) {

@@ -101,6 +101,13 @@ static enum MHD_Result handle_static(struct MHD_Connection *c, http_req *hr, con
     return reply_queue(c, hr, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 }
 
+/* The deadline tracking registered for c when it opened (see on_connection). */
+static cg_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_data_size,
                                void **req_cls)
@@ -114,7 +121,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         hr->srv = s;
         hr->route = route_of(url);
         set_request_id(c, hr);
+        hr->conn = conn_of(c);
         *req_cls = hr;
+        cg_headers_done(hr->conn, hr->request_id);
+    } else if (*upload_data_size > 0) {
+        cg_body_bytes(hr->conn, (int64_t)*upload_data_size);
+    } else {
+        /* The whole request is in: what follows is work and the answer. */
+        cg_request_done(hr->conn);
     }
     if (hr->responded) {
         /* Already answered (an early error): discard whatever body still arrives. */
@@ -152,10 +166,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
     http_req *hr = *req_cls;
+    cg_conn *cc = conn_of(c);
+    cg_cut cut = cg_was_cut(cc);
+    /* A kept-alive connection now waits for its next request's headers. */
+    cg_next_request(cc);
     if (!hr) return;
     *req_cls = NULL;
-    /* A request cut off before any response counts as 499 (client closed), as nginx logs it. */
-    metrics_request(hr->route, hr->status ? hr->status : 499);
+    /* A request cut off before any response counts as 499 (client closed), as
+     * nginx logs it, or 408 when our body deadline cut it. */
+    metrics_request(hr->route, hr->status ? hr->status : cut ? 408 : 499);
     if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         /* Includes a client that stopped reading its stream: writes made no
          * progress for --client-timeout seconds. */
@@ -165,6 +184,40 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
         log_debug("request %s ended early (MHD termination code %d)", hr->request_id, (int)toe);
     predict_cleanup(hr);
     free(hr);
+}
+
+/* Registers each connection with the deadline reaper as it opens, and
+ * unregisters it as it closes. libmicrohttpd 0.9.75 sends "closed" before it
+ * closes the socket (MHD_cleanup_connections), so the reaper never sees a
+ * descriptor number that has been reused. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        cg_close(*socket_ctx);
+        *socket_ctx = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char peer[64] = "?";
+    if (ad && ad->client_addr) {
+        const struct sockaddr *sa = ad->client_addr;
+        char host[INET6_ADDRSTRLEN] = "";
+        unsigned port = 0;
+        if (sa->sa_family == AF_INET) {
+            const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+            port = ntohs(in->sin_port);
+        } else if (sa->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            port = ntohs(in6->sin6_port);
+        }
+        snprintf(peer, sizeof peer, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    }
+    *socket_ctx = fd && s->guard ? cg_open(s->guard, fd->connect_fd, peer) : NULL;
 }
 
 static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
@@ -204,6 +257,11 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
     struct sockaddr_storage ss;
     socklen_t sl;
     if (s->abort_fd < 0 || resolve(cfg->listen_host, cfg->listen_port, &ss, &sl) != 0) goto fail;
+    cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate};
+    if (!(s->guard = cg_start(&lim))) {
+        log_error("cannot start the request deadline thread");
+        goto fail;
+    }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                      MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
@@ -216,6 +274,7 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->client_timeout_s,
                                  MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                  MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                                  MHD_OPTION_END);
     if (!s->daemon) {
@@ -226,6 +285,7 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
     s->port = di ? di->port : cfg->listen_port;
     return s;
 fail:
+    cg_stop(s->guard);
     if (s->abort_fd >= 0) close(s->abort_fd);
     free(s);
     return NULL;
@@ -257,6 +317,8 @@ void server_shutdown(server *s)
     ssize_t w = write(s->abort_fd, &one, sizeof one);
     (void)w;
     MHD_stop_daemon(s->daemon);
+    /* After the daemon: its "closed" notifications still use the guard. */
+    cg_stop(s->guard);
     close(s->abort_fd);
     free(s);
 }

@@ -21,10 +21,12 @@ static unsigned long long files[FILE_OUTCOME_COUNT];
 static histogram stages[STAGE_COUNT];
 static int inflight;
 static unsigned long long progress_dropped;
+static unsigned long long cuts[CUT_REASON_COUNT];
 
 static const char *ROUTES[ROUTE_COUNT] = {"predict_v1", "predict_v2", "batch_v1", "batch_v2", "healthz", "readyz", "metrics", "web", "other"};
 static const char *OUTCOMES[FILE_OUTCOME_COUNT] = {"done", "error", "cancelled"};
 static const char *STAGES[STAGE_COUNT] = {"decode", "yolo", "ocr", "llm", "file"};
+static const char *CUT_REASONS[CUT_REASON_COUNT] = {"header", "body"};
 
 const char *metrics_route_name(metrics_route r) { return r < ROUTE_COUNT ? ROUTES[r] : "other"; }
 
@@ -68,6 +70,13 @@ void metrics_progress_dropped(void)
 {
     pthread_mutex_lock(&mu);
     progress_dropped++;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_conn_cut(metrics_cut_reason r)
+{
+    pthread_mutex_lock(&mu);
+    cuts[r]++;
     pthread_mutex_unlock(&mu);
 }
 
@@ -147,6 +156,10 @@ char *metrics_render(size_t *len_out)
     sb_printf(&b, "# HELP sight_stream_progress_dropped_total Progress lines (llm_delta) not sent because the client was behind.\n"
                   "# TYPE sight_stream_progress_dropped_total counter\nsight_stream_progress_dropped_total %llu\n",
               progress_dropped);
+    sb_printf(&b, "# HELP sight_connections_cut_total Connections cut off because the request headers or body came too slowly.\n"
+                  "# TYPE sight_connections_cut_total counter\n");
+    for (int r = 0; r < CUT_REASON_COUNT; r++)
+        sb_printf(&b, "sight_connections_cut_total{reason=\"%s\"} %llu\n", CUT_REASONS[r], cuts[r]);
     pthread_mutex_unlock(&mu);
     if (b.failed) { free(b.buf); return NULL; }
     if (len_out) *len_out = b.len;

@@ -27,9 +27,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-json_t *json_string_lossy(const char *s, size_t len)
+char *utf8_lossy_dup(const char *s, size_t len, size_t *out_len)
 {
-    if (!s) return json_string("");
     /* Worst case every byte becomes the 3-byte U+FFFD. */
     char *buf = malloc(len * 3 + 1);
     if (!buf) return NULL;
@@ -40,6 +39,17 @@ json_t *json_string_lossy(const char *s, size_t len)
         if (k) { memcpy(buf + o, p + i, k); o += k; i += k; }
         else { memcpy(buf + o, "\xEF\xBF\xBD", 3); o += 3; i++; }
     }
+    buf[o] = 0;
+    if (out_len) *out_len = o;
+    return buf;
+}
+
+json_t *json_string_lossy(const char *s, size_t len)
+{
+    if (!s) return json_string("");
+    size_t o;
+    char *buf = utf8_lossy_dup(s, len, &o);
+    if (!buf) return NULL;
     json_t *j = json_stringn(buf, o);
     free(buf);
     return j;

@@ -9,6 +9,10 @@
  * U+FFFD, so a client-supplied filename can never break the output. */
 json_t *json_string_lossy(const char *s, size_t len);
 
+/* The same replacement into a new NUL-terminated string (caller frees);
+ * *out_len (if not NULL) gets its length. NULL when out of memory. */
+char *utf8_lossy_dup(const char *s, size_t len, size_t *out_len);
+
 /* Serialises compactly and appends "\n": one NDJSON line. Takes ownership of
  * obj (decref'd). Returns malloc'd text and its length, or NULL. */
 char *json_line(json_t *obj, size_t *len_out);

@@ -13,6 +13,13 @@ int main(void)
     CHECK_EQ_INT(c.max_body_bytes, 100 << 20);
     CHECK_EQ_INT(c.max_files, 32);
     CHECK_EQ_INT(c.max_pixels, 50000000);
+    CHECK_EQ_INT(c.header_timeout_s, 20);
+    CHECK_EQ_INT(c.body_timeout_s, 20);
+    CHECK_EQ_INT(c.body_min_rate, 500);
+    CHECK_EQ_INT(c.max_parts, 1000);
+    CHECK_EQ_INT(config_set(&c, "header-timeout", "0", (char[64]){0}, 64), 0);  /* 0: off */
+    CHECK_EQ_INT(c.header_timeout_s, 0);
+    CHECK_EQ_INT(config_set(&c, "body-min-rate", "-1", (char[64]){0}, 64), -1);
 
     CHECK_EQ_INT(config_parse_size("20MiB"), 20 << 20);
     CHECK_EQ_INT(config_parse_size("512k"), 512 << 10);

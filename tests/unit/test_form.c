@@ -187,8 +187,44 @@ static void test_urlencoded(void)
     form_free(&f);
 }
 
+/* Hostile shapes: thousands of parts, a classes list grown by repetition, a query that is not UTF-8. */
+static void test_part_count_and_join_limits(void)
+{
+    form_limits lim = {.max_file_bytes = 100, .max_files = 3, .max_parts = 50};
+    form f;
+    form_init(&f, &lim);
+    for (int i = 0; i < 10000; i++) feed(&f, "query", NULL, "q", 1);
+    feed(&f, "api_key", NULL, "sk_late", 3);  /* still collected after the refusal */
+    CHECK_EQ_INT(form_finish(&f), -1);
+    CHECK_EQ_INT(f.err.status, 413);
+    CHECK_STR(f.err.code, "too_many_parts");
+    CHECK_STR(f.api_key, "sk_late");
+    form_free(&f);
+
+    form_init(&f, &LIM);  /* max_parts 0: no part limit, the joined list still has one */
+    char chunk[4001];
+    memset(chunk, 'a', 4000);
+    chunk[4000] = 0;
+    int i;
+    for (i = 0; i < 100 && !f.failed; i++) feed(&f, "classes", NULL, chunk, 4000);
+    CHECK(f.failed);
+    CHECK(i <= 5);
+    CHECK_STR(f.err.code, "field_too_large");
+    form_free(&f);
+
+    form_init(&f, &LIM);
+    feed(&f, "query", NULL, "bad \xff\xfe, overlong \xc0\xaf, surrogate \xed\xa0\x80.", 3);
+    CHECK_STR(f.query, "bad \xef\xbf\xbd\xef\xbf\xbd, overlong \xef\xbf\xbd\xef\xbf\xbd, surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd.");
+    form_free(&f);
+
+    CHECK_EQ_INT(form_json_value_bound("{}", 2), 2);
+    CHECK_EQ_INT(form_json_value_bound("{\"a\":[1,2,{}],\"b\":\"x,y[\\\",{\"}", 30), 7);
+    CHECK_EQ_INT(form_json_value_bound("[{},{},{}]", 10), 7);
+}
+
 int main(void)
 {
+    test_part_count_and_join_limits();
     test_interleaved_fields();
     test_consecutive_same_key();
     test_errors();

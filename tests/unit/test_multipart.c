@@ -157,6 +157,10 @@ static void test_boundary_parameter(void)
     char big[120] = "multipart/form-data; boundary=";
     memset(big + strlen(big), 'x', 71);
     CHECK_EQ_INT(mp_boundary(big, b, sizeof b), -1);
+    CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=aaa; boundary=bbb", b, sizeof b), -1);  /* ambiguous */
+    CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=aaa; Boundary=aaa", b, sizeof b), -1);
+    CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=\"x;boundary=y\"; charset=utf-8", b, sizeof b), 0);
+    CHECK_STR(b, "x;boundary=y");
     CHECK(mp_new("", &CB, NULL) == NULL);
 }
 
