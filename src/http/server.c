@@ -262,8 +262,10 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
         log_error("cannot start the request deadline thread");
         goto fail;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_USE_ITC;
+    /* MHD_USE_POLL: with select() every descriptor past 1023 is refused, so a
+     * --max-connections above ~1000 would silently not hold. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* Thread per connection: a stream's reader may sleep in poll() until its
      * next event without holding up anyone else. The connection limit bounds

@@ -313,6 +313,24 @@ def test_thousands_of_dropped_connections(start_server):
     assert s.metric("sight_requests_in_flight") == 0
 
 
+
+def test_connections_past_descriptor_1023_are_served(start_server):
+    """With select() MHD refuses every socket numbered 1024 or more, so a
+    --max-connections above ~1000 would not hold; the server polls instead."""
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        pytest.skip(f"open-file limit {soft} is too low to hold 1100 connections")
+    s = start_server("--max-connections", "1500")
+    socks = [connect(s, 5) for _ in range(1100)]
+    try:
+        time.sleep(0.5)  # all accepted: the server now holds descriptors past 1023
+        assert httpx.get(s.url + "/healthz", timeout=5).json() == {"status": "ok"}
+        assert small_predict(s) < 5
+    finally:
+        for sock in socks:
+            sock.close()
+
 # 3. Bodies cut mid-multipart -------------------------------------------------
 
 def full_body(key):
