@@ -514,7 +514,8 @@ static double round_to(double v, double q) { return round(v / q) * q; }
 
 int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, stage_error *err)
 {
-    char msg[256];
+    /* ORT's messages are long (source path, then the reason last): room for all of it. */
+    char msg[sizeof err->message];
     double t0 = now_ms();
     float *buf = pool_get(d);
     if (!buf) { snprintf(err->code, sizeof err->code, "out_of_memory"); snprintf(err->message, sizeof err->message, "out of memory"); return -1; }
@@ -532,8 +533,9 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
     if (rc == 0) rc = output_view(d, ov, shape, &nd, &data, msg, sizeof msg);
     if (rc != 0) {
         if (ov) d->api->ReleaseValue(ov);
-        snprintf(err->code, sizeof err->code, "yolo_unavailable");
-        snprintf(err->message, sizeof err->message, "detection failed: %s", msg);
+        /* The model is there but this Run failed (an ORT error on this input):
+         * not "unavailable", which says no model is configured. */
+        stage_error_set(err, "detector_failed", "detection failed: %s", msg);
         log_error("model %s: %s", d->model_name, msg);
         return -1;
     }
