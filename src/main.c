@@ -117,7 +117,7 @@ static int start_all(const sight_config *cfg, services *sv)
 
     stage_set stages = {.yolo = sv->det ? detector_stage(sv->det) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL,
                         .llm = llm_stage(sv->an), .max_pixels = cfg->max_pixels};
-    if (!(sv->pipe = pipeline_start(cfg->workers, &stages, sv->fetch))) {
+    if (!(sv->pipe = pipeline_start(cfg->workers, cfg->llm_concurrency, &stages, sv->fetch))) {
         log_error("cannot start %d worker threads", cfg->workers);
         return -1;
     }

@@ -12,15 +12,24 @@ typedef struct job {
     struct job *next;
     predict_request *req;
     size_t index;
+    stage_work *work;   /* set once the CPU stages are done and the llm stage is left */
+    double t0;          /* when a worker took the file */
 } job;
 
-struct pipeline {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+/* One queue of jobs and the threads that serve it. */
+typedef struct {
     job *head, *tail;
-    bool stopping;
-    int nworkers;
+    pthread_cond_t cv;
+    bool closed;        /* no more jobs: threads drain what is queued, cancelled, then exit */
+    int nthreads;
     pthread_t *threads;
+} job_queue;
+
+struct pipeline {
+    pthread_mutex_t mu;  /* guards both queues */
+    /* cpu: decode, detection, OCR (CPU-bound; --workers threads). llm: the
+     * llm stage, which mostly waits on a provider (--llm-concurrency threads). */
+    job_queue cpu, llm;
     stage_set stages;
     fetcher *fetch;
 };
@@ -63,6 +72,7 @@ void predict_request_unref(predict_request *r)
         free_file_data(&r->files[i]);
     }
     free(r->files);
+    free(r->settled);
     free(r->query);
     json_decref(r->params);
     eq_free(r->events);
@@ -93,6 +103,14 @@ static json_t *file_event(const char *status, size_t index, const file_job *f)
 {
     return json_pack("{s:s,s:I,s:o}", "status", status, "index", (json_int_t)index, "filename",
                      json_string_lossy(f->filename, f->filename_len));
+}
+
+static json_t *error_event(size_t index, const file_job *f, const char *code, const char *message)
+{
+    json_t *ev = file_event("error", index, f);
+    json_object_set_new(ev, "error", json_pack("{s:s,s:o}", "code", code, "message",
+                                               json_string_lossy(message, strlen(message))));
+    return ev;
 }
 
 /* Progress lines are worth sending only to a client that keeps up. Past this
@@ -128,103 +146,191 @@ static void emit_line(void *ctx, json_t *event)
     }
 }
 
-/* Records one file's outcome; the last file closes the stream with "complete". */
-static void finish_file(predict_request *r, bool ok)
+/* The "complete" line, then EOF. Called with r->mu held. */
+static void close_stream(predict_request *r)
 {
-    pthread_mutex_lock(&r->mu);
-    if (ok) r->succeeded++;
-    else r->failed++;
-    bool last = --r->remaining == 0;
-    pthread_mutex_unlock(&r->mu);
-    if (!last) return;
     json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
                           "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
                           "time_ms", (now_s() - r->started) * 1000.0);
     push_line(r, c);
     eq_close(r->events);
+    r->ended = true;
 }
 
-static void run_job(pipeline *p, predict_request *r, size_t i)
+/* Records file i's outcome with its line (ev; NULL = none, for a cancelled
+ * file) and closes the stream with "complete" after the last file. Pushing
+ * under r->mu keeps the line and the bookkeeping together, so that
+ * predict_request_end sees each file either settled with its line sent or not
+ * at all; an outcome that arrives after it is dropped. */
+static void finish_file(predict_request *r, size_t i, json_t *ev, bool ok)
 {
+    pthread_mutex_lock(&r->mu);
+    if (r->ended || r->settled[i]) {
+        pthread_mutex_unlock(&r->mu);
+        json_decref(ev);
+        return;
+    }
+    r->settled[i] = true;
+    if (ev) push_line(r, ev);
+    if (ok) r->succeeded++;
+    else r->failed++;
+    if (--r->remaining == 0) close_stream(r);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void predict_request_end(predict_request *r, const char *code, const char *message)
+{
+    predict_request_cancel(r);
+    pthread_mutex_lock(&r->mu);
+    if (!r->ended && r->settled) {
+        for (size_t i = 0; i < r->nfiles; i++) {
+            if (r->settled[i]) continue;
+            r->settled[i] = true;
+            r->failed++;
+            r->remaining--;
+            push_line(r, error_event(i, &r->files[i], code, message));
+        }
+        close_stream(r);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* A file's stages are over: its done or error line. */
+static void report(predict_request *r, size_t i, double t0, json_t *result, const stage_error *err)
+{
+    file_job *f = &r->files[i];
+    if (result) {
+        json_t *ev = file_event("done", i, f);
+        json_object_set_new(ev, "result", result);
+        metrics_file(FILE_DONE);
+        finish_file(r, i, ev, true);
+    } else {
+        metrics_file(strcmp(err->code, "cancelled") ? FILE_ERROR : FILE_CANCELLED);
+        finish_file(r, i, error_event(i, f, err->code, err->message), false);
+    }
+    metrics_stage_seconds(STAGE_FILE, now_s() - t0);
+}
+
+static void job_done(job *j)
+{
+    predict_request_unref(j->req);
+    free(j);
+}
+
+static void enqueue(pipeline *p, job_queue *q, job *first, job *last)
+{
+    pthread_mutex_lock(&p->mu);
+    if (q->tail) q->tail->next = first;
+    else q->head = first;
+    q->tail = last;
+    last->next = NULL;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* On a CPU worker: decode and the CPU stages; a file that asks for the llm
+ * stage moves on to the llm queue (when there are threads for it). */
+static void run_cpu_job(pipeline *p, job *j)
+{
+    predict_request *r = j->req;
+    size_t i = j->index;
     file_job *f = &r->files[i];
     if (atomic_load(&r->cancelled)) {
         /* Nobody is listening: skip the work, still account for the file. */
         metrics_file(FILE_CANCELLED);
         free_file_data(f);
-        finish_file(r, false);
+        finish_file(r, i, NULL, false);
+        job_done(j);
         return;
     }
-    double t0 = now_s();
+    j->t0 = now_s();
     push_line(r, file_event("processing", i, f));
     stage_error err = {{0}, {0}};
     emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, f, &r->cancelled, emit_line, &ec};
-    json_t *result = stages_run_file(&p->stages, &call, &err);
-    free_file_data(f);  /* the bytes are not needed any more; give the memory back early */
-    if (result) {
-        json_t *ev = file_event("done", i, f);
-        json_object_set_new(ev, "result", result);
-        push_line(r, ev);
-        metrics_file(FILE_DONE);
-    } else {
-        json_t *ev = file_event("error", i, f);
-        json_object_set_new(ev, "error", json_pack("{s:s,s:o}", "code", err.code, "message",
-                                                   json_string_lossy(err.message, strlen(err.message))));
-        push_line(r, ev);
-        metrics_file(strcmp(err.code, "cancelled") ? FILE_ERROR : FILE_CANCELLED);
+    stage_work *w = stages_begin(&p->stages, &call, &err);
+    free_file_data(f);  /* decoded now: give the memory back early */
+    if (w && stages_llm_left(w) && p->llm.nthreads > 0) {
+        j->work = w;
+        enqueue(p, &p->llm, j, j);
+        return;
     }
-    metrics_stage_seconds(STAGE_FILE, now_s() - t0);
-    finish_file(r, result != NULL);
+    json_t *result = w ? stages_finish(&p->stages, &call, w, &err) : NULL;
+    report(r, i, j->t0, result, &err);
+    job_done(j);
 }
 
-static void *worker(void *arg)
+/* On an llm thread: the llm stage of a file whose CPU stages are done. */
+static void run_llm_job(pipeline *p, job *j)
 {
-    pipeline *p = arg;
+    predict_request *r = j->req;
+    size_t i = j->index;
+    stage_error err = {{0}, {0}};
+    emit_ctx ec = {r, i};
+    stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, emit_line, &ec};
+    /* A cancelled request fails fast here: run_stage checks before calling out. */
+    json_t *result = stages_finish(&p->stages, &call, j->work, &err);
+    j->work = NULL;
+    report(r, i, j->t0, result, &err);
+    job_done(j);
+}
+
+static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *))
+{
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stopping) pthread_cond_wait(&p->cv, &p->mu);
-        job *j = p->head;
+        while (!q->head && !q->closed) pthread_cond_wait(&q->cv, &p->mu);
+        job *j = q->head;
         if (j) {
-            p->head = j->next;
-            if (!p->head) p->tail = NULL;
+            q->head = j->next;
+            if (!q->head) q->tail = NULL;
         }
-        bool stop = p->stopping;
+        bool closed = q->closed;
         pthread_mutex_unlock(&p->mu);
         if (!j) break;
-        if (stop) predict_request_cancel(j->req);
-        run_job(p, j->req, j->index);
-        predict_request_unref(j->req);
-        free(j);
+        if (closed) predict_request_cancel(j->req);
+        run(p, j);
     }
+}
+
+static void *cpu_worker(void *arg)
+{
+    pipeline *p = arg;
+    serve(p, &p->cpu, run_cpu_job);
     return NULL;
 }
 
-pipeline *pipeline_start(int workers, const stage_set *stages, fetcher *fetch)
+static void *llm_worker(void *arg)
+{
+    pipeline *p = arg;
+    serve(p, &p->llm, run_llm_job);
+    return NULL;
+}
+
+static int start_threads(pipeline *p, job_queue *q, int n, void *(*fn)(void *))
+{
+    pthread_cond_init(&q->cv, NULL);
+    if (n <= 0) return 0;
+    q->threads = calloc((size_t)n, sizeof *q->threads);
+    if (!q->threads) return -1;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&q->threads[i], NULL, fn, p) != 0) return -1;
+        q->nthreads++;
+    }
+    return 0;
+}
+
+pipeline *pipeline_start(int workers, int llm_workers, const stage_set *stages, fetcher *fetch)
 {
     pipeline *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
     p->stages = *stages;
     p->fetch = fetch;
-    p->threads = calloc((size_t)workers, sizeof *p->threads);
-    if (!p->threads) { free(p); return NULL; }
-    for (int i = 0; i < workers; i++) {
-        if (pthread_create(&p->threads[i], NULL, worker, p) != 0) break;
-        p->nworkers++;
-    }
-    if (p->nworkers == 0) { pipeline_stop(p); return NULL; }
+    int rc = start_threads(p, &p->cpu, workers, cpu_worker);
+    if (rc == 0) rc = start_threads(p, &p->llm, stages->llm ? llm_workers : 0, llm_worker);
+    if (rc != 0 || p->cpu.nthreads == 0) { pipeline_stop(p); return NULL; }
     return p;
-}
-
-static void enqueue(pipeline *p, job *first, job *last)
-{
-    pthread_mutex_lock(&p->mu);
-    if (p->tail) p->tail->next = first;
-    else p->head = first;
-    p->tail = last;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
 }
 
 /* A file that failed before any stage could run (its download). */
@@ -232,15 +338,13 @@ static void fail_file(predict_request *r, size_t i, const stage_error *err)
 {
     file_job *f = &r->files[i];
     bool cancelled = !strcmp(err->code, "cancelled");
+    json_t *ev = NULL;
     if (!cancelled) {
         push_line(r, file_event("processing", i, f));
-        json_t *ev = file_event("error", i, f);
-        json_object_set_new(ev, "error", json_pack("{s:s,s:o}", "code", err->code, "message",
-                                                   json_string_lossy(err->message, strlen(err->message))));
-        push_line(r, ev);
+        ev = error_event(i, f, err->code, err->message);
     }
     metrics_file(cancelled ? FILE_CANCELLED : FILE_ERROR);
-    finish_file(r, false);
+    finish_file(r, i, ev, false);
 }
 
 typedef struct { pipeline *p; job *j; } fetch_ctx;
@@ -254,14 +358,13 @@ static void on_fetched(void *ctx, uint8_t *data, size_t len, const stage_error *
     free(fc);
     if (err) {
         fail_file(j->req, j->index, err);
-        predict_request_unref(j->req);
-        free(j);
+        job_done(j);
         return;
     }
     file_job *f = &j->req->files[j->index];
     f->data = data;
     f->len = len;
-    enqueue(p, j, j);
+    enqueue(p, &p->cpu, j, j);
 }
 
 int pipeline_submit(pipeline *p, predict_request *r)
@@ -271,10 +374,11 @@ int pipeline_submit(pipeline *p, predict_request *r)
     /* Allocate everything first so a failure queues nothing. */
     job **jobs = calloc(r->nfiles, sizeof *jobs);
     fetch_ctx **fcs = calloc(r->nfiles, sizeof *fcs);
-    bool ok = jobs && fcs;
+    if (!r->settled) r->settled = calloc(r->nfiles, sizeof *r->settled);
+    bool ok = jobs && fcs && r->settled;
     for (size_t i = 0; ok && i < r->nfiles; i++) {
         ok = (jobs[i] = malloc(sizeof **jobs)) != NULL;
-        if (ok) *jobs[i] = (job){NULL, r, i};
+        if (ok) *jobs[i] = (job){NULL, r, i, NULL, 0};
         if (ok && r->files[i].url) ok = p->fetch && (fcs[i] = malloc(sizeof **fcs)) != NULL;
     }
     if (!ok) {
@@ -292,7 +396,7 @@ int pipeline_submit(pipeline *p, predict_request *r)
         else first = jobs[i];
         last = jobs[i];
     }
-    if (first) enqueue(p, first, last);
+    if (first) enqueue(p, &p->cpu, first, last);
     for (size_t i = 0; i < r->nfiles; i++) {
         if (!r->files[i].url) continue;
         *fcs[i] = (fetch_ctx){p, jobs[i]};
@@ -305,16 +409,24 @@ int pipeline_submit(pipeline *p, predict_request *r)
 
 const stage_set *pipeline_stages(const pipeline *p) { return &p->stages; }
 
+static void stop_queue(pipeline *p, job_queue *q)
+{
+    pthread_mutex_lock(&p->mu);
+    q->closed = true;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < q->nthreads; i++) pthread_join(q->threads[i], NULL);
+    free(q->threads);
+    pthread_cond_destroy(&q->cv);
+}
+
 void pipeline_stop(pipeline *p)
 {
     if (!p) return;
-    pthread_mutex_lock(&p->mu);
-    p->stopping = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->nworkers; i++) pthread_join(p->threads[i], NULL);
-    free(p->threads);
-    pthread_cond_destroy(&p->cv);
+    /* CPU workers first: until they are gone they may still hand files on to
+     * the llm queue, whose threads then see them cancelled. */
+    stop_queue(p, &p->cpu);
+    stop_queue(p, &p->llm);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }

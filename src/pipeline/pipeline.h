@@ -1,6 +1,9 @@
 /* Request pipeline: a prediction request becomes one job per file; a fixed pool
  * of workers takes jobs in arrival order, runs the stages and turns each
- * outcome into NDJSON lines on the request's event queue.
+ * outcome into NDJSON lines on the request's event queue. A file that asks for
+ * the llm stage is handed, after decode and the CPU stages, to a second pool
+ * sized like --llm-concurrency: a provider call mostly waits, and must not
+ * hold a CPU worker (a silent provider would stall every other file).
  *
  * Lifetime: a request is reference counted. The HTTP side holds one reference
  * while it streams, and each queued job holds one. Cancelling (client gone,
@@ -10,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fetch/fetcher.h"
@@ -28,6 +32,8 @@ typedef struct predict_request {
     atomic_bool cancelled;
     pthread_mutex_t mu;     /* guards the counters below */
     size_t remaining, succeeded, failed;
+    bool *settled;          /* per file: its done/error line is out (allocated by pipeline_submit) */
+    bool ended;             /* "complete" is out and the queue closed */
     double started;         /* monotonic seconds */
 } predict_request;
 
@@ -38,11 +44,17 @@ void predict_request_unref(predict_request *r);
 /* Appends a file; takes ownership of job.data and job.filename (malloc'd). */
 int predict_request_add_file(predict_request *r, file_job job);
 void predict_request_cancel(predict_request *r);
+/* Ends a submitted request's stream now (shutdown): cancels its work, sends an
+ * error line with code/message for every file not finished yet, then
+ * "complete", and closes the queue. Outcomes that come later are dropped. */
+void predict_request_end(predict_request *r, const char *code, const char *message);
 
 typedef struct pipeline pipeline;
 
-/* fetch (may be NULL) downloads files given by URL before they are queued. */
-pipeline *pipeline_start(int workers, const stage_set *stages, fetcher *fetch);
+/* workers: threads for decode and the CPU stages; llm_workers: threads for
+ * the llm stage, which waits on its provider (0 = it runs on the CPU workers).
+ * fetch (may be NULL) downloads files given by URL before they are queued. */
+pipeline *pipeline_start(int workers, int llm_workers, const stage_set *stages, fetcher *fetch);
 /* Queues every file of r (files with a URL once their download is done).
  * After this the event queue receives, per file, "processing" then "done" or
  * "error", and finally "complete" and EOF. */

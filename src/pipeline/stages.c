@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -74,49 +75,93 @@ static void decode_hint(const stage_set *set, const file_job *f, image_decode_op
     }
 }
 
-json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_error *err)
+struct stage_work {
+    image_t img;
+    json_t *result, *timing, *earlier;
+    double t0;
+    bool llm_left;  /* the llm stage is still to run */
+};
+
+void stages_work_free(stage_work *w)
+{
+    if (!w) return;
+    image_free(&w->img);
+    json_decref(w->result);
+    json_decref(w->timing);
+    json_decref(w->earlier);
+    free(w);
+}
+
+static stage_input input_of(const stage_call *call, stage_work *w)
+{
+    return (stage_input){call->query, call->params, call->file, &w->img, w->earlier, call->cancelled,
+                         call->emit, call->emit_ctx};
+}
+
+stage_work *stages_begin(const stage_set *set, const stage_call *call, stage_error *err)
 {
     const file_job *file = call->file;
-    double t0 = now_s();
+    stage_work *w = calloc(1, sizeof *w);
+    if (!w) { stage_error_set(err, "out_of_memory", "out of memory"); return NULL; }
+    w->t0 = now_s();
     image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
     decode_hint(set, file, &opts);
 
-    image_t img;
     char msg[256];
-    image_status st = image_decode(file->data, file->len, &opts, &img, msg, sizeof msg);
+    image_status st = image_decode(file->data, file->len, &opts, &w->img, msg, sizeof msg);
     if (st != IMAGE_OK) {
         stage_error_set(err, image_status_code(st), "%s", msg);
+        free(w);
         return NULL;
     }
-    double t_dec = now_s() - t0;
+    double t_dec = now_s() - w->t0;
     metrics_stage_seconds(STAGE_DECODE, t_dec);
 
-    json_t *result = json_object();
-    json_t *timing = json_object();
-    json_t *earlier = json_object();
-    json_object_set_new(result, "image", json_pack("{s:i,s:i,s:s}", "width", img.orig_width, "height",
-                                                   img.orig_height, "format", image_format_name(img.format)));
-    json_object_set_new(timing, "decode", json_real(t_dec * 1000.0));
+    w->result = json_object();
+    w->timing = json_object();
+    w->earlier = json_object();
+    json_object_set_new(w->result, "image", json_pack("{s:i,s:i,s:s}", "width", w->img.orig_width, "height",
+                                                      w->img.orig_height, "format", image_format_name(w->img.format)));
+    json_object_set_new(w->timing, "decode", json_real(t_dec * 1000.0));
 
-    stage_input in = {call->query, call->params, file, &img, earlier, call->cancelled, call->emit, call->emit_ctx};
+    stage_input in = input_of(call, w);
     /* The analyser is grounded in detections and text when those stages exist,
      * whether or not the client asked to see them. */
     bool grounding = file->is_llm && set->llm && set->llm->wants_grounding;
     int rc = 0;
     if (file->is_yolo || (grounding && set->yolo))
-        rc = run_stage(set->yolo, "yolo", STAGE_YOLO, &in, file->is_yolo, earlier, result, timing, err);
+        rc = run_stage(set->yolo, "yolo", STAGE_YOLO, &in, file->is_yolo, w->earlier, w->result, w->timing, err);
     if (rc == 0 && (file->is_ocr || (grounding && set->ocr)))
-        rc = run_stage(set->ocr, "ocr", STAGE_OCR, &in, file->is_ocr, earlier, result, timing, err);
-    if (rc == 0 && file->is_llm)
-        rc = run_stage(set->llm, "llm", STAGE_LLM, &in, true, earlier, result, timing, err);
-    image_free(&img);
-    json_decref(earlier);
+        rc = run_stage(set->ocr, "ocr", STAGE_OCR, &in, file->is_ocr, w->earlier, w->result, w->timing, err);
     if (rc != 0) {
-        json_decref(result);
-        json_decref(timing);
+        stages_work_free(w);
         return NULL;
     }
-    json_object_set_new(timing, "total", json_real((now_s() - t0) * 1000.0));
-    json_object_set_new(result, "timing_ms", timing);
+    w->llm_left = file->is_llm;
+    return w;
+}
+
+bool stages_llm_left(const stage_work *w) { return w->llm_left; }
+
+json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, stage_error *err)
+{
+    int rc = 0;
+    if (w->llm_left) {
+        stage_input in = input_of(call, w);
+        rc = run_stage(set->llm, "llm", STAGE_LLM, &in, true, w->earlier, w->result, w->timing, err);
+    }
+    json_t *result = NULL;
+    if (rc == 0) {
+        json_object_set_new(w->timing, "total", json_real((now_s() - w->t0) * 1000.0));
+        json_object_set(w->result, "timing_ms", w->timing);
+        result = json_incref(w->result);
+    }
+    stages_work_free(w);
     return result;
+}
+
+json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_error *err)
+{
+    stage_work *w = stages_begin(set, call, err);
+    return w ? stages_finish(set, call, w, err) : NULL;
 }

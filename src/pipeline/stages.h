@@ -89,4 +89,16 @@ typedef struct {
  * Checks *cancelled between stages and returns NULL with code "cancelled". */
 json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_error *err);
 
+/* The same in two steps, so that the pipeline can run the CPU-bound part
+ * (decode, yolo, ocr) on its CPU workers and hand the LLM stage, which mostly
+ * waits on a provider, to threads of its own: a slow or silent provider then
+ * holds no CPU worker, and files that do not ask for it are not queued behind
+ * it. stages_begin returns NULL with err filled on failure; stages_finish runs
+ * what is left (the llm stage when stages_llm_left) and always frees w. */
+typedef struct stage_work stage_work;
+stage_work *stages_begin(const stage_set *set, const stage_call *call, stage_error *err);
+bool stages_llm_left(const stage_work *w);
+json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, stage_error *err);
+void stages_work_free(stage_work *w);
+
 #endif
