@@ -25,7 +25,10 @@ typedef struct {
     predict_request *req;
     int client_fd;
     int abort_fd;
+    bool ended;     /* shutdown ended the request: only its last lines are left to send */
 } stream_ctx;
+
+#define SHUTDOWN_MESSAGE "the server is shutting down: this file was not finished within --shutdown-timeout"
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -39,7 +42,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         struct pollfd p[3] = {
             {eq_fd(s->req->events), POLLIN, 0},
             {s->client_fd, POLLRDHUP, 0},
-            {s->abort_fd, POLLIN, 0},
+            {s->ended ? -1 : s->abort_fd, POLLIN, 0},
         };
         int r = poll(p, s->client_fd >= 0 ? 3 : 1, -1);
         if (r < 0 && errno != EINTR) return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -49,8 +52,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         if (p[2].revents & POLLIN) {
-            predict_request_cancel(s->req);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+            /* Shutdown ran out of patience. Rather than cut the stream, which a
+             * client cannot tell from a network fault, end it properly: an
+             * error line per unfinished file, then "complete" (both queued by
+             * predict_request_end), sent by the next turns of this loop. */
+            log_info("request %s: ending the stream for shutdown", s->req->request_id);
+            predict_request_end(s->req, "shutting_down", SHUTDOWN_MESSAGE);
+            s->ended = true;
         }
     }
 }
@@ -249,7 +257,7 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *hr, pred
         predict_request_unref(pr);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    *sc = (stream_ctx){pr, ci ? ci->connect_fd : -1, s->abort_fd};
+    *sc = (stream_ctx){pr, ci ? ci->connect_fd : -1, s->abort_fd, false};
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
     /* Ask proxies (nginx) not to buffer the stream. */
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -278,7 +286,7 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
     log_info("request %s: batch of %zu file(s)", hr->request_id, pr->nfiles);
     char *text = NULL;
     size_t len = 0, cap = 0;
-    bool gone = false;
+    bool gone = false, ended = false;
     for (;;) {
         if (cap - len < STREAM_BLOCK) {
             char *nt = realloc(text, cap = cap ? cap * 2 : STREAM_BLOCK * 2);
@@ -288,9 +296,15 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         ssize_t n = eq_read(pr->events, text + len, cap - len - 1);
         if (n < 0) break;
         if (n > 0) { len += (size_t)n; continue; }
-        struct pollfd p[3] = {{eq_fd(pr->events), POLLIN, 0}, {client, POLLRDHUP, 0}, {s->abort_fd, POLLIN, 0}};
+        struct pollfd p[3] = {{eq_fd(pr->events), POLLIN, 0}, {client, POLLRDHUP, 0},
+                              {ended ? -1 : s->abort_fd, POLLIN, 0}};
         if (poll(p, client >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) { gone = true; break; }
-        if ((p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) || (p[2].revents & POLLIN)) { gone = true; break; }
+        if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) { gone = true; break; }
+        if (p[2].revents & POLLIN) {
+            /* Shutdown: answer with what is done and shutting_down for the rest. */
+            predict_request_end(pr, "shutting_down", SHUTDOWN_MESSAGE);
+            ended = true;
+        }
     }
     if (gone) {
         /* Nobody to answer: skip the remaining work. */
@@ -349,6 +363,11 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     stage_error verr;
     if (validate_options(pipeline_stages(s->pipe), &hr->form, &verr))
         return reply_error(c, hr, 422, verr.code, "%s", verr.message);
+    /* An upload that completes after shutdown has started ending the streams
+     * would be cut off by the daemon's stop: refuse it instead. */
+    struct pollfd ab = {s->abort_fd, POLLIN, 0};
+    if (poll(&ab, 1, 0) > 0)
+        return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
     predict_request *pr = build_request(hr);
     if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     return hr->batch ? answer_batch(c, hr, pr) : start_stream(c, hr, pr);

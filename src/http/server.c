@@ -318,6 +318,20 @@ void server_shutdown(server *s)
     uint64_t one = 1;
     ssize_t w = write(s->abort_fd, &one, sizeof one);
     (void)w;
+    /* The streams still open now send their last lines (shutting_down per
+     * unfinished file, then complete) and end; give them a moment before the
+     * daemon's stop closes every connection. Bounded: a client that reads
+     * nothing must not hold the exit. */
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (n > 0 && (n = atomic_load(&s->inflight)) > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 >= 2.0) {
+            log_warn("shutdown: %d stream(s) did not take their last lines within 2 s, closing them", n);
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->daemon);
     /* After the daemon: its "closed" notifications still use the guard. */
     cg_stop(s->guard);
