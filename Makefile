@@ -9,7 +9,7 @@ PYTHON      ?= /usr/bin/python3
 SIGHT_SHARED ?= $(abspath ../shared)
 export SIGHT_SHARED
 
-.PHONY: all build run test test-unit test-integration test-asan fuzz bench clean bootstrap
+.PHONY: all build run test test-unit test-integration test-asan fuzz bench load clean bootstrap
 
 all: build
 
@@ -56,6 +56,14 @@ fuzz:
 
 bench: build
 	@scripts/bench
+
+# Overload: 2 x MAX_INFLIGHT clients for LOAD_SECONDS against --max-inflight
+# MAX_INFLIGHT; fails on anything but complete streams and 429s, a crash, or
+# RSS that stays over 10% above idle (scripts/load).
+LOAD_SECONDS ?= 60
+MAX_INFLIGHT ?= 8
+load: build
+	@LOAD_SECONDS=$(LOAD_SECONDS) MAX_INFLIGHT=$(MAX_INFLIGHT) scripts/load
 
 clean:
 	rm -rf build build-asan build-fuzz

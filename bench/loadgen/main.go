@@ -31,6 +31,12 @@ func main() {
 	conc := flag.Int("c", 1, "concurrent clients")
 	n := flag.Int("n", 40, "requests in all (after warm-up)")
 	warm := flag.Int("warmup", 4, "requests before measuring")
+	// Load mode (make load): -duration > 0 keeps -c clients busy that long instead of sending -n requests.
+	dur := flag.Duration("duration", 0, "load mode: run this long (e.g. 60s) and classify every request")
+	pid := flag.Int("pid", 0, "load mode: the server's process id, for its RSS (VmRSS) and liveness")
+	settle := flag.Duration("settle", 5*time.Second, "load mode: wait this long after the load before the after-RSS")
+	backoff := flag.Duration("backoff", 100*time.Millisecond, "load mode: a client's pause after a 429")
+	rssSlack := flag.Float64("rss-slack", 0.10, "load mode: fail when after-RSS > idle-RSS x (1 + this)")
 	flag.Parse()
 
 	img, err := os.ReadFile(*file)
@@ -38,15 +44,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	_ = w.WriteField("api_key", *key)
-	_ = w.WriteField("metadata", `{"is_yolo": true, "is_llm": false}`)
-	part, _ := w.CreateFormFile("files", filepath.Base(*file))
-	part.Write(img)
-	w.Close()
-	ctype := w.FormDataContentType()
-	payload := body.Bytes()
+	ctype, payload := formBody(*key, *file, img)
+	if *dur > 0 {
+		os.Exit(runLoad(loadConfig{url: *url, ctype: ctype, payload: payload, clients: *conc, duration: *dur,
+			pid: *pid, settle: *settle, backoff: *backoff, rssSlack: *rssSlack}))
+	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc + 1}}
 	one := func() result {
@@ -145,4 +147,16 @@ func main() {
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// formBody is the v1 multipart body: the key, one file, is_yolo true.
+func formBody(key, name string, img []byte) (string, []byte) {
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("api_key", key)
+	_ = w.WriteField("metadata", `{"is_yolo": true, "is_llm": false}`)
+	part, _ := w.CreateFormFile("files", filepath.Base(name))
+	part.Write(img)
+	w.Close()
+	return w.FormDataContentType(), body.Bytes()
 }
