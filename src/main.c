@@ -1,5 +1,6 @@
 /* sightd: the Sight inference server and its administration commands. */
 #include <curl/curl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,14 @@ static int serve(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Buffers of 1 MiB and more (uploads, decoded images, tensors) each get
+     * their own mapping, given back to the system when freed. glibc's default
+     * threshold rises to the largest buffer freed so far (up to 32 MiB), after
+     * which such buffers are carved from the per-thread arenas (up to 8 per
+     * core, and every connection has its own thread) and their pages stay
+     * resident: make load with 12-megapixel JPEGs left RSS 26% over idle after
+     * the load, 3% with this, at the same throughput. */
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     curl_global_init(CURL_GLOBAL_DEFAULT);  /* once, before any thread: it is not thread-safe */
 
     services sv = {0};

@@ -1,5 +1,7 @@
 #include "pipeline/pipeline.h"
 
+#include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,13 +27,22 @@ typedef struct {
     pthread_t *threads;
 } job_queue;
 
+/* Idle memory trim: once no file has been worked on for IDLE_TRIM_AFTER_S,
+ * and at most every IDLE_TRIM_EVERY_S, a CPU worker gives the free pages held
+ * in malloc's arenas back to the system (malloc_trim). */
+#define IDLE_TRIM_AFTER_S 1.0
+#define IDLE_TRIM_EVERY_S 5.0
+
 struct pipeline {
-    pthread_mutex_t mu;  /* guards both queues */
+    pthread_mutex_t mu;  /* guards both queues and the fields after them */
     /* cpu: decode, detection, OCR (CPU-bound; --workers threads). llm: the
      * llm stage, which mostly waits on a provider (--llm-concurrency threads). */
     job_queue cpu, llm;
     stage_set stages;
     fetcher *fetch;
+    int busy;               /* jobs being run now, both queues */
+    bool used_since_trim;   /* a job ran since the last trim */
+    double last_done, last_trim;  /* monotonic seconds */
 };
 
 static double now_s(void)
@@ -275,41 +286,78 @@ static void run_llm_job(pipeline *p, job *j)
     job_done(j);
 }
 
-static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *))
+/* Waits on q with p->mu held. A CPU worker (trims) that finds the pipeline
+ * idle long enough trims the heap: after a burst, the arenas of the many
+ * connection and worker threads hold free pages malloc would keep for good. */
+static void wait_for_job(pipeline *p, job_queue *q, bool trims)
 {
+    if (!trims || !p->used_since_trim) {
+        pthread_cond_wait(&q->cv, &p->mu);
+        return;
+    }
+    double at = p->last_done + IDLE_TRIM_AFTER_S;
+    if (at < p->last_trim + IDLE_TRIM_EVERY_S) at = p->last_trim + IDLE_TRIM_EVERY_S;
+    double now = now_s();
+    if (now < at) {
+        struct timespec dl = {(time_t)at, (long)((at - (double)(time_t)at) * 1e9)};
+        int rc = pthread_cond_timedwait(&q->cv, &p->mu, &dl);
+        if (rc != ETIMEDOUT) return;  /* woken: look at the queue again */
+        now = now_s();
+        if (now < at) return;
+    }
+    if (p->busy > 0 || q->head || !p->used_since_trim) return;
+    p->used_since_trim = false;
+    p->last_trim = now;
+    pthread_mutex_unlock(&p->mu);
+    malloc_trim(0);
+    log_debug("pipeline idle: heap trimmed in %.1f ms", (now_s() - now) * 1000.0);
+    pthread_mutex_lock(&p->mu);
+}
+
+static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *), bool trims)
+{
+    pthread_mutex_lock(&p->mu);
     for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (!q->head && !q->closed) pthread_cond_wait(&q->cv, &p->mu);
+        while (!q->head && !q->closed) wait_for_job(p, q, trims);
         job *j = q->head;
-        if (j) {
-            q->head = j->next;
-            if (!q->head) q->tail = NULL;
-        }
-        bool closed = q->closed;
-        pthread_mutex_unlock(&p->mu);
         if (!j) break;
+        q->head = j->next;
+        if (!q->head) q->tail = NULL;
+        bool closed = q->closed;
+        p->busy++;
+        pthread_mutex_unlock(&p->mu);
         if (closed) predict_request_cancel(j->req);
         run(p, j);
+        pthread_mutex_lock(&p->mu);
+        p->busy--;
+        p->used_since_trim = true;
+        p->last_done = now_s();
     }
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void *cpu_worker(void *arg)
 {
     pipeline *p = arg;
-    serve(p, &p->cpu, run_cpu_job);
+    serve(p, &p->cpu, run_cpu_job, true);
     return NULL;
 }
 
 static void *llm_worker(void *arg)
 {
     pipeline *p = arg;
-    serve(p, &p->llm, run_llm_job);
+    serve(p, &p->llm, run_llm_job, false);
     return NULL;
 }
 
 static int start_threads(pipeline *p, job_queue *q, int n, void *(*fn)(void *))
 {
-    pthread_cond_init(&q->cv, NULL);
+    /* Monotonic, like now_s(): the idle trim's timed waits use it. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (n <= 0) return 0;
     q->threads = calloc((size_t)n, sizeof *q->threads);
     if (!q->threads) return -1;
