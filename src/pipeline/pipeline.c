@@ -295,23 +295,23 @@ static void wait_for_job(pipeline *p, job_queue *q, bool trims)
         pthread_cond_wait(&q->cv, &p->mu);
         return;
     }
+    double now = now_s();
     double at = p->last_done + IDLE_TRIM_AFTER_S;
     if (at < p->last_trim + IDLE_TRIM_EVERY_S) at = p->last_trim + IDLE_TRIM_EVERY_S;
-    double now = now_s();
-    if (now < at) {
-        struct timespec dl = {(time_t)at, (long)((at - (double)(time_t)at) * 1e9)};
-        int rc = pthread_cond_timedwait(&q->cv, &p->mu, &dl);
-        if (rc != ETIMEDOUT) return;  /* woken: look at the queue again */
-        now = now_s();
-        if (now < at) return;
+    if (now >= at && p->busy == 0) {
+        p->used_since_trim = false;
+        p->last_trim = now;
+        pthread_mutex_unlock(&p->mu);
+        malloc_trim(0);
+        log_debug("pipeline idle: heap trimmed in %.1f ms", (now_s() - now) * 1000.0);
+        pthread_mutex_lock(&p->mu);
+        return;
     }
-    if (p->busy > 0 || q->head || !p->used_since_trim) return;
-    p->used_since_trim = false;
-    p->last_trim = now;
-    pthread_mutex_unlock(&p->mu);
-    malloc_trim(0);
-    log_debug("pipeline idle: heap trimmed in %.1f ms", (now_s() - now) * 1000.0);
-    pthread_mutex_lock(&p->mu);
+    /* Not yet, or other files are still being worked on: always sleep (never
+     * spin with the lock held), and look again then or at the next job. */
+    if (at <= now) at = now + IDLE_TRIM_AFTER_S;
+    struct timespec dl = {(time_t)at, (long)((at - (double)(time_t)at) * 1e9)};
+    pthread_cond_timedwait(&q->cv, &p->mu, &dl);
 }
 
 static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *), bool trims)
