@@ -307,7 +307,9 @@ void server_shutdown(server *s)
     int n;
     while ((n = atomic_load(&s->inflight)) > 0) {
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= s->cfg.shutdown_timeout_s) {
+        /* Whole seconds alone would cut the wait short by up to one second. */
+        if ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 >=
+            (double)s->cfg.shutdown_timeout_s) {
             log_warn("shutdown: %d request(s) still running after %ds, ending them", n, s->cfg.shutdown_timeout_s);
             break;
         }

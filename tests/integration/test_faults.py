@@ -170,21 +170,25 @@ def test_silent_llm_delays_only_the_llm_files(start_server, bright_model, hung_p
 # ---- 3. SIGTERM while streams are busy --------------------------------------
 
 def test_sigterm_under_load_ends_every_stream_properly(start_server, slow_png):
-    """6 streams x 4 slow files, SIGTERM once the first file is done, with
-    --shutdown-timeout 2: every stream ends with a line per file (done, or
-    shutting_down for what was not finished) and `complete`; a new request is
-    503; the process exits 0."""
-    s = start_server("--workers", "2", "--shutdown-timeout", "2")
+    """6 streams of slow files on one worker, SIGTERM once the first file is
+    done, with --shutdown-timeout 2: every stream ends with a line per file
+    (done, or shutting_down for what was not finished) and `complete`; a new
+    request is 503; the process exits 0."""
+    s = start_server("--workers", "1", "--shutdown-timeout", "2")
+    # Enough files that the work outlasts the timeout three times over on any machine.
+    one = outcomes(stream(s.url, s.key, [("probe.png", slow_png)], [PLAIN]))
+    per_file = one[0][1]["result"]["timing_ms"]["total"] / 1000
+    n = max(4, min(32, int(6 / (6 * per_file)) + 1))
     results = [None] * 6
     first_done = threading.Event()
 
     def client(k):
-        files = [(f"c{k}-{i}.png", slow_png) for i in range(4)]
+        files = [(f"c{k}-{i}.png", slow_png) for i in range(n)]
         out = []
         t0 = time.monotonic()
         try:
             with httpx.Client(timeout=60) as c, c.stream("POST", s.url + V1,
-                                                         **multipart(s.key, files, [PLAIN] * 4)) as r:
+                                                         **multipart(s.key, files, [PLAIN] * n)) as r:
                 assert r.status_code == 200
                 for line in r.iter_lines():
                     if line.strip():
@@ -236,11 +240,12 @@ def test_sigterm_under_load_ends_every_stream_properly(start_server, slow_png):
                 codes[m["error"]["code"]] = codes.get(m["error"]["code"], 0) + 1
                 assert m["error"]["code"] == "shutting_down", m
                 assert "--shutdown-timeout" in m["error"]["message"]
-    # 24 decodes of 42 MP on 2 workers outlast the 2 s: some files were ended.
-    assert codes.get("shutting_down", 0) >= 1, codes
+    print("sigterm:", codes, f"{per_file * 1000:.0f} ms per file, {n} files per stream", f"exit after {exited:.2f} s")
+    # The work outlasts the 2 s: some files were ended.
+    assert codes.get("shutting_down", 0) >= 1, (codes, per_file, n)
     # Ended at the timeout, not after the whole workload; the exit waits only
     # for the decodes already running.
-    assert exited < 2 + 2 + 10, exited
+    assert 2 <= exited < 2 + 2 + 10, exited
     assert "ending the stream for shutdown" in s.log_text()
 
 
@@ -265,7 +270,7 @@ def test_overload_is_complete_or_429(start_server, bright_model):
                     with c.stream("POST", s.url + V1, **multipart(s.key, [("img.png", img)], [YOLO])) as r:
                         if r.status_code == 429:
                             r.read()
-                            kind = "429" if r.headers.get("retry-after") else f"429 without Retry-After"
+                            kind = "429" if r.headers.get("retry-after") else "429 without Retry-After"
                         elif r.status_code == 200:
                             lines = [json.loads(l) for l in r.iter_lines() if l.strip()]
                             ok = lines and lines[-1]["status"] == "complete" and lines[-1]["succeeded"] == 1
