@@ -277,7 +277,7 @@ static void run_llm_job(pipeline *p, job *j)
     predict_request *r = j->req;
     size_t i = j->index;
     stage_error err = {{0}, {0}};
-    emit_ctx ec = {r, i};
+    emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, emit_line, &ec};
     /* A cancelled request fails fast here: run_stage checks before calling out. */
     json_t *result = stages_finish(&p->stages, &call, j->work, &err);
