@@ -41,6 +41,7 @@ struct pipeline {
     stage_set stages;
     fetcher *fetch;
     int busy;               /* jobs being run now, both queues */
+    int llm_ready;          /* jobs in the llm queue already decoded (holding their image) */
     bool used_since_trim;   /* a job ran since the last trim */
     double last_done, last_trim;  /* monotonic seconds */
 };
@@ -239,6 +240,45 @@ static void enqueue(pipeline *p, job_queue *q, job *first, job *last)
     pthread_mutex_unlock(&p->mu);
 }
 
+static void enqueue_llm(pipeline *p, job *j)
+{
+    pthread_mutex_lock(&p->mu);
+    if (j->work) p->llm_ready++;
+    pthread_mutex_unlock(&p->mu);
+    enqueue(p, &p->llm, j, j);
+}
+
+/* Whether the llm queue already holds a decoded image for each llm thread. */
+static bool llm_backlog_full(pipeline *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool full = p->llm_ready >= p->llm.nthreads;
+    pthread_mutex_unlock(&p->mu);
+    return full;
+}
+
+/* A cancelled request's file: skip the work, still account for it. */
+static bool skip_cancelled(predict_request *r, size_t i, job *j)
+{
+    if (!atomic_load(&r->cancelled)) return false;
+    metrics_file(FILE_CANCELLED);
+    free_file_data(&r->files[i]);
+    finish_file(r, i, NULL, false);
+    job_done(j);
+    return true;
+}
+
+/* Decode and the CPU stages of job j; NULL with err filled on failure. */
+static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, stage_error *err)
+{
+    predict_request *r = j->req;
+    j->t0 = now_s();
+    push_line(r, file_event("processing", j->index, &r->files[j->index]));
+    stage_work *w = stages_begin(&p->stages, call, err);
+    free_file_data(&r->files[j->index]);  /* decoded now: give the memory back early */
+    return w;
+}
+
 /* On a CPU worker: decode and the CPU stages; a file that asks for the llm
  * stage moves on to the llm queue (when there are threads for it). */
 static void run_cpu_job(pipeline *p, job *j)
@@ -246,24 +286,22 @@ static void run_cpu_job(pipeline *p, job *j)
     predict_request *r = j->req;
     size_t i = j->index;
     file_job *f = &r->files[i];
-    if (atomic_load(&r->cancelled)) {
-        /* Nobody is listening: skip the work, still account for the file. */
-        metrics_file(FILE_CANCELLED);
-        free_file_data(f);
-        finish_file(r, i, NULL, false);
-        job_done(j);
+    if (skip_cancelled(r, i, j)) return;
+    bool to_llm = f->is_llm && p->llm.nthreads > 0;
+    /* Files waiting on a slow provider must not each hold a decoded image
+     * (32 files of 12 MP would be over 1 GB): once every llm thread has one
+     * ready, the next goes over undecoded and its llm thread decodes it. */
+    if (to_llm && llm_backlog_full(p)) {
+        enqueue_llm(p, j);
         return;
     }
-    j->t0 = now_s();
-    push_line(r, file_event("processing", i, f));
     stage_error err = {{0}, {0}};
     emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, f, &r->cancelled, emit_line, &ec};
-    stage_work *w = stages_begin(&p->stages, &call, &err);
-    free_file_data(f);  /* decoded now: give the memory back early */
-    if (w && stages_llm_left(w) && p->llm.nthreads > 0) {
+    stage_work *w = begin_job(p, j, &call, &err);
+    if (w && to_llm && stages_llm_left(w)) {
         j->work = w;
-        enqueue(p, &p->llm, j, j);
+        enqueue_llm(p, j);
         return;
     }
     json_t *result = w ? stages_finish(&p->stages, &call, w, &err) : NULL;
@@ -271,7 +309,8 @@ static void run_cpu_job(pipeline *p, job *j)
     job_done(j);
 }
 
-/* On an llm thread: the llm stage of a file whose CPU stages are done. */
+/* On an llm thread: the llm stage of a file (decoding it first when it came
+ * over undecoded). */
 static void run_llm_job(pipeline *p, job *j)
 {
     predict_request *r = j->req;
@@ -279,6 +318,14 @@ static void run_llm_job(pipeline *p, job *j)
     stage_error err = {{0}, {0}};
     emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, emit_line, &ec};
+    if (!j->work) {
+        if (skip_cancelled(r, i, j)) return;
+        if (!(j->work = begin_job(p, j, &call, &err))) {
+            report(r, i, j->t0, NULL, &err);
+            job_done(j);
+            return;
+        }
+    }
     /* A cancelled request fails fast here: run_stage checks before calling out. */
     json_t *result = stages_finish(&p->stages, &call, j->work, &err);
     j->work = NULL;
@@ -323,6 +370,7 @@ static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *), boo
         if (!j) break;
         q->head = j->next;
         if (!q->head) q->tail = NULL;
+        if (j->work) p->llm_ready--;  /* only llm jobs carry work */
         bool closed = q->closed;
         p->busy++;
         pthread_mutex_unlock(&p->mu);

@@ -3,7 +3,10 @@
  * outcome into NDJSON lines on the request's event queue. A file that asks for
  * the llm stage is handed, after decode and the CPU stages, to a second pool
  * sized like --llm-concurrency: a provider call mostly waits, and must not
- * hold a CPU worker (a silent provider would stall every other file).
+ * hold a CPU worker (a silent provider would stall every other file). Once
+ * that pool has a decoded file waiting for each of its threads, further files
+ * go over undecoded and are decoded there, so that files waiting on a slow
+ * provider do not each hold an image.
  *
  * Lifetime: a request is reference counted. The HTTP side holds one reference
  * while it streams, and each queued job holds one. Cancelling (client gone,

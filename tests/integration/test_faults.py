@@ -167,6 +167,45 @@ def test_silent_llm_delays_only_the_llm_files(start_server, bright_model, hung_p
     assert s.proc.poll() is None
 
 
+def rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_files_waiting_on_a_silent_llm_hold_no_decoded_image(start_server, slow_png):
+    """Six is_llm files of 42 MP (127 MB each decoded) behind a silent provider
+    with one llm thread: the ones waiting stay undecoded, so the server's RSS
+    grows by a few images, not six; each still fails with llm_timeout."""
+    p = SilentProvider()
+    try:
+        s = start_server("--workers", "2", "--llm-url", p.url, "--llm-model", "m", "--llm-timeout", "1",
+                         "--llm-concurrency", "1", "--llm-max-image-side", "200")
+        idle = rss_mb(s.proc.pid)
+        peak = [idle]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_mb(s.proc.pid))
+                time.sleep(0.02)
+        t = threading.Thread(target=sample)
+        t.start()
+        try:
+            got = outcomes(stream(s.url, s.key, [(f"big{i}.png", slow_png) for i in range(6)], [LLM] * 6))
+        finally:
+            done.set()
+            t.join()
+        assert all(m["error"]["code"] == "llm_timeout" for _, m in got.values()), got
+        image_mb = 6500 * 6500 * 3 / 2**20
+        print(f"llm backlog: RSS idle {idle:.0f} MB, peak {peak[0]:.0f} MB ({(peak[0] - idle) / image_mb:.1f} images)")
+        # One waiting and one in the provider call, plus what the CPU workers hold: never all six.
+        assert peak[0] - idle < 4.5 * image_mb, (idle, peak[0])
+    finally:
+        p.close()
+
+
 # ---- 3. SIGTERM while streams are busy --------------------------------------
 
 def test_sigterm_under_load_ends_every_stream_properly(start_server, slow_png):
