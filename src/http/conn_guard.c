@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "util/json_out.h"
 #include "util/log.h"
 
 /* How often the reaper looks: a cut lands at most this late. */
@@ -75,14 +76,15 @@ static void cut(conn_guard *g, cg_conn *c, int64_t now)
     else
         snprintf(msg, sizeof msg, "the request body arrived too slowly: %lld bytes in %.1f s (at least %lld bytes/s after %d s)",
                  (long long)c->body_bytes, age, (long long)g->lim.body_min_rate, g->lim.body_timeout_s);
-    char body[320], resp[640];
-    int bl = snprintf(body, sizeof body, "{\"detail\":{\"code\":\"request_timeout\",\"message\":\"%s\"}}\n", msg);
-    if (bl < 0 || (size_t)bl >= sizeof body) bl = 0;
+    size_t bl = 0;
+    char *body = json_error_body("request_timeout", msg, &bl);
+    char resp[640];
     int rl = snprintf(resp, sizeof resp,
                       "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                      "%s%s%sContent-Length: %d\r\n\r\n%s",
-                      c->request_id[0] ? "X-Request-Id: " : "", c->request_id, c->request_id[0] ? "\r\n" : "", bl,
-                      bl ? body : "");
+                      "%s%s%sContent-Length: %zu\r\n\r\n%s",
+                      c->request_id[0] ? "X-Request-Id: " : "", c->request_id, c->request_id[0] ? "\r\n" : "",
+                      body ? bl : 0, body ? body : "");
+    free(body);
     /* Nothing else writes to the socket in these phases: libmicrohttpd is
      * reading, and no response is queued until the request is complete. */
     if (rl > 0 && (size_t)rl < sizeof resp) {
