@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "http/conn_guard.h"
@@ -35,6 +36,10 @@ typedef struct http_req {
     unsigned status;            /* of the response queued, for metrics */
     bool responded;             /* a response is queued: swallow the rest of the upload */
     bool counted;               /* holds one of srv->inflight */
+    bool started;               /* the handler has run (the request line alone may have arrived) */
+    char target_error[80];      /* what is wrong with the raw request target ("" if nothing) */
+    uintptr_t target_at;        /* where libmicrohttpd had the raw target, and its length */
+    size_t target_len;
 
     /* v1 upload */
     struct mp_parser *mp;       /* multipart bodies */
