@@ -2,7 +2,8 @@
 thousands of dropped connections, bodies cut mid-multipart, bad boundaries,
 floods of tiny parts, oversized headers, and bytes that are not UTF-8.
 
-Raw sockets throughout: an HTTP library would not send these requests."""
+Raw sockets throughout: an HTTP library would not send these requests.
+Request smuggling (RFC 9112 framing, also through HAProxy): test_smuggling.py."""
 import http.server
 import json
 import select
