@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc_state st;
     rc_layout lay;
     rc_begin(&st, method, version);
-    rc_layout_begin(&lay, strlen(method), -1, 0, (long long)strlen(method) + 1, strlen(version));
+    rc_layout_begin(&lay, strlen(method), false, 0, 0, (long long)strlen(method) + 1, strlen(version));
     long long off = (long long)(nl - p) + 1;
     unsigned cl = 0, te = 0, cl_ok = 1, te_chunked = 0;
     for (p = nl < end ? nl + 1 : end; p < end;) {

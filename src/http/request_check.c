@@ -182,12 +182,12 @@ unsigned rc_end(rc_state *st)
     return st->status;
 }
 
-void rc_layout_begin(rc_layout *l, size_t method_len, long long target_off, size_t target_len, long long version_off,
-                     size_t version_len)
+void rc_layout_begin(rc_layout *l, size_t method_len, bool have_target, long long target_off, size_t target_len,
+                     long long version_off, size_t version_len)
 {
     l->expect = version_off + (long long)version_len + 2;
     l->broken = version_off <= 0;
-    if (target_off >= 0)
+    if (have_target)
         l->broken = l->broken || target_off != (long long)method_len + 1 ||
                     version_off != target_off + (long long)target_len + 1;
 }

@@ -56,9 +56,10 @@ typedef struct {
 } rc_layout;
 
 /* The request line: method SP request-target SP version, each SP single (a
- * NUL in the method or the target shows as a gap). target_off < 0: unknown. */
-void rc_layout_begin(rc_layout *l, size_t method_len, long long target_off, size_t target_len, long long version_off,
-                     size_t version_len);
+ * NUL in the method or the target shows as a gap). have_target false: the
+ * target's place is unknown, only the version's is checked. */
+void rc_layout_begin(rc_layout *l, size_t method_len, bool have_target, long long target_off, size_t target_len,
+                     long long version_off, size_t version_len);
 void rc_layout_field(rc_layout *l, long long name_off, size_t name_len, long long value_off, size_t value_len);
 /* True when the fields and header_size (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) account for every byte. */
 bool rc_layout_end(const rc_layout *l, size_t header_size);

@@ -144,8 +144,8 @@ static enum MHD_Result refuse_if_malformed(struct MHD_Connection *c, http_req *h
     head_check h = {.head = (uintptr_t)method};
     rc_state *st = &h.st;
     rc_begin(st, method, version);
-    rc_layout_begin(&h.lay, strlen(method), hr->target_at ? (long long)(hr->target_at - h.head) : -1, hr->target_len,
-                    head_off(&h, version), strlen(version));
+    rc_layout_begin(&h.lay, strlen(method), hr->target_at != 0, head_off(&h, (const char *)hr->target_at),
+                    hr->target_len, head_off(&h, version), strlen(version));
     MHD_get_connection_values_n(c, MHD_HEADER_KIND, check_header, &h);
     unsigned status = rc_end(st);
     const union MHD_ConnectionInfo *hs = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);

@@ -154,6 +154,55 @@ static void test_target(void)
     CHECK(!rc_target_ok("/x\x7f", msg, sizeof msg));
 }
 
+/* Offsets as libmicrohttpd 0.9.75 leaves them (measured with a probe server):
+ * "GET /x HTTP/1.1\r\n" puts the target at 4 and the version at 7; each
+ * field line "Name: v\r\n" starts 2 bytes after the previous value. */
+static void test_layout(void)
+{
+    rc_layout l;
+    /* GET /x HTTP/1.1 | Host: x | X-A:   a   (OWS kept out of the value, trailing SP in it) */
+    rc_layout_begin(&l, 3, true, 4, 2, 7, 8);
+    rc_layout_field(&l, 17, 4, 23, 1);
+    rc_layout_field(&l, 26, 3, 33, 3);
+    CHECK(rc_layout_end(&l, 40));
+    /* HTTP/1.0 with no fields; an unknown target place. */
+    rc_layout_begin(&l, 3, false, 0, 0, 7, 8);
+    CHECK(rc_layout_end(&l, 19));
+    /* A NUL in the last value: "X-A: a\0b" reports 1 byte, the head is 2 longer. */
+    rc_layout_begin(&l, 3, true, 4, 2, 7, 8);
+    rc_layout_field(&l, 17, 4, 23, 1);
+    rc_layout_field(&l, 26, 3, 31, 1);
+    CHECK(!rc_layout_end(&l, 38));
+    CHECK(rc_layout_end(&l, 36));  /* the same head without the NUL */
+    /* ... and in a value that is not the last. */
+    rc_layout_begin(&l, 3, true, 4, 2, 7, 8);
+    rc_layout_field(&l, 17, 3, 22, 1);
+    rc_layout_field(&l, 27, 4, 33, 1);
+    CHECK(!rc_layout_end(&l, 36));
+    /* obs-fold: 0.9.75 copies the grown name elsewhere in its pool. */
+    rc_layout_begin(&l, 3, true, 4, 2, 7, 8);
+    rc_layout_field(&l, 17, 4, 23, 1);
+    rc_layout_field(&l, 16400, 4, 31, 1);
+    CHECK(!rc_layout_end(&l, 39));
+    /* Bare LF: "GET /x HTTP/1.1\nHost: x\n\n". */
+    rc_layout_begin(&l, 3, true, 4, 2, 7, 8);
+    rc_layout_field(&l, 16, 4, 22, 1);
+    CHECK(!rc_layout_end(&l, 25));
+    /* An empty name ends the head early in 0.9.75: ": a\r\n" counted, no field for it. */
+    rc_layout_begin(&l, 3, true, 4, 2, 7, 8);
+    rc_layout_field(&l, 17, 4, 23, 1);
+    CHECK(!rc_layout_end(&l, 31));
+    /* Two spaces before the target; a NUL in the target ("/x\0y"). */
+    rc_layout_begin(&l, 3, true, 5, 2, 8, 8);
+    CHECK(!rc_layout_end(&l, 20));
+    rc_layout_begin(&l, 3, true, 4, 2, 9, 8);
+    CHECK(!rc_layout_end(&l, 21));
+    /* A value placed before its name. */
+    rc_layout_begin(&l, 3, true, 4, 2, 7, 8);
+    rc_layout_field(&l, 17, 4, 18, 1);
+    CHECK(!rc_layout_end(&l, 23));
+}
+
 static void test_send(void)
 {
     char buf[1024];
@@ -196,6 +245,7 @@ int main(void)
     test_table();
     test_messages();
     test_target();
+    test_layout();
     test_send();
     return check_report("request_check");
 }
