@@ -33,18 +33,18 @@ void paths_from_exe_dir(install_paths *p, const char *exe_dir)
     p->kind = "unknown";
     if (!p->exe_dir[0]) return;
 
-    char parent[1100], probe[1200];
+    char parent[PATH_MAX], probe[PATH_MAX], root[PATH_MAX];  /* realpath() writes up to PATH_MAX */
     join(parent, sizeof parent, p->exe_dir, "/..");
     join(probe, sizeof probe, parent, "/share/sight");
-    if (is_dir(probe)) {
+    /* A location too long for the fields below counts as no installation at all. */
+    if (is_dir(probe) && realpath(probe, root) && strlen(root) + sizeof "/ocr" <= sizeof p->ocr_dir) {
         p->kind = "installed";
-        if (!realpath(probe, p->share_dir)) snprintf(p->share_dir, sizeof p->share_dir, "%s", probe);
-        join(p->ocr_dir, sizeof p->ocr_dir, p->share_dir, "/ocr");
+        join(p->share_dir, sizeof p->share_dir, root, "");
+        join(p->ocr_dir, sizeof p->ocr_dir, root, "/ocr");
         return;
     }
     join(probe, sizeof probe, parent, "/share/coco80.names");
-    char root[PATH_MAX];
-    if (is_file(probe) && realpath(parent, root)) {
+    if (is_file(probe) && realpath(parent, root) && strlen(root) + sizeof "/models/ocr" <= sizeof p->ocr_dir) {
         p->kind = "build tree";
         join(p->share_dir, sizeof p->share_dir, root, "/share");
         join(p->ocr_dir, sizeof p->ocr_dir, root, "/models/ocr");
