@@ -9,7 +9,7 @@ PYTHON      ?= /usr/bin/python3
 SIGHT_SHARED ?= $(abspath ../shared)
 export SIGHT_SHARED
 
-.PHONY: all build run test test-unit test-integration test-asan fuzz bench load clean bootstrap
+.PHONY: all build run test test-unit test-integration test-asan fuzz bench load clean bootstrap install deb
 
 all: build
 
@@ -19,6 +19,20 @@ bootstrap:
 build: bootstrap
 	@cmake -S . -B $(BUILD) -DORT_ROOT=$$(cat .deps/ort-root) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# make install PREFIX=/usr/local DESTDIR=: sightd, its share directory (built-in model, class
+# names, OCR models), ONNX Runtime in PREFIX/lib/sight, the systemd unit and an example
+# environment file (CMake's install rules).
+PREFIX      ?= /usr/local
+install: build
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
+# make deb: a Debian package (prefix /usr) in DEB_OUT, Depends from dpkg-shlibdeps.
+DEB_OUT     ?= $(BUILD)
+deb: build
+	@dpkg-query -W -f='$${Status}' dpkg-dev 2>/dev/null | grep -q "install ok installed" || \
+	  { echo "make deb: needs dpkg-dev (dpkg-shlibdeps): sudo apt-get install dpkg-dev" >&2; exit 1; }
+	@scripts/mkdeb $(BUILD) $(DEB_OUT)
 
 # Starts the server with working defaults on 127.0.0.1:8080; the first start
 # creates an API key and prints it once.

@@ -122,7 +122,15 @@ static int start_all(const sight_config *cfg, services *sv)
         log_error("cannot start %d worker threads", cfg->workers);
         return -1;
     }
-    return (sv->srv = server_start(cfg, sv->ks, sv->pipe)) ? 0 : -1;
+    /* /readyz names the models that serve; no paths (it needs no key). */
+    json_t *models = json_pack("{s:o,s:b}", "yolo",
+                               sv->det ? json_pack("{s:s,s:s}", "model", detector_model_name(sv->det), "source",
+                                                   model_select_source(cfg))
+                                       : json_null(),
+                               "ocr", sv->ocr != NULL);
+    sv->srv = server_start(cfg, sv->ks, sv->pipe, models);
+    json_decref(models);
+    return sv->srv ? 0 : -1;
 }
 
 static int serve(int argc, char **argv)
@@ -157,9 +165,9 @@ static int serve(int argc, char **argv)
         curl_global_cleanup();
         return 1;
     }
-    log_info("sightd %s listening on http://%s%s%s:%u (workers %d, key store %s)", SIGHT_VERSION,
+    log_info("sightd %s listening on http://%s%s%s:%u (workers %d, key store %s, OCR models %s)", SIGHT_VERSION,
              strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host, strchr(cfg.listen_host, ':') ? "]" : "",
-             server_port(sv.srv), cfg.workers, cfg.db_path);
+             server_port(sv.srv), cfg.workers, cfg.db_path, cfg.ocr_dir);
 
     int sig = 0;
     sigwait(&stop, &sig);

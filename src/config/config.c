@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include "util/paths.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -25,7 +27,8 @@ typedef struct {
 
 static const opt_def OPTS[] = {
     {"listen", "SIGHT_LISTEN", OPT_HOSTPORT, 0, 0, 0, 0, "address to listen on, HOST:PORT (default 127.0.0.1:8080)"},
-    {"db", "SIGHT_DB", OPT_STR, OFF(db_path), SZ(db_path), 0, 0, "SQLite key store (default data/sight.db)"},
+    {"data-dir", "SIGHT_DATA_DIR", OPT_STR, OFF(data_dir), SZ(data_dir), 0, 0, "writable state, the key store (default: data/ in a build tree, " PATHS_INSTALLED_DATA_DIR " installed)"},
+    {"db", "SIGHT_DB", OPT_STR, OFF(db_path), SZ(db_path), 0, 0, "SQLite key store (default DATA_DIR/sight.db)"},
     {"workers", "SIGHT_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "files worked on at once, all requests together (default: number of CPUs)"},
     {"max-inflight", "SIGHT_MAX_INFLIGHT", OPT_INT, OFF(max_inflight), 0, 1, 100000, "prediction requests accepted at once; more get 429 (default 64)"},
     {"max-connections", "SIGHT_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), 0, 4, 100000, "open HTTP connections (default 256)"},
@@ -41,8 +44,7 @@ static const opt_def OPTS[] = {
     {"shutdown-timeout", "SIGHT_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 86400, "seconds SIGTERM waits for running streams (default 30)"},
     {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
     {"log-level", "SIGHT_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), SZ(log_level), 0, 0, "error, warn, info or debug (default info)"},
-    {"model", "SIGHT_MODEL", OPT_STR, OFF(model_path), SZ(model_path), 0, 0, "YOLO ONNX model for is_yolo (default: MODELS_DIR/" SIGHT_DEFAULT_MODEL ")"},
-    {"models-dir", "SIGHT_MODELS_DIR", OPT_STR, OFF(models_dir), SZ(models_dir), 0, 0, "folder of models (default models)"},
+    {"model", "SIGHT_MODEL", OPT_STR, OFF(model_path), SZ(model_path), 0, 0, "YOLO ONNX model for is_yolo; none: no detection (default: the built-in YOLOX-Nano)"},
     {"labels", "SIGHT_LABELS", OPT_STR, OFF(labels_path), SZ(labels_path), 0, 0, "class names, one per line, for a model without names metadata"},
     {"model-layout", "SIGHT_MODEL_LAYOUT", OPT_LAYOUT, OFF(model_layout), SZ(model_layout), 0, 0, "auto, yolov8, end2end, yolov5 or yolox (default auto: from the output shape)"},
     {"ort-threads", "SIGHT_ORT_THREADS", OPT_INT, OFF(ort_threads), 0, 0, 256, "ONNX Runtime intra-op threads per run (default: CPUs / ort-concurrency)"},
@@ -53,7 +55,7 @@ static const opt_def OPTS[] = {
     {"url-connect-timeout", "SIGHT_URL_CONNECT_TIMEOUT", OPT_INT, OFF(url_connect_timeout_s), 0, 1, 600, "seconds to connect for one image URL (default 10)"},
     {"url-max-size", "SIGHT_URL_MAX_SIZE", OPT_SIZE, OFF(url_max_bytes), 0, 1, INT64_MAX, "largest image fetched from a URL (default 20MiB)"},
     {"url-max-redirects", "SIGHT_URL_MAX_REDIRECTS", OPT_INT, OFF(url_max_redirects), 0, 0, 20, "redirects followed per image URL (default 5)"},
-    {"ocr-dir", "SIGHT_OCR_DIR", OPT_STR, OFF(ocr_dir), SZ(ocr_dir), 0, 0, "PaddleOCR models folder (default models/ocr)"},
+    {"ocr-dir", "SIGHT_OCR_DIR", OPT_STR, OFF(ocr_dir), SZ(ocr_dir), 0, 0, "PaddleOCR models folder (default: the installation's, models/ocr in a build tree)"},
     {"llm-url", "SIGHT_LLM_URL", OPT_STR, OFF(llm_url), SZ(llm_url), 0, 0, "OpenAI-compatible base URL for is_llm (default: none, the local OCR-based analyser)"},
     {"llm-model", "SIGHT_LLM_MODEL", OPT_STR, OFF(llm_model), SZ(llm_model), 0, 0, "model name sent to the LLM endpoint"},
     {"llm-api-key", "SIGHT_LLM_API_KEY", OPT_STR, OFF(llm_api_key), SZ(llm_api_key), 0, 0, "sent as Authorization: Bearer to the LLM endpoint"},
@@ -70,7 +72,6 @@ void config_defaults(sight_config *c)
     memset(c, 0, sizeof *c);
     strcpy(c->listen_host, "127.0.0.1");
     c->listen_port = 8080;
-    strcpy(c->db_path, "data/sight.db");
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = n > 0 ? (int)n : 1;
     c->max_inflight = 64;
@@ -87,9 +88,7 @@ void config_defaults(sight_config *c)
     c->max_parts = 1000;
     c->retry_after_s = 1;
     strcpy(c->log_level, "info");
-    strcpy(c->models_dir, "models");
     strcpy(c->model_layout, "auto");
-    strcpy(c->ocr_dir, "models/ocr");
     c->url_http = true;
     c->url_timeout_s = 30;
     c->url_connect_timeout_s = 10;
@@ -284,5 +283,21 @@ int config_parse(sight_config *c, int argc, char **argv, int first, const char *
         else { fprintf(stderr, "sightd: --%s needs a value\n", flag); return -1; }
         if (set_opt(c, o, val, err, sizeof err)) { fprintf(stderr, "sightd: %s\n", err); return -1; }
     }
+    if (config_resolve_paths(c)) { fprintf(stderr, "sightd: a default path is too long\n"); return -1; }
+    return 0;
+}
+
+int config_resolve_paths(sight_config *c)
+{
+    if (c->data_dir[0] && c->db_path[0] && c->ocr_dir[0]) return 0;
+    install_paths ip;
+    paths_detect(&ip);
+    if (!c->data_dir[0] && snprintf(c->data_dir, sizeof c->data_dir, "%s", ip.data_dir) >= (int)sizeof c->data_dir)
+        return -1;
+    if (!c->db_path[0] && snprintf(c->db_path, sizeof c->db_path, "%s/sight.db", c->data_dir) >= (int)sizeof c->db_path)
+        return -1;
+    /* No installation found: OCR stays off with a message naming this folder. */
+    if (!c->ocr_dir[0])
+        snprintf(c->ocr_dir, sizeof c->ocr_dir, "%s", ip.ocr_dir[0] ? ip.ocr_dir : "(no share directory beside the executable)");
     return 0;
 }

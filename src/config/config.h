@@ -9,12 +9,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define SIGHT_DEFAULT_MODEL "yolo26n-w8a32.onnx"
-
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
-    char db_path[1024];
+    char data_dir[1024];      /* writable state; "" = the installation's default (util/paths.h) */
+    char db_path[1024];       /* "" = DATA_DIR/sight.db */
     int workers;              /* files worked on at once, all requests together */
     int max_inflight;         /* prediction requests accepted at once; more get 429 */
     int max_connections;      /* open HTTP connections */
@@ -31,8 +30,7 @@ typedef struct {
     int retry_after_s;        /* Retry-After sent with 429 */
     char log_level[16];
     bool create_first_key;    /* serve: create and print a key when none is active */
-    char model_path[1024];    /* detection model; empty = the default model in models_dir */
-    char models_dir[1024];
+    char model_path[1024];    /* detection model file; "" = the built-in model, "none" = no detection */
     char labels_path[1024];   /* class names when the model has none */
     char model_layout[16];    /* auto, yolov8, end2end, yolov5, yolox */
     int ort_threads;          /* intra-op threads per Run; 0 = cores / ort_concurrency */
@@ -41,7 +39,7 @@ typedef struct {
     bool url_http;            /* allow plain http image URLs */
     int url_timeout_s, url_connect_timeout_s, url_max_redirects;
     int64_t url_max_bytes;
-    char ocr_dir[1024];       /* PaddleOCR ONNX models and dictionary */
+    char ocr_dir[1024];       /* PaddleOCR ONNX models and dictionary; "" = the installation's */
     char llm_url[1024];       /* OpenAI-compatible base URL; empty = the local analyser */
     char llm_model[256];
     char llm_api_key[512];
@@ -53,13 +51,19 @@ typedef struct {
 
 void config_defaults(sight_config *c);
 
-/* Applies SIGHT_* environment variables, then argv[first..argc). Unknown flags,
- * bad values and stray arguments print a message to stderr and return -1.
- * Returns 1 when --help was given (usage already printed), else 0. */
+/* Applies SIGHT_* environment variables, then argv[first..argc), then fills
+ * the paths left unset from the installation (config_resolve_paths). Unknown
+ * flags, bad values and stray arguments print a message to stderr and return
+ * -1. Returns 1 when --help was given (usage already printed), else 0. */
 int config_parse(sight_config *c, int argc, char **argv, int first, const char *command);
 
 /* Parses a single option value; exposed for tests. Returns 0 or -1 with err set. */
 int config_set(sight_config *c, const char *flag, const char *value, char *err, size_t err_len);
+
+/* Fills the unset data_dir, db_path and ocr_dir from the executable's
+ * installation (util/paths.h), never from the working directory. -1 when a
+ * path would not fit. */
+int config_resolve_paths(sight_config *c);
 
 void config_print_usage(FILE *out, const char *command);
 

@@ -14,6 +14,7 @@
 #include "detect/letterbox.h"
 #include "detect/pyrepr.h"
 #include "ort/ort_env.h"
+#include "util/file_read.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -64,27 +65,36 @@ static int ort_fail(const OrtApi *api, OrtStatus *st, char *err, size_t len, con
 
 #define ORT_TRY(call, what) do { if (ort_fail(d->api, (call), err, err_len, (what))) goto fail; } while (0)
 
+/* Class names, one per line (blank lines skipped), from a labels file's text. */
+static int add_labels(detector *d, const char *text, const char *what, char *err, size_t err_len)
+{
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\r\n");
+        if (n > 0) {
+            char **nn = realloc(d->names, (size_t)(d->n_names + 1) * sizeof *nn);
+            if (nn) d->names = nn;
+            if (!nn || !(nn[d->n_names] = strndup(p, n))) { snprintf(err, err_len, "out of memory"); return -1; }
+            d->n_names++;
+        }
+        p += n;
+        p += strspn(p, "\r\n");
+    }
+    if (d->n_names == 0) { snprintf(err, err_len, "labels %s have no names", what); return -1; }
+    return 0;
+}
+
 static int load_labels(detector *d, const char *path, char *err, size_t err_len)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) { snprintf(err, err_len, "cannot read labels file %s", path); return -1; }
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        size_t n = strcspn(line, "\r\n");
-        line[n] = 0;
-        if (n == 0) continue;
-        char **nn = realloc(d->names, (size_t)(d->n_names + 1) * sizeof *nn);
-        if (nn) d->names = nn;
-        if (!nn || !(nn[d->n_names] = strdup(line))) {
-            fclose(f);
-            snprintf(err, err_len, "out of memory");
-            return -1;
-        }
-        d->n_names++;
-    }
-    fclose(f);
-    if (d->n_names == 0) { snprintf(err, err_len, "labels file %s has no names", path); return -1; }
-    return 0;
+    size_t len;
+    char *text = read_whole_file(path, &len);
+    if (!text) { snprintf(err, err_len, "cannot read labels file %s", path); return -1; }
+    /* read_whole_file gives bytes, not a string. */
+    char *z = realloc(text, len + 1);
+    if (!z) { free(text); snprintf(err, err_len, "out of memory"); return -1; }
+    z[len] = 0;
+    int rc = add_labels(d, z, path, err, err_len);
+    free(z);
+    return rc;
 }
 
 /* Reads names/imgsz/end2end from the model's metadata. Missing keys are fine
@@ -262,7 +272,7 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     const OrtApi *api;
     OrtEnv *env = ort_env_get(&api);
     if (!env) { snprintf(err, err_len, "ONNX Runtime could not be initialised"); return NULL; }
-    if (access(cfg->model_path, R_OK) != 0) {
+    if (!cfg->model_data && access(cfg->model_path, R_OK) != 0) {
         snprintf(err, err_len, "cannot read model file %s", cfg->model_path);
         return NULL;
     }
@@ -289,12 +299,17 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     /* Spinning intra-op threads burn the cores that concurrent Runs and the
      * decode workers need; measured to cost throughput here (see bench). */
     ORT_TRY(d->api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), "spinning");
-    ORT_TRY(d->api->CreateSession(env, cfg->model_path, so, &d->sess), "loading the model");
+    if (cfg->model_data)
+        ORT_TRY(d->api->CreateSessionFromArray(env, cfg->model_data, cfg->model_size, so, &d->sess), "loading the model");
+    else
+        ORT_TRY(d->api->CreateSession(env, cfg->model_path, so, &d->sess), "loading the model");
     ORT_TRY(d->api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &d->mem), "memory info");
 
     int end2end, imgsz[2];
     if (read_metadata(d, &end2end, imgsz, err, err_len) || io_info(d, imgsz, err, err_len)) goto fail;
     if (!d->names && cfg->labels_path && load_labels(d, cfg->labels_path, err, err_len)) goto fail;
+    if (!d->names && !cfg->labels_path && cfg->labels_text &&
+        add_labels(d, cfg->labels_text, "built in", err, err_len)) goto fail;
 
     /* The warm-up run also gives the real output shape (graphs often leave it dynamic). */
     buf = pool_get(d);
@@ -307,7 +322,7 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     if (output_view(d, warm, shape, &nd, &data, err, err_len)) goto fail;
     char lerr[256];
     if (yolo_layout_detect(shape, nd, d->in_w, d->in_h, end2end, cfg->layout_hint, &d->layout, &d->nc, lerr, sizeof lerr)) {
-        snprintf(err, err_len, "%s: %s", cfg->model_path, lerr);
+        snprintf(err, err_len, "%s: %s", cfg->model_path ? cfg->model_path : cfg->model_name, lerr);
         goto fail;
     }
     d->style = d->layout == YOLO_LAYOUT_YOLOX ? LETTERBOX_YOLOX : LETTERBOX_ULTRALYTICS;
@@ -326,8 +341,11 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
         free(ms);
     }
 
-    const char *base = strrchr(cfg->model_path, '/');
-    base = base ? base + 1 : cfg->model_path;
+    const char *base = cfg->model_name;
+    if (!base) {
+        base = strrchr(cfg->model_path, '/');
+        base = base ? base + 1 : cfg->model_path;
+    }
     snprintf(d->model_name, sizeof d->model_name, "%s", base);
     char *dot = strrchr(d->model_name, '.');
     if (dot && !strcmp(dot, ".onnx")) *dot = 0;

@@ -17,8 +17,12 @@
 typedef struct detector detector;
 
 typedef struct {
-    const char *model_path;
+    const char *model_path;   /* the ONNX file, or NULL when model_data is given */
+    const void *model_data;   /* the ONNX file in memory (the built-in model) */
+    size_t model_size;
+    const char *model_name;   /* shown in results; NULL = model_path's base name */
     const char *labels_path;  /* one class name per line; used when the model has no names; may be NULL */
+    const char *labels_text;  /* the same from memory, when labels_path is NULL; may be NULL */
     int intra_threads;        /* ORT intra-op threads per Run; 0 = cores / concurrency */
     int concurrency;          /* Runs at once; 0 = one per core */
     int layout_hint;          /* -1 = from the output shape, else a yolo_layout */

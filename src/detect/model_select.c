@@ -2,7 +2,8 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "detect/builtin_model.h"
 
 static int layout_hint(const char *name)
 {
@@ -13,29 +14,45 @@ static int layout_hint(const char *name)
     return -1;
 }
 
+const char *model_select_source(const sight_config *cfg)
+{
+    if (!cfg->model_path[0]) return "built-in";
+    return strcmp(cfg->model_path, "none") ? "file" : "none";
+}
+
 detector *model_select_open(const sight_config *cfg, int *fatal, char *msg, size_t msg_len)
 {
-    char path[2048];
-    bool explicit_model = cfg->model_path[0] != 0;
-    if (explicit_model) snprintf(path, sizeof path, "%s", cfg->model_path);
-    else snprintf(path, sizeof path, "%s/%s", cfg->models_dir, SIGHT_DEFAULT_MODEL);
     *fatal = 0;
-    if (!explicit_model && access(path, F_OK) != 0) {
-        snprintf(msg, msg_len,
-                 "no detection model: %s not found, so is_yolo requests get yolo_unavailable. "
-                 "Put a YOLO ONNX export there, or pass --model PATH (see README, \"Models\")", path);
+    const char *src = model_select_source(cfg);
+    if (!strcmp(src, "none")) {
+        snprintf(msg, msg_len, "detection is off (--model none): is_yolo requests get yolo_unavailable");
         return NULL;
     }
-    detector_config dc = {.model_path = path, .labels_path = cfg->labels_path[0] ? cfg->labels_path : NULL,
+    detector_config dc = {.labels_path = cfg->labels_path[0] ? cfg->labels_path : NULL,
                           .intra_threads = cfg->ort_threads, .concurrency = cfg->ort_concurrency,
                           .layout_hint = layout_hint(cfg->model_layout)};
-    char err[512];
+    builtin_model bm;
+    if (!strcmp(src, "built-in")) {
+        builtin_model_get(&bm);
+        dc.model_data = bm.data;
+        dc.model_size = bm.size;
+        dc.model_name = bm.name;
+        dc.labels_text = bm.names;
+        /* The layout is known: no guessing from the output shape. */
+        if (dc.layout_hint < 0) dc.layout_hint = YOLO_LAYOUT_YOLOX;
+    } else {
+        dc.model_path = cfg->model_path;
+    }
+    char err[512], desc[512];
     detector *d = detector_open(&dc, err, sizeof err);
     if (!d) {
         *fatal = 1;
-        snprintf(msg, msg_len, "cannot use detection model %s: %s", path, err);
+        if (dc.model_path) snprintf(msg, msg_len, "cannot use detection model %s: %s", cfg->model_path, err);
+        else snprintf(msg, msg_len, "cannot use the built-in detection model %s: %s", bm.name, err);
         return NULL;
     }
-    detector_describe(d, msg, msg_len);
+    detector_describe(d, desc, sizeof desc);
+    if (dc.model_path) snprintf(msg, msg_len, "%s (from %s)", desc, cfg->model_path);
+    else snprintf(msg, msg_len, "%s (built in; --model PATH serves another, see README \"Models\")", desc);
     return d;
 }

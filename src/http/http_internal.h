@@ -25,6 +25,7 @@ struct server {
     atomic_bool shutting_down;
     int abort_fd;               /* eventfd, readable once streams must end now */
     conn_guard *guard;          /* header and body deadlines */
+    json_t *models;             /* what serves detection and OCR, for /readyz */
 };
 
 /* Per-HTTP-request state, kept in libmicrohttpd's request closure. */

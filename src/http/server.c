@@ -73,7 +73,8 @@ static enum MHD_Result handle_readyz(struct MHD_Connection *c, http_req *hr)
     if (keystore_count_active(hr->srv->keys, &n) != 0)
         return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read");
     size_t len;
-    char *body = json_line(json_pack("{s:s,s:I}", "status", "ready", "active_keys", (json_int_t)n), &len);
+    json_t *models = hr->srv->models ? json_incref(hr->srv->models) : json_object();
+    char *body = json_line(json_pack("{s:s,s:I,s:o}", "status", "ready", "active_keys", (json_int_t)n, "models", models), &len);
     return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
 }
 
@@ -343,11 +344,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("microhttpd: %s", buf);
 }
 
-server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
+server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, const json_t *models)
 {
     server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->cfg = *cfg;
+    if (models && !(s->models = json_deep_copy(models))) { free(s); return NULL; }
     s->keys = keys;
     s->pipe = pipe;
     s->abort_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -394,6 +396,7 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
 fail:
     cg_stop(s->guard);
     if (s->abort_fd >= 0) close(s->abort_fd);
+    json_decref(s->models);
     free(s);
     return NULL;
 }
@@ -443,5 +446,6 @@ void server_shutdown(server *s)
     /* After the daemon: its "closed" notifications still use the guard. */
     cg_stop(s->guard);
     close(s->abort_fd);
+    json_decref(s->models);
     free(s);
 }

@@ -3,6 +3,8 @@
 #ifndef SIGHT_HTTP_SERVER_H
 #define SIGHT_HTTP_SERVER_H
 
+#include <jansson.h>
+
 #include "config/config.h"
 #include "keys/keystore.h"
 #include "pipeline/pipeline.h"
@@ -10,8 +12,9 @@
 typedef struct server server;
 
 /* Starts listening. keys and pipe stay owned by the caller and must outlive
- * the server. Returns NULL (with a logged reason) when it cannot bind. */
-server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe);
+ * the server; models (copied; may be NULL) says which models serve, shown by
+ * /readyz. Returns NULL (with a logged reason) when it cannot bind. */
+server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, const json_t *models);
 /* The port actually bound (useful with --listen 127.0.0.1:0). */
 unsigned server_port(const server *s);
 /* Stops accepting, lets running streams finish for up to the configured

@@ -1,7 +1,10 @@
 """Fixtures that run the real sightd binary on a free port with its own key store.
 
-SIGHTD names the binary (the Makefile sets it); SIGHT_SHARED the shared test
-material (photos). Each server is stopped with SIGTERM at the end and must exit 0,
+SIGHTD names the binary (the Makefile sets it). Servers detect with the built-in
+model unless a test says otherwise (--model PATH, or --model none). Photos come
+from Debian packages that scripts/bootstrap --test provides (photo() below);
+SIGHT_SHARED, the shared test material, is read only by the accuracy tests of
+the Ultralytics models, which skip without it. Each server is stopped with SIGTERM at the end and must exit 0,
 which under the sanitizer build also means no leak or memory error was reported.
 """
 import os
@@ -20,8 +23,26 @@ import pytest
 from client_toolchains import curl_bin, dotnet_client, go_client, java_client, node_bin, ts_client  # noqa: F401
 
 SIGHTD = os.environ.get("SIGHTD", str(Path(__file__).resolve().parents[2] / "build" / "sightd"))
-SHARED = Path(os.environ.get("SIGHT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("SIGHT_SHARED", REPO.parent / "shared"))
 IMAGES = SHARED / "testdata" / "images"
+# Photos a fresh clone has after scripts/bootstrap --test: opencv-doc's samples
+# (installed) and scikit-image's (unpacked into .deps). Named as in the shared
+# folder, which holds the same bytes under these names.
+OPENCV = Path("/usr/share/doc/opencv-doc/examples")
+SKIMAGE = REPO / ".deps" / "testdata" / "skimage"
+PHOTOS = {
+    "opencv_scenetext01.jpg": OPENCV / "text" / "scenetext01.jpg",  # a sign, two people, a car
+    "opencv_scenetext02.jpg": OPENCV / "text" / "scenetext02.jpg",
+    "opencv_scenetext05.jpg": OPENCV / "text" / "scenetext05.jpg",
+    "opencv_scenetext06.jpg": OPENCV / "text" / "scenetext06.jpg",  # a car and a person
+    "opencv_imageTextN.png": OPENCV / "data" / "imageTextN.png",
+    "opencv_messi5.jpg": OPENCV / "data" / "messi5.jpg",            # footballers and a ball
+    "skimage_page.png": SKIMAGE / "page.png",
+    "skimage_coffee.png": SKIMAGE / "coffee.png",
+    "skimage_chelsea_cat.png": SKIMAGE / "chelsea.png",
+    "skimage_astronaut.png": SKIMAGE / "astronaut.png",
+}
 V1 = "/api/v1/inference/predict/stream"
 
 
@@ -44,8 +65,7 @@ class Server:
         self.proc = subprocess.Popen(
             [SIGHTD, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", self.db, "--log-level", "debug", *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=e,
-            # Its own folder as working directory: no models/ there, so a server
-            # has a detector only when a test passes --model.
+            # Its own folder as working directory: what it loads must not depend on it.
             cwd=tmp)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -134,11 +154,22 @@ def slow_png():
     return png_bytes(w, h, rows=rows)
 
 
-def photo(name):
+def photo_path(name):
+    """A test photo: one of PHOTOS (missing = a broken set-up, so the test fails),
+    else from the shared folder (skipped without it)."""
+    if name in PHOTOS:
+        p = PHOTOS[name]
+        if not p.exists():
+            pytest.fail(f"{p} not found: scripts/bootstrap --test (make test runs it) provides it")
+        return p
     p = IMAGES / name
     if not p.exists():
         pytest.skip(f"shared test photo {p} not found (set SIGHT_SHARED)")
-    return p.read_bytes()
+    return p
+
+
+def photo(name):
+    return photo_path(name).read_bytes()
 
 
 def multipart(api_key=None, files=(), metadata=(), query=None):

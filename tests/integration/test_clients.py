@@ -28,13 +28,13 @@ from conftest import V1, Server, photo, png_bytes
 from client_toolchains import CLIENTS_DIR, DOTNET_ENV, JAVA_JARS, _build  # noqa: F401
 
 QUERY = "find me the serial number from the images"
-FILES = ["bus.jpg", "zidane.jpg", "skimage_coffee.png"]
+FILES = ["opencv_scenetext01.jpg", "opencv_messi5.jpg", "skimage_coffee.png"]
 METADATA = [
     {"is_yolo": False, "is_llm": False},
     {"is_yolo": True, "is_llm": False},
     {"is_yolo": False, "is_llm": True},
 ]
-BUS_SIZE = (810, 1080)  # bus.jpg, width x height; checked against its SOF below
+PHOTO_SIZE = (800, 600)  # FILES[0], width x height; checked against its SOF below
 RUN_TIMEOUT = 60
 
 CLIENTS = ["node", "typescript", "go", "dotnet", "java", "curl", "httpx"]
@@ -101,13 +101,11 @@ def png_size(data):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """conftest's server, but with an empty models folder, so that is_yolo gets
-    yolo_unavailable whether or not a model lies in ./models: these tests are
-    about the clients and the stream, not about detection."""
+    """conftest's server with detection off, so that is_yolo gets
+    yolo_unavailable: these tests are about the clients and the stream (an error
+    line among done lines), not about detection."""
     tmp = tmp_path_factory.mktemp("sightd")
-    empty = tmp / "no-models"
-    empty.mkdir()
-    s = Server(tmp, "--models-dir", str(empty), env={"SIGHT_MODEL": ""})
+    s = Server(tmp, "--model", "none")
     yield s
     rc = s.stop()
     assert rc == 0, f"sightd exited with {rc}:\n{s.log_text()[-4000:]}"
@@ -202,8 +200,8 @@ def client(request):
 
 # ---- the tests ----
 
-def test_bus_dimensions_are_what_the_jpeg_says():
-    assert jpeg_size(photo("bus.jpg")) == BUS_SIZE
+def test_photo_dimensions_are_what_the_jpeg_says():
+    assert jpeg_size(photo(FILES[0])) == PHOTO_SIZE
 
 
 def check_stream(chunks, names, outcomes):
@@ -237,7 +235,7 @@ def test_three_files_stream(server, client, run_client, photo_paths):
     per_file = check_stream(out.chunks, FILES, ["done", "yolo_unavailable", "done"])
     assert per_file[2][1]["result"]["llm"]["provider"] == "local", per_file[2]
     result = per_file[0][1]["result"]
-    assert result["image"] == {"width": BUS_SIZE[0], "height": BUS_SIZE[1], "format": "jpeg"}, result
+    assert result["image"] == {"width": PHOTO_SIZE[0], "height": PHOTO_SIZE[1], "format": "jpeg"}, result
     # Neither stage was asked for on file 0.
     assert "yolo" not in result and "llm" not in result, result
     assert {"decode", "total"} <= set(result["timing_ms"]), result

@@ -198,10 +198,10 @@ def split_request(raw):
 
 def data_items(base):
     """Two images from the image server; the small PNG a second time with is_yolo,
-    so the flags are seen to arrive (this server has no model: yolo_unavailable).
-    bus.jpg is renamed, so filename is seen to come from the body, not the URL."""
+    so the flags are seen to arrive (detection is off on this server: yolo_unavailable).
+    street.jpg is renamed, so filename is seen to come from the body, not the URL."""
     return [
-        {"image_url": base + "/bus.jpg", "filename": "photo.jpg", "is_yolo": False, "is_llm": False},
+        {"image_url": base + "/street.jpg", "filename": "photo.jpg", "is_yolo": False, "is_llm": False},
         {"image_url": base + "/small.png", "filename": "small.png", "is_yolo": False, "is_llm": False},
         {"image_url": base + "/small.png?again", "filename": "yolo.png", "is_yolo": True, "is_llm": False},
     ]
@@ -211,15 +211,15 @@ def data_items(base):
 def served_sizes(images):
     """(width, height) of what the image server serves, read from the bytes, not from sightd."""
     base, _ = images
-    bus = httpx.get(base + "/bus.jpg").content
-    assert bus == photo("bus.jpg")
-    return {"photo.jpg": (*jpeg_size(bus), "jpeg"), "small.png": (*png_size(httpx.get(base + "/small.png").content), "png")}
+    street = httpx.get(base + "/street.jpg").content
+    assert street == photo("opencv_scenetext01.jpg")
+    return {"photo.jpg": (*jpeg_size(street), "jpeg"), "small.png": (*png_size(httpx.get(base + "/small.png").content), "png")}
 
 
 # ---- the tests ----
 
 def test_served_sizes(served_sizes):
-    assert served_sizes == {"photo.jpg": (810, 1080, "jpeg"), "small.png": (64, 48, "png")}
+    assert served_sizes == {"photo.jpg": (800, 600, "jpeg"), "small.png": (64, 48, "png")}
 
 
 def test_two_urls_stream(v2server, images, served_sizes, client, run_client):

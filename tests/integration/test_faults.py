@@ -10,11 +10,10 @@ import time
 import httpx
 import pytest
 
-from conftest import SHARED, V1, multipart, png_bytes
+from conftest import V1, multipart, png_bytes
 from fake_openai import FakeOpenAI
 from onnx_builder import fails_on_bright_model
 
-MODEL = SHARED / "models" / "yolo26n-w8a32.onnx"
 YOLO = json.dumps({"is_yolo": True, "is_llm": False})
 LLM = json.dumps({"is_yolo": False, "is_llm": True})
 PLAIN = json.dumps({"is_yolo": False, "is_llm": False})
@@ -290,11 +289,10 @@ def test_sigterm_under_load_ends_every_stream_properly(start_server, slow_png):
 
 # ---- 4. overload, briefly (make load is the long run) -----------------------
 
-def test_overload_is_complete_or_429(start_server, bright_model):
+def test_overload_is_complete_or_429(start_server):
     """4 clients against --max-inflight 2 for 8 s: every request is a complete
     stream or a 429 with Retry-After; nothing else; the server is alive after."""
-    model = MODEL if MODEL.exists() else bright_model
-    s = start_server("--model", str(model), "--max-inflight", "2")
+    s = start_server("--max-inflight", "2")  # the built-in detector
     img = png_bytes(640, 480)
     counts = {"complete": 0, "429": 0}
     other = []

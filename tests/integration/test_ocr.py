@@ -148,9 +148,28 @@ def test_is_ocr_with_detection_and_metadata_mixes(ocr_server):
     lines = [json.loads(l) for l in r.text.splitlines()]
     assert "ocr" in done(lines, 0)["result"]
     assert "ocr" not in done(lines, 1)["result"]
-    # is_yolo without a detector still fails that file alone, with its own code.
     both = run(ocr_server, [("c.jpg", photo("opencv_scenetext05.jpg"))], meta=json.dumps({"is_ocr": True, "is_yolo": True}))
-    assert done(both)["error"]["code"] == "yolo_unavailable"
+    result = done(both)["result"]
+    assert "PARKING" in result["ocr"]["text"] and result["yolo"]["model"] == "yolox-nano"
+
+
+def test_is_ocr_with_detection_off_fails_that_file_alone(start_server):
+    s = start_server("--model", "none")
+    files = [("a.jpg", photo("opencv_scenetext05.jpg")), ("b.jpg", photo("opencv_scenetext05.jpg"))]
+    lines = run(s, files, meta=json.dumps({"is_ocr": True, "is_yolo": True}))
+    assert done(lines, 0)["error"]["code"] == done(lines, 1)["error"]["code"] == "yolo_unavailable"
+    lines = run(s, files[:1])
+    assert "PARKING" in done(lines)["result"]["ocr"]["text"]
+
+
+@pytest.mark.skipif(not have_models(), reason="no OCR models")
+def test_default_ocr_models_do_not_depend_on_the_working_directory(start_server):
+    """No --ocr-dir, started in an empty temporary folder: the models are found
+    from the executable's location (the build tree's models/ocr)."""
+    s = start_server()
+    assert httpx.get(s.url + "/readyz").json()["models"]["ocr"] is True
+    assert f"OCR models {OCR_DIR}" in s.log_text()
+    assert "PARKING" in done(run(s, [("a.jpg", photo("opencv_scenetext05.jpg"))]))["result"]["ocr"]["text"]
 
 
 def test_server_without_models_answers_ocr_unavailable(start_server, tmp_path):

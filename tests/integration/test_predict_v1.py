@@ -62,22 +62,25 @@ def check_sequence(lines, n):
 
 
 def test_three_images_stream_processing_done_error_complete(server):
-    files = [("bus.jpg", photo("bus.jpg"), "image/jpeg"), ("zidane.jpg", photo("zidane.jpg"), "image/jpeg"),
+    files = [("street.jpg", photo("opencv_scenetext01.jpg"), "image/jpeg"),
+             ("football.jpg", photo("opencv_messi5.jpg"), "image/jpeg"),
              ("coffee.png", photo("skimage_coffee.png"), "image/png")]
     meta = [META_PLAIN, json.dumps({"is_yolo": True, "is_llm": False}), json.dumps({"is_yolo": False, "is_llm": True})]
     lines = stream_lines(server.url, **multipart(server.key, files, meta, query="find me the serial number"))
     msgs = check_sequence(lines, 3)
     by = {(m["index"], m["status"]): m for m in msgs[:-1]}
     done = by[(0, "done")]
-    assert done["filename"] == "bus.jpg"
-    assert done["result"]["image"] == {"width": 810, "height": 1080, "format": "jpeg"}
+    assert done["filename"] == "street.jpg"
+    assert done["result"]["image"] == {"width": 800, "height": 600, "format": "jpeg"}
     assert "yolo" not in done["result"] and "llm" not in done["result"]
     assert done["result"]["timing_ms"]["decode"] >= 0
-    assert by[(1, "error")]["error"]["code"] == "yolo_unavailable"
+    # The built-in detector serves is_yolo.
+    yolo = by[(1, "done")]["result"]["yolo"]
+    assert yolo["model"] == "yolox-nano" and "person" in [d["class"] for d in yolo["detections"]], yolo
     # Without --llm-url the local provider answers, and says what it is.
     llm = by[(2, "done")]["result"]["llm"]
     assert llm["provider"] == "local" and "serial number" in llm["response"]
-    assert msgs[-1]["succeeded"] == 2 and msgs[-1]["failed"] == 1
+    assert msgs[-1]["succeeded"] == 3 and msgs[-1]["failed"] == 0
 
 
 def test_lines_arrive_while_later_files_are_still_worked_on(start_server, slow_png):
@@ -112,7 +115,9 @@ def test_files_and_metadata_in_any_interleaving(server):
     res = {(m["index"], m["status"]): m for m in msgs[:-1]}
     assert res[(0, "done")]["filename"] == "a.png"
     assert res[(0, "done")]["result"]["image"]["width"] == 3
-    assert res[(1, "error")]["error"]["code"] == "yolo_unavailable"
+    # Each file got its own metadata: only the second asked for detection.
+    assert "yolo" not in res[(0, "done")]["result"]
+    assert res[(1, "done")]["filename"] == "b.png" and "detections" in res[(1, "done")]["result"]["yolo"]
 
 
 @pytest.mark.parametrize("how", ["bearer", "x-api-key"])
@@ -191,7 +196,7 @@ def test_bad_images_get_per_file_errors_and_the_rest_goes_on(start_server):
     import zlib
     bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")
     files = [("empty.jpg", b""), ("text.jpg", b"hello, not an image"), ("cut.png", good[:40]),
-             ("bomb.png", bytes(bomb)), ("good.png", good), ("jpeg.jpg", photo("bus.jpg")[:5000])]
+             ("bomb.png", bytes(bomb)), ("good.png", good), ("jpeg.jpg", photo("opencv_scenetext01.jpg")[:5000])]
     lines = stream_lines(s.url, **multipart(s.key, files, [META_PLAIN] * len(files)))
     msgs = check_sequence(lines, len(files))
     codes = {m["index"]: m.get("error", {}).get("code", "ok") for m in msgs[:-1] if m["status"] != "processing"}

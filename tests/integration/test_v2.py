@@ -92,7 +92,7 @@ def images():
     port = srv.server_address[1]
     png = png_bytes(64, 48)
     ImageHandler.routes = {
-        "/bus.jpg": serve_bytes(photo("bus.jpg"), ctype="image/jpeg"),
+        "/street.jpg": serve_bytes(photo("opencv_scenetext01.jpg"), ctype="image/jpeg"),
         "/small.png": serve_bytes(png),
         "/slow1.png": serve_bytes(png, delay=1.0),
         "/slow2.png": serve_bytes(png, delay=1.0),
@@ -116,7 +116,8 @@ def images():
 def v2server(tmp_path_factory, images):
     from conftest import Server
     _, port = images
-    s = Server(tmp_path_factory.mktemp("v2"), "--url-allow", "127.0.0.2/32", "--url-max-size", "1MiB",
+    # Detection off: is_yolo gets yolo_unavailable, an error line among done lines.
+    s = Server(tmp_path_factory.mktemp("v2"), "--model", "none", "--url-allow", "127.0.0.2/32", "--url-max-size", "1MiB",
                "--url-timeout", "3", env={"SIGHT_FETCH_RESOLVE": f"images.test:{port}:127.0.0.2,evil.test:{port}:127.0.0.1"})
     yield s
     assert s.stop() == 0, s.log_text()[-3000:]
@@ -158,14 +159,14 @@ def outcome(lines):
 def test_v2_streams_like_v1(v2server, images):
     base, _ = images
     data_url = "data:image/png;base64," + base64.b64encode(png_bytes(5, 7)).decode()
-    lines = stream_v2(v2server, [item(base + "/bus.jpg", "bus.jpg"), item(base + "/small.png?x=1"),
+    lines = stream_v2(v2server, [item(base + "/street.jpg", "street.jpg"), item(base + "/small.png?x=1"),
                                  item(data_url, "inline.png"), item(base + "/small.png", is_yolo=True)])
     msgs = {m["index"]: m for _, m in lines if m["status"] in ("done", "error")}
-    assert msgs[0]["filename"] == "bus.jpg" and msgs[0]["result"]["image"]["width"] == 810
+    assert msgs[0]["filename"] == "street.jpg" and msgs[0]["result"]["image"]["width"] == 800
     assert msgs[1]["filename"] == "small.png"          # derived from the URL path
     assert msgs[1]["result"]["image"] == {"width": 64, "height": 48, "format": "png"}
     assert msgs[2]["result"]["image"]["height"] == 7
-    assert msgs[3]["error"]["code"] == "yolo_unavailable"  # no model on this server
+    assert msgs[3]["error"]["code"] == "yolo_unavailable"  # detection is off on this server
     assert lines[-1][1] == {**lines[-1][1], "total": 4, "succeeded": 3, "failed": 1}
 
 
@@ -299,6 +300,6 @@ def test_spec_style_v2_client(v2server, images):
                         yield json.loads(line)
 
     chunks = list(predict_stream_v2(v2server.key, "Describe the scene",
-                                    [{"image_url": base + "/bus.jpg", "filename": "photo.jpg", "is_yolo": False,
+                                    [{"image_url": base + "/street.jpg", "filename": "photo.jpg", "is_yolo": False,
                                       "is_llm": False}]))
     assert [c["status"] for c in chunks] == ["processing", "done", "complete"]

@@ -1,5 +1,6 @@
 """The playground page (GET / and its assets) and its end-to-end test in a real browser:
 Debian's chromium driven by playwright-core (tests/web, installed with npm ci)."""
+import json
 import os
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import IMAGES, SHARED
+from conftest import SIGHTD, photo_path
 from fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,23 +69,24 @@ def playwright_dir():
 
 
 def test_playground_in_chromium(start_server, playwright_dir, node_bin, tmp_path):
-    model = SHARED / "models" / "yolo26n-w8a32.onnx"
-    bus, text = IMAGES / "bus.jpg", IMAGES / "opencv_scenetext05.jpg"
-    for p in (model, bus, text):
-        if not p.exists():
-            pytest.skip(f"shared test material {p} not found (set SIGHT_SHARED)")
+    bus, text = photo_path("opencv_scenetext01.jpg"), photo_path("opencv_scenetext05.jpg")
     if not (OCR_DIR / "ppocr_keys_v1.txt").exists() and not (OCR_DIR / "dict.txt").exists():
         pytest.fail(f"no OCR models in {OCR_DIR} (make build provisions them)")
-    s = start_server("--model", str(model), "--ocr-dir", str(OCR_DIR))
+    # The car the built-in model finds, from the CLI, to check where the page draws its box.
+    det = json.loads(subprocess.run([SIGHTD, "detect", str(bus), "--classes", "car"], capture_output=True, text=True,
+                                    timeout=120, check=True).stdout)["result"]
+    b = det["yolo"]["detections"][0]["box"]
+    box = ",".join(str(v) for v in ["car", b["x1"], b["y1"], b["x2"], b["y2"], det["image"]["width"], det["image"]["height"]])
+    s = start_server("--ocr-dir", str(OCR_DIR))
     # A second server whose LLM is a fake that streams its answer slowly, for llm_delta.
-    pieces = ["A blue bus ", "on a street, ", "with people ", "in front of it."]
+    pieces = ["A street ", "with a sign, ", "people ", "and a car."]
     fake = FakeOpenAI(api_key="sk-fake-llm")
     fake.script = lambda req: ("stream", pieces, {"delay": 0.5})
     try:
         s2 = start_server("--llm-url", fake.url, "--llm-model", fake.model, "--llm-timeout", "30",
                           env={"SIGHT_LLM_API_KEY": "sk-fake-llm"})
         out = tmp_path / "screenshots"
-        env = dict(os.environ, E2E_LLM_URL=s2.url, E2E_LLM_KEY=s2.key, E2E_LLM_ANSWER="".join(pieces))
+        env = dict(os.environ, E2E_LLM_URL=s2.url, E2E_LLM_KEY=s2.key, E2E_LLM_ANSWER="".join(pieces), E2E_BOX=box)
         r = subprocess.run([node_bin, str(playwright_dir / "e2e.mjs"), s.url, s.key, str(bus), str(text), str(out)],
                            capture_output=True, text=True, timeout=300, env=env)
         assert not fake.errors, fake.errors

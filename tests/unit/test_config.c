@@ -17,6 +17,14 @@ int main(void)
     CHECK_EQ_INT(c.body_timeout_s, 20);
     CHECK_EQ_INT(c.body_min_rate, 500);
     CHECK_EQ_INT(c.max_parts, 1000);
+    /* Paths: unset until resolved, then DATA_DIR/sight.db; an explicit --db stays. */
+    CHECK_STR(c.db_path, "");
+    CHECK_EQ_INT(config_set(&c, "data-dir", "/srv/sight", (char[64]){0}, 64), 0);
+    CHECK_EQ_INT(config_resolve_paths(&c), 0);
+    CHECK_STR(c.db_path, "/srv/sight/sight.db");
+    CHECK(c.ocr_dir[0] != 0);
+    CHECK_EQ_INT(config_set(&c, "model", "none", (char[64]){0}, 64), 0);
+    CHECK_STR(c.model_path, "none");
     CHECK_EQ_INT(config_set(&c, "header-timeout", "0", (char[64]){0}, 64), 0);  /* 0: off */
     CHECK_EQ_INT(c.header_timeout_s, 0);
     CHECK_EQ_INT(config_set(&c, "body-min-rate", "-1", (char[64]){0}, 64), -1);
