@@ -25,13 +25,23 @@ static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, 
 {
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     *images = calloc((size_t)argc + 1, sizeof **images);
-    if (!rest || !*images) { free(rest); return -1; }
+    if (!rest || !*images) {
+        free(rest);
+        return -1;
+    }
     int nrest = 0;
     *nimages = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(rest); return 1; }
-        if (strncmp(a, "--", 2)) { (*images)[(*nimages)++] = argv[i]; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free(rest);
+            return 1;
+        }
+        if (strncmp(a, "--", 2)) {
+            (*images)[(*nimages)++] = argv[i];
+            continue;
+        }
         int opt = -1;
         for (int k = 0; OPTION_FLAGS[k]; k++)
             if (!strcmp(a + 2, OPTION_FLAGS[k])) opt = k;
@@ -39,7 +49,8 @@ static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, 
             /* Same keys as the HTTP form fields (max-detections -> max_detections). */
             char key[32];
             snprintf(key, sizeof key, "%s", OPTION_FLAGS[opt]);
-            for (char *p = key; *p; p++) if (*p == '-') *p = '_';
+            for (char *p = key; *p; p++)
+                if (*p == '-') *p = '_';
             json_object_set_new(params, key, json_string(argv[++i]));
             continue;
         }
@@ -142,9 +153,16 @@ int bench_ort_command(int argc, char **argv)
     int fatal;
     char msg[1024];
     detector *det = model_select_open(&cfg, &fatal, msg, sizeof msg);
-    if (!det) { fprintf(stderr, "sightd bench-ort: %s\n", msg); return 1; }
+    if (!det) {
+        fprintf(stderr, "sightd bench-ort: %s\n", msg);
+        return 1;
+    }
     double *ms = calloc((size_t)runs, sizeof *ms), wall = 0;
-    if (!ms || detector_bench_runs(det, runs, threads, ms, &wall)) { free(ms); detector_close(det); return 1; }
+    if (!ms || detector_bench_runs(det, runs, threads, ms, &wall)) {
+        free(ms);
+        detector_close(det);
+        return 1;
+    }
     qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
     printf("{\"model\":\"%s\",\"runs\":%d,\"callers\":%d,\"run_ms_p50\":%.3f,\"run_ms_p95\":%.3f,\"runs_per_s\":%.3f}\n",
            detector_model_name(det), runs, threads, ms[runs / 2], ms[(int)(runs * 0.95) < runs ? (int)(runs * 0.95) : runs - 1],

@@ -9,10 +9,10 @@
 #define BUILTIN_MODEL_NAME "yolox-nano"
 
 typedef struct {
-    const char *name;          /* BUILTIN_MODEL_NAME */
-    const void *data;          /* the ONNX file */
+    const char *name; /* BUILTIN_MODEL_NAME */
+    const void *data; /* the ONNX file */
     size_t size;
-    const char *names;         /* class names, one per line, NUL-terminated */
+    const char *names; /* class names, one per line, NUL-terminated */
 } builtin_model;
 
 void builtin_model_get(builtin_model *out);

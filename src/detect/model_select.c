@@ -29,7 +29,8 @@ detector *model_select_open(const sight_config *cfg, int *fatal, char *msg, size
         return NULL;
     }
     detector_config dc = {.labels_path = cfg->labels_path[0] ? cfg->labels_path : NULL,
-                          .intra_threads = cfg->ort_threads, .concurrency = cfg->ort_concurrency,
+                          .intra_threads = cfg->ort_threads,
+                          .concurrency = cfg->ort_concurrency,
                           .layout_hint = layout_hint(cfg->model_layout)};
     builtin_model bm;
     if (!strcmp(src, "built-in")) {

@@ -44,19 +44,27 @@ static char *parse_str(const char **p)
             switch (*s) {
             case 'n': c = '\n'; break;
             case 't': c = '\t'; break;
-            case '\\': case '\'': case '"': c = *s; break;
+            case '\\':
+            case '\'':
+            case '"': c = *s; break;
             case 0: free(out); return NULL;
-            default: c = *s; break;  /* rare escapes: keep the character */
+            default: c = *s; break; /* rare escapes: keep the character */
             }
         }
         if (n + 2 > cap) {
             char *nb = realloc(out, cap *= 2);
-            if (!nb) { free(out); return NULL; }
+            if (!nb) {
+                free(out);
+                return NULL;
+            }
             out = nb;
         }
         out[n++] = c;
     }
-    if (*s != q) { free(out); return NULL; }
+    if (*s != q) {
+        free(out);
+        return NULL;
+    }
     out[n] = 0;
     *p = s + 1;
     return out;
@@ -90,13 +98,17 @@ int pyrepr_parse_names(const char *s, char ***out, int *count)
     int n = 0;
     const char *p = s;
     skip_ws(&p);
-    char open = *p, close = open == '{' ? '}' : open == '[' ? ']' : 0;
+    char open = *p, close = open == '{' ? '}' : open == '[' ? ']'
+                                                            : 0;
     if (!close) return -1;
     p++;
     long next_id = 0;
     for (;;) {
         skip_ws(&p);
-        if (*p == close) { p++; break; }
+        if (*p == close) {
+            p++;
+            break;
+        }
         long id = next_id;
         if (open == '{') {
             if (parse_int(&p, &id)) goto fail;
@@ -104,7 +116,10 @@ int pyrepr_parse_names(const char *s, char ***out, int *count)
             if (*p++ != ':') goto fail;
         }
         char *name = parse_str(&p);
-        if (!name || set_name(&names, &n, id, name)) { free(name); goto fail; }
+        if (!name || set_name(&names, &n, id, name)) {
+            free(name);
+            goto fail;
+        }
         next_id = id + 1;
         skip_ws(&p);
         if (*p == ',') p++;
@@ -130,12 +145,16 @@ int pyrepr_parse_ints(const char *s, int *vals, int max)
 {
     const char *p = s;
     skip_ws(&p);
-    char close = *p == '[' ? ']' : *p == '(' ? ')' : 0;
+    char close = *p == '[' ? ']' : *p == '(' ? ')'
+                                             : 0;
     if (close) p++;
     int n = 0;
     for (;;) {
         skip_ws(&p);
-        if (close && *p == close) { p++; break; }
+        if (close && *p == close) {
+            p++;
+            break;
+        }
         long v;
         if (parse_int(&p, &v) || v < INT_MIN || v > INT_MAX) return -1;
         if (n < max) vals[n] = (int)v;

@@ -13,7 +13,7 @@
 #include "util/log.h"
 
 typedef struct transfer {
-    struct transfer *next;     /* in the pending list */
+    struct transfer *next; /* in the pending list */
     struct fetcher *f;
     CURL *easy;
     char *url;
@@ -34,8 +34,8 @@ struct fetcher {
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;
-    transfer *pending;         /* added, not yet in the multi handle */
-    transfer *active;          /* in the multi handle (the fetcher thread's own list) */
+    transfer *pending; /* added, not yet in the multi handle */
+    transfer *active;  /* in the multi handle (the fetcher thread's own list) */
     bool stopping;
 };
 
@@ -85,7 +85,10 @@ static void fetch_data_url(fetcher *f, const char *url, fetch_done_fn done, void
         return;
     }
     uint8_t *out = malloc(n / 4 * 3 + 1);
-    if (!out) { fail_now(done, ctx, "out_of_memory", "out of memory"); return; }
+    if (!out) {
+        fail_now(done, ctx, "out_of_memory", "out of memory");
+        return;
+    }
     int len = n ? EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n) : 0;
     if (len < 0) {
         free(out);
@@ -103,7 +106,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
     transfer *t = userp;
     size_t n = size * nmemb;
     if ((int64_t)(t->len + n) > t->f->cfg.max_bytes) {
-        t->too_large = true;  /* also without a Content-Length: stop reading now */
+        t->too_large = true; /* also without a Content-Length: stop reading now */
         return 0;
     }
     if (t->len + n > t->cap) {
@@ -182,7 +185,10 @@ static void transfer_free(transfer *t)
 static void unlink_active(fetcher *f, transfer *t)
 {
     for (transfer **pp = &f->active; *pp; pp = &(*pp)->next)
-        if (*pp == t) { *pp = t->next; return; }
+        if (*pp == t) {
+            *pp = t->next;
+            return;
+        }
 }
 
 static void *run(void *arg)
@@ -241,7 +247,10 @@ fetcher *fetcher_start(const fetch_config *cfg, char *err, size_t err_len)
     if (!f) return NULL;
     f->cfg = *cfg;
     f->policy = addr_policy_new(cfg->allow, err, err_len);
-    if (!f->policy) { free(f); return NULL; }
+    if (!f->policy) {
+        free(f);
+        return NULL;
+    }
     if (cfg->resolve && *cfg->resolve) {
         char *copy = strdup(cfg->resolve), *save = NULL;
         for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
@@ -304,8 +313,7 @@ void fetcher_add(fetcher *f, const char *url, const atomic_bool *cancelled, fetc
     bool https = !strcasecmp(scheme, "https"), http = !strcasecmp(scheme, "http");
     curl_free(scheme);
     if (!https && !(http && f->cfg.allow_http)) {
-        fail_now(done, ctx, "url_forbidden", f->cfg.allow_http ? "only http, https and data:image URLs are fetched"
-                                                              : "only https and data:image URLs are fetched");
+        fail_now(done, ctx, "url_forbidden", f->cfg.allow_http ? "only http, https and data:image URLs are fetched" : "only https and data:image URLs are fetched");
         return;
     }
     transfer *t = calloc(1, sizeof *t);
@@ -330,7 +338,7 @@ void fetcher_add(fetcher *f, const char *url, const atomic_bool *cancelled, fetc
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)f->cfg.max_redirects);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-    curl_easy_setopt(e, CURLOPT_PROXY, "");  /* never through an environment proxy */
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never through an environment proxy */
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)f->cfg.connect_timeout_s);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)f->cfg.timeout_s);

@@ -21,11 +21,11 @@ struct server {
     pipeline *pipe;
     struct MHD_Daemon *daemon;
     unsigned port;
-    atomic_int inflight;        /* prediction requests being received or streamed */
+    atomic_int inflight; /* prediction requests being received or streamed */
     atomic_bool shutting_down;
-    int abort_fd;               /* eventfd, readable once streams must end now */
-    conn_guard *guard;          /* header and body deadlines */
-    json_t *models;             /* what serves detection and OCR, for /readyz */
+    int abort_fd;      /* eventfd, readable once streams must end now */
+    conn_guard *guard; /* header and body deadlines */
+    json_t *models;    /* what serves detection and OCR, for /readyz */
 };
 
 /* Per-HTTP-request state, kept in libmicrohttpd's request closure. */
@@ -33,32 +33,32 @@ typedef struct http_req {
     struct server *srv;
     metrics_route route;
     char request_id[40];
-    cg_conn *conn;              /* the connection's deadline tracking (may be NULL) */
-    unsigned status;            /* of the response queued, for metrics */
-    bool responded;             /* a response is queued: swallow the rest of the upload */
-    bool counted;               /* holds one of srv->inflight */
-    bool started;               /* the handler has run (the request line alone may have arrived) */
-    char target_error[80];      /* what is wrong with the raw request target ("" if nothing) */
-    uintptr_t target_at;        /* where libmicrohttpd had the raw target, and its length */
+    cg_conn *conn;         /* the connection's deadline tracking (may be NULL) */
+    unsigned status;       /* of the response queued, for metrics */
+    bool responded;        /* a response is queued: swallow the rest of the upload */
+    bool counted;          /* holds one of srv->inflight */
+    bool started;          /* the handler has run (the request line alone may have arrived) */
+    char target_error[80]; /* what is wrong with the raw request target ("" if nothing) */
+    uintptr_t target_at;   /* where libmicrohttpd had the raw target, and its length */
     size_t target_len;
 
     /* v1 upload */
-    struct mp_parser *mp;       /* multipart bodies */
-    bool mp_failed;             /* the body is not valid multipart */
-    bool urlencoded;            /* application/x-www-form-urlencoded: kept whole in raw */
-    bool json_body;             /* v2: application/json, kept whole in raw */
-    bool batch;                 /* answer once with every result instead of streaming */
+    struct mp_parser *mp; /* multipart bodies */
+    bool mp_failed;       /* the body is not valid multipart */
+    bool urlencoded;      /* application/x-www-form-urlencoded: kept whole in raw */
+    bool json_body;       /* v2: application/json, kept whole in raw */
+    bool batch;           /* answer once with every result instead of streaming */
     char *raw;
     size_t raw_len;
-    bool too_large;             /* over --max-body-size: read on, dropped */
-    bool expect_continue;       /* the client waits for 100 Continue before sending the body */
-    unsigned deferred_status;   /* a refusal to send once the body is read (see refuse()) */
+    bool too_large;           /* over --max-body-size: read on, dropped */
+    bool expect_continue;     /* the client waits for 100 Continue before sending the body */
+    unsigned deferred_status; /* a refusal to send once the body is read (see refuse()) */
     char deferred_code[48];
     char deferred_msg[512];
     form form;
     bool body_read;
     int64_t body_bytes;
-    char header_key[KEYSTORE_KEY_MAX + 2];  /* from Authorization / X-API-Key */
+    char header_key[KEYSTORE_KEY_MAX + 2]; /* from Authorization / X-API-Key */
     bool has_header_key;
 } http_req;
 
@@ -71,7 +71,7 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
 
 /* predict.c: the four prediction routes (v1/v2, stream/batch) share it. */
 enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
-                           size_t *upload_data_size, bool first_call);
+                               size_t *upload_data_size, bool first_call);
 void predict_cleanup(http_req *hr);
 
 #endif

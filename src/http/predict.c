@@ -25,7 +25,7 @@ typedef struct {
     predict_request *req;
     int client_fd;
     int abort_fd;
-    bool ended;     /* shutdown ended the request: only its last lines are left to send */
+    bool ended; /* shutdown ended the request: only its last lines are left to send */
 } stream_ctx;
 
 #define SHUTDOWN_MESSAGE "the server is shutting down: this file was not finished within --shutdown-timeout"
@@ -147,7 +147,8 @@ static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const c
 static int max_parts(const sight_config *cfg)
 {
     int64_t need = 8 * (int64_t)cfg->max_files + 16;
-    return cfg->max_parts >= need ? cfg->max_parts : need > INT_MAX ? INT_MAX : (int)need;
+    return cfg->max_parts >= need ? cfg->max_parts : need > INT_MAX ? INT_MAX
+                                                                    : (int)need;
 }
 
 static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
@@ -160,7 +161,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
         atomic_fetch_sub(&s->inflight, 1);
         return refuse(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
-                           s->cfg.max_inflight);
+                      s->cfg.max_inflight);
     }
     hr->counted = true;
     metrics_inflight_add(1);
@@ -171,19 +172,19 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
         hr->json_body = ct && !strncasecmp(ct, "application/json", 16);
         if (!hr->json_body)
             return refuse(c, hr, 415, "unsupported_media_type", "send application/json (got %.100s)",
-                               ct ? ct : "no Content-Type");
+                          ct ? ct : "no Content-Type");
     } else {
         /* A url-encoded form cannot carry files, but reading it lets the answer be
          * the helpful 422 "no_files" (or 401) rather than a bare 415. */
         hr->urlencoded = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
         if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && !hr->urlencoded))
             return refuse(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
-                               ct ? ct : "no Content-Type");
+                          ct ? ct : "no Content-Type");
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
         return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
-                           (long long)s->cfg.max_body_bytes);
+                      (long long)s->cfg.max_body_bytes);
     header_key(c, hr);
     if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred_status))
         return MHD_YES;
@@ -230,9 +231,7 @@ static predict_request *build_request(http_req *hr)
         uint8_t *data = form_take_file(&hr->form, i, &len);
         char *name = form_take_filename(&hr->form, i);
         const form_meta *m = &hr->form.meta[i];
-        file_job job = {.filename = name, .filename_len = strlen(name), .data = data, .len = len,
-                        .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm,
-                        .url = form_take_url(&hr->form, i)};
+        file_job job = {.filename = name, .filename_len = strlen(name), .data = data, .len = len, .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm, .url = form_take_url(&hr->form, i)};
         if (predict_request_add_file(pr, job)) {
             free(data);
             free(name);
@@ -290,16 +289,27 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
     for (;;) {
         if (cap - len < STREAM_BLOCK) {
             char *nt = realloc(text, cap = cap ? cap * 2 : STREAM_BLOCK * 2);
-            if (!nt) { gone = true; break; }
+            if (!nt) {
+                gone = true;
+                break;
+            }
             text = nt;
         }
         ssize_t n = eq_read(pr->events, text + len, cap - len - 1);
         if (n < 0) break;
-        if (n > 0) { len += (size_t)n; continue; }
-        struct pollfd p[3] = {{eq_fd(pr->events), POLLIN, 0}, {client, POLLRDHUP, 0},
-                              {ended ? -1 : s->abort_fd, POLLIN, 0}};
-        if (poll(p, client >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) { gone = true; break; }
-        if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) { gone = true; break; }
+        if (n > 0) {
+            len += (size_t)n;
+            continue;
+        }
+        struct pollfd p[3] = {{eq_fd(pr->events), POLLIN, 0}, {client, POLLRDHUP, 0}, {ended ? -1 : s->abort_fd, POLLIN, 0}};
+        if (poll(p, client >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) {
+            gone = true;
+            break;
+        }
+        if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+            gone = true;
+            break;
+        }
         if (p[2].revents & POLLIN) {
             /* Shutdown: answer with what is done and shutting_down for the rest. */
             predict_request_end(pr, "shutting_down", SHUTDOWN_MESSAGE);
@@ -321,7 +331,11 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         json_t *ev = json_loads(line, 0, NULL);
         const char *st = json_string_value(json_object_get(ev, "status"));
         json_int_t idx = json_integer_value(json_object_get(ev, "index"));
-        if (st && !strcmp(st, "complete")) { json_decref(complete); complete = ev; continue; }
+        if (st && !strcmp(st, "complete")) {
+            json_decref(complete);
+            complete = ev;
+            continue;
+        }
         if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < pr->nfiles)
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
@@ -330,7 +344,8 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
     predict_request_unref(pr);
     size_t blen;
     char *body = json_line(json_pack("{s:{s:o,s:o},s:i}", "result", "files", files, "complete",
-                                     complete ? complete : json_object(), "code", 0), &blen);
+                                     complete ? complete : json_object(), "code", 0),
+                           &blen);
     return body ? reply_body(c, hr, 200, "application/json", body, blen) : MHD_NO;
 }
 
@@ -385,7 +400,10 @@ static enum MHD_Result take_body(http_req *hr, const char *data, size_t n)
         return hr->body_bytes > 2 * max ? MHD_NO : MHD_YES;
     }
     if (hr->urlencoded || hr->json_body) {
-        if (hr->urlencoded && hr->raw_len + n > MAX_URLENCODED) { hr->too_large = true; return MHD_YES; }
+        if (hr->urlencoded && hr->raw_len + n > MAX_URLENCODED) {
+            hr->too_large = true;
+            return MHD_YES;
+        }
         char *nb = realloc(hr->raw, hr->raw_len + n);
         if (!nb) return MHD_NO;
         hr->raw = nb;

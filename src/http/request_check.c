@@ -28,7 +28,10 @@ static void escape(char *out, size_t cap, const char *s, size_t n, size_t max_in
         if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') out[o++] = (char)c;
         else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
     }
-    if (n > max_in && o + 4 < cap) { memcpy(out + o, "...", 3); o += 3; }
+    if (n > max_in && o + 4 < cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
     out[o < cap ? o : cap - 1] = 0;
 }
 
@@ -99,7 +102,7 @@ static void te_list(rc_state *st, const char *v, size_t n)
         size_t a = i, b = j;
         while (a < b && (v[a] == ' ' || v[a] == '\t')) a++;
         while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t')) b--;
-        if (b > a) te_coding(st, v + a, b - a);  /* empty list elements are allowed (RFC 9110 5.6.1) */
+        if (b > a) te_coding(st, v + a, b - a); /* empty list elements are allowed (RFC 9110 5.6.1) */
         i = j + 1;
     }
 }
@@ -130,7 +133,7 @@ void rc_header(rc_state *st, const char *name, size_t name_len, const char *valu
         for (size_t i = 0; i < value_len; i++) {
             unsigned char c = (unsigned char)value[i];
             bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      strchr("-._~!$&'()*+,;=%:[]", c) != NULL;
+                strchr("-._~!$&'()*+,;=%:[]", c) != NULL;
             if (!ok) {
                 escape(e, sizeof e, value, value_len, 40);
                 fail(st, 400, "the Host header \"%s\" is not a host name", e);
@@ -189,7 +192,7 @@ void rc_layout_begin(rc_layout *l, size_t method_len, bool have_target, long lon
     l->broken = version_off <= 0;
     if (have_target)
         l->broken = l->broken || target_off != (long long)method_len + 1 ||
-                    version_off != target_off + (long long)target_len + 1;
+            version_off != target_off + (long long)target_len + 1;
 }
 
 void rc_layout_field(rc_layout *l, long long name_off, size_t name_len, long long value_off, size_t value_len)
@@ -207,7 +210,7 @@ bool rc_layout_end(const rc_layout *l, size_t header_size)
 
 bool rc_target_ok(const char *target, char *msg, size_t cap)
 {
-    if (!target) return true;  /* no target at all: libmicrohttpd answers that itself */
+    if (!target) return true; /* no target at all: libmicrohttpd answers that itself */
     for (const char *p = target; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c <= 0x20 || c == 0x7f) {
@@ -254,7 +257,10 @@ int rc_send_refusal(int fd, unsigned status, const char *request_id, const char 
     long long end = now_ms() + timeout_ms;
     while (off < len) {
         ssize_t w = send(fd, buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w > 0) { off += (size_t)w; continue; }
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;
         long long left = end - now_ms();

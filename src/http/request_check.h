@@ -19,15 +19,15 @@
 #include <stddef.h>
 
 typedef struct {
-    bool http10;              /* HTTP/1.0: Host optional, Transfer-Encoding refused */
+    bool http10; /* HTTP/1.0: Host optional, Transfer-Encoding refused */
     unsigned host_n, cl_n, te_n;
-    bool te_exact_chunked;    /* the first Transfer-Encoding field is exactly "chunked",
+    bool te_exact_chunked;   /* the first Transfer-Encoding field is exactly "chunked",
                                  the only value libmicrohttpd frames as chunked */
-    unsigned codings;         /* transfer codings over all Transfer-Encoding fields */
-    unsigned chunked_n;       /* of which "chunked" */
-    bool chunked_last;        /* the last coding seen is chunked */
-    char unknown_coding[32];  /* the first coding that is not chunked ("" if none) */
-    unsigned status;          /* 0, 400 or 501: the verdict so far */
+    unsigned codings;        /* transfer codings over all Transfer-Encoding fields */
+    unsigned chunked_n;      /* of which "chunked" */
+    bool chunked_last;       /* the last coding seen is chunked */
+    char unknown_coding[32]; /* the first coding that is not chunked ("" if none) */
+    unsigned status;         /* 0, 400 or 501: the verdict so far */
     char message[200];
 } rc_state;
 
@@ -51,7 +51,7 @@ unsigned rc_end(rc_state *st);
  * ends the head there and parses the rest as the next request) and a bare LF
  * all break that arithmetic. Offsets are from the method's first byte. */
 typedef struct {
-    long long expect;   /* where the next line must start */
+    long long expect; /* where the next line must start */
     bool broken;
 } rc_layout;
 

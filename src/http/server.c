@@ -45,7 +45,10 @@ static void set_request_id(struct MHD_Connection *c, http_req *hr)
         bool ok = n > 0 && n < sizeof hr->request_id;
         for (size_t i = 0; ok && i < n; i++)
             ok = isalnum((unsigned char)given[i]) || given[i] == '-' || given[i] == '_' || given[i] == '.';
-        if (ok) { memcpy(hr->request_id, given, n + 1); return; }
+        if (ok) {
+            memcpy(hr->request_id, given, n + 1);
+            return;
+        }
     }
     uint8_t rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
@@ -113,7 +116,7 @@ static cg_conn *conn_of(struct MHD_Connection *c)
 typedef struct {
     rc_state st;
     rc_layout lay;
-    uintptr_t head;  /* the method's first byte: the head's start in libmicrohttpd's buffer */
+    uintptr_t head; /* the method's first byte: the head's start in libmicrohttpd's buffer */
 } head_check;
 
 /* Offset of p from the head's start, as an integer (the pointers may not
@@ -179,7 +182,7 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
     (void)cls;
     (void)c;
     http_req *hr = calloc(1, sizeof *hr);
-    if (!hr) return NULL;  /* the handler allocates it then (and skips the target check) */
+    if (!hr) return NULL; /* the handler allocates it then (and skips the target check) */
     rc_target_ok(uri, hr->target_error, sizeof hr->target_error);
     if (uri) {
         hr->target_at = (uintptr_t)uri;
@@ -272,7 +275,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
     }
     /* A request cut off before any response counts as 499 (client closed), as
      * nginx logs it, or 408 when our body deadline cut it. */
-    metrics_request(hr->route, hr->status ? hr->status : cut ? 408 : 499);
+    metrics_request(hr->route, hr->status ? hr->status : cut ? 408
+                                                             : 499);
     if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         /* Includes a client that stopped reading its stream: writes made no
          * progress for --client-timeout seconds. */
@@ -349,7 +353,10 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, co
     server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->cfg = *cfg;
-    if (models && !(s->models = json_deep_copy(models))) { free(s); return NULL; }
+    if (models && !(s->models = json_deep_copy(models))) {
+        free(s);
+        return NULL;
+    }
     s->keys = keys;
     s->pipe = pipe;
     s->abort_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -364,7 +371,7 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, co
     /* MHD_USE_POLL: with select() every descriptor past 1023 is refused, so a
      * --max-connections above ~1000 would silently not hold. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* Thread per connection: a stream's reader may sleep in poll() until its
      * next event without holding up anyone else. The connection limit bounds

@@ -19,7 +19,16 @@
 #include "llm/llm_internal.h"
 #include "util/json_out.h"
 
-typedef enum { K_SERIAL, K_MODEL, K_PART, K_LOT, K_CODE, K_PLATE, K_PRICE, K_DATE, K_TEXT, K_NONE } kind;
+typedef enum { K_SERIAL,
+               K_MODEL,
+               K_PART,
+               K_LOT,
+               K_CODE,
+               K_PLATE,
+               K_PRICE,
+               K_DATE,
+               K_TEXT,
+               K_NONE } kind;
 
 static const char *const KIND_NAME[] = {"serial_number", "model", "part_number", "lot", "code",
                                         "plate", "price", "date", "text"};
@@ -27,7 +36,10 @@ static const char *const KIND_WORDS[] = {"serial number", "model", "part number"
                                          "licence plate", "price", "date", "text"};
 
 /* Query words that select each kind, checked in this order (first hit wins). */
-static const struct { kind k; const char *words[16]; } QUERY_WORDS[] = {
+static const struct {
+    kind k;
+    const char *words[16];
+} QUERY_WORDS[] = {
     {K_SERIAL, {"serial", "s/n", "sn", NULL}},
     {K_PLATE, {"plate", "license", "licence", "registration", "number plate", NULL}},
     {K_PRICE, {"price", "cost", "how much", "costs", "$", "€", "£", NULL}},
@@ -53,13 +65,13 @@ static const char *const LABELS[][20] = {
                 "use by", "mfg date", "mfg", "mfd", "exp.", "exp", "bb", "date", NULL},
 };
 
-#define DATE_RE                                                                                            \
-    "([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}|"                     \
+#define DATE_RE                                                                                          \
+    "([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}|"                  \
     "[0-9]{1,2}[ .-]?(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?[ .,-]*[0-9]{2,4}|" \
-    "(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?[ .-]*[0-9]{1,2},?[ .-]*[0-9]{4}|"     \
+    "(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?[ .-]*[0-9]{1,2},?[ .-]*[0-9]{4}|"  \
     "[0-9]{1,2}/[0-9]{4})"
-#define PRICE_RE                                                                                           \
-    "((\\$|€|£|¥|usd|eur|gbp|chf)[ ]?[0-9]+([.,][0-9]{3})*([.,][0-9]{1,2})?|"                               \
+#define PRICE_RE                                                                  \
+    "((\\$|€|£|¥|usd|eur|gbp|chf)[ ]?[0-9]+([.,][0-9]{3})*([.,][0-9]{1,2})?|" \
     "[0-9]+([.,][0-9]{3})*([.,][0-9]{1,2})?[ ]?(\\$|€|£|¥|usd|eur|gbp|chf|kr|zł))"
 
 /* ---- small text helpers ---- */
@@ -148,7 +160,7 @@ typedef struct {
     const char *text;
     char *lower;
     double conf;
-    double cx, cy, h;  /* centre and height of its box */
+    double cx, cy, h; /* centre and height of its box */
 } ocr_line;
 
 static int load_lines(const json_t *earlier, ocr_line **out, size_t *n)
@@ -206,8 +218,11 @@ static const ocr_line *value_line(const ocr_line *l, size_t n, const ocr_line *l
         bool right = dx > 0 && dy > -0.6 * h && dy < 0.6 * h;
         bool below = dy > 0.3 * h && dy < 4 * h;
         if (!right && !below) continue;
-        double d = right ? dx : dy * 3 + (dx < 0 ? -dx : dx);  /* prefer the same row */
-        if (d < best_d) { best_d = d; best = o; }
+        double d = right ? dx : dy * 3 + (dx < 0 ? -dx : dx); /* prefer the same row */
+        if (d < best_d) {
+            best_d = d;
+            best = o;
+        }
     }
     return best;
 }
@@ -216,7 +231,7 @@ static json_t *match(kind k, const char *value, size_t vlen, const ocr_line *o, 
 {
     json_t *m = json_object();
     json_object_set_new(m, "kind", json_string(KIND_NAME[k]));
-    json_object_set_new(m, "text", json_string_lossy(value, vlen));  /* a cut inside UTF-8 must not drop the key */
+    json_object_set_new(m, "text", json_string_lossy(value, vlen)); /* a cut inside UTF-8 must not drop the key */
     json_object_set_new(m, "line", json_string(o->text));
     json_object_set(m, "box", json_object_get(o->obj, "box") ? json_object_get(o->obj, "box") : json_null());
     json_object_set(m, "confidence", json_object_get(o->obj, "confidence") ? json_object_get(o->obj, "confidence") : json_null());
@@ -243,7 +258,7 @@ static void find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *pa
             if (at < 0) continue;
             const ocr_line *src = &l[i];
             const char *v = skip_to_value(l[i].text + at + strlen(LABELS[k][a]));
-            if (!*v) {  /* the label alone: its value is on the next line */
+            if (!*v) { /* the label alone: its value is on the next line */
                 src = value_line(l, n, &l[i]);
                 if (!src) break;
                 v = src->text;
@@ -278,8 +293,11 @@ static void find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *
             bool ok = len <= 14, in = false;
             for (size_t c = 0; c < len && ok; c++) {
                 unsigned char ch = (unsigned char)t[c];
-                if (isdigit(ch) || isupper(ch)) { alnum++; if (!in) groups++; in = true; }
-                else if (ch == ' ' || ch == '-' || ch == '.' || ch == ':') in = false;
+                if (isdigit(ch) || isupper(ch)) {
+                    alnum++;
+                    if (!in) groups++;
+                    in = true;
+                } else if (ch == ' ' || ch == '-' || ch == '.' || ch == ':') in = false;
                 else ok = false;
             }
             if (ok && alnum >= 4 && alnum <= 8 && groups <= 3 && has_digit(t, len) && has_alpha(t, len))
@@ -298,7 +316,10 @@ static void find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *
             size_t digits = 0;
             for (size_t c = 0; c < len; c++) digits += isdigit((unsigned char)s[c]) != 0;
             bool id = len >= 5 && digits >= 2 && (has_alpha(s, len) || digits >= 6);
-            if (id && len > best_len) { best = s; best_len = len; }
+            if (id && len > best_len) {
+                best = s;
+                best_len = len;
+            }
         }
         if (best) json_array_append_new(out, match(k, best, best_len, &l[i], false));
     }
@@ -308,7 +329,8 @@ static int by_confidence(const void *a, const void *b)
 {
     double ca = json_number_value(json_object_get(*(json_t *const *)a, "confidence"));
     double cb = json_number_value(json_object_get(*(json_t *const *)b, "confidence"));
-    return ca < cb ? 1 : ca > cb ? -1 : 0;
+    return ca < cb ? 1 : ca > cb ? -1
+                                 : 0;
 }
 
 static void sort_matches(json_t *arr)
@@ -335,41 +357,86 @@ static kind text_kind(const char *q)
 }
 
 /* Words a person uses for the detector's classes (COCO names). */
-static const struct { const char *word, *cls; } SYNONYMS[] = {
-    {"people", "person"}, {"persons", "person"}, {"man", "person"}, {"men", "person"}, {"woman", "person"},
-    {"women", "person"}, {"child", "person"}, {"children", "person"}, {"kid", "person"}, {"kids", "person"},
-    {"human", "person"}, {"humans", "person"}, {"pedestrian", "person"}, {"pedestrians", "person"},
-    {"adult", "person"}, {"adults", "person"}, {"bike", "bicycle"}, {"bikes", "bicycle"},
-    {"motorbike", "motorcycle"}, {"motorbikes", "motorcycle"}, {"phone", "cell phone"}, {"phones", "cell phone"},
-    {"television", "tv"}, {"plane", "airplane"}, {"planes", "airplane"}, {"sofa", "couch"}, {"sofas", "couch"},
-    {"puppy", "dog"}, {"puppies", "dog"}, {"kitten", "cat"}, {"kittens", "cat"}, {"mice", "mouse"},
-    {"buses", "bus"}, {"glasses", "wine glass"}, {"knives", "knife"}, {"sheep", "sheep"},
+static const struct {
+    const char *word, *cls;
+} SYNONYMS[] = {
+    {"people", "person"},
+    {"persons", "person"},
+    {"man", "person"},
+    {"men", "person"},
+    {"woman", "person"},
+    {"women", "person"},
+    {"child", "person"},
+    {"children", "person"},
+    {"kid", "person"},
+    {"kids", "person"},
+    {"human", "person"},
+    {"humans", "person"},
+    {"pedestrian", "person"},
+    {"pedestrians", "person"},
+    {"adult", "person"},
+    {"adults", "person"},
+    {"bike", "bicycle"},
+    {"bikes", "bicycle"},
+    {"motorbike", "motorcycle"},
+    {"motorbikes", "motorcycle"},
+    {"phone", "cell phone"},
+    {"phones", "cell phone"},
+    {"television", "tv"},
+    {"plane", "airplane"},
+    {"planes", "airplane"},
+    {"sofa", "couch"},
+    {"sofas", "couch"},
+    {"puppy", "dog"},
+    {"puppies", "dog"},
+    {"kitten", "cat"},
+    {"kittens", "cat"},
+    {"mice", "mouse"},
+    {"buses", "bus"},
+    {"glasses", "wine glass"},
+    {"knives", "knife"},
+    {"sheep", "sheep"},
 };
 
 /* Lower-case singular of one word (buses -> bus, ponies -> pony, cars -> car). */
 static void singular(const char *w, char *out, size_t len)
 {
     for (size_t i = 0; i < sizeof SYNONYMS / sizeof SYNONYMS[0]; i++)
-        if (!strcmp(w, SYNONYMS[i].word)) { snprintf(out, len, "%s", SYNONYMS[i].cls); return; }
+        if (!strcmp(w, SYNONYMS[i].word)) {
+            snprintf(out, len, "%s", SYNONYMS[i].cls);
+            return;
+        }
     size_t n = strlen(w);
     snprintf(out, len, "%s", w);
     if (n > 3 && !strcmp(w + n - 3, "ies")) snprintf(out + n - 3, len - (n - 3), "y");
-    else if (n > 4 && (!strcmp(w + n - 4, "ches") || !strcmp(w + n - 4, "shes") || !strcmp(w + n - 3, "xes") ||
-                       !strcmp(w + n - 3, "ses")))
+    else if (n > 4 && (!strcmp(w + n - 4, "ches") || !strcmp(w + n - 4, "shes") || !strcmp(w + n - 3, "xes") || !strcmp(w + n - 3, "ses")))
         out[n - 2] = 0;
     else if (n > 2 && w[n - 1] == 's' && w[n - 2] != 's') out[n - 1] = 0;
 }
 
-typedef enum { Q_NONE, Q_COUNT, Q_PRESENCE } qtype;
+typedef enum { Q_NONE,
+               Q_COUNT,
+               Q_PRESENCE } qtype;
 
 /* "how many X", "count X", "number of X" -> COUNT; "is/are there X", "any X", "do you see X" -> PRESENCE.
  * noun gets the (up to two-word) phrase after the cue, articles skipped. */
 static qtype object_query(const char *q, char *noun, size_t len)
 {
-    static const struct { const char *cue; qtype t; } CUES[] = {
-        {"how many", Q_COUNT}, {"number of", Q_COUNT}, {"count the", Q_COUNT}, {"count", Q_COUNT},
-        {"is there", Q_PRESENCE}, {"are there", Q_PRESENCE}, {"do you see", Q_PRESENCE}, {"can you see", Q_PRESENCE},
-        {"does it contain", Q_PRESENCE}, {"contains", Q_PRESENCE}, {"any", Q_PRESENCE},
+    static const struct {
+        const char *cue;
+        qtype t;
+    } CUES[] = {
+        {"how many", Q_COUNT},
+        {"number of", Q_COUNT},
+        {"count the", Q_COUNT},
+        {"count", Q_COUNT},
+        {"is there", Q_PRESENCE},
+        {"are there", Q_PRESENCE},
+        {"do you see", Q_PRESENCE},
+        {"can you see", Q_PRESENCE},
+        {"does it contain", Q_PRESENCE},
+        {"contains", Q_PRESENCE},
+        {"any", Q_PRESENCE},
     };
     for (size_t i = 0; i < sizeof CUES / sizeof CUES[0]; i++) {
         long at = find_word(q, CUES[i].cue);
@@ -379,7 +446,7 @@ static qtype object_query(const char *q, char *noun, size_t len)
         int nw = 0;
         while (*p && nw < 2) {
             while (*p && !is_word_char(*p)) {
-                if (strchr("?.!,", *p) && nw > 0) goto done;  /* the phrase ends at punctuation */
+                if (strchr("?.!,", *p) && nw > 0) goto done; /* the phrase ends at punctuation */
                 p++;
             }
             const char *s = p;
@@ -432,7 +499,10 @@ static json_t *detections_of(const json_t *dets, const char *noun, char *cls, si
             for (char *x = lc; *x; x++) *x = (char)tolower((unsigned char)*x);
             if (!strcmp(lc, want)) json_array_append(out, d);
         }
-        if (json_array_size(out)) { snprintf(cls, cls_len, "%s", want); return out; }
+        if (json_array_size(out)) {
+            snprintf(cls, cls_len, "%s", want);
+            return out;
+        }
     }
     snprintf(cls, cls_len, "%s", sp ? two : sing);
     return out;
@@ -559,7 +629,8 @@ static void answer_summary(const json_t *earlier, const ocr_line *l, size_t n, j
         json_object_set_new(res, "text", json_is_string(t) ? json_incref(t) : json_string(""));
     }
     snprintf(resp, len, "%s Objects detected: %s. Text read: %s.", NO_LLM, objs,
-             !ocr ? "no OCR stage configured" : n ? "see \"text\"" : "none");
+             !ocr ? "no OCR stage configured" : n ? "see \"text\""
+                                                  : "none");
     (void)l;
 }
 
@@ -593,7 +664,7 @@ json_t *llm_local_answer(const char *query, const json_t *earlier)
     /* Counting wins ("how many labels" is about objects); a specific text kind
      * wins over presence ("is there a serial number"); generic words like
      * "sign" or "number" only when no object is asked about. */
-    if (ot == Q_PRESENCE && k == K_TEXT && names_text(noun)) ot = Q_NONE;  /* "is there any text" */
+    if (ot == Q_PRESENCE && k == K_TEXT && names_text(noun)) ot = Q_NONE; /* "is there any text" */
     if (ot == Q_COUNT || (ot == Q_PRESENCE && (k == K_TEXT || k == K_NONE)))
         answer_objects(ot, noun, earlier, res, resp, sizeof resp);
     else if (k != K_NONE)

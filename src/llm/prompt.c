@@ -36,12 +36,21 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
         va_start(ap, fmt);
         int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
         va_end(ap);
-        if (n < 0) { b->oom = true; return; }
-        if (b->s && b->len + (size_t)n < b->cap) { b->len += (size_t)n; return; }
+        if (n < 0) {
+            b->oom = true;
+            return;
+        }
+        if (b->s && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
         size_t cap = b->cap ? b->cap : 1024;
         while (cap <= b->len + (size_t)n) cap *= 2;
         char *s = realloc(b->s, cap);
-        if (!s) { b->oom = true; return; }
+        if (!s) {
+            b->oom = true;
+            return;
+        }
         b->s = s;
         b->cap = cap;
     }
@@ -56,7 +65,8 @@ char *llm_user_text(const char *query, const json_t *earlier, int width, int hei
     else sb_printf(&b, "Question: Describe this image: what it shows, notable objects, any text in it.\n");
     /* Boxes are in the original's pixels; the attached copy may be smaller. */
     sb_printf(&b, "\nWhat Sight already found in this image (the original is %dx%d pixels; coordinates below are "
-                  "pixels of the original, the attached copy may be scaled down):\n", width, height);
+                  "pixels of the original, the attached copy may be scaled down):\n",
+              width, height);
 
     json_t *ocr = json_object_get(earlier, "ocr");
     json_t *lines = json_object_get(ocr, "lines");

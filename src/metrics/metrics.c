@@ -10,8 +10,15 @@ static const double BUCKETS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 #define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
 #define MAX_STATUS_ROWS 128
 
-typedef struct { metrics_route route; unsigned status; unsigned long long n; } status_row;
-typedef struct { unsigned long long bucket[NBUCKETS], count; double sum; } histogram;
+typedef struct {
+    metrics_route route;
+    unsigned status;
+    unsigned long long n;
+} status_row;
+typedef struct {
+    unsigned long long bucket[NBUCKETS], count;
+    double sum;
+} histogram;
 
 /* One lock: updates are a handful per file, far below any contention that matters. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -106,7 +113,11 @@ unsigned long long metrics_file_count(metrics_file_outcome o)
     return n;
 }
 
-typedef struct { char *buf; size_t len, cap; int failed; } sbuf;
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} sbuf;
 
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf *b, const char *fmt, ...)
@@ -117,11 +128,20 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
         va_start(ap, fmt);
         int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);
-        if (n < 0) { b->failed = 1; return; }
-        if ((size_t)n < b->cap - b->len) { b->len += (size_t)n; return; }
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
         size_t cap = (b->cap + (size_t)n + 1) * 2;
         char *nb = realloc(b->buf, cap);
-        if (!nb) { b->failed = 1; return; }
+        if (!nb) {
+            b->failed = 1;
+            return;
+        }
         b->buf = nb;
         b->cap = cap;
     }
@@ -152,7 +172,8 @@ char *metrics_render(size_t *len_out)
         sb_printf(&b, "sight_stage_duration_seconds_count{stage=\"%s\"} %llu\n", STAGES[s], h->count);
     }
     sb_printf(&b, "# HELP sight_requests_in_flight Prediction requests being received or streamed.\n"
-                  "# TYPE sight_requests_in_flight gauge\nsight_requests_in_flight %d\n", inflight);
+                  "# TYPE sight_requests_in_flight gauge\nsight_requests_in_flight %d\n",
+              inflight);
     sb_printf(&b, "# HELP sight_stream_progress_dropped_total Progress lines (llm_delta) not sent because the client was behind.\n"
                   "# TYPE sight_stream_progress_dropped_total counter\nsight_stream_progress_dropped_total %llu\n",
               progress_dropped);
@@ -161,7 +182,10 @@ char *metrics_render(size_t *len_out)
     for (int r = 0; r < CUT_REASON_COUNT; r++)
         sb_printf(&b, "sight_connections_cut_total{reason=\"%s\"} %llu\n", CUT_REASONS[r], cuts[r]);
     pthread_mutex_unlock(&mu);
-    if (b.failed) { free(b.buf); return NULL; }
+    if (b.failed) {
+        free(b.buf);
+        return NULL;
+    }
     if (len_out) *len_out = b.len;
     return b.buf;
 }

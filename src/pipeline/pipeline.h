@@ -25,19 +25,19 @@
 
 typedef struct predict_request {
     char request_id[40];
-    char *query;            /* NULL when absent */
-    json_t *params;         /* per-request stage options, NULL when none */
+    char *query;    /* NULL when absent */
+    json_t *params; /* per-request stage options, NULL when none */
     file_job *files;
     size_t nfiles;
     event_queue *events;
 
     atomic_int refs;
     atomic_bool cancelled;
-    pthread_mutex_t mu;     /* guards the counters below */
+    pthread_mutex_t mu; /* guards the counters below */
     size_t remaining, succeeded, failed;
-    bool *settled;          /* per file: its done/error line is out (allocated by pipeline_submit) */
-    bool ended;             /* "complete" is out and the queue closed */
-    double started;         /* monotonic seconds */
+    bool *settled;  /* per file: its done/error line is out (allocated by pipeline_submit) */
+    bool ended;     /* "complete" is out and the queue closed */
+    double started; /* monotonic seconds */
 } predict_request;
 
 /* A request with one reference (the caller's) and an empty event queue. */

@@ -33,7 +33,7 @@ void paths_from_exe_dir(install_paths *p, const char *exe_dir)
     p->kind = "unknown";
     if (!p->exe_dir[0]) return;
 
-    char parent[PATH_MAX], probe[PATH_MAX], root[PATH_MAX];  /* realpath() writes up to PATH_MAX */
+    char parent[PATH_MAX], probe[PATH_MAX], root[PATH_MAX]; /* realpath() writes up to PATH_MAX */
     join(parent, sizeof parent, p->exe_dir, "/..");
     join(probe, sizeof probe, parent, "/share/sight");
     /* A location too long for the fields below counts as no installation at all. */
@@ -56,7 +56,10 @@ void paths_detect(install_paths *p)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) { paths_from_exe_dir(p, NULL); return; }
+    if (n <= 0) {
+        paths_from_exe_dir(p, NULL);
+        return;
+    }
     exe[n] = 0;
     char *slash = strrchr(exe, '/');
     if (slash) *slash = 0;

@@ -25,7 +25,7 @@ int main(void)
     CHECK(c.ocr_dir[0] != 0);
     CHECK_EQ_INT(config_set(&c, "model", "none", (char[64]){0}, 64), 0);
     CHECK_STR(c.model_path, "none");
-    CHECK_EQ_INT(config_set(&c, "header-timeout", "0", (char[64]){0}, 64), 0);  /* 0: off */
+    CHECK_EQ_INT(config_set(&c, "header-timeout", "0", (char[64]){0}, 64), 0); /* 0: off */
     CHECK_EQ_INT(c.header_timeout_s, 0);
     CHECK_EQ_INT(config_set(&c, "body-min-rate", "-1", (char[64]){0}, 64), -1);
 
@@ -66,7 +66,7 @@ int main(void)
 
     setenv("SIGHT_WORKERS", "zero", 1);
     char *argv2[] = {"serve"};
-    CHECK_EQ_INT(config_parse(&c, 1, argv2, 1, "serve"), -1);  /* bad env values are errors too */
+    CHECK_EQ_INT(config_parse(&c, 1, argv2, 1, "serve"), -1); /* bad env values are errors too */
     unsetenv("SIGHT_WORKERS");
     char *argv3[] = {"serve", "stray"};
     CHECK_EQ_INT(config_parse(&c, 2, argv3, 1, "serve"), -1);

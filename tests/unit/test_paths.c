@@ -16,7 +16,10 @@ static void touch(const char *p)
 int main(void)
 {
     char root[] = "/tmp/sight-paths-XXXXXX";
-    if (!mkdtemp(root)) { perror("mkdtemp"); return 1; }
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 1;
+    }
     char d[512], e[512];
     install_paths p;
 

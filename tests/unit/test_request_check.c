@@ -12,8 +12,8 @@
 
 typedef struct {
     const char *method, *version;
-    const char *headers;  /* "\n"-separated "Name: value" lines; \x01 etc. as written */
-    size_t headers_len;   /* 0: strlen (a NUL byte needs the length) */
+    const char *headers; /* "\n"-separated "Name: value" lines; \x01 etc. as written */
+    size_t headers_len;  /* 0: strlen (a NUL byte needs the length) */
     unsigned want;
     const char *why;
 } tcase;
@@ -59,7 +59,9 @@ static const tcase cases[] = {
     {"POST", "HTTP/1.1", H11 "Transfer-Encoding: ,", 0, 400, "no coding"},
     {"POST", "HTTP/1.1", H11 "Transfer-Encoding: chunked x", 0, 400, "junk after the coding"},
     {"POST", "HTTP/1.1", H11 "Transfer-Encoding: \"chunked\"", 0, 400, "quoted"},
-    {"POST", "HTTP/1.1", H11 "Transfer-Encoding: \x0b" "chunked", 0, 400, "vertical tab"},
+    {"POST", "HTTP/1.1", H11 "Transfer-Encoding: \x0b"
+                             "chunked",
+     0, 400, "vertical tab"},
     {"POST", "HTTP/1.0", "Transfer-Encoding: chunked", 0, 400, "TE in HTTP/1.0"},
     {"POST", "HTTP/1.1", H11 "Transfer-Encodingchunked: ", 0, 400, "folded TE as libmicrohttpd 0.9.75 leaves it"},
     /* Names. */
@@ -72,8 +74,12 @@ static const tcase cases[] = {
     {"GET", "HTTP/1.1", H11 "X-\xc3\xa9: a", 0, 400, "non-ASCII name"},
     /* Values. */
     {"GET", "HTTP/1.1", H11 "X-A: a\rb", 0, 400, "bare CR"},
-    {"GET", "HTTP/1.1", H11 "X-A: a\x01" "b", 0, 400, "SOH"},
-    {"GET", "HTTP/1.1", H11 "X-A: a\x7f" "b", 0, 400, "DEL"},
+    {"GET", "HTTP/1.1", H11 "X-A: a\x01"
+                            "b",
+     0, 400, "SOH"},
+    {"GET", "HTTP/1.1", H11 "X-A: a\x7f"
+                            "b",
+     0, 400, "DEL"},
     {"GET", "HTTP/1.1", H11 "X-A: a\0b", sizeof(H11 "X-A: a\0b") - 1, 400, "NUL (when a length shows it)"},
     /* Host. */
     {"GET", "HTTP/1.1", "", 0, 400, "HTTP/1.1 without Host"},
@@ -144,7 +150,7 @@ static void test_target(void)
 {
     char msg[80];
     CHECK(rc_target_ok("/api/v1/x?a=%20b", msg, sizeof msg));
-    CHECK(rc_target_ok("/caf\xc3\xa9", msg, sizeof msg));  /* raw UTF-8: not a framing risk */
+    CHECK(rc_target_ok("/caf\xc3\xa9", msg, sizeof msg)); /* raw UTF-8: not a framing risk */
     CHECK(rc_target_ok(NULL, msg, sizeof msg));
     CHECK(!rc_target_ok("/x y", msg, sizeof msg));
     CHECK(strstr(msg, "space") != NULL);
@@ -173,7 +179,7 @@ static void test_layout(void)
     rc_layout_field(&l, 17, 4, 23, 1);
     rc_layout_field(&l, 26, 3, 31, 1);
     CHECK(!rc_layout_end(&l, 38));
-    CHECK(rc_layout_end(&l, 36));  /* the same head without the NUL */
+    CHECK(rc_layout_end(&l, 36)); /* the same head without the NUL */
     /* ... and in a value that is not the last. */
     rc_layout_begin(&l, 3, true, 4, 2, 7, 8);
     rc_layout_field(&l, 17, 3, 22, 1);
@@ -216,7 +222,7 @@ static void test_send(void)
     /* Content-Length matches the body. */
     const char *cl = strstr(buf, "Content-Length: ");
     CHECK(cl && (size_t)atoi(cl + 16) == n - (size_t)(body + 4 - buf));
-    CHECK_EQ_INT(rc_format_refusal(buf, 40, 400, "", "m"), 0);  /* does not fit: nothing */
+    CHECK_EQ_INT(rc_format_refusal(buf, 40, 400, "", "m"), 0); /* does not fit: nothing */
 
     /* Over a socket pair: the answer, then EOF; what the peer sent is dropped. */
     int sv[2];
@@ -235,7 +241,7 @@ static void test_send(void)
     got[g] = 0;
     CHECK(!strncmp(got, "HTTP/1.1 400 Bad Request\r\n", 26));
     CHECK(strstr(got, "\"code\":\"malformed_request\",\"message\":\"bad\"") != NULL);
-    CHECK(strstr(got + 5, "HTTP/1.1") == NULL);  /* one answer */
+    CHECK(strstr(got + 5, "HTTP/1.1") == NULL); /* one answer */
     close(sv[0]);
     close(sv[1]);
 }
