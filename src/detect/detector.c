@@ -14,6 +14,7 @@
 #include "detect/letterbox.h"
 #include "detect/pyrepr.h"
 #include "ort/ort_env.h"
+#include "util/array.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -184,7 +185,7 @@ static void pool_put(detector *d, float *b)
     pthread_mutex_lock(&d->mu);
     if (d->pool_n == d->pool_cap) {
         int cap = d->pool_cap ? d->pool_cap * 2 : 4;
-        float **np = realloc(d->pool, (size_t)cap * sizeof *np);
+        float **np = array_resize(d->pool, (size_t)cap, sizeof *np);
         if (!np) { pthread_mutex_unlock(&d->mu); free(b); return; }
         d->pool = np;
         d->pool_cap = cap;

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "fetch/addr_policy.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 typedef struct transfer {
@@ -17,8 +18,7 @@ typedef struct transfer {
     struct fetcher *f;
     CURL *easy;
     char *url;
-    uint8_t *buf;
-    size_t len, cap;
+    buf body;                  /* capped at the configured max_bytes */
     bool too_large, blocked;
     const atomic_bool *cancelled;
     fetch_done_fn done;
@@ -102,21 +102,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     transfer *t = userp;
     size_t n = size * nmemb;
-    if ((int64_t)(t->len + n) > t->f->cfg.max_bytes) {
-        t->too_large = true;  /* also without a Content-Length: stop reading now */
-        return 0;
-    }
-    if (t->len + n > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64 * 1024;
-        while (cap < t->len + n) cap *= 2;
-        uint8_t *nb = realloc(t->buf, cap);
-        if (!nb) return 0;
-        t->buf = nb;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, data, n);
-    t->len += n;
-    return n;
+    int rc = buf_add(&t->body, data, n);
+    if (rc == BUF_TOO_BIG) t->too_large = true;  /* also without a Content-Length: stop reading now */
+    return rc == BUF_OK ? n : 0;
 }
 
 static int on_progress(void *clientp, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
@@ -164,8 +152,8 @@ static void finish(transfer *t, CURLcode rc)
     else if (status < 200 || status > 299) stage_error_set(&e, "url_http_status", "the URL answered HTTP %ld", status);
     else ok = true;
     if (ok) {
-        t->done(t->ctx, t->buf, t->len, NULL);
-        t->buf = NULL;
+        size_t len = t->body.len;
+        t->done(t->ctx, t->body.data ? (uint8_t *)buf_take(&t->body, NULL) : NULL, len, NULL);
     } else {
         t->done(t->ctx, NULL, 0, &e);
     }
@@ -174,7 +162,7 @@ static void finish(transfer *t, CURLcode rc)
 static void transfer_free(transfer *t)
 {
     if (t->easy) curl_easy_cleanup(t->easy);
-    free(t->buf);
+    buf_free(&t->body);
     free(t->url);
     free(t);
 }
@@ -317,6 +305,7 @@ void fetcher_add(fetcher *f, const char *url, const atomic_bool *cancelled, fetc
         return;
     }
     t->f = f;
+    buf_init(&t->body, (size_t)f->cfg.max_bytes);
     t->cancelled = cancelled;
     t->done = done;
     t->ctx = ctx;

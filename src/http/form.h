@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "util/buf.h"
+
 typedef struct {
     int64_t max_file_bytes;
     int max_files;
@@ -28,9 +30,8 @@ typedef struct {
 
 typedef struct {
     char *filename;      /* as sent, or "file<N>" when the part had none */
-    uint8_t *data;
-    size_t len, cap;
-    char *url;           /* v2: the image_url to fetch (data stays NULL) */
+    buf data;            /* capped at max_file_bytes */
+    char *url;           /* v2: the image_url to fetch (data stays empty) */
 } form_file;
 
 typedef struct {
@@ -53,8 +54,7 @@ typedef struct {
     /* the value being received */
     enum { CUR_NONE, CUR_API_KEY, CUR_QUERY, CUR_METADATA, CUR_FILE, CUR_PARAM } cur;
     const char *cur_param;  /* name of the option being received */
-    char *text;           /* text value being assembled */
-    size_t text_len, text_cap;
+    buf text;             /* text value being assembled, capped at its field's limit */
     form_error err;
     bool failed;
 } form;

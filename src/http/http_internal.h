@@ -42,8 +42,7 @@ typedef struct http_req {
     bool urlencoded;            /* application/x-www-form-urlencoded: kept whole in raw */
     bool json_body;             /* v2: application/json, kept whole in raw */
     bool batch;                 /* answer once with every result instead of streaming */
-    char *raw;
-    size_t raw_len;
+    buf raw;                    /* capped at MAX_URLENCODED or the body limit */
     bool too_large;             /* over --max-body-size: read on, dropped */
     bool expect_continue;       /* the client waits for 100 Continue before sending the body */
     unsigned deferred_status;   /* a refusal to send once the body is read (see refuse()) */

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -190,6 +191,9 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files, max_parts(&s->cfg)};
     form_init(&hr->form, &lim);
+    /* A JSON body is kept whole; take_body checks the body limit before it
+     * grows, so that cap is never the one that refuses. */
+    buf_init(&hr->raw, hr->urlencoded ? MAX_URLENCODED : (size_t)s->cfg.max_body_bytes);
     if (hr->urlencoded || hr->json_body) return MHD_YES;
     char boundary[80];
     if (mp_boundary(ct, boundary, sizeof boundary) != 0)
@@ -284,18 +288,19 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
     log_info("request %s: batch of %zu file(s)", hr->request_id, pr->nfiles);
-    char *text = NULL;
-    size_t len = 0, cap = 0;
+    /* The lines of at most --max-files files, each bounded where it is made
+     * (an LLM answer at 16 MiB): nothing to refuse here. */
+    buf text;
+    buf_init(&text, SIZE_MAX);
     bool gone = false, ended = false;
     for (;;) {
-        if (cap - len < STREAM_BLOCK) {
-            char *nt = realloc(text, cap = cap ? cap * 2 : STREAM_BLOCK * 2);
-            if (!nt) { gone = true; break; }
-            text = nt;
+        if (buf_room(&text) < STREAM_BLOCK && buf_reserve(&text, text.cap ? text.cap : STREAM_BLOCK * 2)) {
+            gone = true;
+            break;
         }
-        ssize_t n = eq_read(pr->events, text + len, cap - len - 1);
+        ssize_t n = eq_read(pr->events, text.data + text.len, buf_room(&text));
         if (n < 0) break;
-        if (n > 0) { len += (size_t)n; continue; }
+        if (n > 0) { buf_commit(&text, (size_t)n); continue; }
         struct pollfd p[3] = {{eq_fd(pr->events), POLLIN, 0}, {client, POLLRDHUP, 0},
                               {ended ? -1 : s->abort_fd, POLLIN, 0}};
         if (poll(p, client >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) { gone = true; break; }
@@ -310,14 +315,13 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         /* Nobody to answer: skip the remaining work. */
         predict_request_cancel(pr);
         predict_request_unref(pr);
-        free(text);
+        buf_free(&text);
         return MHD_NO;
     }
-    text[len] = 0;
     json_t *files = json_array(), *complete = NULL;
     for (size_t i = 0; i < pr->nfiles; i++) json_array_append_new(files, json_null());
     char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_t *ev = json_loads(line, 0, NULL);
         const char *st = json_string_value(json_object_get(ev, "status"));
         json_int_t idx = json_integer_value(json_object_get(ev, "index"));
@@ -326,7 +330,7 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
     }
-    free(text);
+    buf_free(&text);
     predict_request_unref(pr);
     size_t blen;
     char *body = json_line(json_pack("{s:{s:o,s:o},s:i}", "result", "files", files, "complete",
@@ -342,13 +346,13 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     server *s = hr->srv;
     hr->body_read = true;
     if (hr->urlencoded && !hr->too_large)
-        form_parse_urlencoded(&hr->form, hr->raw, hr->raw_len);
+        form_parse_urlencoded(&hr->form, buf_str(&hr->raw), hr->raw.len);
     if (hr->json_body && !hr->too_large) {
         /* Checked before parsing: the parse itself is what costs. */
-        if (form_json_value_bound(hr->raw ? hr->raw : "", hr->raw_len) > (size_t)hr->form.lim.max_parts)
+        if (form_json_value_bound(buf_str(&hr->raw), hr->raw.len) > (size_t)hr->form.lim.max_parts)
             return reply_error(c, hr, 413, "too_many_parts", "more than %d JSON values in the body",
                                hr->form.lim.max_parts);
-        form_parse_json(&hr->form, hr->raw ? hr->raw : "", hr->raw_len);
+        form_parse_json(&hr->form, buf_str(&hr->raw), hr->raw.len);
         /* Not JSON at all: nothing else (not even a key) can be read from it. */
         if (hr->form.failed && hr->form.err.status == 400) return form_failed(c, hr);
     }
@@ -385,13 +389,9 @@ static enum MHD_Result take_body(http_req *hr, const char *data, size_t n)
         return hr->body_bytes > 2 * max ? MHD_NO : MHD_YES;
     }
     if (hr->urlencoded || hr->json_body) {
-        if (hr->urlencoded && hr->raw_len + n > MAX_URLENCODED) { hr->too_large = true; return MHD_YES; }
-        char *nb = realloc(hr->raw, hr->raw_len + n);
-        if (!nb) return MHD_NO;
-        hr->raw = nb;
-        memcpy(hr->raw + hr->raw_len, data, n);
-        hr->raw_len += n;
-        return MHD_YES;
+        int rc = buf_add(&hr->raw, data, n);
+        if (rc == BUF_TOO_BIG) hr->too_large = true;
+        return rc == BUF_NOMEM ? MHD_NO : MHD_YES;
     }
     if (!hr->mp_failed && mp_feed(hr->mp, data, n) != 0) hr->mp_failed = true;
     return MHD_YES;
@@ -423,8 +423,7 @@ void predict_cleanup(http_req *hr)
 {
     mp_free(hr->mp);
     hr->mp = NULL;
-    free(hr->raw);
-    hr->raw = NULL;
+    buf_free(&hr->raw);
     form_free(&hr->form);
     if (hr->counted) {
         atomic_fetch_sub(&hr->srv->inflight, 1);

@@ -92,8 +92,7 @@ typedef struct {
     bool sse;            /* a 200 event stream (else the body is kept whole) */
     sse_parser parser;
     chat_stream chat;
-    char *body;          /* non-stream body: an error, or a whole JSON answer */
-    size_t body_len, body_cap;
+    buf body;            /* non-stream body: an error, or a whole JSON answer; capped once the status is known */
     double retry_after;  /* seconds, -1 = none sent */
     double t0, t_first;
 } attempt;
@@ -126,22 +125,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ctx)
         curl_easy_getinfo(a->curl, CURLINFO_CONTENT_TYPE, &ct);
         /* A server that ignores stream:true answers with one JSON object. */
         a->sse = a->status == 200 && !(ct && strcasestr(ct, "json"));
+        buf_init(&a->body, a->status == 200 ? MAX_WHOLE_BODY : MAX_ERROR_BODY);
     }
     if (a->sse) return sse_feed(&a->parser, ptr, n) == 0 ? n : 0;  /* 0 aborts: the stream is bad */
-    size_t limit = a->status == 200 ? MAX_WHOLE_BODY : MAX_ERROR_BODY;
-    size_t take = a->body_len + n > limit ? limit - a->body_len : n;
-    if (take) {
-        if (a->body_len + take + 1 > a->body_cap) {
-            size_t cap = (a->body_len + take + 1) * 2;
-            char *b = realloc(a->body, cap);
-            if (!b) return 0;
-            a->body = b;
-            a->body_cap = cap;
-        }
-        memcpy(a->body + a->body_len, ptr, take);
-        a->body_len += take;
-        a->body[a->body_len] = 0;
-    }
+    /* What passes the cap is dropped: the start is enough for a message. */
+    size_t room = a->body.max - a->body.len;
+    if (buf_add(&a->body, ptr, n < room ? n : room) == BUF_NOMEM) return 0;
     return n;
 }
 
@@ -224,7 +213,7 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
     }
     if (a->status != 200) {
         char msg[400];
-        llm_error_message(a->body ? a->body : "", a->body_len, msg, sizeof msg);
+        llm_error_message(buf_str(&a->body), a->body.len, msg, sizeof msg);
         stage_error_set(err, a->status == 429 ? "llm_rate_limited" : "llm_upstream_error", "the provider answered HTTP %ld: %s",
                 a->status, msg);
         return a->status == 429 || a->status >= 500 ? A_RETRY : A_FAIL;
@@ -248,7 +237,7 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
         }
         return A_OK;
     }
-    if (chat_whole(&a->chat, a->body ? a->body : "", a->body_len) != 0) {
+    if (chat_whole(&a->chat, buf_str(&a->body), a->body.len) != 0) {
         stage_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
                      : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error" : "llm_bad_response",
                 "%s", a->chat.message);
@@ -269,7 +258,7 @@ static void attempt_free(attempt *a)
 {
     sse_free(&a->parser);
     chat_free(&a->chat);
-    free(a->body);
+    buf_free(&a->body);
 }
 
 static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *err)
@@ -336,7 +325,7 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
     json_t *res = json_object();
     json_object_set_new(res, "provider", json_string("openai"));
     json_object_set_new(res, "model", json_string(a.chat.model[0] ? a.chat.model : l->model));
-    json_object_set_new(res, "response", json_stringn(a.chat.text ? a.chat.text : "", a.chat.len));
+    json_object_set_new(res, "response", json_stringn(buf_str(&a.chat.text), a.chat.text.len));
     if (a.chat.finish_reason[0]) json_object_set_new(res, "finish_reason", json_string(a.chat.finish_reason));
     if (a.chat.usage) json_object_set(res, "usage", a.chat.usage);
     json_object_set_new(res, "image", json_pack("{s:i,s:i}", "width", sw, "height", sh));

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "util/array.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -94,7 +95,7 @@ void predict_request_unref(predict_request *r)
 
 int predict_request_add_file(predict_request *r, file_job job)
 {
-    file_job *nf = realloc(r->files, (r->nfiles + 1) * sizeof *nf);
+    file_job *nf = array_resize(r->files, r->nfiles + 1, sizeof *nf);
     if (!nf) return -1;
     r->files = nf;
     r->files[r->nfiles++] = job;
