@@ -75,7 +75,7 @@ int detect_command(int argc, char **argv)
         json_decref(params);
         return 1;
     }
-    stage_error err;
+    sight_error err;
     const stage *st = detector_stage(det);
     if (st->validate(st->self, params, &err)) {
         fprintf(stderr, "sightd detect: %s\n", err.message);

@@ -56,7 +56,7 @@ int ocr_command(int argc, char **argv)
     atomic_bool cancelled = false;
     int failures = 0;
     for (int i = 0; i < nimages; i++) {
-        stage_error err;
+        sight_error err;
         file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_ocr = true};
         job.data = read_whole_file(images[i], &job.len);
         stage_call call = {.file = &job, .cancelled = &cancelled};

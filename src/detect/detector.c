@@ -240,7 +240,7 @@ static int output_view(detector *d, OrtValue *v, int64_t *shape, size_t *nd, con
     return rc;
 }
 
-static int stage_run(void *self, const stage_input *in, json_t **out, stage_error *err)
+static int stage_run(void *self, const stage_input *in, json_t **out, sight_error *err)
 {
     detector *d = self;
     detect_params p;
@@ -250,7 +250,7 @@ static int stage_run(void *self, const stage_input *in, json_t **out, stage_erro
     return rc;
 }
 
-static int stage_validate(void *self, const json_t *params, stage_error *err)
+static int stage_validate(void *self, const json_t *params, sight_error *err)
 {
     detect_params p;
     if (detector_parse_params(self, params, &p, err) != 0) return -1;
@@ -376,8 +376,8 @@ void detector_describe(const detector *d, char *buf, size_t len)
              d->names ? "" : " (no names: ids shown)", d->concurrency, d->intra_threads);
 }
 
-static void param_err(stage_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void param_err(stage_error *err, const char *fmt, ...)
+static void param_err(sight_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void param_err(sight_error *err, const char *fmt, ...)
 {
     snprintf(err->code, sizeof err->code, "invalid_option");
     va_list ap;
@@ -407,7 +407,7 @@ static int find_class(const detector *d, const char *name)
 }
 
 /* One entry of `classes`: a class id or a class name. */
-static int add_class(const detector *d, bool *allowed, int n, const json_t *item, const char *text, stage_error *err)
+static int add_class(const detector *d, bool *allowed, int n, const json_t *item, const char *text, sight_error *err)
 {
     int id = -1;
     if (json_is_integer(item)) id = (int)json_integer_value(item);
@@ -432,7 +432,7 @@ static int add_class(const detector *d, bool *allowed, int n, const json_t *item
 }
 
 /* classes: a JSON array, or text "person,car" / "0, 2" / '["person", 2]'. */
-static int parse_classes(const detector *d, const json_t *v, detect_params *out, stage_error *err)
+static int parse_classes(const detector *d, const json_t *v, detect_params *out, sight_error *err)
 {
     int n = class_count(d);
     if (n <= 0) { param_err(err, "classes: model %s does not say how many classes it has", d->model_name); return -1; }
@@ -478,7 +478,7 @@ static int parse_classes(const detector *d, const json_t *v, detect_params *out,
     return rc;
 }
 
-int detector_parse_params(const detector *d, const json_t *params, detect_params *out, stage_error *err)
+int detector_parse_params(const detector *d, const json_t *params, detect_params *out, sight_error *err)
 {
     *out = (detect_params){.confidence = 0.25f, .iou = 0.7f, .max_detections = 300, .allowed = NULL};
     if (!params) return 0;
@@ -513,7 +513,7 @@ void detect_params_free(detect_params *p)
 
 static double round_to(double v, double q) { return round(v / q) * q; }
 
-int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, stage_error *err)
+int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, sight_error *err)
 {
     /* ORT's messages are long (source path, then the reason last): room for all of it. */
     char msg[sizeof err->message];
@@ -536,7 +536,7 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         if (ov) d->api->ReleaseValue(ov);
         /* The model is there but this Run failed (an ORT error on this input):
          * not "unavailable", which says no model is configured. */
-        stage_error_set(err, "detector_failed", "detection failed: %s", msg);
+        sight_error_set(err, "detector_failed", "detection failed: %s", msg);
         log_error("model %s: %s", d->model_name, msg);
         return -1;
     }

@@ -43,11 +43,11 @@ const stage *detector_stage(detector *d);
 /* Reads options from a JSON object whose values may be numbers or strings
  * (form fields arrive as strings). Unknown keys are ignored here (the caller
  * owns the set of keys). Returns 0, or -1 with err (code "invalid_option"). */
-int detector_parse_params(const detector *d, const json_t *params, detect_params *out, stage_error *err);
+int detector_parse_params(const detector *d, const json_t *params, detect_params *out, sight_error *err);
 void detect_params_free(detect_params *p);
 
 /* Detects objects in img and returns the "yolo" result object. */
-int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, stage_error *err);
+int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, sight_error *err);
 
 /* Describes the loaded model for logs and `sightd detect`. */
 const char *detector_model_name(const detector *d);

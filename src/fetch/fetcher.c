@@ -42,8 +42,8 @@ struct fetcher {
 
 static void fail_now(fetch_done_fn done, void *ctx, const char *code, const char *msg)
 {
-    stage_error e;
-    stage_error_set(&e, code, "%s", msg);
+    sight_error e;
+    sight_error_set(&e, code, "%s", msg);
     done(ctx, NULL, 0, &e);
 }
 
@@ -134,22 +134,22 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct 
 
 static void finish(transfer *t, CURLcode rc)
 {
-    stage_error e;
+    sight_error e;
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     const char *what = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
     bool ok = false;
-    if (t->blocked) stage_error_set(&e, "url_forbidden", "the URL leads to an address that is not publicly routable");
+    if (t->blocked) sight_error_set(&e, "url_forbidden", "the URL leads to an address that is not publicly routable");
     else if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED)
-        stage_error_set(&e, "url_too_large", "the image at the URL is over the %lld byte limit", (long long)t->f->cfg.max_bytes);
-    else if (rc == CURLE_ABORTED_BY_CALLBACK) stage_error_set(&e, "cancelled", "request cancelled");
-    else if (rc == CURLE_OPERATION_TIMEDOUT) stage_error_set(&e, "url_timeout", "fetching the URL took too long: %s", what);
-    else if (rc == CURLE_UNSUPPORTED_PROTOCOL) stage_error_set(&e, "url_forbidden", "only http and https URLs are fetched: %s", what);
-    else if (rc == CURLE_TOO_MANY_REDIRECTS) stage_error_set(&e, "url_too_many_redirects", "more than %d redirects", t->f->cfg.max_redirects);
+        sight_error_set(&e, "url_too_large", "the image at the URL is over the %lld byte limit", (long long)t->f->cfg.max_bytes);
+    else if (rc == CURLE_ABORTED_BY_CALLBACK) sight_error_set(&e, "cancelled", "request cancelled");
+    else if (rc == CURLE_OPERATION_TIMEDOUT) sight_error_set(&e, "url_timeout", "fetching the URL took too long: %s", what);
+    else if (rc == CURLE_UNSUPPORTED_PROTOCOL) sight_error_set(&e, "url_forbidden", "only http and https URLs are fetched: %s", what);
+    else if (rc == CURLE_TOO_MANY_REDIRECTS) sight_error_set(&e, "url_too_many_redirects", "more than %d redirects", t->f->cfg.max_redirects);
     else if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_CONNECT)
-        stage_error_set(&e, "url_unreachable", "cannot reach the URL: %s", what);
-    else if (rc != CURLE_OK) stage_error_set(&e, "url_fetch_failed", "fetching the URL failed: %s", what);
-    else if (status < 200 || status > 299) stage_error_set(&e, "url_http_status", "the URL answered HTTP %ld", status);
+        sight_error_set(&e, "url_unreachable", "cannot reach the URL: %s", what);
+    else if (rc != CURLE_OK) sight_error_set(&e, "url_fetch_failed", "fetching the URL failed: %s", what);
+    else if (status < 200 || status > 299) sight_error_set(&e, "url_http_status", "the URL answered HTTP %ld", status);
     else ok = true;
     if (ok) {
         size_t len = t->body.len;

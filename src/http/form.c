@@ -25,11 +25,9 @@ static int fail(form *f, unsigned status, const char *code, const char *fmt, ...
 {
     if (!f->failed) {
         f->failed = true;
-        f->err.status = status;
-        snprintf(f->err.code, sizeof f->err.code, "%s", code);
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(f->err.message, sizeof f->err.message, fmt, ap);
+        sight_error_vset(&f->err, status, code, fmt, ap);
         va_end(ap);
     }
     return -1;

@@ -15,18 +15,13 @@
 #include <jansson.h>
 
 #include "util/buf.h"
+#include "util/error.h"
 
 typedef struct {
     int64_t max_file_bytes;
     int max_files;
     int max_parts;        /* parts (or url-encoded fields) in all; 0: no limit */
 } form_limits;
-
-typedef struct {
-    unsigned status;     /* HTTP status to answer with */
-    char code[48];
-    char message[256];
-} form_error;
 
 typedef struct {
     char *filename;      /* as sent, or "file<N>" when the part had none */
@@ -55,7 +50,7 @@ typedef struct {
     enum { CUR_NONE, CUR_API_KEY, CUR_QUERY, CUR_METADATA, CUR_FILE, CUR_PARAM } cur;
     const char *cur_param;  /* name of the option being received */
     buf text;             /* text value being assembled, capped at its field's limit */
-    form_error err;
+    sight_error err;      /* the first refusal, with its HTTP status */
     bool failed;
 } form;
 

@@ -90,7 +90,7 @@ static const mp_callbacks FORM_CALLBACKS = {on_part_begin, on_part_data, on_part
 
 static enum MHD_Result form_failed(struct MHD_Connection *c, http_req *hr)
 {
-    const form_error *e = &hr->form.err;
+    const sight_error *e = &hr->form.err;
     return reply_error(c, hr, e->status, e->code, "%s", e->message);
 }
 
@@ -119,14 +119,13 @@ static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned s
 static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
                               const char *fmt, ...)
 {
+    sight_error e;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(hr->deferred_msg, sizeof hr->deferred_msg, fmt, ap);
+    sight_error_vset(&e, status, code, fmt, ap);
     va_end(ap);
-    if (hr->body_read || hr->expect_continue || status == 413)
-        return reply_error(c, hr, status, code, "%s", hr->deferred_msg);
-    hr->deferred_status = status;
-    snprintf(hr->deferred_code, sizeof hr->deferred_code, "%s", code);
+    if (hr->body_read || hr->expect_continue || status == 413) return reply_error(c, hr, status, code, "%s", e.message);
+    hr->deferred = e;
     return MHD_YES;
 }
 
@@ -186,7 +185,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
         return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                            (long long)s->cfg.max_body_bytes);
     header_key(c, hr);
-    if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred_status))
+    if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred.status))
         return MHD_YES;
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files, max_parts(&s->cfg)};
@@ -205,7 +204,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 
 /* Lets each stage some file asks for check the request's options now, so a bad
  * value is a 422 before the stream rather than an error line per file. */
-static int validate_options(const stage_set *set, const form *f, stage_error *err)
+static int validate_options(const stage_set *set, const form *f, sight_error *err)
 {
     bool want_yolo = false, want_ocr = false, want_llm = false;
     for (size_t i = 0; i < f->nfiles; i++) {
@@ -364,7 +363,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
         return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                            (long long)s->cfg.max_body_bytes);
     if (form_finish(&hr->form)) return form_failed(c, hr);
-    stage_error verr;
+    sight_error verr;
     if (validate_options(pipeline_stages(s->pipe), &hr->form, &verr))
         return reply_error(c, hr, 422, verr.code, "%s", verr.message);
     /* An upload that completes after shutdown has started ending the streams
@@ -401,11 +400,11 @@ enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const cha
                                size_t *upload_data_size, bool first_call)
 {
     if (first_call) return start(c, hr);
-    if (hr->deferred_status) {
+    if (hr->deferred.status) {
         /* Refused already: read the body on, dropping it, then answer. */
         if (*upload_data_size == 0) {
             hr->body_read = true;
-            return reply_error(c, hr, hr->deferred_status, hr->deferred_code, "%s", hr->deferred_msg);
+            return reply_error(c, hr, hr->deferred.status, hr->deferred.code, "%s", hr->deferred.message);
         }
         hr->body_bytes += (int64_t)*upload_data_size;
         *upload_data_size = 0;

@@ -157,11 +157,11 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 typedef enum { A_OK, A_RETRY, A_FAIL } attempt_result;
 
 static attempt_result run_attempt(llm *l, attempt *a, const char *body, double deadline, struct curl_slist *hdrs,
-                                  stage_error *err)
+                                  sight_error *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *c = curl_easy_init();
-    if (!c) { stage_error_set(err, "llm_unavailable", "cannot create an HTTP client"); return A_FAIL; }
+    if (!c) { sight_error_set(err, "llm_unavailable", "cannot create an HTTP client"); return A_FAIL; }
     a->curl = c;
     a->retry_after = -1;
     long left_ms = (long)((deadline - now_s()) * 1000);
@@ -189,56 +189,56 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 
     if (rc == CURLE_ABORTED_BY_CALLBACK || is_cancelled(a->in)) {
-        stage_error_set(err, "cancelled", "request cancelled: the provider call was stopped");
+        sight_error_set(err, "cancelled", "request cancelled: the provider call was stopped");
         return A_FAIL;
     }
     if (a->chat.status != CHAT_OK) {
         const char *code = a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
                            : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error"
                                                                    : "llm_bad_response";
-        stage_error_set(err, code, "%s", a->chat.message);
+        sight_error_set(err, code, "%s", a->chat.message);
         return A_FAIL;
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
-        stage_error_set(err, "llm_timeout", "no complete answer from %s within %d s (--llm-timeout)", l->endpoint, l->timeout_s);
+        sight_error_set(err, "llm_timeout", "no complete answer from %s within %d s (--llm-timeout)", l->endpoint, l->timeout_s);
         return A_FAIL;
     }
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY) {
-        stage_error_set(err, "llm_unreachable", "cannot connect to %s: %s", l->endpoint, why);
+        sight_error_set(err, "llm_unreachable", "cannot connect to %s: %s", l->endpoint, why);
         return A_FAIL;
     }
     if (rc != CURLE_OK && a->status == 0) {
-        stage_error_set(err, "llm_unreachable", "no HTTP answer from %s: %s", l->endpoint, why);
+        sight_error_set(err, "llm_unreachable", "no HTTP answer from %s: %s", l->endpoint, why);
         return A_FAIL;
     }
     if (a->status != 200) {
         char msg[400];
         llm_error_message(buf_str(&a->body), a->body.len, msg, sizeof msg);
-        stage_error_set(err, a->status == 429 ? "llm_rate_limited" : "llm_upstream_error", "the provider answered HTTP %ld: %s",
+        sight_error_set(err, a->status == 429 ? "llm_rate_limited" : "llm_upstream_error", "the provider answered HTTP %ld: %s",
                 a->status, msg);
         return a->status == 429 || a->status >= 500 ? A_RETRY : A_FAIL;
     }
     if (rc != CURLE_OK) {
-        stage_error_set(err, "llm_upstream_error", "the answer broke off: %s", why);
+        sight_error_set(err, "llm_upstream_error", "the answer broke off: %s", why);
         return A_FAIL;
     }
     if (a->sse) {
         if (sse_finish(&a->parser) != 0 || a->chat.status != CHAT_OK) {
-            stage_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : "llm_bad_response", "%s",
+            sight_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : "llm_bad_response", "%s",
                     a->chat.message[0] ? a->chat.message : "malformed stream");
             return A_FAIL;
         }
         /* [DONE] or a finish_reason marks a complete answer; a stream that just
          * stops may have lost its end. */
         if (!a->chat.done && !a->chat.finish_reason[0]) {
-            stage_error_set(err, "llm_bad_response", "malformed stream: it ended without [DONE] or a finish_reason (%d events)",
+            sight_error_set(err, "llm_bad_response", "malformed stream: it ended without [DONE] or a finish_reason (%d events)",
                     a->chat.events);
             return A_FAIL;
         }
         return A_OK;
     }
     if (chat_whole(&a->chat, buf_str(&a->body), a->body.len) != 0) {
-        stage_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
+        sight_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
                      : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error" : "llm_bad_response",
                 "%s", a->chat.message);
         return A_FAIL;
@@ -261,7 +261,7 @@ static void attempt_free(attempt *a)
     buf_free(&a->body);
 }
 
-static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *err)
+static int run_remote(llm *l, const stage_input *in, json_t **out, sight_error *err)
 {
     double t0 = now_s();
     int sw = 0, sh = 0;
@@ -272,12 +272,12 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
     json_decref(req);
     free(url);
     free(text);
-    if (!body) { stage_error_set(err, "llm_unavailable", "cannot prepare the image and prompt (out of memory)"); return -1; }
+    if (!body) { sight_error_set(err, "llm_unavailable", "cannot prepare the image and prompt (out of memory)"); return -1; }
     double t_enc = now_s();
 
     if (!gate_enter(l, in)) {
         free(body);
-        stage_error_set(err, "cancelled", "request cancelled while waiting for a free LLM slot");
+        sight_error_set(err, "cancelled", "request cancelled while waiting for a free LLM slot");
         return -1;
     }
     double t_gate = now_s();
@@ -306,7 +306,7 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
         attempt_free(&a);
         sleep_cancellable(in, wait);
         if (is_cancelled(in)) {
-            stage_error_set(err, "cancelled", "request cancelled between retries");
+            sight_error_set(err, "cancelled", "request cancelled between retries");
             curl_slist_free_all(hdrs);
             gate_leave(l);
             free(body);
@@ -342,13 +342,13 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
     return 0;
 }
 
-static int stage_run(void *self, const stage_input *in, json_t **out, stage_error *err)
+static int stage_run(void *self, const stage_input *in, json_t **out, sight_error *err)
 {
     llm *l = self;
     if (l->remote) return run_remote(l, in, out, err);
     double t0 = now_s();
     json_t *res = llm_local_answer(in->query, in->earlier);
-    if (!res) { stage_error_set(err, "llm_unavailable", "out of memory"); return -1; }
+    if (!res) { sight_error_set(err, "llm_unavailable", "out of memory"); return -1; }
     json_object_set_new(res, "speed_ms", json_pack("{s:f}", "total", round3((now_s() - t0) * 1000)));
     *out = res;
     return 0;

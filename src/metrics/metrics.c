@@ -24,12 +24,18 @@ static int inflight;
 static unsigned long long progress_dropped;
 static unsigned long long cuts[CUT_REASON_COUNT];
 
-static const char *ROUTES[ROUTE_COUNT] = {"predict_v1", "predict_v2", "batch_v1", "batch_v2", "healthz", "readyz", "metrics", "web", "other"};
+static const char *ROUTES[METRIC_ROUTE_COUNT] = {
+    [METRIC_ROUTE_PREDICT_V1] = "predict_v1", [METRIC_ROUTE_PREDICT_V2] = "predict_v2",
+    [METRIC_ROUTE_BATCH_V1] = "batch_v1",     [METRIC_ROUTE_BATCH_V2] = "batch_v2",
+    [METRIC_ROUTE_HEALTHZ] = "healthz",       [METRIC_ROUTE_READYZ] = "readyz",
+    [METRIC_ROUTE_METRICS] = "metrics",       [METRIC_ROUTE_WEB] = "web",
+    [METRIC_ROUTE_OTHER] = "other",
+};
 static const char *OUTCOMES[FILE_OUTCOME_COUNT] = {"done", "error", "cancelled"};
 static const char *STAGES[STAGE_COUNT] = {"decode", "yolo", "ocr", "llm", "file"};
 static const char *CUT_REASONS[CUT_REASON_COUNT] = {"header", "body"};
 
-const char *metrics_route_name(metrics_route r) { return r < ROUTE_COUNT ? ROUTES[r] : "other"; }
+const char *metrics_route_name(metrics_route r) { return r < METRIC_ROUTE_COUNT ? ROUTES[r] : "other"; }
 
 void metrics_request(metrics_route route, unsigned status)
 {

@@ -181,7 +181,7 @@ void ocr_close(ocr_engine *e)
     free(e);
 }
 
-static int stage_run(void *self, const stage_input *in, json_t **out, stage_error *err)
+static int stage_run(void *self, const stage_input *in, json_t **out, sight_error *err)
 {
     return ocr_read_cancellable(self, in->image, in->cancelled, out, err);
 }
@@ -261,7 +261,7 @@ void ocr_describe(const ocr_engine *e, char *buf, size_t len)
              e->dict.n - 2, e->concurrency, e->threads);
 }
 
-static void fail_err(stage_error *err, const char *code, const char *msg)
+static void fail_err(sight_error *err, const char *code, const char *msg)
 {
     snprintf(err->code, sizeof err->code, "%s", code);
     snprintf(err->message, sizeof err->message, "%s", msg);
@@ -441,7 +441,7 @@ static int recognise_batch(ocr_engine *e, crop_t *crops, const int *idx, int n, 
 static double round_to(double v, double q) { return round(v / q) * q; }
 
 int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *cancelled, json_t **out,
-                         stage_error *err)
+                         sight_error *err)
 {
     char msg[512];
     *out = NULL;
@@ -526,7 +526,7 @@ int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *c
     return 0;
 }
 
-int ocr_read(ocr_engine *e, const image_t *img, json_t **out, stage_error *err)
+int ocr_read(ocr_engine *e, const image_t *img, json_t **out, sight_error *err)
 {
     return ocr_read_cancellable(e, img, NULL, out, err);
 }

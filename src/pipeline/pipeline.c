@@ -209,7 +209,7 @@ void predict_request_end(predict_request *r, const char *code, const char *messa
 }
 
 /* A file's stages are over: its done or error line. */
-static void report(predict_request *r, size_t i, double t0, json_t *result, const stage_error *err)
+static void report(predict_request *r, size_t i, double t0, json_t *result, const sight_error *err)
 {
     file_job *f = &r->files[i];
     if (result) {
@@ -270,7 +270,7 @@ static bool skip_cancelled(predict_request *r, size_t i, job *j)
 }
 
 /* Decode and the CPU stages of job j; NULL with err filled on failure. */
-static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, stage_error *err)
+static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, sight_error *err)
 {
     predict_request *r = j->req;
     j->t0 = now_s();
@@ -296,7 +296,7 @@ static void run_cpu_job(pipeline *p, job *j)
         enqueue_llm(p, j);
         return;
     }
-    stage_error err = {{0}, {0}};
+    sight_error err = {0};
     emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, f, &r->cancelled, emit_line, &ec};
     stage_work *w = begin_job(p, j, &call, &err);
@@ -316,7 +316,7 @@ static void run_llm_job(pipeline *p, job *j)
 {
     predict_request *r = j->req;
     size_t i = j->index;
-    stage_error err = {{0}, {0}};
+    sight_error err = {0};
     emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, emit_line, &ec};
     if (!j->work) {
@@ -431,7 +431,7 @@ pipeline *pipeline_start(int workers, int llm_workers, const stage_set *stages, 
 }
 
 /* A file that failed before any stage could run (its download). */
-static void fail_file(predict_request *r, size_t i, const stage_error *err)
+static void fail_file(predict_request *r, size_t i, const sight_error *err)
 {
     file_job *f = &r->files[i];
     bool cancelled = !strcmp(err->code, "cancelled");
@@ -447,7 +447,7 @@ static void fail_file(predict_request *r, size_t i, const stage_error *err)
 typedef struct { pipeline *p; job *j; } fetch_ctx;
 
 /* The fetcher's callback: queue the file, or report why it cannot be. */
-static void on_fetched(void *ctx, uint8_t *data, size_t len, const stage_error *err)
+static void on_fetched(void *ctx, uint8_t *data, size_t len, const sight_error *err)
 {
     fetch_ctx *fc = ctx;
     job *j = fc->j;

@@ -1,6 +1,5 @@
 #include "pipeline/stages.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,28 +14,19 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void stage_error_set(stage_error *e, const char *code, const char *fmt, ...)
-{
-    snprintf(e->code, sizeof e->code, "%s", code);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-}
-
 /* Runs one stage; its output goes into `earlier` (for later stages) and,
  * when the client asked for it, into the result. */
 static int run_stage(const stage *st, const char *name, metrics_stage metric, stage_input *in, bool show,
-                     json_t *earlier, json_t *result, json_t *timing, stage_error *err)
+                     json_t *earlier, json_t *result, json_t *timing, sight_error *err)
 {
     if (!st) {
         char code[48];
         snprintf(code, sizeof code, "%s_unavailable", name);
-        stage_error_set(err, code, "%s was requested but this server has no such stage configured", name);
+        sight_error_set(err, code, "%s was requested but this server has no such stage configured", name);
         return -1;
     }
     if (atomic_load(in->cancelled)) {
-        stage_error_set(err, "cancelled", "%s", "request cancelled");
+        sight_error_set(err, "cancelled", "%s", "request cancelled");
         return -1;
     }
     double t = now_s();
@@ -98,11 +88,11 @@ static stage_input input_of(const stage_call *call, stage_work *w)
                          call->emit, call->emit_ctx};
 }
 
-stage_work *stages_begin(const stage_set *set, const stage_call *call, stage_error *err)
+stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_error *err)
 {
     const file_job *file = call->file;
     stage_work *w = calloc(1, sizeof *w);
-    if (!w) { stage_error_set(err, "out_of_memory", "out of memory"); return NULL; }
+    if (!w) { sight_error_set(err, "out_of_memory", "out of memory"); return NULL; }
     w->t0 = now_s();
     image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
     decode_hint(set, file, &opts);
@@ -110,7 +100,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, stage_err
     char msg[256];
     image_status st = image_decode(file->data, file->len, &opts, &w->img, msg, sizeof msg);
     if (st != IMAGE_OK) {
-        stage_error_set(err, image_status_code(st), "%s", msg);
+        sight_error_set(err, image_status_code(st), "%s", msg);
         free(w);
         return NULL;
     }
@@ -143,7 +133,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, stage_err
 
 bool stages_llm_left(const stage_work *w) { return w->llm_left; }
 
-json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, stage_error *err)
+json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, sight_error *err)
 {
     int rc = 0;
     if (w->llm_left) {
@@ -160,7 +150,7 @@ json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *
     return result;
 }
 
-json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_error *err)
+json_t *stages_run_file(const stage_set *set, const stage_call *call, sight_error *err)
 {
     stage_work *w = stages_begin(set, call, err);
     return w ? stages_finish(set, call, w, err) : NULL;
