@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <onnxruntime_c_api.h>
@@ -15,6 +14,7 @@
 #include "detect/pyrepr.h"
 #include "ort/ort_env.h"
 #include "util/array.h"
+#include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -35,10 +35,8 @@ struct detector {
     char model_name[128];
     int intra_threads, concurrency;
 
-    /* Gate: at most `concurrency` Runs at once. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int running;
+    gate runs;              /* at most `concurrency` Runs at once */
+    pthread_mutex_t mu;     /* guards the pool */
     /* Input buffers (3*in_h*in_w floats) reused across requests: a fresh 5 MB
      * allocation per image would cost page faults on every request. */
     float **pool;
@@ -47,23 +45,7 @@ struct detector {
     stage st;
 };
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Turns an OrtStatus into a message; returns -1 when there was an error. */
-static int ort_fail(const OrtApi *api, OrtStatus *st, char *err, size_t len, const char *what)
-{
-    if (!st) return 0;
-    snprintf(err, len, "%s: %s", what, api->GetErrorMessage(st));
-    api->ReleaseStatus(st);
-    return -1;
-}
-
-#define ORT_TRY(call, what) do { if (ort_fail(d->api, (call), err, err_len, (what))) goto fail; } while (0)
+#define ORT_TRY(call, what) do { if (ort_status_fail(d->api, (call), err, err_len, (what))) goto fail; } while (0)
 
 static int load_labels(detector *d, const char *path, char *err, size_t err_len)
 {
@@ -96,8 +78,8 @@ static int read_metadata(detector *d, int *end2end, int imgsz[2], char *err, siz
     OrtModelMetadata *meta = NULL;
     *end2end = -1;
     imgsz[0] = imgsz[1] = 0;
-    if (ort_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
-    if (ort_fail(d->api, d->api->SessionGetModelMetadata(d->sess, &meta), err, err_len, "model metadata")) return -1;
+    if (ort_status_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetModelMetadata(d->sess, &meta), err, err_len, "model metadata")) return -1;
     int rc = 0;
     const char *keys[] = {"names", "imgsz", "end2end"};
     for (int k = 0; k < 3 && rc == 0; k++) {
@@ -125,32 +107,32 @@ static int io_info(detector *d, int imgsz[2], char *err, size_t err_len)
     OrtAllocator *alloc;
     OrtTypeInfo *ti = NULL;
     size_t nin, nout;
-    if (ort_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
-    if (ort_fail(d->api, d->api->SessionGetInputCount(d->sess, &nin), err, err_len, "inputs")) return -1;
-    if (ort_fail(d->api, d->api->SessionGetOutputCount(d->sess, &nout), err, err_len, "outputs")) return -1;
+    if (ort_status_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetInputCount(d->sess, &nin), err, err_len, "inputs")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetOutputCount(d->sess, &nout), err, err_len, "outputs")) return -1;
     if (nin != 1 || nout < 1) {
         snprintf(err, err_len, "expected a model with 1 input and at least 1 output, found %zu and %zu", nin, nout);
         return -1;
     }
     char *name;
-    if (ort_fail(d->api, d->api->SessionGetInputName(d->sess, 0, alloc, &name), err, err_len, "input name")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetInputName(d->sess, 0, alloc, &name), err, err_len, "input name")) return -1;
     d->input_name = strdup(name);
     alloc->Free(alloc, name);
-    if (ort_fail(d->api, d->api->SessionGetOutputName(d->sess, 0, alloc, &name), err, err_len, "output name")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetOutputName(d->sess, 0, alloc, &name), err, err_len, "output name")) return -1;
     d->output_name = strdup(name);
     alloc->Free(alloc, name);
     if (!d->input_name || !d->output_name) { snprintf(err, err_len, "out of memory"); return -1; }
 
-    if (ort_fail(d->api, d->api->SessionGetInputTypeInfo(d->sess, 0, &ti), err, err_len, "input type")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetInputTypeInfo(d->sess, 0, &ti), err, err_len, "input type")) return -1;
     const OrtTensorTypeAndShapeInfo *tsi;
     ONNXTensorElementDataType et;
     size_t nd = 0;
     int64_t dims[8] = {0};
     int rc = 0;
-    if (ort_fail(d->api, d->api->CastTypeInfoToTensorInfo(ti, &tsi), err, err_len, "input tensor") ||
-        ort_fail(d->api, d->api->GetTensorElementType(tsi, &et), err, err_len, "input type") ||
-        ort_fail(d->api, d->api->GetDimensionsCount(tsi, &nd), err, err_len, "input rank")) rc = -1;
-    if (rc == 0 && nd == 4) rc = ort_fail(d->api, d->api->GetDimensions(tsi, dims, 4), err, err_len, "input shape");
+    if (ort_status_fail(d->api, d->api->CastTypeInfoToTensorInfo(ti, &tsi), err, err_len, "input tensor") ||
+        ort_status_fail(d->api, d->api->GetTensorElementType(tsi, &et), err, err_len, "input type") ||
+        ort_status_fail(d->api, d->api->GetDimensionsCount(tsi, &nd), err, err_len, "input rank")) rc = -1;
+    if (rc == 0 && nd == 4) rc = ort_status_fail(d->api, d->api->GetDimensions(tsi, dims, 4), err, err_len, "input shape");
     d->api->ReleaseTypeInfo(ti);
     if (rc) return -1;
     if (et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
@@ -200,44 +182,14 @@ static void pool_put(detector *d, float *b)
 static int run_model(detector *d, float *input, OrtValue **out, double *run_ms, char *err, size_t err_len)
 {
     int64_t shape[4] = {1, 3, d->in_h, d->in_w};
-    OrtValue *in = NULL;
-    *out = NULL;
-    size_t bytes = (size_t)3 * d->in_w * d->in_h * sizeof(float);
-    if (ort_fail(d->api, d->api->CreateTensorWithDataAsOrtValue(d->mem, input, bytes, shape, 4,
-                                                                 ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in),
-                 err, err_len, "input tensor"))
-        return -1;
-    pthread_mutex_lock(&d->mu);
-    while (d->running >= d->concurrency) pthread_cond_wait(&d->cv, &d->mu);
-    d->running++;
-    pthread_mutex_unlock(&d->mu);
-    const char *in_names[] = {d->input_name};
-    const char *out_names[] = {d->output_name};
-    double t = now_ms();
-    OrtStatus *st = d->api->Run(d->sess, NULL, in_names, (const OrtValue *const *)&in, 1, out_names, 1, out);
-    if (run_ms) *run_ms = now_ms() - t;
-    pthread_mutex_lock(&d->mu);
-    d->running--;
-    pthread_cond_signal(&d->cv);
-    pthread_mutex_unlock(&d->mu);
-    d->api->ReleaseValue(in);
-    return ort_fail(d->api, st, err, err_len, "inference");
+    return ort_run_float(d->api, d->sess, d->mem, &d->runs, d->input_name, d->output_name, input, shape, out, run_ms,
+                         err, err_len);
 }
 
 /* Shape and data of an output value. */
 static int output_view(detector *d, OrtValue *v, int64_t *shape, size_t *nd, const float **data, char *err, size_t len)
 {
-    OrtTensorTypeAndShapeInfo *info = NULL;
-    ONNXTensorElementDataType et = 0;
-    int rc = ort_fail(d->api, d->api->GetTensorTypeAndShape(v, &info), err, len, "output shape");
-    if (rc == 0) rc = ort_fail(d->api, d->api->GetDimensionsCount(info, nd), err, len, "output rank");
-    if (rc == 0 && *nd > 6) { snprintf(err, len, "output rank %zu is not a YOLO output", *nd); rc = -1; }
-    if (rc == 0) rc = ort_fail(d->api, d->api->GetDimensions(info, shape, *nd), err, len, "output shape");
-    if (rc == 0) rc = ort_fail(d->api, d->api->GetTensorElementType(info, &et), err, len, "output type");
-    if (info) d->api->ReleaseTensorTypeAndShapeInfo(info);
-    if (rc == 0 && et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) { snprintf(err, len, "output is not float32"); rc = -1; }
-    if (rc == 0) rc = ort_fail(d->api, d->api->GetTensorMutableData(v, (void **)data), err, len, "output data");
-    return rc;
+    return ort_float_output(d->api, v, 6, shape, nd, data, err, len);
 }
 
 static int stage_run(void *self, const stage_input *in, json_t **out, sight_error *err)
@@ -271,25 +223,19 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     if (!d) { snprintf(err, err_len, "out of memory"); return NULL; }
     d->api = api;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1) cores = 1;
     /* Default: one single-threaded Run per core. On 2 cores that gave 27.5
      * runs/s against 21.8 for one Run on 2 intra-op threads (make bench,
      * yolo26n-w8a32); the single Run has the lower latency (42 vs 70 ms). */
     d->concurrency = cfg->concurrency > 0 ? cfg->concurrency : (int)cores;
+    gate_init(&d->runs, d->concurrency);
     d->intra_threads = cfg->intra_threads > 0 ? cfg->intra_threads : (int)(cores / d->concurrency > 0 ? cores / d->concurrency : 1);
 
     OrtSessionOptions *so = NULL;
     OrtValue *warm = NULL;
     float *buf = NULL;
-    ORT_TRY(d->api->CreateSessionOptions(&so), "session options");
-    ORT_TRY(d->api->SetIntraOpNumThreads(so, d->intra_threads), "intra-op threads");
-    ORT_TRY(d->api->SetInterOpNumThreads(so, 1), "inter-op threads");
-    ORT_TRY(d->api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL), "graph optimisation");
-    /* Spinning intra-op threads burn the cores that concurrent Runs and the
-     * decode workers need; measured to cost throughput here (see bench). */
-    ORT_TRY(d->api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), "spinning");
+    if (!(so = ort_session_options(d->api, d->intra_threads, err, err_len))) goto fail;
     ORT_TRY(d->api->CreateSession(env, cfg->model_path, so, &d->sess), "loading the model");
     ORT_TRY(d->api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &d->mem), "memory info");
 
@@ -359,7 +305,7 @@ void detector_close(detector *d)
     pyrepr_free_names(d->names, d->n_names);
     for (int i = 0; i < d->pool_n; i++) free(d->pool[i]);
     free(d->pool);
-    pthread_cond_destroy(&d->cv);
+    gate_destroy(&d->runs);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -517,17 +463,17 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
 {
     /* ORT's messages are long (source path, then the reason last): room for all of it. */
     char msg[sizeof err->message];
-    double t0 = now_ms();
+    double t0 = clock_ms();
     float *buf = pool_get(d);
     if (!buf) { snprintf(err->code, sizeof err->code, "out_of_memory"); snprintf(err->message, sizeof err->message, "out of memory"); return -1; }
     letterbox_map map;
     letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
-    double t1 = now_ms();
+    double t1 = clock_ms();
     OrtValue *ov = NULL;
     double run_ms = 0;
     int rc = run_model(d, buf, &ov, &run_ms, msg, sizeof msg);
     pool_put(d, buf);
-    double t2 = now_ms();
+    double t2 = clock_ms();
     int64_t shape[8];
     size_t nd;
     const float *data;
@@ -567,7 +513,7 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
                                              "x2", round_to(b->x2 * sx, 1e-3), "y2", round_to(b->y2 * sy, 1e-3)));
     }
     free(dets);
-    double t3 = now_ms();
+    double t3 = clock_ms();
     /* inference is the Run alone; time spent waiting for a free model slot
      * under load shows in the stage's total (timing_ms.yolo), not here. */
     *out = json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "model", d->model_name, "detections", arr, "speed_ms",
@@ -608,12 +554,12 @@ int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wal
     for (size_t i = 0; i < (size_t)3 * d->in_w * d->in_h; i++) b.input[i] = (float)(i % 251) / 255.0f;
     pthread_mutex_init(&b.mu, NULL);
     pthread_t *t = calloc((size_t)threads, sizeof *t);
-    double t0 = now_ms();
+    double t0 = clock_ms();
     int started = 0;
     for (int i = 0; t && i < threads; i++)
         if (pthread_create(&t[i], NULL, bench_worker, &b) == 0) started++;
     for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
-    *wall_s = (now_ms() - t0) / 1000.0;
+    *wall_s = (clock_ms() - t0) / 1000.0;
     free(t);
     pthread_mutex_destroy(&b.mu);
     pool_put(d, b.input);

@@ -251,6 +251,14 @@ void form_parse_urlencoded(form *f, const char *body, size_t len)
     free(copy);
 }
 
+/* The flag a metadata key sets (v1 metadata and v2 items alike), or NULL for
+ * an unknown key. */
+static bool *meta_flag(form_meta *m, const char *key)
+{
+    return !strcmp(key, "is_yolo") ? &m->is_yolo : !strcmp(key, "is_llm") ? &m->is_llm
+         : !strcmp(key, "is_ocr") ? &m->is_ocr : NULL;
+}
+
 /* One v2 item: {image_url, filename, is_yolo, is_llm, is_ocr}. */
 static int json_item(form *f, size_t i, const json_t *item)
 {
@@ -260,8 +268,7 @@ static int json_item(form *f, size_t i, const json_t *item)
     json_t *v;
     const char *url = NULL, *name = NULL;
     json_object_foreach((json_t *)item, k, v) {
-        bool *flag = !strcmp(k, "is_yolo") ? &f->meta[i].is_yolo : !strcmp(k, "is_llm") ? &f->meta[i].is_llm
-                   : !strcmp(k, "is_ocr") ? &f->meta[i].is_ocr : NULL;
+        bool *flag = meta_flag(&f->meta[i], k);
         if (flag) {
             if (!json_is_boolean(v) && !json_is_null(v)) return fail(f, 422, "invalid_item", "data[%zu].%s must be true or false", i, k);
             *flag = json_is_true(v);
@@ -358,8 +365,7 @@ static int parse_meta(form *f, size_t i)
     json_t *v;
     json_object_foreach(j, k, v) {
         /* is_ocr is Sight's extension; the spec's clients send only the other two. */
-        bool *dst = !strcmp(k, "is_yolo") ? &f->meta[i].is_yolo : !strcmp(k, "is_llm") ? &f->meta[i].is_llm
-                  : !strcmp(k, "is_ocr") ? &f->meta[i].is_ocr : NULL;
+        bool *dst = meta_flag(&f->meta[i], k);
         if (!dst) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr)", i, k); goto out; }
         if (!json_is_boolean(v)) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu].%s must be true or false", i, k); goto out; }
         *dst = json_is_true(v);

@@ -31,6 +31,24 @@ typedef struct {
 
 #define SHUTDOWN_MESSAGE "the server is shutting down: this file was not finished within --shutdown-timeout"
 
+typedef enum { WAIT_LINES, WAIT_CLIENT_GONE, WAIT_SHUTDOWN, WAIT_FAILED } wait_result;
+
+/* Sleeps until a line is queued for req, the client goes away (client_fd < 0:
+ * not watched), or shutdown runs out of patience (not watched once ended).
+ * Nothing here wakes up otherwise. */
+static wait_result wait_for_lines(predict_request *req, int client_fd, int abort_fd, bool ended)
+{
+    struct pollfd p[3] = {
+        {eq_fd(req->events), POLLIN, 0},
+        {client_fd, POLLRDHUP, 0},
+        {ended ? -1 : abort_fd, POLLIN, 0},
+    };
+    if (poll(p, client_fd >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) return WAIT_FAILED;
+    if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return WAIT_CLIENT_GONE;
+    if (p[2].revents & POLLIN) return WAIT_SHUTDOWN;
+    return WAIT_LINES;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     stream_ctx *s = cls;
@@ -38,21 +56,14 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         ssize_t n = eq_read(s->req->events, buf, max);
         if (n > 0) return n;
         if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
-        /* Sleep until a line is queued, the client goes away, or shutdown
-         * runs out of patience. Nothing here wakes up otherwise. */
-        struct pollfd p[3] = {
-            {eq_fd(s->req->events), POLLIN, 0},
-            {s->client_fd, POLLRDHUP, 0},
-            {s->ended ? -1 : s->abort_fd, POLLIN, 0},
-        };
-        int r = poll(p, s->client_fd >= 0 ? 3 : 1, -1);
-        if (r < 0 && errno != EINTR) return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+        switch (wait_for_lines(s->req, s->client_fd, s->abort_fd, s->ended)) {
+        case WAIT_FAILED:
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        case WAIT_CLIENT_GONE:
             log_info("request %s: client went away, cancelling its work", s->req->request_id);
             predict_request_cancel(s->req);
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-        if (p[2].revents & POLLIN) {
+        case WAIT_SHUTDOWN:
             /* Shutdown ran out of patience. Rather than cut the stream, which a
              * client cannot tell from a network fault, end it properly: an
              * error line per unfinished file, then "complete" (both queued by
@@ -60,6 +71,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             log_info("request %s: ending the stream for shutdown", s->req->request_id);
             predict_request_end(s->req, "shutting_down", SHUTDOWN_MESSAGE);
             s->ended = true;
+            break;
+        case WAIT_LINES:
+            break;
         }
     }
 }
@@ -300,11 +314,9 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         ssize_t n = eq_read(pr->events, text.data + text.len, buf_room(&text));
         if (n < 0) break;
         if (n > 0) { buf_commit(&text, (size_t)n); continue; }
-        struct pollfd p[3] = {{eq_fd(pr->events), POLLIN, 0}, {client, POLLRDHUP, 0},
-                              {ended ? -1 : s->abort_fd, POLLIN, 0}};
-        if (poll(p, client >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) { gone = true; break; }
-        if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) { gone = true; break; }
-        if (p[2].revents & POLLIN) {
+        wait_result w = wait_for_lines(pr, client, s->abort_fd, ended);
+        if (w == WAIT_FAILED || w == WAIT_CLIENT_GONE) { gone = true; break; }
+        if (w == WAIT_SHUTDOWN) {
             /* Shutdown: answer with what is done and shutting_down for the rest. */
             predict_request_end(pr, "shutting_down", SHUTDOWN_MESSAGE);
             ended = true;

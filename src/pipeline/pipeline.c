@@ -8,6 +8,7 @@
 
 #include "metrics/metrics.h"
 #include "util/array.h"
+#include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -47,13 +48,6 @@ struct pipeline {
     double last_done, last_trim;  /* monotonic seconds */
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 predict_request *predict_request_new(void)
 {
     predict_request *r = calloc(1, sizeof *r);
@@ -63,7 +57,7 @@ predict_request *predict_request_new(void)
     atomic_init(&r->refs, 1);
     atomic_init(&r->cancelled, false);
     pthread_mutex_init(&r->mu, NULL);
-    r->started = now_s();
+    r->started = clock_s();
     return r;
 }
 
@@ -164,7 +158,7 @@ static void close_stream(predict_request *r)
 {
     json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
                           "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
-                          "time_ms", (now_s() - r->started) * 1000.0);
+                          "time_ms", (clock_s() - r->started) * 1000.0);
     push_line(r, c);
     eq_close(r->events);
     r->ended = true;
@@ -221,7 +215,7 @@ static void report(predict_request *r, size_t i, double t0, json_t *result, cons
         metrics_file(strcmp(err->code, "cancelled") ? FILE_ERROR : FILE_CANCELLED);
         finish_file(r, i, error_event(i, f, err->code, err->message), false);
     }
-    metrics_stage_seconds(STAGE_FILE, now_s() - t0);
+    metrics_stage_seconds(STAGE_FILE, clock_s() - t0);
 }
 
 static void job_done(job *j)
@@ -273,7 +267,7 @@ static bool skip_cancelled(predict_request *r, size_t i, job *j)
 static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, sight_error *err)
 {
     predict_request *r = j->req;
-    j->t0 = now_s();
+    j->t0 = clock_s();
     push_line(r, file_event("processing", j->index, &r->files[j->index]));
     stage_work *w = stages_begin(&p->stages, call, err);
     free_file_data(&r->files[j->index]);  /* decoded now: give the memory back early */
@@ -343,7 +337,7 @@ static void wait_for_job(pipeline *p, job_queue *q, bool trims)
         pthread_cond_wait(&q->cv, &p->mu);
         return;
     }
-    double now = now_s();
+    double now = clock_s();
     double at = p->last_done + IDLE_TRIM_AFTER_S;
     if (at < p->last_trim + IDLE_TRIM_EVERY_S) at = p->last_trim + IDLE_TRIM_EVERY_S;
     if (now >= at && p->busy == 0) {
@@ -351,7 +345,7 @@ static void wait_for_job(pipeline *p, job_queue *q, bool trims)
         p->last_trim = now;
         pthread_mutex_unlock(&p->mu);
         malloc_trim(0);
-        log_debug("pipeline idle: heap trimmed in %.1f ms", (now_s() - now) * 1000.0);
+        log_debug("pipeline idle: heap trimmed in %.1f ms", (clock_s() - now) * 1000.0);
         pthread_mutex_lock(&p->mu);
         return;
     }
@@ -380,7 +374,7 @@ static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *), boo
         pthread_mutex_lock(&p->mu);
         p->busy--;
         p->used_since_trim = true;
-        p->last_done = now_s();
+        p->last_done = clock_s();
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -401,7 +395,7 @@ static void *llm_worker(void *arg)
 
 static int start_threads(pipeline *p, job_queue *q, int n, void *(*fn)(void *))
 {
-    /* Monotonic, like now_s(): the idle trim's timed waits use it. */
+    /* Monotonic, like clock_s(): the idle trim's timed waits use it. */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -3,16 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "metrics/metrics.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "util/clock.h"
 
 /* Runs one stage; its output goes into `earlier` (for later stages) and,
  * when the client asked for it, into the result. */
@@ -29,13 +22,13 @@ static int run_stage(const stage *st, const char *name, metrics_stage metric, st
         sight_error_set(err, "cancelled", "%s", "request cancelled");
         return -1;
     }
-    double t = now_s();
+    double t = clock_s();
     json_t *out = NULL;
     if (st->run(st->self, in, &out, err) != 0) {
         json_decref(out);
         return -1;
     }
-    double dt = now_s() - t;
+    double dt = clock_s() - t;
     metrics_stage_seconds(metric, dt);
     json_object_set(earlier, st->name, out);
     if (show) {
@@ -93,7 +86,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
     const file_job *file = call->file;
     stage_work *w = calloc(1, sizeof *w);
     if (!w) { sight_error_set(err, "out_of_memory", "out of memory"); return NULL; }
-    w->t0 = now_s();
+    w->t0 = clock_s();
     image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
     decode_hint(set, file, &opts);
 
@@ -104,7 +97,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
         free(w);
         return NULL;
     }
-    double t_dec = now_s() - w->t0;
+    double t_dec = clock_s() - w->t0;
     metrics_stage_seconds(STAGE_DECODE, t_dec);
 
     w->result = json_object();
@@ -142,7 +135,7 @@ json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *
     }
     json_t *result = NULL;
     if (rc == 0) {
-        json_object_set_new(w->timing, "total", json_real((now_s() - w->t0) * 1000.0));
+        json_object_set_new(w->timing, "total", json_real((clock_s() - w->t0) * 1000.0));
         json_object_set(w->result, "timing_ms", w->timing);
         result = json_incref(w->result);
     }
