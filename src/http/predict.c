@@ -39,7 +39,7 @@ typedef enum { WAIT_LINES, WAIT_CLIENT_GONE, WAIT_SHUTDOWN, WAIT_FAILED } wait_r
 static wait_result wait_for_lines(predict_request *req, int client_fd, int abort_fd, bool ended)
 {
     struct pollfd p[3] = {
-        {eq_fd(req->events), POLLIN, 0},
+        {eq_fd(predict_request_events(req)), POLLIN, 0},
         {client_fd, POLLRDHUP, 0},
         {ended ? -1 : abort_fd, POLLIN, 0},
     };
@@ -53,14 +53,14 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     stream_ctx *s = cls;
     for (;;) {
-        ssize_t n = eq_read(s->req->events, buf, max);
+        ssize_t n = eq_read(predict_request_events(s->req), buf, max);
         if (n > 0) return n;
         if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
         switch (wait_for_lines(s->req, s->client_fd, s->abort_fd, s->ended)) {
         case WAIT_FAILED:
             return MHD_CONTENT_READER_END_WITH_ERROR;
         case WAIT_CLIENT_GONE:
-            log_info("request %s: client went away, cancelling its work", s->req->request_id);
+            log_info("request %s: client went away, cancelling its work", predict_request_id(s->req));
             predict_request_cancel(s->req);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         case WAIT_SHUTDOWN:
@@ -68,7 +68,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
              * client cannot tell from a network fault, end it properly: an
              * error line per unfinished file, then "complete" (both queued by
              * predict_request_end), sent by the next turns of this loop. */
-            log_info("request %s: ending the stream for shutdown", s->req->request_id);
+            log_info("request %s: ending the stream for shutdown", predict_request_id(s->req));
             predict_request_end(s->req, "shutting_down", SHUTDOWN_MESSAGE);
             s->ended = true;
             break;
@@ -232,33 +232,23 @@ static int validate_options(const stage_set *set, const form *f, sight_error *er
     return 0;
 }
 
-/* Moves the validated form into a pipeline request. */
+/* Moves the validated form into a pipeline request (which takes everything
+ * given to it, whether it is made or not). */
 static predict_request *build_request(http_req *hr)
 {
-    predict_request *pr = predict_request_new();
-    if (!pr) return NULL;
-    memcpy(pr->request_id, hr->request_id, sizeof pr->request_id);
-    pr->query = hr->form.query;
-    hr->form.query = NULL;
-    pr->params = hr->form.params;
-    hr->form.params = NULL;
-    for (size_t i = 0; i < hr->form.nfiles; i++) {
-        size_t len;
-        uint8_t *data = form_take_file(&hr->form, i, &len);
-        char *name = form_take_filename(&hr->form, i);
-        const form_meta *m = &hr->form.meta[i];
-        file_job job = {.filename = name, .filename_len = strlen(name), .data = data, .len = len,
-                        .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm,
-                        .url = form_take_url(&hr->form, i)};
-        if (predict_request_add_file(pr, job)) {
-            free(data);
-            free(name);
-            free(job.url);
-            predict_request_unref(pr);
-            return NULL;
-        }
+    form *f = &hr->form;
+    file_job *files = calloc(f->nfiles ? f->nfiles : 1, sizeof *files);
+    for (size_t i = 0; files && i < f->nfiles; i++) {
+        const form_meta *m = &f->meta[i];
+        files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i),
+                              .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm};
+        files[i].data = form_take_file(f, i, &files[i].len);
+        files[i].filename_len = strlen(files[i].filename);
     }
-    form_free(&hr->form);
+    predict_request *pr = predict_request_new(hr->request_id, f->query, f->params, files, f->nfiles);
+    f->query = NULL;
+    f->params = NULL;
+    form_free(f);
     return pr;
 }
 
@@ -284,7 +274,7 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *hr, pred
         MHD_destroy_response(resp);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    log_info("request %s: streaming %zu file(s)", hr->request_id, pr->nfiles);
+    log_info("request %s: streaming %zu file(s)", hr->request_id, predict_request_nfiles(pr));
     return reply_queue(c, hr, 200, resp);
 }
 
@@ -300,7 +290,7 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         predict_request_unref(pr);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    log_info("request %s: batch of %zu file(s)", hr->request_id, pr->nfiles);
+    log_info("request %s: batch of %zu file(s)", hr->request_id, predict_request_nfiles(pr));
     /* The lines of at most --max-files files, each bounded where it is made
      * (an LLM answer at 16 MiB): nothing to refuse here. */
     buf text;
@@ -311,7 +301,7 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
             gone = true;
             break;
         }
-        ssize_t n = eq_read(pr->events, text.data + text.len, buf_room(&text));
+        ssize_t n = eq_read(predict_request_events(pr), text.data + text.len, buf_room(&text));
         if (n < 0) break;
         if (n > 0) { buf_commit(&text, (size_t)n); continue; }
         wait_result w = wait_for_lines(pr, client, s->abort_fd, ended);
@@ -330,14 +320,14 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         return MHD_NO;
     }
     json_t *files = json_array(), *complete = NULL;
-    for (size_t i = 0; i < pr->nfiles; i++) json_array_append_new(files, json_null());
+    for (size_t i = 0; i < predict_request_nfiles(pr); i++) json_array_append_new(files, json_null());
     char *save = NULL;
     for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_t *ev = json_loads(line, 0, NULL);
         const char *st = json_string_value(json_object_get(ev, "status"));
         json_int_t idx = json_integer_value(json_object_get(ev, "index"));
         if (st && !strcmp(st, "complete")) { json_decref(complete); complete = ev; continue; }
-        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < pr->nfiles)
+        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < predict_request_nfiles(pr))
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
     }

@@ -2,12 +2,15 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "metrics/metrics.h"
-#include "util/array.h"
 #include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
@@ -48,18 +51,63 @@ struct pipeline {
     double last_done, last_trim;  /* monotonic seconds */
 };
 
-predict_request *predict_request_new(void)
+struct predict_request {
+    char request_id[40];
+    char *query;            /* NULL when absent */
+    json_t *params;         /* per-request stage options, NULL when none */
+    file_job *files;
+    size_t nfiles;
+    event_queue *events;
+
+    atomic_int refs;
+    atomic_bool cancelled;
+    pthread_mutex_t mu;     /* guards the counters below */
+    size_t remaining, succeeded, failed;
+    bool *settled;          /* per file: its done/error line is out */
+    bool ended;             /* "complete" is out and the queue closed */
+    double started;         /* monotonic seconds */
+};
+
+static void free_files(file_job *files, size_t n)
+{
+    for (size_t i = 0; files && i < n; i++) {
+        free(files[i].filename);
+        free(files[i].url);
+        free(files[i].data);
+    }
+    free(files);
+}
+
+predict_request *predict_request_new(const char *request_id, char *query, json_t *params, file_job *files,
+                                     size_t nfiles)
 {
     predict_request *r = calloc(1, sizeof *r);
-    if (!r) return NULL;
-    r->events = eq_new();
-    if (!r->events) { free(r); return NULL; }
+    if (r) r->events = eq_new();
+    if (r) r->settled = calloc(nfiles ? nfiles : 1, sizeof *r->settled);
+    if (!r || !r->events || !r->settled || (nfiles && !files)) {
+        if (r) eq_free(r->events);
+        if (r) free(r->settled);
+        free(r);
+        free(query);
+        json_decref(params);
+        free_files(files, nfiles);
+        return NULL;
+    }
+    snprintf(r->request_id, sizeof r->request_id, "%s", request_id);
+    r->query = query;
+    r->params = params;
+    r->files = files;
+    r->nfiles = r->remaining = nfiles;
     atomic_init(&r->refs, 1);
     atomic_init(&r->cancelled, false);
     pthread_mutex_init(&r->mu, NULL);
     r->started = clock_s();
     return r;
 }
+
+const char *predict_request_id(const predict_request *r) { return r->request_id; }
+size_t predict_request_nfiles(const predict_request *r) { return r->nfiles; }
+event_queue *predict_request_events(predict_request *r) { return r->events; }
 
 void predict_request_ref(predict_request *r) { atomic_fetch_add(&r->refs, 1); }
 
@@ -73,27 +121,13 @@ static void free_file_data(file_job *f)
 void predict_request_unref(predict_request *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
-    for (size_t i = 0; i < r->nfiles; i++) {
-        free(r->files[i].filename);
-        free(r->files[i].url);
-        free_file_data(&r->files[i]);
-    }
-    free(r->files);
+    free_files(r->files, r->nfiles);
     free(r->settled);
     free(r->query);
     json_decref(r->params);
     eq_free(r->events);
     pthread_mutex_destroy(&r->mu);
     free(r);
-}
-
-int predict_request_add_file(predict_request *r, file_job job)
-{
-    file_job *nf = array_resize(r->files, r->nfiles + 1, sizeof *nf);
-    if (!nf) return -1;
-    r->files = nf;
-    r->files[r->nfiles++] = job;
-    return 0;
 }
 
 void predict_request_cancel(predict_request *r) { atomic_store(&r->cancelled, true); }
@@ -189,7 +223,7 @@ void predict_request_end(predict_request *r, const char *code, const char *messa
 {
     predict_request_cancel(r);
     pthread_mutex_lock(&r->mu);
-    if (!r->ended && r->settled) {
+    if (!r->ended) {
         for (size_t i = 0; i < r->nfiles; i++) {
             if (r->settled[i]) continue;
             r->settled[i] = true;
@@ -460,13 +494,11 @@ static void on_fetched(void *ctx, uint8_t *data, size_t len, const sight_error *
 
 int pipeline_submit(pipeline *p, predict_request *r)
 {
-    r->remaining = r->nfiles;
     if (r->nfiles == 0) return -1;  /* callers refuse empty requests (422) before this */
     /* Allocate everything first so a failure queues nothing. */
     job **jobs = calloc(r->nfiles, sizeof *jobs);
     fetch_ctx **fcs = calloc(r->nfiles, sizeof *fcs);
-    if (!r->settled) r->settled = calloc(r->nfiles, sizeof *r->settled);
-    bool ok = jobs && fcs && r->settled;
+    bool ok = jobs && fcs;
     for (size_t i = 0; ok && i < r->nfiles; i++) {
         ok = (jobs[i] = malloc(sizeof **jobs)) != NULL;
         if (ok) *jobs[i] = (job){NULL, r, i, NULL, 0};

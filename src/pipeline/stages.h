@@ -42,10 +42,10 @@ typedef struct {
     void *emit_ctx;
 } stage_call;
 
+/* What a stage is given. Not the file: its bytes are freed once decoded. */
 typedef struct {
     const char *query;
     const json_t *params;
-    const file_job *file;
     const image_t *image;
     /* Results of the stages that ran before on this image ("yolo", "ocr"),
      * whether or not the client asked to see them: grounding for later stages. */
