@@ -1,4 +1,7 @@
-/* POST /api/v1/inference/predict/stream: multipart upload in, NDJSON stream out.
+/* The four prediction routes, POST /api/v1/inference/predict/...: stream and
+ * batch take a multipart upload (v1), stream/v2 and batch/v2 a JSON body of
+ * image URLs (v2). The stream routes answer with NDJSON lines as the work
+ * goes; the batch routes wait and answer once with every result.
  *
  * Order of checks, cheapest first: admission (shutdown, 429), content type,
  * declared size, header key; then the body is parsed as it arrives with every
