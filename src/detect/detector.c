@@ -210,6 +210,32 @@ static int stage_validate(void *self, const json_t *params, sight_error *err)
     return 0;
 }
 
+typedef struct {
+    detector *d;
+    float *input;
+} warm_ctx;
+
+static void *warm_one(void *arg)
+{
+    warm_ctx *w = arg;
+    char err[256];
+    OrtValue *ov = NULL;
+    if (run_model(w->d, w->input, &ov, NULL, err, sizeof err) == 0) w->d->api->ReleaseValue(ov);
+    return NULL;
+}
+
+/* One Run per slot, all at once (the input is only read). */
+static void warm_slots(detector *d, float *input)
+{
+    warm_ctx w = {d, input};
+    pthread_t *t = calloc((size_t)d->concurrency, sizeof *t);
+    int started = 0;
+    for (int i = 0; t && i < d->concurrency; i++)
+        if (pthread_create(&t[started], NULL, warm_one, &w) == 0) started++;
+    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+    free(t);
+}
+
 detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
 {
     const OrtApi *api;
@@ -262,16 +288,12 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
         log_warn("model has %d classes but %d names; ids without a name are shown as numbers", d->nc, d->n_names);
     d->api->ReleaseValue(warm);
     warm = NULL;
+    /* Concurrent Runs each grow their own working memory on first use: warm
+     * every slot at once, so the first requests under load are not slow either. */
+    if (d->concurrency > 1) warm_slots(d, buf);
     pool_put(d, buf);
     buf = NULL;
     d->api->ReleaseSessionOptions(so);
-    /* Concurrent Runs each grow their own working memory on first use: warm
-     * every slot at once, so the first requests under load are not slow either. */
-    if (d->concurrency > 1) {
-        double *ms = calloc((size_t)d->concurrency, sizeof *ms), wall;
-        if (ms) detector_bench_runs(d, d->concurrency, d->concurrency, ms, &wall);
-        free(ms);
-    }
 
     const char *base = strrchr(cfg->model_path, '/');
     base = base ? base + 1 : cfg->model_path;
@@ -522,6 +544,17 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
     return *out ? 0 : -1;
 }
 
+size_t detector_input_floats(const detector *d) { return (size_t)3 * d->in_w * d->in_h; }
+
+int detector_time_run(detector *d, float *input, double *ms)
+{
+    char err[256];
+    OrtValue *ov = NULL;
+    if (run_model(d, input, &ov, ms, err, sizeof err) != 0) return -1;
+    d->api->ReleaseValue(ov);
+    return 0;
+}
+
 typedef struct {
     detector *d;
     int n;
@@ -534,24 +567,23 @@ typedef struct {
 static void *bench_worker(void *arg)
 {
     bench_ctx *b = arg;
-    char err[256];
     for (;;) {
         pthread_mutex_lock(&b->mu);
         int i = b->next < b->n ? b->next++ : -1;
         pthread_mutex_unlock(&b->mu);
         if (i < 0) break;
-        OrtValue *ov = NULL;
         /* Each caller uses the shared input read-only: ORT does not write inputs. */
-        if (run_model(b->d, b->input, &ov, &b->ms[i], err, sizeof err) == 0) b->d->api->ReleaseValue(ov);
+        detector_time_run(b->d, b->input, &b->ms[i]);
     }
     return NULL;
 }
 
 int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wall_s)
 {
-    bench_ctx b = {.d = d, .n = n, .ms = ms, .next = 0, .input = pool_get(d)};
+    size_t nin = detector_input_floats(d);
+    bench_ctx b = {.d = d, .n = n, .ms = ms, .next = 0, .input = malloc(nin * sizeof(float))};
     if (!b.input) return -1;
-    for (size_t i = 0; i < (size_t)3 * d->in_w * d->in_h; i++) b.input[i] = (float)(i % 251) / 255.0f;
+    for (size_t i = 0; i < nin; i++) b.input[i] = (float)(i % 251) / 255.0f;
     pthread_mutex_init(&b.mu, NULL);
     pthread_t *t = calloc((size_t)threads, sizeof *t);
     double t0 = clock_ms();
@@ -562,6 +594,6 @@ int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wal
     *wall_s = (clock_ms() - t0) / 1000.0;
     free(t);
     pthread_mutex_destroy(&b.mu);
-    pool_put(d, b.input);
+    free(b.input);
     return started ? 0 : -1;
 }

@@ -53,6 +53,12 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
 const char *detector_model_name(const detector *d);
 void detector_describe(const detector *d, char *buf, size_t len);
 
+/* One Run of the model on input (detector_input_floats() floats, the model's
+ * NCHW input), for timing: *ms gets the Run alone, without the wait for a
+ * slot. Thread-safe; the input is only read. */
+size_t detector_input_floats(const detector *d);
+int detector_time_run(detector *d, float *input, double *ms);
+
 /* Benchmark support: times n back-to-back Runs on one prepared input, using up
  * to `threads` callers at once; fills the per-Run milliseconds (n entries). */
 int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wall_s);
