@@ -59,8 +59,4 @@ void detector_describe(const detector *d, char *buf, size_t len);
 size_t detector_input_floats(const detector *d);
 int detector_time_run(detector *d, float *input, double *ms);
 
-/* Benchmark support: times n back-to-back Runs on one prepared input, using up
- * to `threads` callers at once; fills the per-Run milliseconds (n entries). */
-int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wall_s);
-
 #endif
