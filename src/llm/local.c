@@ -51,7 +51,7 @@ static kind text_kind(const char *q)
 {
     for (size_t i = 0; i < sizeof QUERY_WORDS / sizeof QUERY_WORDS[0]; i++)
         for (int w = 0; QUERY_WORDS[i].words[w]; w++)
-            if (find_word(q, QUERY_WORDS[i].words[w]) >= 0) return QUERY_WORDS[i].k;
+            if (text_find_word(q, QUERY_WORDS[i].words[w]) >= 0) return QUERY_WORDS[i].k;
     return K_NONE;
 }
 
@@ -93,18 +93,18 @@ static qtype object_query(const char *q, char *noun, size_t len)
         {"does it contain", Q_PRESENCE}, {"contains", Q_PRESENCE}, {"any", Q_PRESENCE},
     };
     for (size_t i = 0; i < sizeof CUES / sizeof CUES[0]; i++) {
-        long at = find_word(q, CUES[i].cue);
+        long at = text_find_word(q, CUES[i].cue);
         if (at < 0) continue;
         const char *p = q + at + strlen(CUES[i].cue);
         char words[2][64] = {"", ""};
         int nw = 0;
         while (*p && nw < 2) {
-            while (*p && !is_word_char(*p)) {
+            while (*p && !text_is_word_char(*p)) {
                 if (strchr("?.!,", *p) && nw > 0) goto done;  /* the phrase ends at punctuation */
                 p++;
             }
             const char *s = p;
-            while (is_word_char(*p)) p++;
+            while (text_is_word_char(*p)) p++;
             size_t wl = (size_t)(p - s);
             if (!wl) break;
             static const char *const skip[] = {"a", "an", "the", "any", "some", "of", "there", "visible", NULL};
@@ -231,7 +231,7 @@ static void answer_text(kind k, const ocr_line *l, size_t n, bool have_ocr, json
         return;
     }
     if (k == K_TEXT) {
-        for (size_t i = 0; i < n; i++) json_array_append_new(matches, match(K_TEXT, l[i].text, strlen(l[i].text), &l[i], false));
+        for (size_t i = 0; i < n; i++) json_array_append_new(matches, text_match(K_TEXT, l[i].text, strlen(l[i].text), &l[i], false));
         if (!n) snprintf(resp, len, "No text found in the image.");
         else snprintf(resp, len, "The image has %zu line%s of text (each below with its box and confidence).", n,
                       n == 1 ? "" : "s");
@@ -242,13 +242,13 @@ static void answer_text(kind k, const ocr_line *l, size_t n, bool have_ocr, json
     if (k == K_DATE || k == K_PRICE) {
         has_re = regcomp(&re, k == K_DATE ? DATE_RE : PRICE_RE, REG_EXTENDED | REG_ICASE) == 0;
     }
-    find_labelled(k, l, n, has_re ? &re : NULL, matches);
+    text_find_labelled(k, l, n, has_re ? &re : NULL, matches);
     /* A serial number read as "S/N" labels nothing else: without a label,
      * fall back to text of the right form. */
     bool labelled = json_array_size(matches) > 0;
-    if (!labelled) find_unlabelled(k, l, n, has_re ? &re : NULL, matches);
+    if (!labelled) text_find_unlabelled(k, l, n, has_re ? &re : NULL, matches);
     if (has_re) regfree(&re);
-    sort_matches(matches);
+    text_sort_matches(matches);
     json_t *best = json_array_get(matches, 0);
     if (!best) {
         snprintf(resp, len, "No %s found in the text of the image (%zu OCR line%s read).", KIND_WORDS[k], n, n == 1 ? "" : "s");
@@ -300,10 +300,10 @@ json_t *llm_local_answer(const char *query, const json_t *earlier)
     char resp[2048] = "";
     ocr_line *lines = NULL;
     size_t n = 0;
-    char *q = lower_dup(query ? query : "");
-    if (!q || load_lines(earlier, &lines, &n) != 0) {
+    char *q = text_lower_dup(query ? query : "");
+    if (!q || text_load_lines(earlier, &lines, &n) != 0) {
         free(q);
-        free_lines(lines, n);
+        text_free_lines(lines, n);
         json_decref(res);
         return NULL;
     }
@@ -323,6 +323,6 @@ json_t *llm_local_answer(const char *query, const json_t *earlier)
         answer_summary(earlier, lines, n, res, resp, sizeof resp);
     json_object_set_new(res, "response", json_string_lossy(resp, strlen(resp)));
     free(q);
-    free_lines(lines, n);
+    text_free_lines(lines, n);
     return res;
 }

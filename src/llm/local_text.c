@@ -27,7 +27,7 @@ static const char *const LABELS[][20] = {
 
 /* ---- small text helpers ---- */
 
-char *lower_dup(const char *s)
+char *text_lower_dup(const char *s)
 {
     size_t n = strlen(s);
     char *d = malloc(n + 1);
@@ -36,15 +36,15 @@ char *lower_dup(const char *s)
     return d;
 }
 
-bool is_word_char(char c) { return isalnum((unsigned char)c) != 0; }
+bool text_is_word_char(char c) { return isalnum((unsigned char)c) != 0; }
 
 /* Finds needle in hay (both lower case) at word boundaries; returns its offset or -1. */
-long find_word(const char *hay, const char *needle)
+long text_find_word(const char *hay, const char *needle)
 {
     size_t n = strlen(needle);
     for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) {
-        bool left = p == hay || !is_word_char(p[-1]) || !is_word_char(needle[0]);
-        bool right = !is_word_char(p[n]) || !is_word_char(needle[n - 1]);
+        bool left = p == hay || !text_is_word_char(p[-1]) || !text_is_word_char(needle[0]);
+        bool right = !text_is_word_char(p[n]) || !text_is_word_char(needle[n - 1]);
         if (left && right) return p - hay;
     }
     return -1;
@@ -59,7 +59,7 @@ static const char *skip_to_value(const char *s)
         bool again = false;
         for (int i = 0; filler[i]; i++) {
             size_t n = strlen(filler[i]);
-            if (!strncasecmp(s, filler[i], n) && !is_word_char(s[n])) {
+            if (!strncasecmp(s, filler[i], n) && !text_is_word_char(s[n])) {
                 s += n;
                 again = true;
                 break;
@@ -107,7 +107,7 @@ static char *identifier_value(const char *s)
 /* ---- OCR lines ---- */
 
 
-int load_lines(const json_t *earlier, ocr_line **out, size_t *n)
+int text_load_lines(const json_t *earlier, ocr_line **out, size_t *n)
 {
     json_t *lines = json_object_get(json_object_get(earlier, "ocr"), "lines");
     *n = 0;
@@ -121,7 +121,7 @@ int load_lines(const json_t *earlier, ocr_line **out, size_t *n)
         ocr_line *o = &(*out)[(*n)++];
         o->obj = ln;
         o->text = t;
-        o->lower = lower_dup(t);
+        o->lower = text_lower_dup(t);
         o->conf = json_number_value(json_object_get(ln, "confidence"));
         json_t *box = json_object_get(ln, "box");
         double miny = 1e18, maxy = -1e18, sx = 0, sy = 0;
@@ -142,7 +142,7 @@ int load_lines(const json_t *earlier, ocr_line **out, size_t *n)
     return 0;
 }
 
-void free_lines(ocr_line *l, size_t n)
+void text_free_lines(ocr_line *l, size_t n)
 {
     for (size_t i = 0; i < n; i++) free(l[i].lower);
     free(l);
@@ -168,7 +168,7 @@ static const ocr_line *value_line(const ocr_line *l, size_t n, const ocr_line *l
     return best;
 }
 
-json_t *match(kind k, const char *value, size_t vlen, const ocr_line *o, bool labelled)
+json_t *text_match(kind k, const char *value, size_t vlen, const ocr_line *o, bool labelled)
 {
     json_t *m = json_object();
     json_object_set_new(m, "kind", json_string(KIND_NAME[k]));
@@ -191,11 +191,11 @@ static bool re_find(const regex_t *re, const char *s, regoff_t *so, regoff_t *eo
 }
 
 /* Values written after a label of kind k ("S/N: AB12-34567"). */
-void find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out)
+void text_find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         for (int a = 0; LABELS[k][a]; a++) {
-            long at = find_word(l[i].lower, LABELS[k][a]);
+            long at = text_find_word(l[i].lower, LABELS[k][a]);
             if (at < 0) continue;
             const ocr_line *src = &l[i];
             const char *v = skip_to_value(l[i].text + at + strlen(LABELS[k][a]));
@@ -206,11 +206,11 @@ void find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, 
             }
             if (pattern) {
                 regoff_t so, eo;
-                if (re_find(pattern, v, &so, &eo)) json_array_append_new(out, match(k, v + so, (size_t)(eo - so), src, true));
+                if (re_find(pattern, v, &so, &eo)) json_array_append_new(out, text_match(k, v + so, (size_t)(eo - so), src, true));
             } else {
                 char *val = identifier_value(v);
                 /* An identifier has a digit; "Made in Germany" after "Type" is not one. */
-                if (val && has_digit(val, strlen(val))) json_array_append_new(out, match(k, val, strlen(val), src, true));
+                if (val && has_digit(val, strlen(val))) json_array_append_new(out, text_match(k, val, strlen(val), src, true));
                 free(val);
             }
             break;
@@ -219,13 +219,13 @@ void find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, 
 }
 
 /* Text that has the form of the wanted kind, wherever it stands. */
-void find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out)
+void text_find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         const char *t = l[i].text;
         if (pattern) {
             regoff_t so, eo;
-            if (re_find(pattern, t, &so, &eo)) json_array_append_new(out, match(k, t + so, (size_t)(eo - so), &l[i], false));
+            if (re_find(pattern, t, &so, &eo)) json_array_append_new(out, text_match(k, t + so, (size_t)(eo - so), &l[i], false));
             continue;
         }
         if (k == K_PLATE) {
@@ -239,7 +239,7 @@ void find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern
                 else ok = false;
             }
             if (ok && alnum >= 4 && alnum <= 8 && groups <= 3 && has_digit(t, len) && has_alpha(t, len))
-                json_array_append_new(out, match(k, t, len, &l[i], false));
+                json_array_append_new(out, text_match(k, t, len, &l[i], false));
             continue;
         }
         /* Identifiers: the longest token mixing letters and digits, or a long run of digits. */
@@ -256,7 +256,7 @@ void find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern
             bool id = len >= 5 && digits >= 2 && (has_alpha(s, len) || digits >= 6);
             if (id && len > best_len) { best = s; best_len = len; }
         }
-        if (best) json_array_append_new(out, match(k, best, best_len, &l[i], false));
+        if (best) json_array_append_new(out, text_match(k, best, best_len, &l[i], false));
     }
 }
 
@@ -267,7 +267,7 @@ static int by_confidence(const void *a, const void *b)
     return ca < cb ? 1 : ca > cb ? -1 : 0;
 }
 
-void sort_matches(json_t *arr)
+void text_sort_matches(json_t *arr)
 {
     size_t n = json_array_size(arr);
     if (n < 2) return;

@@ -18,14 +18,14 @@ typedef struct {
     double cx, cy, h;  /* centre and height of its box */
 } ocr_line;
 
-char *lower_dup(const char *s);
-bool is_word_char(char c);
-long find_word(const char *hay, const char *needle);
-int load_lines(const json_t *earlier, ocr_line **out, size_t *n);
-void free_lines(ocr_line *l, size_t n);
-json_t *match(kind k, const char *value, size_t vlen, const ocr_line *o, bool labelled);
-void find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out);
-void find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out);
-void sort_matches(json_t *arr);
+char *text_lower_dup(const char *s);
+bool text_is_word_char(char c);
+long text_find_word(const char *hay, const char *needle);
+int text_load_lines(const json_t *earlier, ocr_line **out, size_t *n);
+void text_free_lines(ocr_line *l, size_t n);
+json_t *text_match(kind k, const char *value, size_t vlen, const ocr_line *o, bool labelled);
+void text_find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out);
+void text_find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pattern, json_t *out);
+void text_sort_matches(json_t *arr);
 
 #endif
