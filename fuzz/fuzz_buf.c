@@ -17,28 +17,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = arg < size ? arg : size;
         int rc;
         switch (op % 6) {
-        case 0:  /* add n bytes of the input */
+        case 0: /* add n bytes of the input */
             rc = buf_add(&b, data, n);
-            if (mlen + n > max) { if (rc != BUF_TOO_BIG) abort(); }
-            else { if (rc != BUF_OK) abort(); memcpy(model + mlen, data, n); mlen += n; }
+            if (mlen + n > max) {
+                if (rc != BUF_TOO_BIG) abort();
+            } else {
+                if (rc != BUF_OK) abort();
+                memcpy(model + mlen, data, n);
+                mlen += n;
+            }
             data += n;
             size -= n;
             break;
-        case 1:  /* printf of a number */
+        case 1: /* printf of a number */
         {
             char tmp[16];
             int k = snprintf(tmp, sizeof tmp, "%u", arg);
             rc = buf_printf(&b, "%u", arg);
-            if (mlen + (size_t)k > max) { if (rc != BUF_TOO_BIG) abort(); }
-            else { if (rc != BUF_OK) abort(); memcpy(model + mlen, tmp, (size_t)k); mlen += (size_t)k; }
+            if (mlen + (size_t)k > max) {
+                if (rc != BUF_TOO_BIG) abort();
+            } else {
+                if (rc != BUF_OK) abort();
+                memcpy(model + mlen, tmp, (size_t)k);
+                mlen += (size_t)k;
+            }
             break;
         }
-        case 2:  /* consume from the front */
+        case 2: /* consume from the front */
             buf_consume(&b, arg);
             if (arg >= mlen) mlen = 0;
-            else { memmove(model, model + arg, mlen - arg); mlen -= arg; }
+            else {
+                memmove(model, model + arg, mlen - arg);
+                mlen -= arg;
+            }
             break;
-        case 3:  /* reserve, then write in place */
+        case 3: /* reserve, then write in place */
         {
             if (buf_reserve(&b, arg) != BUF_OK) abort();
             size_t room = buf_room(&b), want = n < room ? n : room;
@@ -55,8 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             buf_reset(&b);
             mlen = 0;
             break;
-        default:
-        {
+        default: {
             size_t len;
             char *s = buf_take(&b, &len);
             if (!s || len != mlen || s[len] || (len && memcmp(s, model, len))) abort();

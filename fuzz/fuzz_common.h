@@ -30,7 +30,11 @@ static inline uint8_t fuzz_byte(const uint8_t **data, size_t *size)
 static inline void fuzz_splits(uint8_t x, uint8_t y, size_t n, size_t *a, size_t *b)
 {
     size_t p = n ? (size_t)x * n / 255 : 0, q = n ? (size_t)y * n / 255 : 0;
-    if (p > q) { size_t t = p; p = q; q = t; }
+    if (p > q) {
+        size_t t = p;
+        p = q;
+        q = t;
+    }
     *a = p;
     *b = q;
 }

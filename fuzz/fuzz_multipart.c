@@ -8,9 +8,9 @@
 #include "http/multipart.h"
 
 typedef struct {
-    form *f;          /* NULL: only trace */
+    form *f; /* NULL: only trace */
     fuzz_trace t;
-    int in_data;      /* the last event was data (consecutive data is merged) */
+    int in_data; /* the last event was data (consecutive data is merged) */
 } run;
 
 static void add_str(fuzz_trace *t, const char *s)
@@ -22,7 +22,7 @@ static void add_str(fuzz_trace *t, const char *s)
 static int on_begin(void *ctx, const char *name, const char *filename, const char *ct)
 {
     run *r = ctx;
-    if (!name) abort();  /* documented: a part always has a name */
+    if (!name) abort(); /* documented: a part always has a name */
     r->in_data = 0;
     trace_add(&r->t, "B", 1);
     add_str(&r->t, name);

@@ -13,7 +13,7 @@ typedef struct {
 static int on_event(void *ctx, const char *data, size_t len)
 {
     run *r = ctx;
-    if (data[len] != 0) abort();  /* documented: NUL-terminated */
+    if (data[len] != 0) abort(); /* documented: NUL-terminated */
     trace_add(&r->t, &len, sizeof len);
     trace_add(&r->t, data, len);
     if (r->chat) chat_event(r->chat, data, len);

@@ -57,7 +57,8 @@ static int open_ocr(const sight_config *cfg, ocr_engine **out)
     *out = NULL;
     if (!ocr_models_present(cfg->ocr_dir, missing, sizeof missing)) {
         log_warn("no OCR models in %s (missing %s): is_ocr files will get ocr_unavailable; scripts/bootstrap "
-                 "provisions them", cfg->ocr_dir, missing);
+                 "provisions them",
+                 cfg->ocr_dir, missing);
         return 0;
     }
     if (!(*out = ocr_open(cfg->ocr_dir, cfg->ort_threads, msg, sizeof msg))) {
@@ -83,7 +84,7 @@ typedef struct {
 static void close_all(services *sv)
 {
     if (sv->srv) server_shutdown(sv->srv);
-    fetcher_stop(sv->fetch);  /* before the pipeline: its last callbacks still finish files */
+    fetcher_stop(sv->fetch); /* before the pipeline: its last callbacks still finish files */
     pipeline_stop(sv->pipe);
     llm_close(sv->an);
     ocr_close(sv->ocr);
@@ -104,21 +105,27 @@ static int start_all(const sight_config *cfg, services *sv)
     }
     int fatal;
     sv->det = model_select_open(cfg, &fatal, msg, sizeof msg);
-    if (fatal) { log_error("%s", msg); return -1; }
+    if (fatal) {
+        log_error("%s", msg);
+        return -1;
+    }
     if (sv->det) log_info("detector ready: %s", msg);
     else log_warn("%s", msg);
     if (open_ocr(cfg, &sv->ocr)) return -1;
-    if (!(sv->an = llm_open(cfg, msg, sizeof msg))) { log_error("%s", msg); return -1; }
+    if (!(sv->an = llm_open(cfg, msg, sizeof msg))) {
+        log_error("%s", msg);
+        return -1;
+    }
     llm_describe(sv->an, msg, sizeof msg);
     log_info("llm analysis ready: %s", msg);
 
-    fetch_config fc = {.allow = cfg->url_allow, .allow_http = cfg->url_http, .connect_timeout_s = cfg->url_connect_timeout_s,
-                       .timeout_s = cfg->url_timeout_s, .max_bytes = cfg->url_max_bytes,
-                       .max_redirects = cfg->url_max_redirects, .resolve = getenv("SIGHT_FETCH_RESOLVE")};
-    if (!(sv->fetch = fetcher_start(&fc, msg, sizeof msg))) { log_error("%s", msg); return -1; }
+    fetch_config fc = {.allow = cfg->url_allow, .allow_http = cfg->url_http, .connect_timeout_s = cfg->url_connect_timeout_s, .timeout_s = cfg->url_timeout_s, .max_bytes = cfg->url_max_bytes, .max_redirects = cfg->url_max_redirects, .resolve = getenv("SIGHT_FETCH_RESOLVE")};
+    if (!(sv->fetch = fetcher_start(&fc, msg, sizeof msg))) {
+        log_error("%s", msg);
+        return -1;
+    }
 
-    stage_set stages = {.yolo = sv->det ? detector_stage(sv->det) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL,
-                        .llm = llm_stage(sv->an), .max_pixels = cfg->max_pixels};
+    stage_set stages = {.yolo = sv->det ? detector_stage(sv->det) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL, .llm = llm_stage(sv->an), .max_pixels = cfg->max_pixels};
     if (!(sv->pipe = pipeline_start(cfg->workers, cfg->llm_concurrency, &stages, sv->fetch))) {
         log_error("cannot start %d worker threads", cfg->workers);
         return -1;
@@ -150,7 +157,7 @@ static int serve(int argc, char **argv)
      * resident: make load with 12-megapixel JPEGs left RSS 26% over idle after
      * the load, 3% with this, at the same throughput. */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
-    curl_global_init(CURL_GLOBAL_DEFAULT);  /* once, before any thread: it is not thread-safe */
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* once, before any thread: it is not thread-safe */
 
     services sv = {0};
     if (start_all(&cfg, &sv) != 0) {
@@ -174,15 +181,24 @@ static int serve(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { usage(stderr); return 2; }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "serve")) return serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "keys")) return keys_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return detect_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "ocr")) return ocr_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-ort")) return bench_ort_command(argc - 1, argv + 1);
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("sightd %s\n", SIGHT_VERSION); return 0; }
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("sightd %s\n", SIGHT_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
     fprintf(stderr, "sightd: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -83,9 +83,16 @@ int bench_ort_command(int argc, char **argv)
     int fatal;
     char msg[1024];
     detector *det = model_select_open(&cfg, &fatal, msg, sizeof msg);
-    if (!det) { fprintf(stderr, "sightd bench-ort: %s\n", msg); return 1; }
+    if (!det) {
+        fprintf(stderr, "sightd bench-ort: %s\n", msg);
+        return 1;
+    }
     double *ms = calloc((size_t)runs, sizeof *ms), wall = 0;
-    if (!ms || detector_bench_runs(det, runs, threads, ms, &wall)) { free(ms); detector_close(det); return 1; }
+    if (!ms || detector_bench_runs(det, runs, threads, ms, &wall)) {
+        free(ms);
+        detector_close(det);
+        return 1;
+    }
     qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
     printf("{\"model\":\"%s\",\"runs\":%d,\"callers\":%d,\"run_ms_p50\":%.3f,\"run_ms_p95\":%.3f,\"runs_per_s\":%.3f}\n",
            detector_model_name(det), runs, threads, ms[runs / 2], ms[(int)(runs * 0.95) < runs ? (int)(runs * 0.95) : runs - 1],

@@ -24,13 +24,23 @@ static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, 
 {
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     *images = calloc((size_t)argc + 1, sizeof **images);
-    if (!rest || !*images) { free(rest); return -1; }
+    if (!rest || !*images) {
+        free(rest);
+        return -1;
+    }
     int nrest = 0;
     *nimages = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(rest); return 1; }
-        if (strncmp(a, "--", 2)) { (*images)[(*nimages)++] = argv[i]; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free(rest);
+            return 1;
+        }
+        if (strncmp(a, "--", 2)) {
+            (*images)[(*nimages)++] = argv[i];
+            continue;
+        }
         int opt = -1;
         for (int k = 0; OPTION_FLAGS[k]; k++)
             if (!strcmp(a + 2, OPTION_FLAGS[k])) opt = k;
@@ -38,7 +48,8 @@ static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, 
             /* Same keys as the HTTP form fields (max-detections -> max_detections). */
             char key[32];
             snprintf(key, sizeof key, "%s", OPTION_FLAGS[opt]);
-            for (char *p = key; *p; p++) if (*p == '-') *p = '_';
+            for (char *p = key; *p; p++)
+                if (*p == '-') *p = '_';
             json_object_set_new(params, key, json_string(argv[++i]));
             continue;
         }

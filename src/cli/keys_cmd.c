@@ -20,7 +20,10 @@ static void usage(FILE *out)
 
 static void fmt_time(int64_t t, char *buf, size_t n)
 {
-    if (!t) { snprintf(buf, n, "-"); return; }
+    if (!t) {
+        snprintf(buf, n, "-");
+        return;
+    }
     time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
@@ -30,7 +33,10 @@ static void fmt_time(int64_t t, char *buf, size_t n)
 int keys_command(int argc, char **argv)
 {
     /* argv[0] = "keys", argv[1] = subcommand; the rest: --name/--db and an id. */
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
     const char *sub = argv[1];
     const char *name = NULL, *id_arg = NULL;
     sight_config cfg;
@@ -58,18 +64,27 @@ int keys_command(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(sub, "create") && !name) { fprintf(stderr, "sightd keys create: --name NAME is required\n"); return 2; }
+    if (!strcmp(sub, "create") && !name) {
+        fprintf(stderr, "sightd keys create: --name NAME is required\n");
+        return 2;
+    }
     int64_t id = 0;
     if (!strcmp(sub, "revoke")) {
         char *end;
         errno = 0;
         id = id_arg ? strtoll(id_arg, &end, 10) : 0;
-        if (!id_arg || errno || *end || id <= 0) { fprintf(stderr, "sightd keys revoke: give the key's numeric ID (see sightd keys list)\n"); return 2; }
+        if (!id_arg || errno || *end || id <= 0) {
+            fprintf(stderr, "sightd keys revoke: give the key's numeric ID (see sightd keys list)\n");
+            return 2;
+        }
     }
 
     char err[256] = "";
     keystore *ks = keystore_open_sqlite(cfg.db_path, err, sizeof err);
-    if (!ks) { fprintf(stderr, "sightd: cannot open key store %s: %s\n", cfg.db_path, err); return 1; }
+    if (!ks) {
+        fprintf(stderr, "sightd: cannot open key store %s: %s\n", cfg.db_path, err);
+        return 1;
+    }
     int rc = 0;
     if (!strcmp(sub, "create")) {
         char key[KEYSTORE_KEY_MAX];
@@ -84,8 +99,10 @@ int keys_command(int argc, char **argv)
     } else if (!strcmp(sub, "list")) {
         key_info *keys = NULL;
         size_t n = 0;
-        if (keystore_list(ks, &keys, &n) != 0) { fprintf(stderr, "sightd keys list: cannot read the store\n"); rc = 1; }
-        else {
+        if (keystore_list(ks, &keys, &n) != 0) {
+            fprintf(stderr, "sightd keys list: cannot read the store\n");
+            rc = 1;
+        } else {
             printf("%-6s %-10s %-24s %-20s %-20s %s\n", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "STATUS");
             for (size_t i = 0; i < n; i++) {
                 char c[32], u[32];
@@ -99,8 +116,13 @@ int keys_command(int argc, char **argv)
     } else {
         int r = keystore_revoke(ks, id);
         if (r == 0) fprintf(stderr, "revoked key %lld\n", (long long)id);
-        else if (r == 1) { fprintf(stderr, "sightd keys revoke: no active key with ID %lld\n", (long long)id); rc = 1; }
-        else { fprintf(stderr, "sightd keys revoke: the store failed\n"); rc = 1; }
+        else if (r == 1) {
+            fprintf(stderr, "sightd keys revoke: no active key with ID %lld\n", (long long)id);
+            rc = 1;
+        } else {
+            fprintf(stderr, "sightd keys revoke: the store failed\n");
+            rc = 1;
+        }
     }
     keystore_close(ks);
     return rc;

@@ -22,11 +22,23 @@ int ocr_command(int argc, char **argv)
     config_defaults(&cfg);
     char **rest = calloc((size_t)argc + 1, sizeof *rest), **images = calloc((size_t)argc + 1, sizeof *images);
     int nrest = 0, nimages = 0;
-    if (!rest || !images) { free(rest); free(images); return 1; }
+    if (!rest || !images) {
+        free(rest);
+        free(images);
+        return 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(rest); free(images); return 0; }
-        if (strncmp(a, "--", 2)) { images[nimages++] = argv[i]; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free(rest);
+            free(images);
+            return 0;
+        }
+        if (strncmp(a, "--", 2)) {
+            images[nimages++] = argv[i];
+            continue;
+        }
         rest[nrest++] = argv[i];
         if (!strchr(a, '=') && i + 1 < argc && strcmp(a, "--create-first-key")) rest[nrest++] = argv[++i];
     }

@@ -8,15 +8,22 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { OPT_HOSTPORT, OPT_STR, OPT_INT, OPT_SIZE, OPT_COUNT, OPT_BOOL, OPT_LOGLEVEL, OPT_LAYOUT } opt_type;
+typedef enum { OPT_HOSTPORT,
+               OPT_STR,
+               OPT_INT,
+               OPT_SIZE,
+               OPT_COUNT,
+               OPT_BOOL,
+               OPT_LOGLEVEL,
+               OPT_LAYOUT } opt_type;
 
 typedef struct {
-    const char *flag;      /* without the leading -- */
+    const char *flag; /* without the leading -- */
     const char *env;
     opt_type type;
-    size_t offset;         /* into sight_config */
-    size_t size;           /* for strings */
-    int64_t min, max;      /* for numbers */
+    size_t offset;    /* into sight_config */
+    size_t size;      /* for strings */
+    int64_t min, max; /* for numbers */
     const char *help;
 } opt_def;
 
@@ -101,7 +108,10 @@ void config_defaults(sight_config *c)
     c->llm_concurrency = 4;
 }
 
-typedef struct { const char *suffix; unsigned long long mul; } unit;
+typedef struct {
+    const char *suffix;
+    unsigned long long mul;
+} unit;
 
 /* A whole number with an optional unit suffix (matched case-insensitively). */
 static int64_t parse_scaled(const char *s, const unit *units)
@@ -125,9 +135,7 @@ static int64_t parse_scaled(const char *s, const unit *units)
 int64_t config_parse_size(const char *s)
 {
     /* Byte sizes: K, M, G and their KiB/KB forms are all binary multiples. */
-    static const unit bytes[] = {{"k", 1ULL << 10}, {"kib", 1ULL << 10}, {"kb", 1ULL << 10},
-                                 {"m", 1ULL << 20}, {"mib", 1ULL << 20}, {"mb", 1ULL << 20},
-                                 {"g", 1ULL << 30}, {"gib", 1ULL << 30}, {"gb", 1ULL << 30}, {NULL, 0}};
+    static const unit bytes[] = {{"k", 1ULL << 10}, {"kib", 1ULL << 10}, {"kb", 1ULL << 10}, {"m", 1ULL << 20}, {"mib", 1ULL << 20}, {"mb", 1ULL << 20}, {"g", 1ULL << 30}, {"gib", 1ULL << 30}, {"gb", 1ULL << 30}, {NULL, 0}};
     return parse_scaled(s, bytes);
 }
 
@@ -171,16 +179,25 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
         /* HOST:PORT, [v6]:PORT or :PORT (all interfaces). */
         const char *colon = strrchr(value, ':');
         int64_t port;
-        if (!colon || parse_int(colon + 1, &port) || port < 0 || port > 65535) {  /* 0: any free port */
+        if (!colon || parse_int(colon + 1, &port) || port < 0 || port > 65535) { /* 0: any free port */
             snprintf(err, err_len, "--%s wants HOST:PORT, got '%s'", o->flag, value);
             return -1;
         }
         size_t hl = (size_t)(colon - value);
         const char *h = value;
-        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { h++; hl -= 2; }
-        if (hl >= sizeof c->listen_host) { snprintf(err, err_len, "--%s: host too long", o->flag); return -1; }
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+            h++;
+            hl -= 2;
+        }
+        if (hl >= sizeof c->listen_host) {
+            snprintf(err, err_len, "--%s: host too long", o->flag);
+            return -1;
+        }
         if (hl == 0) strcpy(c->listen_host, "0.0.0.0");
-        else { memcpy(c->listen_host, h, hl); c->listen_host[hl] = 0; }
+        else {
+            memcpy(c->listen_host, h, hl);
+            c->listen_host[hl] = 0;
+        }
         c->listen_port = (uint16_t)port;
         return 0;
     }
@@ -217,8 +234,7 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
     case OPT_COUNT: {
         int64_t v = o->type == OPT_SIZE ? config_parse_size(value) : config_parse_count(value);
         if (v < o->min) {
-            snprintf(err, err_len, o->type == OPT_SIZE ? "--%s wants a size such as 20MiB or 1048576, got '%s'"
-                                                       : "--%s wants a count such as 50M or 1000000, got '%s'", o->flag, value);
+            snprintf(err, err_len, o->type == OPT_SIZE ? "--%s wants a size such as 20MiB or 1048576, got '%s'" : "--%s wants a count such as 50M or 1000000, got '%s'", o->flag, value);
             return -1;
         }
         *(int64_t *)(base + o->offset) = v;
@@ -240,7 +256,10 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
 int config_set(sight_config *c, const char *flag, const char *value, char *err, size_t err_len)
 {
     const opt_def *o = find_opt(flag);
-    if (!o) { snprintf(err, err_len, "unknown option --%s", flag); return -1; }
+    if (!o) {
+        snprintf(err, err_len, "unknown option --%s", flag);
+        return -1;
+    }
     return set_opt(c, o, value, err, err_len);
 }
 
@@ -267,22 +286,40 @@ int config_parse(sight_config *c, int argc, char **argv, int first, const char *
     }
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { config_print_usage(stdout, command); return 1; }
-        if (strncmp(a, "--", 2)) { fprintf(stderr, "sightd: unexpected argument '%s'\n", a); return -1; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            config_print_usage(stdout, command);
+            return 1;
+        }
+        if (strncmp(a, "--", 2)) {
+            fprintf(stderr, "sightd: unexpected argument '%s'\n", a);
+            return -1;
+        }
         char flag[64];
         const char *eq = strchr(a + 2, '=');
         size_t fl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (fl >= sizeof flag) { fprintf(stderr, "sightd: unknown option %s\n", a); return -1; }
+        if (fl >= sizeof flag) {
+            fprintf(stderr, "sightd: unknown option %s\n", a);
+            return -1;
+        }
         memcpy(flag, a + 2, fl);
         flag[fl] = 0;
         const opt_def *o = find_opt(flag);
-        if (!o) { fprintf(stderr, "sightd: unknown option --%s (see sightd %s --help)\n", flag, command); return -1; }
+        if (!o) {
+            fprintf(stderr, "sightd: unknown option --%s (see sightd %s --help)\n", flag, command);
+            return -1;
+        }
         const char *val;
         if (eq) val = eq + 1;
         else if (o->type == OPT_BOOL) val = "true";
         else if (i + 1 < argc) val = argv[++i];
-        else { fprintf(stderr, "sightd: --%s needs a value\n", flag); return -1; }
-        if (set_opt(c, o, val, err, sizeof err)) { fprintf(stderr, "sightd: %s\n", err); return -1; }
+        else {
+            fprintf(stderr, "sightd: --%s needs a value\n", flag);
+            return -1;
+        }
+        if (set_opt(c, o, val, err, sizeof err)) {
+            fprintf(stderr, "sightd: %s\n", err);
+            return -1;
+        }
     }
     return 0;
 }

@@ -15,40 +15,40 @@ typedef struct {
     char listen_host[256];
     uint16_t listen_port;
     char db_path[1024];
-    int workers;              /* files worked on at once, all requests together */
-    int max_inflight;         /* prediction requests accepted at once; more get 429 */
-    int max_connections;      /* open HTTP connections */
+    int workers;         /* files worked on at once, all requests together */
+    int max_inflight;    /* prediction requests accepted at once; more get 429 */
+    int max_connections; /* open HTTP connections */
     int64_t max_file_bytes;
     int64_t max_body_bytes;
     int max_files;
     int64_t max_pixels;
-    int client_timeout_s;     /* idle time before a silent client is dropped */
-    int header_timeout_s;     /* request line + headers must arrive within this; 0 = off */
-    int body_timeout_s;       /* grace for a request body; 0 = off */
-    int body_min_rate;        /* bytes/s that extend the body's deadline */
-    int max_parts;            /* multipart parts / form fields per request */
-    int shutdown_timeout_s;   /* how long SIGTERM waits for running streams */
-    int retry_after_s;        /* Retry-After sent with 429 */
+    int client_timeout_s;   /* idle time before a silent client is dropped */
+    int header_timeout_s;   /* request line + headers must arrive within this; 0 = off */
+    int body_timeout_s;     /* grace for a request body; 0 = off */
+    int body_min_rate;      /* bytes/s that extend the body's deadline */
+    int max_parts;          /* multipart parts / form fields per request */
+    int shutdown_timeout_s; /* how long SIGTERM waits for running streams */
+    int retry_after_s;      /* Retry-After sent with 429 */
     char log_level[16];
-    bool create_first_key;    /* serve: create and print a key when none is active */
-    char model_path[1024];    /* detection model; empty = the default model in models_dir */
+    bool create_first_key; /* serve: create and print a key when none is active */
+    char model_path[1024]; /* detection model; empty = the default model in models_dir */
     char models_dir[1024];
-    char labels_path[1024];   /* class names when the model has none */
-    char model_layout[16];    /* auto, yolov8, end2end, yolov5, yolox */
-    int ort_threads;          /* intra-op threads per Run; 0 = cores / ort_concurrency */
-    int ort_concurrency;      /* model Runs at once; 0 = one per CPU */
-    char url_allow[2048];     /* v2 fetches: CIDRs/hosts opened despite being private */
-    bool url_http;            /* allow plain http image URLs */
+    char labels_path[1024]; /* class names when the model has none */
+    char model_layout[16];  /* auto, yolov8, end2end, yolov5, yolox */
+    int ort_threads;        /* intra-op threads per Run; 0 = cores / ort_concurrency */
+    int ort_concurrency;    /* model Runs at once; 0 = one per CPU */
+    char url_allow[2048];   /* v2 fetches: CIDRs/hosts opened despite being private */
+    bool url_http;          /* allow plain http image URLs */
     int url_timeout_s, url_connect_timeout_s, url_max_redirects;
     int64_t url_max_bytes;
-    char ocr_dir[1024];       /* PaddleOCR ONNX models and dictionary */
-    char llm_url[1024];       /* OpenAI-compatible base URL; empty = the local analyser */
+    char ocr_dir[1024]; /* PaddleOCR ONNX models and dictionary */
+    char llm_url[1024]; /* OpenAI-compatible base URL; empty = the local analyser */
     char llm_model[256];
     char llm_api_key[512];
     int llm_timeout_s;
     int llm_max_tokens;
-    int llm_max_image_side;   /* images are downscaled to this before sending */
-    int llm_concurrency;      /* provider calls at once */
+    int llm_max_image_side; /* images are downscaled to this before sending */
+    int llm_concurrency;    /* provider calls at once */
 } sight_config;
 
 void config_defaults(sight_config *c);

@@ -35,8 +35,8 @@ struct detector {
     char model_name[128];
     int intra_threads, concurrency;
 
-    gate runs;              /* at most `concurrency` Runs at once */
-    pthread_mutex_t mu;     /* guards the pool */
+    gate runs;          /* at most `concurrency` Runs at once */
+    pthread_mutex_t mu; /* guards the pool */
     /* Input buffers (3*in_h*in_w floats) reused across requests: a fresh 5 MB
      * allocation per image would cost page faults on every request. */
     float **pool;
@@ -45,12 +45,18 @@ struct detector {
     stage st;
 };
 
-#define ORT_TRY(call, what) do { if (ort_status_fail(d->api, (call), err, err_len, (what))) goto fail; } while (0)
+#define ORT_TRY(call, what)                                                   \
+    do {                                                                      \
+        if (ort_status_fail(d->api, (call), err, err_len, (what))) goto fail; \
+    } while (0)
 
 static int load_labels(detector *d, const char *path, char *err, size_t err_len)
 {
     FILE *f = fopen(path, "r");
-    if (!f) { snprintf(err, err_len, "cannot read labels file %s", path); return -1; }
+    if (!f) {
+        snprintf(err, err_len, "cannot read labels file %s", path);
+        return -1;
+    }
     char line[512];
     while (fgets(line, sizeof line, f)) {
         size_t n = strcspn(line, "\r\n");
@@ -66,7 +72,10 @@ static int load_labels(detector *d, const char *path, char *err, size_t err_len)
         d->n_names++;
     }
     fclose(f);
-    if (d->n_names == 0) { snprintf(err, err_len, "labels file %s has no names", path); return -1; }
+    if (d->n_names == 0) {
+        snprintf(err, err_len, "labels file %s has no names", path);
+        return -1;
+    }
     return 0;
 }
 
@@ -85,14 +94,20 @@ static int read_metadata(detector *d, int *end2end, int imgsz[2], char *err, siz
     for (int k = 0; k < 3 && rc == 0; k++) {
         char *v = NULL;
         OrtStatus *st = d->api->ModelMetadataLookupCustomMetadataMap(meta, alloc, keys[k], &v);
-        if (st) { d->api->ReleaseStatus(st); continue; }
+        if (st) {
+            d->api->ReleaseStatus(st);
+            continue;
+        }
         if (!v) continue;
         if (k == 0 && pyrepr_parse_names(v, &d->names, &d->n_names) != 0) {
             log_warn("model metadata 'names' is not a Python dict or list of strings; using ids");
         } else if (k == 1) {
             int n = pyrepr_parse_ints(v, imgsz, 2);
             if (n == 1) imgsz[1] = imgsz[0];
-            else if (n != 2) { snprintf(err, err_len, "model metadata imgsz='%.40s' is not [h, w]", v); rc = -1; }
+            else if (n != 2) {
+                snprintf(err, err_len, "model metadata imgsz='%.40s' is not [h, w]", v);
+                rc = -1;
+            }
         } else if (k == 2) {
             *end2end = pyrepr_parse_bool(v);
         }
@@ -121,7 +136,10 @@ static int io_info(detector *d, int imgsz[2], char *err, size_t err_len)
     if (ort_status_fail(d->api, d->api->SessionGetOutputName(d->sess, 0, alloc, &name), err, err_len, "output name")) return -1;
     d->output_name = strdup(name);
     alloc->Free(alloc, name);
-    if (!d->input_name || !d->output_name) { snprintf(err, err_len, "out of memory"); return -1; }
+    if (!d->input_name || !d->output_name) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
 
     if (ort_status_fail(d->api, d->api->SessionGetInputTypeInfo(d->sess, 0, &ti), err, err_len, "input type")) return -1;
     const OrtTensorTypeAndShapeInfo *tsi;
@@ -144,8 +162,10 @@ static int io_info(detector *d, int imgsz[2], char *err, size_t err_len)
         return -1;
     }
     /* Fixed sizes come from the graph; dynamic ones from imgsz metadata, else 640. */
-    d->in_h = dims[2] > 0 ? (int)dims[2] : imgsz[0] > 0 ? imgsz[0] : 640;
-    d->in_w = dims[3] > 0 ? (int)dims[3] : imgsz[1] > 0 ? imgsz[1] : 640;
+    d->in_h = dims[2] > 0 ? (int)dims[2] : imgsz[0] > 0 ? imgsz[0]
+                                                        : 640;
+    d->in_w = dims[3] > 0 ? (int)dims[3] : imgsz[1] > 0 ? imgsz[1]
+                                                        : 640;
     if (d->in_w < 32 || d->in_h < 32 || d->in_w > 4096 || d->in_h > 4096) {
         snprintf(err, err_len, "input size %dx%d is out of range", d->in_w, d->in_h);
         return -1;
@@ -168,7 +188,11 @@ static void pool_put(detector *d, float *b)
     if (d->pool_n == d->pool_cap) {
         int cap = d->pool_cap ? d->pool_cap * 2 : 4;
         float **np = array_resize(d->pool, (size_t)cap, sizeof *np);
-        if (!np) { pthread_mutex_unlock(&d->mu); free(b); return; }
+        if (!np) {
+            pthread_mutex_unlock(&d->mu);
+            free(b);
+            return;
+        }
         d->pool = np;
         d->pool_cap = cap;
     }
@@ -240,13 +264,19 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
 {
     const OrtApi *api;
     OrtEnv *env = ort_env_get(&api);
-    if (!env) { snprintf(err, err_len, "ONNX Runtime could not be initialised"); return NULL; }
+    if (!env) {
+        snprintf(err, err_len, "ONNX Runtime could not be initialised");
+        return NULL;
+    }
     if (access(cfg->model_path, R_OK) != 0) {
         snprintf(err, err_len, "cannot read model file %s", cfg->model_path);
         return NULL;
     }
     detector *d = calloc(1, sizeof *d);
-    if (!d) { snprintf(err, err_len, "out of memory"); return NULL; }
+    if (!d) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
     d->api = api;
     pthread_mutex_init(&d->mu, NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -271,7 +301,10 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
 
     /* The warm-up run also gives the real output shape (graphs often leave it dynamic). */
     buf = pool_get(d);
-    if (!buf) { snprintf(err, err_len, "out of memory"); goto fail; }
+    if (!buf) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < (size_t)3 * d->in_w * d->in_h; i++) buf[i] = 114.0f / 255.0f;
     if (run_model(d, buf, &warm, NULL, err, err_len)) goto fail;
     int64_t shape[8];
@@ -306,8 +339,7 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
      * stay identical to upstream's full-size decode + cv2 resize (checked
      * against a reference on the shared photos); above it the resize samples
      * so sparsely that a reduced-scale decode is as faithful, and much cheaper. */
-    d->st = (stage){.name = "yolo", .self = d, .run = stage_run, .validate = stage_validate,
-                    .min_width = SHRINK_MARGIN * d->in_w, .min_height = SHRINK_MARGIN * d->in_h};
+    d->st = (stage){.name = "yolo", .self = d, .run = stage_run, .validate = stage_validate, .min_width = SHRINK_MARGIN * d->in_w, .min_height = SHRINK_MARGIN * d->in_h};
     return d;
 fail:
     if (warm) d->api->ReleaseValue(warm);
@@ -357,7 +389,10 @@ static void param_err(sight_error *err, const char *fmt, ...)
 /* A number given as JSON number or as text (form fields). */
 static int get_number(const json_t *v, double *out)
 {
-    if (json_is_number(v)) { *out = json_number_value(v); return 0; }
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return 0;
+    }
     if (!json_is_string(v)) return -1;
     const char *s = json_string_value(v);
     char *end;
@@ -403,14 +438,24 @@ static int add_class(const detector *d, bool *allowed, int n, const json_t *item
 static int parse_classes(const detector *d, const json_t *v, detect_params *out, sight_error *err)
 {
     int n = class_count(d);
-    if (n <= 0) { param_err(err, "classes: model %s does not say how many classes it has", d->model_name); return -1; }
+    if (n <= 0) {
+        param_err(err, "classes: model %s does not say how many classes it has", d->model_name);
+        return -1;
+    }
     out->allowed = calloc((size_t)n, sizeof(bool));
-    if (!out->allowed) { param_err(err, "out of memory"); return -1; }
+    if (!out->allowed) {
+        param_err(err, "out of memory");
+        return -1;
+    }
     json_t *arr = NULL;
     int rc = 0;
     if (json_is_string(v) && json_string_value(v)[0] == '[') {
         arr = json_loads(json_string_value(v), 0, NULL);
-        if (!json_is_array(arr)) { json_decref(arr); param_err(err, "classes is not a valid JSON array"); return -1; }
+        if (!json_is_array(arr)) {
+            json_decref(arr);
+            param_err(err, "classes is not a valid JSON array");
+            return -1;
+        }
         v = arr;
     }
     if (json_is_array(v)) {
@@ -423,7 +468,10 @@ static int parse_classes(const detector *d, const json_t *v, detect_params *out,
         }
     } else if (json_is_string(v)) {
         char *copy = strdup(json_string_value(v));
-        if (!copy) { param_err(err, "out of memory"); return -1; }
+        if (!copy) {
+            param_err(err, "out of memory");
+            return -1;
+        }
         int count = 0;
         char *save = NULL;
         for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
@@ -453,11 +501,17 @@ int detector_parse_params(const detector *d, const json_t *params, detect_params
     const json_t *v;
     double x;
     if ((v = json_object_get(params, "confidence"))) {
-        if (get_number(v, &x) || x < 0 || x > 1) { param_err(err, "confidence must be a number from 0 to 1"); return -1; }
+        if (get_number(v, &x) || x < 0 || x > 1) {
+            param_err(err, "confidence must be a number from 0 to 1");
+            return -1;
+        }
         out->confidence = (float)x;
     }
     if ((v = json_object_get(params, "iou"))) {
-        if (get_number(v, &x) || x < 0 || x > 1) { param_err(err, "iou must be a number from 0 to 1"); return -1; }
+        if (get_number(v, &x) || x < 0 || x > 1) {
+            param_err(err, "iou must be a number from 0 to 1");
+            return -1;
+        }
         out->iou = (float)x;
     }
     if ((v = json_object_get(params, "max_detections"))) {
@@ -468,7 +522,10 @@ int detector_parse_params(const detector *d, const json_t *params, detect_params
         out->max_detections = (int)x;
     }
     if ((v = json_object_get(params, "classes")) && !json_is_null(v)) {
-        if (parse_classes(d, v, out, err)) { detect_params_free(out); return -1; }
+        if (parse_classes(d, v, out, err)) {
+            detect_params_free(out);
+            return -1;
+        }
     }
     return 0;
 }
@@ -487,7 +544,11 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
     char msg[sizeof err->message];
     double t0 = clock_ms();
     float *buf = pool_get(d);
-    if (!buf) { snprintf(err->code, sizeof err->code, "out_of_memory"); snprintf(err->message, sizeof err->message, "out of memory"); return -1; }
+    if (!buf) {
+        snprintf(err->code, sizeof err->code, "out_of_memory");
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return -1;
+    }
     letterbox_map map;
     letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
     double t1 = clock_ms();
@@ -508,8 +569,7 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         log_error("model %s: %s", d->model_name, msg);
         return -1;
     }
-    yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections,
-                          .allowed = p->allowed, .n_allowed = p->allowed ? class_count(d) : 0};
+    yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections, .allowed = p->allowed, .n_allowed = p->allowed ? class_count(d) : 0};
     yolo_det *dets = NULL;
     size_t n = 0;
     rc = yolo_decode(d->layout, data, shape, nd, d->in_w, d->in_h, &o, &dets, &n);
@@ -528,11 +588,11 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         letterbox_unmap(&map, img->width, img->height, &b->x1, &b->y1, &b->x2, &b->y2);
         const char *cname = b->cls >= 0 && b->cls < d->n_names ? d->names[b->cls] : NULL;
         char idbuf[16];
-        if (!cname) { snprintf(idbuf, sizeof idbuf, "%d", b->cls); cname = idbuf; }
-        json_array_append_new(arr, json_pack("{s:i,s:s,s:f,s:{s:f,s:f,s:f,s:f}}", "class_id", b->cls, "class", cname,
-                                             "confidence", round_to(b->score, 1e-6), "box",
-                                             "x1", round_to(b->x1 * sx, 1e-3), "y1", round_to(b->y1 * sy, 1e-3),
-                                             "x2", round_to(b->x2 * sx, 1e-3), "y2", round_to(b->y2 * sy, 1e-3)));
+        if (!cname) {
+            snprintf(idbuf, sizeof idbuf, "%d", b->cls);
+            cname = idbuf;
+        }
+        json_array_append_new(arr, json_pack("{s:i,s:s,s:f,s:{s:f,s:f,s:f,s:f}}", "class_id", b->cls, "class", cname, "confidence", round_to(b->score, 1e-6), "box", "x1", round_to(b->x1 * sx, 1e-3), "y1", round_to(b->y1 * sy, 1e-3), "x2", round_to(b->x2 * sx, 1e-3), "y2", round_to(b->y2 * sy, 1e-3)));
     }
     free(dets);
     double t3 = clock_ms();

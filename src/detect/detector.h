@@ -18,17 +18,17 @@ typedef struct detector detector;
 
 typedef struct {
     const char *model_path;
-    const char *labels_path;  /* one class name per line; used when the model has no names; may be NULL */
-    int intra_threads;        /* ORT intra-op threads per Run; 0 = cores / concurrency */
-    int concurrency;          /* Runs at once; 0 = one per core */
-    int layout_hint;          /* -1 = from the output shape, else a yolo_layout */
+    const char *labels_path; /* one class name per line; used when the model has no names; may be NULL */
+    int intra_threads;       /* ORT intra-op threads per Run; 0 = cores / concurrency */
+    int concurrency;         /* Runs at once; 0 = one per core */
+    int layout_hint;         /* -1 = from the output shape, else a yolo_layout */
 } detector_config;
 
 /* Per-request options: confidence, iou, max_detections, classes. */
 typedef struct {
     float confidence, iou;
     int max_detections;
-    bool *allowed;            /* n_names flags, NULL = all classes */
+    bool *allowed; /* n_names flags, NULL = all classes */
 } detect_params;
 
 /* Loads the model, reads its metadata, picks the output decoder and does the

@@ -14,16 +14,17 @@
 
 #define COEF_BITS 11
 #define COEF_ONE (1 << COEF_BITS)
-#define TILE 512  /* output columns per pass: bounds the stack buffers, no malloc */
+#define TILE 512 /* output columns per pass: bounds the stack buffers, no malloc */
 
 typedef struct {
-    float *plane[3];  /* destination plane of source channel 0, 1, 2 (RGB or BGR order) */
-    int stride;       /* dst_w */
-    size_t off;       /* top * dst_w + left */
-    float lut[256];   /* value written for each byte */
+    float *plane[3]; /* destination plane of source channel 0, 1, 2 (RGB or BGR order) */
+    int stride;      /* dst_w */
+    size_t off;      /* top * dst_w + left */
+    float lut[256];  /* value written for each byte */
 } out_t;
 
-static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi
+                                                                              : v; }
 
 /* Output rows are written through restrict pointers and a local copy of the
  * table: without them every store may alias the table, and the loops run
@@ -67,8 +68,8 @@ static void resize_half(const uint8_t *src, int sw, int nw, int nh, const out_t 
 }
 
 typedef struct {
-    int x0, x1;  /* byte offsets of the two source pixels */
-    int a0, a1;  /* their weights, out of COEF_ONE */
+    int x0, x1; /* byte offsets of the two source pixels */
+    int a0, a1; /* their weights, out of COEF_ONE */
 } xtap;
 
 /* Source position and weights of one output column or row, as OpenCV's
@@ -136,7 +137,7 @@ static void resize_linear(const uint8_t *src, int sw, int sh, int nw, int nh, co
             xt[i] = (xtap){sx * 3, (sx + 1 < sw ? sx + 1 : sx) * 3, a0, a1};
         }
         int16_t *buf[2] = {hb[0], hb[1]};
-        int held[2] = {-1, -1};  /* source row in each buffer: consecutive output rows share rows */
+        int held[2] = {-1, -1}; /* source row in each buffer: consecutive output rows share rows */
         for (int dy = 0; dy < nh; dy++) {
             int sy, b0, b1;
             coef(dy, scale_y, &sy, &b0, &b1);
@@ -187,7 +188,7 @@ void letterbox(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, 
     const double r = fmin((double)dst_h / src_h, (double)dst_w / src_w);
     int nw, nh, left, top;
     if (yolox) {
-        nw = (int)(src_w * r), nh = (int)(src_h * r);  /* YOLOX preproc truncates */
+        nw = (int)(src_w * r), nh = (int)(src_h * r); /* YOLOX preproc truncates */
     } else {
         /* Python's round() is half to even, which nearbyint does in the
          * default rounding mode. */
@@ -205,7 +206,7 @@ void letterbox(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, 
 
     out_t o = {.stride = dst_w, .off = (size_t)top * dst_w + left};
     for (int c = 0; c < 3; c++) o.plane[c] = dst + (size_t)(yolox ? 2 - c : c) * plane;
-    for (int v = 0; v < 256; v++) o.lut[v] = yolox ? (float)v : (float)v / 255.0f;  /* as im / 255 in float32 */
+    for (int v = 0; v < 256; v++) o.lut[v] = yolox ? (float)v : (float)v / 255.0f; /* as im / 255 in float32 */
 
     /* Padding: whole rows above and below, then the sides of the image rows. */
     for (int c = 0; c < 3; c++) {
@@ -234,7 +235,7 @@ void letterbox(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, 
 
 static inline float clip(float v, float hi)
 {
-    if (!(v > 0)) return 0;  /* NaN too */
+    if (!(v > 0)) return 0; /* NaN too */
     return v > hi ? hi : v;
 }
 

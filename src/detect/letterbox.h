@@ -13,10 +13,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { LETTERBOX_ULTRALYTICS = 0, LETTERBOX_YOLOX } letterbox_style;
+typedef enum { LETTERBOX_ULTRALYTICS = 0,
+               LETTERBOX_YOLOX } letterbox_style;
 
 typedef struct {
-    float gain;      /* model pixels per image pixel */
+    float gain; /* model pixels per image pixel */
     int pad_left, pad_top;
     int new_w, new_h;
 } letterbox_map;

@@ -23,12 +23,11 @@ detector *model_select_open(const sight_config *cfg, int *fatal, char *msg, size
     if (!explicit_model && access(path, F_OK) != 0) {
         snprintf(msg, msg_len,
                  "no detection model: %s not found, so is_yolo requests get yolo_unavailable. "
-                 "Put a YOLO ONNX export there, or pass --model PATH (see README, \"Models\")", path);
+                 "Put a YOLO ONNX export there, or pass --model PATH (see README, \"Models\")",
+                 path);
         return NULL;
     }
-    detector_config dc = {.model_path = path, .labels_path = cfg->labels_path[0] ? cfg->labels_path : NULL,
-                          .intra_threads = cfg->ort_threads, .concurrency = cfg->ort_concurrency,
-                          .layout_hint = layout_hint(cfg->model_layout)};
+    detector_config dc = {.model_path = path, .labels_path = cfg->labels_path[0] ? cfg->labels_path : NULL, .intra_threads = cfg->ort_threads, .concurrency = cfg->ort_concurrency, .layout_hint = layout_hint(cfg->model_layout)};
     char err[512];
     detector *d = detector_open(&dc, err, sizeof err);
     if (!d) {

@@ -49,14 +49,22 @@ static char *parse_str(const char **p)
             switch (*s) {
             case 'n': c = '\n'; break;
             case 't': c = '\t'; break;
-            case '\\': case '\'': case '"': c = *s; break;
+            case '\\':
+            case '\'':
+            case '"': c = *s; break;
             case 0: buf_free(&out); return NULL;
-            default: c = *s; break;  /* rare escapes: keep the character */
+            default: c = *s; break; /* rare escapes: keep the character */
             }
         }
-        if (buf_addc(&out, c)) { buf_free(&out); return NULL; }
+        if (buf_addc(&out, c)) {
+            buf_free(&out);
+            return NULL;
+        }
     }
-    if (*s != q) { buf_free(&out); return NULL; }
+    if (*s != q) {
+        buf_free(&out);
+        return NULL;
+    }
     *p = s + 1;
     return buf_take(&out, NULL);
 }
@@ -89,13 +97,17 @@ int pyrepr_parse_names(const char *s, char ***out, int *count)
     int n = 0;
     const char *p = s;
     skip_ws(&p);
-    char open = *p, close = open == '{' ? '}' : open == '[' ? ']' : 0;
+    char open = *p, close = open == '{' ? '}' : open == '[' ? ']'
+                                                            : 0;
     if (!close) return -1;
     p++;
     long next_id = 0;
     for (;;) {
         skip_ws(&p);
-        if (*p == close) { p++; break; }
+        if (*p == close) {
+            p++;
+            break;
+        }
         long id = next_id;
         if (open == '{') {
             if (parse_int(&p, &id)) goto fail;
@@ -103,7 +115,10 @@ int pyrepr_parse_names(const char *s, char ***out, int *count)
             if (*p++ != ':') goto fail;
         }
         char *name = parse_str(&p);
-        if (!name || set_name(&names, &n, id, name)) { free(name); goto fail; }
+        if (!name || set_name(&names, &n, id, name)) {
+            free(name);
+            goto fail;
+        }
         next_id = id + 1;
         skip_ws(&p);
         if (*p == ',') p++;
@@ -129,12 +144,16 @@ int pyrepr_parse_ints(const char *s, int *vals, int max)
 {
     const char *p = s;
     skip_ws(&p);
-    char close = *p == '[' ? ']' : *p == '(' ? ')' : 0;
+    char close = *p == '[' ? ']' : *p == '(' ? ')'
+                                             : 0;
     if (close) p++;
     int n = 0;
     for (;;) {
         skip_ws(&p);
-        if (close && *p == close) { p++; break; }
+        if (close && *p == close) {
+            p++;
+            break;
+        }
         long v;
         if (parse_int(&p, &v) || v < INT_MIN || v > INT_MAX) return -1;
         if (n < max) vals[n] = (int)v;

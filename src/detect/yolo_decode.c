@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_NMS 30000    /* Ultralytics/YOLOv5 max_nms: boxes fed to NMS at most */
-#define MAX_WH 7680.0f   /* Ultralytics/YOLOv5 max_wh: per-class box offset in NMS */
+#define MAX_NMS 30000  /* Ultralytics/YOLOv5 max_nms: boxes fed to NMS at most */
+#define MAX_WH 7680.0f /* Ultralytics/YOLOv5 max_wh: per-class box offset in NMS */
 #define MAX_DIM ((int64_t)1 << 30)
 
 const char *yolo_layout_name(yolo_layout l)
@@ -80,7 +80,8 @@ int yolo_layout_detect(const int64_t *shape, size_t ndim, int in_w, int in_h, in
         case YOLO_LAYOUT_YOLOX:
             if (b < 6 || a != g) {
                 snprintf(err, err_len, "YOLO output shape %s does not fit the forced layout yolox: it needs [1, %lld, 5+nc] "
-                         "(grid cells of strides 8/16/32 for a %dx%d input)", ss, (long long)g, in_w, in_h);
+                                       "(grid cells of strides 8/16/32 for a %dx%d input)",
+                         ss, (long long)g, in_w, in_h);
                 return -1;
             }
             *layout = YOLO_LAYOUT_YOLOX, *nc = (int)(b - 5);
@@ -121,7 +122,8 @@ int yolo_layout_detect(const int64_t *shape, size_t ndim, int in_w, int in_h, in
             return 0;
         }
         snprintf(err, err_len, "unsupported YOLO output shape %s: %lld rows is neither yolox's %lld grid cells nor "
-                 "yolov5's %lld (3 anchors x cells) for a %dx%d input%s; " SUPPORTED, ss, (long long)a, (long long)g,
+                               "yolov5's %lld (3 anchors x cells) for a %dx%d input%s; " SUPPORTED,
+                 ss, (long long)a, (long long)g,
                  (long long)(3 * g), in_w, in_h, b == 6 && end2end == 0 ? " (and the metadata says not end2end)" : "");
         return -1;
     }
@@ -176,7 +178,7 @@ static void sort_desc(yolo_det *a, yolo_det *tmp, size_t n)
     size_t h = n / 2;
     sort_desc(a, tmp, h);
     sort_desc(a + h, tmp, n - h);
-    if (!(a[h - 1].score < a[h].score)) return;  /* already in order */
+    if (!(a[h - 1].score < a[h].score)) return; /* already in order */
     memcpy(tmp, a, h * sizeof *a);
     size_t i = 0, j = h, k = 0;
     while (i < h && j < n) a[k++] = a[j].score > tmp[i].score ? a[j++] : tmp[i++];
@@ -215,7 +217,7 @@ static int finish(dvec *v, const yolo_decode_opts *o, bool nms, yolo_det **out, 
         *out = NULL, *n = 0;
         return 0;
     }
-    yolo_det *d = realloc(v->d, k * sizeof *d);  /* shrink; keep the old block if that fails */
+    yolo_det *d = realloc(v->d, k * sizeof *d); /* shrink; keep the old block if that fails */
     *out = d ? d : v->d, *n = k;
     return 0;
 }
@@ -247,7 +249,7 @@ static int decode_v8(const float *data, int64_t C, int64_t N, const yolo_decode_
             const float *col = data + 4 * N + i;
             int cls = 0;
             float sc = col[0];
-            for (int c = 1; c < nc; c++)  /* first index of the max, like torch.max */
+            for (int c = 1; c < nc; c++) /* first index of the max, like torch.max */
                 if (col[c * N] > sc) sc = col[c * N], cls = c;
             if (!class_ok(o, cls)) continue;
             if (push_xywh(v, data[i], data[N + i], data[2 * N + i], data[3 * N + i], sc, cls)) return -1;
@@ -313,7 +315,7 @@ static int decode_e2e(const float *data, int64_t K, const yolo_decode_opts *o, d
     for (int64_t i = 0; i < K; i++) {
         const float *r = data + i * 6;
         if (!(r[4] > o->conf)) continue;
-        if (!(r[5] > -0.5f && r[5] < 1e9f)) continue;  /* also drops NaN */
+        if (!(r[5] > -0.5f && r[5] < 1e9f)) continue; /* also drops NaN */
         int cls = (int)roundf(r[5]);
         if (!class_ok(o, cls)) continue;
         if (push(v, r[0], r[1], r[2], r[3], r[4], cls)) return -1;
@@ -371,7 +373,7 @@ static inline float nms_iou(const yolo_det *a, const yolo_det *b)
     const float w = xx2 - xx1 > 0 ? xx2 - xx1 : 0, h = yy2 - yy1 > 0 ? yy2 - yy1 : 0;
     const float inter = w * h;
     const float uni = area_a + area_b - inter;
-    return uni != 0 ? inter / uni : 0;  /* torchvision gets NaN there, which never suppresses */
+    return uni != 0 ? inter / uni : 0; /* torchvision gets NaN there, which never suppresses */
 }
 
 /* Greedy: a box survives unless a kept box of its class overlaps it by more

@@ -12,13 +12,13 @@
 #include <stdint.h>
 
 typedef enum {
-    YOLO_LAYOUT_V8 = 0,  /* [1, 4+nc, N]: cx,cy,w,h + class scores (YOLOv8, YOLO11); NMS */
-    YOLO_LAYOUT_E2E,     /* [1, K, 6]: x1,y1,x2,y2,score,class (YOLO26, YOLOv10); no NMS */
-    YOLO_LAYOUT_V5,      /* [1, N, 5+nc]: cx,cy,w,h,objectness + class scores (YOLOv5); NMS */
-    YOLO_LAYOUT_YOLOX,   /* [1, N, 5+nc]: raw grid outputs, strides 8/16/32 (YOLOX); NMS */
+    YOLO_LAYOUT_V8 = 0, /* [1, 4+nc, N]: cx,cy,w,h + class scores (YOLOv8, YOLO11); NMS */
+    YOLO_LAYOUT_E2E,    /* [1, K, 6]: x1,y1,x2,y2,score,class (YOLO26, YOLOv10); no NMS */
+    YOLO_LAYOUT_V5,     /* [1, N, 5+nc]: cx,cy,w,h,objectness + class scores (YOLOv5); NMS */
+    YOLO_LAYOUT_YOLOX,  /* [1, N, 5+nc]: raw grid outputs, strides 8/16/32 (YOLOX); NMS */
 } yolo_layout;
 
-const char *yolo_layout_name(yolo_layout l);  /* "yolov8", "end2end", "yolov5", "yolox" */
+const char *yolo_layout_name(yolo_layout l); /* "yolov8", "end2end", "yolov5", "yolox" */
 
 typedef struct {
     float x1, y1, x2, y2;
@@ -27,11 +27,11 @@ typedef struct {
 } yolo_det;
 
 typedef struct {
-    float conf;            /* keep candidates with score > conf (Ultralytics: strictly greater) */
-    float iou;             /* suppress a box whose IoU with a kept box of the same class is > iou */
-    int max_det;           /* at most this many results (<= 0: none) */
-    const bool *allowed;   /* n_allowed flags, NULL = every class */
-    int n_allowed;         /* length of allowed; a class >= n_allowed is not allowed (E2E outputs
+    float conf;          /* keep candidates with score > conf (Ultralytics: strictly greater) */
+    float iou;           /* suppress a box whose IoU with a kept box of the same class is > iou */
+    int max_det;         /* at most this many results (<= 0: none) */
+    const bool *allowed; /* n_allowed flags, NULL = every class */
+    int n_allowed;       /* length of allowed; a class >= n_allowed is not allowed (E2E outputs
                             * carry no class count, so the caller sizes this from its names) */
 } yolo_decode_opts;
 

@@ -11,7 +11,7 @@
 #include "util/array.h"
 
 typedef struct {
-    int family;             /* AF_INET / AF_INET6, or 0 for a host name */
+    int family; /* AF_INET / AF_INET6, or 0 for a host name */
     uint8_t addr[16];
     int prefix;
     char host[256];
@@ -33,22 +33,25 @@ static bool prefix_match(const uint8_t *a, const uint8_t *net, int bits)
 
 static bool v4_public(const uint8_t *a)
 {
-    static const struct { uint8_t net[4]; int bits; } blocked[] = {
-        {{0, 0, 0, 0}, 8},        /* "this network" */
-        {{10, 0, 0, 0}, 8},       /* private */
-        {{100, 64, 0, 0}, 10},    /* carrier-grade NAT */
-        {{127, 0, 0, 0}, 8},      /* loopback */
-        {{169, 254, 0, 0}, 16},   /* link-local, cloud metadata */
-        {{172, 16, 0, 0}, 12},    /* private */
-        {{192, 0, 0, 0}, 24},     /* IETF protocol assignments */
-        {{192, 0, 2, 0}, 24},     /* documentation */
-        {{192, 88, 99, 0}, 24},   /* 6to4 relay anycast */
-        {{192, 168, 0, 0}, 16},   /* private */
-        {{198, 18, 0, 0}, 15},    /* benchmarking */
-        {{198, 51, 100, 0}, 24},  /* documentation */
-        {{203, 0, 113, 0}, 24},   /* documentation */
-        {{224, 0, 0, 0}, 4},      /* multicast */
-        {{240, 0, 0, 0}, 4},      /* reserved, broadcast */
+    static const struct {
+        uint8_t net[4];
+        int bits;
+    } blocked[] = {
+        {{0, 0, 0, 0}, 8},       /* "this network" */
+        {{10, 0, 0, 0}, 8},      /* private */
+        {{100, 64, 0, 0}, 10},   /* carrier-grade NAT */
+        {{127, 0, 0, 0}, 8},     /* loopback */
+        {{169, 254, 0, 0}, 16},  /* link-local, cloud metadata */
+        {{172, 16, 0, 0}, 12},   /* private */
+        {{192, 0, 0, 0}, 24},    /* IETF protocol assignments */
+        {{192, 0, 2, 0}, 24},    /* documentation */
+        {{192, 88, 99, 0}, 24},  /* 6to4 relay anycast */
+        {{192, 168, 0, 0}, 16},  /* private */
+        {{198, 18, 0, 0}, 15},   /* benchmarking */
+        {{198, 51, 100, 0}, 24}, /* documentation */
+        {{203, 0, 113, 0}, 24},  /* documentation */
+        {{224, 0, 0, 0}, 4},     /* multicast */
+        {{240, 0, 0, 0}, 4},     /* reserved, broadcast */
     };
     for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++)
         if (prefix_match(a, blocked[i].net, blocked[i].bits)) return false;
@@ -62,16 +65,19 @@ static bool v6_public(const uint8_t *a)
     static const uint8_t nat64[12] = {0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0};
     /* Forms that carry an IPv4 address are judged by that address. */
     if (!memcmp(a, mapped, 12) || !memcmp(a, nat64, 12)) return v4_public(a + 12);
-    if (!memcmp(a, compat, 12)) return false;  /* ::, ::1 and deprecated IPv4-compatible */
-    static const struct { uint8_t net[16]; int bits; } blocked[] = {
-        {{0x01, 0x00}, 64},        /* discard-only 100::/64 */
-        {{0x20, 0x01, 0x0d, 0xb8}, 32},  /* documentation */
-        {{0x20, 0x01, 0x00, 0x00}, 23},  /* IETF protocol assignments (Teredo, ...) */
-        {{0x20, 0x02}, 16},        /* 6to4: embeds IPv4, refuse rather than decode */
-        {{0xfc}, 7},               /* unique local */
-        {{0xfe, 0x80}, 10},        /* link-local */
-        {{0xfe, 0xc0}, 10},        /* site-local (deprecated) */
-        {{0xff}, 8},               /* multicast */
+    if (!memcmp(a, compat, 12)) return false; /* ::, ::1 and deprecated IPv4-compatible */
+    static const struct {
+        uint8_t net[16];
+        int bits;
+    } blocked[] = {
+        {{0x01, 0x00}, 64},             /* discard-only 100::/64 */
+        {{0x20, 0x01, 0x0d, 0xb8}, 32}, /* documentation */
+        {{0x20, 0x01, 0x00, 0x00}, 23}, /* IETF protocol assignments (Teredo, ...) */
+        {{0x20, 0x02}, 16},             /* 6to4: embeds IPv4, refuse rather than decode */
+        {{0xfc}, 7},                    /* unique local */
+        {{0xfe, 0x80}, 10},             /* link-local */
+        {{0xfe, 0xc0}, 10},             /* site-local (deprecated) */
+        {{0xff}, 8},                    /* multicast */
     };
     for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++)
         if (prefix_match(a, blocked[i].net, blocked[i].bits)) return false;
@@ -82,7 +88,7 @@ bool addr_is_public(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET) return v4_public((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr);
     if (sa->sa_family == AF_INET6) return v6_public(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
-    return false;  /* unix sockets and anything else */
+    return false; /* unix sockets and anything else */
 }
 
 static int parse_entry(const char *s, allow_entry *e)
@@ -116,7 +122,10 @@ addr_policy *addr_policy_new(const char *allow, char *err, size_t err_len)
     if (!p) return NULL;
     if (!allow || !*allow) return p;
     char *copy = strdup(allow), *save = NULL;
-    if (!copy) { free(p); return NULL; }
+    if (!copy) {
+        free(p);
+        return NULL;
+    }
     for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         allow_entry *ne = array_resize(p->entries, p->n + 1, sizeof *ne);
         if (!ne) goto fail;

@@ -14,11 +14,11 @@
 #include "util/log.h"
 
 typedef struct transfer {
-    struct transfer *next;     /* in the pending list */
+    struct transfer *next; /* in the pending list */
     struct fetcher *f;
     CURL *easy;
     char *url;
-    buf body;                  /* capped at the configured max_bytes */
+    buf body; /* capped at the configured max_bytes */
     bool too_large, blocked;
     const atomic_bool *cancelled;
     fetch_done_fn done;
@@ -34,8 +34,8 @@ struct fetcher {
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;
-    transfer *pending;         /* added, not yet in the multi handle */
-    transfer *active;          /* in the multi handle (the fetcher thread's own list) */
+    transfer *pending; /* added, not yet in the multi handle */
+    transfer *active;  /* in the multi handle (the fetcher thread's own list) */
     bool stopping;
 };
 
@@ -85,7 +85,10 @@ static void fetch_data_url(fetcher *f, const char *url, fetch_done_fn done, void
         return;
     }
     uint8_t *out = malloc(n / 4 * 3 + 1);
-    if (!out) { fail_now(done, ctx, "out_of_memory", "out of memory"); return; }
+    if (!out) {
+        fail_now(done, ctx, "out_of_memory", "out of memory");
+        return;
+    }
     int len = n ? EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n) : 0;
     if (len < 0) {
         free(out);
@@ -103,7 +106,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
     transfer *t = userp;
     size_t n = size * nmemb;
     int rc = buf_add(&t->body, data, n);
-    if (rc == BUF_TOO_BIG) t->too_large = true;  /* also without a Content-Length: stop reading now */
+    if (rc == BUF_TOO_BIG) t->too_large = true; /* also without a Content-Length: stop reading now */
     return rc == BUF_OK ? n : 0;
 }
 
@@ -170,7 +173,10 @@ static void transfer_free(transfer *t)
 static void unlink_active(fetcher *f, transfer *t)
 {
     for (transfer **pp = &f->active; *pp; pp = &(*pp)->next)
-        if (*pp == t) { *pp = t->next; return; }
+        if (*pp == t) {
+            *pp = t->next;
+            return;
+        }
 }
 
 static void *run(void *arg)
@@ -229,7 +235,10 @@ fetcher *fetcher_start(const fetch_config *cfg, char *err, size_t err_len)
     if (!f) return NULL;
     f->cfg = *cfg;
     f->policy = addr_policy_new(cfg->allow, err, err_len);
-    if (!f->policy) { free(f); return NULL; }
+    if (!f->policy) {
+        free(f);
+        return NULL;
+    }
     if (cfg->resolve && *cfg->resolve) {
         char *copy = strdup(cfg->resolve), *save = NULL;
         for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
@@ -292,8 +301,7 @@ void fetcher_add(fetcher *f, const char *url, const atomic_bool *cancelled, fetc
     bool https = !strcasecmp(scheme, "https"), http = !strcasecmp(scheme, "http");
     curl_free(scheme);
     if (!https && !(http && f->cfg.allow_http)) {
-        fail_now(done, ctx, "url_forbidden", f->cfg.allow_http ? "only http, https and data:image URLs are fetched"
-                                                              : "only https and data:image URLs are fetched");
+        fail_now(done, ctx, "url_forbidden", f->cfg.allow_http ? "only http, https and data:image URLs are fetched" : "only https and data:image URLs are fetched");
         return;
     }
     transfer *t = calloc(1, sizeof *t);
@@ -319,7 +327,7 @@ void fetcher_add(fetcher *f, const char *url, const atomic_bool *cancelled, fetc
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)f->cfg.max_redirects);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-    curl_easy_setopt(e, CURLOPT_PROXY, "");  /* never through an environment proxy */
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never through an environment proxy */
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)f->cfg.connect_timeout_s);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)f->cfg.timeout_s);

@@ -17,12 +17,12 @@
 #include "util/error.h"
 
 typedef struct {
-    const char *allow;        /* allowlist, see addr_policy.h */
+    const char *allow; /* allowlist, see addr_policy.h */
     bool allow_http;
     int connect_timeout_s, timeout_s;
     int64_t max_bytes;
     int max_redirects;
-    const char *resolve;      /* test aid: "host:port:addr,..." pins names like curl --resolve */
+    const char *resolve; /* test aid: "host:port:addr,..." pins names like curl --resolve */
 } fetch_config;
 
 /* Called once per URL from the fetcher's thread (or at once for data: URLs

@@ -22,9 +22,9 @@ struct cg_conn {
     cg_conn *prev, *next;
     int fd;
     char peer[64];
-    char request_id[40];     /* of the request being received, for the 408 and the log */
+    char request_id[40]; /* of the request being received, for the 408 and the log */
     cg_phase phase;
-    int64_t since_ns;        /* when the phase began */
+    int64_t since_ns; /* when the phase began */
     int64_t body_bytes;
     cg_cut cut;
 };
@@ -119,7 +119,10 @@ conn_guard *cg_start(const cg_limits *l)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int rc = pthread_cond_init(&g->wake, &ca);
     pthread_condattr_destroy(&ca);
-    if (rc) { free(g); return NULL; }
+    if (rc) {
+        free(g);
+        return NULL;
+    }
     pthread_mutex_init(&g->mu, NULL);
     if (pthread_create(&g->thread, NULL, reaper, g)) {
         pthread_cond_destroy(&g->wake);

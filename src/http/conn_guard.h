@@ -22,13 +22,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { CG_HEADERS = 0, CG_BODY, CG_RESPONSE } cg_phase;
-typedef enum { CG_CUT_NONE = 0, CG_CUT_HEADER, CG_CUT_BODY } cg_cut;
+typedef enum { CG_HEADERS = 0,
+               CG_BODY,
+               CG_RESPONSE } cg_phase;
+typedef enum { CG_CUT_NONE = 0,
+               CG_CUT_HEADER,
+               CG_CUT_BODY } cg_cut;
 
 typedef struct {
-    int header_timeout_s;    /* 0: no header deadline */
-    int body_timeout_s;      /* 0: no body deadline */
-    int64_t body_min_rate;   /* bytes/s that extend the body deadline; 0: the grace alone */
+    int header_timeout_s;  /* 0: no header deadline */
+    int body_timeout_s;    /* 0: no body deadline */
+    int64_t body_min_rate; /* bytes/s that extend the body deadline; 0: the grace alone */
 } cg_limits;
 
 #define CG_NO_DEADLINE INT64_MAX
@@ -56,9 +60,9 @@ void cg_close(cg_conn *c);
 /* The handler's progress reports. All accept NULL. */
 /* The handler's first call for a request (its headers are complete). */
 void cg_headers_done(cg_conn *c, const char *request_id);
-void cg_body_bytes(cg_conn *c, int64_t n);    /* n more body bytes arrived */
-void cg_request_done(cg_conn *c);             /* body complete or response queued */
-void cg_next_request(cg_conn *c);             /* a request ended; the connection may wait for another */
+void cg_body_bytes(cg_conn *c, int64_t n); /* n more body bytes arrived */
+void cg_request_done(cg_conn *c);          /* body complete or response queued */
+void cg_next_request(cg_conn *c);          /* a request ended; the connection may wait for another */
 /* Why the reaper cut this connection, if it did. */
 cg_cut cg_was_cut(cg_conn *c);
 

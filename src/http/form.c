@@ -66,7 +66,10 @@ void form_free(form *f)
 /* Stores an option; a repeated `classes` field adds to the list. */
 static int store_param(form *f, char *s)
 {
-    if (!f->params && !(f->params = json_object())) { free(s); return -1; }
+    if (!f->params && !(f->params = json_object())) {
+        free(s);
+        return -1;
+    }
     json_t *old = json_object_get(f->params, f->cur_param);
     char *joined = NULL;
     if (old && !strcmp(f->cur_param, "classes")) {
@@ -104,11 +107,18 @@ static int end_value(form *f)
             free(s);
             if (!(s = clean)) return fail(f, 500, "out_of_memory", "out of memory");
         }
-        if (f->cur == CUR_API_KEY) { free(f->api_key); f->api_key = s; }
-        else if (f->cur == CUR_QUERY) { free(f->query); f->query = s; }
-        else {
+        if (f->cur == CUR_API_KEY) {
+            free(f->api_key);
+            f->api_key = s;
+        } else if (f->cur == CUR_QUERY) {
+            free(f->query);
+            f->query = s;
+        } else {
             char **m = array_resize(f->metadata, f->nmetadata + 1, sizeof *m);
-            if (!m) { free(s); return fail(f, 500, "out_of_memory", "out of memory"); }
+            if (!m) {
+                free(s);
+                return fail(f, 500, "out_of_memory", "out of memory");
+            }
             f->metadata = m;
             m[f->nmetadata++] = s;
         }
@@ -119,9 +129,15 @@ static int end_value(form *f)
 
 static int start_value(form *f, const char *key, const char *filename)
 {
-    if (!strcmp(key, "api_key")) { f->cur = CUR_API_KEY; return 0; }
+    if (!strcmp(key, "api_key")) {
+        f->cur = CUR_API_KEY;
+        return 0;
+    }
     /* After a refusal only the key is still collected. */
-    if (f->failed) { f->cur = CUR_NONE; return 0; }
+    if (f->failed) {
+        f->cur = CUR_NONE;
+        return 0;
+    }
     if (!strcmp(key, "files")) {
         if (f->nfiles >= (size_t)f->lim.max_files)
             return fail(f, 413, "too_many_files", "more than %d files in one request", f->lim.max_files);
@@ -151,7 +167,8 @@ static int start_value(form *f, const char *key, const char *filename)
             }
         return fail(f, 422, "unknown_field",
                     "unknown form field '%.64s' (expected api_key, query, files, metadata, confidence, iou, "
-                    "max_detections, classes)", key);
+                    "max_detections, classes)",
+                    key);
     }
     return 0;
 }
@@ -164,8 +181,9 @@ int form_part_begin(form *f, const char *name, const char *filename)
     if (f->lim.max_parts > 0 && ++f->nparts > (size_t)f->lim.max_parts)
         fail(f, 413, "too_many_parts", "more than %d parts in one request", f->lim.max_parts);
     if (start_value(f, name ? name : "", filename)) f->cur = CUR_NONE;
-    buf_free(&f->text);  /* empty here: end_value took it */
-    buf_init(&f->text, f->cur == CUR_API_KEY ? MAX_API_KEY : f->cur == CUR_QUERY ? MAX_QUERY : MAX_METADATA);
+    buf_free(&f->text); /* empty here: end_value took it */
+    buf_init(&f->text, f->cur == CUR_API_KEY ? MAX_API_KEY : f->cur == CUR_QUERY ? MAX_QUERY
+                                                                                 : MAX_METADATA);
     return 0;
 }
 
@@ -190,7 +208,8 @@ int form_part_data(form *f, const char *data, size_t size)
         return 0;
     }
     const char *name = f->cur == CUR_API_KEY ? "api_key" : f->cur == CUR_QUERY ? "query"
-                     : f->cur == CUR_PARAM ? f->cur_param : "metadata";
+        : f->cur == CUR_PARAM                                                  ? f->cur_param
+                                                                               : "metadata";
     int rc = buf_add(&f->text, data, size);
     if (rc == BUF_TOO_BIG)
         fail(f, 413, "field_too_large", "form field '%s' is over its %zu byte limit", name, f->text.max);
@@ -208,7 +227,9 @@ int form_part_end(form *f)
 
 static int hexdigit(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+        : c >= 'A' && c <= 'F'                                   ? c - 'A' + 10
+                                                                 : -1;
 }
 
 /* Decodes %XX and '+' in place; returns the new length. */
@@ -228,7 +249,10 @@ static size_t url_decode(char *s, size_t n)
 void form_parse_urlencoded(form *f, const char *body, size_t len)
 {
     char *copy = malloc(len + 1);
-    if (!copy) { fail(f, 500, "out_of_memory", "out of memory"); return; }
+    if (!copy) {
+        fail(f, 500, "out_of_memory", "out of memory");
+        return;
+    }
     memcpy(copy, body, len);
     copy[len] = 0;
     char *save = NULL;
@@ -256,7 +280,8 @@ void form_parse_urlencoded(form *f, const char *body, size_t len)
 static bool *meta_flag(form_meta *m, const char *key)
 {
     return !strcmp(key, "is_yolo") ? &m->is_yolo : !strcmp(key, "is_llm") ? &m->is_llm
-         : !strcmp(key, "is_ocr") ? &m->is_ocr : NULL;
+        : !strcmp(key, "is_ocr")                                          ? &m->is_ocr
+                                                                          : NULL;
 }
 
 /* One v2 item: {image_url, filename, is_yolo, is_llm, is_ocr}. */
@@ -294,38 +319,68 @@ void form_parse_json(form *f, const char *body, size_t len)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) { fail(f, 400, "malformed_json", "the body is not valid JSON: %s (line %d)", jerr.text, jerr.line); return; }
+    if (!root) {
+        fail(f, 400, "malformed_json", "the body is not valid JSON: %s (line %d)", jerr.text, jerr.line);
+        return;
+    }
     f->meta_given = true;
-    if (!json_is_object(root)) { fail(f, 422, "invalid_body", "the body must be a JSON object"); goto out; }
+    if (!json_is_object(root)) {
+        fail(f, 422, "invalid_body", "the body must be a JSON object");
+        goto out;
+    }
     const char *k;
     json_t *v;
     /* The key first, so that a caller without one gets 401 whatever else is wrong. */
     json_t *key = json_object_get(root, "api_key");
-    if (json_is_string(key) && !(f->api_key = strdup(json_string_value(key)))) { fail(f, 500, "out_of_memory", "out of memory"); goto out; }
+    if (json_is_string(key) && !(f->api_key = strdup(json_string_value(key)))) {
+        fail(f, 500, "out_of_memory", "out of memory");
+        goto out;
+    }
     json_object_foreach(root, k, v) {
         if (!strcmp(k, "api_key")) {
-            if (!json_is_string(v) && !json_is_null(v)) { fail(f, 422, "invalid_field", "api_key must be a string"); goto out; }
+            if (!json_is_string(v) && !json_is_null(v)) {
+                fail(f, 422, "invalid_field", "api_key must be a string");
+                goto out;
+            }
         } else if (!strcmp(k, "query")) {
             if (json_is_string(v)) f->query = strdup(json_string_value(v));
-            else if (!json_is_null(v)) { fail(f, 422, "invalid_field", "query must be a string"); goto out; }
+            else if (!json_is_null(v)) {
+                fail(f, 422, "invalid_field", "query must be a string");
+                goto out;
+            }
         } else if (!strcmp(k, "data")) {
-            if (!json_is_array(v) && !json_is_null(v)) { fail(f, 422, "invalid_field", "data must be an array of {image_url, filename, is_yolo, is_llm}"); goto out; }
+            if (!json_is_array(v) && !json_is_null(v)) {
+                fail(f, 422, "invalid_field", "data must be an array of {image_url, filename, is_yolo, is_llm}");
+                goto out;
+            }
         } else {
             int opt = -1;
             for (int i = 0; FORM_OPTION_FIELDS[i]; i++)
                 if (!strcmp(k, FORM_OPTION_FIELDS[i])) opt = i;
-            if (opt < 0) { fail(f, 422, "unknown_field", "unknown field '%.64s' (expected api_key, query, data, confidence, iou, max_detections, classes)", k); goto out; }
-            if (!f->params && !(f->params = json_object())) { fail(f, 500, "out_of_memory", "out of memory"); goto out; }
+            if (opt < 0) {
+                fail(f, 422, "unknown_field", "unknown field '%.64s' (expected api_key, query, data, confidence, iou, max_detections, classes)", k);
+                goto out;
+            }
+            if (!f->params && !(f->params = json_object())) {
+                fail(f, 500, "out_of_memory", "out of memory");
+                goto out;
+            }
             json_object_set(f->params, FORM_OPTION_FIELDS[opt], v);
         }
     }
     json_t *data = json_object_get(root, "data");
     size_t n = json_is_array(data) ? json_array_size(data) : 0;
-    if (n > (size_t)f->lim.max_files) { fail(f, 413, "too_many_files", "more than %d items in data", f->lim.max_files); goto out; }
-    if (n == 0) goto out;  /* form_finish reports it */
+    if (n > (size_t)f->lim.max_files) {
+        fail(f, 413, "too_many_files", "more than %d items in data", f->lim.max_files);
+        goto out;
+    }
+    if (n == 0) goto out; /* form_finish reports it */
     f->files = calloc(n, sizeof *f->files);
     f->meta = calloc(n, sizeof *f->meta);
-    if (!f->files || !f->meta) { fail(f, 500, "out_of_memory", "out of memory"); goto out; }
+    if (!f->files || !f->meta) {
+        fail(f, 500, "out_of_memory", "out of memory");
+        goto out;
+    }
     f->nfiles = n;
     for (size_t i = 0; i < n; i++)
         if (json_item(f, i, json_array_get(data, i))) break;
@@ -366,8 +421,14 @@ static int parse_meta(form *f, size_t i)
     json_object_foreach(j, k, v) {
         /* is_ocr is Sight's extension; the spec's clients send only the other two. */
         bool *dst = meta_flag(&f->meta[i], k);
-        if (!dst) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr)", i, k); goto out; }
-        if (!json_is_boolean(v)) { rc = fail(f, 422, "invalid_metadata", "metadata[%zu].%s must be true or false", i, k); goto out; }
+        if (!dst) {
+            rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr)", i, k);
+            goto out;
+        }
+        if (!json_is_boolean(v)) {
+            rc = fail(f, 422, "invalid_metadata", "metadata[%zu].%s must be true or false", i, k);
+            goto out;
+        }
         *dst = json_is_true(v);
     }
 out:
@@ -395,7 +456,10 @@ int form_finish(form *f)
 uint8_t *form_take_file(form *f, size_t i, size_t *len)
 {
     /* An empty part stays NULL, as it always was. */
-    if (!f->files[i].data.data) { *len = 0; return NULL; }
+    if (!f->files[i].data.data) {
+        *len = 0;
+        return NULL;
+    }
     return (uint8_t *)buf_take(&f->files[i].data, len);
 }
 

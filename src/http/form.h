@@ -20,13 +20,13 @@
 typedef struct {
     int64_t max_file_bytes;
     int max_files;
-    int max_parts;        /* parts (or url-encoded fields) in all; 0: no limit */
+    int max_parts; /* parts (or url-encoded fields) in all; 0: no limit */
 } form_limits;
 
 typedef struct {
-    char *filename;      /* as sent, or "file<N>" when the part had none */
-    buf data;            /* capped at max_file_bytes */
-    char *url;           /* v2: the image_url to fetch (data stays empty) */
+    char *filename; /* as sent, or "file<N>" when the part had none */
+    buf data;       /* capped at max_file_bytes */
+    char *url;      /* v2: the image_url to fetch (data stays empty) */
 } form_file;
 
 typedef struct {
@@ -35,22 +35,27 @@ typedef struct {
 
 typedef struct {
     form_limits lim;
-    char *api_key;        /* NULL when absent */
-    char *query;          /* NULL when absent */
-    json_t *params;       /* stage options as strings: confidence, iou, max_detections, classes */
+    char *api_key;  /* NULL when absent */
+    char *query;    /* NULL when absent */
+    json_t *params; /* stage options as strings: confidence, iou, max_detections, classes */
     form_file *files;
     size_t nfiles;
-    size_t nparts;        /* parts begun so far */
-    char **metadata;      /* raw JSON strings, parsed by form_finish */
+    size_t nparts;   /* parts begun so far */
+    char **metadata; /* raw JSON strings, parsed by form_finish */
     size_t nmetadata;
-    form_meta *meta;      /* nfiles entries after a successful form_finish */
-    bool meta_given;      /* v2: meta filled from the JSON items, no metadata strings */
+    form_meta *meta; /* nfiles entries after a successful form_finish */
+    bool meta_given; /* v2: meta filled from the JSON items, no metadata strings */
 
     /* the value being received */
-    enum { CUR_NONE, CUR_API_KEY, CUR_QUERY, CUR_METADATA, CUR_FILE, CUR_PARAM } cur;
-    const char *cur_param;  /* name of the option being received */
-    buf text;             /* text value being assembled, capped at its field's limit */
-    sight_error err;      /* the first refusal, with its HTTP status */
+    enum { CUR_NONE,
+           CUR_API_KEY,
+           CUR_QUERY,
+           CUR_METADATA,
+           CUR_FILE,
+           CUR_PARAM } cur;
+    const char *cur_param; /* name of the option being received */
+    buf text;              /* text value being assembled, capped at its field's limit */
+    sight_error err;       /* the first refusal, with its HTTP status */
     bool failed;
 } form;
 

@@ -20,16 +20,23 @@ struct server {
     pipeline *pipe;
     struct MHD_Daemon *daemon;
     unsigned port;
-    atomic_int inflight;        /* prediction requests being received or streamed */
+    atomic_int inflight; /* prediction requests being received or streamed */
     atomic_bool shutting_down;
-    int abort_fd;               /* eventfd, readable once streams must end now */
-    conn_guard *guard;          /* header and body deadlines */
+    int abort_fd;      /* eventfd, readable once streams must end now */
+    conn_guard *guard; /* header and body deadlines */
 };
 
 /* What a request's URL asks for (server.c's route_of). */
 typedef enum {
-    ROUTE_PREDICT_V1, ROUTE_PREDICT_V2, ROUTE_BATCH_V1, ROUTE_BATCH_V2,
-    ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_WEB, ROUTE_OTHER
+    ROUTE_PREDICT_V1,
+    ROUTE_PREDICT_V2,
+    ROUTE_BATCH_V1,
+    ROUTE_BATCH_V2,
+    ROUTE_HEALTHZ,
+    ROUTE_READYZ,
+    ROUTE_METRICS,
+    ROUTE_WEB,
+    ROUTE_OTHER
 } http_route;
 
 /* The four prediction routes: POST only, with a body. */
@@ -43,25 +50,25 @@ typedef struct http_req {
     struct server *srv;
     http_route route;
     char request_id[40];
-    cg_conn *conn;              /* the connection's deadline tracking (may be NULL) */
-    unsigned status;            /* of the response queued, for metrics */
-    bool responded;             /* a response is queued: swallow the rest of the upload */
-    bool counted;               /* holds one of srv->inflight */
+    cg_conn *conn;   /* the connection's deadline tracking (may be NULL) */
+    unsigned status; /* of the response queued, for metrics */
+    bool responded;  /* a response is queued: swallow the rest of the upload */
+    bool counted;    /* holds one of srv->inflight */
 
     /* v1 upload */
-    struct mp_parser *mp;       /* multipart bodies */
-    bool mp_failed;             /* the body is not valid multipart */
-    bool urlencoded;            /* application/x-www-form-urlencoded: kept whole in raw */
-    bool json_body;             /* v2: application/json, kept whole in raw */
-    bool batch;                 /* answer once with every result instead of streaming */
-    buf raw;                    /* capped at MAX_URLENCODED or the body limit */
-    bool too_large;             /* over --max-body-size: read on, dropped */
-    bool expect_continue;       /* the client waits for 100 Continue before sending the body */
-    sight_error deferred;       /* a refusal to send once the body is read (see refuse()); status 0: none */
+    struct mp_parser *mp; /* multipart bodies */
+    bool mp_failed;       /* the body is not valid multipart */
+    bool urlencoded;      /* application/x-www-form-urlencoded: kept whole in raw */
+    bool json_body;       /* v2: application/json, kept whole in raw */
+    bool batch;           /* answer once with every result instead of streaming */
+    buf raw;              /* capped at MAX_URLENCODED or the body limit */
+    bool too_large;       /* over --max-body-size: read on, dropped */
+    bool expect_continue; /* the client waits for 100 Continue before sending the body */
+    sight_error deferred; /* a refusal to send once the body is read (see refuse()); status 0: none */
     form form;
     bool body_read;
     int64_t body_bytes;
-    char header_key[KEYSTORE_KEY_MAX + 2];  /* from Authorization / X-API-Key */
+    char header_key[KEYSTORE_KEY_MAX + 2]; /* from Authorization / X-API-Key */
     bool has_header_key;
 } http_req;
 
@@ -74,7 +81,7 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
 
 /* predict.c: the four prediction routes (v1/v2, stream/batch) share it. */
 enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
-                           size_t *upload_data_size, bool first_call);
+                               size_t *upload_data_size, bool first_call);
 void predict_cleanup(http_req *hr);
 
 #endif

@@ -10,20 +10,24 @@
 #include "util/buf.h"
 
 #define MAX_BOUNDARY 70
-#define MAX_HEADER_BLOCK 8192  /* one part's headers; far above what clients send */
+#define MAX_HEADER_BLOCK 8192 /* one part's headers; far above what clients send */
 /* Unprocessed input held at once: a header block and what came with it. */
 #define MAX_BUFFERED (MAX_HEADER_BLOCK * 4)
 
-typedef enum { S_BODY, S_AFTER_DELIM, S_HEADERS, S_END, S_ERROR } mp_state;
+typedef enum { S_BODY,
+               S_AFTER_DELIM,
+               S_HEADERS,
+               S_END,
+               S_ERROR } mp_state;
 
 struct mp_parser {
     mp_callbacks cb;
     void *ctx;
-    char delim[MAX_BOUNDARY + 5];   /* "\r\n--" boundary */
+    char delim[MAX_BOUNDARY + 5]; /* "\r\n--" boundary */
     size_t dlen;
     mp_state state;
-    bool in_part;                   /* a part is open (data goes to part_data) */
-    buf in;                         /* unprocessed bytes */
+    bool in_part; /* a part is open (data goes to part_data) */
+    buf in;       /* unprocessed bytes */
     char err[160];
 };
 
@@ -38,7 +42,7 @@ int mp_boundary(const char *ct, char *out, size_t out_len)
 {
     if (!ct) return -1;
     bool found = false;
-    for (const char *s = ct; (s = strchr(s, ';')); ) {
+    for (const char *s = ct; (s = strchr(s, ';'));) {
         s++;
         while (*s == ' ' || *s == '\t') s++;
         if (strncasecmp(s, "boundary=", 9)) continue;
@@ -76,7 +80,11 @@ mp_parser *mp_new(const char *boundary, const mp_callbacks *cb, void *ctx)
      * has none before it, is found like every other delimiter. Anything before
      * it is preamble and ignored (we are not in a part yet). */
     buf_init(&p->in, MAX_BUFFERED);
-    if (buf_reserve(&p->in, 4095) || buf_add(&p->in, "\r\n", 2)) { buf_free(&p->in); free(p); return NULL; }
+    if (buf_reserve(&p->in, 4095) || buf_add(&p->in, "\r\n", 2)) {
+        buf_free(&p->in);
+        free(p);
+        return NULL;
+    }
     p->state = S_BODY;
     return p;
 }
@@ -155,19 +163,31 @@ static int begin_part(mp_parser *p, char *block)
     int rc = 0;
     for (char *line = block, *next; line && *line; line = next) {
         next = strstr(line, "\r\n");
-        if (next) { *next = 0; next += 2; }
+        if (next) {
+            *next = 0;
+            next += 2;
+        }
         char *colon = strchr(line, ':');
-        if (!colon) { rc = fail(p, "malformed part header"); goto out; }
+        if (!colon) {
+            rc = fail(p, "malformed part header");
+            goto out;
+        }
         *colon = 0;
         const char *v = colon + 1;
         while (*v == ' ' || *v == '\t') v++;
         if (!strcasecmp(line, "Content-Type")) {
             free(ctype);
-            if (!(ctype = strdup(v))) { rc = fail(p, "out of memory"); goto out; }
+            if (!(ctype = strdup(v))) {
+                rc = fail(p, "out of memory");
+                goto out;
+            }
             continue;
         }
         if (strcasecmp(line, "Content-Disposition")) continue;
-        if (strncasecmp(v, "form-data", 9)) { rc = fail(p, "part is not form-data"); goto out; }
+        if (strncasecmp(v, "form-data", 9)) {
+            rc = fail(p, "part is not form-data");
+            goto out;
+        }
         disposition = true;
         for (const char *s = v + 9; *s;) {
             while (*s == ';' || *s == ' ' || *s == '\t') s++;
@@ -179,19 +199,31 @@ static int begin_part(mp_parser *p, char *block)
             s = eq + 1;
             while (*s == ' ' || *s == '\t') s++;
             char *val = param_value(&s);
-            if (!val) { rc = fail(p, "out of memory"); goto out; }
+            if (!val) {
+                rc = fail(p, "out of memory");
+                goto out;
+            }
             char **dst = kl == 4 && !strncasecmp(key, "name", 4) ? &name
-                       : kl == 8 && !strncasecmp(key, "filename", 8) ? &filename
-                       : kl == 9 && !strncasecmp(key, "filename*", 9) ? &filename_ext : NULL;
-            if (dst) { free(*dst); *dst = val; }
-            else free(val);
+                : kl == 8 && !strncasecmp(key, "filename", 8)    ? &filename
+                : kl == 9 && !strncasecmp(key, "filename*", 9)   ? &filename_ext
+                                                                 : NULL;
+            if (dst) {
+                free(*dst);
+                *dst = val;
+            } else free(val);
         }
     }
-    if (!disposition || !name) { rc = fail(p, "part without Content-Disposition: form-data; name=..."); goto out; }
+    if (!disposition || !name) {
+        rc = fail(p, "part without Content-Disposition: form-data; name=...");
+        goto out;
+    }
     if (filename_ext) {
         /* filename* wins when it can be decoded (RFC 7578 section 4.2 / RFC 6266). */
         char *dec = ext_value(filename_ext);
-        if (dec) { free(filename); filename = dec; }
+        if (dec) {
+            free(filename);
+            filename = dec;
+        }
     }
     p->in_part = true;
     if (p->cb.part_begin(p->ctx, name, filename, ctype) != 0) rc = fail(p, "stopped");
@@ -205,7 +237,7 @@ out:
 
 static int emit(mp_parser *p, const char *data, size_t n)
 {
-    if (!p->in_part || n == 0) return 0;  /* preamble */
+    if (!p->in_part || n == 0) return 0; /* preamble */
     return p->cb.part_data(p->ctx, data, n) == 0 ? 0 : fail(p, "stopped");
 }
 
@@ -238,7 +270,11 @@ static int process(mp_parser *p)
         } else if (p->state == S_AFTER_DELIM) {
             /* "--" closes the body; else optional padding, then CRLF and headers. */
             if (avail < 2) break;
-            if (b[0] == '-' && b[1] == '-') { p->state = S_END; pos += 2; break; }
+            if (b[0] == '-' && b[1] == '-') {
+                p->state = S_END;
+                pos += 2;
+                break;
+            }
             size_t k = 0;
             while (k < avail && (b[k] == ' ' || b[k] == '\t')) k++;
             /* The padding limit holds however the body is split into reads. */
@@ -278,7 +314,7 @@ static int process(mp_parser *p)
 int mp_feed(mp_parser *p, const char *data, size_t len)
 {
     if (p->state == S_ERROR) return -1;
-    if (p->state == S_END) return 0;  /* epilogue: ignored */
+    if (p->state == S_END) return 0; /* epilogue: ignored */
     while (len > 0) {
         /* Feed in slices so the buffer stays small whatever the caller passes. */
         if (buf_room(&p->in) < 1024 && buf_reserve(&p->in, 1024)) return fail(p, "out of memory");
@@ -290,7 +326,10 @@ int mp_feed(mp_parser *p, const char *data, size_t len)
         data += n;
         len -= n;
         if (process(p)) return -1;
-        if (p->state == S_END) { buf_reset(&p->in); return 0; }
+        if (p->state == S_END) {
+            buf_reset(&p->in);
+            return 0;
+        }
     }
     return 0;
 }

@@ -29,12 +29,15 @@ typedef struct {
     predict_request *req;
     int client_fd;
     int abort_fd;
-    bool ended;     /* shutdown ended the request: only its last lines are left to send */
+    bool ended; /* shutdown ended the request: only its last lines are left to send */
 } stream_ctx;
 
 #define SHUTDOWN_MESSAGE "the server is shutting down: this file was not finished within --shutdown-timeout"
 
-typedef enum { WAIT_LINES, WAIT_CLIENT_GONE, WAIT_SHUTDOWN, WAIT_FAILED } wait_result;
+typedef enum { WAIT_LINES,
+               WAIT_CLIENT_GONE,
+               WAIT_SHUTDOWN,
+               WAIT_FAILED } wait_result;
 
 /* Sleeps until a line is queued for req, the client goes away (client_fd < 0:
  * not watched), or shutdown runs out of patience (not watched once ended).
@@ -164,7 +167,8 @@ static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const c
 static int max_parts(const sight_config *cfg)
 {
     int64_t need = 8 * (int64_t)cfg->max_files + 16;
-    return cfg->max_parts >= need ? cfg->max_parts : need > INT_MAX ? INT_MAX : (int)need;
+    return cfg->max_parts >= need ? cfg->max_parts : need > INT_MAX ? INT_MAX
+                                                                    : (int)need;
 }
 
 static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
@@ -177,7 +181,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
         atomic_fetch_sub(&s->inflight, 1);
         return refuse(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
-                           s->cfg.max_inflight);
+                      s->cfg.max_inflight);
     }
     hr->counted = true;
     metrics_inflight_add(1);
@@ -188,19 +192,19 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
         hr->json_body = ct && !strncasecmp(ct, "application/json", 16);
         if (!hr->json_body)
             return refuse(c, hr, 415, "unsupported_media_type", "send application/json (got %.100s)",
-                               ct ? ct : "no Content-Type");
+                          ct ? ct : "no Content-Type");
     } else {
         /* A url-encoded form cannot carry files, but reading it lets the answer be
          * the helpful 422 "no_files" (or 401) rather than a bare 415. */
         hr->urlencoded = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
         if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && !hr->urlencoded))
             return refuse(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
-                               ct ? ct : "no Content-Type");
+                          ct ? ct : "no Content-Type");
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
         return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
-                           (long long)s->cfg.max_body_bytes);
+                      (long long)s->cfg.max_body_bytes);
     header_key(c, hr);
     if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred.status))
         return MHD_YES;
@@ -243,8 +247,7 @@ static predict_request *build_request(http_req *hr)
     file_job *files = calloc(f->nfiles ? f->nfiles : 1, sizeof *files);
     for (size_t i = 0; files && i < f->nfiles; i++) {
         const form_meta *m = &f->meta[i];
-        files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i),
-                              .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm};
+        files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i), .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm};
         files[i].data = form_take_file(f, i, &files[i].len);
         files[i].filename_len = strlen(files[i].filename);
     }
@@ -306,9 +309,15 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         }
         ssize_t n = eq_read(predict_request_events(pr), text.data + text.len, buf_room(&text));
         if (n < 0) break;
-        if (n > 0) { buf_commit(&text, (size_t)n); continue; }
+        if (n > 0) {
+            buf_commit(&text, (size_t)n);
+            continue;
+        }
         wait_result w = wait_for_lines(pr, client, s->abort_fd, ended);
-        if (w == WAIT_FAILED || w == WAIT_CLIENT_GONE) { gone = true; break; }
+        if (w == WAIT_FAILED || w == WAIT_CLIENT_GONE) {
+            gone = true;
+            break;
+        }
         if (w == WAIT_SHUTDOWN) {
             /* Shutdown: answer with what is done and shutting_down for the rest. */
             predict_request_end(pr, "shutting_down", SHUTDOWN_MESSAGE);
@@ -329,7 +338,11 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         json_t *ev = json_loads(line, 0, NULL);
         const char *st = json_string_value(json_object_get(ev, "status"));
         json_int_t idx = json_integer_value(json_object_get(ev, "index"));
-        if (st && !strcmp(st, "complete")) { json_decref(complete); complete = ev; continue; }
+        if (st && !strcmp(st, "complete")) {
+            json_decref(complete);
+            complete = ev;
+            continue;
+        }
         if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < predict_request_nfiles(pr))
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
@@ -338,7 +351,8 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
     predict_request_unref(pr);
     size_t blen;
     char *body = json_line(json_pack("{s:{s:o,s:o},s:i}", "result", "files", files, "complete",
-                                     complete ? complete : json_object(), "code", 0), &blen);
+                                     complete ? complete : json_object(), "code", 0),
+                           &blen);
     return body ? reply_body(c, hr, 200, "application/json", body, blen) : MHD_NO;
 }
 

@@ -38,7 +38,10 @@ enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned stat
                            char *body, size_t len)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(body); return MHD_NO; }
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     return reply_queue(c, hr, status, r);
 }

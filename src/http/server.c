@@ -60,7 +60,10 @@ static void set_request_id(struct MHD_Connection *c, http_req *hr)
         bool ok = n > 0 && n < sizeof hr->request_id;
         for (size_t i = 0; ok && i < n; i++)
             ok = isalnum((unsigned char)given[i]) || given[i] == '-' || given[i] == '_' || given[i] == '.';
-        if (ok) { memcpy(hr->request_id, given, n + 1); return; }
+        if (ok) {
+            memcpy(hr->request_id, given, n + 1);
+            return;
+        }
     }
     uint8_t rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
@@ -190,7 +193,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
     *req_cls = NULL;
     /* A request cut off before any response counts as 499 (client closed), as
      * nginx logs it, or 408 when our body deadline cut it. */
-    metrics_request(route_metric(hr->route), hr->status ? hr->status : cut ? 408 : 499);
+    metrics_request(route_metric(hr->route), hr->status ? hr->status : cut ? 408
+                                                                           : 499);
     if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         /* Includes a client that stopped reading its stream: writes made no
          * progress for --client-timeout seconds. */
@@ -281,7 +285,7 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe)
     /* MHD_USE_POLL: with select() every descriptor past 1023 is refused, so a
      * --max-connections above ~1000 would silently not hold. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* Thread per connection: a stream's reader may sleep in poll() until its
      * next event without holding up anyone else. The connection limit bounds

@@ -7,9 +7,9 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *path;         /* URL path, "/index.html" */
+    const char *path; /* URL path, "/index.html" */
     const char *content_type;
-    const char *etag;         /* strong ETag, quoted */
+    const char *etag; /* strong ETag, quoted */
     const unsigned char *data;
     size_t len;
 } static_file;

@@ -16,16 +16,16 @@ typedef struct keystore keystore;
 typedef struct {
     int64_t id;
     char name[128];
-    char prefix[16];       /* first 8 characters of the key, e.g. "sk_AbCdE", for recognising it */
-    int64_t created_at;    /* unix seconds */
-    int64_t last_used_at;  /* 0 = never */
-    int64_t revoked_at;    /* 0 = active */
+    char prefix[16];      /* first 8 characters of the key, e.g. "sk_AbCdE", for recognising it */
+    int64_t created_at;   /* unix seconds */
+    int64_t last_used_at; /* 0 = never */
+    int64_t revoked_at;   /* 0 = active */
 } key_info;
 
 typedef enum {
     KEY_VALID = 0,
-    KEY_UNKNOWN,   /* no such key, or revoked */
-    KEY_ERROR,     /* the store failed (I/O, corruption); callers answer 503 */
+    KEY_UNKNOWN, /* no such key, or revoked */
+    KEY_ERROR,   /* the store failed (I/O, corruption); callers answer 503 */
 } key_verdict;
 
 /* Backend vtable: a later backend fills one of these. */
@@ -55,13 +55,20 @@ keystore *keystore_open_sqlite(const char *path, char *err, size_t err_len);
 /* Key text: "sk_" followed by 43 URL-safe base64 characters (32 random bytes). */
 #define KEYSTORE_KEY_MAX 64
 
-static inline void keystore_close(keystore *ks) { if (ks) ks->ops->close(ks); }
+static inline void keystore_close(keystore *ks)
+{
+    if (ks) ks->ops->close(ks);
+}
 static inline int keystore_create(keystore *ks, const char *name, char *key_out, size_t len, int64_t *id)
-{ return ks->ops->create(ks, name, key_out, len, id); }
+{
+    return ks->ops->create(ks, name, key_out, len, id);
+}
 static inline int keystore_list(keystore *ks, key_info **out, size_t *n) { return ks->ops->list(ks, out, n); }
 static inline int keystore_revoke(keystore *ks, int64_t id) { return ks->ops->revoke(ks, id); }
 static inline key_verdict keystore_verify(keystore *ks, const char *key, int64_t *id)
-{ return ks->ops->verify(ks, key, id); }
+{
+    return ks->ops->verify(ks, key, id);
+}
 static inline int keystore_count_active(keystore *ks, int64_t *n) { return ks->ops->count_active(ks, n); }
 
 #endif

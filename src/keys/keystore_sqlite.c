@@ -28,10 +28,10 @@
 #include <unistd.h>
 
 #define KEY_RAND_BYTES 32
-#define KEY_LEN (3 + 43)          /* "sk_" + base64url(32 bytes), unpadded */
-#define KEY_PREFIX_LEN 8          /* shown by `keys list`; reveals 30 of 256 random bits */
+#define KEY_LEN (3 + 43) /* "sk_" + base64url(32 bytes), unpadded */
+#define KEY_PREFIX_LEN 8 /* shown by `keys list`; reveals 30 of 256 random bits */
 #define KEY_NAME_MAX 100
-#define TOUCH_INTERVAL 60         /* seconds between last_used_at writes per key */
+#define TOUCH_INTERVAL 60 /* seconds between last_used_at writes per key */
 #define BUSY_TIMEOUT_MS 5000
 /* The last_used_at write is best effort and runs under the mutex every
  * verify waits on, so it must not wait long for another writer. */
@@ -190,7 +190,10 @@ static int ks_list(keystore *base, key_info **out, size_t *n)
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             key_info *nv = array_resize(v, ncap, sizeof *nv);
-            if (!nv) { ok = 0; break; }
+            if (!nv) {
+                ok = 0;
+                break;
+            }
             v = nv;
             cap = ncap;
         }

@@ -2,7 +2,7 @@
  * long side (area average, so small text stays legible rather than aliased),
  * JPEG quality 90, base64 in a data: URL. The model server never fetches. */
 #include <setjmp.h>
-#include <stdio.h>  /* before jpeglib.h, which needs FILE and size_t */
+#include <stdio.h> /* before jpeglib.h, which needs FILE and size_t */
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,7 +96,7 @@ int llm_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, unsigned char
         JSAMPROW row = (JSAMPROW)(rgb + (size_t)ci.next_scanline * w * 3);
         jpeg_write_scanlines(&ci, &row, 1);
     }
-    jpeg_finish_compress(&ci);  /* sets buf and len to the final buffer */
+    jpeg_finish_compress(&ci); /* sets buf and len to the final buffer */
     jpeg_destroy_compress(&ci);
     *out = buf;
     *out_len = len;
@@ -105,7 +105,7 @@ int llm_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, unsigned char
 
 char *llm_base64(const unsigned char *buf, size_t len)
 {
-    if (len > (size_t)1 << 30) return NULL;  /* EVP_EncodeBlock takes an int */
+    if (len > (size_t)1 << 30) return NULL; /* EVP_EncodeBlock takes an int */
     char *out = malloc(4 * ((len + 2) / 3) + 1);
     if (!out) return NULL;
     EVP_EncodeBlock((unsigned char *)out, buf, (int)len);

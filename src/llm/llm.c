@@ -15,17 +15,17 @@
 #include "util/gate.h"
 #include "util/log.h"
 
-#define MAX_RETRIES 2           /* for 429 and 5xx: three attempts in all */
-#define MAX_RETRY_WAIT_S 10.0   /* a longer Retry-After is cut to this */
-#define MAX_ERROR_BODY 65536    /* of a refusal, kept for its message */
+#define MAX_RETRIES 2         /* for 429 and 5xx: three attempts in all */
+#define MAX_RETRY_WAIT_S 10.0 /* a longer Retry-After is cut to this */
+#define MAX_ERROR_BODY 65536  /* of a refusal, kept for its message */
 #define MAX_WHOLE_BODY (16 << 20)
 
 struct llm {
     stage st;
     bool remote;
-    char endpoint[1200];        /* base URL + /chat/completions */
+    char endpoint[1200]; /* base URL + /chat/completions */
     char model[256];
-    char *auth_header;          /* "Authorization: Bearer ..."; never logged */
+    char *auth_header; /* "Authorization: Bearer ..."; never logged */
     int timeout_s, max_tokens, max_side;
     /* At most `slots` provider calls at once, the rest wait (cancellably)
      * rather than piling onto the model server. */
@@ -57,12 +57,12 @@ typedef struct {
     const stage_input *in;
     CURL *curl;
     long status;
-    bool started;        /* the first body bytes have been seen */
-    bool sse;            /* a 200 event stream (else the body is kept whole) */
+    bool started; /* the first body bytes have been seen */
+    bool sse;     /* a 200 event stream (else the body is kept whole) */
     sse_parser parser;
     chat_stream chat;
-    buf body;            /* non-stream body: an error, or a whole JSON answer; capped once the status is known */
-    double retry_after;  /* seconds, -1 = none sent */
+    buf body;           /* non-stream body: an error, or a whole JSON answer; capped once the status is known */
+    double retry_after; /* seconds, -1 = none sent */
     double t0, t_first;
 } attempt;
 
@@ -96,7 +96,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ctx)
         a->sse = a->status == 200 && !(ct && strcasestr(ct, "json"));
         buf_init(&a->body, a->status == 200 ? MAX_WHOLE_BODY : MAX_ERROR_BODY);
     }
-    if (a->sse) return sse_feed(&a->parser, ptr, n) == 0 ? n : 0;  /* 0 aborts: the stream is bad */
+    if (a->sse) return sse_feed(&a->parser, ptr, n) == 0 ? n : 0; /* 0 aborts: the stream is bad */
     /* What passes the cap is dropped: the start is enough for a message. */
     size_t room = a->body.max - a->body.len;
     if (buf_add(&a->body, ptr, n < room ? n : room) == BUF_NOMEM) return 0;
@@ -112,7 +112,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ctx)
         snprintf(tmp, sizeof tmp, "%.*s", (int)(n - 12 < 31 ? n - 12 : 31), buf + 12);
         char *end;
         double v = strtod(tmp, &end);
-        if (end != tmp && v >= 0) a->retry_after = v;  /* an HTTP date is left to our own backoff */
+        if (end != tmp && v >= 0) a->retry_after = v; /* an HTTP date is left to our own backoff */
     }
     return n;
 }
@@ -120,17 +120,22 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ctx)
 static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     attempt *a = ctx;
-    return is_cancelled(a->in) ? 1 : 0;  /* non-zero aborts the transfer: the client went away */
+    return is_cancelled(a->in) ? 1 : 0; /* non-zero aborts the transfer: the client went away */
 }
 
-typedef enum { A_OK, A_RETRY, A_FAIL } attempt_result;
+typedef enum { A_OK,
+               A_RETRY,
+               A_FAIL } attempt_result;
 
 static attempt_result run_attempt(llm *l, attempt *a, const char *body, double deadline, struct curl_slist *hdrs,
                                   sight_error *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *c = curl_easy_init();
-    if (!c) { sight_error_set(err, "llm_unavailable", "cannot create an HTTP client"); return A_FAIL; }
+    if (!c) {
+        sight_error_set(err, "llm_unavailable", "cannot create an HTTP client");
+        return A_FAIL;
+    }
     a->curl = c;
     a->retry_after = -1;
     long left_ms = (long)((deadline - clock_s()) * 1000);
@@ -146,7 +151,7 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  /* many threads: no SIGALRM for DNS timeouts */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* many threads: no SIGALRM for DNS timeouts */
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, left_ms < 10000 ? left_ms : 10000L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -163,8 +168,8 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
     }
     if (a->chat.status != CHAT_OK) {
         const char *code = a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
-                           : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error"
-                                                                   : "llm_bad_response";
+            : a->chat.status == CHAT_UPSTREAM_ERROR              ? "llm_upstream_error"
+                                                                 : "llm_bad_response";
         sight_error_set(err, code, "%s", a->chat.message);
         return A_FAIL;
     }
@@ -184,7 +189,7 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
         char msg[400];
         llm_error_message(buf_str(&a->body), a->body.len, msg, sizeof msg);
         sight_error_set(err, a->status == 429 ? "llm_rate_limited" : "llm_upstream_error", "the provider answered HTTP %ld: %s",
-                a->status, msg);
+                        a->status, msg);
         return a->status == 429 || a->status >= 500 ? A_RETRY : A_FAIL;
     }
     if (rc != CURLE_OK) {
@@ -194,22 +199,22 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
     if (a->sse) {
         if (sse_finish(&a->parser) != 0 || a->chat.status != CHAT_OK) {
             sight_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : "llm_bad_response", "%s",
-                    a->chat.message[0] ? a->chat.message : "malformed stream");
+                            a->chat.message[0] ? a->chat.message : "malformed stream");
             return A_FAIL;
         }
         /* [DONE] or a finish_reason marks a complete answer; a stream that just
          * stops may have lost its end. */
         if (!a->chat.done && !a->chat.finish_reason[0]) {
             sight_error_set(err, "llm_bad_response", "malformed stream: it ended without [DONE] or a finish_reason (%d events)",
-                    a->chat.events);
+                            a->chat.events);
             return A_FAIL;
         }
         return A_OK;
     }
     if (chat_whole(&a->chat, buf_str(&a->body), a->body.len) != 0) {
-        sight_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
-                     : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error" : "llm_bad_response",
-                "%s", a->chat.message);
+        sight_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error"
+                                                                                                                                  : "llm_bad_response",
+                        "%s", a->chat.message);
         return A_FAIL;
     }
     return A_OK;
@@ -241,7 +246,10 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, sight_error *
     json_decref(req);
     free(url);
     free(text);
-    if (!body) { sight_error_set(err, "llm_unavailable", "cannot prepare the image and prompt (out of memory)"); return -1; }
+    if (!body) {
+        sight_error_set(err, "llm_unavailable", "cannot prepare the image and prompt (out of memory)");
+        return -1;
+    }
     double t_enc = clock_s();
 
     if (!gate_enter(&l->calls, in->cancelled)) {
@@ -317,7 +325,10 @@ static int stage_run(void *self, const stage_input *in, json_t **out, sight_erro
     if (l->remote) return run_remote(l, in, out, err);
     double t0 = clock_s();
     json_t *res = llm_local_answer(in->query, in->earlier);
-    if (!res) { sight_error_set(err, "llm_unavailable", "out of memory"); return -1; }
+    if (!res) {
+        sight_error_set(err, "llm_unavailable", "out of memory");
+        return -1;
+    }
     json_object_set_new(res, "speed_ms", json_pack("{s:f}", "total", round3((clock_s() - t0) * 1000)));
     *out = res;
     return 0;
@@ -326,7 +337,10 @@ static int stage_run(void *self, const stage_input *in, json_t **out, sight_erro
 llm *llm_open(const sight_config *cfg, char *msg, size_t msg_len)
 {
     llm *l = calloc(1, sizeof *l);
-    if (!l) { snprintf(msg, msg_len, "out of memory"); return NULL; }
+    if (!l) {
+        snprintf(msg, msg_len, "out of memory");
+        return NULL;
+    }
     l->slots = cfg->llm_concurrency > 0 ? cfg->llm_concurrency : 1;
     gate_init(&l->calls, l->slots);
     l->timeout_s = cfg->llm_timeout_s;

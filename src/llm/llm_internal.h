@@ -18,10 +18,10 @@
 typedef int (*sse_event_fn)(void *ctx, const char *data, size_t len);
 
 typedef struct {
-    buf line;          /* the line being read */
-    buf data;          /* data of the event being read */
+    buf line; /* the line being read */
+    buf data; /* data of the event being read */
     bool has_data;
-    bool skip_lf;      /* the last byte was CR: a following LF belongs to it */
+    bool skip_lf; /* the last byte was CR: a following LF belongs to it */
     sse_event_fn on_event;
     void *ctx;
 } sse_parser;
@@ -36,22 +36,22 @@ void sse_free(sse_parser *p);
 
 typedef enum {
     CHAT_OK = 0,
-    CHAT_MALFORMED,       /* a data line that is not a chunk */
-    CHAT_UPSTREAM_ERROR,  /* an {"error": ...} event */
-    CHAT_CONTENT_FILTER,  /* finish_reason "content_filter" */
+    CHAT_MALFORMED,      /* a data line that is not a chunk */
+    CHAT_UPSTREAM_ERROR, /* an {"error": ...} event */
+    CHAT_CONTENT_FILTER, /* finish_reason "content_filter" */
 } chat_status;
 
 typedef void (*chat_delta_fn)(void *ctx, const char *text, size_t len);
 
 typedef struct {
-    buf text;             /* the answer so far */
-    json_t *usage;        /* as the provider sent it, or NULL */
-    char model[256];      /* as the provider names it */
+    buf text;        /* the answer so far */
+    json_t *usage;   /* as the provider sent it, or NULL */
+    char model[256]; /* as the provider names it */
     char finish_reason[32];
-    bool done;            /* [DONE] seen */
+    bool done; /* [DONE] seen */
     int events;
     chat_status status;
-    char message[512];    /* for the non-OK statuses */
+    char message[512]; /* for the non-OK statuses */
     chat_delta_fn on_delta;
     void *ctx;
 } chat_stream;

@@ -24,7 +24,10 @@ static const char *const KIND_WORDS[] = {"serial number", "model", "part number"
                                          "licence plate", "price", "date", "text"};
 
 /* Query words that select each kind, checked in this order (first hit wins). */
-static const struct { kind k; const char *words[16]; } QUERY_WORDS[] = {
+static const struct {
+    kind k;
+    const char *words[16];
+} QUERY_WORDS[] = {
     {K_SERIAL, {"serial", "s/n", "sn", NULL}},
     {K_PLATE, {"plate", "license", "licence", "registration", "number plate", NULL}},
     {K_PRICE, {"price", "cost", "how much", "costs", "$", "€", "£", NULL}},
@@ -36,13 +39,13 @@ static const struct { kind k; const char *words[16]; } QUERY_WORDS[] = {
     {K_TEXT, {"text", "read", "written", "write", "say", "says", "label", "sign", "word", "words", "number", NULL}},
 };
 
-#define DATE_RE                                                                                            \
-    "([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}|"                     \
+#define DATE_RE                                                                                          \
+    "([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}|[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}|"                  \
     "[0-9]{1,2}[ .-]?(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?[ .,-]*[0-9]{2,4}|" \
-    "(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?[ .-]*[0-9]{1,2},?[ .-]*[0-9]{4}|"     \
+    "(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?[ .-]*[0-9]{1,2},?[ .-]*[0-9]{4}|"  \
     "[0-9]{1,2}/[0-9]{4})"
-#define PRICE_RE                                                                                           \
-    "((\\$|€|£|¥|usd|eur|gbp|chf)[ ]?[0-9]+([.,][0-9]{3})*([.,][0-9]{1,2})?|"                               \
+#define PRICE_RE                                                                  \
+    "((\\$|€|£|¥|usd|eur|gbp|chf)[ ]?[0-9]+([.,][0-9]{3})*([.,][0-9]{1,2})?|" \
     "[0-9]+([.,][0-9]{3})*([.,][0-9]{1,2})?[ ]?(\\$|€|£|¥|usd|eur|gbp|chf|kr|zł))"
 
 /* ---- the query ---- */
@@ -56,41 +59,86 @@ static kind text_kind(const char *q)
 }
 
 /* Words a person uses for the detector's classes (COCO names). */
-static const struct { const char *word, *cls; } SYNONYMS[] = {
-    {"people", "person"}, {"persons", "person"}, {"man", "person"}, {"men", "person"}, {"woman", "person"},
-    {"women", "person"}, {"child", "person"}, {"children", "person"}, {"kid", "person"}, {"kids", "person"},
-    {"human", "person"}, {"humans", "person"}, {"pedestrian", "person"}, {"pedestrians", "person"},
-    {"adult", "person"}, {"adults", "person"}, {"bike", "bicycle"}, {"bikes", "bicycle"},
-    {"motorbike", "motorcycle"}, {"motorbikes", "motorcycle"}, {"phone", "cell phone"}, {"phones", "cell phone"},
-    {"television", "tv"}, {"plane", "airplane"}, {"planes", "airplane"}, {"sofa", "couch"}, {"sofas", "couch"},
-    {"puppy", "dog"}, {"puppies", "dog"}, {"kitten", "cat"}, {"kittens", "cat"}, {"mice", "mouse"},
-    {"buses", "bus"}, {"glasses", "wine glass"}, {"knives", "knife"}, {"sheep", "sheep"},
+static const struct {
+    const char *word, *cls;
+} SYNONYMS[] = {
+    {"people", "person"},
+    {"persons", "person"},
+    {"man", "person"},
+    {"men", "person"},
+    {"woman", "person"},
+    {"women", "person"},
+    {"child", "person"},
+    {"children", "person"},
+    {"kid", "person"},
+    {"kids", "person"},
+    {"human", "person"},
+    {"humans", "person"},
+    {"pedestrian", "person"},
+    {"pedestrians", "person"},
+    {"adult", "person"},
+    {"adults", "person"},
+    {"bike", "bicycle"},
+    {"bikes", "bicycle"},
+    {"motorbike", "motorcycle"},
+    {"motorbikes", "motorcycle"},
+    {"phone", "cell phone"},
+    {"phones", "cell phone"},
+    {"television", "tv"},
+    {"plane", "airplane"},
+    {"planes", "airplane"},
+    {"sofa", "couch"},
+    {"sofas", "couch"},
+    {"puppy", "dog"},
+    {"puppies", "dog"},
+    {"kitten", "cat"},
+    {"kittens", "cat"},
+    {"mice", "mouse"},
+    {"buses", "bus"},
+    {"glasses", "wine glass"},
+    {"knives", "knife"},
+    {"sheep", "sheep"},
 };
 
 /* Lower-case singular of one word (buses -> bus, ponies -> pony, cars -> car). */
 static void singular(const char *w, char *out, size_t len)
 {
     for (size_t i = 0; i < sizeof SYNONYMS / sizeof SYNONYMS[0]; i++)
-        if (!strcmp(w, SYNONYMS[i].word)) { snprintf(out, len, "%s", SYNONYMS[i].cls); return; }
+        if (!strcmp(w, SYNONYMS[i].word)) {
+            snprintf(out, len, "%s", SYNONYMS[i].cls);
+            return;
+        }
     size_t n = strlen(w);
     snprintf(out, len, "%s", w);
     if (n > 3 && !strcmp(w + n - 3, "ies")) snprintf(out + n - 3, len - (n - 3), "y");
-    else if (n > 4 && (!strcmp(w + n - 4, "ches") || !strcmp(w + n - 4, "shes") || !strcmp(w + n - 3, "xes") ||
-                       !strcmp(w + n - 3, "ses")))
+    else if (n > 4 && (!strcmp(w + n - 4, "ches") || !strcmp(w + n - 4, "shes") || !strcmp(w + n - 3, "xes") || !strcmp(w + n - 3, "ses")))
         out[n - 2] = 0;
     else if (n > 2 && w[n - 1] == 's' && w[n - 2] != 's') out[n - 1] = 0;
 }
 
-typedef enum { Q_NONE, Q_COUNT, Q_PRESENCE } qtype;
+typedef enum { Q_NONE,
+               Q_COUNT,
+               Q_PRESENCE } qtype;
 
 /* "how many X", "count X", "number of X" -> COUNT; "is/are there X", "any X", "do you see X" -> PRESENCE.
  * noun gets the (up to two-word) phrase after the cue, articles skipped. */
 static qtype object_query(const char *q, char *noun, size_t len)
 {
-    static const struct { const char *cue; qtype t; } CUES[] = {
-        {"how many", Q_COUNT}, {"number of", Q_COUNT}, {"count the", Q_COUNT}, {"count", Q_COUNT},
-        {"is there", Q_PRESENCE}, {"are there", Q_PRESENCE}, {"do you see", Q_PRESENCE}, {"can you see", Q_PRESENCE},
-        {"does it contain", Q_PRESENCE}, {"contains", Q_PRESENCE}, {"any", Q_PRESENCE},
+    static const struct {
+        const char *cue;
+        qtype t;
+    } CUES[] = {
+        {"how many", Q_COUNT},
+        {"number of", Q_COUNT},
+        {"count the", Q_COUNT},
+        {"count", Q_COUNT},
+        {"is there", Q_PRESENCE},
+        {"are there", Q_PRESENCE},
+        {"do you see", Q_PRESENCE},
+        {"can you see", Q_PRESENCE},
+        {"does it contain", Q_PRESENCE},
+        {"contains", Q_PRESENCE},
+        {"any", Q_PRESENCE},
     };
     for (size_t i = 0; i < sizeof CUES / sizeof CUES[0]; i++) {
         long at = text_find_word(q, CUES[i].cue);
@@ -100,7 +148,7 @@ static qtype object_query(const char *q, char *noun, size_t len)
         int nw = 0;
         while (*p && nw < 2) {
             while (*p && !text_is_word_char(*p)) {
-                if (strchr("?.!,", *p) && nw > 0) goto done;  /* the phrase ends at punctuation */
+                if (strchr("?.!,", *p) && nw > 0) goto done; /* the phrase ends at punctuation */
                 p++;
             }
             const char *s = p;
@@ -153,7 +201,10 @@ static json_t *detections_of(const json_t *dets, const char *noun, char *cls, si
             for (char *x = lc; *x; x++) *x = (char)tolower((unsigned char)*x);
             if (!strcmp(lc, want)) json_array_append(out, d);
         }
-        if (json_array_size(out)) { snprintf(cls, cls_len, "%s", want); return out; }
+        if (json_array_size(out)) {
+            snprintf(cls, cls_len, "%s", want);
+            return out;
+        }
     }
     snprintf(cls, cls_len, "%s", sp ? two : sing);
     return out;
@@ -280,7 +331,8 @@ static void answer_summary(const json_t *earlier, const ocr_line *l, size_t n, j
         json_object_set_new(res, "text", json_is_string(t) ? json_incref(t) : json_string(""));
     }
     snprintf(resp, len, "%s Objects detected: %s. Text read: %s.", NO_LLM, objs,
-             !ocr ? "no OCR stage configured" : n ? "see \"text\"" : "none");
+             !ocr ? "no OCR stage configured" : n ? "see \"text\""
+                                                  : "none");
     (void)l;
 }
 
@@ -314,7 +366,7 @@ json_t *llm_local_answer(const char *query, const json_t *earlier)
     /* Counting wins ("how many labels" is about objects); a specific text kind
      * wins over presence ("is there a serial number"); generic words like
      * "sign" or "number" only when no object is asked about. */
-    if (ot == Q_PRESENCE && k == K_TEXT && names_text(noun)) ot = Q_NONE;  /* "is there any text" */
+    if (ot == Q_PRESENCE && k == K_TEXT && names_text(noun)) ot = Q_NONE; /* "is there any text" */
     if (ot == Q_COUNT || (ot == Q_PRESENCE && (k == K_TEXT || k == K_NONE)))
         answer_objects(ot, noun, earlier, res, resp, sizeof resp);
     else if (k != K_NONE)

@@ -162,8 +162,11 @@ static const ocr_line *value_line(const ocr_line *l, size_t n, const ocr_line *l
         bool right = dx > 0 && dy > -0.6 * h && dy < 0.6 * h;
         bool below = dy > 0.3 * h && dy < 4 * h;
         if (!right && !below) continue;
-        double d = right ? dx : dy * 3 + (dx < 0 ? -dx : dx);  /* prefer the same row */
-        if (d < best_d) { best_d = d; best = o; }
+        double d = right ? dx : dy * 3 + (dx < 0 ? -dx : dx); /* prefer the same row */
+        if (d < best_d) {
+            best_d = d;
+            best = o;
+        }
     }
     return best;
 }
@@ -172,7 +175,7 @@ json_t *text_match(kind k, const char *value, size_t vlen, const ocr_line *o, bo
 {
     json_t *m = json_object();
     json_object_set_new(m, "kind", json_string(KIND_NAME[k]));
-    json_object_set_new(m, "text", json_string_lossy(value, vlen));  /* a cut inside UTF-8 must not drop the key */
+    json_object_set_new(m, "text", json_string_lossy(value, vlen)); /* a cut inside UTF-8 must not drop the key */
     json_object_set_new(m, "line", json_string(o->text));
     json_object_set(m, "box", json_object_get(o->obj, "box") ? json_object_get(o->obj, "box") : json_null());
     json_object_set(m, "confidence", json_object_get(o->obj, "confidence") ? json_object_get(o->obj, "confidence") : json_null());
@@ -199,7 +202,7 @@ void text_find_labelled(kind k, const ocr_line *l, size_t n, const regex_t *patt
             if (at < 0) continue;
             const ocr_line *src = &l[i];
             const char *v = skip_to_value(l[i].text + at + strlen(LABELS[k][a]));
-            if (!*v) {  /* the label alone: its value is on the next line */
+            if (!*v) { /* the label alone: its value is on the next line */
                 src = value_line(l, n, &l[i]);
                 if (!src) break;
                 v = src->text;
@@ -234,8 +237,11 @@ void text_find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pa
             bool ok = len <= 14, in = false;
             for (size_t c = 0; c < len && ok; c++) {
                 unsigned char ch = (unsigned char)t[c];
-                if (isdigit(ch) || isupper(ch)) { alnum++; if (!in) groups++; in = true; }
-                else if (ch == ' ' || ch == '-' || ch == '.' || ch == ':') in = false;
+                if (isdigit(ch) || isupper(ch)) {
+                    alnum++;
+                    if (!in) groups++;
+                    in = true;
+                } else if (ch == ' ' || ch == '-' || ch == '.' || ch == ':') in = false;
                 else ok = false;
             }
             if (ok && alnum >= 4 && alnum <= 8 && groups <= 3 && has_digit(t, len) && has_alpha(t, len))
@@ -254,7 +260,10 @@ void text_find_unlabelled(kind k, const ocr_line *l, size_t n, const regex_t *pa
             size_t digits = 0;
             for (size_t c = 0; c < len; c++) digits += isdigit((unsigned char)s[c]) != 0;
             bool id = len >= 5 && digits >= 2 && (has_alpha(s, len) || digits >= 6);
-            if (id && len > best_len) { best = s; best_len = len; }
+            if (id && len > best_len) {
+                best = s;
+                best_len = len;
+            }
         }
         if (best) json_array_append_new(out, text_match(k, best, best_len, &l[i], false));
     }
@@ -264,7 +273,8 @@ static int by_confidence(const void *a, const void *b)
 {
     double ca = json_number_value(json_object_get(*(json_t *const *)a, "confidence"));
     double cb = json_number_value(json_object_get(*(json_t *const *)b, "confidence"));
-    return ca < cb ? 1 : ca > cb ? -1 : 0;
+    return ca < cb ? 1 : ca > cb ? -1
+                                 : 0;
 }
 
 void text_sort_matches(json_t *arr)

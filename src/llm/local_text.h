@@ -8,14 +8,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum { K_SERIAL, K_MODEL, K_PART, K_LOT, K_CODE, K_PLATE, K_PRICE, K_DATE, K_TEXT, K_NONE } kind;
+typedef enum { K_SERIAL,
+               K_MODEL,
+               K_PART,
+               K_LOT,
+               K_CODE,
+               K_PLATE,
+               K_PRICE,
+               K_DATE,
+               K_TEXT,
+               K_NONE } kind;
 
 typedef struct {
     const json_t *obj;
     const char *text;
     char *lower;
     double conf;
-    double cx, cy, h;  /* centre and height of its box */
+    double cx, cy, h; /* centre and height of its box */
 } ocr_line;
 
 char *text_lower_dup(const char *s);

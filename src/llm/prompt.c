@@ -24,7 +24,10 @@ const char LLM_SYSTEM_PROMPT[] =
  * MAX_OCR_LINES + MAX_DETECTIONS short lines: far below this. */
 #define MAX_PROMPT_CONTEXT (4u << 20)
 
-static double num(const json_t *j) { return json_number_value(j); }
+static double num(const json_t *j)
+{
+    return json_number_value(j);
+}
 
 char *llm_user_text(const char *query, const json_t *earlier, int width, int height)
 {
@@ -35,7 +38,8 @@ char *llm_user_text(const char *query, const json_t *earlier, int width, int hei
     else failed |= buf_printf(&b, "Question: Describe this image: what it shows, notable objects, any text in it.\n");
     /* Boxes are in the original's pixels; the attached copy may be smaller. */
     failed |= buf_printf(&b, "\nWhat Sight already found in this image (the original is %dx%d pixels; coordinates below are "
-                  "pixels of the original, the attached copy may be scaled down):\n", width, height);
+                             "pixels of the original, the attached copy may be scaled down):\n",
+                         width, height);
 
     json_t *ocr = json_object_get(earlier, "ocr");
     json_t *lines = json_object_get(ocr, "lines");
@@ -79,8 +83,8 @@ char *llm_user_text(const char *query, const json_t *earlier, int width, int hei
             json_t *bx = json_object_get(d, "box");
             const char *cls = json_string_value(json_object_get(d, "class"));
             failed |= buf_printf(&b, "- %s (%.2f) at [%.0f,%.0f,%.0f,%.0f]\n", cls ? cls : "?", num(json_object_get(d, "confidence")),
-                      num(json_object_get(bx, "x1")), num(json_object_get(bx, "y1")), num(json_object_get(bx, "x2")),
-                      num(json_object_get(bx, "y2")));
+                                 num(json_object_get(bx, "x1")), num(json_object_get(bx, "y1")), num(json_object_get(bx, "x2")),
+                                 num(json_object_get(bx, "y2")));
         }
     }
     if (failed) {

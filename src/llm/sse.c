@@ -40,14 +40,17 @@ static int dispatch(sse_parser *p)
 /* One complete line (without its terminator). */
 static int on_line(sse_parser *p, const char *s, size_t n)
 {
-    if (n == 0) return dispatch(p);   /* blank line ends the event */
-    if (s[0] == ':') return 0;        /* comment: keep-alives */
+    if (n == 0) return dispatch(p); /* blank line ends the event */
+    if (s[0] == ':') return 0;      /* comment: keep-alives */
     const char *colon = memchr(s, ':', n);
     size_t flen = colon ? (size_t)(colon - s) : n;
-    if (flen != 4 || memcmp(s, "data", 4) != 0) return 0;  /* event:, id:, retry: are of no use here */
+    if (flen != 4 || memcmp(s, "data", 4) != 0) return 0; /* event:, id:, retry: are of no use here */
     const char *v = colon ? colon + 1 : s + n;
     size_t vlen = (size_t)(s + n - v);
-    if (vlen && *v == ' ') { v++; vlen--; }
+    if (vlen && *v == ' ') {
+        v++;
+        vlen--;
+    }
     /* Several data lines make one event, joined by newlines. */
     if (vlen + (p->has_data ? 1 : 0) > p->data.max - p->data.len) return -1;
     if (p->has_data && buf_addc(&p->data, '\n')) return -1;
@@ -166,7 +169,7 @@ int chat_event(chat_stream *c, const char *data, size_t len)
     int rc = common_fields(c, j);
     json_t *choices = json_object_get(j, "choices");
     if (rc == 0 && choices && !json_is_array(choices)) rc = fail(c, CHAT_MALFORMED, "malformed stream: choices is not an array");
-    json_t *ch = json_array_get(choices, 0);  /* we ask for one answer (n = 1) */
+    json_t *ch = json_array_get(choices, 0); /* we ask for one answer (n = 1) */
     if (rc == 0 && ch) {
         json_t *delta = json_object_get(ch, "delta");
         const char *s = json_string_value(json_object_get(delta, "content"));

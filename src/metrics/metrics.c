@@ -11,8 +11,15 @@ static const double BUCKETS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 #define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
 #define MAX_STATUS_ROWS 128
 
-typedef struct { metrics_route route; unsigned status; unsigned long long n; } status_row;
-typedef struct { unsigned long long bucket[NBUCKETS], count; double sum; } histogram;
+typedef struct {
+    metrics_route route;
+    unsigned status;
+    unsigned long long n;
+} status_row;
+typedef struct {
+    unsigned long long bucket[NBUCKETS], count;
+    double sum;
+} histogram;
 
 /* One lock: updates are a handful per file, far below any contention that matters. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -25,10 +32,14 @@ static unsigned long long progress_dropped;
 static unsigned long long cuts[CUT_REASON_COUNT];
 
 static const char *ROUTES[METRIC_ROUTE_COUNT] = {
-    [METRIC_ROUTE_PREDICT_V1] = "predict_v1", [METRIC_ROUTE_PREDICT_V2] = "predict_v2",
-    [METRIC_ROUTE_BATCH_V1] = "batch_v1",     [METRIC_ROUTE_BATCH_V2] = "batch_v2",
-    [METRIC_ROUTE_HEALTHZ] = "healthz",       [METRIC_ROUTE_READYZ] = "readyz",
-    [METRIC_ROUTE_METRICS] = "metrics",       [METRIC_ROUTE_WEB] = "web",
+    [METRIC_ROUTE_PREDICT_V1] = "predict_v1",
+    [METRIC_ROUTE_PREDICT_V2] = "predict_v2",
+    [METRIC_ROUTE_BATCH_V1] = "batch_v1",
+    [METRIC_ROUTE_BATCH_V2] = "batch_v2",
+    [METRIC_ROUTE_HEALTHZ] = "healthz",
+    [METRIC_ROUTE_READYZ] = "readyz",
+    [METRIC_ROUTE_METRICS] = "metrics",
+    [METRIC_ROUTE_WEB] = "web",
     [METRIC_ROUTE_OTHER] = "other",
 };
 static const char *OUTCOMES[FILE_OUTCOME_COUNT] = {"done", "error", "cancelled"};
@@ -123,15 +134,15 @@ char *metrics_render(size_t *len_out)
     int failed = 0;
     pthread_mutex_lock(&mu);
     failed |= buf_printf(&b, "# HELP sight_http_requests_total HTTP requests answered, by route and status.\n"
-                  "# TYPE sight_http_requests_total counter\n");
+                             "# TYPE sight_http_requests_total counter\n");
     for (size_t i = 0; i < nrows; i++)
         failed |= buf_printf(&b, "sight_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
-                  ROUTES[rows[i].route], rows[i].status, rows[i].n);
+                             ROUTES[rows[i].route], rows[i].status, rows[i].n);
     failed |= buf_printf(&b, "# HELP sight_files_total Files finished, by outcome.\n# TYPE sight_files_total counter\n");
     for (int o = 0; o < FILE_OUTCOME_COUNT; o++)
         failed |= buf_printf(&b, "sight_files_total{outcome=\"%s\"} %llu\n", OUTCOMES[o], files[o]);
     failed |= buf_printf(&b, "# HELP sight_stage_duration_seconds Time spent in each stage of a file's work.\n"
-                  "# TYPE sight_stage_duration_seconds histogram\n");
+                             "# TYPE sight_stage_duration_seconds histogram\n");
     for (int s = 0; s < STAGE_COUNT; s++) {
         const histogram *h = &stages[s];
         for (size_t k = 0; k < NBUCKETS; k++)
@@ -141,15 +152,19 @@ char *metrics_render(size_t *len_out)
         failed |= buf_printf(&b, "sight_stage_duration_seconds_count{stage=\"%s\"} %llu\n", STAGES[s], h->count);
     }
     failed |= buf_printf(&b, "# HELP sight_requests_in_flight Prediction requests being received or streamed.\n"
-                  "# TYPE sight_requests_in_flight gauge\nsight_requests_in_flight %d\n", inflight);
+                             "# TYPE sight_requests_in_flight gauge\nsight_requests_in_flight %d\n",
+                         inflight);
     failed |= buf_printf(&b, "# HELP sight_stream_progress_dropped_total Progress lines (llm_delta) not sent because the client was behind.\n"
-                  "# TYPE sight_stream_progress_dropped_total counter\nsight_stream_progress_dropped_total %llu\n",
-              progress_dropped);
+                             "# TYPE sight_stream_progress_dropped_total counter\nsight_stream_progress_dropped_total %llu\n",
+                         progress_dropped);
     failed |= buf_printf(&b, "# HELP sight_connections_cut_total Connections cut off because the request headers or body came too slowly.\n"
-                  "# TYPE sight_connections_cut_total counter\n");
+                             "# TYPE sight_connections_cut_total counter\n");
     for (int r = 0; r < CUT_REASON_COUNT; r++)
         failed |= buf_printf(&b, "sight_connections_cut_total{reason=\"%s\"} %llu\n", CUT_REASONS[r], cuts[r]);
     pthread_mutex_unlock(&mu);
-    if (failed) { buf_free(&b); return NULL; }
+    if (failed) {
+        buf_free(&b);
+        return NULL;
+    }
     return buf_take(&b, len_out);
 }

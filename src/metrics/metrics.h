@@ -6,13 +6,30 @@
 
 /* The label of a request's counter; the HTTP layer maps its own routes onto it. */
 typedef enum {
-    METRIC_ROUTE_PREDICT_V1 = 0, METRIC_ROUTE_PREDICT_V2, METRIC_ROUTE_BATCH_V1, METRIC_ROUTE_BATCH_V2,
-    METRIC_ROUTE_HEALTHZ, METRIC_ROUTE_READYZ, METRIC_ROUTE_METRICS, METRIC_ROUTE_WEB, METRIC_ROUTE_OTHER,
+    METRIC_ROUTE_PREDICT_V1 = 0,
+    METRIC_ROUTE_PREDICT_V2,
+    METRIC_ROUTE_BATCH_V1,
+    METRIC_ROUTE_BATCH_V2,
+    METRIC_ROUTE_HEALTHZ,
+    METRIC_ROUTE_READYZ,
+    METRIC_ROUTE_METRICS,
+    METRIC_ROUTE_WEB,
+    METRIC_ROUTE_OTHER,
     METRIC_ROUTE_COUNT
 } metrics_route;
-typedef enum { FILE_DONE = 0, FILE_ERROR, FILE_CANCELLED, FILE_OUTCOME_COUNT } metrics_file_outcome;
-typedef enum { CUT_HEADER = 0, CUT_BODY, CUT_REASON_COUNT } metrics_cut_reason;
-typedef enum { STAGE_DECODE = 0, STAGE_YOLO, STAGE_OCR, STAGE_LLM, STAGE_FILE, STAGE_COUNT } metrics_stage;
+typedef enum { FILE_DONE = 0,
+               FILE_ERROR,
+               FILE_CANCELLED,
+               FILE_OUTCOME_COUNT } metrics_file_outcome;
+typedef enum { CUT_HEADER = 0,
+               CUT_BODY,
+               CUT_REASON_COUNT } metrics_cut_reason;
+typedef enum { STAGE_DECODE = 0,
+               STAGE_YOLO,
+               STAGE_OCR,
+               STAGE_LLM,
+               STAGE_FILE,
+               STAGE_COUNT } metrics_stage;
 
 void metrics_request(metrics_route route, unsigned status);
 void metrics_file(metrics_file_outcome outcome);

@@ -24,10 +24,19 @@ static int dict_add(ocr_dict *d, const char *s)
 
 int ocr_dict_from(const char *const *lines, int n, ocr_dict *d)
 {
-    if (dict_init(d, n)) { ocr_dict_free(d); return -1; }
+    if (dict_init(d, n)) {
+        ocr_dict_free(d);
+        return -1;
+    }
     for (int i = 0; i < n; i++)
-        if (dict_add(d, lines[i])) { ocr_dict_free(d); return -1; }
-    if (dict_add(d, " ")) { ocr_dict_free(d); return -1; }
+        if (dict_add(d, lines[i])) {
+            ocr_dict_free(d);
+            return -1;
+        }
+    if (dict_add(d, " ")) {
+        ocr_dict_free(d);
+        return -1;
+    }
     return 0;
 }
 
@@ -35,13 +44,16 @@ int ocr_dict_load(const char *path, ocr_dict *d, char *err, size_t err_len)
 {
     memset(d, 0, sizeof *d);
     FILE *f = fopen(path, "r");
-    if (!f) { snprintf(err, err_len, "cannot read dictionary %s", path); return -1; }
+    if (!f) {
+        snprintf(err, err_len, "cannot read dictionary %s", path);
+        return -1;
+    }
     int lines = 0, c, last = '\n';
     while ((c = fgetc(f)) != EOF) {
         if (c == '\n') lines++;
         last = c;
     }
-    if (last != '\n') lines++;  /* last line without a newline */
+    if (last != '\n') lines++; /* last line without a newline */
     rewind(f);
     if (lines == 0 || dict_init(d, lines)) {
         fclose(f);
@@ -52,7 +64,7 @@ int ocr_dict_load(const char *path, ocr_dict *d, char *err, size_t err_len)
     char buf[64];
     while (d->n < lines + 1 && fgets(buf, sizeof buf, f)) {
         size_t k = strcspn(buf, "\r\n");
-        if (buf[k] == 0 && !feof(f)) {  /* over-long line: not a character dictionary */
+        if (buf[k] == 0 && !feof(f)) { /* over-long line: not a character dictionary */
             fclose(f);
             ocr_dict_free(d);
             snprintf(err, err_len, "dictionary %s has a line over %zu bytes", path, sizeof buf - 2);
@@ -134,11 +146,16 @@ int ocr_ctc_decode(const float *probs, int T, int C, const ocr_dict *d, char **t
     const char **chars = T > 0 ? malloc((size_t)T * sizeof *chars) : NULL;
     int *pos = T > 0 ? malloc((size_t)T * sizeof *pos) : NULL;
     float *space_p = T > 0 ? malloc((size_t)T * sizeof *space_p) : NULL;
-    if (T > 0 && (!chars || !pos || !space_p)) { free(chars); free(pos); free(space_p); return -1; }
+    if (T > 0 && (!chars || !pos || !space_p)) {
+        free(chars);
+        free(pos);
+        free(space_p);
+        return -1;
+    }
     /* The space is the last class when the dictionary matches the model. */
     const int space = d->n == C ? C - 1 : -1;
     int n = 0, prev = -1;
-    float gap_space = 0;  /* highest space probability since the last character */
+    float gap_space = 0; /* highest space probability since the last character */
     double sum = 0;
     for (int t = 0; t < T; t++) {
         const float *p = probs + (size_t)t * C;

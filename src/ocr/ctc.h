@@ -8,8 +8,8 @@
 /* Class i of the recogniser's output: 0 is the CTC blank, 1..N the lines of
  * the dictionary file, N+1 a space (PaddleOCR's use_space_char). */
 typedef struct {
-    char **chars;  /* UTF-8, chars[0] = "" (blank) */
-    int n;         /* number of classes */
+    char **chars; /* UTF-8, chars[0] = "" (blank) */
+    int n;        /* number of classes */
 } ocr_dict;
 
 /* Reads a dictionary file, one character per line. Returns 0, or -1 with err. */

@@ -8,11 +8,11 @@
 
 void ocr_db_defaults(ocr_db_params *p)
 {
-    *p = (ocr_db_params){.thresh = 0.3f, .box_thresh = 0.6f, .unclip_ratio = 1.5f, .min_size = 3,
-                         .max_candidates = 1000};
+    *p = (ocr_db_params){.thresh = 0.3f, .box_thresh = 0.6f, .unclip_ratio = 1.5f, .min_size = 3, .max_candidates = 1000};
 }
 
-static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi
+                                                                              : v; }
 
 /* box_score_fast: mean probability over the pixels of the box's bounding
  * rectangle that lie inside the box. */
@@ -46,7 +46,10 @@ int ocr_db_boxes(const float *prob, int mw, int mh, int img_w, int img_h, const 
     ocr_pt *pts = malloc((size_t)2 * mh * sizeof *pts), *hull = malloc((size_t)2 * mh * sizeof *hull);
     int cap = 16, cnt = 0, rc = 0;
     ocr_det_box *boxes = malloc((size_t)cap * sizeof *boxes);
-    if (!seen || !stack || !rmin || !rmax || !pts || !hull || !boxes) { rc = -1; goto done; }
+    if (!seen || !stack || !rmin || !rmax || !pts || !hull || !boxes) {
+        rc = -1;
+        goto done;
+    }
     for (int y = 0; y < mh; y++) rmin[y] = INT32_MAX, rmax[y] = -1;
 
     int candidates = 0;
@@ -110,7 +113,10 @@ int ocr_db_boxes(const float *prob, int mw, int mh, int img_w, int img_h, const 
         if ((int)ocr_dist(big[0], big[1]) <= 3 || (int)ocr_dist(big[0], big[3]) <= 3) continue;
         if (cnt == cap) {
             ocr_det_box *nb = array_resize(boxes, (size_t)(cap *= 2), sizeof *nb);
-            if (!nb) { rc = -1; goto done; }
+            if (!nb) {
+                rc = -1;
+                goto done;
+            }
             boxes = nb;
         }
         memcpy(boxes[cnt].box, big, sizeof big);
@@ -119,7 +125,10 @@ int ocr_db_boxes(const float *prob, int mw, int mh, int img_w, int img_h, const 
     }
 done:
     free(seen), free(stack), free(rmin), free(rmax), free(pts), free(hull);
-    if (rc) { free(boxes); return -1; }
+    if (rc) {
+        free(boxes);
+        return -1;
+    }
     *out = boxes;
     *n = cnt;
     return 0;

@@ -9,17 +9,17 @@
 #include "ocr/geometry.h"
 
 typedef struct {
-    float thresh;        /* pixel is text above this (0.3) */
-    float box_thresh;    /* region kept when its mean probability reaches this (0.6) */
-    float unclip_ratio;  /* growth, see ocr_unclip_rect (1.5) */
-    int min_size;        /* shorter side in map pixels below which a region is noise (3) */
-    int max_candidates;  /* regions looked at, at most (1000) */
-    int score_fast;      /* 1: score over the region's rectangle; 0 (default): over the region */
+    float thresh;       /* pixel is text above this (0.3) */
+    float box_thresh;   /* region kept when its mean probability reaches this (0.6) */
+    float unclip_ratio; /* growth, see ocr_unclip_rect (1.5) */
+    int min_size;       /* shorter side in map pixels below which a region is noise (3) */
+    int max_candidates; /* regions looked at, at most (1000) */
+    int score_fast;     /* 1: score over the region's rectangle; 0 (default): over the region */
 } ocr_db_params;
 
 typedef struct {
-    ocr_pt box[4];  /* tl, tr, br, bl in image pixels (whole numbers) */
-    float score;    /* mean probability inside */
+    ocr_pt box[4]; /* tl, tr, br, bl in image pixels (whole numbers) */
+    float score;   /* mean probability inside */
 } ocr_det_box;
 
 void ocr_db_defaults(ocr_db_params *p);

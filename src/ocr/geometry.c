@@ -38,7 +38,10 @@ int ocr_convex_hull(const ocr_pt *pts, int n, ocr_pt *hull)
     /* hull needs up to m+1 slots while building; the caller's buffer has n >= m,
      * so build into a local one. */
     ocr_pt *h = malloc((size_t)(2 * m) * sizeof *h);
-    if (!h) { free(s); return 0; }
+    if (!h) {
+        free(s);
+        return 0;
+    }
     int k = 0;
     for (int i = 0; i < m; i++) {
         while (k >= 2 && cross(h[k - 2], h[k - 1], s[i]) <= 0) k--;
@@ -83,8 +86,16 @@ void ocr_order_clockwise(ocr_pt box[4])
     ocr_pt p[4];
     sorted_by_x(box, p);
     ocr_pt l0 = p[0], l1 = p[1], r0 = p[2], r1 = p[3];
-    if (l1.y < l0.y) { ocr_pt t = l0; l0 = l1; l1 = t; }
-    if (r1.y < r0.y) { ocr_pt t = r0; r0 = r1; r1 = t; }
+    if (l1.y < l0.y) {
+        ocr_pt t = l0;
+        l0 = l1;
+        l1 = t;
+    }
+    if (r1.y < r0.y) {
+        ocr_pt t = r0;
+        r0 = r1;
+        r1 = t;
+    }
     box[0] = l0, box[1] = r0, box[2] = r1, box[3] = l1;
 }
 
@@ -195,7 +206,8 @@ static int homography(const ocr_pt src[4], const ocr_pt dst[4], double m[9])
     return 0;
 }
 
-static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi
+                                                                              : v; }
 
 uint8_t *ocr_crop_quad(const uint8_t *rgb, int w, int h, const ocr_pt q[4], size_t max_pixels, int *out_w,
                        int *out_h)
@@ -233,7 +245,10 @@ uint8_t *ocr_crop_quad(const uint8_t *rgb, int w, int h, const ocr_pt q[4], size
     if ((double)ch / cw >= 1.5) {
         /* np.rot90: out[i][j] = in[j][cw-1-i], out is ch wide and cw tall. */
         uint8_t *r = malloc((size_t)cw * ch * 3);
-        if (!r) { free(crop); return NULL; }
+        if (!r) {
+            free(crop);
+            return NULL;
+        }
         for (int i = 0; i < cw; i++)
             for (int j = 0; j < ch; j++) memcpy(r + ((size_t)i * ch + j) * 3, crop + ((size_t)j * cw + (cw - 1 - i)) * 3, 3);
         free(crop);

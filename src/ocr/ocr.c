@@ -16,15 +16,15 @@
 #include "util/log.h"
 
 /* PaddleOCR's inference defaults (tools/infer/utility.py) for PP-OCRv4. */
-#define DET_LIMIT_SIDE 960   /* det_limit_side_len, det_limit_type "max" */
+#define DET_LIMIT_SIDE 960 /* det_limit_side_len, det_limit_type "max" */
 /* Longest detector input side for a very thin image (see detect()). */
 #define DET_MAX_SIDE 4000
 /* Shortest detector input side: rows of context a text line needs around it (see detect()). */
 #define DET_MIN_CONTEXT 64
-#define REC_H 48             /* rec_image_shape 3,48,320 */
+#define REC_H 48 /* rec_image_shape 3,48,320 */
 #define REC_MIN_W 320
-#define REC_BATCH 6          /* rec_batch_num */
-#define DROP_SCORE 0.5f      /* lines recognised with less confidence are dropped */
+#define REC_BATCH 6     /* rec_batch_num */
+#define DROP_SCORE 0.5f /* lines recognised with less confidence are dropped */
 /* Not in PaddleOCR: a bound on the recogniser input width, so that a hostile
  * sliver several thousand times wider than tall cannot ask for gigabytes.
  * Longer lines are squeezed into it. */
@@ -101,7 +101,10 @@ static int load_model(ocr_engine *e, OrtEnv *env, const char *path, model *m, ch
     if (ort_status_fail(api, api->SessionGetOutputName(m->sess, 0, alloc, &name), err, len, "output name")) goto done;
     m->out_name = strdup(name);
     alloc->Free(alloc, name);
-    if (!m->in_name || !m->out_name) { snprintf(err, len, "out of memory"); goto done; }
+    if (!m->in_name || !m->out_name) {
+        snprintf(err, len, "out of memory");
+        goto done;
+    }
     rc = 0;
 done:
     if (so) api->ReleaseSessionOptions(so);
@@ -118,7 +121,10 @@ static int run(ocr_engine *e, const model *m, float *input, const int64_t shape[
         return -1;
     int rc = ort_float_output(api, *out, 4, oshape, ond, odata, err, len);
     if (rc == 0 && *ond < 2) snprintf(err, len, "output rank %zu is unexpected", *ond), rc = -1;
-    if (rc) { api->ReleaseValue(*out); *out = NULL; }
+    if (rc) {
+        api->ReleaseValue(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -149,7 +155,10 @@ ocr_engine *ocr_open(const char *dir, int threads, char *err, size_t err_len)
 {
     const OrtApi *api;
     OrtEnv *env = ort_env_get(&api);
-    if (!env) { snprintf(err, err_len, "ONNX Runtime could not be initialised"); return NULL; }
+    if (!env) {
+        snprintf(err, err_len, "ONNX Runtime could not be initialised");
+        return NULL;
+    }
     char det_path[1200], rec_path[1200], dict_path[1200];
     if (find_file(dir, DET_FILES, det_path, sizeof det_path) || find_file(dir, REC_FILES, rec_path, sizeof rec_path) ||
         find_file(dir, DICT_FILES, dict_path, sizeof dict_path)) {
@@ -159,7 +168,10 @@ ocr_engine *ocr_open(const char *dir, int threads, char *err, size_t err_len)
         return NULL;
     }
     ocr_engine *e = calloc(1, sizeof *e);
-    if (!e) { snprintf(err, err_len, "out of memory"); return NULL; }
+    if (!e) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
     e->api = api;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1) cores = 1;
@@ -240,7 +252,7 @@ static int detect(ocr_engine *e, const image_t *img, ocr_det_box **boxes, int *n
      * enough scale for its short side to reach 32 (never enlarged; long side
      * at most DET_MAX_SIDE), and is placed unstretched in an input at least
      * DET_MIN_CONTEXT tall, the rest filled by repeating its edge pixels. */
-    int cw, ch, rw, rh;  /* content size, input size */
+    int cw, ch, rw, rh; /* content size, input size */
     if (shrt * ratio < DET_MIN_CONTEXT) {
         double keep = 32.0 / shrt < 1.0 ? 32.0 / shrt : 1.0;
         if (lng * keep > DET_MAX_SIDE) keep = (double)DET_MAX_SIDE / lng;
@@ -291,7 +303,7 @@ static int detect(ocr_engine *e, const image_t *img, ocr_det_box **boxes, int *n
         float lut[256];
         for (int v = 0; v < 256; v++) lut[v] = (v / 255.0f - mean[c]) / sd[c];
         float *dst = input + (size_t)c * plane;
-        const uint8_t *src = small + (2 - c);  /* BGR from RGB */
+        const uint8_t *src = small + (2 - c); /* BGR from RGB */
         for (size_t i = 0; i < plane; i++) dst[i] = lut[src[3 * i]];
     }
     free(small);
@@ -361,7 +373,8 @@ static int recognise_batch(ocr_engine *e, crop_t *crops, const int *idx, int n, 
     for (int i = 0; i < n; i++) {
         crop_t *c = &crops[idx[i]];
         double want = ceil(REC_H * (double)c->ratio);
-        int rw = want > W ? W : want < 1 ? 1 : (int)want;
+        int rw = want > W ? W : want < 1 ? 1
+                                         : (int)want;
         ocr_resize_rgb(c->px, c->w, c->h, rs, rw, REC_H);
         float *dst = input + (size_t)i * per;
         for (int ch = 0; ch < 3; ch++)
@@ -414,7 +427,7 @@ int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *c
     double t1 = clock_ms();
     int *order = malloc((size_t)(n ? n : 1) * sizeof *order), *row = malloc((size_t)(n ? n : 1) * sizeof *row);
     int *byw = malloc((size_t)(n ? n : 1) * sizeof *byw);
-    ocr_pt (*quads)[4] = malloc((size_t)(n ? n : 1) * sizeof *quads);
+    ocr_pt(*quads)[4] = malloc((size_t)(n ? n : 1) * sizeof *quads);
     crop_t *crops = calloc((size_t)(n ? n : 1), sizeof *crops);
     int rc = (!order || !row || !byw || !quads || !crops) ? -1 : 0;
     if (rc) snprintf(msg, sizeof msg, "out of memory");
@@ -453,8 +466,7 @@ int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *c
             json_t *box = json_array();
             for (int k = 0; k < 4; k++)
                 json_array_append_new(box, json_pack("[f,f]", round_to(q[k].x * sx, 1e-1), round_to(q[k].y * sy, 1e-1)));
-            json_array_append_new(lines, json_pack("{s:s,s:f,s:o}", "text", c->text, "confidence",
-                                                   round_to(c->conf, 1e-4), "box", box));
+            json_array_append_new(lines, json_pack("{s:s,s:f,s:o}", "text", c->text, "confidence", round_to(c->conf, 1e-4), "box", box));
             texts[kept] = c->text, rows[kept] = row[i], kept++;
         }
         char *all = texts && rows ? ocr_join_lines(texts, rows, kept) : NULL;

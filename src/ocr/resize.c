@@ -35,7 +35,8 @@ void ocr_resize_rgb(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, in
                 float a = r0[x0 * 3 + c] + (r0[x1 * 3 + c] - r0[x0 * 3 + c]) * wx;
                 float b = r1[x0 * 3 + c] + (r1[x1 * 3 + c] - r1[x0 * 3 + c]) * wx;
                 float v = a + (b - a) * wy + 0.5f;
-                o[c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                o[c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255
+                                                     : v);
             }
         }
     }

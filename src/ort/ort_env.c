@@ -58,8 +58,7 @@ int ort_run_float(const OrtApi *api, OrtSession *sess, OrtMemoryInfo *mem, gate 
     OrtValue *in = NULL;
     *out = NULL;
     size_t bytes = (size_t)shape[0] * shape[1] * shape[2] * shape[3] * sizeof(float);
-    if (ort_status_fail(api, api->CreateTensorWithDataAsOrtValue(mem, input, bytes, shape, 4,
-                                                                 ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in),
+    if (ort_status_fail(api, api->CreateTensorWithDataAsOrtValue(mem, input, bytes, shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in),
                         err, len, "input tensor"))
         return -1;
     gate_enter(runs, NULL);
@@ -79,11 +78,17 @@ int ort_float_output(const OrtApi *api, OrtValue *v, size_t max_rank, int64_t *s
     ONNXTensorElementDataType et = 0;
     int rc = ort_status_fail(api, api->GetTensorTypeAndShape(v, &info), err, len, "output shape");
     if (rc == 0) rc = ort_status_fail(api, api->GetDimensionsCount(info, nd), err, len, "output rank");
-    if (rc == 0 && *nd > max_rank) { snprintf(err, len, "output rank %zu is unexpected", *nd); rc = -1; }
+    if (rc == 0 && *nd > max_rank) {
+        snprintf(err, len, "output rank %zu is unexpected", *nd);
+        rc = -1;
+    }
     if (rc == 0) rc = ort_status_fail(api, api->GetDimensions(info, shape, *nd), err, len, "output shape");
     if (rc == 0) rc = ort_status_fail(api, api->GetTensorElementType(info, &et), err, len, "output type");
     if (info) api->ReleaseTensorTypeAndShapeInfo(info);
-    if (rc == 0 && et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) { snprintf(err, len, "output is not float32"); rc = -1; }
+    if (rc == 0 && et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+        snprintf(err, len, "output is not float32");
+        rc = -1;
+    }
     if (rc == 0) rc = ort_status_fail(api, api->GetTensorMutableData(v, (void **)data), err, len, "output data");
     return rc;
 }

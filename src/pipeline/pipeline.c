@@ -19,15 +19,15 @@ typedef struct job {
     struct job *next;
     predict_request *req;
     size_t index;
-    stage_work *work;   /* set once the CPU stages are done and the llm stage is left */
-    double t0;          /* when a worker took the file */
+    stage_work *work; /* set once the CPU stages are done and the llm stage is left */
+    double t0;        /* when a worker took the file */
 } job;
 
 /* One queue of jobs and the threads that serve it. */
 typedef struct {
     job *head, *tail;
     pthread_cond_t cv;
-    bool closed;        /* no more jobs: threads drain what is queued, cancelled, then exit */
+    bool closed; /* no more jobs: threads drain what is queued, cancelled, then exit */
     int nthreads;
     pthread_t *threads;
 } job_queue;
@@ -39,33 +39,33 @@ typedef struct {
 #define IDLE_TRIM_EVERY_S 5.0
 
 struct pipeline {
-    pthread_mutex_t mu;  /* guards both queues and the fields after them */
+    pthread_mutex_t mu; /* guards both queues and the fields after them */
     /* cpu: decode, detection, OCR (CPU-bound; --workers threads). llm: the
      * llm stage, which mostly waits on a provider (--llm-concurrency threads). */
     job_queue cpu, llm;
     stage_set stages;
     fetcher *fetch;
-    int busy;               /* jobs being run now, both queues */
-    int llm_ready;          /* jobs in the llm queue already decoded (holding their image) */
-    bool used_since_trim;   /* a job ran since the last trim */
-    double last_done, last_trim;  /* monotonic seconds */
+    int busy;                    /* jobs being run now, both queues */
+    int llm_ready;               /* jobs in the llm queue already decoded (holding their image) */
+    bool used_since_trim;        /* a job ran since the last trim */
+    double last_done, last_trim; /* monotonic seconds */
 };
 
 struct predict_request {
     char request_id[40];
-    char *query;            /* NULL when absent */
-    json_t *params;         /* per-request stage options, NULL when none */
+    char *query;    /* NULL when absent */
+    json_t *params; /* per-request stage options, NULL when none */
     file_job *files;
     size_t nfiles;
     event_queue *events;
 
     atomic_int refs;
     atomic_bool cancelled;
-    pthread_mutex_t mu;     /* guards the counters below */
+    pthread_mutex_t mu; /* guards the counters below */
     size_t remaining, succeeded, failed;
-    bool *settled;          /* per file: its done/error line is out */
-    bool ended;             /* "complete" is out and the queue closed */
-    double started;         /* monotonic seconds */
+    bool *settled;  /* per file: its done/error line is out */
+    bool ended;     /* "complete" is out and the queue closed */
+    double started; /* monotonic seconds */
 };
 
 static void free_files(file_job *files, size_t n)
@@ -149,8 +149,7 @@ static json_t *file_event(const char *status, size_t index, const file_job *f)
 static json_t *error_event(size_t index, const file_job *f, const char *code, const char *message)
 {
     json_t *ev = file_event("error", index, f);
-    json_object_set_new(ev, "error", json_pack("{s:s,s:o}", "code", code, "message",
-                                               json_string_lossy(message, strlen(message))));
+    json_object_set_new(ev, "error", json_pack("{s:s,s:o}", "code", code, "message", json_string_lossy(message, strlen(message))));
     return ev;
 }
 
@@ -161,7 +160,11 @@ static json_t *error_event(size_t index, const file_job *f, const char *code, co
 #define PROGRESS_MAX_QUEUED (1u << 20)
 
 /* Extra lines a stage streams while it works (e.g. llm_delta). */
-typedef struct { predict_request *r; size_t index; bool dropping; } emit_ctx;
+typedef struct {
+    predict_request *r;
+    size_t index;
+    bool dropping;
+} emit_ctx;
 
 static void emit_line(void *ctx, json_t *event)
 {
@@ -304,7 +307,7 @@ static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, sight_
     j->t0 = clock_s();
     push_line(r, file_event("processing", j->index, &r->files[j->index]));
     stage_work *w = stages_begin(&p->stages, call, err);
-    free_file_data(&r->files[j->index]);  /* decoded now: give the memory back early */
+    free_file_data(&r->files[j->index]); /* decoded now: give the memory back early */
     return w;
 }
 
@@ -399,7 +402,7 @@ static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *), boo
         if (!j) break;
         q->head = j->next;
         if (!q->head) q->tail = NULL;
-        if (j->work) p->llm_ready--;  /* only llm jobs carry work */
+        if (j->work) p->llm_ready--; /* only llm jobs carry work */
         bool closed = q->closed;
         p->busy++;
         pthread_mutex_unlock(&p->mu);
@@ -454,7 +457,10 @@ pipeline *pipeline_start(int workers, int llm_workers, const stage_set *stages, 
     p->fetch = fetch;
     int rc = start_threads(p, &p->cpu, workers, cpu_worker);
     if (rc == 0) rc = start_threads(p, &p->llm, stages->llm ? llm_workers : 0, llm_worker);
-    if (rc != 0 || p->cpu.nthreads == 0) { pipeline_stop(p); return NULL; }
+    if (rc != 0 || p->cpu.nthreads == 0) {
+        pipeline_stop(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -472,7 +478,10 @@ static void fail_file(predict_request *r, size_t i, const sight_error *err)
     finish_file(r, i, ev, false);
 }
 
-typedef struct { pipeline *p; job *j; } fetch_ctx;
+typedef struct {
+    pipeline *p;
+    job *j;
+} fetch_ctx;
 
 /* The fetcher's callback: queue the file, or report why it cannot be. */
 static void on_fetched(void *ctx, uint8_t *data, size_t len, const sight_error *err)
@@ -494,7 +503,7 @@ static void on_fetched(void *ctx, uint8_t *data, size_t len, const sight_error *
 
 int pipeline_submit(pipeline *p, predict_request *r)
 {
-    if (r->nfiles == 0) return -1;  /* callers refuse empty requests (422) before this */
+    if (r->nfiles == 0) return -1; /* callers refuse empty requests (422) before this */
     /* Allocate everything first so a failure queues nothing. */
     job **jobs = calloc(r->nfiles, sizeof *jobs);
     fetch_ctx **fcs = calloc(r->nfiles, sizeof *fcs);
@@ -505,7 +514,10 @@ int pipeline_submit(pipeline *p, predict_request *r)
         if (ok && r->files[i].url) ok = p->fetch && (fcs[i] = malloc(sizeof **fcs)) != NULL;
     }
     if (!ok) {
-        for (size_t i = 0; jobs && fcs && i < r->nfiles; i++) { free(jobs[i]); free(fcs[i]); }
+        for (size_t i = 0; jobs && fcs && i < r->nfiles; i++) {
+            free(jobs[i]);
+            free(fcs[i]);
+        }
         free(jobs);
         free(fcs);
         return -1;

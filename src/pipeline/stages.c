@@ -62,7 +62,7 @@ struct stage_work {
     image_t img;
     json_t *result, *timing, *earlier;
     double t0;
-    bool llm_left;  /* the llm stage is still to run */
+    bool llm_left; /* the llm stage is still to run */
 };
 
 void stages_work_free(stage_work *w)
@@ -84,7 +84,10 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
 {
     const file_job *file = call->file;
     stage_work *w = calloc(1, sizeof *w);
-    if (!w) { sight_error_set(err, "out_of_memory", "out of memory"); return NULL; }
+    if (!w) {
+        sight_error_set(err, "out_of_memory", "out of memory");
+        return NULL;
+    }
     w->t0 = clock_s();
     image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
     decode_hint(set, file, &opts);
@@ -102,8 +105,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
     w->result = json_object();
     w->timing = json_object();
     w->earlier = json_object();
-    json_object_set_new(w->result, "image", json_pack("{s:i,s:i,s:s}", "width", w->img.orig_width, "height",
-                                                      w->img.orig_height, "format", image_format_name(w->img.format)));
+    json_object_set_new(w->result, "image", json_pack("{s:i,s:i,s:s}", "width", w->img.orig_width, "height", w->img.orig_height, "format", image_format_name(w->img.format)));
     json_object_set_new(w->timing, "decode", json_real(t_dec * 1000.0));
 
     stage_input in = input_of(call, w);

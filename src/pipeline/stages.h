@@ -23,7 +23,7 @@ typedef struct {
     uint8_t *data;
     size_t len;
     bool is_yolo, is_ocr, is_llm;
-    char *url;          /* v2: where to fetch the bytes from (data is NULL until then) */
+    char *url; /* v2: where to fetch the bytes from (data is NULL until then) */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.
@@ -34,11 +34,11 @@ typedef void (*stage_emit_fn)(void *emit_ctx, json_t *event);
 /* What one file's work is given: the request's query and options, the file,
  * and how to stream extra lines. */
 typedef struct {
-    const char *query;        /* may be NULL */
-    const json_t *params;     /* per-request options (confidence, classes, ...); may be NULL */
+    const char *query;    /* may be NULL */
+    const json_t *params; /* per-request options (confidence, classes, ...); may be NULL */
     const file_job *file;
     const atomic_bool *cancelled;
-    stage_emit_fn emit;       /* may be NULL */
+    stage_emit_fn emit; /* may be NULL */
     void *emit_ctx;
 } stage_call;
 
@@ -56,7 +56,7 @@ typedef struct {
 } stage_input;
 
 typedef struct stage {
-    const char *name;  /* key of its result object: "yolo", "llm" */
+    const char *name; /* key of its result object: "yolo", "llm" */
     void *self;
     /* Returns 0 and sets *out, or -1 and fills err. Called from many workers at once. */
     int (*run)(void *self, const stage_input *in, json_t **out, sight_error *err);
@@ -71,9 +71,9 @@ typedef struct stage {
 } stage;
 
 typedef struct {
-    const stage *yolo;   /* NULL when no detection model is configured */
-    const stage *ocr;    /* NULL when no OCR models are configured */
-    const stage *llm;    /* NULL when no analyser is configured */
+    const stage *yolo; /* NULL when no detection model is configured */
+    const stage *ocr;  /* NULL when no OCR models are configured */
+    const stage *llm;  /* NULL when no analyser is configured */
     int64_t max_pixels;
 } stage_set;
 

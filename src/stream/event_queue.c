@@ -17,9 +17,9 @@ typedef struct line {
 struct event_queue {
     pthread_mutex_t mu;
     line *head, *tail;
-    size_t head_off;  /* bytes of head already handed out */
+    size_t head_off; /* bytes of head already handed out */
     size_t pushed;
-    size_t queued;    /* bytes pushed and not yet read */
+    size_t queued; /* bytes pushed and not yet read */
     bool closed;
     int efd;
 };
@@ -29,7 +29,10 @@ event_queue *eq_new(void)
     event_queue *q = calloc(1, sizeof *q);
     if (!q) return NULL;
     q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (q->efd < 0) { free(q); return NULL; }
+    if (q->efd < 0) {
+        free(q);
+        return NULL;
+    }
     pthread_mutex_init(&q->mu, NULL);
     return q;
 }
@@ -59,7 +62,8 @@ static int push(event_queue *q, char *text, size_t len, size_t max_queued)
 {
     line *l = malloc(sizeof *l);
     pthread_mutex_lock(&q->mu);
-    int rc = q->closed || !l ? -1 : q->queued + len > max_queued ? 1 : 0;
+    int rc = q->closed || !l ? -1 : q->queued + len > max_queued ? 1
+                                                                 : 0;
     if (rc != 0) {
         pthread_mutex_unlock(&q->mu);
         free(l);

@@ -95,7 +95,10 @@ void buf_commit(buf *b, size_t n)
 
 void buf_consume(buf *b, size_t n)
 {
-    if (n >= b->len) { buf_reset(b); return; }
+    if (n >= b->len) {
+        buf_reset(b);
+        return;
+    }
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
     b->data[b->len] = 0;

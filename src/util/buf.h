@@ -8,13 +8,15 @@
 #include <stddef.h>
 
 typedef struct {
-    char *data;  /* NULL until the first byte; then NUL-terminated */
+    char *data; /* NULL until the first byte; then NUL-terminated */
     size_t len;
-    size_t cap;  /* allocated bytes, the NUL included */
-    size_t max;  /* len never exceeds it */
+    size_t cap; /* allocated bytes, the NUL included */
+    size_t max; /* len never exceeds it */
 } buf;
 
-enum { BUF_OK = 0, BUF_NOMEM = -1, BUF_TOO_BIG = -2 };
+enum { BUF_OK = 0,
+       BUF_NOMEM = -1,
+       BUF_TOO_BIG = -2 };
 
 void buf_init(buf *b, size_t max);
 /* Frees the memory; the buffer can be used again with the same cap. */

@@ -7,8 +7,8 @@
 #include <stdarg.h>
 
 typedef struct {
-    unsigned status;    /* HTTP status to answer with; 0 where none applies (a file's error line) */
-    char code[48];      /* e.g. "corrupt_image", "yolo_unavailable", "file_too_large" */
+    unsigned status; /* HTTP status to answer with; 0 where none applies (a file's error line) */
+    char code[48];   /* e.g. "corrupt_image", "yolo_unavailable", "file_too_large" */
     char message[512];
 } sight_error;
 

@@ -20,6 +20,9 @@ void *read_whole_file(const char *path, size_t *len)
         buf_commit(&b, r);
     }
     fclose(f);
-    if (rc != BUF_OK) { buf_free(&b); return NULL; }
+    if (rc != BUF_OK) {
+        buf_free(&b);
+        return NULL;
+    }
     return buf_take(&b, len);
 }

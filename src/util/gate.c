@@ -29,7 +29,10 @@ bool gate_enter(gate *g, const atomic_bool *cancelled)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
     }
     bool ok = g->free > 0 && !is_set(cancelled);

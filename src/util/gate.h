@@ -9,7 +9,7 @@
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int free;  /* slots not held */
+    int free; /* slots not held */
 } gate;
 
 void gate_init(gate *g, int slots);

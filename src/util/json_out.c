@@ -12,10 +12,16 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     if (c >= 0x01 && c < 0x80) return 1;
     size_t len;
     uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else return 0;
     if (n < len) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -36,8 +42,15 @@ char *utf8_lossy_dup(const char *s, size_t len, size_t *out_len)
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         size_t k = utf8_seq(p + i, len - i);
-        if (k) { memcpy(buf + o, p + i, k); o += k; i += k; }
-        else { memcpy(buf + o, "\xEF\xBF\xBD", 3); o += 3; i++; }
+        if (k) {
+            memcpy(buf + o, p + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
     }
     buf[o] = 0;
     if (out_len) *out_len = o;
@@ -64,7 +77,10 @@ char *json_line(json_t *obj, size_t *len_out)
     if (!text) return NULL;
     size_t n = strlen(text);
     char *line = realloc(text, n + 2);
-    if (!line) { free(text); return NULL; }
+    if (!line) {
+        free(text);
+        return NULL;
+    }
     line[n] = '\n';
     line[n + 1] = 0;
     if (len_out) *len_out = n + 1;

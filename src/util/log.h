@@ -3,7 +3,10 @@
 #ifndef SIGHT_UTIL_LOG_H
 #define SIGHT_UTIL_LOG_H
 
-typedef enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level;
+typedef enum { LOG_ERROR = 0,
+               LOG_WARN,
+               LOG_INFO,
+               LOG_DEBUG } log_level;
 
 void log_set_level(const char *name);
 void log_msg(log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -48,7 +48,7 @@ int main(void)
     CHECK(addr_policy_permits(p, (struct sockaddr *)&a, "x"));
     a = addr("127.0.0.1");
     CHECK(!addr_policy_permits(p, (struct sockaddr *)&a, "x"));
-    CHECK(addr_policy_permits(p, (struct sockaddr *)&a, "IMAGES.internal"));  /* host entry */
+    CHECK(addr_policy_permits(p, (struct sockaddr *)&a, "IMAGES.internal")); /* host entry */
     a = addr("10.200.3.4");
     CHECK(addr_policy_permits(p, (struct sockaddr *)&a, NULL));
     a = addr("fd00::5");

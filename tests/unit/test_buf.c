@@ -23,7 +23,7 @@ int main(void)
     CHECK_EQ_INT(b.len, 10);
     CHECK_EQ_INT(buf_addc(&b, 'x'), BUF_TOO_BIG);
     CHECK_EQ_INT(buf_add(&b, "", 0), BUF_OK);
-    CHECK(b.cap <= 11);  /* never allocates past the cap */
+    CHECK(b.cap <= 11); /* never allocates past the cap */
     buf_consume(&b, 5);
     CHECK_STR(buf_str(&b), "42!ab");
     buf_consume(&b, 99);

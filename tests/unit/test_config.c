@@ -17,7 +17,7 @@ int main(void)
     CHECK_EQ_INT(c.body_timeout_s, 20);
     CHECK_EQ_INT(c.body_min_rate, 500);
     CHECK_EQ_INT(c.max_parts, 1000);
-    CHECK_EQ_INT(config_set(&c, "header-timeout", "0", (char[64]){0}, 64), 0);  /* 0: off */
+    CHECK_EQ_INT(config_set(&c, "header-timeout", "0", (char[64]){0}, 64), 0); /* 0: off */
     CHECK_EQ_INT(c.header_timeout_s, 0);
     CHECK_EQ_INT(config_set(&c, "body-min-rate", "-1", (char[64]){0}, 64), -1);
 
@@ -58,7 +58,7 @@ int main(void)
 
     setenv("SIGHT_WORKERS", "zero", 1);
     char *argv2[] = {"serve"};
-    CHECK_EQ_INT(config_parse(&c, 1, argv2, 1, "serve"), -1);  /* bad env values are errors too */
+    CHECK_EQ_INT(config_parse(&c, 1, argv2, 1, "serve"), -1); /* bad env values are errors too */
     unsetenv("SIGHT_WORKERS");
     char *argv3[] = {"serve", "stray"};
     CHECK_EQ_INT(config_parse(&c, 2, argv3, 1, "serve"), -1);

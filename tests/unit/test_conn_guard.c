@@ -19,7 +19,10 @@ static size_t drain(int fd, char *buf, size_t cap, int *eof)
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 3000) <= 0) return n;
         ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r <= 0) { *eof = 1; break; }
+        if (r <= 0) {
+            *eof = 1;
+            break;
+        }
         n += (size_t)r;
     }
     buf[n] = 0;
@@ -65,7 +68,7 @@ int main(void)
     cg_headers_done(b, "req-b");
     cg_request_done(b);
     cg_headers_done(c, "req-c");
-    cg_body_bytes(c, 2000);  /* 1 s grace + 2 s for 2000 bytes at 1000/s */
+    cg_body_bytes(c, 2000); /* 1 s grace + 2 s for 2000 bytes at 1000/s */
     char buf[1024];
     int eof;
     drain(stuck[1], buf, sizeof buf, &eof);
@@ -74,7 +77,7 @@ int main(void)
     CHECK(strstr(buf, "\"code\":\"request_timeout\"") != NULL);
     CHECK_EQ_INT(cg_was_cut(a), CG_CUT_HEADER);
     CHECK_EQ_INT(cg_was_cut(b), CG_CUT_NONE);
-    CHECK_EQ_INT(cg_was_cut(c), CG_CUT_NONE);  /* about 1.3 s in: still within its 3 s */
+    CHECK_EQ_INT(cg_was_cut(c), CG_CUT_NONE); /* about 1.3 s in: still within its 3 s */
     drain(body[1], buf, sizeof buf, &eof);
     CHECK(eof);
     CHECK(strstr(buf, "X-Request-Id: req-c\r\n") != NULL);
@@ -91,6 +94,10 @@ int main(void)
     cg_close(b);
     cg_close(c);
     cg_stop(g);
-    for (int i = 0; i < 2; i++) { close(stuck[i]); close(sending[i]); close(body[i]); }
+    for (int i = 0; i < 2; i++) {
+        close(stuck[i]);
+        close(sending[i]);
+        close(body[i]);
+    }
     return check_report("conn_guard");
 }

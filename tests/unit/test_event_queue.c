@@ -18,16 +18,16 @@ static void test_order_and_partial_reads(void)
 {
     event_queue *q = eq_new();
     char buf[64];
-    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 0);   /* empty, not closed */
-    CHECK(!readable(q, 0));                          /* nothing to wake for */
+    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 0); /* empty, not closed */
+    CHECK(!readable(q, 0));                       /* nothing to wake for */
     eq_push(q, dup_s("{\"a\":1}\n"), 8);
     eq_push(q, dup_s("{\"b\":2}\n"), 8);
     CHECK(readable(q, 0));
-    CHECK_EQ_INT(eq_read(q, buf, 5), 5);             /* a line split across reads */
+    CHECK_EQ_INT(eq_read(q, buf, 5), 5); /* a line split across reads */
     CHECK(memcmp(buf, "{\"a\":", 5) == 0);
-    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 11);  /* rest of a, all of b */
+    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 11); /* rest of a, all of b */
     CHECK(memcmp(buf, "1}\n{\"b\":2}\n", 11) == 0);
-    CHECK(!readable(q, 0));                          /* eq_read cleared the wake-up */
+    CHECK(!readable(q, 0)); /* eq_read cleared the wake-up */
     eq_close(q);
     CHECK(readable(q, 0));
     CHECK_EQ_INT(eq_read(q, buf, sizeof buf), -1);
@@ -53,9 +53,9 @@ static void test_free_with_pending_lines(void)
     CHECK_EQ_INT(eq_push(q, dup_s("a\n"), 2), 0);
     CHECK_EQ_INT(eq_push(q, dup_s("b\n"), 2), 0);
     char buf[1];
-    CHECK_EQ_INT(eq_read(q, buf, 1), 1);  /* "a" half read, "b" untouched */
+    CHECK_EQ_INT(eq_read(q, buf, 1), 1); /* "a" half read, "b" untouched */
     CHECK_EQ_INT(eq_bytes_pushed(q), 4);
-    eq_free(q);  /* the unread lines go with it: ASan (make test-asan) fails on a leak */
+    eq_free(q); /* the unread lines go with it: ASan (make test-asan) fails on a leak */
 }
 
 #define PRODUCERS 4
@@ -75,13 +75,16 @@ static void test_concurrent_producers(void)
 {
     event_queue *q = eq_new();
     char buf[4096];
-    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 0);  /* empty before any producer runs */
+    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 0); /* empty before any producer runs */
     pthread_t t[PRODUCERS];
     for (int i = 0; i < PRODUCERS; i++) pthread_create(&t[i], NULL, producer, q);
     size_t total = 0;
     int wakeups = 0;
     while (total < (size_t)PRODUCERS * LINES * 11) {
-        if (!readable(q, 5000)) { CHECK(!"woken within 5 s"); break; }
+        if (!readable(q, 5000)) {
+            CHECK(!"woken within 5 s");
+            break;
+        }
         wakeups++;
         for (ssize_t n; (n = eq_read(q, buf, sizeof buf)) > 0;) total += (size_t)n;
     }
@@ -99,13 +102,13 @@ static void test_progress_dropped_when_behind(void)
     event_queue *q = eq_new();
     char buf[64];
     CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("0123456789\n"), 11, 20), 0);
-    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("0123456789\n"), 11, 20), 1);  /* 22 > 20 */
-    CHECK_EQ_INT(eq_push(q, dup_s("done\n"), 5), 0);                             /* never refused */
-    CHECK_EQ_INT(eq_read(q, buf, 8), 8);                                          /* 8 unread left */
-    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("abcdefghij\n"), 11, 20), 0);  /* 8 + 11 <= 20 */
+    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("0123456789\n"), 11, 20), 1); /* 22 > 20 */
+    CHECK_EQ_INT(eq_push(q, dup_s("done\n"), 5), 0);                          /* never refused */
+    CHECK_EQ_INT(eq_read(q, buf, 8), 8);                                      /* 8 unread left */
+    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("abcdefghij\n"), 11, 20), 0); /* 8 + 11 <= 20 */
     CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 19);
     CHECK(memcmp(buf, "89\ndone\nabcdefghij\n", 19) == 0);
-    CHECK_EQ_INT(eq_bytes_pushed(q), 27);  /* the dropped line was never pushed */
+    CHECK_EQ_INT(eq_bytes_pushed(q), 27); /* the dropped line was never pushed */
     eq_close(q);
     CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("x\n"), 2, 100), -1);
     eq_free(q);

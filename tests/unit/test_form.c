@@ -194,14 +194,14 @@ static void test_part_count_and_join_limits(void)
     form f;
     form_init(&f, &lim);
     for (int i = 0; i < 10000; i++) feed(&f, "query", NULL, "q", 1);
-    feed(&f, "api_key", NULL, "sk_late", 3);  /* still collected after the refusal */
+    feed(&f, "api_key", NULL, "sk_late", 3); /* still collected after the refusal */
     CHECK_EQ_INT(form_finish(&f), -1);
     CHECK_EQ_INT(f.err.status, 413);
     CHECK_STR(f.err.code, "too_many_parts");
     CHECK_STR(f.api_key, "sk_late");
     form_free(&f);
 
-    form_init(&f, &LIM);  /* max_parts 0: no part limit, the joined list still has one */
+    form_init(&f, &LIM); /* max_parts 0: no part limit, the joined list still has one */
     char chunk[4001];
     memset(chunk, 'a', 4000);
     chunk[4000] = 0;

@@ -10,9 +10,17 @@ int main(void)
     CHECK_STR(json_string_value(s), "caf\xC3\xA9.jpg");
     json_decref(s);
     /* Broken sequences, overlongs, surrogates and NULs become U+FFFD. */
-    s = json_string_lossy("a\xFF" "b\xC0\xAF" "c\xED\xA0\x80" "d\0e", 12);
+    s = json_string_lossy("a\xFF"
+                          "b\xC0\xAF"
+                          "c\xED\xA0\x80"
+                          "d\0e",
+                          12);
     CHECK(s != NULL);
-    CHECK_STR(json_string_value(s), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "d\xEF\xBF\xBD" "e");
+    CHECK_STR(json_string_value(s), "a\xEF\xBF\xBD"
+                                    "b\xEF\xBF\xBD\xEF\xBF\xBD"
+                                    "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                                    "d\xEF\xBF\xBD"
+                                    "e");
     json_decref(s);
     /* Truncated multi-byte sequence at the end. */
     s = json_string_lossy("x\xE2\x82", 3);

@@ -47,7 +47,10 @@ static unsigned char *slurp(const char *path, size_t *n)
         len += r;
         if (len == cap) {
             unsigned char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; }
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            }
             buf = nb;
         }
     }
@@ -197,8 +200,8 @@ static void test_round_trip(void)
 
     /* Revoke. */
     CHECK_EQ_INT(keystore_revoke(ks, id1), 0);
-    CHECK_EQ_INT(keystore_revoke(ks, id1), 1);      /* already revoked */
-    CHECK_EQ_INT(keystore_revoke(ks, 999999), 1);   /* no such key */
+    CHECK_EQ_INT(keystore_revoke(ks, id1), 1);    /* already revoked */
+    CHECK_EQ_INT(keystore_revoke(ks, 999999), 1); /* no such key */
     vid = -7;
     CHECK_EQ_INT(keystore_verify(ks, k1, &vid), KEY_UNKNOWN);
     CHECK_EQ_INT(vid, -7); /* untouched unless valid */
@@ -247,7 +250,10 @@ static void test_key_alphabet(void)
         }
         for (int j = 3; j < 46; j++) {
             const char *p = strchr(A, k[j]);
-            if (!p || !k[j]) { bad++; continue; }
+            if (!p || !k[j]) {
+                bad++;
+                continue;
+            }
             seen[p - A] = 1;
             if (j == 45 && (p - A) % 4 != 0) bad++;
         }
@@ -571,7 +577,10 @@ static void *churn(void *p)
     while (!atomic_load(a->stop) || a->rounds < 5) {
         char k[KEYSTORE_KEY_MAX + 1];
         int64_t id = 0;
-        if (keystore_create(a->ks, "churn", k, sizeof k, &id) != 0) { a->bad++; continue; }
+        if (keystore_create(a->ks, "churn", k, sizeof k, &id) != 0) {
+            a->bad++;
+            continue;
+        }
         if (keystore_verify(a->ks, k, NULL) != KEY_VALID) a->bad++;
         if (keystore_revoke(a->other, id) != 0) a->bad++;
         if (keystore_verify(a->ks, k, NULL) != KEY_UNKNOWN) a->bad++;

@@ -40,8 +40,8 @@ static void test_ultralytics_upscale(void)
     CHECK(m.gain == 2.0f);
     CHECK_EQ_INT(m.new_w, 8);
     CHECK_EQ_INT(m.new_h, 4);
-    CHECK_EQ_INT(m.pad_left, 0);  /* round(0 - 0.1) */
-    CHECK_EQ_INT(m.pad_top, 2);   /* round(2 - 0.1) */
+    CHECK_EQ_INT(m.pad_left, 0); /* round(0 - 0.1) */
+    CHECK_EQ_INT(m.pad_top, 2);  /* round(2 - 0.1) */
     int bad_pad = 0, bad_px = 0;
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < 8; y++)
@@ -50,7 +50,8 @@ static void test_ultralytics_upscale(void)
                 if (y < 2 || y >= 6) {
                     bad_pad += v != PAD_U;
                 } else {
-                    const uint8_t *want = c == 0 ? R84 : c == 1 ? G84 : B84;  /* R plane first */
+                    const uint8_t *want = c == 0 ? R84 : c == 1 ? G84
+                                                                : B84; /* R plane first */
                     bad_px += v != (float)want[(y - 2) * 8 + x] / 255.0f;
                 }
             }
@@ -84,9 +85,10 @@ static void test_yolox_style(void)
             for (int x = 0; x < 8; x++) {
                 float v = at(t, 8, 8, c, x, y);
                 if (y >= 4) {
-                    bad += v != 114.0f;  /* top-left placement: padding below */
+                    bad += v != 114.0f; /* top-left placement: padding below */
                 } else {
-                    const uint8_t *want = c == 0 ? B84 : c == 1 ? G84 : R84;  /* BGR, unscaled */
+                    const uint8_t *want = c == 0 ? B84 : c == 1 ? G84
+                                                                : R84; /* BGR, unscaled */
                     bad += v != (float)want[y * 8 + x];
                 }
             }
@@ -104,7 +106,7 @@ static void test_identity_copy(void)
     letterbox_map m;
     letterbox(src, 4, 3, t, 4, 4, LETTERBOX_ULTRALYTICS, &m);
     CHECK(m.gain == 1.0f);
-    CHECK_EQ_INT(m.pad_top, 0);  /* round(0.5 - 0.1) */
+    CHECK_EQ_INT(m.pad_top, 0); /* round(0.5 - 0.1) */
     CHECK_EQ_INT(m.new_w, 4);
     CHECK_EQ_INT(m.new_h, 3);
     int bad = 0;
@@ -129,7 +131,7 @@ static void test_half_scale_area_path(void)
     CHECK_EQ_INT(m.new_w, 4);
     CHECK_EQ_INT(m.new_h, 2);
     CHECK_EQ_INT(m.pad_top, 1);
-    static const uint8_t want[] = {1, 1, 9, 9, 2, 2, 2, 2};  /* cv2.resize */
+    static const uint8_t want[] = {1, 1, 9, 9, 2, 2, 2, 2}; /* cv2.resize */
     int bad = 0;
     for (int y = 0; y < 2; y++)
         for (int x = 0; x < 4; x++) bad += at(t, 4, 4, 1, x, y + 1) != (float)want[y * 4 + x] / 255.0f;
@@ -141,7 +143,7 @@ static void test_half_scale_area_path(void)
 static void test_rounding_rules(void)
 {
     float *t = malloc(sizeof(float) * 3 * 640 * 640);
-    uint8_t *img = calloc((size_t)810 * 1080 * 3, 1);  /* black, so padding (114) stands out */
+    uint8_t *img = calloc((size_t)810 * 1080 * 3, 1); /* black, so padding (114) stands out */
     letterbox_map m;
 
     /* Portrait phone photo: new 480x640, left = round(80 - 0.1) = 80. */
@@ -210,7 +212,7 @@ static void test_unmap(void)
     letterbox(img, 810, 1080, t, 640, 640, LETTERBOX_YOLOX, &m);
     x1 = 48, y1 = 64, x2 = 96, y2 = 128;
     letterbox_unmap(&m, 810, 1080, &x1, &y1, &x2, &y2);
-    CHECK(near(x1, 81.0f) && near(y1, 108.0f) && near(x2, 162.0f) && near(y2, 216.0f));  /* / (640/1080) */
+    CHECK(near(x1, 81.0f) && near(y1, 108.0f) && near(x2, 162.0f) && near(y2, 216.0f)); /* / (640/1080) */
     free(img);
     free(t);
 }

@@ -68,8 +68,11 @@ static void test_serial_on_a_plate(void)
 static void test_serial_variants(void)
 {
     const char *cases[][2] = {
-        {"Serial No.: 5CG1234XYZ", "5CG1234XYZ"}, {"SERIAL NUMBER 0042-7781", "0042-7781"},
-        {"SN:QX7781Z", "QX7781Z"}, {"s/n 12345 67890", "12345 67890"}, {"Ser. No. 99-1", "99-1"},
+        {"Serial No.: 5CG1234XYZ", "5CG1234XYZ"},
+        {"SERIAL NUMBER 0042-7781", "0042-7781"},
+        {"SN:QX7781Z", "QX7781Z"},
+        {"s/n 12345 67890", "12345 67890"},
+        {"Ser. No. 99-1", "99-1"},
         {"Serial # 7781.", "7781"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -173,10 +176,7 @@ static void test_all_text_and_no_ocr(void)
 static void test_counting_and_presence(void)
 {
     json_t *e = json_object();
-    json_object_set_new(e, "yolo", json_pack("{s:s,s:[o,o,o,o,o]}", "model", "m", "detections",
-                                             det("bus", 0.93, 10, 200, 800, 770), det("person", 0.9, 50, 400, 240, 900),
-                                             det("person", 0.88, 220, 400, 340, 860), det("person", 0.8, 660, 380, 810, 880),
-                                             det("person", 0.4, 0, 550, 80, 870)));
+    json_object_set_new(e, "yolo", json_pack("{s:s,s:[o,o,o,o,o]}", "model", "m", "detections", det("bus", 0.93, 10, 200, 800, 770), det("person", 0.9, 50, 400, 240, 900), det("person", 0.88, 220, 400, 340, 860), det("person", 0.8, 660, 380, 810, 880), det("person", 0.4, 0, 550, 80, 870)));
     json_t *r = llm_local_answer("How many people are in the picture?", e);
     CHECK_STR(json_string_value(json_object_get(r, "answer_type")), "count");
     CHECK_EQ_INT(json_integer_value(json_object_get(r, "count")), 4);

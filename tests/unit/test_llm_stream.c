@@ -7,12 +7,15 @@
 #include "check.h"
 #include "llm/llm_internal.h"
 
-typedef struct { char got[16][256]; int n; } events;
+typedef struct {
+    char got[16][256];
+    int n;
+} events;
 
 static int collect(void *ctx, const char *data, size_t len)
 {
     events *e = ctx;
-    CHECK_EQ_INT(strlen(data), len);  /* NUL-terminated at len */
+    CHECK_EQ_INT(strlen(data), len); /* NUL-terminated at len */
     if (e->n < 16) snprintf(e->got[e->n++], 256, "%s", data);
     return 0;
 }
@@ -46,7 +49,10 @@ static void test_sse(void)
     CHECK_STR(ev.got[1], "y");
 }
 
-typedef struct { char text[512]; int n; } deltas;
+typedef struct {
+    char text[512];
+    int n;
+} deltas;
 
 static void on_delta(void *ctx, const char *t, size_t len)
 {
@@ -67,7 +73,7 @@ static void test_sse_endless_line(void)
     memset(chunk, 'x', sizeof chunk);
     memcpy(chunk, "data: ", 6);
     int rc = 0;
-    for (int i = 0; i < 512 && rc == 0; i++) rc = sse_feed(&p, chunk, sizeof chunk);  /* up to 32 MiB */
+    for (int i = 0; i < 512 && rc == 0; i++) rc = sse_feed(&p, chunk, sizeof chunk); /* up to 32 MiB */
     CHECK_EQ_INT(rc, -1);
     CHECK_EQ_INT(ev.n, 0);
     sse_free(&p);

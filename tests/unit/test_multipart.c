@@ -6,14 +6,18 @@
 #include "http/multipart.h"
 
 typedef struct {
-    char log[8192];  /* "name|filename|ctype=data;" per part */
+    char log[8192]; /* "name|filename|ctype=data;" per part */
     size_t n;
     int stop_at_begin;
 } rec;
 
 static void add(rec *r, const char *s, size_t len)
 {
-    if (r->n + len < sizeof r->log) { memcpy(r->log + r->n, s, len); r->n += len; r->log[r->n] = 0; }
+    if (r->n + len < sizeof r->log) {
+        memcpy(r->log + r->n, s, len);
+        r->n += len;
+        r->log[r->n] = 0;
+    }
 }
 static int on_begin(void *ctx, const char *name, const char *filename, const char *ctype)
 {
@@ -27,8 +31,16 @@ static int on_begin(void *ctx, const char *name, const char *filename, const cha
     add(r, "=", 1);
     return 0;
 }
-static int on_data(void *ctx, const char *d, size_t n) { add(ctx, d, n); return 0; }
-static int on_end(void *ctx) { add(ctx, ";", 1); return 0; }
+static int on_data(void *ctx, const char *d, size_t n)
+{
+    add(ctx, d, n);
+    return 0;
+}
+static int on_end(void *ctx)
+{
+    add(ctx, ";", 1);
+    return 0;
+}
 static const mp_callbacks CB = {on_begin, on_data, on_end};
 
 /* Parses body fed in pieces of `step` bytes; returns 0 when complete. */
@@ -55,8 +67,8 @@ static const char BODY[] =
     "Content-Type: image/jpeg\r\n"
     "\r\n"
     "\r\n--XyNOT a delimiter\r\n--X\r\n"
-    "--XyZ  \r\n"  /* transport padding after the boundary */
-    "content-disposition: form-data; name=metadata\r\n"  /* unquoted, lower-case header: .NET */
+    "--XyZ  \r\n"                                       /* transport padding after the boundary */
+    "content-disposition: form-data; name=metadata\r\n" /* unquoted, lower-case header: .NET */
     "\r\n"
     "{}\r\n"
     "--XyZ--\r\n"
@@ -85,7 +97,11 @@ static void test_every_split(void)
         if (rc == 0) rc = mp_feed(p, BODY + cut, len - cut);
         if (rc == 0) rc = mp_done(p);
         mp_free(p);
-        if (rc != 0 || strcmp(r.log, want)) { CHECK_STR(r.log, want); fprintf(stderr, "  cut %zu\n", cut); return; }
+        if (rc != 0 || strcmp(r.log, want)) {
+            CHECK_STR(r.log, want);
+            fprintf(stderr, "  cut %zu\n", cut);
+            return;
+        }
     }
     CHECK(1);
 }
@@ -147,7 +163,7 @@ static void test_boundary_parameter(void)
     char b[80];
     CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=abc", b, sizeof b), 0);
     CHECK_STR(b, "abc");
-    CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=\"a b;c\"", b, sizeof b), 0);  /* .NET quotes it */
+    CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=\"a b;c\"", b, sizeof b), 0); /* .NET quotes it */
     CHECK_STR(b, "a b;c");
     CHECK_EQ_INT(mp_boundary("multipart/form-data;charset=utf-8;BOUNDARY=q", b, sizeof b), 0);
     CHECK_STR(b, "q");
@@ -157,14 +173,18 @@ static void test_boundary_parameter(void)
     char big[120] = "multipart/form-data; boundary=";
     memset(big + strlen(big), 'x', 71);
     CHECK_EQ_INT(mp_boundary(big, b, sizeof b), -1);
-    CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=aaa; boundary=bbb", b, sizeof b), -1);  /* ambiguous */
+    CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=aaa; boundary=bbb", b, sizeof b), -1); /* ambiguous */
     CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=aaa; Boundary=aaa", b, sizeof b), -1);
     CHECK_EQ_INT(mp_boundary("multipart/form-data; boundary=\"x;boundary=y\"; charset=utf-8", b, sizeof b), 0);
     CHECK_STR(b, "x;boundary=y");
     CHECK(mp_new("", &CB, NULL) == NULL);
 }
 
-typedef struct { size_t got, max_piece; int calls; char first, last; } counter;
+typedef struct {
+    size_t got, max_piece;
+    int calls;
+    char first, last;
+} counter;
 static int cnt_begin(void *ctx, const char *n, const char *f, const char *t) { return 0; }
 static int cnt_data(void *ctx, const char *d, size_t k)
 {
@@ -185,7 +205,9 @@ static void test_large_file_streams_through(void)
     size_t n = 3 << 20;
     char *body = malloc(n + 200);
     int len = sprintf(body, "--bnd\r\nContent-Disposition: form-data; name=\"files\"; filename=\"f\"\r\n\r\n");
-    for (size_t i = 0; i < n; i++) body[len + i] = i % 1000 == 0 ? '\r' : i % 1000 == 1 ? '\n' : i % 1000 == 2 ? '-' : 'a';
+    for (size_t i = 0; i < n; i++) body[len + i] = i % 1000 == 0 ? '\r' : i % 1000 == 1 ? '\n'
+        : i % 1000 == 2                                                                 ? '-'
+                                                                                        : 'a';
     body[len] = 'S';
     body[len + n - 1] = 'E';
     size_t total = (size_t)len + n;
@@ -229,16 +251,164 @@ static void check_any_split(const char *what, const char *boundary, const char *
 /* Found by fuzz/fuzz_multipart: over 64 bytes of transport padding after a
  * boundary were refused only when a read ended inside them. */
 static const unsigned char FUZZ_PADDING_SPLIT[] = {
-    0x2d, 0x2d, 0x61, 0x62, 0x63, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09,
-    0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09,
-    0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09,
-    0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09,
-    0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x0d, 0x0a, 0x43, 0x6f, 0x6e, 0x28, 0x3a, 0xf3,
-    0x20, 0x6c, 0x20, 0x66, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0x01, 0x00,
-    0x00, 0x00, 0x62, 0x10, 0x00, 0x0a, 0xdd, 0x3e, 0x28, 0x28, 0x0d, 0x28, 0xa8, 0x28, 0x28, 0x28,
-    0x28, 0x28, 0x0d, 0x0a, 0x28, 0x28, 0x3d, 0x22, 0x78, 0x2e, 0x70, 0x6e, 0x28, 0x28, 0xa8, 0x28,
-    0x28, 0x28, 0x28, 0x28, 0x0d, 0x0a, 0x28, 0x6e, 0x28, 0x28, 0xa8, 0x28, 0x6b, 0x75, 0x56, 0x08,
-    0x10, 0x62, 0x00, 0x00, 0x28, 0x6e, 0x0a, 0x28, 0x0a, 0x28, 0x6e, 0x28, 0x28, 0x28,
+    0x2d,
+    0x2d,
+    0x61,
+    0x62,
+    0x63,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x09,
+    0x0d,
+    0x0a,
+    0x43,
+    0x6f,
+    0x6e,
+    0x28,
+    0x3a,
+    0xf3,
+    0x20,
+    0x6c,
+    0x20,
+    0x66,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    0x62,
+    0x10,
+    0x00,
+    0x0a,
+    0xdd,
+    0x3e,
+    0x28,
+    0x28,
+    0x0d,
+    0x28,
+    0xa8,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x0d,
+    0x0a,
+    0x28,
+    0x28,
+    0x3d,
+    0x22,
+    0x78,
+    0x2e,
+    0x70,
+    0x6e,
+    0x28,
+    0x28,
+    0xa8,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x28,
+    0x0d,
+    0x0a,
+    0x28,
+    0x6e,
+    0x28,
+    0x28,
+    0xa8,
+    0x28,
+    0x6b,
+    0x75,
+    0x56,
+    0x08,
+    0x10,
+    0x62,
+    0x00,
+    0x00,
+    0x28,
+    0x6e,
+    0x0a,
+    0x28,
+    0x0a,
+    0x28,
+    0x6e,
+    0x28,
+    0x28,
+    0x28,
 };
 
 static void test_split_invariance(void)
@@ -264,7 +434,7 @@ static void test_split_invariance(void)
         rec r;
         mp_parser *p = mp_new("b", &CB, &r);
         memset(&r, 0, sizeof r);
-        int rc = mp_feed(p, body, 5 + (size_t)hl + 3);  /* up to "\r\n\r" */
+        int rc = mp_feed(p, body, 5 + (size_t)hl + 3); /* up to "\r\n\r" */
         if (rc == 0) rc = mp_feed(p, body + 5 + hl + 3, (size_t)n - (size_t)(5 + hl + 3));
         if (rc == 0) rc = mp_done(p);
         mp_free(p);

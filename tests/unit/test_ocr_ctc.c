@@ -20,7 +20,17 @@ static float *seq(const ocr_dict *d, const int *cls, const float *sp, int T)
 }
 
 static const char *const LETTERS[] = {"A", "B", "C", "N", "O", "P", "1", "2", "-", "中"};
-enum { A = 1, B, C, N, O, P, D1, D2, DASH, ZH, SPACE };
+enum { A = 1,
+       B,
+       C,
+       N,
+       O,
+       P,
+       D1,
+       D2,
+       DASH,
+       ZH,
+       SPACE };
 
 static void test_dict_and_repeats(void)
 {
@@ -134,7 +144,7 @@ static void test_dict_file(void)
     char path[] = "/tmp/sight_dict_XXXXXX";
     int fd = mkstemp(path);
     FILE *f = fdopen(fd, "w");
-    fputs("a\r\nb\n中\nz", f);  /* CRLF, UTF-8, no final newline */
+    fputs("a\r\nb\n中\nz", f); /* CRLF, UTF-8, no final newline */
     fclose(f);
     CHECK(ocr_dict_load(path, &d, err, sizeof err) == 0);
     CHECK_EQ_INT(d.n, 6);

@@ -95,7 +95,7 @@ static void test_crop(void)
     c = ocr_crop_quad(img, 8, 4, t, 1000, &w, &h);
     CHECK(c && w == 3 && h == 2);
     if (c) {
-        CHECK_EQ_INT(c[0], 20);          /* top-left = old top-right (x=2,y=0) */
+        CHECK_EQ_INT(c[0], 20);               /* top-left = old top-right (x=2,y=0) */
         CHECK_EQ_INT(c[(1 * 3 + 2) * 3], 12); /* bottom-right = old bottom-left (x=1,y=2) */
     }
     free(c);

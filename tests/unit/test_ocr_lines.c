@@ -12,11 +12,11 @@ static void box(ocr_pt b[4], float x, float y, float w, float h)
 static void test_order(void)
 {
     ocr_pt b[5][4];
-    box(b[0], 200, 52, 80, 20);  /* row 2, right; a little lower than its neighbour */
-    box(b[1], 10, 10, 100, 20);  /* row 1 */
-    box(b[2], 10, 48, 150, 20);  /* row 2, left */
-    box(b[3], 10, 90, 60, 20);   /* row 3 */
-    box(b[4], 130, 12, 40, 16);  /* row 1, right, smaller */
+    box(b[0], 200, 52, 80, 20); /* row 2, right; a little lower than its neighbour */
+    box(b[1], 10, 10, 100, 20); /* row 1 */
+    box(b[2], 10, 48, 150, 20); /* row 2, left */
+    box(b[3], 10, 90, 60, 20);  /* row 3 */
+    box(b[4], 130, 12, 40, 16); /* row 1, right, smaller */
     int order[5], row[5];
     CHECK(ocr_reading_order((const ocr_pt(*)[4])b, 5, order, row) == 0);
     int want[5] = {1, 4, 2, 0, 3}, want_row[5] = {0, 0, 1, 1, 2};

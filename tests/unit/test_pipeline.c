@@ -21,9 +21,9 @@ static const unsigned char PNG[] = "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool hold;     /* runs wait until it is cleared */
-    bool fail;     /* runs fail with "fake_failed" */
-    int entered;   /* runs started */
+    bool hold;   /* runs wait until it is cleared */
+    bool fail;   /* runs fail with "fake_failed" */
+    int entered; /* runs started */
 } fake;
 
 static int fake_run(void *self, const stage_input *in, json_t **out, sight_error *err)
@@ -163,8 +163,7 @@ static void test_order(void)
     predict_request *r = request("yyy");
     CHECK_EQ_INT(pipeline_submit(p, r), 0);
     json_t *lines = read_lines(r);
-    check_lines("order", lines, (const char *const[]){"processing 0", "done 0", "processing 1", "done 1", "processing 2",
-                                                       "done 2", "complete 3 3 0", NULL});
+    check_lines("order", lines, (const char *const[]){"processing 0", "done 0", "processing 1", "done 1", "processing 2", "done 2", "complete 3 3 0", NULL});
     /* The stage's result is in the done line, the file's name beside it. */
     json_t *done1 = json_array_get(lines, 3);
     CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(json_object_get(done1, "result"), "yolo"), "run")), 2);
@@ -184,8 +183,7 @@ static void test_failing_stage(void)
     predict_request *r = request("yoy");
     CHECK_EQ_INT(pipeline_submit(p, r), 0);
     json_t *lines = read_lines(r);
-    check_lines("failing", lines, (const char *const[]){"processing 0", "done 0", "processing 1", "error 1 fake_failed",
-                                                         "processing 2", "done 2", "complete 3 2 1", NULL});
+    check_lines("failing", lines, (const char *const[]){"processing 0", "done 0", "processing 1", "error 1 fake_failed", "processing 2", "done 2", "complete 3 2 1", NULL});
     json_t *err = json_object_get(json_array_get(lines, 3), "error");
     CHECK_STR(json_string_value(json_object_get(err, "message")), "the fake stage failed");
     json_decref(lines);
@@ -223,8 +221,7 @@ static void test_end(void)
     fake_wait_entered(&yolo_fake, 1);
     predict_request_end(r, "shutting_down", "the server is shutting down");
     json_t *lines = read_lines(r);
-    check_lines("end", lines, (const char *const[]){"processing 0", "error 0 shutting_down", "error 1 shutting_down",
-                                                     "complete 2 0 2", NULL});
+    check_lines("end", lines, (const char *const[]){"processing 0", "error 0 shutting_down", "error 1 shutting_down", "complete 2 0 2", NULL});
     json_decref(lines);
     fake_release(&yolo_fake);
     pipeline_stop(p);

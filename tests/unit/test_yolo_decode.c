@@ -20,7 +20,9 @@ static yolo_decode_opts opts(float conf, float iou, int max_det)
 
 /* ---- YOLOv8: [1, 4+nc, N], channel-major ---- */
 
-enum { V8_NC = 3, V8_N = 5, V8_C = 4 + V8_NC };
+enum { V8_NC = 3,
+       V8_N = 5,
+       V8_C = 4 + V8_NC };
 
 /* Writes candidate i of a channel-major tensor. */
 static void v8_set(float *t, int C, int N, int i, float cx, float cy, float w, float h, const float *scores)
@@ -32,10 +34,10 @@ static void v8_set(float *t, int C, int N, int i, float cx, float cy, float w, f
 static void v8_tensor(float *t)
 {
     memset(t, 0, sizeof(float) * V8_C * V8_N);
-    v8_set(t, V8_C, V8_N, 0, 50, 50, 20, 20, (float[]){0.9f, 0.3f, 0});     /* class 0 */
-    v8_set(t, V8_C, V8_N, 1, 52, 50, 20, 20, (float[]){0.8f, 0, 0});        /* class 0, IoU 0.82 with #0 */
-    v8_set(t, V8_C, V8_N, 2, 51, 50, 20, 20, (float[]){0.1f, 0.7f, 0});     /* class 1 over #0: survives */
-    v8_set(t, V8_C, V8_N, 3, 200, 200, 10, 10, (float[]){0, 0, 0.25f});    /* exactly conf: dropped */
+    v8_set(t, V8_C, V8_N, 0, 50, 50, 20, 20, (float[]){0.9f, 0.3f, 0});      /* class 0 */
+    v8_set(t, V8_C, V8_N, 1, 52, 50, 20, 20, (float[]){0.8f, 0, 0});         /* class 0, IoU 0.82 with #0 */
+    v8_set(t, V8_C, V8_N, 2, 51, 50, 20, 20, (float[]){0.1f, 0.7f, 0});      /* class 1 over #0: survives */
+    v8_set(t, V8_C, V8_N, 3, 200, 200, 10, 10, (float[]){0, 0, 0.25f});      /* exactly conf: dropped */
     v8_set(t, V8_C, V8_N, 4, 300, 300, 10, 10, (float[]){0.1f, 0.6f, 0.6f}); /* tie: lowest class wins */
 }
 
@@ -100,7 +102,8 @@ static void test_v8(void)
  * scores with ties: highest first, equal scores in candidate order. */
 static void test_v8_order(void)
 {
-    enum { N = 1500, C = 5 };
+    enum { N = 1500,
+           C = 5 };
     float *t = calloc((size_t)C * N, sizeof(float));
     for (int i = 0; i < N; i++) {
         float s = 0.3f + (float)(i % 7) * 0.1f;
@@ -116,7 +119,7 @@ static void test_v8_order(void)
     for (size_t k = 1; k < n; k++)
         bad += d[k - 1].score < d[k].score || (d[k - 1].score == d[k].score && d[k - 1].x1 >= d[k].x1);
     CHECK_EQ_INT(bad, 0);
-    if (n == N) CHECK(d[0].x1 == 6 * 100 - 5 && feq(d[0].score, 0.9f));  /* first i with i % 7 == 6 */
+    if (n == N) CHECK(d[0].x1 == 6 * 100 - 5 && feq(d[0].score, 0.9f)); /* first i with i % 7 == 6 */
     free(d);
     free(t);
 }
@@ -126,12 +129,12 @@ static void test_v8_order(void)
 static void test_e2e(void)
 {
     const float t[] = {
-        10, 10, 50, 50, 0.9f, 0,       /* r0 */
-        12, 12, 52, 52, 0.8f, 0,       /* r1: overlaps r0, no NMS here */
-        0, 0, 5, 5, 0.25f, 1,          /* r2: exactly conf */
-        100, 100, 120, 120, 0.95f, 2,  /* r3: best, not first */
-        1, 1, 2, 2, 0.5f, 7,           /* r4: class past the names */
-        3, 3, 4, 4, 0.99f, -1,         /* r5: no class */
+        10, 10, 50, 50, 0.9f, 0,      /* r0 */
+        12, 12, 52, 52, 0.8f, 0,      /* r1: overlaps r0, no NMS here */
+        0, 0, 5, 5, 0.25f, 1,         /* r2: exactly conf */
+        100, 100, 120, 120, 0.95f, 2, /* r3: best, not first */
+        1, 1, 2, 2, 0.5f, 7,          /* r4: class past the names */
+        3, 3, 4, 4, 0.99f, -1,        /* r5: no class */
     };
     const int64_t shape[] = {1, 6, 6};
     yolo_det *d;
@@ -168,10 +171,10 @@ static void test_e2e(void)
 static void test_v5(void)
 {
     const float t[] = {
-        100, 100, 20, 20, 0.3f, 0.9f, 0.1f,   /* 0.3 * 0.9 = 0.27 > 0.25: kept */
-        400, 100, 20, 20, 0.2f, 1.0f, 0,      /* obj 0.2 <= conf: dropped before any product */
-        300, 300, 10, 10, 0.9f, 0.2f, 0.25f,  /* obj high, best product 0.225: dropped */
-        102, 100, 20, 20, 0.5f, 0.1f, 0.8f,   /* 0.4, class 1, over row 0: both stay */
+        100, 100, 20, 20, 0.3f, 0.9f, 0.1f,  /* 0.3 * 0.9 = 0.27 > 0.25: kept */
+        400, 100, 20, 20, 0.2f, 1.0f, 0,     /* obj 0.2 <= conf: dropped before any product */
+        300, 300, 10, 10, 0.9f, 0.2f, 0.25f, /* obj high, best product 0.225: dropped */
+        102, 100, 20, 20, 0.5f, 0.1f, 0.8f,  /* 0.4, class 1, over row 0: both stay */
     };
     const int64_t shape[] = {1, 4, 7};
     yolo_det *d;
@@ -191,10 +194,11 @@ static void test_v5(void)
 static void test_yolox(void)
 {
     /* 64x64 input: grids 8x8 (rows 0..63), 4x4 (64..79), 2x2 (80..83). */
-    enum { N = 84, C = 7 };
+    enum { N = 84,
+           C = 7 };
     float t[N * C];
     memset(t, 0, sizeof t);
-    const float r70[] = {0.5f, 0.5f, logf(2), logf(3), 0.8f, 0.1f, 0.9f};  /* stride 16, x=2 y=1 */
+    const float r70[] = {0.5f, 0.5f, logf(2), logf(3), 0.8f, 0.1f, 0.9f}; /* stride 16, x=2 y=1 */
     const float r43[] = {0.25f, 0.75f, 0, 0, 0.9f, 0.5f, 0};              /* stride 8, x=3 y=5 */
     const float r83[] = {0, 0, 0, 0, 0.5f, 0.6f, 0};                      /* stride 32, x=1 y=1 */
     const float r10[] = {0, 0, 0, 0, 0.9f, 0.2f, 0.1f};                   /* 0.18: dropped */
@@ -284,15 +288,15 @@ static void test_nms(void)
     const yolo_det box = {0, 0, 10, 10, 0.9f, 0};
     yolo_det same = box;
     same.score = 0.8f;
-    CHECK_EQ_INT(nms2(box, same, 0.7f), 1);  /* identical: IoU 1 */
-    CHECK_EQ_INT(nms2(box, same, 1.0f), 2);  /* 1 > 1 is false */
+    CHECK_EQ_INT(nms2(box, same, 0.7f), 1); /* identical: IoU 1 */
+    CHECK_EQ_INT(nms2(box, same, 1.0f), 2); /* 1 > 1 is false */
     yolo_det other = same;
     other.cls = 1;
-    CHECK_EQ_INT(nms2(box, other, 0.0f), 2);  /* other class never suppresses */
-    CHECK_EQ_INT(nms2(box, (yolo_det){10, 0, 20, 10, 0.8f, 0}, 0.0f), 2);  /* touching: IoU 0 */
-    CHECK_EQ_INT(nms2((yolo_det){5, 5, 5, 5, 0.9f, 0}, (yolo_det){5, 5, 5, 5, 0.8f, 0}, 0.0f), 2);  /* 0/0 */
-    CHECK_EQ_INT(nms2(box, (yolo_det){5, 5, 5, 5, 0.8f, 0}, 0.0f), 2);  /* point inside */
-    CHECK_EQ_INT(nms2(box, (yolo_det){0, 0, 10, 5, 0.8f, 0}, 0.5f), 2);  /* IoU exactly 0.5 */
+    CHECK_EQ_INT(nms2(box, other, 0.0f), 2);                                                       /* other class never suppresses */
+    CHECK_EQ_INT(nms2(box, (yolo_det){10, 0, 20, 10, 0.8f, 0}, 0.0f), 2);                          /* touching: IoU 0 */
+    CHECK_EQ_INT(nms2((yolo_det){5, 5, 5, 5, 0.9f, 0}, (yolo_det){5, 5, 5, 5, 0.8f, 0}, 0.0f), 2); /* 0/0 */
+    CHECK_EQ_INT(nms2(box, (yolo_det){5, 5, 5, 5, 0.8f, 0}, 0.0f), 2);                             /* point inside */
+    CHECK_EQ_INT(nms2(box, (yolo_det){0, 0, 10, 5, 0.8f, 0}, 0.5f), 2);                            /* IoU exactly 0.5 */
     CHECK_EQ_INT(nms2(box, (yolo_det){0, 0, 10, 5, 0.8f, 0}, 0.49f), 1);
 
     /* Greedy: A suppresses B (IoU 0.54); C overlaps B as much but A only
