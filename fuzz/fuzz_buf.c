@@ -1,6 +1,8 @@
 /* The capped buffer driven by a script of operations: whatever the sequence,
  * it must hold exactly what a plain model of it holds, never pass its cap and
  * never read or write out of bounds (ASan). */
+#include <stdio.h>
+
 #include "fuzz_common.h"
 #include "util/buf.h"
 
