@@ -5,10 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/run_files.h"
 #include "config/config.h"
-#include "detect/model_select.h"
 #include "util/clock.h"
-#include "util/log.h"
 
 typedef struct {
     detector *d;
@@ -79,14 +78,8 @@ int bench_ort_command(int argc, char **argv)
         fprintf(stderr, "usage: sightd bench-ort [--runs N] [--callers N] [--model PATH] [--ort-threads N] [--ort-concurrency N]\n");
         return pr > 0 ? 0 : 2;
     }
-    log_set_level(cfg.log_level);
-    int fatal;
-    char msg[1024];
-    detector *det = model_select_open(&cfg, &fatal, msg, sizeof msg);
-    if (!det) {
-        fprintf(stderr, "sightd bench-ort: %s\n", msg);
-        return 1;
-    }
+    detector *det = cli_open_detector(&cfg, "bench-ort");
+    if (!det) return 1;
     double *ms = calloc((size_t)runs, sizeof *ms), wall = 0;
     if (!ms || detector_bench_runs(det, runs, threads, ms, &wall)) {
         free(ms);

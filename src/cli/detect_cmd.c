@@ -6,9 +6,7 @@
 
 #include "cli/run_files.h"
 #include "config/config.h"
-#include "detect/model_select.h"
 #include "pipeline/stages.h"
-#include "util/log.h"
 
 static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections", "classes", NULL};
 
@@ -75,12 +73,8 @@ int detect_command(int argc, char **argv)
         json_decref(params);
         return rc > 0 ? 0 : 2;
     }
-    log_set_level(cfg.log_level);
-    int fatal;
-    char msg[1024];
-    detector *det = model_select_open(&cfg, &fatal, msg, sizeof msg);
+    detector *det = cli_open_detector(&cfg, "detect");
     if (!det) {
-        fprintf(stderr, "sightd detect: %s\n", msg);
         free(images);
         json_decref(params);
         return 1;

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect/model_select.h"
 #include "util/file_read.h"
 #include "util/json_out.h"
+#include "util/log.h"
 
 int cli_run_files(const stage_set *set, const json_t *params, char **images, int nimages, bool is_yolo, bool is_ocr)
 {
@@ -36,4 +38,14 @@ int cli_run_files(const stage_set *set, const json_t *params, char **images, int
         free(job.data);
     }
     return failures;
+}
+
+detector *cli_open_detector(const sight_config *cfg, const char *command)
+{
+    log_set_level(cfg->log_level);
+    int fatal;
+    char msg[1024];
+    detector *det = model_select_open(cfg, &fatal, msg, sizeof msg);
+    if (!det) fprintf(stderr, "sightd %s: %s\n", command, msg);
+    return det;
 }

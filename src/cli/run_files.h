@@ -3,6 +3,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "config/config.h"
+#include "detect/detector.h"
 #include "pipeline/stages.h"
 
 /* Runs the stages of set on each image file, as the server does on an upload
@@ -10,4 +12,7 @@
  * prints one NDJSON line per file, shaped like the stream's done and error
  * lines. Returns how many files failed. */
 int cli_run_files(const stage_set *set, const json_t *params, char **images, int nimages, bool is_yolo, bool is_ocr);
+/* Sets the log level and opens the configured detection model; when it cannot,
+ * says why on stderr ("sightd <command>: ...") and returns NULL. */
+detector *cli_open_detector(const sight_config *cfg, const char *command);
 #endif
