@@ -367,12 +367,14 @@ void detector_close(detector *d)
 const stage *detector_stage(detector *d) { return &d->st; }
 const char *detector_model_name(const detector *d) { return d->model_name; }
 
-static int class_count(const detector *d) { return d->nc > 0 ? d->nc : d->n_names; }
+int detector_class_count(const detector *d) { return d->nc > 0 ? d->nc : d->n_names; }
+int detector_name_count(const detector *d) { return d->n_names; }
+const char *detector_class_name(const detector *d, int id) { return id >= 0 && id < d->n_names ? d->names[id] : NULL; }
 
 void detector_describe(const detector *d, char *buf, size_t len)
 {
     snprintf(buf, len, "%s: %s layout, input %dx%d, %d classes%s, %d concurrent run(s) x %d intra-op thread(s)",
-             d->model_name, yolo_layout_name(d->layout), d->in_w, d->in_h, class_count(d),
+             d->model_name, yolo_layout_name(d->layout), d->in_w, d->in_h, detector_class_count(d),
              d->names ? "" : " (no names: ids shown)", d->concurrency, d->intra_threads);
 }
 
@@ -404,8 +406,8 @@ static int get_number(const json_t *v, double *out)
 
 static int find_class(const detector *d, const char *name)
 {
-    for (int i = 0; i < d->n_names; i++)
-        if (!strcmp(d->names[i], name)) return i;
+    for (int i = 0; i < detector_name_count(d); i++)
+        if (!strcmp(detector_class_name(d, i), name)) return i;
     return -1;
 }
 
@@ -419,7 +421,7 @@ static int add_class(const detector *d, bool *allowed, int n, const json_t *item
         long v = strtol(text, &end, 10);
         if (*text && !*end) id = (int)v;
         else if ((id = find_class(d, text)) < 0) {
-            param_err(err, "classes: '%.60s' is not a class of model %s", text, d->model_name);
+            param_err(err, "classes: '%.60s' is not a class of model %s", text, detector_model_name(d));
             return -1;
         }
     } else {
@@ -427,7 +429,7 @@ static int add_class(const detector *d, bool *allowed, int n, const json_t *item
         return -1;
     }
     if (id < 0 || id >= n) {
-        param_err(err, "classes: id %d is out of range (model %s has %d classes)", id, d->model_name, n);
+        param_err(err, "classes: id %d is out of range (model %s has %d classes)", id, detector_model_name(d), n);
         return -1;
     }
     allowed[id] = true;
@@ -437,9 +439,9 @@ static int add_class(const detector *d, bool *allowed, int n, const json_t *item
 /* classes: a JSON array, or text "person,car" / "0, 2" / '["person", 2]'. */
 static int parse_classes(const detector *d, const json_t *v, detect_params *out, sight_error *err)
 {
-    int n = class_count(d);
+    int n = detector_class_count(d);
     if (n <= 0) {
-        param_err(err, "classes: model %s does not say how many classes it has", d->model_name);
+        param_err(err, "classes: model %s does not say how many classes it has", detector_model_name(d));
         return -1;
     }
     out->allowed = calloc((size_t)n, sizeof(bool));
@@ -569,7 +571,7 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         log_error("model %s: %s", d->model_name, msg);
         return -1;
     }
-    yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections, .allowed = p->allowed, .n_allowed = p->allowed ? class_count(d) : 0};
+    yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections, .allowed = p->allowed, .n_allowed = p->allowed ? detector_class_count(d) : 0};
     yolo_det *dets = NULL;
     size_t n = 0;
     rc = yolo_decode(d->layout, data, shape, nd, d->in_w, d->in_h, &o, &dets, &n);

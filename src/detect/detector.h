@@ -49,6 +49,12 @@ void detect_params_free(detect_params *p);
 /* Detects objects in img and returns the "yolo" result object. */
 int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, sight_error *err);
 
+/* The model's classes: how many (from its output, else from its names), how
+ * many names it has, and the name of one (NULL past them). */
+int detector_class_count(const detector *d);
+int detector_name_count(const detector *d);
+const char *detector_class_name(const detector *d, int id);
+
 /* Describes the loaded model for logs and `sightd detect`. */
 const char *detector_model_name(const detector *d);
 void detector_describe(const detector *d, char *buf, size_t len);
