@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The limits hold whatever the body. */
     if (f.nfiles > (size_t)lim.max_files || f.nmetadata > (size_t)lim.max_files) abort();
     for (size_t i = 0; i < f.nfiles; i++)
-        if ((int64_t)f.files[i].len > lim.max_file_bytes || !f.files[i].filename) abort();
+        if ((int64_t)f.files[i].data.len > lim.max_file_bytes || !f.files[i].filename) abort();
     (void)mp_error(p);
     mp_free(p);
     form_free(&f);

@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     form_finish(&f);
     if (f.nfiles > (size_t)lim.max_files || f.nmetadata > (size_t)lim.max_files) abort();
     for (size_t i = 0; i < f.nfiles; i++)
-        if ((int64_t)f.files[i].len > lim.max_file_bytes) abort();
+        if ((int64_t)f.files[i].data.len > lim.max_file_bytes) abort();
     if (f.api_key && strlen(f.api_key) > 256) abort();
     form_free(&f);
     return 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/keys_cmd.h"
+#include "cli/bench_cmd.h"
 #include "cli/detect_cmd.h"
 #include "cli/ocr_cmd.h"
 #include "config/config.h"

@@ -4,12 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/run_files.h"
 #include "config/config.h"
-#include "detect/model_select.h"
 #include "pipeline/stages.h"
-#include "util/file_read.h"
-#include "util/json_out.h"
-#include "util/log.h"
 
 static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections", "classes", NULL};
 
@@ -76,17 +73,13 @@ int detect_command(int argc, char **argv)
         json_decref(params);
         return rc > 0 ? 0 : 2;
     }
-    log_set_level(cfg.log_level);
-    int fatal;
-    char msg[1024];
-    detector *det = model_select_open(&cfg, &fatal, msg, sizeof msg);
+    detector *det = cli_open_detector(&cfg, "detect");
     if (!det) {
-        fprintf(stderr, "sightd detect: %s\n", msg);
         free(images);
         json_decref(params);
         return 1;
     }
-    stage_error err;
+    sight_error err;
     const stage *st = detector_stage(det);
     if (st->validate(st->self, params, &err)) {
         fprintf(stderr, "sightd detect: %s\n", err.message);
@@ -96,78 +89,9 @@ int detect_command(int argc, char **argv)
         return 2;
     }
     stage_set set = {.yolo = st, .llm = NULL, .max_pixels = cfg.max_pixels};
-    atomic_bool cancelled = false;
-    int failures = 0;
-    for (int i = 0; i < nimages; i++) {
-        file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_yolo = true};
-        job.data = read_whole_file(images[i], &job.len);
-        json_t *line;
-        stage_call call = {.params = params, .file = &job, .cancelled = &cancelled};
-        json_t *result = job.data ? stages_run_file(&set, &call, &err) : NULL;
-        if (!job.data) snprintf(err.code, sizeof err.code, "unreadable_file"), snprintf(err.message, sizeof err.message, "cannot read %s", images[i]);
-        if (result) line = json_pack("{s:s,s:i,s:o,s:o}", "status", "done", "index", i, "filename",
-                                     json_string_lossy(images[i], strlen(images[i])), "result", result);
-        else {
-            failures++;
-            line = json_pack("{s:s,s:i,s:o,s:{s:s,s:s}}", "status", "error", "index", i, "filename",
-                             json_string_lossy(images[i], strlen(images[i])), "error", "code", err.code, "message", err.message);
-        }
-        size_t len;
-        char *text = json_line(line, &len);
-        if (text) fwrite(text, 1, len, stdout);
-        free(text);
-        fflush(stdout);
-        free(job.data);
-    }
+    int failures = cli_run_files(&set, params, images, nimages, true, false);
     detector_close(det);
     free(images);
     json_decref(params);
     return failures ? 1 : 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-int bench_ort_command(int argc, char **argv)
-{
-    sight_config cfg;
-    config_defaults(&cfg);
-    int runs = 50, threads = 1;
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int nrest = 0;
-    for (int i = 1; rest && i < argc; i++) {
-        if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--callers") && i + 1 < argc) threads = atoi(argv[++i]);
-        else rest[nrest++] = argv[i];
-    }
-    int pr = rest ? config_parse(&cfg, nrest, rest, 0, "bench-ort") : -1;
-    free(rest);
-    if (pr != 0 || runs < 1 || threads < 1) {
-        fprintf(stderr, "usage: sightd bench-ort [--runs N] [--callers N] [--model PATH] [--ort-threads N] [--ort-concurrency N]\n");
-        return pr > 0 ? 0 : 2;
-    }
-    log_set_level(cfg.log_level);
-    int fatal;
-    char msg[1024];
-    detector *det = model_select_open(&cfg, &fatal, msg, sizeof msg);
-    if (!det) {
-        fprintf(stderr, "sightd bench-ort: %s\n", msg);
-        return 1;
-    }
-    double *ms = calloc((size_t)runs, sizeof *ms), wall = 0;
-    if (!ms || detector_bench_runs(det, runs, threads, ms, &wall)) {
-        free(ms);
-        detector_close(det);
-        return 1;
-    }
-    qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
-    printf("{\"model\":\"%s\",\"runs\":%d,\"callers\":%d,\"run_ms_p50\":%.3f,\"run_ms_p95\":%.3f,\"runs_per_s\":%.3f}\n",
-           detector_model_name(det), runs, threads, ms[runs / 2], ms[(int)(runs * 0.95) < runs ? (int)(runs * 0.95) : runs - 1],
-           runs / wall);
-    free(ms);
-    detector_close(det);
-    return 0;
 }

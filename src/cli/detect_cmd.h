@@ -2,6 +2,4 @@
 #define SIGHT_CLI_DETECT_CMD_H
 /* `sightd detect IMAGE...`: the server's detection result for files, as NDJSON. */
 int detect_command(int argc, char **argv);
-/* `sightd bench-ort`: back-to-back model Runs, the baseline `make bench` compares with. */
-int bench_ort_command(int argc, char **argv);
 #endif

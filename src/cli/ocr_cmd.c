@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/run_files.h"
 #include "config/config.h"
 #include "ocr/ocr.h"
 #include "pipeline/stages.h"
-#include "util/file_read.h"
-#include "util/json_out.h"
 #include "util/log.h"
 
 static void usage(FILE *out)
@@ -65,34 +64,7 @@ int ocr_command(int argc, char **argv)
         return 1;
     }
     stage_set set = {.ocr = ocr_stage(eng), .max_pixels = cfg.max_pixels};
-    atomic_bool cancelled = false;
-    int failures = 0;
-    for (int i = 0; i < nimages; i++) {
-        stage_error err;
-        file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_ocr = true};
-        job.data = read_whole_file(images[i], &job.len);
-        stage_call call = {.file = &job, .cancelled = &cancelled};
-        json_t *result = job.data ? stages_run_file(&set, &call, &err) : NULL;
-        if (!job.data)
-            snprintf(err.code, sizeof err.code, "unreadable_file"),
-                snprintf(err.message, sizeof err.message, "cannot read %s", images[i]);
-        json_t *line;
-        if (result)
-            line = json_pack("{s:s,s:i,s:o,s:o}", "status", "done", "index", i, "filename",
-                             json_string_lossy(images[i], strlen(images[i])), "result", result);
-        else {
-            failures++;
-            line = json_pack("{s:s,s:i,s:o,s:{s:s,s:s}}", "status", "error", "index", i, "filename",
-                             json_string_lossy(images[i], strlen(images[i])), "error", "code", err.code, "message",
-                             err.message);
-        }
-        size_t len;
-        char *text = json_line(line, &len);
-        if (text) fwrite(text, 1, len, stdout);
-        free(text);
-        fflush(stdout);
-        free(job.data);
-    }
+    int failures = cli_run_files(&set, NULL, images, nimages, false, true);
     ocr_close(eng);
     free(images);
     return failures ? 1 : 0;

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <onnxruntime_c_api.h>
@@ -14,6 +13,8 @@
 #include "detect/letterbox.h"
 #include "detect/pyrepr.h"
 #include "ort/ort_env.h"
+#include "util/array.h"
+#include "util/clock.h"
 #include "util/file_read.h"
 #include "util/json_out.h"
 #include "util/log.h"
@@ -35,10 +36,8 @@ struct detector {
     char model_name[128];
     int intra_threads, concurrency;
 
-    /* Gate: at most `concurrency` Runs at once. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int running;
+    gate runs;          /* at most `concurrency` Runs at once */
+    pthread_mutex_t mu; /* guards the pool */
     /* Input buffers (3*in_h*in_w floats) reused across requests: a fresh 5 MB
      * allocation per image would cost page faults on every request. */
     float **pool;
@@ -47,25 +46,9 @@ struct detector {
     stage st;
 };
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Turns an OrtStatus into a message; returns -1 when there was an error. */
-static int ort_fail(const OrtApi *api, OrtStatus *st, char *err, size_t len, const char *what)
-{
-    if (!st) return 0;
-    snprintf(err, len, "%s: %s", what, api->GetErrorMessage(st));
-    api->ReleaseStatus(st);
-    return -1;
-}
-
-#define ORT_TRY(call, what)                                            \
-    do {                                                               \
-        if (ort_fail(d->api, (call), err, err_len, (what))) goto fail; \
+#define ORT_TRY(call, what)                                                   \
+    do {                                                                      \
+        if (ort_status_fail(d->api, (call), err, err_len, (what))) goto fail; \
     } while (0)
 
 /* Class names, one per line (blank lines skipped), from a labels file's text. */
@@ -121,8 +104,8 @@ static int read_metadata(detector *d, int *end2end, int imgsz[2], char *err, siz
     OrtModelMetadata *meta = NULL;
     *end2end = -1;
     imgsz[0] = imgsz[1] = 0;
-    if (ort_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
-    if (ort_fail(d->api, d->api->SessionGetModelMetadata(d->sess, &meta), err, err_len, "model metadata")) return -1;
+    if (ort_status_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetModelMetadata(d->sess, &meta), err, err_len, "model metadata")) return -1;
     int rc = 0;
     const char *keys[] = {"names", "imgsz", "end2end"};
     for (int k = 0; k < 3 && rc == 0; k++) {
@@ -156,18 +139,18 @@ static int io_info(detector *d, int imgsz[2], char *err, size_t err_len)
     OrtAllocator *alloc;
     OrtTypeInfo *ti = NULL;
     size_t nin, nout;
-    if (ort_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
-    if (ort_fail(d->api, d->api->SessionGetInputCount(d->sess, &nin), err, err_len, "inputs")) return -1;
-    if (ort_fail(d->api, d->api->SessionGetOutputCount(d->sess, &nout), err, err_len, "outputs")) return -1;
+    if (ort_status_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetInputCount(d->sess, &nin), err, err_len, "inputs")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetOutputCount(d->sess, &nout), err, err_len, "outputs")) return -1;
     if (nin != 1 || nout < 1) {
         snprintf(err, err_len, "expected a model with 1 input and at least 1 output, found %zu and %zu", nin, nout);
         return -1;
     }
     char *name;
-    if (ort_fail(d->api, d->api->SessionGetInputName(d->sess, 0, alloc, &name), err, err_len, "input name")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetInputName(d->sess, 0, alloc, &name), err, err_len, "input name")) return -1;
     d->input_name = strdup(name);
     alloc->Free(alloc, name);
-    if (ort_fail(d->api, d->api->SessionGetOutputName(d->sess, 0, alloc, &name), err, err_len, "output name")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetOutputName(d->sess, 0, alloc, &name), err, err_len, "output name")) return -1;
     d->output_name = strdup(name);
     alloc->Free(alloc, name);
     if (!d->input_name || !d->output_name) {
@@ -175,16 +158,16 @@ static int io_info(detector *d, int imgsz[2], char *err, size_t err_len)
         return -1;
     }
 
-    if (ort_fail(d->api, d->api->SessionGetInputTypeInfo(d->sess, 0, &ti), err, err_len, "input type")) return -1;
+    if (ort_status_fail(d->api, d->api->SessionGetInputTypeInfo(d->sess, 0, &ti), err, err_len, "input type")) return -1;
     const OrtTensorTypeAndShapeInfo *tsi;
     ONNXTensorElementDataType et;
     size_t nd = 0;
     int64_t dims[8] = {0};
     int rc = 0;
-    if (ort_fail(d->api, d->api->CastTypeInfoToTensorInfo(ti, &tsi), err, err_len, "input tensor") ||
-        ort_fail(d->api, d->api->GetTensorElementType(tsi, &et), err, err_len, "input type") ||
-        ort_fail(d->api, d->api->GetDimensionsCount(tsi, &nd), err, err_len, "input rank")) rc = -1;
-    if (rc == 0 && nd == 4) rc = ort_fail(d->api, d->api->GetDimensions(tsi, dims, 4), err, err_len, "input shape");
+    if (ort_status_fail(d->api, d->api->CastTypeInfoToTensorInfo(ti, &tsi), err, err_len, "input tensor") ||
+        ort_status_fail(d->api, d->api->GetTensorElementType(tsi, &et), err, err_len, "input type") ||
+        ort_status_fail(d->api, d->api->GetDimensionsCount(tsi, &nd), err, err_len, "input rank")) rc = -1;
+    if (rc == 0 && nd == 4) rc = ort_status_fail(d->api, d->api->GetDimensions(tsi, dims, 4), err, err_len, "input shape");
     d->api->ReleaseTypeInfo(ti);
     if (rc) return -1;
     if (et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
@@ -221,7 +204,7 @@ static void pool_put(detector *d, float *b)
     pthread_mutex_lock(&d->mu);
     if (d->pool_n == d->pool_cap) {
         int cap = d->pool_cap ? d->pool_cap * 2 : 4;
-        float **np = realloc(d->pool, (size_t)cap * sizeof *np);
+        float **np = array_resize(d->pool, (size_t)cap, sizeof *np);
         if (!np) {
             pthread_mutex_unlock(&d->mu);
             free(b);
@@ -240,52 +223,17 @@ static void pool_put(detector *d, float *b)
 static int run_model(detector *d, float *input, OrtValue **out, double *run_ms, char *err, size_t err_len)
 {
     int64_t shape[4] = {1, 3, d->in_h, d->in_w};
-    OrtValue *in = NULL;
-    *out = NULL;
-    size_t bytes = (size_t)3 * d->in_w * d->in_h * sizeof(float);
-    if (ort_fail(d->api, d->api->CreateTensorWithDataAsOrtValue(d->mem, input, bytes, shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in),
-                 err, err_len, "input tensor"))
-        return -1;
-    pthread_mutex_lock(&d->mu);
-    while (d->running >= d->concurrency) pthread_cond_wait(&d->cv, &d->mu);
-    d->running++;
-    pthread_mutex_unlock(&d->mu);
-    const char *in_names[] = {d->input_name};
-    const char *out_names[] = {d->output_name};
-    double t = now_ms();
-    OrtStatus *st = d->api->Run(d->sess, NULL, in_names, (const OrtValue *const *)&in, 1, out_names, 1, out);
-    if (run_ms) *run_ms = now_ms() - t;
-    pthread_mutex_lock(&d->mu);
-    d->running--;
-    pthread_cond_signal(&d->cv);
-    pthread_mutex_unlock(&d->mu);
-    d->api->ReleaseValue(in);
-    return ort_fail(d->api, st, err, err_len, "inference");
+    return ort_run_float(d->api, d->sess, d->mem, &d->runs, d->input_name, d->output_name, input, shape, out, run_ms,
+                         err, err_len);
 }
 
 /* Shape and data of an output value. */
 static int output_view(detector *d, OrtValue *v, int64_t *shape, size_t *nd, const float **data, char *err, size_t len)
 {
-    OrtTensorTypeAndShapeInfo *info = NULL;
-    ONNXTensorElementDataType et = 0;
-    int rc = ort_fail(d->api, d->api->GetTensorTypeAndShape(v, &info), err, len, "output shape");
-    if (rc == 0) rc = ort_fail(d->api, d->api->GetDimensionsCount(info, nd), err, len, "output rank");
-    if (rc == 0 && *nd > 6) {
-        snprintf(err, len, "output rank %zu is not a YOLO output", *nd);
-        rc = -1;
-    }
-    if (rc == 0) rc = ort_fail(d->api, d->api->GetDimensions(info, shape, *nd), err, len, "output shape");
-    if (rc == 0) rc = ort_fail(d->api, d->api->GetTensorElementType(info, &et), err, len, "output type");
-    if (info) d->api->ReleaseTensorTypeAndShapeInfo(info);
-    if (rc == 0 && et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
-        snprintf(err, len, "output is not float32");
-        rc = -1;
-    }
-    if (rc == 0) rc = ort_fail(d->api, d->api->GetTensorMutableData(v, (void **)data), err, len, "output data");
-    return rc;
+    return ort_float_output(d->api, v, 6, shape, nd, data, err, len);
 }
 
-static int stage_run(void *self, const stage_input *in, json_t **out, stage_error *err)
+static int stage_run(void *self, const stage_input *in, json_t **out, sight_error *err)
 {
     detector *d = self;
     detect_params p;
@@ -295,12 +243,38 @@ static int stage_run(void *self, const stage_input *in, json_t **out, stage_erro
     return rc;
 }
 
-static int stage_validate(void *self, const json_t *params, stage_error *err)
+static int stage_validate(void *self, const json_t *params, sight_error *err)
 {
     detect_params p;
     if (detector_parse_params(self, params, &p, err) != 0) return -1;
     detect_params_free(&p);
     return 0;
+}
+
+typedef struct {
+    detector *d;
+    float *input;
+} warm_ctx;
+
+static void *warm_one(void *arg)
+{
+    warm_ctx *w = arg;
+    char err[256];
+    OrtValue *ov = NULL;
+    if (run_model(w->d, w->input, &ov, NULL, err, sizeof err) == 0) w->d->api->ReleaseValue(ov);
+    return NULL;
+}
+
+/* One Run per slot, all at once (the input is only read). */
+static void warm_slots(detector *d, float *input)
+{
+    warm_ctx w = {d, input};
+    pthread_t *t = calloc((size_t)d->concurrency, sizeof *t);
+    int started = 0;
+    for (int i = 0; t && i < d->concurrency; i++)
+        if (pthread_create(&t[started], NULL, warm_one, &w) == 0) started++;
+    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+    free(t);
 }
 
 detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
@@ -322,25 +296,19 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     }
     d->api = api;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1) cores = 1;
     /* Default: one single-threaded Run per core. On 2 cores that gave 27.5
      * runs/s against 21.8 for one Run on 2 intra-op threads (make bench,
      * yolo26n-w8a32); the single Run has the lower latency (42 vs 70 ms). */
     d->concurrency = cfg->concurrency > 0 ? cfg->concurrency : (int)cores;
+    gate_init(&d->runs, d->concurrency);
     d->intra_threads = cfg->intra_threads > 0 ? cfg->intra_threads : (int)(cores / d->concurrency > 0 ? cores / d->concurrency : 1);
 
     OrtSessionOptions *so = NULL;
     OrtValue *warm = NULL;
     float *buf = NULL;
-    ORT_TRY(d->api->CreateSessionOptions(&so), "session options");
-    ORT_TRY(d->api->SetIntraOpNumThreads(so, d->intra_threads), "intra-op threads");
-    ORT_TRY(d->api->SetInterOpNumThreads(so, 1), "inter-op threads");
-    ORT_TRY(d->api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL), "graph optimisation");
-    /* Spinning intra-op threads burn the cores that concurrent Runs and the
-     * decode workers need; measured to cost throughput here (see bench). */
-    ORT_TRY(d->api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), "spinning");
+    if (!(so = ort_session_options(d->api, d->intra_threads, err, err_len))) goto fail;
     if (cfg->model_data)
         ORT_TRY(d->api->CreateSessionFromArray(env, cfg->model_data, cfg->model_size, so, &d->sess), "loading the model");
     else
@@ -375,16 +343,12 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
         log_warn("model has %d classes but %d names; ids without a name are shown as numbers", d->nc, d->n_names);
     d->api->ReleaseValue(warm);
     warm = NULL;
+    /* Concurrent Runs each grow their own working memory on first use: warm
+     * every slot at once, so the first requests under load are not slow either. */
+    if (d->concurrency > 1) warm_slots(d, buf);
     pool_put(d, buf);
     buf = NULL;
     d->api->ReleaseSessionOptions(so);
-    /* Concurrent Runs each grow their own working memory on first use: warm
-     * every slot at once, so the first requests under load are not slow either. */
-    if (d->concurrency > 1) {
-        double *ms = calloc((size_t)d->concurrency, sizeof *ms), wall;
-        if (ms) detector_bench_runs(d, d->concurrency, d->concurrency, ms, &wall);
-        free(ms);
-    }
 
     const char *base = cfg->model_name;
     if (!base) {
@@ -420,7 +384,7 @@ void detector_close(detector *d)
     pyrepr_free_names(d->names, d->n_names);
     for (int i = 0; i < d->pool_n; i++) free(d->pool[i]);
     free(d->pool);
-    pthread_cond_destroy(&d->cv);
+    gate_destroy(&d->runs);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -428,182 +392,24 @@ void detector_close(detector *d)
 const stage *detector_stage(detector *d) { return &d->st; }
 const char *detector_model_name(const detector *d) { return d->model_name; }
 
-static int class_count(const detector *d) { return d->nc > 0 ? d->nc : d->n_names; }
+int detector_class_count(const detector *d) { return d->nc > 0 ? d->nc : d->n_names; }
+int detector_name_count(const detector *d) { return d->n_names; }
+const char *detector_class_name(const detector *d, int id) { return id >= 0 && id < d->n_names ? d->names[id] : NULL; }
 
 void detector_describe(const detector *d, char *buf, size_t len)
 {
     snprintf(buf, len, "%s: %s layout, input %dx%d, %d classes%s, %d concurrent run(s) x %d intra-op thread(s)",
-             d->model_name, yolo_layout_name(d->layout), d->in_w, d->in_h, class_count(d),
+             d->model_name, yolo_layout_name(d->layout), d->in_w, d->in_h, detector_class_count(d),
              d->names ? "" : " (no names: ids shown)", d->concurrency, d->intra_threads);
-}
-
-static void param_err(stage_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void param_err(stage_error *err, const char *fmt, ...)
-{
-    snprintf(err->code, sizeof err->code, "invalid_option");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-}
-
-/* A number given as JSON number or as text (form fields). */
-static int get_number(const json_t *v, double *out)
-{
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
-        return 0;
-    }
-    if (!json_is_string(v)) return -1;
-    const char *s = json_string_value(v);
-    char *end;
-    double x = strtod(s, &end);
-    if (end == s || *end || !isfinite(x)) return -1;
-    *out = x;
-    return 0;
-}
-
-static int find_class(const detector *d, const char *name)
-{
-    for (int i = 0; i < d->n_names; i++)
-        if (!strcmp(d->names[i], name)) return i;
-    return -1;
-}
-
-/* One entry of `classes`: a class id or a class name. */
-static int add_class(const detector *d, bool *allowed, int n, const json_t *item, const char *text, stage_error *err)
-{
-    int id = -1;
-    if (json_is_integer(item)) id = (int)json_integer_value(item);
-    else if (text) {
-        char *end;
-        long v = strtol(text, &end, 10);
-        if (*text && !*end) id = (int)v;
-        else if ((id = find_class(d, text)) < 0) {
-            param_err(err, "classes: '%.60s' is not a class of model %s", text, d->model_name);
-            return -1;
-        }
-    } else {
-        param_err(err, "classes must list class names or ids");
-        return -1;
-    }
-    if (id < 0 || id >= n) {
-        param_err(err, "classes: id %d is out of range (model %s has %d classes)", id, d->model_name, n);
-        return -1;
-    }
-    allowed[id] = true;
-    return 0;
-}
-
-/* classes: a JSON array, or text "person,car" / "0, 2" / '["person", 2]'. */
-static int parse_classes(const detector *d, const json_t *v, detect_params *out, stage_error *err)
-{
-    int n = class_count(d);
-    if (n <= 0) {
-        param_err(err, "classes: model %s does not say how many classes it has", d->model_name);
-        return -1;
-    }
-    out->allowed = calloc((size_t)n, sizeof(bool));
-    if (!out->allowed) {
-        param_err(err, "out of memory");
-        return -1;
-    }
-    json_t *arr = NULL;
-    int rc = 0;
-    if (json_is_string(v) && json_string_value(v)[0] == '[') {
-        arr = json_loads(json_string_value(v), 0, NULL);
-        if (!json_is_array(arr)) {
-            json_decref(arr);
-            param_err(err, "classes is not a valid JSON array");
-            return -1;
-        }
-        v = arr;
-    }
-    if (json_is_array(v)) {
-        size_t i;
-        json_t *item;
-        if (json_array_size(v) == 0) rc = -1, param_err(err, "classes is empty");
-        json_array_foreach(v, i, item) {
-            if (rc) break;
-            rc = add_class(d, out->allowed, n, item, json_is_string(item) ? json_string_value(item) : NULL, err);
-        }
-    } else if (json_is_string(v)) {
-        char *copy = strdup(json_string_value(v));
-        if (!copy) {
-            param_err(err, "out of memory");
-            return -1;
-        }
-        int count = 0;
-        char *save = NULL;
-        for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-            while (*tok == ' ') tok++;
-            char *e = tok + strlen(tok);
-            while (e > tok && e[-1] == ' ') *--e = 0;
-            if (!*tok) continue;
-            rc = add_class(d, out->allowed, n, NULL, tok, err);
-            count++;
-        }
-        free(copy);
-        if (rc == 0 && count == 0) rc = -1, param_err(err, "classes is empty");
-    } else if (json_is_integer(v)) {
-        rc = add_class(d, out->allowed, n, v, NULL, err);
-    } else {
-        rc = -1;
-        param_err(err, "classes must be a list of class names or ids");
-    }
-    json_decref(arr);
-    return rc;
-}
-
-int detector_parse_params(const detector *d, const json_t *params, detect_params *out, stage_error *err)
-{
-    *out = (detect_params){.confidence = 0.25f, .iou = 0.7f, .max_detections = 300, .allowed = NULL};
-    if (!params) return 0;
-    const json_t *v;
-    double x;
-    if ((v = json_object_get(params, "confidence"))) {
-        if (get_number(v, &x) || x < 0 || x > 1) {
-            param_err(err, "confidence must be a number from 0 to 1");
-            return -1;
-        }
-        out->confidence = (float)x;
-    }
-    if ((v = json_object_get(params, "iou"))) {
-        if (get_number(v, &x) || x < 0 || x > 1) {
-            param_err(err, "iou must be a number from 0 to 1");
-            return -1;
-        }
-        out->iou = (float)x;
-    }
-    if ((v = json_object_get(params, "max_detections"))) {
-        if (get_number(v, &x) || x < 1 || x > 10000 || x != floor(x)) {
-            param_err(err, "max_detections must be a whole number from 1 to 10000");
-            return -1;
-        }
-        out->max_detections = (int)x;
-    }
-    if ((v = json_object_get(params, "classes")) && !json_is_null(v)) {
-        if (parse_classes(d, v, out, err)) {
-            detect_params_free(out);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-void detect_params_free(detect_params *p)
-{
-    free(p->allowed);
-    p->allowed = NULL;
 }
 
 static double round_to(double v, double q) { return round(v / q) * q; }
 
-int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, stage_error *err)
+int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, sight_error *err)
 {
     /* ORT's messages are long (source path, then the reason last): room for all of it. */
     char msg[sizeof err->message];
-    double t0 = now_ms();
+    double t0 = clock_ms();
     float *buf = pool_get(d);
     if (!buf) {
         snprintf(err->code, sizeof err->code, "out_of_memory");
@@ -612,12 +418,12 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
     }
     letterbox_map map;
     letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
-    double t1 = now_ms();
+    double t1 = clock_ms();
     OrtValue *ov = NULL;
     double run_ms = 0;
     int rc = run_model(d, buf, &ov, &run_ms, msg, sizeof msg);
     pool_put(d, buf);
-    double t2 = now_ms();
+    double t2 = clock_ms();
     int64_t shape[8];
     size_t nd;
     const float *data;
@@ -626,11 +432,11 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         if (ov) d->api->ReleaseValue(ov);
         /* The model is there but this Run failed (an ORT error on this input):
          * not "unavailable", which says no model is configured. */
-        stage_error_set(err, "detector_failed", "detection failed: %s", msg);
+        sight_error_set(err, "detector_failed", "detection failed: %s", msg);
         log_error("model %s: %s", d->model_name, msg);
         return -1;
     }
-    yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections, .allowed = p->allowed, .n_allowed = p->allowed ? class_count(d) : 0};
+    yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections, .allowed = p->allowed, .n_allowed = p->allowed ? detector_class_count(d) : 0};
     yolo_det *dets = NULL;
     size_t n = 0;
     rc = yolo_decode(d->layout, data, shape, nd, d->in_w, d->in_h, &o, &dets, &n);
@@ -656,7 +462,7 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         json_array_append_new(arr, json_pack("{s:i,s:s,s:f,s:{s:f,s:f,s:f,s:f}}", "class_id", b->cls, "class", cname, "confidence", round_to(b->score, 1e-6), "box", "x1", round_to(b->x1 * sx, 1e-3), "y1", round_to(b->y1 * sy, 1e-3), "x2", round_to(b->x2 * sx, 1e-3), "y2", round_to(b->y2 * sy, 1e-3)));
     }
     free(dets);
-    double t3 = now_ms();
+    double t3 = clock_ms();
     /* inference is the Run alone; time spent waiting for a free model slot
      * under load shows in the stage's total (timing_ms.yolo), not here. */
     *out = json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "model", d->model_name, "detections", arr, "speed_ms",
@@ -665,46 +471,13 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
     return *out ? 0 : -1;
 }
 
-typedef struct {
-    detector *d;
-    int n;
-    double *ms;
-    int next;
-    pthread_mutex_t mu;
-    float *input;
-} bench_ctx;
+size_t detector_input_floats(const detector *d) { return (size_t)3 * d->in_w * d->in_h; }
 
-static void *bench_worker(void *arg)
+int detector_time_run(detector *d, float *input, double *ms)
 {
-    bench_ctx *b = arg;
     char err[256];
-    for (;;) {
-        pthread_mutex_lock(&b->mu);
-        int i = b->next < b->n ? b->next++ : -1;
-        pthread_mutex_unlock(&b->mu);
-        if (i < 0) break;
-        OrtValue *ov = NULL;
-        /* Each caller uses the shared input read-only: ORT does not write inputs. */
-        if (run_model(b->d, b->input, &ov, &b->ms[i], err, sizeof err) == 0) b->d->api->ReleaseValue(ov);
-    }
-    return NULL;
-}
-
-int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wall_s)
-{
-    bench_ctx b = {.d = d, .n = n, .ms = ms, .next = 0, .input = pool_get(d)};
-    if (!b.input) return -1;
-    for (size_t i = 0; i < (size_t)3 * d->in_w * d->in_h; i++) b.input[i] = (float)(i % 251) / 255.0f;
-    pthread_mutex_init(&b.mu, NULL);
-    pthread_t *t = calloc((size_t)threads, sizeof *t);
-    double t0 = now_ms();
-    int started = 0;
-    for (int i = 0; t && i < threads; i++)
-        if (pthread_create(&t[i], NULL, bench_worker, &b) == 0) started++;
-    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
-    *wall_s = (now_ms() - t0) / 1000.0;
-    free(t);
-    pthread_mutex_destroy(&b.mu);
-    pool_put(d, b.input);
-    return started ? 0 : -1;
+    OrtValue *ov = NULL;
+    if (run_model(d, input, &ov, ms, err, sizeof err) != 0) return -1;
+    d->api->ReleaseValue(ov);
+    return 0;
 }

@@ -47,18 +47,26 @@ const stage *detector_stage(detector *d);
 /* Reads options from a JSON object whose values may be numbers or strings
  * (form fields arrive as strings). Unknown keys are ignored here (the caller
  * owns the set of keys). Returns 0, or -1 with err (code "invalid_option"). */
-int detector_parse_params(const detector *d, const json_t *params, detect_params *out, stage_error *err);
+int detector_parse_params(const detector *d, const json_t *params, detect_params *out, sight_error *err);
 void detect_params_free(detect_params *p);
 
 /* Detects objects in img and returns the "yolo" result object. */
-int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, stage_error *err);
+int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, sight_error *err);
+
+/* The model's classes: how many (from its output, else from its names), how
+ * many names it has, and the name of one (NULL past them). */
+int detector_class_count(const detector *d);
+int detector_name_count(const detector *d);
+const char *detector_class_name(const detector *d, int id);
 
 /* Describes the loaded model for logs and `sightd detect`. */
 const char *detector_model_name(const detector *d);
 void detector_describe(const detector *d, char *buf, size_t len);
 
-/* Benchmark support: times n back-to-back Runs on one prepared input, using up
- * to `threads` callers at once; fills the per-Run milliseconds (n entries). */
-int detector_bench_runs(detector *d, int n, int threads, double *ms, double *wall_s);
+/* One Run of the model on input (detector_input_floats() floats, the model's
+ * NCHW input), for timing: *ms gets the Run alone, without the wait for a
+ * slot. Thread-safe; the input is only read. */
+size_t detector_input_floats(const detector *d);
+int detector_time_run(detector *d, float *input, double *ms);
 
 #endif

@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
+
+#include "util/array.h"
+#include "util/buf.h"
 
 #define MAX_CLASSES 100000
 
@@ -34,9 +38,10 @@ static char *parse_str(const char **p)
     char q = **p;
     if (q != '\'' && q != '"') return NULL;
     const char *s = *p + 1;
-    size_t cap = 32, n = 0;
-    char *out = malloc(cap);
-    if (!out) return NULL;
+    /* The literal only shrinks when its escapes are resolved: the input,
+     * already in memory, bounds it. */
+    buf out;
+    buf_init(&out, SIZE_MAX);
     for (; *s && *s != q; s++) {
         char c = *s;
         if (c == '\\') {
@@ -47,27 +52,21 @@ static char *parse_str(const char **p)
             case '\\':
             case '\'':
             case '"': c = *s; break;
-            case 0: free(out); return NULL;
+            case 0: buf_free(&out); return NULL;
             default: c = *s; break; /* rare escapes: keep the character */
             }
         }
-        if (n + 2 > cap) {
-            char *nb = realloc(out, cap *= 2);
-            if (!nb) {
-                free(out);
-                return NULL;
-            }
-            out = nb;
+        if (buf_addc(&out, c)) {
+            buf_free(&out);
+            return NULL;
         }
-        out[n++] = c;
     }
     if (*s != q) {
-        free(out);
+        buf_free(&out);
         return NULL;
     }
-    out[n] = 0;
     *p = s + 1;
-    return out;
+    return buf_take(&out, NULL);
 }
 
 void pyrepr_free_names(char **names, int n)
@@ -81,7 +80,7 @@ static int set_name(char ***names, int *n, long id, char *name)
 {
     if (id < 0 || id >= MAX_CLASSES) return -1;
     if (id >= *n) {
-        char **nn = realloc(*names, (size_t)(id + 1) * sizeof *nn);
+        char **nn = array_resize(*names, (size_t)id + 1, sizeof *nn);
         if (!nn) return -1;
         for (long i = *n; i <= id; i++) nn[i] = NULL;
         *names = nn;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/array.h"
+
 typedef struct {
     int family; /* AF_INET / AF_INET6, or 0 for a host name */
     uint8_t addr[16];
@@ -125,7 +127,7 @@ addr_policy *addr_policy_new(const char *allow, char *err, size_t err_len)
         return NULL;
     }
     for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        allow_entry *ne = realloc(p->entries, (p->n + 1) * sizeof *ne);
+        allow_entry *ne = array_resize(p->entries, p->n + 1, sizeof *ne);
         if (!ne) goto fail;
         p->entries = ne;
         if (parse_entry(tok, &p->entries[p->n])) {

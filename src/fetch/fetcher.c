@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "fetch/addr_policy.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 typedef struct transfer {
@@ -17,8 +18,7 @@ typedef struct transfer {
     struct fetcher *f;
     CURL *easy;
     char *url;
-    uint8_t *buf;
-    size_t len, cap;
+    buf body; /* capped at the configured max_bytes */
     bool too_large, blocked;
     const atomic_bool *cancelled;
     fetch_done_fn done;
@@ -42,8 +42,8 @@ struct fetcher {
 
 static void fail_now(fetch_done_fn done, void *ctx, const char *code, const char *msg)
 {
-    stage_error e;
-    stage_error_set(&e, code, "%s", msg);
+    sight_error e;
+    sight_error_set(&e, code, "%s", msg);
     done(ctx, NULL, 0, &e);
 }
 
@@ -105,21 +105,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     transfer *t = userp;
     size_t n = size * nmemb;
-    if ((int64_t)(t->len + n) > t->f->cfg.max_bytes) {
-        t->too_large = true; /* also without a Content-Length: stop reading now */
-        return 0;
-    }
-    if (t->len + n > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64 * 1024;
-        while (cap < t->len + n) cap *= 2;
-        uint8_t *nb = realloc(t->buf, cap);
-        if (!nb) return 0;
-        t->buf = nb;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, data, n);
-    t->len += n;
-    return n;
+    int rc = buf_add(&t->body, data, n);
+    if (rc == BUF_TOO_BIG) t->too_large = true; /* also without a Content-Length: stop reading now */
+    return rc == BUF_OK ? n : 0;
 }
 
 static int on_progress(void *clientp, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
@@ -149,26 +137,26 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct 
 
 static void finish(transfer *t, CURLcode rc)
 {
-    stage_error e;
+    sight_error e;
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     const char *what = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
     bool ok = false;
-    if (t->blocked) stage_error_set(&e, "url_forbidden", "the URL leads to an address that is not publicly routable");
+    if (t->blocked) sight_error_set(&e, "url_forbidden", "the URL leads to an address that is not publicly routable");
     else if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED)
-        stage_error_set(&e, "url_too_large", "the image at the URL is over the %lld byte limit", (long long)t->f->cfg.max_bytes);
-    else if (rc == CURLE_ABORTED_BY_CALLBACK) stage_error_set(&e, "cancelled", "request cancelled");
-    else if (rc == CURLE_OPERATION_TIMEDOUT) stage_error_set(&e, "url_timeout", "fetching the URL took too long: %s", what);
-    else if (rc == CURLE_UNSUPPORTED_PROTOCOL) stage_error_set(&e, "url_forbidden", "only http and https URLs are fetched: %s", what);
-    else if (rc == CURLE_TOO_MANY_REDIRECTS) stage_error_set(&e, "url_too_many_redirects", "more than %d redirects", t->f->cfg.max_redirects);
+        sight_error_set(&e, "url_too_large", "the image at the URL is over the %lld byte limit", (long long)t->f->cfg.max_bytes);
+    else if (rc == CURLE_ABORTED_BY_CALLBACK) sight_error_set(&e, "cancelled", "request cancelled");
+    else if (rc == CURLE_OPERATION_TIMEDOUT) sight_error_set(&e, "url_timeout", "fetching the URL took too long: %s", what);
+    else if (rc == CURLE_UNSUPPORTED_PROTOCOL) sight_error_set(&e, "url_forbidden", "only http and https URLs are fetched: %s", what);
+    else if (rc == CURLE_TOO_MANY_REDIRECTS) sight_error_set(&e, "url_too_many_redirects", "more than %d redirects", t->f->cfg.max_redirects);
     else if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_CONNECT)
-        stage_error_set(&e, "url_unreachable", "cannot reach the URL: %s", what);
-    else if (rc != CURLE_OK) stage_error_set(&e, "url_fetch_failed", "fetching the URL failed: %s", what);
-    else if (status < 200 || status > 299) stage_error_set(&e, "url_http_status", "the URL answered HTTP %ld", status);
+        sight_error_set(&e, "url_unreachable", "cannot reach the URL: %s", what);
+    else if (rc != CURLE_OK) sight_error_set(&e, "url_fetch_failed", "fetching the URL failed: %s", what);
+    else if (status < 200 || status > 299) sight_error_set(&e, "url_http_status", "the URL answered HTTP %ld", status);
     else ok = true;
     if (ok) {
-        t->done(t->ctx, t->buf, t->len, NULL);
-        t->buf = NULL;
+        size_t len = t->body.len;
+        t->done(t->ctx, t->body.data ? (uint8_t *)buf_take(&t->body, NULL) : NULL, len, NULL);
     } else {
         t->done(t->ctx, NULL, 0, &e);
     }
@@ -177,7 +165,7 @@ static void finish(transfer *t, CURLcode rc)
 static void transfer_free(transfer *t)
 {
     if (t->easy) curl_easy_cleanup(t->easy);
-    free(t->buf);
+    buf_free(&t->body);
     free(t->url);
     free(t);
 }
@@ -325,6 +313,7 @@ void fetcher_add(fetcher *f, const char *url, const atomic_bool *cancelled, fetc
         return;
     }
     t->f = f;
+    buf_init(&t->body, (size_t)f->cfg.max_bytes);
     t->cancelled = cancelled;
     t->done = done;
     t->ctx = ctx;

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/stages.h"
+#include "util/error.h"
 
 typedef struct {
     const char *allow; /* allowlist, see addr_policy.h */
@@ -28,7 +28,7 @@ typedef struct {
 /* Called once per URL from the fetcher's thread (or at once for data: URLs
  * and refusals): on success err is NULL and data (malloc'd, caller's) holds
  * the body; on failure data is NULL and err says why. */
-typedef void (*fetch_done_fn)(void *ctx, uint8_t *data, size_t len, const stage_error *err);
+typedef void (*fetch_done_fn)(void *ctx, uint8_t *data, size_t len, const sight_error *err);
 
 typedef struct fetcher fetcher;
 

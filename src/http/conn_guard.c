@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -40,13 +41,6 @@ struct conn_guard {
     bool stop;
     pthread_t thread;
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
 
 int64_t cg_deadline(const cg_limits *l, cg_phase ph, int64_t since_ns, int64_t body_bytes)
 {
@@ -104,7 +98,7 @@ static void *reaper(void *arg)
     conn_guard *g = arg;
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
-        int64_t now = now_ns();
+        int64_t now = clock_ns();
         for (cg_conn *c = g->head; c; c = c->next)
             if (!c->cut && cg_deadline(&g->lim, c->phase, c->since_ns, c->body_bytes) <= now) cut(g, c, now);
         int64_t until = now + REAP_INTERVAL_NS;
@@ -166,7 +160,7 @@ cg_conn *cg_open(conn_guard *g, int fd, const char *peer)
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "?");
     c->phase = CG_HEADERS;
-    c->since_ns = now_ns();
+    c->since_ns = clock_ns();
     pthread_mutex_lock(&g->mu);
     c->next = g->head;
     if (g->head) g->head->prev = c;
@@ -193,7 +187,7 @@ static void set_phase(cg_conn *c, cg_phase ph, const char *request_id)
     pthread_mutex_lock(&c->g->mu);
     if (c->phase != ph) {
         c->phase = ph;
-        c->since_ns = now_ns();
+        c->since_ns = clock_ns();
         c->body_bytes = 0;
     }
     if (request_id) snprintf(c->request_id, sizeof c->request_id, "%s", request_id);

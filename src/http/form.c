@@ -1,5 +1,6 @@
 #include "http/form.h"
 #include "fetch/fetcher.h"
+#include "util/array.h"
 #include "util/json_out.h"
 
 #include <jansson.h>
@@ -24,11 +25,9 @@ static int fail(form *f, unsigned status, const char *code, const char *fmt, ...
 {
     if (!f->failed) {
         f->failed = true;
-        f->err.status = status;
-        snprintf(f->err.code, sizeof f->err.code, "%s", code);
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(f->err.message, sizeof f->err.message, fmt, ap);
+        sight_error_vset(&f->err, status, code, fmt, ap);
         va_end(ap);
     }
     return -1;
@@ -52,14 +51,14 @@ void form_free(form *f)
     json_decref(f->params);
     for (size_t i = 0; i < f->nfiles; i++) {
         free(f->files[i].filename);
-        free(f->files[i].data);
+        buf_free(&f->files[i].data);
         free(f->files[i].url);
     }
     free(f->files);
     for (size_t i = 0; i < f->nmetadata; i++) free(f->metadata[i]);
     free(f->metadata);
     free(f->meta);
-    free(f->text);
+    buf_free(&f->text);
     memset(f, 0, sizeof *f);
 }
 
@@ -93,17 +92,13 @@ static int store_param(form *f, char *s)
 static int end_value(form *f)
 {
     if (f->cur == CUR_PARAM) {
-        char *s = f->text ? f->text : strdup("");
-        f->text = NULL;
-        f->text_len = f->text_cap = 0;
+        char *s = buf_take(&f->text, NULL);
         f->cur = CUR_NONE;
         if (!s || store_param(f, s)) return fail(f, 500, "out_of_memory", "out of memory");
         return 0;
     }
     if (f->cur == CUR_API_KEY || f->cur == CUR_QUERY || f->cur == CUR_METADATA) {
-        char *s = f->text ? f->text : strdup("");
-        f->text = NULL;
-        f->text_len = f->text_cap = 0;
+        char *s = buf_take(&f->text, NULL);
         if (!s) return fail(f, 500, "out_of_memory", "out of memory");
         if (f->cur == CUR_QUERY) {
             /* The query goes into prompts and answers as JSON text: make it
@@ -119,7 +114,7 @@ static int end_value(form *f)
             free(f->query);
             f->query = s;
         } else {
-            char **m = realloc(f->metadata, (f->nmetadata + 1) * sizeof *m);
+            char **m = array_resize(f->metadata, f->nmetadata + 1, sizeof *m);
             if (!m) {
                 free(s);
                 return fail(f, 500, "out_of_memory", "out of memory");
@@ -129,23 +124,6 @@ static int end_value(form *f)
         }
     }
     f->cur = CUR_NONE;
-    return 0;
-}
-
-static int append(char **buf, size_t *len, size_t *cap, const char *data, size_t n, int nul)
-{
-    size_t need = *len + n + (nul ? 1 : 0);
-    if (need > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < need) c *= 2;
-        char *b = realloc(*buf, c);
-        if (!b) return -1;
-        *buf = b;
-        *cap = c;
-    }
-    if (n) memcpy(*buf + *len, data, n);
-    *len += n;
-    if (nul) (*buf)[*len] = 0;
     return 0;
 }
 
@@ -163,11 +141,12 @@ static int start_value(form *f, const char *key, const char *filename)
     if (!strcmp(key, "files")) {
         if (f->nfiles >= (size_t)f->lim.max_files)
             return fail(f, 413, "too_many_files", "more than %d files in one request", f->lim.max_files);
-        form_file *nf = realloc(f->files, (f->nfiles + 1) * sizeof *nf);
+        form_file *nf = array_resize(f->files, f->nfiles + 1, sizeof *nf);
         if (!nf) return fail(f, 500, "out_of_memory", "out of memory");
         f->files = nf;
         form_file *ff = &f->files[f->nfiles];
         memset(ff, 0, sizeof *ff);
+        buf_init(&ff->data, (size_t)f->lim.max_file_bytes);
         if (filename && *filename) ff->filename = strdup(filename);
         else if (asprintf(&ff->filename, "file%zu", f->nfiles) < 0) ff->filename = NULL;
         if (!ff->filename) return fail(f, 500, "out_of_memory", "out of memory");
@@ -202,14 +181,15 @@ int form_part_begin(form *f, const char *name, const char *filename)
     if (f->lim.max_parts > 0 && ++f->nparts > (size_t)f->lim.max_parts)
         fail(f, 413, "too_many_parts", "more than %d parts in one request", f->lim.max_parts);
     if (start_value(f, name ? name : "", filename)) f->cur = CUR_NONE;
+    buf_free(&f->text); /* empty here: end_value took it */
+    buf_init(&f->text, f->cur == CUR_API_KEY ? MAX_API_KEY : f->cur == CUR_QUERY ? MAX_QUERY
+                                                                                 : MAX_METADATA);
     return 0;
 }
 
 static void drop_text(form *f)
 {
-    free(f->text);
-    f->text = NULL;
-    f->text_len = f->text_cap = 0;
+    buf_free(&f->text);
     f->cur = CUR_NONE;
 }
 
@@ -218,28 +198,24 @@ int form_part_data(form *f, const char *data, size_t size)
     if (f->cur == CUR_NONE || size == 0) return 0;
     if (f->cur == CUR_FILE) {
         form_file *ff = &f->files[f->nfiles - 1];
-        if ((int64_t)(ff->len + size) > f->lim.max_file_bytes) {
+        int rc = buf_add(&ff->data, data, size);
+        if (rc == BUF_TOO_BIG)
             fail(f, 413, "file_too_large", "file '%.100s' is over the %lld byte limit", ff->filename,
                  (long long)f->lim.max_file_bytes);
-            f->cur = CUR_NONE;
-        } else if (append((char **)&ff->data, &ff->len, &ff->cap, data, size, 0)) {
+        else if (rc)
             fail(f, 500, "out_of_memory", "out of memory");
-            f->cur = CUR_NONE;
-        }
+        if (rc) f->cur = CUR_NONE;
         return 0;
     }
-    size_t max = f->cur == CUR_API_KEY ? MAX_API_KEY : f->cur == CUR_QUERY ? MAX_QUERY
-                                                                           : MAX_METADATA;
     const char *name = f->cur == CUR_API_KEY ? "api_key" : f->cur == CUR_QUERY ? "query"
         : f->cur == CUR_PARAM                                                  ? f->cur_param
                                                                                : "metadata";
-    if (f->text_len + size > max) {
-        fail(f, 413, "field_too_large", "form field '%s' is over its %zu byte limit", name, max);
-        drop_text(f);
-    } else if (append(&f->text, &f->text_len, &f->text_cap, data, size, 1)) {
+    int rc = buf_add(&f->text, data, size);
+    if (rc == BUF_TOO_BIG)
+        fail(f, 413, "field_too_large", "form field '%s' is over its %zu byte limit", name, f->text.max);
+    else if (rc)
         fail(f, 500, "out_of_memory", "out of memory");
-        drop_text(f);
-    }
+    if (rc) drop_text(f);
     return 0;
 }
 
@@ -299,6 +275,15 @@ void form_parse_urlencoded(form *f, const char *body, size_t len)
     free(copy);
 }
 
+/* The flag a metadata key sets (v1 metadata and v2 items alike), or NULL for
+ * an unknown key. */
+static bool *meta_flag(form_meta *m, const char *key)
+{
+    return !strcmp(key, "is_yolo") ? &m->is_yolo : !strcmp(key, "is_llm") ? &m->is_llm
+        : !strcmp(key, "is_ocr")                                          ? &m->is_ocr
+                                                                          : NULL;
+}
+
 /* One v2 item: {image_url, filename, is_yolo, is_llm, is_ocr}. */
 static int json_item(form *f, size_t i, const json_t *item)
 {
@@ -308,9 +293,7 @@ static int json_item(form *f, size_t i, const json_t *item)
     json_t *v;
     const char *url = NULL, *name = NULL;
     json_object_foreach((json_t *)item, k, v) {
-        bool *flag = !strcmp(k, "is_yolo") ? &f->meta[i].is_yolo : !strcmp(k, "is_llm") ? &f->meta[i].is_llm
-            : !strcmp(k, "is_ocr")                                                      ? &f->meta[i].is_ocr
-                                                                                        : NULL;
+        bool *flag = meta_flag(&f->meta[i], k);
         if (flag) {
             if (!json_is_boolean(v) && !json_is_null(v)) return fail(f, 422, "invalid_item", "data[%zu].%s must be true or false", i, k);
             *flag = json_is_true(v);
@@ -437,9 +420,7 @@ static int parse_meta(form *f, size_t i)
     json_t *v;
     json_object_foreach(j, k, v) {
         /* is_ocr is Sight's extension; the spec's clients send only the other two. */
-        bool *dst = !strcmp(k, "is_yolo") ? &f->meta[i].is_yolo : !strcmp(k, "is_llm") ? &f->meta[i].is_llm
-            : !strcmp(k, "is_ocr")                                                     ? &f->meta[i].is_ocr
-                                                                                       : NULL;
+        bool *dst = meta_flag(&f->meta[i], k);
         if (!dst) {
             rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr)", i, k);
             goto out;
@@ -474,11 +455,12 @@ int form_finish(form *f)
 
 uint8_t *form_take_file(form *f, size_t i, size_t *len)
 {
-    uint8_t *d = f->files[i].data;
-    *len = f->files[i].len;
-    f->files[i].data = NULL;
-    f->files[i].len = f->files[i].cap = 0;
-    return d;
+    /* An empty part stays NULL, as it always was. */
+    if (!f->files[i].data.data) {
+        *len = 0;
+        return NULL;
+    }
+    return (uint8_t *)buf_take(&f->files[i].data, len);
 }
 
 char *form_take_url(form *f, size_t i)

@@ -14,6 +14,9 @@
 
 #include <jansson.h>
 
+#include "util/buf.h"
+#include "util/error.h"
+
 typedef struct {
     int64_t max_file_bytes;
     int max_files;
@@ -21,16 +24,9 @@ typedef struct {
 } form_limits;
 
 typedef struct {
-    unsigned status; /* HTTP status to answer with */
-    char code[48];
-    char message[256];
-} form_error;
-
-typedef struct {
     char *filename; /* as sent, or "file<N>" when the part had none */
-    uint8_t *data;
-    size_t len, cap;
-    char *url; /* v2: the image_url to fetch (data stays NULL) */
+    buf data;       /* capped at max_file_bytes */
+    char *url;      /* v2: the image_url to fetch (data stays empty) */
 } form_file;
 
 typedef struct {
@@ -58,9 +54,8 @@ typedef struct {
            CUR_FILE,
            CUR_PARAM } cur;
     const char *cur_param; /* name of the option being received */
-    char *text;            /* text value being assembled */
-    size_t text_len, text_cap;
-    form_error err;
+    buf text;              /* text value being assembled, capped at its field's limit */
+    sight_error err;       /* the first refusal, with its HTTP status */
     bool failed;
 } form;
 

@@ -28,10 +28,29 @@ struct server {
     json_t *models;    /* what serves detection and OCR, for /readyz */
 };
 
+/* What a request's URL asks for (server.c's route_of). */
+typedef enum {
+    ROUTE_PREDICT_V1,
+    ROUTE_PREDICT_V2,
+    ROUTE_BATCH_V1,
+    ROUTE_BATCH_V2,
+    ROUTE_HEALTHZ,
+    ROUTE_READYZ,
+    ROUTE_METRICS,
+    ROUTE_WEB,
+    ROUTE_OTHER
+} http_route;
+
+/* The four prediction routes: POST only, with a body. */
+static inline bool route_is_predict(http_route r)
+{
+    return r == ROUTE_PREDICT_V1 || r == ROUTE_PREDICT_V2 || r == ROUTE_BATCH_V1 || r == ROUTE_BATCH_V2;
+}
+
 /* Per-HTTP-request state, kept in libmicrohttpd's request closure. */
 typedef struct http_req {
     struct server *srv;
-    metrics_route route;
+    http_route route;
     char request_id[40];
     cg_conn *conn;         /* the connection's deadline tracking (may be NULL) */
     unsigned status;       /* of the response queued, for metrics */
@@ -48,13 +67,10 @@ typedef struct http_req {
     bool urlencoded;      /* application/x-www-form-urlencoded: kept whole in raw */
     bool json_body;       /* v2: application/json, kept whole in raw */
     bool batch;           /* answer once with every result instead of streaming */
-    char *raw;
-    size_t raw_len;
-    bool too_large;           /* over --max-body-size: read on, dropped */
-    bool expect_continue;     /* the client waits for 100 Continue before sending the body */
-    unsigned deferred_status; /* a refusal to send once the body is read (see refuse()) */
-    char deferred_code[48];
-    char deferred_msg[512];
+    buf raw;              /* capped at MAX_URLENCODED or the body limit */
+    bool too_large;       /* over --max-body-size: read on, dropped */
+    bool expect_continue; /* the client waits for 100 Continue before sending the body */
+    sight_error deferred; /* a refusal to send once the body is read (see refuse()); status 0: none */
     form form;
     bool body_read;
     int64_t body_bytes;

@@ -7,8 +7,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/buf.h"
+
 #define MAX_BOUNDARY 70
 #define MAX_HEADER_BLOCK 8192 /* one part's headers; far above what clients send */
+/* Unprocessed input held at once: a header block and what came with it. */
+#define MAX_BUFFERED (MAX_HEADER_BLOCK * 4)
 
 typedef enum { S_BODY,
                S_AFTER_DELIM,
@@ -23,8 +27,7 @@ struct mp_parser {
     size_t dlen;
     mp_state state;
     bool in_part; /* a part is open (data goes to part_data) */
-    char *buf;    /* unprocessed bytes */
-    size_t len, cap;
+    buf in;       /* unprocessed bytes */
     char err[160];
 };
 
@@ -76,14 +79,12 @@ mp_parser *mp_new(const char *boundary, const mp_callbacks *cb, void *ctx)
     /* Pretend the body starts with CRLF: then the first boundary line, which
      * has none before it, is found like every other delimiter. Anything before
      * it is preamble and ignored (we are not in a part yet). */
-    p->cap = 4096;
-    p->buf = malloc(p->cap);
-    if (!p->buf) {
+    buf_init(&p->in, MAX_BUFFERED);
+    if (buf_reserve(&p->in, 4095) || buf_add(&p->in, "\r\n", 2)) {
+        buf_free(&p->in);
         free(p);
         return NULL;
     }
-    memcpy(p->buf, "\r\n", 2);
-    p->len = 2;
     p->state = S_BODY;
     return p;
 }
@@ -91,7 +92,7 @@ mp_parser *mp_new(const char *boundary, const mp_callbacks *cb, void *ctx)
 void mp_free(mp_parser *p)
 {
     if (!p) return;
-    free(p->buf);
+    buf_free(&p->in);
     free(p);
 }
 
@@ -251,9 +252,9 @@ static int end_part(mp_parser *p)
 static int process(mp_parser *p)
 {
     size_t pos = 0;
-    while (pos < p->len && p->state != S_ERROR && p->state != S_END) {
-        char *b = p->buf + pos;
-        size_t avail = p->len - pos;
+    while (pos < p->in.len && p->state != S_ERROR && p->state != S_END) {
+        char *b = p->in.data + pos;
+        size_t avail = p->in.len - pos;
         if (p->state == S_BODY) {
             char *hit = memmem(b, avail, p->delim, p->dlen);
             if (!hit) {
@@ -306,8 +307,7 @@ static int process(mp_parser *p)
             p->state = S_BODY;
         }
     }
-    memmove(p->buf, p->buf + pos, p->len - pos);
-    p->len -= pos;
+    buf_consume(&p->in, pos);
     return p->state == S_ERROR ? -1 : 0;
 }
 
@@ -317,23 +317,17 @@ int mp_feed(mp_parser *p, const char *data, size_t len)
     if (p->state == S_END) return 0; /* epilogue: ignored */
     while (len > 0) {
         /* Feed in slices so the buffer stays small whatever the caller passes. */
-        size_t room = p->cap - p->len;
-        if (room < 1024 && p->cap < (size_t)MAX_HEADER_BLOCK * 4) {
-            char *nb = realloc(p->buf, p->cap * 2);
-            if (!nb) return fail(p, "out of memory");
-            p->buf = nb;
-            p->cap *= 2;
-            room = p->cap - p->len;
-        }
+        if (buf_room(&p->in) < 1024 && buf_reserve(&p->in, 1024)) return fail(p, "out of memory");
+        size_t room = buf_room(&p->in);
         if (room == 0) return fail(p, "part headers too large");
         size_t n = len < room ? len : room;
-        memcpy(p->buf + p->len, data, n);
-        p->len += n;
+        memcpy(p->in.data + p->in.len, data, n);
+        buf_commit(&p->in, n);
         data += n;
         len -= n;
         if (process(p)) return -1;
         if (p->state == S_END) {
-            p->len = 0;
+            buf_reset(&p->in);
             return 0;
         }
     }

@@ -1,4 +1,7 @@
-/* POST /api/v1/inference/predict/stream: multipart upload in, NDJSON stream out.
+/* The four prediction routes, POST /api/v1/inference/predict/...: stream and
+ * batch take a multipart upload (v1), stream/v2 and batch/v2 a JSON body of
+ * image URLs (v2). The stream routes answer with NDJSON lines as the work
+ * goes; the batch routes wait and answer once with every result.
  *
  * Order of checks, cheapest first: admission (shutdown, 429), content type,
  * declared size, header key; then the body is parsed as it arrives with every
@@ -9,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,35 +34,52 @@ typedef struct {
 
 #define SHUTDOWN_MESSAGE "the server is shutting down: this file was not finished within --shutdown-timeout"
 
+typedef enum { WAIT_LINES,
+               WAIT_CLIENT_GONE,
+               WAIT_SHUTDOWN,
+               WAIT_FAILED } wait_result;
+
+/* Sleeps until a line is queued for req, the client goes away (client_fd < 0:
+ * not watched), or shutdown runs out of patience (not watched once ended).
+ * Nothing here wakes up otherwise. */
+static wait_result wait_for_lines(predict_request *req, int client_fd, int abort_fd, bool ended)
+{
+    struct pollfd p[3] = {
+        {eq_fd(predict_request_events(req)), POLLIN, 0},
+        {client_fd, POLLRDHUP, 0},
+        {ended ? -1 : abort_fd, POLLIN, 0},
+    };
+    if (poll(p, client_fd >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) return WAIT_FAILED;
+    if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return WAIT_CLIENT_GONE;
+    if (p[2].revents & POLLIN) return WAIT_SHUTDOWN;
+    return WAIT_LINES;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     stream_ctx *s = cls;
     for (;;) {
-        ssize_t n = eq_read(s->req->events, buf, max);
+        ssize_t n = eq_read(predict_request_events(s->req), buf, max);
         if (n > 0) return n;
         if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
-        /* Sleep until a line is queued, the client goes away, or shutdown
-         * runs out of patience. Nothing here wakes up otherwise. */
-        struct pollfd p[3] = {
-            {eq_fd(s->req->events), POLLIN, 0},
-            {s->client_fd, POLLRDHUP, 0},
-            {s->ended ? -1 : s->abort_fd, POLLIN, 0},
-        };
-        int r = poll(p, s->client_fd >= 0 ? 3 : 1, -1);
-        if (r < 0 && errno != EINTR) return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
-            log_info("request %s: client went away, cancelling its work", s->req->request_id);
+        switch (wait_for_lines(s->req, s->client_fd, s->abort_fd, s->ended)) {
+        case WAIT_FAILED:
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        case WAIT_CLIENT_GONE:
+            log_info("request %s: client went away, cancelling its work", predict_request_id(s->req));
             predict_request_cancel(s->req);
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-        if (p[2].revents & POLLIN) {
+        case WAIT_SHUTDOWN:
             /* Shutdown ran out of patience. Rather than cut the stream, which a
              * client cannot tell from a network fault, end it properly: an
              * error line per unfinished file, then "complete" (both queued by
              * predict_request_end), sent by the next turns of this loop. */
-            log_info("request %s: ending the stream for shutdown", s->req->request_id);
+            log_info("request %s: ending the stream for shutdown", predict_request_id(s->req));
             predict_request_end(s->req, "shutting_down", SHUTDOWN_MESSAGE);
             s->ended = true;
+            break;
+        case WAIT_LINES:
+            break;
         }
     }
 }
@@ -89,7 +110,7 @@ static const mp_callbacks FORM_CALLBACKS = {on_part_begin, on_part_data, on_part
 
 static enum MHD_Result form_failed(struct MHD_Connection *c, http_req *hr)
 {
-    const form_error *e = &hr->form.err;
+    const sight_error *e = &hr->form.err;
     return reply_error(c, hr, e->status, e->code, "%s", e->message);
 }
 
@@ -118,14 +139,13 @@ static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned s
 static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
                               const char *fmt, ...)
 {
+    sight_error e;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(hr->deferred_msg, sizeof hr->deferred_msg, fmt, ap);
+    sight_error_vset(&e, status, code, fmt, ap);
     va_end(ap);
-    if (hr->body_read || hr->expect_continue || status == 413)
-        return reply_error(c, hr, status, code, "%s", hr->deferred_msg);
-    hr->deferred_status = status;
-    snprintf(hr->deferred_code, sizeof hr->deferred_code, "%s", code);
+    if (hr->body_read || hr->expect_continue || status == 413) return reply_error(c, hr, status, code, "%s", e.message);
+    hr->deferred = e;
     return MHD_YES;
 }
 
@@ -186,11 +206,14 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
         return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                       (long long)s->cfg.max_body_bytes);
     header_key(c, hr);
-    if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred_status))
+    if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred.status))
         return MHD_YES;
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files, max_parts(&s->cfg)};
     form_init(&hr->form, &lim);
+    /* A JSON body is kept whole; take_body checks the body limit before it
+     * grows, so that cap is never the one that refuses. */
+    buf_init(&hr->raw, hr->urlencoded ? MAX_URLENCODED : (size_t)s->cfg.max_body_bytes);
     if (hr->urlencoded || hr->json_body) return MHD_YES;
     char boundary[80];
     if (mp_boundary(ct, boundary, sizeof boundary) != 0)
@@ -202,7 +225,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 
 /* Lets each stage some file asks for check the request's options now, so a bad
  * value is a 422 before the stream rather than an error line per file. */
-static int validate_options(const stage_set *set, const form *f, stage_error *err)
+static int validate_options(const stage_set *set, const form *f, sight_error *err)
 {
     bool want_yolo = false, want_ocr = false, want_llm = false;
     for (size_t i = 0; i < f->nfiles; i++) {
@@ -216,31 +239,22 @@ static int validate_options(const stage_set *set, const form *f, stage_error *er
     return 0;
 }
 
-/* Moves the validated form into a pipeline request. */
+/* Moves the validated form into a pipeline request (which takes everything
+ * given to it, whether it is made or not). */
 static predict_request *build_request(http_req *hr)
 {
-    predict_request *pr = predict_request_new();
-    if (!pr) return NULL;
-    memcpy(pr->request_id, hr->request_id, sizeof pr->request_id);
-    pr->query = hr->form.query;
-    hr->form.query = NULL;
-    pr->params = hr->form.params;
-    hr->form.params = NULL;
-    for (size_t i = 0; i < hr->form.nfiles; i++) {
-        size_t len;
-        uint8_t *data = form_take_file(&hr->form, i, &len);
-        char *name = form_take_filename(&hr->form, i);
-        const form_meta *m = &hr->form.meta[i];
-        file_job job = {.filename = name, .filename_len = strlen(name), .data = data, .len = len, .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm, .url = form_take_url(&hr->form, i)};
-        if (predict_request_add_file(pr, job)) {
-            free(data);
-            free(name);
-            free(job.url);
-            predict_request_unref(pr);
-            return NULL;
-        }
+    form *f = &hr->form;
+    file_job *files = calloc(f->nfiles ? f->nfiles : 1, sizeof *files);
+    for (size_t i = 0; files && i < f->nfiles; i++) {
+        const form_meta *m = &f->meta[i];
+        files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i), .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm};
+        files[i].data = form_take_file(f, i, &files[i].len);
+        files[i].filename_len = strlen(files[i].filename);
     }
-    form_free(&hr->form);
+    predict_request *pr = predict_request_new(hr->request_id, f->query, f->params, files, f->nfiles);
+    f->query = NULL;
+    f->params = NULL;
+    form_free(f);
     return pr;
 }
 
@@ -266,7 +280,7 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *hr, pred
         MHD_destroy_response(resp);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    log_info("request %s: streaming %zu file(s)", hr->request_id, pr->nfiles);
+    log_info("request %s: streaming %zu file(s)", hr->request_id, predict_request_nfiles(pr));
     return reply_queue(c, hr, 200, resp);
 }
 
@@ -282,35 +296,29 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         predict_request_unref(pr);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    log_info("request %s: batch of %zu file(s)", hr->request_id, pr->nfiles);
-    char *text = NULL;
-    size_t len = 0, cap = 0;
+    log_info("request %s: batch of %zu file(s)", hr->request_id, predict_request_nfiles(pr));
+    /* The lines of at most --max-files files, each bounded where it is made
+     * (an LLM answer at 16 MiB): nothing to refuse here. */
+    buf text;
+    buf_init(&text, SIZE_MAX);
     bool gone = false, ended = false;
     for (;;) {
-        if (cap - len < STREAM_BLOCK) {
-            char *nt = realloc(text, cap = cap ? cap * 2 : STREAM_BLOCK * 2);
-            if (!nt) {
-                gone = true;
-                break;
-            }
-            text = nt;
+        if (buf_room(&text) < STREAM_BLOCK && buf_reserve(&text, text.cap ? text.cap : STREAM_BLOCK * 2)) {
+            gone = true;
+            break;
         }
-        ssize_t n = eq_read(pr->events, text + len, cap - len - 1);
+        ssize_t n = eq_read(predict_request_events(pr), text.data + text.len, buf_room(&text));
         if (n < 0) break;
         if (n > 0) {
-            len += (size_t)n;
+            buf_commit(&text, (size_t)n);
             continue;
         }
-        struct pollfd p[3] = {{eq_fd(pr->events), POLLIN, 0}, {client, POLLRDHUP, 0}, {ended ? -1 : s->abort_fd, POLLIN, 0}};
-        if (poll(p, client >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) {
+        wait_result w = wait_for_lines(pr, client, s->abort_fd, ended);
+        if (w == WAIT_FAILED || w == WAIT_CLIENT_GONE) {
             gone = true;
             break;
         }
-        if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-            gone = true;
-            break;
-        }
-        if (p[2].revents & POLLIN) {
+        if (w == WAIT_SHUTDOWN) {
             /* Shutdown: answer with what is done and shutting_down for the rest. */
             predict_request_end(pr, "shutting_down", SHUTDOWN_MESSAGE);
             ended = true;
@@ -320,14 +328,13 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
         /* Nobody to answer: skip the remaining work. */
         predict_request_cancel(pr);
         predict_request_unref(pr);
-        free(text);
+        buf_free(&text);
         return MHD_NO;
     }
-    text[len] = 0;
     json_t *files = json_array(), *complete = NULL;
-    for (size_t i = 0; i < pr->nfiles; i++) json_array_append_new(files, json_null());
+    for (size_t i = 0; i < predict_request_nfiles(pr); i++) json_array_append_new(files, json_null());
     char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_t *ev = json_loads(line, 0, NULL);
         const char *st = json_string_value(json_object_get(ev, "status"));
         json_int_t idx = json_integer_value(json_object_get(ev, "index"));
@@ -336,11 +343,11 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
             complete = ev;
             continue;
         }
-        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < pr->nfiles)
+        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < predict_request_nfiles(pr))
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
     }
-    free(text);
+    buf_free(&text);
     predict_request_unref(pr);
     size_t blen;
     char *body = json_line(json_pack("{s:{s:o,s:o},s:i}", "result", "files", files, "complete",
@@ -357,13 +364,13 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     server *s = hr->srv;
     hr->body_read = true;
     if (hr->urlencoded && !hr->too_large)
-        form_parse_urlencoded(&hr->form, hr->raw, hr->raw_len);
+        form_parse_urlencoded(&hr->form, buf_str(&hr->raw), hr->raw.len);
     if (hr->json_body && !hr->too_large) {
         /* Checked before parsing: the parse itself is what costs. */
-        if (form_json_value_bound(hr->raw ? hr->raw : "", hr->raw_len) > (size_t)hr->form.lim.max_parts)
+        if (form_json_value_bound(buf_str(&hr->raw), hr->raw.len) > (size_t)hr->form.lim.max_parts)
             return reply_error(c, hr, 413, "too_many_parts", "more than %d JSON values in the body",
                                hr->form.lim.max_parts);
-        form_parse_json(&hr->form, hr->raw ? hr->raw : "", hr->raw_len);
+        form_parse_json(&hr->form, buf_str(&hr->raw), hr->raw.len);
         /* Not JSON at all: nothing else (not even a key) can be read from it. */
         if (hr->form.failed && hr->form.err.status == 400) return form_failed(c, hr);
     }
@@ -375,7 +382,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
         return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                            (long long)s->cfg.max_body_bytes);
     if (form_finish(&hr->form)) return form_failed(c, hr);
-    stage_error verr;
+    sight_error verr;
     if (validate_options(pipeline_stages(s->pipe), &hr->form, &verr))
         return reply_error(c, hr, 422, verr.code, "%s", verr.message);
     /* An upload that completes after shutdown has started ending the streams
@@ -400,16 +407,9 @@ static enum MHD_Result take_body(http_req *hr, const char *data, size_t n)
         return hr->body_bytes > 2 * max ? MHD_NO : MHD_YES;
     }
     if (hr->urlencoded || hr->json_body) {
-        if (hr->urlencoded && hr->raw_len + n > MAX_URLENCODED) {
-            hr->too_large = true;
-            return MHD_YES;
-        }
-        char *nb = realloc(hr->raw, hr->raw_len + n);
-        if (!nb) return MHD_NO;
-        hr->raw = nb;
-        memcpy(hr->raw + hr->raw_len, data, n);
-        hr->raw_len += n;
-        return MHD_YES;
+        int rc = buf_add(&hr->raw, data, n);
+        if (rc == BUF_TOO_BIG) hr->too_large = true;
+        return rc == BUF_NOMEM ? MHD_NO : MHD_YES;
     }
     if (!hr->mp_failed && mp_feed(hr->mp, data, n) != 0) hr->mp_failed = true;
     return MHD_YES;
@@ -419,11 +419,11 @@ enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const cha
                                size_t *upload_data_size, bool first_call)
 {
     if (first_call) return start(c, hr);
-    if (hr->deferred_status) {
+    if (hr->deferred.status) {
         /* Refused already: read the body on, dropping it, then answer. */
         if (*upload_data_size == 0) {
             hr->body_read = true;
-            return reply_error(c, hr, hr->deferred_status, hr->deferred_code, "%s", hr->deferred_msg);
+            return reply_error(c, hr, hr->deferred.status, hr->deferred.code, "%s", hr->deferred.message);
         }
         hr->body_bytes += (int64_t)*upload_data_size;
         *upload_data_size = 0;
@@ -441,8 +441,7 @@ void predict_cleanup(http_req *hr)
 {
     mp_free(hr->mp);
     hr->mp = NULL;
-    free(hr->raw);
-    hr->raw = NULL;
+    buf_free(&hr->raw);
     form_free(&hr->form);
     if (hr->counted) {
         atomic_fetch_sub(&hr->srv->inflight, 1);

@@ -22,7 +22,7 @@
 #define PATH_BATCH_V1 "/api/v1/inference/predict/batch"
 #define PATH_BATCH_V2 "/api/v1/inference/predict/batch/v2"
 
-static metrics_route route_of(const char *url)
+static http_route route_of(const char *url)
 {
     if (!strcmp(url, PATH_V1)) return ROUTE_PREDICT_V1;
     if (!strcmp(url, PATH_V2)) return ROUTE_PREDICT_V2;
@@ -33,6 +33,22 @@ static metrics_route route_of(const char *url)
     if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
     if (static_file_find(url)) return ROUTE_WEB;
     return ROUTE_OTHER;
+}
+
+static metrics_route route_metric(http_route r)
+{
+    switch (r) {
+    case ROUTE_PREDICT_V1: return METRIC_ROUTE_PREDICT_V1;
+    case ROUTE_PREDICT_V2: return METRIC_ROUTE_PREDICT_V2;
+    case ROUTE_BATCH_V1: return METRIC_ROUTE_BATCH_V1;
+    case ROUTE_BATCH_V2: return METRIC_ROUTE_BATCH_V2;
+    case ROUTE_HEALTHZ: return METRIC_ROUTE_HEALTHZ;
+    case ROUTE_READYZ: return METRIC_ROUTE_READYZ;
+    case ROUTE_METRICS: return METRIC_ROUTE_METRICS;
+    case ROUTE_WEB: return METRIC_ROUTE_WEB;
+    case ROUTE_OTHER: break;
+    }
+    return METRIC_ROUTE_OTHER;
 }
 
 /* Keeps a caller's X-Request-Id when it is short and plain, so logs line up
@@ -275,8 +291,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
     }
     /* A request cut off before any response counts as 499 (client closed), as
      * nginx logs it, or 408 when our body deadline cut it. */
-    metrics_request(hr->route, hr->status ? hr->status : cut ? 408
-                                                             : 499);
+    metrics_request(route_metric(hr->route), hr->status ? hr->status : cut ? 408
+                                                                           : 499);
     if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         /* Includes a client that stopped reading its stream: writes made no
          * progress for --client-timeout seconds. */

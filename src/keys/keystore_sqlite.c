@@ -11,6 +11,7 @@
  * while `sightd keys` writes from another connection. */
 #include "keys/keystore.h"
 #include "keys/sha256_hex.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,7 +189,7 @@ static int ks_list(keystore *base, key_info **out, size_t *n)
     while ((rc = sqlite3_step(s->list)) == SQLITE_ROW) {
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 16;
-            key_info *nv = realloc(v, ncap * sizeof *nv);
+            key_info *nv = array_resize(v, ncap, sizeof *nv);
             if (!nv) {
                 ok = 0;
                 break;

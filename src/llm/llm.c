@@ -3,7 +3,6 @@
 #include "llm/llm.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,8 @@
 #include <time.h>
 
 #include "llm/llm_internal.h"
+#include "util/clock.h"
+#include "util/gate.h"
 #include "util/log.h"
 
 #define MAX_RETRIES 2         /* for 429 and 5xx: three attempts in all */
@@ -26,19 +27,11 @@ struct llm {
     char model[256];
     char *auth_header; /* "Authorization: Bearer ..."; never logged */
     int timeout_s, max_tokens, max_side;
-    /* A counting gate: at most `slots` provider calls at once, the rest wait
-     * (cancellably) rather than piling onto the model server. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    /* At most `slots` provider calls at once, the rest wait (cancellably)
+     * rather than piling onto the model server. */
+    gate calls;
     int slots;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double round3(double ms) { return (double)(long long)(ms * 1000.0 + 0.5) / 1000.0; }
 
@@ -48,41 +41,14 @@ static bool is_cancelled(const stage_input *in) { return in->cancelled && atomic
 /* Sleeps up to s seconds, waking early when the request is cancelled. */
 static void sleep_cancellable(const stage_input *in, double s)
 {
-    double end = now_s() + s;
+    double end = clock_s() + s;
     while (!is_cancelled(in)) {
-        double left = end - now_s();
+        double left = end - clock_s();
         if (left <= 0) return;
         if (left > 0.05) left = 0.05;
         struct timespec ts = {0, (long)(left * 1e9)};
         nanosleep(&ts, NULL);
     }
-}
-
-static bool gate_enter(llm *l, const stage_input *in)
-{
-    pthread_mutex_lock(&l->mu);
-    while (l->slots == 0 && !is_cancelled(in)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000; /* re-check cancellation ten times a second */
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-    }
-    bool ok = l->slots > 0 && !is_cancelled(in);
-    if (ok) l->slots--;
-    pthread_mutex_unlock(&l->mu);
-    return ok;
-}
-
-static void gate_leave(llm *l)
-{
-    pthread_mutex_lock(&l->mu);
-    l->slots++;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
 }
 
 /* ---- one HTTP attempt ---- */
@@ -95,8 +61,7 @@ typedef struct {
     bool sse;     /* a 200 event stream (else the body is kept whole) */
     sse_parser parser;
     chat_stream chat;
-    char *body; /* non-stream body: an error, or a whole JSON answer */
-    size_t body_len, body_cap;
+    buf body;           /* non-stream body: an error, or a whole JSON answer; capped once the status is known */
     double retry_after; /* seconds, -1 = none sent */
     double t0, t_first;
 } attempt;
@@ -104,7 +69,7 @@ typedef struct {
 static void on_delta(void *ctx, const char *text, size_t len)
 {
     attempt *a = ctx;
-    if (a->t_first == 0) a->t_first = now_s();
+    if (a->t_first == 0) a->t_first = clock_s();
     if (!a->in->emit) return;
     json_t *ev = json_object();
     json_object_set_new(ev, "status", json_string("llm_delta"));
@@ -129,22 +94,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ctx)
         curl_easy_getinfo(a->curl, CURLINFO_CONTENT_TYPE, &ct);
         /* A server that ignores stream:true answers with one JSON object. */
         a->sse = a->status == 200 && !(ct && strcasestr(ct, "json"));
+        buf_init(&a->body, a->status == 200 ? MAX_WHOLE_BODY : MAX_ERROR_BODY);
     }
     if (a->sse) return sse_feed(&a->parser, ptr, n) == 0 ? n : 0; /* 0 aborts: the stream is bad */
-    size_t limit = a->status == 200 ? MAX_WHOLE_BODY : MAX_ERROR_BODY;
-    size_t take = a->body_len + n > limit ? limit - a->body_len : n;
-    if (take) {
-        if (a->body_len + take + 1 > a->body_cap) {
-            size_t cap = (a->body_len + take + 1) * 2;
-            char *b = realloc(a->body, cap);
-            if (!b) return 0;
-            a->body = b;
-            a->body_cap = cap;
-        }
-        memcpy(a->body + a->body_len, ptr, take);
-        a->body_len += take;
-        a->body[a->body_len] = 0;
-    }
+    /* What passes the cap is dropped: the start is enough for a message. */
+    size_t room = a->body.max - a->body.len;
+    if (buf_add(&a->body, ptr, n < room ? n : room) == BUF_NOMEM) return 0;
     return n;
 }
 
@@ -173,17 +128,17 @@ typedef enum { A_OK,
                A_FAIL } attempt_result;
 
 static attempt_result run_attempt(llm *l, attempt *a, const char *body, double deadline, struct curl_slist *hdrs,
-                                  stage_error *err)
+                                  sight_error *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *c = curl_easy_init();
     if (!c) {
-        stage_error_set(err, "llm_unavailable", "cannot create an HTTP client");
+        sight_error_set(err, "llm_unavailable", "cannot create an HTTP client");
         return A_FAIL;
     }
     a->curl = c;
     a->retry_after = -1;
-    long left_ms = (long)((deadline - now_s()) * 1000);
+    long left_ms = (long)((deadline - clock_s()) * 1000);
     if (left_ms < 1) left_ms = 1;
     curl_easy_setopt(c, CURLOPT_URL, l->endpoint);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -208,56 +163,56 @@ static attempt_result run_attempt(llm *l, attempt *a, const char *body, double d
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 
     if (rc == CURLE_ABORTED_BY_CALLBACK || is_cancelled(a->in)) {
-        stage_error_set(err, "cancelled", "request cancelled: the provider call was stopped");
+        sight_error_set(err, "cancelled", "request cancelled: the provider call was stopped");
         return A_FAIL;
     }
     if (a->chat.status != CHAT_OK) {
         const char *code = a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter"
             : a->chat.status == CHAT_UPSTREAM_ERROR              ? "llm_upstream_error"
                                                                  : "llm_bad_response";
-        stage_error_set(err, code, "%s", a->chat.message);
+        sight_error_set(err, code, "%s", a->chat.message);
         return A_FAIL;
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
-        stage_error_set(err, "llm_timeout", "no complete answer from %s within %d s (--llm-timeout)", l->endpoint, l->timeout_s);
+        sight_error_set(err, "llm_timeout", "no complete answer from %s within %d s (--llm-timeout)", l->endpoint, l->timeout_s);
         return A_FAIL;
     }
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY) {
-        stage_error_set(err, "llm_unreachable", "cannot connect to %s: %s", l->endpoint, why);
+        sight_error_set(err, "llm_unreachable", "cannot connect to %s: %s", l->endpoint, why);
         return A_FAIL;
     }
     if (rc != CURLE_OK && a->status == 0) {
-        stage_error_set(err, "llm_unreachable", "no HTTP answer from %s: %s", l->endpoint, why);
+        sight_error_set(err, "llm_unreachable", "no HTTP answer from %s: %s", l->endpoint, why);
         return A_FAIL;
     }
     if (a->status != 200) {
         char msg[400];
-        llm_error_message(a->body ? a->body : "", a->body_len, msg, sizeof msg);
-        stage_error_set(err, a->status == 429 ? "llm_rate_limited" : "llm_upstream_error", "the provider answered HTTP %ld: %s",
+        llm_error_message(buf_str(&a->body), a->body.len, msg, sizeof msg);
+        sight_error_set(err, a->status == 429 ? "llm_rate_limited" : "llm_upstream_error", "the provider answered HTTP %ld: %s",
                         a->status, msg);
         return a->status == 429 || a->status >= 500 ? A_RETRY : A_FAIL;
     }
     if (rc != CURLE_OK) {
-        stage_error_set(err, "llm_upstream_error", "the answer broke off: %s", why);
+        sight_error_set(err, "llm_upstream_error", "the answer broke off: %s", why);
         return A_FAIL;
     }
     if (a->sse) {
         if (sse_finish(&a->parser) != 0 || a->chat.status != CHAT_OK) {
-            stage_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : "llm_bad_response", "%s",
+            sight_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : "llm_bad_response", "%s",
                             a->chat.message[0] ? a->chat.message : "malformed stream");
             return A_FAIL;
         }
         /* [DONE] or a finish_reason marks a complete answer; a stream that just
          * stops may have lost its end. */
         if (!a->chat.done && !a->chat.finish_reason[0]) {
-            stage_error_set(err, "llm_bad_response", "malformed stream: it ended without [DONE] or a finish_reason (%d events)",
+            sight_error_set(err, "llm_bad_response", "malformed stream: it ended without [DONE] or a finish_reason (%d events)",
                             a->chat.events);
             return A_FAIL;
         }
         return A_OK;
     }
-    if (chat_whole(&a->chat, a->body ? a->body : "", a->body_len) != 0) {
-        stage_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error"
+    if (chat_whole(&a->chat, buf_str(&a->body), a->body.len) != 0) {
+        sight_error_set(err, a->chat.status == CHAT_CONTENT_FILTER ? "llm_content_filter" : a->chat.status == CHAT_UPSTREAM_ERROR ? "llm_upstream_error"
                                                                                                                                   : "llm_bad_response",
                         "%s", a->chat.message);
         return A_FAIL;
@@ -277,12 +232,12 @@ static void attempt_free(attempt *a)
 {
     sse_free(&a->parser);
     chat_free(&a->chat);
-    free(a->body);
+    buf_free(&a->body);
 }
 
-static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *err)
+static int run_remote(llm *l, const stage_input *in, json_t **out, sight_error *err)
 {
-    double t0 = now_s();
+    double t0 = clock_s();
     int sw = 0, sh = 0;
     char *url = llm_image_data_url(in->image, l->max_side, &sw, &sh);
     char *text = llm_user_text(in->query, in->earlier, in->image->orig_width, in->image->orig_height);
@@ -292,17 +247,17 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
     free(url);
     free(text);
     if (!body) {
-        stage_error_set(err, "llm_unavailable", "cannot prepare the image and prompt (out of memory)");
+        sight_error_set(err, "llm_unavailable", "cannot prepare the image and prompt (out of memory)");
         return -1;
     }
-    double t_enc = now_s();
+    double t_enc = clock_s();
 
-    if (!gate_enter(l, in)) {
+    if (!gate_enter(&l->calls, in->cancelled)) {
         free(body);
-        stage_error_set(err, "cancelled", "request cancelled while waiting for a free LLM slot");
+        sight_error_set(err, "cancelled", "request cancelled while waiting for a free LLM slot");
         return -1;
     }
-    double t_gate = now_s();
+    double t_gate = clock_s();
     double deadline = t_gate + l->timeout_s;
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     hdrs = curl_slist_append(hdrs, "Accept: text/event-stream");
@@ -314,7 +269,7 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
     attempt_result r = A_FAIL;
     for (;;) {
         attempt_init(&a, in);
-        a.t0 = now_s();
+        a.t0 = clock_s();
         tries++;
         r = run_attempt(l, &a, body, deadline, hdrs, err);
         if (r != A_RETRY || tries > MAX_RETRIES) break;
@@ -323,31 +278,31 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
         double wait = 0.5 * (double)(1 << (tries - 1));
         if (a.retry_after > wait) wait = a.retry_after;
         if (wait > MAX_RETRY_WAIT_S) wait = MAX_RETRY_WAIT_S;
-        if (now_s() + wait >= deadline) break;
+        if (clock_s() + wait >= deadline) break;
         log_warn("llm: %s (attempt %d); retrying in %.1f s", err->message, tries, wait);
         attempt_free(&a);
         sleep_cancellable(in, wait);
         if (is_cancelled(in)) {
-            stage_error_set(err, "cancelled", "request cancelled between retries");
+            sight_error_set(err, "cancelled", "request cancelled between retries");
             curl_slist_free_all(hdrs);
-            gate_leave(l);
+            gate_leave(&l->calls);
             free(body);
             return -1;
         }
     }
     curl_slist_free_all(hdrs);
-    gate_leave(l);
+    gate_leave(&l->calls);
     free(body);
     if (r != A_OK) {
         if (strcmp(err->code, "cancelled")) log_warn("llm: file failed after %d attempt(s): %s: %s", tries, err->code, err->message);
         attempt_free(&a);
         return -1;
     }
-    double t_end = now_s();
+    double t_end = clock_s();
     json_t *res = json_object();
     json_object_set_new(res, "provider", json_string("openai"));
     json_object_set_new(res, "model", json_string(a.chat.model[0] ? a.chat.model : l->model));
-    json_object_set_new(res, "response", json_stringn(a.chat.text ? a.chat.text : "", a.chat.len));
+    json_object_set_new(res, "response", json_stringn(buf_str(&a.chat.text), a.chat.text.len));
     if (a.chat.finish_reason[0]) json_object_set_new(res, "finish_reason", json_string(a.chat.finish_reason));
     if (a.chat.usage) json_object_set(res, "usage", a.chat.usage);
     json_object_set_new(res, "image", json_pack("{s:i,s:i}", "width", sw, "height", sh));
@@ -364,17 +319,17 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, stage_error *
     return 0;
 }
 
-static int stage_run(void *self, const stage_input *in, json_t **out, stage_error *err)
+static int stage_run(void *self, const stage_input *in, json_t **out, sight_error *err)
 {
     llm *l = self;
     if (l->remote) return run_remote(l, in, out, err);
-    double t0 = now_s();
+    double t0 = clock_s();
     json_t *res = llm_local_answer(in->query, in->earlier);
     if (!res) {
-        stage_error_set(err, "llm_unavailable", "out of memory");
+        sight_error_set(err, "llm_unavailable", "out of memory");
         return -1;
     }
-    json_object_set_new(res, "speed_ms", json_pack("{s:f}", "total", round3((now_s() - t0) * 1000)));
+    json_object_set_new(res, "speed_ms", json_pack("{s:f}", "total", round3((clock_s() - t0) * 1000)));
     *out = res;
     return 0;
 }
@@ -386,9 +341,8 @@ llm *llm_open(const sight_config *cfg, char *msg, size_t msg_len)
         snprintf(msg, msg_len, "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
     l->slots = cfg->llm_concurrency > 0 ? cfg->llm_concurrency : 1;
+    gate_init(&l->calls, l->slots);
     l->timeout_s = cfg->llm_timeout_s;
     l->max_tokens = cfg->llm_max_tokens;
     l->max_side = cfg->llm_max_image_side;
@@ -436,8 +390,7 @@ void llm_close(llm *l)
         memset(l->auth_header, 0, strlen(l->auth_header));
         free(l->auth_header);
     }
-    pthread_cond_destroy(&l->cv);
-    pthread_mutex_destroy(&l->mu);
+    gate_destroy(&l->calls);
     free(l);
 }
 

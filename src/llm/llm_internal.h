@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "image/decode.h"
+#include "util/buf.h"
 
 /* ---- Server-sent events, parsed incrementally (chunks may split anywhere) ---- */
 
@@ -17,10 +18,8 @@
 typedef int (*sse_event_fn)(void *ctx, const char *data, size_t len);
 
 typedef struct {
-    char *line; /* the line being read (grows) */
-    size_t line_len, line_cap;
-    char *data; /* data of the event being read */
-    size_t data_len, data_cap;
+    buf line; /* the line being read */
+    buf data; /* data of the event being read */
     bool has_data;
     bool skip_lf; /* the last byte was CR: a following LF belongs to it */
     sse_event_fn on_event;
@@ -45,8 +44,7 @@ typedef enum {
 typedef void (*chat_delta_fn)(void *ctx, const char *text, size_t len);
 
 typedef struct {
-    char *text; /* the answer so far */
-    size_t len, cap;
+    buf text;        /* the answer so far */
     json_t *usage;   /* as the provider sent it, or NULL */
     char model[256]; /* as the provider names it */
     char finish_reason[32];

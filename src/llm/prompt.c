@@ -2,7 +2,6 @@
  * with the question, what Sight already knows about the image (OCR lines with
  * their boxes, detections), and the image itself. The OCR text is there so a
  * model reads small print right: it sees a downscaled image, OCR saw it whole. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,104 +20,78 @@ const char LLM_SYSTEM_PROMPT[] =
     "numbers, codes, prices and dates, unless the image clearly shows otherwise; refer to positions when useful. "
     "If the answer is not in the image, say so rather than guessing.";
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} sbuf;
+/* Beside the query (which the body limit bounds), the prompt holds at most
+ * MAX_OCR_LINES + MAX_DETECTIONS short lines: far below this. */
+#define MAX_PROMPT_CONTEXT (4u << 20)
 
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
+static double num(const json_t *j)
 {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->s && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap <= b->len + (size_t)n) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
+    return json_number_value(j);
 }
-
-static double num(const json_t *j) { return json_number_value(j); }
 
 char *llm_user_text(const char *query, const json_t *earlier, int width, int height)
 {
-    sbuf b = {0};
-    if (query && *query) sb_printf(&b, "Question: %s\n", query);
-    else sb_printf(&b, "Question: Describe this image: what it shows, notable objects, any text in it.\n");
+    buf b;
+    buf_init(&b, (query ? strlen(query) : 0) + MAX_PROMPT_CONTEXT);
+    int failed = 0;
+    if (query && *query) failed |= buf_printf(&b, "Question: %s\n", query);
+    else failed |= buf_printf(&b, "Question: Describe this image: what it shows, notable objects, any text in it.\n");
     /* Boxes are in the original's pixels; the attached copy may be smaller. */
-    sb_printf(&b, "\nWhat Sight already found in this image (the original is %dx%d pixels; coordinates below are "
-                  "pixels of the original, the attached copy may be scaled down):\n",
-              width, height);
+    failed |= buf_printf(&b, "\nWhat Sight already found in this image (the original is %dx%d pixels; coordinates below are "
+                             "pixels of the original, the attached copy may be scaled down):\n",
+                         width, height);
 
     json_t *ocr = json_object_get(earlier, "ocr");
     json_t *lines = json_object_get(ocr, "lines");
-    if (!ocr) sb_printf(&b, "Text (OCR): not available on this server.\n");
-    else if (json_array_size(lines) == 0) sb_printf(&b, "Text (OCR): none found.\n");
+    if (!ocr) failed |= buf_printf(&b, "Text (OCR): not available on this server.\n");
+    else if (json_array_size(lines) == 0) failed |= buf_printf(&b, "Text (OCR): none found.\n");
     else {
-        sb_printf(&b, "Text (OCR), one line each: \"text\" (confidence) at corners [[x,y] x4]:\n");
+        failed |= buf_printf(&b, "Text (OCR), one line each: \"text\" (confidence) at corners [[x,y] x4]:\n");
         size_t i;
         json_t *ln;
         json_array_foreach(lines, i, ln) {
             if (i >= MAX_OCR_LINES) {
-                sb_printf(&b, "... and %zu more lines\n", json_array_size(lines) - i);
+                failed |= buf_printf(&b, "... and %zu more lines\n", json_array_size(lines) - i);
                 break;
             }
             /* json_dumps quotes and escapes the text exactly as read. */
             char *t = json_dumps(json_object_get(ln, "text"), JSON_ENCODE_ANY);
-            sb_printf(&b, "%zu. %s (%.2f) at [", i + 1, t ? t : "\"\"", num(json_object_get(ln, "confidence")));
+            failed |= buf_printf(&b, "%zu. %s (%.2f) at [", i + 1, t ? t : "\"\"", num(json_object_get(ln, "confidence")));
             free(t);
             json_t *box = json_object_get(ln, "box");
             for (size_t k = 0; k < json_array_size(box); k++) {
                 json_t *pt = json_array_get(box, k);
-                sb_printf(&b, "%s[%.0f,%.0f]", k ? "," : "", num(json_array_get(pt, 0)), num(json_array_get(pt, 1)));
+                failed |= buf_printf(&b, "%s[%.0f,%.0f]", k ? "," : "", num(json_array_get(pt, 0)), num(json_array_get(pt, 1)));
             }
-            sb_printf(&b, "]\n");
+            failed |= buf_printf(&b, "]\n");
         }
     }
 
     json_t *yolo = json_object_get(earlier, "yolo");
     json_t *dets = json_object_get(yolo, "detections");
-    if (!yolo) sb_printf(&b, "Objects: detection not available on this server.\n");
-    else if (json_array_size(dets) == 0) sb_printf(&b, "Objects detected: none.\n");
+    if (!yolo) failed |= buf_printf(&b, "Objects: detection not available on this server.\n");
+    else if (json_array_size(dets) == 0) failed |= buf_printf(&b, "Objects detected: none.\n");
     else {
-        sb_printf(&b, "Objects detected: class (confidence) at box [x1,y1,x2,y2]:\n");
+        failed |= buf_printf(&b, "Objects detected: class (confidence) at box [x1,y1,x2,y2]:\n");
         size_t i;
         json_t *d;
         json_array_foreach(dets, i, d) {
             if (i >= MAX_DETECTIONS) {
-                sb_printf(&b, "... and %zu more objects\n", json_array_size(dets) - i);
+                failed |= buf_printf(&b, "... and %zu more objects\n", json_array_size(dets) - i);
                 break;
             }
             json_t *bx = json_object_get(d, "box");
             const char *cls = json_string_value(json_object_get(d, "class"));
-            sb_printf(&b, "- %s (%.2f) at [%.0f,%.0f,%.0f,%.0f]\n", cls ? cls : "?", num(json_object_get(d, "confidence")),
-                      num(json_object_get(bx, "x1")), num(json_object_get(bx, "y1")), num(json_object_get(bx, "x2")),
-                      num(json_object_get(bx, "y2")));
+            failed |= buf_printf(&b, "- %s (%.2f) at [%.0f,%.0f,%.0f,%.0f]\n", cls ? cls : "?", num(json_object_get(d, "confidence")),
+                                 num(json_object_get(bx, "x1")), num(json_object_get(bx, "y1")), num(json_object_get(bx, "x2")),
+                                 num(json_object_get(bx, "y2")));
         }
     }
-    if (b.oom) {
-        free(b.s);
+    if (failed) {
+        buf_free(&b);
         return NULL;
     }
-    return b.s;
+    return buf_take(&b, NULL);
 }
 
 json_t *llm_request_body(const char *model, int max_tokens, const char *user_text, const char *data_url)

@@ -7,46 +7,34 @@
 
 #include "llm/llm_internal.h"
 
+/* No line, event or answer from a provider is anywhere near this; a stream
+ * that never sends a newline must not grow a buffer without end. The line
+ * may fill it; an event's data and the answer leave a byte for their NUL. */
+#define SSE_MAX_BUFFER (16u << 20)
+
 void sse_init(sse_parser *p, sse_event_fn fn, void *ctx)
 {
     memset(p, 0, sizeof *p);
+    buf_init(&p->line, SSE_MAX_BUFFER);
+    buf_init(&p->data, SSE_MAX_BUFFER - 1);
     p->on_event = fn;
     p->ctx = ctx;
 }
 
 void sse_free(sse_parser *p)
 {
-    free(p->line);
-    free(p->data);
+    buf_free(&p->line);
+    buf_free(&p->data);
     memset(p, 0, sizeof *p);
-}
-
-/* No line, event or answer from a provider is anywhere near this; a stream
- * that never sends a newline must not grow a buffer without end. */
-#define SSE_MAX_BUFFER (16u << 20)
-
-static int grow(char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) return 0;
-    if (need > SSE_MAX_BUFFER) return -1;
-    size_t n = *cap ? *cap : 256;
-    while (n < need) n *= 2;
-    char *b = realloc(*buf, n);
-    if (!b) return -1;
-    *buf = b;
-    *cap = n;
-    return 0;
 }
 
 static int dispatch(sse_parser *p)
 {
     if (!p->has_data) return 0;
     p->has_data = false;
-    size_t len = p->data_len;
-    p->data_len = 0;
-    if (grow(&p->data, &p->data_cap, len + 1)) return -1;
-    p->data[len] = 0;
-    return p->on_event(p->ctx, p->data, len);
+    int rc = p->on_event(p->ctx, buf_str(&p->data), p->data.len);
+    buf_reset(&p->data);
+    return rc;
 }
 
 /* One complete line (without its terminator). */
@@ -64,11 +52,9 @@ static int on_line(sse_parser *p, const char *s, size_t n)
         vlen--;
     }
     /* Several data lines make one event, joined by newlines. */
-    size_t need = p->data_len + (p->has_data ? 1 : 0) + vlen + 1;
-    if (grow(&p->data, &p->data_cap, need)) return -1;
-    if (p->has_data) p->data[p->data_len++] = '\n';
-    memcpy(p->data + p->data_len, v, vlen);
-    p->data_len += vlen;
+    if (vlen + (p->has_data ? 1 : 0) > p->data.max - p->data.len) return -1;
+    if (p->has_data && buf_addc(&p->data, '\n')) return -1;
+    if (buf_add(&p->data, v, vlen)) return -1;
     p->has_data = true;
     return 0;
 }
@@ -83,13 +69,12 @@ int sse_feed(sse_parser *p, const char *buf, size_t len)
         }
         if (ch == '\r' || ch == '\n') {
             p->skip_lf = ch == '\r';
-            int rc = on_line(p, p->line ? p->line : "", p->line_len);
-            p->line_len = 0;
+            int rc = on_line(p, buf_str(&p->line), p->line.len);
+            buf_reset(&p->line);
             if (rc) return rc;
             continue;
         }
-        if (grow(&p->line, &p->line_cap, p->line_len + 1)) return -1;
-        p->line[p->line_len++] = ch;
+        if (buf_addc(&p->line, ch)) return -1;
     }
     return 0;
 }
@@ -97,9 +82,9 @@ int sse_feed(sse_parser *p, const char *buf, size_t len)
 int sse_finish(sse_parser *p)
 {
     int rc = 0;
-    if (p->line_len) {
-        rc = on_line(p, p->line, p->line_len);
-        p->line_len = 0;
+    if (p->line.len) {
+        rc = on_line(p, p->line.data, p->line.len);
+        buf_reset(&p->line);
     }
     return rc ? rc : dispatch(p);
 }
@@ -109,15 +94,15 @@ int sse_finish(sse_parser *p)
 void chat_init(chat_stream *c, chat_delta_fn fn, void *ctx)
 {
     memset(c, 0, sizeof *c);
+    buf_init(&c->text, SSE_MAX_BUFFER - 1);
     c->on_delta = fn;
     c->ctx = ctx;
 }
 
 void chat_free(chat_stream *c)
 {
-    free(c->text);
+    buf_free(&c->text);
     json_decref(c->usage);
-    c->text = NULL;
     c->usage = NULL;
 }
 
@@ -130,11 +115,7 @@ static int fail(chat_stream *c, chat_status st, const char *msg)
 
 static int append(chat_stream *c, const char *s, size_t n)
 {
-    if (grow(&c->text, &c->cap, c->len + n + 1)) return -1;
-    memcpy(c->text + c->len, s, n);
-    c->len += n;
-    c->text[c->len] = 0;
-    return 0;
+    return buf_add(&c->text, s, n) ? -1 : 0;
 }
 
 /* Fields every chunk may carry: model, usage, an error object. */
@@ -219,7 +200,7 @@ int chat_whole(chat_stream *c, const char *body, size_t len)
     if (rc == 0) {
         if (append(c, json_string_value(content), json_string_length(content)))
             rc = fail(c, CHAT_MALFORMED, "the answer is over 16 MiB (or memory ran out)");
-        else if (c->on_delta && c->len) c->on_delta(c->ctx, c->text, c->len);
+        else if (c->on_delta && c->text.len) c->on_delta(c->ctx, c->text.data, c->text.len);
     }
     if (rc == 0) rc = finish_reason(c, ch);
     if (rc == 0) c->done = true;

@@ -1,10 +1,11 @@
 #include "metrics/metrics.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/buf.h"
 
 static const double BUCKETS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
@@ -30,12 +31,22 @@ static int inflight;
 static unsigned long long progress_dropped;
 static unsigned long long cuts[CUT_REASON_COUNT];
 
-static const char *ROUTES[ROUTE_COUNT] = {"predict_v1", "predict_v2", "batch_v1", "batch_v2", "healthz", "readyz", "metrics", "web", "other"};
+static const char *ROUTES[METRIC_ROUTE_COUNT] = {
+    [METRIC_ROUTE_PREDICT_V1] = "predict_v1",
+    [METRIC_ROUTE_PREDICT_V2] = "predict_v2",
+    [METRIC_ROUTE_BATCH_V1] = "batch_v1",
+    [METRIC_ROUTE_BATCH_V2] = "batch_v2",
+    [METRIC_ROUTE_HEALTHZ] = "healthz",
+    [METRIC_ROUTE_READYZ] = "readyz",
+    [METRIC_ROUTE_METRICS] = "metrics",
+    [METRIC_ROUTE_WEB] = "web",
+    [METRIC_ROUTE_OTHER] = "other",
+};
 static const char *OUTCOMES[FILE_OUTCOME_COUNT] = {"done", "error", "cancelled"};
 static const char *STAGES[STAGE_COUNT] = {"decode", "yolo", "ocr", "llm", "file"};
 static const char *CUT_REASONS[CUT_REASON_COUNT] = {"header", "body"};
 
-const char *metrics_route_name(metrics_route r) { return r < ROUTE_COUNT ? ROUTES[r] : "other"; }
+const char *metrics_route_name(metrics_route r) { return r < METRIC_ROUTE_COUNT ? ROUTES[r] : "other"; }
 
 void metrics_request(metrics_route route, unsigned status)
 {
@@ -113,79 +124,47 @@ unsigned long long metrics_file_count(metrics_file_outcome o)
     return n;
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->failed) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->failed = 1;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-}
+/* The page is a few hundred lines (MAX_STATUS_ROWS bounds the only variable part). */
+#define MAX_METRICS_PAGE (1u << 20)
 
 char *metrics_render(size_t *len_out)
 {
-    sbuf b = {malloc(4096), 0, 4096, 0};
-    if (!b.buf) return NULL;
-    b.buf[0] = 0;
+    buf b;
+    buf_init(&b, MAX_METRICS_PAGE);
+    int failed = 0;
     pthread_mutex_lock(&mu);
-    sb_printf(&b, "# HELP sight_http_requests_total HTTP requests answered, by route and status.\n"
-                  "# TYPE sight_http_requests_total counter\n");
+    failed |= buf_printf(&b, "# HELP sight_http_requests_total HTTP requests answered, by route and status.\n"
+                             "# TYPE sight_http_requests_total counter\n");
     for (size_t i = 0; i < nrows; i++)
-        sb_printf(&b, "sight_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
-                  ROUTES[rows[i].route], rows[i].status, rows[i].n);
-    sb_printf(&b, "# HELP sight_files_total Files finished, by outcome.\n# TYPE sight_files_total counter\n");
+        failed |= buf_printf(&b, "sight_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+                             ROUTES[rows[i].route], rows[i].status, rows[i].n);
+    failed |= buf_printf(&b, "# HELP sight_files_total Files finished, by outcome.\n# TYPE sight_files_total counter\n");
     for (int o = 0; o < FILE_OUTCOME_COUNT; o++)
-        sb_printf(&b, "sight_files_total{outcome=\"%s\"} %llu\n", OUTCOMES[o], files[o]);
-    sb_printf(&b, "# HELP sight_stage_duration_seconds Time spent in each stage of a file's work.\n"
-                  "# TYPE sight_stage_duration_seconds histogram\n");
+        failed |= buf_printf(&b, "sight_files_total{outcome=\"%s\"} %llu\n", OUTCOMES[o], files[o]);
+    failed |= buf_printf(&b, "# HELP sight_stage_duration_seconds Time spent in each stage of a file's work.\n"
+                             "# TYPE sight_stage_duration_seconds histogram\n");
     for (int s = 0; s < STAGE_COUNT; s++) {
         const histogram *h = &stages[s];
         for (size_t k = 0; k < NBUCKETS; k++)
-            sb_printf(&b, "sight_stage_duration_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", STAGES[s], BUCKETS[k], h->bucket[k]);
-        sb_printf(&b, "sight_stage_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", STAGES[s], h->count);
-        sb_printf(&b, "sight_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n", STAGES[s], h->sum);
-        sb_printf(&b, "sight_stage_duration_seconds_count{stage=\"%s\"} %llu\n", STAGES[s], h->count);
+            failed |= buf_printf(&b, "sight_stage_duration_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", STAGES[s], BUCKETS[k], h->bucket[k]);
+        failed |= buf_printf(&b, "sight_stage_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", STAGES[s], h->count);
+        failed |= buf_printf(&b, "sight_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n", STAGES[s], h->sum);
+        failed |= buf_printf(&b, "sight_stage_duration_seconds_count{stage=\"%s\"} %llu\n", STAGES[s], h->count);
     }
-    sb_printf(&b, "# HELP sight_requests_in_flight Prediction requests being received or streamed.\n"
-                  "# TYPE sight_requests_in_flight gauge\nsight_requests_in_flight %d\n",
-              inflight);
-    sb_printf(&b, "# HELP sight_stream_progress_dropped_total Progress lines (llm_delta) not sent because the client was behind.\n"
-                  "# TYPE sight_stream_progress_dropped_total counter\nsight_stream_progress_dropped_total %llu\n",
-              progress_dropped);
-    sb_printf(&b, "# HELP sight_connections_cut_total Connections cut off because the request headers or body came too slowly.\n"
-                  "# TYPE sight_connections_cut_total counter\n");
+    failed |= buf_printf(&b, "# HELP sight_requests_in_flight Prediction requests being received or streamed.\n"
+                             "# TYPE sight_requests_in_flight gauge\nsight_requests_in_flight %d\n",
+                         inflight);
+    failed |= buf_printf(&b, "# HELP sight_stream_progress_dropped_total Progress lines (llm_delta) not sent because the client was behind.\n"
+                             "# TYPE sight_stream_progress_dropped_total counter\nsight_stream_progress_dropped_total %llu\n",
+                         progress_dropped);
+    failed |= buf_printf(&b, "# HELP sight_connections_cut_total Connections cut off because the request headers or body came too slowly.\n"
+                             "# TYPE sight_connections_cut_total counter\n");
     for (int r = 0; r < CUT_REASON_COUNT; r++)
-        sb_printf(&b, "sight_connections_cut_total{reason=\"%s\"} %llu\n", CUT_REASONS[r], cuts[r]);
+        failed |= buf_printf(&b, "sight_connections_cut_total{reason=\"%s\"} %llu\n", CUT_REASONS[r], cuts[r]);
     pthread_mutex_unlock(&mu);
-    if (b.failed) {
-        free(b.buf);
+    if (failed) {
+        buf_free(&b);
         return NULL;
     }
-    if (len_out) *len_out = b.len;
-    return b.buf;
+    return buf_take(&b, len_out);
 }

@@ -4,16 +4,19 @@
 
 #include <stddef.h>
 
-typedef enum { ROUTE_PREDICT_V1 = 0,
-               ROUTE_PREDICT_V2,
-               ROUTE_BATCH_V1,
-               ROUTE_BATCH_V2,
-               ROUTE_HEALTHZ,
-               ROUTE_READYZ,
-               ROUTE_METRICS,
-               ROUTE_WEB,
-               ROUTE_OTHER,
-               ROUTE_COUNT } metrics_route;
+/* The label of a request's counter; the HTTP layer maps its own routes onto it. */
+typedef enum {
+    METRIC_ROUTE_PREDICT_V1 = 0,
+    METRIC_ROUTE_PREDICT_V2,
+    METRIC_ROUTE_BATCH_V1,
+    METRIC_ROUTE_BATCH_V2,
+    METRIC_ROUTE_HEALTHZ,
+    METRIC_ROUTE_READYZ,
+    METRIC_ROUTE_METRICS,
+    METRIC_ROUTE_WEB,
+    METRIC_ROUTE_OTHER,
+    METRIC_ROUTE_COUNT
+} metrics_route;
 typedef enum { FILE_DONE = 0,
                FILE_ERROR,
                FILE_CANCELLED,

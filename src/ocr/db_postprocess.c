@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/array.h"
+
 void ocr_db_defaults(ocr_db_params *p)
 {
     *p = (ocr_db_params){.thresh = 0.3f, .box_thresh = 0.6f, .unclip_ratio = 1.5f, .min_size = 3, .max_candidates = 1000};
@@ -110,7 +112,7 @@ int ocr_db_boxes(const float *prob, int mw, int mh, int img_w, int img_h, const 
         }
         if ((int)ocr_dist(big[0], big[1]) <= 3 || (int)ocr_dist(big[0], big[3]) <= 3) continue;
         if (cnt == cap) {
-            ocr_det_box *nb = realloc(boxes, (size_t)(cap *= 2) * sizeof *nb);
+            ocr_det_box *nb = array_resize(boxes, (size_t)(cap *= 2), sizeof *nb);
             if (!nb) {
                 rc = -1;
                 goto done;

@@ -58,16 +58,21 @@ int ocr_convex_hull(const ocr_pt *pts, int n, ocr_pt *hull)
     return k;
 }
 
-void ocr_order_mini_box(ocr_pt box[4])
+/* p = sorted(box, key=x): a stable insertion sort on x only. */
+static void sorted_by_x(const ocr_pt box[4], ocr_pt p[4])
 {
-    ocr_pt p[4];
-    memcpy(p, box, sizeof p);
-    /* sorted(points, key=x): stable insertion sort on x only. */
+    memcpy(p, box, 4 * sizeof *p);
     for (int i = 1; i < 4; i++)
         for (int j = i; j > 0 && p[j].x < p[j - 1].x; j--) {
             ocr_pt t = p[j];
             p[j] = p[j - 1], p[j - 1] = t;
         }
+}
+
+void ocr_order_mini_box(ocr_pt box[4])
+{
+    ocr_pt p[4];
+    sorted_by_x(box, p);
     int i1, i4, i2, i3;
     if (p[1].y > p[0].y) i1 = 0, i4 = 1;
     else i1 = 1, i4 = 0;
@@ -79,12 +84,7 @@ void ocr_order_mini_box(ocr_pt box[4])
 void ocr_order_clockwise(ocr_pt box[4])
 {
     ocr_pt p[4];
-    memcpy(p, box, sizeof p);
-    for (int i = 1; i < 4; i++)
-        for (int j = i; j > 0 && p[j].x < p[j - 1].x; j--) {
-            ocr_pt t = p[j];
-            p[j] = p[j - 1], p[j - 1] = t;
-        }
+    sorted_by_x(box, p);
     ocr_pt l0 = p[0], l1 = p[1], r0 = p[2], r1 = p[3];
     if (l1.y < l0.y) {
         ocr_pt t = l0;

@@ -1,11 +1,9 @@
 #include "ocr/ocr.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ocr/ctc.h"
@@ -14,6 +12,7 @@
 #include "ocr/lines.h"
 #include "ocr/resize.h"
 #include "ort/ort_env.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 /* PaddleOCR's inference defaults (tools/infer/utility.py) for PP-OCRv4. */
@@ -50,18 +49,9 @@ struct ocr_engine {
     int threads, concurrency;
     /* Gate: at most `concurrency` Runs at once, each on `threads` threads, so
      * concurrent requests do not oversubscribe the cores. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int running;
+    gate runs;
     stage st;
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int find_file(const char *dir, const char *const *names, char *path, size_t len)
 {
@@ -93,12 +83,7 @@ static int load_model(ocr_engine *e, OrtEnv *env, const char *path, model *m, ch
     char *name = NULL, what[1300];
     int rc = -1;
     snprintf(what, sizeof what, "loading %s", path);
-    if (ort_status_fail(api, api->CreateSessionOptions(&so), err, len, "session options") ||
-        ort_status_fail(api, api->SetIntraOpNumThreads(so, e->threads), err, len, "intra-op threads") ||
-        ort_status_fail(api, api->SetInterOpNumThreads(so, 1), err, len, "inter-op threads") ||
-        ort_status_fail(api, api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL), err, len, "optimisation") ||
-        /* Idle spinning threads would take cores from the other stages (as in the detector). */
-        ort_status_fail(api, api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), err, len, "spinning") ||
+    if (!(so = ort_session_options(api, e->threads, err, len)) ||
         ort_status_fail(api, api->CreateSession(env, path, so, &m->sess), err, len, what) ||
         ort_status_fail(api, api->GetAllocatorWithDefaultOptions(&alloc), err, len, "allocator"))
         goto done;
@@ -132,34 +117,10 @@ static int run(ocr_engine *e, const model *m, float *input, const int64_t shape[
                size_t *ond, const float **odata, char *err, size_t len)
 {
     const OrtApi *api = e->api;
-    OrtValue *in = NULL;
-    *out = NULL;
-    size_t bytes = (size_t)shape[0] * shape[1] * shape[2] * shape[3] * sizeof(float);
-    if (ort_status_fail(api, api->CreateTensorWithDataAsOrtValue(e->mem, input, bytes, shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in),
-                        err, len, "input tensor"))
+    if (ort_run_float(api, m->sess, e->mem, &e->runs, m->in_name, m->out_name, input, shape, out, NULL, err, len))
         return -1;
-    pthread_mutex_lock(&e->mu);
-    while (e->running >= e->concurrency) pthread_cond_wait(&e->cv, &e->mu);
-    e->running++;
-    pthread_mutex_unlock(&e->mu);
-    const char *in_names[] = {m->in_name}, *out_names[] = {m->out_name};
-    OrtStatus *st = api->Run(m->sess, NULL, in_names, (const OrtValue *const *)&in, 1, out_names, 1, out);
-    pthread_mutex_lock(&e->mu);
-    e->running--;
-    pthread_cond_signal(&e->cv);
-    pthread_mutex_unlock(&e->mu);
-    api->ReleaseValue(in);
-    if (ort_status_fail(api, st, err, len, "inference")) return -1;
-    OrtTensorTypeAndShapeInfo *info = NULL;
-    ONNXTensorElementDataType et = 0;
-    int rc = ort_status_fail(api, api->GetTensorTypeAndShape(*out, &info), err, len, "output shape");
-    if (rc == 0) rc = ort_status_fail(api, api->GetDimensionsCount(info, ond), err, len, "output rank");
-    if (rc == 0 && (*ond < 2 || *ond > 4)) snprintf(err, len, "output rank %zu is unexpected", *ond), rc = -1;
-    if (rc == 0) rc = ort_status_fail(api, api->GetDimensions(info, oshape, *ond), err, len, "output shape");
-    if (rc == 0) rc = ort_status_fail(api, api->GetTensorElementType(info, &et), err, len, "output type");
-    if (info) api->ReleaseTensorTypeAndShapeInfo(info);
-    if (rc == 0 && et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) snprintf(err, len, "output is not float32"), rc = -1;
-    if (rc == 0) rc = ort_status_fail(api, api->GetTensorMutableData(*out, (void **)odata), err, len, "output data");
+    int rc = ort_float_output(api, *out, 4, oshape, ond, odata, err, len);
+    if (rc == 0 && *ond < 2) snprintf(err, len, "output rank %zu is unexpected", *ond), rc = -1;
     if (rc) {
         api->ReleaseValue(*out);
         *out = NULL;
@@ -181,12 +142,11 @@ void ocr_close(ocr_engine *e)
     model_free(e->api, &e->rec);
     if (e->mem) e->api->ReleaseMemoryInfo(e->mem);
     ocr_dict_free(&e->dict);
-    pthread_cond_destroy(&e->cv);
-    pthread_mutex_destroy(&e->mu);
+    gate_destroy(&e->runs);
     free(e);
 }
 
-static int stage_run(void *self, const stage_input *in, json_t **out, stage_error *err)
+static int stage_run(void *self, const stage_input *in, json_t **out, sight_error *err)
 {
     return ocr_read_cancellable(self, in->image, in->cancelled, out, err);
 }
@@ -213,14 +173,13 @@ ocr_engine *ocr_open(const char *dir, int threads, char *err, size_t err_len)
         return NULL;
     }
     e->api = api;
-    pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1) cores = 1;
     /* One request's OCR is several Runs in a row, so latency matters more than
      * for detection: by default one Run uses every core. */
     e->threads = threads > 0 ? threads : (int)cores;
     e->concurrency = (int)(cores / e->threads) > 0 ? (int)(cores / e->threads) : 1;
+    gate_init(&e->runs, e->concurrency);
     if (ocr_dict_load(dict_path, &e->dict, err, err_len)) goto fail;
     if (load_model(e, env, det_path, &e->det, err, err_len) || load_model(e, env, rec_path, &e->rec, err, err_len))
         goto fail;
@@ -272,7 +231,7 @@ void ocr_describe(const ocr_engine *e, char *buf, size_t len)
              e->dict.n - 2, e->concurrency, e->threads);
 }
 
-static void fail_err(stage_error *err, const char *code, const char *msg)
+static void fail_err(sight_error *err, const char *code, const char *msg)
 {
     snprintf(err->code, sizeof err->code, "%s", code);
     snprintf(err->message, sizeof err->message, "%s", msg);
@@ -453,11 +412,11 @@ static int recognise_batch(ocr_engine *e, crop_t *crops, const int *idx, int n, 
 static double round_to(double v, double q) { return round(v / q) * q; }
 
 int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *cancelled, json_t **out,
-                         stage_error *err)
+                         sight_error *err)
 {
     char msg[512];
     *out = NULL;
-    double t0 = now_ms();
+    double t0 = clock_ms();
     ocr_det_box *boxes = NULL;
     int n = 0;
     if (img->width > 0 && img->height > 0 && img->pixels && detect(e, img, &boxes, &n, msg, sizeof msg)) {
@@ -465,7 +424,7 @@ int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *c
         fail_err(err, "ocr_unavailable", "text detection failed");
         return -1;
     }
-    double t1 = now_ms();
+    double t1 = clock_ms();
     int *order = malloc((size_t)(n ? n : 1) * sizeof *order), *row = malloc((size_t)(n ? n : 1) * sizeof *row);
     int *byw = malloc((size_t)(n ? n : 1) * sizeof *byw);
     ocr_pt(*quads)[4] = malloc((size_t)(n ? n : 1) * sizeof *quads);
@@ -491,7 +450,7 @@ int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *c
         int k = m - b < REC_BATCH ? m - b : REC_BATCH;
         if (recognise_batch(e, crops, byw + b, k, msg, sizeof msg)) rc = -1;
     }
-    double t2 = now_ms();
+    double t2 = clock_ms();
     if (rc == 0) {
         /* Boxes back to the full-size image when it was decoded smaller. */
         double sx = (double)img->orig_width / (img->width > 0 ? img->width : 1);
@@ -511,7 +470,7 @@ int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *c
             texts[kept] = c->text, rows[kept] = row[i], kept++;
         }
         char *all = texts && rows ? ocr_join_lines(texts, rows, kept) : NULL;
-        double t3 = now_ms();
+        double t3 = clock_ms();
         if (all)
             *out = json_pack("{s:s,s:o,s:s,s:{s:f,s:f,s:f}}", "model", "PP-OCRv4", "lines", lines, "text", all,
                              "speed_ms", "detection", round_to(t1 - t0, 1e-3), "recognition",
@@ -537,7 +496,7 @@ int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *c
     return 0;
 }
 
-int ocr_read(ocr_engine *e, const image_t *img, json_t **out, stage_error *err)
+int ocr_read(ocr_engine *e, const image_t *img, json_t **out, sight_error *err)
 {
     return ocr_read_cancellable(e, img, NULL, out, err);
 }

@@ -38,10 +38,10 @@ void ocr_describe(const ocr_engine *e, char *buf, size_t len);
  * "text", "speed_ms"}; boxes in pixels of the full-size image. A blank or
  * tiny image gives no lines. Returns 0, or -1 with err ("ocr_unavailable"
  * when a model run fails). */
-int ocr_read(ocr_engine *e, const image_t *img, json_t **out, stage_error *err);
+int ocr_read(ocr_engine *e, const image_t *img, json_t **out, sight_error *err);
 
 /* Same, giving up between recognition batches when *cancelled turns true. */
 int ocr_read_cancellable(ocr_engine *e, const image_t *img, const atomic_bool *cancelled, json_t **out,
-                         stage_error *err);
+                         sight_error *err);
 
 #endif

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 static OrtEnv *g_env;
@@ -34,4 +35,60 @@ int ort_status_fail(const OrtApi *api, OrtStatus *st, char *err, size_t len, con
     snprintf(err, len, "%s: %s", what, api->GetErrorMessage(st));
     api->ReleaseStatus(st);
     return -1;
+}
+
+OrtSessionOptions *ort_session_options(const OrtApi *api, int intra_threads, char *err, size_t len)
+{
+    OrtSessionOptions *so = NULL;
+    if (ort_status_fail(api, api->CreateSessionOptions(&so), err, len, "session options")) return NULL;
+    if (ort_status_fail(api, api->SetIntraOpNumThreads(so, intra_threads), err, len, "intra-op threads") ||
+        ort_status_fail(api, api->SetInterOpNumThreads(so, 1), err, len, "inter-op threads") ||
+        ort_status_fail(api, api->SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL), err, len, "graph optimisation") ||
+        ort_status_fail(api, api->AddSessionConfigEntry(so, "session.intra_op.allow_spinning", "0"), err, len, "spinning")) {
+        api->ReleaseSessionOptions(so);
+        return NULL;
+    }
+    return so;
+}
+
+int ort_run_float(const OrtApi *api, OrtSession *sess, OrtMemoryInfo *mem, gate *runs, const char *in_name,
+                  const char *out_name, float *input, const int64_t shape[4], OrtValue **out, double *run_ms,
+                  char *err, size_t len)
+{
+    OrtValue *in = NULL;
+    *out = NULL;
+    size_t bytes = (size_t)shape[0] * shape[1] * shape[2] * shape[3] * sizeof(float);
+    if (ort_status_fail(api, api->CreateTensorWithDataAsOrtValue(mem, input, bytes, shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in),
+                        err, len, "input tensor"))
+        return -1;
+    gate_enter(runs, NULL);
+    const char *in_names[] = {in_name}, *out_names[] = {out_name};
+    double t = clock_ms();
+    OrtStatus *st = api->Run(sess, NULL, in_names, (const OrtValue *const *)&in, 1, out_names, 1, out);
+    if (run_ms) *run_ms = clock_ms() - t;
+    gate_leave(runs);
+    api->ReleaseValue(in);
+    return ort_status_fail(api, st, err, len, "inference");
+}
+
+int ort_float_output(const OrtApi *api, OrtValue *v, size_t max_rank, int64_t *shape, size_t *nd, const float **data,
+                     char *err, size_t len)
+{
+    OrtTensorTypeAndShapeInfo *info = NULL;
+    ONNXTensorElementDataType et = 0;
+    int rc = ort_status_fail(api, api->GetTensorTypeAndShape(v, &info), err, len, "output shape");
+    if (rc == 0) rc = ort_status_fail(api, api->GetDimensionsCount(info, nd), err, len, "output rank");
+    if (rc == 0 && *nd > max_rank) {
+        snprintf(err, len, "output rank %zu is unexpected", *nd);
+        rc = -1;
+    }
+    if (rc == 0) rc = ort_status_fail(api, api->GetDimensions(info, shape, *nd), err, len, "output shape");
+    if (rc == 0) rc = ort_status_fail(api, api->GetTensorElementType(info, &et), err, len, "output type");
+    if (info) api->ReleaseTensorTypeAndShapeInfo(info);
+    if (rc == 0 && et != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+        snprintf(err, len, "output is not float32");
+        rc = -1;
+    }
+    if (rc == 0) rc = ort_status_fail(api, api->GetTensorMutableData(v, (void **)data), err, len, "output data");
+    return rc;
 }

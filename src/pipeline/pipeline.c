@@ -2,11 +2,16 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -46,28 +51,63 @@ struct pipeline {
     double last_done, last_trim; /* monotonic seconds */
 };
 
-static double now_s(void)
+struct predict_request {
+    char request_id[40];
+    char *query;    /* NULL when absent */
+    json_t *params; /* per-request stage options, NULL when none */
+    file_job *files;
+    size_t nfiles;
+    event_queue *events;
+
+    atomic_int refs;
+    atomic_bool cancelled;
+    pthread_mutex_t mu; /* guards the counters below */
+    size_t remaining, succeeded, failed;
+    bool *settled;  /* per file: its done/error line is out */
+    bool ended;     /* "complete" is out and the queue closed */
+    double started; /* monotonic seconds */
+};
+
+static void free_files(file_job *files, size_t n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    for (size_t i = 0; files && i < n; i++) {
+        free(files[i].filename);
+        free(files[i].url);
+        free(files[i].data);
+    }
+    free(files);
 }
 
-predict_request *predict_request_new(void)
+predict_request *predict_request_new(const char *request_id, char *query, json_t *params, file_job *files,
+                                     size_t nfiles)
 {
     predict_request *r = calloc(1, sizeof *r);
-    if (!r) return NULL;
-    r->events = eq_new();
-    if (!r->events) {
+    if (r) r->events = eq_new();
+    if (r) r->settled = calloc(nfiles ? nfiles : 1, sizeof *r->settled);
+    if (!r || !r->events || !r->settled || (nfiles && !files)) {
+        if (r) eq_free(r->events);
+        if (r) free(r->settled);
         free(r);
+        free(query);
+        json_decref(params);
+        free_files(files, nfiles);
         return NULL;
     }
+    snprintf(r->request_id, sizeof r->request_id, "%s", request_id);
+    r->query = query;
+    r->params = params;
+    r->files = files;
+    r->nfiles = r->remaining = nfiles;
     atomic_init(&r->refs, 1);
     atomic_init(&r->cancelled, false);
     pthread_mutex_init(&r->mu, NULL);
-    r->started = now_s();
+    r->started = clock_s();
     return r;
 }
+
+const char *predict_request_id(const predict_request *r) { return r->request_id; }
+size_t predict_request_nfiles(const predict_request *r) { return r->nfiles; }
+event_queue *predict_request_events(predict_request *r) { return r->events; }
 
 void predict_request_ref(predict_request *r) { atomic_fetch_add(&r->refs, 1); }
 
@@ -81,27 +121,13 @@ static void free_file_data(file_job *f)
 void predict_request_unref(predict_request *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
-    for (size_t i = 0; i < r->nfiles; i++) {
-        free(r->files[i].filename);
-        free(r->files[i].url);
-        free_file_data(&r->files[i]);
-    }
-    free(r->files);
+    free_files(r->files, r->nfiles);
     free(r->settled);
     free(r->query);
     json_decref(r->params);
     eq_free(r->events);
     pthread_mutex_destroy(&r->mu);
     free(r);
-}
-
-int predict_request_add_file(predict_request *r, file_job job)
-{
-    file_job *nf = realloc(r->files, (r->nfiles + 1) * sizeof *nf);
-    if (!nf) return -1;
-    r->files = nf;
-    r->files[r->nfiles++] = job;
-    return 0;
 }
 
 void predict_request_cancel(predict_request *r) { atomic_store(&r->cancelled, true); }
@@ -169,7 +195,7 @@ static void close_stream(predict_request *r)
 {
     json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
                           "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
-                          "time_ms", (now_s() - r->started) * 1000.0);
+                          "time_ms", (clock_s() - r->started) * 1000.0);
     push_line(r, c);
     eq_close(r->events);
     r->ended = true;
@@ -200,7 +226,7 @@ void predict_request_end(predict_request *r, const char *code, const char *messa
 {
     predict_request_cancel(r);
     pthread_mutex_lock(&r->mu);
-    if (!r->ended && r->settled) {
+    if (!r->ended) {
         for (size_t i = 0; i < r->nfiles; i++) {
             if (r->settled[i]) continue;
             r->settled[i] = true;
@@ -214,7 +240,7 @@ void predict_request_end(predict_request *r, const char *code, const char *messa
 }
 
 /* A file's stages are over: its done or error line. */
-static void report(predict_request *r, size_t i, double t0, json_t *result, const stage_error *err)
+static void report(predict_request *r, size_t i, double t0, json_t *result, const sight_error *err)
 {
     file_job *f = &r->files[i];
     if (result) {
@@ -226,7 +252,7 @@ static void report(predict_request *r, size_t i, double t0, json_t *result, cons
         metrics_file(strcmp(err->code, "cancelled") ? FILE_ERROR : FILE_CANCELLED);
         finish_file(r, i, error_event(i, f, err->code, err->message), false);
     }
-    metrics_stage_seconds(STAGE_FILE, now_s() - t0);
+    metrics_stage_seconds(STAGE_FILE, clock_s() - t0);
 }
 
 static void job_done(job *j)
@@ -275,10 +301,10 @@ static bool skip_cancelled(predict_request *r, size_t i, job *j)
 }
 
 /* Decode and the CPU stages of job j; NULL with err filled on failure. */
-static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, stage_error *err)
+static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, sight_error *err)
 {
     predict_request *r = j->req;
-    j->t0 = now_s();
+    j->t0 = clock_s();
     push_line(r, file_event("processing", j->index, &r->files[j->index]));
     stage_work *w = stages_begin(&p->stages, call, err);
     free_file_data(&r->files[j->index]); /* decoded now: give the memory back early */
@@ -301,7 +327,7 @@ static void run_cpu_job(pipeline *p, job *j)
         enqueue_llm(p, j);
         return;
     }
-    stage_error err = {{0}, {0}};
+    sight_error err = {0};
     emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, f, &r->cancelled, emit_line, &ec};
     stage_work *w = begin_job(p, j, &call, &err);
@@ -321,7 +347,7 @@ static void run_llm_job(pipeline *p, job *j)
 {
     predict_request *r = j->req;
     size_t i = j->index;
-    stage_error err = {{0}, {0}};
+    sight_error err = {0};
     emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, emit_line, &ec};
     if (!j->work) {
@@ -348,7 +374,7 @@ static void wait_for_job(pipeline *p, job_queue *q, bool trims)
         pthread_cond_wait(&q->cv, &p->mu);
         return;
     }
-    double now = now_s();
+    double now = clock_s();
     double at = p->last_done + IDLE_TRIM_AFTER_S;
     if (at < p->last_trim + IDLE_TRIM_EVERY_S) at = p->last_trim + IDLE_TRIM_EVERY_S;
     if (now >= at && p->busy == 0) {
@@ -356,7 +382,7 @@ static void wait_for_job(pipeline *p, job_queue *q, bool trims)
         p->last_trim = now;
         pthread_mutex_unlock(&p->mu);
         malloc_trim(0);
-        log_debug("pipeline idle: heap trimmed in %.1f ms", (now_s() - now) * 1000.0);
+        log_debug("pipeline idle: heap trimmed in %.1f ms", (clock_s() - now) * 1000.0);
         pthread_mutex_lock(&p->mu);
         return;
     }
@@ -385,7 +411,7 @@ static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *), boo
         pthread_mutex_lock(&p->mu);
         p->busy--;
         p->used_since_trim = true;
-        p->last_done = now_s();
+        p->last_done = clock_s();
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -406,7 +432,7 @@ static void *llm_worker(void *arg)
 
 static int start_threads(pipeline *p, job_queue *q, int n, void *(*fn)(void *))
 {
-    /* Monotonic, like now_s(): the idle trim's timed waits use it. */
+    /* Monotonic, like clock_s(): the idle trim's timed waits use it. */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -439,7 +465,7 @@ pipeline *pipeline_start(int workers, int llm_workers, const stage_set *stages, 
 }
 
 /* A file that failed before any stage could run (its download). */
-static void fail_file(predict_request *r, size_t i, const stage_error *err)
+static void fail_file(predict_request *r, size_t i, const sight_error *err)
 {
     file_job *f = &r->files[i];
     bool cancelled = !strcmp(err->code, "cancelled");
@@ -458,7 +484,7 @@ typedef struct {
 } fetch_ctx;
 
 /* The fetcher's callback: queue the file, or report why it cannot be. */
-static void on_fetched(void *ctx, uint8_t *data, size_t len, const stage_error *err)
+static void on_fetched(void *ctx, uint8_t *data, size_t len, const sight_error *err)
 {
     fetch_ctx *fc = ctx;
     job *j = fc->j;
@@ -477,13 +503,11 @@ static void on_fetched(void *ctx, uint8_t *data, size_t len, const stage_error *
 
 int pipeline_submit(pipeline *p, predict_request *r)
 {
-    r->remaining = r->nfiles;
     if (r->nfiles == 0) return -1; /* callers refuse empty requests (422) before this */
     /* Allocate everything first so a failure queues nothing. */
     job **jobs = calloc(r->nfiles, sizeof *jobs);
     fetch_ctx **fcs = calloc(r->nfiles, sizeof *fcs);
-    if (!r->settled) r->settled = calloc(r->nfiles, sizeof *r->settled);
-    bool ok = jobs && fcs && r->settled;
+    bool ok = jobs && fcs;
     for (size_t i = 0; ok && i < r->nfiles; i++) {
         ok = (jobs[i] = malloc(sizeof **jobs)) != NULL;
         if (ok) *jobs[i] = (job){NULL, r, i, NULL, 0};

@@ -14,38 +14,30 @@
 #ifndef SIGHT_PIPELINE_H
 #define SIGHT_PIPELINE_H
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "fetch/fetcher.h"
 #include "pipeline/stages.h"
 #include "stream/event_queue.h"
 
-typedef struct predict_request {
-    char request_id[40];
-    char *query;    /* NULL when absent */
-    json_t *params; /* per-request stage options, NULL when none */
-    file_job *files;
-    size_t nfiles;
-    event_queue *events;
+/* Who frees what, one rule per buffer:
+ * - query, params: the request, with its last reference.
+ * - files (the array), each filename and url: the request, with its last reference.
+ * - each file's data (uploaded or fetched bytes): the request; the worker that
+ *   decodes or skips the file frees it at once, else the last reference does. */
+typedef struct predict_request predict_request;
 
-    atomic_int refs;
-    atomic_bool cancelled;
-    pthread_mutex_t mu; /* guards the counters below */
-    size_t remaining, succeeded, failed;
-    bool *settled;  /* per file: its done/error line is out (allocated by pipeline_submit) */
-    bool ended;     /* "complete" is out and the queue closed */
-    double started; /* monotonic seconds */
-} predict_request;
-
-/* A request with one reference (the caller's) and an empty event queue. */
-predict_request *predict_request_new(void);
+/* A request with one reference (the caller's) and an empty event queue. It
+ * takes query, params (either may be NULL), files and all they hold, whether
+ * it succeeds or not (NULL: out of memory). */
+predict_request *predict_request_new(const char *request_id, char *query, json_t *params, file_job *files,
+                                     size_t nfiles);
 void predict_request_ref(predict_request *r);
 void predict_request_unref(predict_request *r);
-/* Appends a file; takes ownership of job.data and job.filename (malloc'd). */
-int predict_request_add_file(predict_request *r, file_job job);
+const char *predict_request_id(const predict_request *r);
+size_t predict_request_nfiles(const predict_request *r);
+/* The NDJSON lines of the request's stream (see pipeline_submit). */
+event_queue *predict_request_events(predict_request *r);
 void predict_request_cancel(predict_request *r);
 /* Ends a submitted request's stream now (shutdown): cancels its work, sends an
  * error line with code/message for every file not finished yet, then

@@ -1,51 +1,34 @@
 #include "pipeline/stages.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "metrics/metrics.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void stage_error_set(stage_error *e, const char *code, const char *fmt, ...)
-{
-    snprintf(e->code, sizeof e->code, "%s", code);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-}
+#include "util/clock.h"
 
 /* Runs one stage; its output goes into `earlier` (for later stages) and,
  * when the client asked for it, into the result. */
 static int run_stage(const stage *st, const char *name, metrics_stage metric, stage_input *in, bool show,
-                     json_t *earlier, json_t *result, json_t *timing, stage_error *err)
+                     json_t *earlier, json_t *result, json_t *timing, sight_error *err)
 {
     if (!st) {
         char code[48];
         snprintf(code, sizeof code, "%s_unavailable", name);
-        stage_error_set(err, code, "%s was requested but this server has no such stage configured", name);
+        sight_error_set(err, code, "%s was requested but this server has no such stage configured", name);
         return -1;
     }
     if (atomic_load(in->cancelled)) {
-        stage_error_set(err, "cancelled", "%s", "request cancelled");
+        sight_error_set(err, "cancelled", "%s", "request cancelled");
         return -1;
     }
-    double t = now_s();
+    double t = clock_s();
     json_t *out = NULL;
     if (st->run(st->self, in, &out, err) != 0) {
         json_decref(out);
         return -1;
     }
-    double dt = now_s() - t;
+    double dt = clock_s() - t;
     metrics_stage_seconds(metric, dt);
     json_object_set(earlier, st->name, out);
     if (show) {
@@ -94,30 +77,29 @@ void stages_work_free(stage_work *w)
 
 static stage_input input_of(const stage_call *call, stage_work *w)
 {
-    return (stage_input){call->query, call->params, call->file, &w->img, w->earlier, call->cancelled,
-                         call->emit, call->emit_ctx};
+    return (stage_input){call->query, call->params, &w->img, w->earlier, call->cancelled, call->emit, call->emit_ctx};
 }
 
-stage_work *stages_begin(const stage_set *set, const stage_call *call, stage_error *err)
+stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_error *err)
 {
     const file_job *file = call->file;
     stage_work *w = calloc(1, sizeof *w);
     if (!w) {
-        stage_error_set(err, "out_of_memory", "out of memory");
+        sight_error_set(err, "out_of_memory", "out of memory");
         return NULL;
     }
-    w->t0 = now_s();
+    w->t0 = clock_s();
     image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
     decode_hint(set, file, &opts);
 
     char msg[256];
     image_status st = image_decode(file->data, file->len, &opts, &w->img, msg, sizeof msg);
     if (st != IMAGE_OK) {
-        stage_error_set(err, image_status_code(st), "%s", msg);
+        sight_error_set(err, image_status_code(st), "%s", msg);
         free(w);
         return NULL;
     }
-    double t_dec = now_s() - w->t0;
+    double t_dec = clock_s() - w->t0;
     metrics_stage_seconds(STAGE_DECODE, t_dec);
 
     w->result = json_object();
@@ -145,7 +127,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, stage_err
 
 bool stages_llm_left(const stage_work *w) { return w->llm_left; }
 
-json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, stage_error *err)
+json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, sight_error *err)
 {
     int rc = 0;
     if (w->llm_left) {
@@ -154,7 +136,7 @@ json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *
     }
     json_t *result = NULL;
     if (rc == 0) {
-        json_object_set_new(w->timing, "total", json_real((now_s() - w->t0) * 1000.0));
+        json_object_set_new(w->timing, "total", json_real((clock_s() - w->t0) * 1000.0));
         json_object_set(w->result, "timing_ms", w->timing);
         result = json_incref(w->result);
     }
@@ -162,7 +144,7 @@ json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *
     return result;
 }
 
-json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_error *err)
+json_t *stages_run_file(const stage_set *set, const stage_call *call, sight_error *err)
 {
     stage_work *w = stages_begin(set, call, err);
     return w ? stages_finish(set, call, w, err) : NULL;

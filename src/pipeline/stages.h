@@ -14,14 +14,7 @@
 #include <stdint.h>
 
 #include "image/decode.h"
-
-typedef struct {
-    char code[48];     /* machine-readable, e.g. "corrupt_image", "yolo_unavailable" */
-    char message[512]; /* for people */
-} stage_error;
-
-/* Fills a stage_error: a code and a printf-style message. */
-void stage_error_set(stage_error *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#include "util/error.h"
 
 /* One uploaded (or fetched) file and what the client asked for it. */
 typedef struct {
@@ -49,10 +42,10 @@ typedef struct {
     void *emit_ctx;
 } stage_call;
 
+/* What a stage is given. Not the file: its bytes are freed once decoded. */
 typedef struct {
     const char *query;
     const json_t *params;
-    const file_job *file;
     const image_t *image;
     /* Results of the stages that ran before on this image ("yolo", "ocr"),
      * whether or not the client asked to see them: grounding for later stages. */
@@ -66,9 +59,9 @@ typedef struct stage {
     const char *name; /* key of its result object: "yolo", "llm" */
     void *self;
     /* Returns 0 and sets *out, or -1 and fills err. Called from many workers at once. */
-    int (*run)(void *self, const stage_input *in, json_t **out, stage_error *err);
+    int (*run)(void *self, const stage_input *in, json_t **out, sight_error *err);
     /* Checks the request's options before the stream starts (NULL = takes none). */
-    int (*validate)(void *self, const json_t *params, stage_error *err);
+    int (*validate)(void *self, const json_t *params, sight_error *err);
     /* Smallest decode this stage can work from (shrink-on-load hint, with
      * image_decode_opts.fit semantics), 0 = full size. */
     int min_width, min_height;
@@ -87,7 +80,7 @@ typedef struct {
 /* Runs decode and the requested stages for one file, in the order yolo, ocr,
  * llm. Returns the "result" object of a done line, or NULL with err filled.
  * Checks *cancelled between stages and returns NULL with code "cancelled". */
-json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_error *err);
+json_t *stages_run_file(const stage_set *set, const stage_call *call, sight_error *err);
 
 /* The same in two steps, so that the pipeline can run the CPU-bound part
  * (decode, yolo, ocr) on its CPU workers and hand the LLM stage, which mostly
@@ -96,9 +89,9 @@ json_t *stages_run_file(const stage_set *set, const stage_call *call, stage_erro
  * it. stages_begin returns NULL with err filled on failure; stages_finish runs
  * what is left (the llm stage when stages_llm_left) and always frees w. */
 typedef struct stage_work stage_work;
-stage_work *stages_begin(const stage_set *set, const stage_call *call, stage_error *err);
+stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_error *err);
 bool stages_llm_left(const stage_work *w);
-json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, stage_error *err);
+json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, sight_error *err);
 void stages_work_free(stage_work *w);
 
 #endif

@@ -31,8 +31,8 @@ static void test_interleaved_fields(void)
     CHECK_STR(f.query, "find the serial number");
     CHECK_EQ_INT(f.nfiles, 2);
     CHECK_STR(f.files[0].filename, "a.jpg");
-    CHECK_EQ_INT(f.files[0].len, 4);
-    CHECK(memcmp(f.files[1].data, "BBBBBB", 6) == 0);
+    CHECK_EQ_INT(f.files[0].data.len, 4);
+    CHECK(memcmp(f.files[1].data.data, "BBBBBB", 6) == 0);
     CHECK(f.meta[0].is_yolo && !f.meta[0].is_llm);
     CHECK(!f.meta[1].is_yolo && f.meta[1].is_llm);
     size_t len;
@@ -53,8 +53,8 @@ static void test_consecutive_same_key(void)
     feed(&f, "metadata", NULL, "{\"is_llm\":true}", 10);
     CHECK_EQ_INT(form_finish(&f), 0);
     CHECK_EQ_INT(f.nfiles, 2);
-    CHECK_EQ_INT(f.files[0].len, 5);
-    CHECK_EQ_INT(f.files[1].len, 3);
+    CHECK_EQ_INT(f.files[0].data.len, 5);
+    CHECK_EQ_INT(f.files[1].data.len, 3);
     CHECK(!f.meta[0].is_yolo && !f.meta[0].is_llm);
     CHECK(f.meta[1].is_llm);
     form_free(&f);
@@ -127,7 +127,7 @@ static void test_file_without_name_and_empty_file(void)
     CHECK_EQ_INT(form_finish(&f), 0);
     CHECK_EQ_INT(f.nfiles, 1);
     CHECK_STR(f.files[0].filename, "file0");
-    CHECK_EQ_INT(f.files[0].len, 0);
+    CHECK_EQ_INT(f.files[0].data.len, 0);
     form_free(&f);
 }
 

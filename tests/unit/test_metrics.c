@@ -5,16 +5,16 @@
 
 int main(void)
 {
-    metrics_request(ROUTE_PREDICT_V1, 200);
-    metrics_request(ROUTE_PREDICT_V1, 200);
-    metrics_request(ROUTE_PREDICT_V1, 401);
+    metrics_request(METRIC_ROUTE_PREDICT_V1, 200);
+    metrics_request(METRIC_ROUTE_PREDICT_V1, 200);
+    metrics_request(METRIC_ROUTE_PREDICT_V1, 401);
     metrics_file(FILE_DONE);
     metrics_file(FILE_CANCELLED);
     metrics_stage_seconds(STAGE_DECODE, 0.003);
     metrics_stage_seconds(STAGE_DECODE, 0.2);
     metrics_inflight_add(2);
     metrics_inflight_add(-1);
-    CHECK_EQ_INT(metrics_request_count(ROUTE_PREDICT_V1, 200), 2);
+    CHECK_EQ_INT(metrics_request_count(METRIC_ROUTE_PREDICT_V1, 200), 2);
     CHECK_EQ_INT(metrics_file_count(FILE_CANCELLED), 1);
     CHECK_EQ_INT(metrics_inflight(), 1);
     size_t len;

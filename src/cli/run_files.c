@@ -1,0 +1,51 @@
+#include "cli/run_files.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect/model_select.h"
+#include "util/file_read.h"
+#include "util/json_out.h"
+#include "util/log.h"
+
+int cli_run_files(const stage_set *set, const json_t *params, char **images, int nimages, bool is_yolo, bool is_ocr)
+{
+    atomic_bool cancelled = false;
+    int failures = 0;
+    for (int i = 0; i < nimages; i++) {
+        sight_error err;
+        file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_yolo = is_yolo, .is_ocr = is_ocr};
+        job.data = read_whole_file(images[i], &job.len);
+        stage_call call = {.params = params, .file = &job, .cancelled = &cancelled};
+        json_t *result = job.data ? stages_run_file(set, &call, &err) : NULL;
+        if (!job.data) sight_error_set(&err, "unreadable_file", "cannot read %s", images[i]);
+        json_t *line;
+        if (result)
+            line = json_pack("{s:s,s:i,s:o,s:o}", "status", "done", "index", i, "filename",
+                             json_string_lossy(images[i], strlen(images[i])), "result", result);
+        else {
+            failures++;
+            line = json_pack("{s:s,s:i,s:o,s:{s:s,s:s}}", "status", "error", "index", i, "filename",
+                             json_string_lossy(images[i], strlen(images[i])), "error", "code", err.code, "message",
+                             err.message);
+        }
+        size_t len;
+        char *text = json_line(line, &len);
+        if (text) fwrite(text, 1, len, stdout);
+        free(text);
+        fflush(stdout);
+        free(job.data);
+    }
+    return failures;
+}
+
+detector *cli_open_detector(const sight_config *cfg, const char *command)
+{
+    log_set_level(cfg->log_level);
+    int fatal;
+    char msg[1024];
+    detector *det = model_select_open(cfg, &fatal, msg, sizeof msg);
+    if (!det) fprintf(stderr, "sightd %s: %s\n", command, msg);
+    return det;
+}
