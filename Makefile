@@ -75,9 +75,10 @@ CLANG_FORMAT   ?= clang-format
 FORMAT_EXCLUDE ?= src/image/% tests/unit/test_image.c fuzz/fuzz_image.c
 FORMAT_FILES    = $(filter-out $(FORMAT_EXCLUDE),$(sort $(wildcard src/*.[ch] src/*/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])))
 format-check:
-	@command -v $(CLANG_FORMAT) >/dev/null || { echo "make format-check: needs $(CLANG_FORMAT): sudo apt-get install clang-format" >&2; exit 1; }
+	@command -v $(CLANG_FORMAT) >/dev/null || scripts/bootstrap --format
 	@$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES)
 format:
+	@command -v $(CLANG_FORMAT) >/dev/null || scripts/bootstrap --format
 	@$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 bench: build
