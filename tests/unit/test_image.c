@@ -1,4 +1,4 @@
-/* Unit tests for src/image (decode.c, exif.c).
+/* Unit tests for src/image (decode.c through libvips, bmp.c).
  *
  * Every test image is generated here with the libraries' own encoders, with
  * known pixel patterns, so results can be checked pixel by pixel. Inputs are
@@ -22,7 +22,6 @@
 
 #include "check.h"
 #include "image/decode.h"
-#include "image/exif.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -402,6 +401,30 @@ static int oriented_mismatches(const image_t *img, const uint8_t *stored, int w,
 }
 
 /* Lossy: sample each quadrant a few pixels in from its stored corner. */
+/* CMYK goes through a press profile (libvips' built-in CMYK profile when the
+ * file has none), whose gamut is smaller than sRGB's: compare hues, i.e.
+ * which channel dominates, and that white stays light. */
+static int quadrant_hue_mismatches(const image_t *img, int w, int h)
+{
+    int bad = 0;
+    const int xs[2] = {4, w - 5}, ys[2] = {4, h - 5};
+    for (int q = 0; q < 4; q++) {
+        const uint8_t *p = px_at(img, xs[q & 1], ys[q >> 1]);
+        int ok;
+        if (q == 3) {
+            ok = p[0] > 200 && p[1] > 200 && p[2] > 200;
+        } else {
+            int top = p[0] >= p[1] && p[0] >= p[2] ? 0 : p[1] >= p[2] ? 1 : 2;
+            ok = top == q && p[q] > 100;
+        }
+        if (!ok) {
+            fprintf(stderr, "  CMYK quadrant %d: %d,%d,%d\n", q, p[0], p[1], p[2]);
+            bad++;
+        }
+    }
+    return bad;
+}
+
 static int quadrant_mismatches(const image_t *img, int w, int h, int o)
 {
     static const int inset = 4;
@@ -467,7 +490,7 @@ static void test_empty_and_garbage(void)
         g.data[i] = (uint8_t)rnd();
     g.data[0] = 'x';
     CHECK_EQ_INT(dec_n(&g, g.len, NULL, &img, msg, sizeof msg), IMAGE_UNSUPPORTED);
-    CHECK_STR(msg, "not a JPEG, PNG or WebP image");
+    CHECK_STR(msg, "not a JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP image");
     CHECK(out_is_empty(&img));
     CHECK_EQ_INT(dec_n(&g, 1, NULL, &img, msg, sizeof msg), IMAGE_UNSUPPORTED);
 
@@ -557,7 +580,7 @@ static void test_jpeg_variants(void)
     free(grey);
 
     /* CMYK and YCCK (as Photoshop writes them: Adobe marker, inverted values)
-     * are converted to RGB. Ink amounts are 255 - stored value. */
+     * are converted to RGB through a CMYK profile. Ink amounts are 255 - stored value. */
     uint8_t *cmyk = malloc((size_t)w * h * 4);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
@@ -574,7 +597,7 @@ static void test_jpeg_variants(void)
         CHECK_EQ_INT(dec(&c, NULL, &img), IMAGE_OK);
         CHECK_EQ_INT(img.width, w);
         if (img.pixels)
-            CHECK_EQ_INT(quadrant_mismatches(&img, w, h, 1), 0);
+            CHECK_EQ_INT(quadrant_hue_mismatches(&img, w, h), 0);
         image_free(&img);
         blob_free(&c);
     }
@@ -615,8 +638,9 @@ static void test_jpeg_edges(void)
     blob_free(&t);
     blob_free(&b);
 
-    /* Progressive scan bomb: the last scan repeated. A few repeats are only
-     * warnings (bogus progression) and decode; hundreds are refused. */
+    /* Progressive scan bomb: the last scan repeated. Each repeat is a libjpeg
+     * warning (bogus progression); libvips gives up after 100 warnings, so
+     * hundreds of scans are refused fast, a few may decode. */
     b = jpeg_encode(q, w, h, 3, JCS_RGB, JCS_UNKNOWN, 90, 1, NULL, 0);
     size_t last = 0;
     for (size_t i = 2; i + 1 < b.len; i++)
@@ -635,11 +659,12 @@ static void test_jpeg_edges(void)
         t.data[t.len - 1] = 0xD9;
         image_status st = dec_n(&t, t.len, NULL, &img, msg, sizeof msg);
         if (r == 0) {
-            CHECK_EQ_INT(st, IMAGE_OK);
-            CHECK_EQ_INT(quadrant_mismatches(&img, w, h, 1), 0);
+            CHECK(st == IMAGE_OK || st == IMAGE_CORRUPT);
+            if (st == IMAGE_OK)
+                CHECK_EQ_INT(quadrant_mismatches(&img, w, h, 1), 0);
         } else {
             CHECK_EQ_INT(st, IMAGE_CORRUPT);
-            CHECK(strstr(msg, "progressive scans") != NULL);
+            CHECK(msg[0] != '\0');
         }
         image_free(&img);
         blob_free(&t);
@@ -880,7 +905,6 @@ static void test_orientation(void)
         for (int big = 0; big < 2; big++) {
             size_t n = make_exif(exif, big, (unsigned)o, big ? 3 : (o == 6 ? 4 : 3), 1);
             blob b = jpeg_rgb(q, w, h, exif, n);
-            CHECK_EQ_INT(exif_orientation_jpeg(b.data, b.len), o);
             CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
             CHECK_EQ_INT(img.exif_orientation, o);
             int swap = o >= 5;
@@ -958,67 +982,56 @@ static void test_orientation(void)
     free(grad);
 }
 
-static void test_exif_parser(void)
+/* EXIF is libvips' (libexif's) to parse now: hostile EXIF blocks inside a
+ * valid JPEG must still decode, with an orientation in 1..8, and the hostile
+ * container layouts the old hand-written walker was tested with must fail
+ * cleanly. Each input as an exact heap copy. */
+static void test_exif_hostile(void)
 {
+    const uint8_t px[12] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};
+    image_t img;
+    char msg[256];
     uint8_t t[80];
     for (int big = 0; big < 2; big++)
         for (unsigned o = 0; o <= 10; o++) {
             int want = o >= 1 && o <= 8 ? (int)o : 1;
-            size_t n = make_exif(t, big, o, 3, 0);
-            CHECK_EQ_INT(exif_orientation_tiff(t, n), want);
-            n = make_exif(t, big, o, 4, 1);
-            CHECK_EQ_INT(exif_orientation_tiff(t, n), want);
-            n = make_exif(t, big, o, 3, 1);
-            /* Every truncation of a valid block, as an exact heap copy. */
-            for (size_t cut = 0; cut < n; cut++) {
-                uint8_t *c = dup_exact(t, cut);
-                int r = exif_orientation_tiff(c, cut);
-                CHECK(r == 1 || r == want);
-                free(c);
+            size_t n = make_exif(t, big, o, 3, 1);
+            blob b = jpeg_rgb(px, 2, 2, t, n);
+            CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+            CHECK_EQ_INT(img.exif_orientation, want);
+            image_free(&img);
+            blob_free(&b);
+            /* Every truncation of the block: decodes, orientation in range. */
+            for (size_t cut = 0; cut < n; cut += 3) {
+                b = jpeg_rgb(px, 2, 2, t, cut);
+                image_status st = dec(&b, NULL, &img);
+                CHECK_EQ_INT(st, IMAGE_OK);
+                CHECK(img.exif_orientation >= 1 && img.exif_orientation <= 8);
+                image_free(&img);
+                blob_free(&b);
             }
         }
-
-    /* Malformed: bad magic, bad 42, IFD offset past the end or wrapping, entry
+    /* Malformed blocks: bad magic, bad 42, IFD offset past the end, entry
      * count larger than the data, wrong type, zero count. */
     size_t n = make_exif(t, 0, 6, 3, 0);
-    uint8_t m[80];
-    memcpy(m, t, n); m[0] = 'X';
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); m[2] = 43;
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); put32(m + 4, 0xFFFFFFFFu, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); put32(m + 4, (uint32_t)n - 1, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); put16(m + 8, 0xFFFF, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 6); /* found before running out */
-    memcpy(m, t, n); put16(m + 8, 1, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1); /* Make only */
-    memcpy(m, t, n); put16(m + 22 + 2, 2, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); put32(m + 22 + 4, 0, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    CHECK_EQ_INT(exif_orientation_tiff(NULL, 10), 1);
-    CHECK_EQ_INT(exif_orientation(NULL, 10), 1);
-
-    /* Random TIFF-looking blocks. */
-    for (int i = 0; i < 20000; i++) {
-        size_t len = 8 + rnd() % 64;
-        uint8_t *r = malloc(len);
-        for (size_t k = 0; k < len; k++)
-            r[k] = (uint8_t)rnd();
-        int big = rnd() & 1;
-        r[0] = r[1] = big ? 'M' : 'I';
-        put16(r + 2, 42, big);
-        put32(r + 4, rnd() % 16, big);
-        int v = exif_orientation_tiff(r, len);
-        CHECK(v >= 1 && v <= 8);
-        free(r);
+    for (int k = 0; k < 6; k++) {
+        uint8_t m[80];
+        memcpy(m, t, n);
+        switch (k) {
+        case 0: m[0] = 'X'; break;
+        case 1: m[2] = 43; break;
+        case 2: put32(m + 4, 0xFFFFFFFFu, 0); break;
+        case 3: put16(m + 8, 0xFFFF, 0); break;
+        case 4: put16(m + 22 + 2, 2, 0); break;
+        default: put32(m + 22 + 4, 0, 0); break;
+        }
+        blob b = jpeg_rgb(px, 2, 2, m, n);
+        CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+        CHECK(img.exif_orientation >= 1 && img.exif_orientation <= 8);
+        image_free(&img);
+        blob_free(&b);
     }
 
-    /* Container walkers on hostile layouts: a JPEG segment length running
-     * past the end, a PNG chunk length near 2^31, a WebP chunk size that
-     * wraps. Each as an exact heap copy. */
     static const uint8_t j1[] = {0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xF0, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M'};
     static const uint8_t j2[] = {0xFF, 0xD8, 0xFF, 0xFF, 0xFF};
     static const uint8_t j3[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x01, 0xFF, 0xE1};
@@ -1033,12 +1046,12 @@ static void test_exif_parser(void)
     const struct { const uint8_t *p; size_t n; } hostile[] = {
         {j1, sizeof j1}, {j2, sizeof j2}, {j3, sizeof j3}, {p1, sizeof p1},
         {p2, sizeof p2}, {w1, sizeof w1}, {w2, sizeof w2}};
-    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++)
-        for (size_t cut = 0; cut <= hostile[i].n; cut++) {
-            uint8_t *c = dup_exact(hostile[i].p, cut);
-            CHECK_EQ_INT(exif_orientation(c, cut), 1);
-            free(c);
-        }
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        blob b = blob_dup(hostile[i].p, hostile[i].n);
+        CHECK_EQ_INT(dec_n(&b, b.len, NULL, &img, msg, sizeof msg), IMAGE_CORRUPT);
+        CHECK(out_is_empty(&img));
+        blob_free(&b);
+    }
 }
 
 static void test_truncated(void)
@@ -1092,10 +1105,12 @@ static void test_truncated(void)
     /* The messages name the cause. */
     dec_n(&b[0], b[0].len / 2, NULL, &img, msg, sizeof msg);
     CHECK_STR(msg, "truncated JPEG data");
+    /* libpng and libwebp report a short read as a generic error; the message
+     * still names the format. */
     dec_n(&b[2], b[2].len / 2, NULL, &img, msg, sizeof msg);
-    CHECK_STR(msg, "truncated PNG data");
+    CHECK(strstr(msg, "PNG") != NULL);
     dec_n(&b[3], b[3].len / 2, NULL, &img, msg, sizeof msg);
-    CHECK_STR(msg, "truncated WebP data");
+    CHECK(strstr(msg, "WebP") != NULL);
 
     for (int f = 0; f < 4; f++)
         blob_free(&b[f]);
@@ -1138,9 +1153,10 @@ static void test_too_large(void)
     CHECK(now_s() - t0 < 1.0);
     CHECK_STR(msg, "image is 20000x20000 (400.0 megapixels), over the 50.0 megapixel limit");
     CHECK(out_is_empty(&img));
-    /* Height 0 (a DNL-style header) is refused as corrupt. */
+    /* Height 0 (the height comes later, in a DNL marker) is valid JPEG that
+     * libjpeg does not implement: refused as unsupported. */
     put16(j.data + sof + 5, 0, 1);
-    CHECK_EQ_INT(dec(&j, &lim, &img), IMAGE_CORRUPT);
+    CHECK_EQ_INT(dec(&j, &lim, &img), IMAGE_UNSUPPORTED);
     blob_free(&j);
 
     /* PNG whose IHDR claims 20000x20000, CRC fixed up so libpng accepts it. */
@@ -1251,7 +1267,7 @@ static void test_dct_scaling(void)
     CHECK_EQ_INT(img.height, 32);
     CHECK_EQ_INT(img.orig_width, cw);
     if (img.pixels && img.width == 64 && img.height == 32)
-        CHECK_EQ_INT(quadrant_mismatches(&img, 64, 32, 1), 0);
+        CHECK_EQ_INT(quadrant_hue_mismatches(&img, 64, 32), 0);
     image_free(&img);
     blob_free(&b);
     free(cmyk);
@@ -1430,6 +1446,10 @@ static void test_testdata(void)
 
 int main(void)
 {
+    if (image_init("test_image") != 0) {
+        fprintf(stderr, "libvips failed to start\n");
+        return 1;
+    }
     test_names();
     test_empty_and_garbage();
     test_tiny();
@@ -1438,7 +1458,7 @@ int main(void)
     test_png_variants();
     test_webp_variants();
     test_orientation();
-    test_exif_parser();
+    test_exif_hostile();
     test_truncated();
     test_too_large();
     test_dct_scaling();
