@@ -387,7 +387,10 @@ static int heif_exif_orientation(VipsImage *im)
 
 /* shrink: JPEG 1/2/4/8 (DCT scaling), WebP 1/shrink (scaled decoding);
  * thumbnail: a HEIF's embedded thumbnail. fail_on error: truncated or
- * corrupt data fails rather than being padded with grey. */
+ * corrupt data fails rather than being padded with grey. JPEG only fails on
+ * truncation: libjpeg reports recoverable damage ("extraneous bytes before
+ * marker", common in camera files) as warnings, and such files decoded
+ * before the switch to libvips (checked: a junk byte before SOS decodes). */
 static int load(image_format f, const uint8_t *buf, size_t len, int shrink, bool thumbnail,
                 VipsImage **out)
 {
@@ -395,7 +398,7 @@ static int load(image_format f, const uint8_t *buf, size_t len, int shrink, bool
     switch (f) {
     case IMAGE_FMT_JPEG:
         return vips_jpegload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                    VIPS_FAIL_ON_ERROR, "shrink", shrink, NULL);
+                                    VIPS_FAIL_ON_TRUNCATED, "shrink", shrink, NULL);
     case IMAGE_FMT_PNG:
         return vips_pngload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                    VIPS_FAIL_ON_ERROR, NULL);
@@ -560,7 +563,9 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
                 sw = (fw + s / 2) / s;
                 sh = (fh + s / 2) / s;
             }
-            if (sw == 0 || sh == 0 || !covers(opts, sw, sh, swap))
+            /* A side shorter than the factor: libvips 8.14 makes a header
+             * of height 0 and fails an assertion (abort) building it. */
+            if (fw < s || fh < s || !covers(opts, sw, sh, swap))
                 continue;
             VipsImage *small = NULL;
             if (load(f, buf, len, shrinks[i], false, &small) != 0) {
