@@ -302,7 +302,8 @@ static image_status vips_msg(image_format f, const char *what, char *msg, size_t
         text = colon + 2;
     static const char *const cut[] = {"Premature end", "premature end", "truncated", "Truncated",
                                       "end of file", "Not enough data", "unexpected end",
-                                      "Unexpected end", "out of data", "Read error", "EOF"};
+                                      "Unexpected end", "out of data", "Read error", "EOF",
+                                      "bad seek"}; /* a seek past the end of the buffer */
     bool truncated = false;
     for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++)
         if (strstr(first, cut[i]))
