@@ -81,8 +81,9 @@ static void init_once(void)
     vips_cache_set_max(0);
     vips_cache_set_max_mem(0);
     vips_cache_set_max_files(0);
-    /* One libvips worker per pipeline: decodes already run on --workers
-     * threads of ours, so libvips adds at most one thread per running decode. */
+    /* Decodes render in the calling thread (render() below), so they start no
+     * libvips workers; what does use a pipeline (the LLM stage's JPEG
+     * encoding, WebP's frame decode) gets one worker, not one per core. */
     vips_concurrency_set(1);
     vips_block_untrusted_set(TRUE);
     vips_operation_block_set("VipsForeignLoad", TRUE);
@@ -500,6 +501,42 @@ static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
 
 /* ---------------------------------------------------------------- decode */
 
+/* Rows per request when rendering: enough to keep per-request overhead low,
+ * few enough that the buffers of intermediate operations stay small. */
+#define RENDER_ROWS 128
+
+/* Computes x (3-band uchar) into a new malloc'd buffer (*out, w*h*3 bytes),
+ * in this thread, strip by strip from the top: no libvips worker threads and
+ * no second copy of the image. Sequential loaders are read in order, as they
+ * require. Returns 0, or -1 with *out NULL (no memory) or set (libvips
+ * failed; the caller frees it). */
+static int render(VipsImage *x, uint8_t **out)
+{
+    size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize, size = w * h * 3;
+    *out = malloc(size ? size : 1);
+    if (!*out)
+        return -1;
+    /* The buffer is written, never read, through dst; gcc takes the const
+     * void * parameter for a read of uninitialised memory. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+    VipsImage *dst = vips_image_new_from_memory(*out, size, (int)w, (int)h, 3, VIPS_FORMAT_UCHAR);
+#pragma GCC diagnostic pop
+    if (!dst)
+        return -1;
+    VipsRegion *from = vips_region_new(x), *to = vips_region_new(dst);
+    VipsRect all = {0, 0, (int)w, (int)h};
+    int rc = vips_region_image(to, &all);
+    for (int y = 0; rc == 0 && y < (int)h; y += RENDER_ROWS) {
+        VipsRect strip = {0, y, (int)w, (int)h - y < RENDER_ROWS ? (int)h - y : RENDER_ROWS};
+        rc = vips_region_prepare_to(from, to, &strip, 0, y);
+    }
+    g_object_unref(from);
+    g_object_unref(to);
+    g_object_unref(dst);
+    return rc;
+}
+
 static image_status decode_bmp(const uint8_t *buf, size_t len, const image_decode_opts *opts,
                                image_t *out, char *msg, size_t msg_len)
 {
@@ -601,38 +638,42 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
         st = IMAGE_UNSUPPORTED;
         goto done;
     }
-    if (orientation > 1) {
-        /* Rotation reads out of order: decode into memory first (never to a
-         * temporary file), then rotate that. */
-        t[1] = vips_image_copy_memory(x);
-        if (!t[1]) {
-            st = vips_msg(f, "corrupt", msg, msg_len);
-            goto done;
-        }
-        vips_image_set_int(t[1], VIPS_META_ORIENTATION, orientation);
-        if (vips_autorot(t[1], &t[2], NULL) != 0) {
-            st = vips_msg(f, "corrupt", msg, msg_len);
-            goto done;
-        }
-        x = t[2];
-    }
-
-    size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize, size = w * h * 3;
-    uint8_t *px = malloc(size ? size : 1);
-    if (!px) {
-        set_msg(msg, msg_len, "out of memory for a %zux%zu image", w, h);
-        st = IMAGE_NO_MEMORY;
-        goto done;
-    }
-    /* Straight into our buffer: no libvips-owned copy of the pixels. */
-    VipsImage *dst = vips_image_new_from_memory(px, size, (int)w, (int)h, 3, VIPS_FORMAT_UCHAR);
-    int rc = dst ? vips_image_write(x, dst) : -1;
-    if (dst)
-        g_object_unref(dst);
-    if (rc != 0) {
+    uint8_t *px = NULL;
+    size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize;
+    if (render(x, &px) != 0) {
+        st = px ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
+        if (!px)
+            set_msg(msg, msg_len, "out of memory for a %zux%zu image", w, h);
         free(px);
-        st = vips_msg(f, "corrupt", msg, msg_len);
         goto done;
+    }
+    if (orientation > 1) {
+        /* Rotation reads out of order: turn the decoded buffer, in memory. */
+        t[1] = vips_image_new_from_memory(px, w * h * 3, (int)w, (int)h, 3, VIPS_FORMAT_UCHAR);
+        uint8_t *turned = NULL;
+        int rc = -1;
+        if (t[1]) {
+            vips_image_set_int(t[1], VIPS_META_ORIENTATION, orientation);
+            if (vips_autorot(t[1], &t[2], NULL) == 0)
+                rc = render(t[2], &turned);
+        }
+        /* t[1], t[2] point into px: release them before freeing it. */
+        VIPS_UNREF(t[2]);
+        VIPS_UNREF(t[1]);
+        free(px);
+        px = turned;
+        if (rc != 0) {
+            st = turned ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
+            if (!turned)
+                set_msg(msg, msg_len, "out of memory rotating a %zux%zu image", w, h);
+            free(turned);
+            goto done;
+        }
+        if (orientation >= 5) {
+            size_t tmp = w;
+            w = h;
+            h = tmp;
+        }
     }
     out->pixels = px;
     out->width = (int)w;
