@@ -145,3 +145,21 @@ def test_other_formats_are_unsupported_by_name(fmt_server, what, data, word):
     m = post(fmt_server, [(f"x.{what}", data)])[0]
     assert m["status"] == "error" and m["error"]["code"] == "unsupported_image", m
     assert word in m["error"]["message"], m
+
+
+def test_large_images_never_touch_the_disc(tmp_path, images):
+    """libvips keeps images over 100 MB that a loader decodes whole (WebP) in a temporary file
+    unless told otherwise: a 6000x6000 WebP (108 MB decoded) must decode with TMPDIR pointing
+    nowhere (libvips deletes its temporary files at once, so an empty folder would prove nothing)."""
+    big = tmp_path / "big.webp"
+    subprocess.run(["convert", "-size", "6000x6000", "plasma:", "-quality", "40", str(big)], check=True,
+                   capture_output=True, timeout=300)
+    (tmp_path / "srv").mkdir()
+    s = Server(tmp_path / "srv", env={"TMPDIR": str(tmp_path / "missing")})
+    try:
+        form = multipart(s.key, [("big.webp", big.read_bytes())], [json.dumps({"is_yolo": False, "is_llm": False})])
+        r = httpx.post(s.url + V1, **form, timeout=300)
+        done = [json.loads(l) for l in r.text.splitlines() if '"done"' in l]
+        assert done and done[0]["result"]["image"] == {"width": 6000, "height": 6000, "format": "webp"}, r.text
+    finally:
+        assert s.stop() == 0
