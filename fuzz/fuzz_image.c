@@ -24,6 +24,17 @@ static void check(const uint8_t *data, size_t size, const image_decode_opts *o)
     (void)image_status_code(st);
 }
 
+/* Known upstream leak, left visible to nothing else: libheif 1.15's dav1d
+ * plugin hands dav1d a zero-length AV1 chunk from a corrupt AVIF, dav1d
+ * refuses it ("Input validation check ... failed in dav1d_send_data") and
+ * the 40-byte Dav1dData buffers are never released: 80 bytes per such file.
+ * Only libdav1d's allocations are suppressed; leaks of ours still fail. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libdav1d.so\n";
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
