@@ -1,36 +1,34 @@
-/* Image decoding: JPEG (libjpeg-turbo), PNG (libpng 1.6), WebP (libwebp) into
- * 8-bit RGB with the EXIF orientation applied. See decode.h.
+/* Image decoding through libvips (BMP through bmp.c). See decode.h.
  *
- * Structure: image_decode sniffs the format, reads the EXIF orientation, runs
- * one decoder that produces the stored (not yet oriented) pixels, then rotates
- * or mirrors them upright. Each decoder reads the dimensions from the header
- * and checks them against the pixel budget before the pixel buffer, or any
- * library buffer that scales with the image, is allocated.
+ * Structure: image_decode sniffs the format from its magic bytes and calls
+ * that one loader (never libvips' own sniffing, which would try every
+ * loader). The first open reads the header only: the pixel budget is checked
+ * there, and the orientation read. A second open asks for shrink-on-load when
+ * the hint allows it. The pixels then flow through ICC -> sRGB, 8-bit RGB and
+ * orientation straight into a buffer we own, in one pass with sequential
+ * access; only a rotated image is materialised in memory first (rotating
+ * needs random access). Nothing touches the disc: sequential decoding needs
+ * no temporary image, and the in-memory copy is explicit.
  *
- * Thread safety: no global mutable state; each call owns its library
- * contexts, and errors travel through per-call jmp_bufs. */
+ * Thread safety: image_init runs once before any thread; the rest keeps no
+ * global state of its own. libvips' error buffer is process-wide, so under
+ * concurrent failures a message may name another file's error; the status is
+ * always this file's. */
 #include "image/decode.h"
 
 #include <limits.h>
-#include <setjmp.h>
+#include <pthread.h>
 #include <stdarg.h>
-#include <stdio.h> /* before jpeglib.h, which uses FILE */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jerror.h>
-#include <jpeglib.h>
-#include <png.h>
-#include <webp/decode.h>
+#include <libexif/exif-data.h>
+#include <vips/vips.h>
 
-#include "image/exif.h"
+#include "image/bmp.h"
 
-/* A progressive JPEG may have any number of scans, each a full pass over the
- * coefficients: a small file can cost minutes of CPU. Real encoders use ~10. */
-#define JPEG_MAX_SCANS 500
-/* Bound on the memory libpng may spend on a single ancillary chunk (text,
- * iCCP, ...), decompressed size included. */
-#define PNG_CHUNK_MALLOC_MAX (8u << 20)
+#define SUPPORTED_LIST "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
 
 static void set_msg(char *msg, size_t msg_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -44,6 +42,204 @@ static void set_msg(char *msg, size_t msg_len, const char *fmt, ...)
     vsnprintf(msg, msg_len, fmt, ap);
     va_end(ap);
 }
+
+/* ------------------------------------------------------------------ init */
+
+/* The loaders a server needs, by libvips class name (each covers its
+ * subclasses). Everything else under VipsForeignLoad is blocked, so even a
+ * caller of vips_image_new_from_buffer could not reach PDF, SVG, ImageMagick,
+ * matrix or scientific formats. Names absent from this build are skipped. */
+static const char *const allowed_loaders[] = {
+    "VipsForeignLoadJpegBuffer", "VipsForeignLoadPngBuffer", "VipsForeignLoadSpngBuffer",
+    "VipsForeignLoadWebpBuffer", "VipsForeignLoadHeifBuffer", "VipsForeignLoadNsgifBuffer",
+    "VipsForeignLoadGifBuffer",  "VipsForeignLoadTiffBuffer",
+};
+
+static int init_rc = -1;
+static const char *init_argv0;
+/* SIGHT_COLOR=srgb: convert images with a non-sRGB ICC profile (Display P3,
+ * Adobe RGB) to sRGB. Off by default: the detectors' reference pipelines
+ * (Ultralytics, YOLOX: cv2 / djpeg) ignore ICC profiles, and converting moves
+ * scores enough to change detections (bus.jpg of the shared photos is Display
+ * P3: one person at 0.83 drops to 0.14 with yolo26n). See README. */
+static bool icc_to_srgb;
+
+/* libvips reports loader warnings (corrupt chunks, extraneous bytes) through
+ * GLib's log, to stderr by default: one hostile upload could flood the
+ * server's log. The failure itself still comes back as an image_status. */
+static void quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+{
+    (void)domain; (void)level; (void)message; (void)data;
+}
+
+static void init_once(void)
+{
+    if (VIPS_INIT(init_argv0 ? init_argv0 : "sightd") != 0)
+        return;
+    /* No operation cache: every decode is of new, untrusted bytes, and cached
+     * results would only hold memory (the load test's RSS bound). */
+    vips_cache_set_max(0);
+    vips_cache_set_max_mem(0);
+    vips_cache_set_max_files(0);
+    /* Decodes render in the calling thread (render() below), so they start no
+     * libvips workers; what does use a pipeline (the LLM stage's JPEG
+     * encoding, WebP's frame decode) gets one worker, not one per core. */
+    vips_concurrency_set(1);
+    vips_block_untrusted_set(TRUE);
+    vips_operation_block_set("VipsForeignLoad", TRUE);
+    for (size_t i = 0; i < sizeof allowed_loaders / sizeof allowed_loaders[0]; i++)
+        if (g_type_from_name(allowed_loaders[i]))
+            vips_operation_block_set(allowed_loaders[i], FALSE);
+    const char *color = getenv("SIGHT_COLOR");
+    icc_to_srgb = color && !strcmp(color, "srgb");
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO |
+                      G_LOG_LEVEL_DEBUG, quiet_log, NULL);
+    init_rc = 0;
+}
+
+int image_init(const char *argv0)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    init_argv0 = argv0;
+    pthread_once(&once, init_once);
+    return init_rc;
+}
+
+/* ----------------------------------------------------------------- sniff */
+
+static int has(const uint8_t *buf, size_t len, size_t at, const char *s)
+{
+    size_t n = strlen(s);
+    return len >= at + n && memcmp(buf + at, s, n) == 0;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ISO BMFF files (HEIF, AVIF) start with an ftyp box: the major brand, then
+ * compatible brands. AVIF wins when either names it (an AVIF may carry mif1
+ * as its major brand); HEIF for the HEVC and generic image brands. */
+static image_format sniff_ftyp(const uint8_t *buf, size_t len)
+{
+    if (len < 16 || !has(buf, len, 4, "ftyp"))
+        return IMAGE_FMT_UNKNOWN;
+    size_t box = be32(buf);
+    if (box < 16 || box > len)
+        box = len < 64 ? len : 64;
+    static const char *const heif[] = {"heic", "heix", "hevc", "hevx", "heim", "heis",
+                                       "hevm", "hevs", "mif1", "msf1"};
+    image_format f = IMAGE_FMT_UNKNOWN;
+    for (size_t at = 8; at + 4 <= box; at += (at == 8 ? 8 : 4)) { /* skip minor_version */
+        if (!memcmp(buf + at, "avif", 4) || !memcmp(buf + at, "avis", 4))
+            return IMAGE_FMT_AVIF;
+        for (size_t i = 0; i < sizeof heif / sizeof heif[0]; i++)
+            if (!memcmp(buf + at, heif[i], 4))
+                f = IMAGE_FMT_HEIF;
+    }
+    return f;
+}
+
+image_format image_sniff(const uint8_t *buf, size_t len)
+{
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    if (!buf)
+        return IMAGE_FMT_UNKNOWN;
+    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF)
+        return IMAGE_FMT_JPEG;
+    if (len >= 8 && memcmp(buf, png_sig, 8) == 0)
+        return IMAGE_FMT_PNG;
+    if (len >= 12 && memcmp(buf, "RIFF", 4) == 0 && memcmp(buf + 8, "WEBP", 4) == 0)
+        return IMAGE_FMT_WEBP;
+    if (has(buf, len, 0, "GIF87a") || has(buf, len, 0, "GIF89a"))
+        return IMAGE_FMT_GIF;
+    if (len >= 8 && (!memcmp(buf, "II*\0", 4) || !memcmp(buf, "MM\0*", 4) ||
+                     !memcmp(buf, "II+\0", 4) || !memcmp(buf, "MM\0+", 4))) /* + : BigTIFF */
+        return IMAGE_FMT_TIFF;
+    if (len >= 26 && buf[0] == 'B' && buf[1] == 'M')
+        return IMAGE_FMT_BMP;
+    return sniff_ftyp(buf, len);
+}
+
+/* For the unsupported_image message: what the bytes look like, when that is
+ * a format people send by mistake. NULL when nothing is recognised. */
+static const char *sniff_other(const uint8_t *buf, size_t len)
+{
+    static const uint8_t jxl_box[12] = {0, 0, 0, 0x0C, 'J', 'X', 'L', ' ', 0x0D, 0x0A, 0x87, 0x0A};
+    static const uint8_t jp2_box[12] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A};
+    static const uint8_t ico[4] = {0, 0, 1, 0};
+    if (has(buf, len, 0, "%PDF-")) return "PDF";
+    if (has(buf, len, 0, "%!PS")) return "PostScript";
+    if ((len >= 2 && buf[0] == 0xFF && buf[1] == 0x0A) || (len >= 12 && !memcmp(buf, jxl_box, 12)))
+        return "JPEG XL";
+    if ((len >= 12 && !memcmp(buf, jp2_box, 12)) ||
+        (len >= 4 && buf[0] == 0xFF && buf[1] == 0x4F && buf[2] == 0xFF && buf[3] == 0x51))
+        return "JPEG 2000";
+    if (has(buf, len, 0, "8BPS")) return "Photoshop (PSD)";
+    if (len >= 6 && !memcmp(buf, ico, 4)) return "Windows icon (ICO)";
+    if (len >= 4 && buf[0] == 0x76 && buf[1] == 0x2F && buf[2] == 0x31 && buf[3] == 0x01) return "OpenEXR";
+    if (has(buf, len, 0, "SIMPLE  =")) return "FITS";
+    if (has(buf, len, 0, "#?RADIANCE") || has(buf, len, 0, "#?RGBE")) return "Radiance HDR";
+    if (len >= 3 && buf[0] == 'P' && buf[1] >= '1' && buf[1] <= '7' &&
+        (buf[2] == '\n' || buf[2] == ' ' || buf[2] == '\r' || buf[2] == '\t'))
+        return "Netpbm (PBM/PGM/PPM)";
+    if (has(buf, len, 0, "RIFF")) return "RIFF (not WebP)";
+    if (len >= 12 && has(buf, len, 4, "ftyp")) return "ISO media (not HEIF or AVIF)";
+    /* SVG: XML text that opens an <svg element near the start. */
+    size_t n = len < 1024 ? len : 1024;
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (!memcmp(buf + i, "<svg", 4)) return "SVG";
+    if (has(buf, len, 0, "<?xml")) return "XML";
+    if (has(buf, len, 0, "BM")) return "truncated BMP";
+    return NULL;
+}
+
+const char *image_format_name(image_format f)
+{
+    switch (f) {
+    case IMAGE_FMT_JPEG: return "jpeg";
+    case IMAGE_FMT_PNG: return "png";
+    case IMAGE_FMT_WEBP: return "webp";
+    case IMAGE_FMT_HEIF: return "heif";
+    case IMAGE_FMT_AVIF: return "avif";
+    case IMAGE_FMT_GIF: return "gif";
+    case IMAGE_FMT_TIFF: return "tiff";
+    case IMAGE_FMT_BMP: return "bmp";
+    default: return "unknown";
+    }
+}
+
+/* The name in messages. */
+static const char *format_title(image_format f)
+{
+    switch (f) {
+    case IMAGE_FMT_JPEG: return "JPEG";
+    case IMAGE_FMT_PNG: return "PNG";
+    case IMAGE_FMT_WEBP: return "WebP";
+    case IMAGE_FMT_HEIF: return "HEIF";
+    case IMAGE_FMT_AVIF: return "AVIF";
+    case IMAGE_FMT_GIF: return "GIF";
+    case IMAGE_FMT_TIFF: return "TIFF";
+    case IMAGE_FMT_BMP: return "BMP";
+    default: return "image";
+    }
+}
+
+const char *image_status_code(image_status s)
+{
+    switch (s) {
+    case IMAGE_OK: return "ok";
+    case IMAGE_EMPTY: return "empty_file";
+    case IMAGE_UNSUPPORTED: return "unsupported_image";
+    case IMAGE_CORRUPT: return "corrupt_image";
+    case IMAGE_TOO_LARGE: return "image_too_large";
+    case IMAGE_NO_MEMORY: return "out_of_memory";
+    }
+    return "unknown";
+}
+
+/* ---------------------------------------------------------------- limits */
 
 /* "12.3 megapixels" or, for small budgets where that would print 0.0, "4096 pixels". */
 static void fmt_pixels(char *dst, size_t n, uint64_t px, const char *unit_suffix)
@@ -82,538 +278,419 @@ static image_status check_dims(uint64_t w, uint64_t h, const image_decode_opts *
     return IMAGE_OK;
 }
 
-/* Stored-orientation pixels as a decoder returns them. */
-typedef struct {
-    uint8_t *pixels;
-    int width, height;           /* of pixels[] */
-    int full_width, full_height; /* header dimensions, before any DCT scaling */
-} raw_image;
-
-/* ------------------------------------------------------------------ JPEG */
-
-typedef struct {
-    struct jpeg_error_mgr pub; /* first: libjpeg hands us &pub as cinfo->err */
-    struct jpeg_progress_mgr progress;
-    jmp_buf jb;
-    int saw_eof;         /* JWRN_JPEG_EOF: the source ran dry, libjpeg padded */
-    int too_many_scans;
-} jpeg_ctx;
-
-/* The default error_exit calls exit(); unwind to image_decode instead. */
-static void jpeg_on_error(j_common_ptr cinfo)
+/* Does a w x h image (stored orientation; swap for 5..8) cover the hint? */
+static bool covers(const image_decode_opts *o, uint64_t w, uint64_t h, bool swap)
 {
-    jpeg_ctx *ctx = (jpeg_ctx *)cinfo->err;
-    longjmp(ctx->jb, 1);
+    uint64_t ow = swap ? h : w, oh = swap ? w : h;
+    bool wide = ow >= (uint64_t)o->min_width, tall = oh >= (uint64_t)o->min_height;
+    return o->fit ? (wide || tall) : (wide && tall);
 }
 
-/* Warnings (level -1) are otherwise printed to stderr and decoding goes on
- * with made-up data. We stay silent and remember truncation, which libjpeg
- * reports as a warning and papers over by filling the rest with grey. */
-static void jpeg_on_message(j_common_ptr cinfo, int msg_level)
+/* ---------------------------------------------------------------- errors */
+
+/* libvips' error text for msg: its first line without the "Domain: " prefix,
+ * named as truncation when it says so. Clears the buffer. */
+static image_status vips_msg(image_format f, const char *what, char *msg, size_t msg_len)
 {
-    jpeg_ctx *ctx = (jpeg_ctx *)cinfo->err;
-    if (msg_level < 0) {
-        cinfo->err->num_warnings++;
-        if (cinfo->err->msg_code == JWRN_JPEG_EOF)
-            ctx->saw_eof = 1;
-    }
+    char *all = vips_error_buffer_copy(); /* also clears it */
+    const char *line = all ? all : "";
+    size_t n = strcspn(line, "\n");
+    char first[200];
+    snprintf(first, sizeof first, "%.*s", (int)(n < sizeof first ? n : sizeof first - 1), line);
+    const char *text = first;
+    const char *colon = strstr(first, ": ");
+    if (colon && !memchr(first, ' ', (size_t)(colon - first)))
+        text = colon + 2;
+    static const char *const cut[] = {"Premature end", "premature end", "truncated", "Truncated",
+                                      "end of file", "Not enough data", "unexpected end",
+                                      "Unexpected end", "out of data", "Read error", "EOF",
+                                      "bad seek"}; /* a seek past the end of the buffer */
+    bool truncated = false;
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++)
+        if (strstr(first, cut[i]))
+            truncated = true;
+    /* Valid files of a variant the codec cannot read (12-bit or lossless
+     * JPEG, ...), as libjpeg, libpng and libheif word it. */
+    image_status st = IMAGE_CORRUPT;
+    if (!truncated && (strstr(first, "nsupported") || strstr(first, "not supported") ||
+                       strstr(first, "not implemented")))
+        st = IMAGE_UNSUPPORTED, what = "unsupported";
+    if (truncated)
+        set_msg(msg, msg_len, "truncated %s data", format_title(f));
+    else if (*text)
+        set_msg(msg, msg_len, "%s %s: %s", what, format_title(f), text);
+    else
+        set_msg(msg, msg_len, "%s %s data", what, format_title(f));
+    g_free(all);
+    return st;
 }
 
-static void jpeg_silent_output(j_common_ptr cinfo)
-{
-    (void)cinfo;
-}
+/* ------------------------------------------------------- HEIF orientation */
 
-static void jpeg_on_progress(j_common_ptr cinfo)
+/* In HEIF and AVIF the irot/imir properties are the normative transform, and
+ * libheif applies them; EXIF orientation is descriptive only, and libvips
+ * drops it. Phones write both, describing the same turn, so applying EXIF too
+ * would turn the picture twice. But files written by tools that keep EXIF
+ * without irot (libheif's own heif-enc before 1.16) would stay sideways:
+ * apply EXIF there. This tells whether the file has an irot or imir property:
+ * they live in the top-level meta box (its item properties), never in mdat. */
+static bool heif_has_transform(const uint8_t *buf, size_t len)
 {
-    jpeg_ctx *ctx = (jpeg_ctx *)cinfo->err;
-    if (cinfo->is_decompressor &&
-        ((j_decompress_ptr)cinfo)->input_scan_number > JPEG_MAX_SCANS) {
-        ctx->too_many_scans = 1;
-        longjmp(ctx->jb, 1);
-    }
-}
-
-/* CMYK as libjpeg returns it. Adobe (Photoshop) files, i.e. those with an
- * APP14 Adobe marker, which is nearly all CMYK JPEGs, store the channels
- * inverted (255 = no ink); otherwise assume plain CMYK (0 = no ink). */
-static void cmyk_row_to_rgb(const uint8_t *src, uint8_t *dst, unsigned w, int inverted)
-{
-    for (unsigned x = 0; x < w; x++, src += 4, dst += 3) {
-        unsigned c = src[0], m = src[1], y = src[2], k = src[3];
-        if (!inverted) {
-            c = 255 - c;
-            m = 255 - m;
-            y = 255 - y;
-            k = 255 - k;
+    size_t at = 0;
+    while (at + 8 <= len) {
+        uint64_t size = be32(buf + at), head = 8;
+        if (size == 1) {
+            if (at + 16 > len)
+                return false;
+            size = (uint64_t)be32(buf + at + 8) << 32 | be32(buf + at + 12);
+            head = 16;
+        } else if (size == 0) {
+            size = len - at;
         }
-        dst[0] = (uint8_t)((c * k + 127) / 255);
-        dst[1] = (uint8_t)((m * k + 127) / 255);
-        dst[2] = (uint8_t)((y * k + 127) / 255);
+        if (size < head || size > len - at)
+            return false;
+        if (!memcmp(buf + at + 4, "meta", 4))
+            return memmem(buf + at + head, size - head, "irot", 4) ||
+                   memmem(buf + at + head, size - head, "imir", 4);
+        at += size;
+    }
+    return false;
+}
+
+/* The EXIF orientation of a HEIF, from the EXIF block libvips attached (raw
+ * TIFF data, which libexif reads behind an "Exif" header). 1 when none. */
+static int heif_exif_orientation(VipsImage *im)
+{
+    const void *data;
+    size_t n;
+    if (!vips_image_get_typeof(im, VIPS_META_EXIF_NAME) ||
+        vips_image_get_blob(im, VIPS_META_EXIF_NAME, &data, &n) != 0 || n < 8 || n > (1u << 20))
+        return 1;
+    unsigned char *block = malloc(n + 6);
+    if (!block)
+        return 1;
+    bool has_header = n >= 6 && !memcmp(data, "Exif\0\0", 6);
+    memcpy(block, "Exif\0\0", 6);
+    memcpy(block + 6, data, n);
+    ExifData *ed = exif_data_new_from_data(has_header ? block + 6 : block,
+                                           (unsigned int)(has_header ? n : n + 6));
+    free(block);
+    int o = 1;
+    if (ed) {
+        ExifEntry *e = exif_content_get_entry(ed->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
+        if (e && e->format == EXIF_FORMAT_SHORT && e->components == 1 && e->size >= 2)
+            o = exif_get_short(e->data, exif_data_get_byte_order(ed));
+        exif_data_unref(ed);
+    }
+    return o >= 1 && o <= 8 ? o : 1;
+}
+
+/* ----------------------------------------------------------------- loads */
+
+/* memory (WebP only): libvips' WebP loader decodes the whole image first,
+ * and without this puts images over 100 MB (a 50-megapixel WebP) in a
+ * temporary file. The other loaders read in order straight into render()'s
+ * strips (checked: 6000x6000 files of every format decode with TMPDIR
+ * missing); for them "memory" would force that whole-image decode, doubling
+ * the time of a small JPEG.
+ * shrink: JPEG 1/2/4/8 (DCT scaling), WebP 1/shrink (scaled decoding);
+ * thumbnail: a HEIF's embedded thumbnail. fail_on error: truncated or
+ * corrupt data fails rather than being padded with grey. JPEG only fails on
+ * truncation: libjpeg reports recoverable damage ("extraneous bytes before
+ * marker", common in camera files) as warnings, and such files decoded
+ * before the switch to libvips (checked: a junk byte before SOS decodes). */
+static int load(image_format f, const uint8_t *buf, size_t len, int shrink, bool thumbnail,
+                VipsImage **out)
+{
+    void *b = (void *)buf; /* libvips takes void *, and only reads */
+    switch (f) {
+    case IMAGE_FMT_JPEG:
+        return vips_jpegload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                    VIPS_FAIL_ON_TRUNCATED, "shrink", shrink, NULL);
+    case IMAGE_FMT_PNG:
+        return vips_pngload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                   VIPS_FAIL_ON_ERROR, NULL);
+    case IMAGE_FMT_WEBP:
+        return vips_webpload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "memory", TRUE, "fail_on",
+                                    VIPS_FAIL_ON_ERROR, "scale", 1.0 / shrink, NULL);
+    case IMAGE_FMT_HEIF:
+    case IMAGE_FMT_AVIF:
+        return vips_heifload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                    VIPS_FAIL_ON_ERROR, "thumbnail", thumbnail, NULL);
+    case IMAGE_FMT_GIF:
+        return vips_gifload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                   VIPS_FAIL_ON_ERROR, NULL);
+    case IMAGE_FMT_TIFF:
+        return vips_tiffload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                    VIPS_FAIL_ON_ERROR, NULL);
+    default:
+        vips_error("sight", "no loader");
+        return -1;
     }
 }
 
-static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_decode_opts *opts,
-                                int orientation, raw_image *out, char *msg, size_t msg_len)
+/* Is the embedded profile sRGB already? Converting sRGB to sRGB would cost a
+ * pass and shift pixels by rounding. Looks for "sRGB" in the profile's
+ * description tag (ASCII in v2 'desc', UTF-16BE in v4 'mluc'). */
+static bool icc_is_srgb(const uint8_t *p, size_t n)
 {
-    struct jpeg_decompress_struct cinfo;
-    jpeg_ctx ctx;
-    /* Written after setjmp and read after longjmp: must be volatile. */
-    uint8_t *volatile pixels = NULL;
-    uint8_t *volatile rowbuf = NULL;
+    if (n < 132)
+        return false;
+    uint32_t count = be32(p + 128);
+    for (uint32_t i = 0; i < count && 132 + (size_t)i * 12 + 12 <= n; i++) {
+        const uint8_t *e = p + 132 + (size_t)i * 12;
+        if (memcmp(e, "desc", 4) != 0)
+            continue;
+        size_t off = be32(e + 4), sz = be32(e + 8);
+        if (off > n || sz > n - off)
+            return false;
+        static const uint8_t wide[8] = {0, 's', 0, 'R', 0, 'G', 0, 'B'};
+        return memmem(p + off, sz, "sRGB", 4) || memmem(p + off, sz, wide, 8);
+    }
+    return false;
+}
 
-    memset(&ctx, 0, sizeof ctx);
-    cinfo.err = jpeg_std_error(&ctx.pub);
-    ctx.pub.error_exit = jpeg_on_error;
-    ctx.pub.emit_message = jpeg_on_message;
-    ctx.pub.output_message = jpeg_silent_output;
-    ctx.progress.progress_monitor = jpeg_on_progress;
-
-    if (setjmp(ctx.jb)) {
-        image_status st = IMAGE_CORRUPT;
-        if (ctx.too_many_scans) {
-            set_msg(msg, msg_len, "JPEG has more than %d progressive scans", JPEG_MAX_SCANS);
-        } else {
-            char text[JMSG_LENGTH_MAX];
-            ctx.pub.format_message((j_common_ptr)&cinfo, text);
-            switch (ctx.pub.msg_code) {
-            case JERR_OUT_OF_MEMORY:
-                st = IMAGE_NO_MEMORY;
-                set_msg(msg, msg_len, "out of memory decoding JPEG");
-                break;
-            case JERR_BAD_PRECISION:
-            case JERR_SOF_UNSUPPORTED:
-            case JERR_ARITH_NOTIMPL:
-            case JERR_CONVERSION_NOTIMPL:
-                st = IMAGE_UNSUPPORTED;
-                set_msg(msg, msg_len, "unsupported JPEG: %s", text);
-                break;
-            default:
-                /* A truncated header shows up as a follow-on error (e.g. "JPEG
-                 * datastream contains no image"); name the real cause. */
-                if (ctx.saw_eof)
-                    set_msg(msg, msg_len, "truncated JPEG data");
-                else
-                    set_msg(msg, msg_len, "corrupt JPEG: %s", text);
-            }
+/* Any colour space, depth and band count into 3-band 8-bit sRGB. ICC
+ * profiles are applied when SIGHT_COLOR=srgb (a broken profile is ignored, as
+ * browsers do); CMYK always goes through one (libvips' own without); alpha
+ * is dropped, not composited, as the models take RGB. Images made here are
+ * owned by ctx. */
+static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
+{
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 6);
+    VipsImage *x = in;
+    const void *icc;
+    size_t icc_len;
+    if (icc_to_srgb && vips_image_get_typeof(x, VIPS_META_ICC_NAME) &&
+        vips_image_get_blob(x, VIPS_META_ICC_NAME, &icc, &icc_len) == 0 &&
+        !icc_is_srgb(icc, icc_len)) {
+        if (vips_icc_transform(x, &t[0], "srgb", "embedded", TRUE, "intent",
+                               VIPS_INTENT_RELATIVE, "depth", 8, NULL) == 0)
+            x = t[0];
+        else
+            vips_error_clear();
+    }
+    VipsInterpretation ti = vips_image_guess_interpretation(x);
+    bool plain = x->BandFmt == VIPS_FORMAT_UCHAR && (ti == VIPS_INTERPRETATION_sRGB ||
+                                                     ti == VIPS_INTERPRETATION_B_W);
+    if (!plain && vips_colourspace_issupported(x)) {
+        if (vips_colourspace(x, &t[1], VIPS_INTERPRETATION_sRGB, NULL) != 0)
+            return -1;
+        x = t[1];
+    }
+    if (x->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (vips_cast(x, &t[2], VIPS_FORMAT_UCHAR, "shift", TRUE, NULL) != 0)
+            return -1;
+        x = t[2];
+    }
+    if (x->Bands >= 3) {
+        if (x->Bands > 3) {
+            if (vips_extract_band(x, &t[3], 0, "n", 3, NULL) != 0)
+                return -1;
+            x = t[3];
         }
-        jpeg_destroy_decompress(&cinfo);
-        free(pixels);
-        free(rowbuf);
+    } else {
+        VipsImage *g = x;
+        if (x->Bands == 2) { /* grey + alpha */
+            if (vips_extract_band(x, &t[3], 0, NULL) != 0)
+                return -1;
+            g = t[3];
+        }
+        VipsImage *three[3] = {g, g, g};
+        if (vips_bandjoin(three, &t[4], 3, NULL) != 0)
+            return -1;
+        x = t[4];
+    }
+    *out = x;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+/* Rows per request when rendering: enough to keep per-request overhead low,
+ * few enough that the buffers of intermediate operations stay small. */
+#define RENDER_ROWS 128
+
+/* Computes x (3-band uchar) into a new malloc'd buffer (*out, w*h*3 bytes),
+ * in this thread, strip by strip from the top: no libvips worker threads and
+ * no second copy of the image. Sequential loaders are read in order, as they
+ * require. Returns 0, or -1 with *out NULL (no memory) or set (libvips
+ * failed; the caller frees it). */
+static int render(VipsImage *x, uint8_t **out)
+{
+    size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize, size = w * h * 3;
+    *out = malloc(size ? size : 1);
+    if (!*out)
+        return -1;
+    /* The buffer is written, never read, through dst; gcc takes the const
+     * void * parameter for a read of uninitialised memory. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+    VipsImage *dst = vips_image_new_from_memory(*out, size, (int)w, (int)h, 3, VIPS_FORMAT_UCHAR);
+#pragma GCC diagnostic pop
+    if (!dst)
+        return -1;
+    VipsRegion *from = vips_region_new(x), *to = vips_region_new(dst);
+    VipsRect all = {0, 0, (int)w, (int)h};
+    int rc = vips_region_image(to, &all);
+    for (int y = 0; rc == 0 && y < (int)h; y += RENDER_ROWS) {
+        VipsRect strip = {0, y, (int)w, (int)h - y < RENDER_ROWS ? (int)h - y : RENDER_ROWS};
+        rc = vips_region_prepare_to(from, to, &strip, 0, y);
+    }
+    g_object_unref(from);
+    g_object_unref(to);
+    g_object_unref(dst);
+    return rc;
+}
+
+static image_status decode_bmp(const uint8_t *buf, size_t len, const image_decode_opts *opts,
+                               image_t *out, char *msg, size_t msg_len)
+{
+    bmp_header h;
+    char why[160];
+    int rc = bmp_parse_header(buf, len, &h, why, sizeof why);
+    if (rc != 0) {
+        set_msg(msg, msg_len, "%s%s", rc == -2 ? "unsupported BMP: " : "", why);
+        return rc == -2 ? IMAGE_UNSUPPORTED : IMAGE_CORRUPT;
+    }
+    image_status st = check_dims(h.width, h.height, opts, "BMP", msg, msg_len);
+    if (st != IMAGE_OK)
         return st;
-    }
-
-    jpeg_create_decompress(&cinfo);
-    cinfo.progress = &ctx.progress;
-    if ((unsigned long)len != len) {
-        set_msg(msg, msg_len, "JPEG input too large");
-        jpeg_destroy_decompress(&cinfo);
-        return IMAGE_TOO_LARGE;
-    }
-    jpeg_mem_src(&cinfo, buf, (unsigned long)len);
-    jpeg_read_header(&cinfo, TRUE);
-
-    image_status st = check_dims(cinfo.image_width, cinfo.image_height, opts, "JPEG", msg, msg_len);
-    if (st != IMAGE_OK) {
-        jpeg_destroy_decompress(&cinfo);
-        return st;
-    }
-
-    int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
-    /* libjpeg-turbo converts greyscale and YCbCr to RGB itself; CMYK and YCCK
-     * come out as CMYK and are converted below. */
-    cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
-
-    /* Shrink-on-load: DCT scaling skips most of the IDCT work, so pick the
-     * smallest 1/N whose output (after orientation) still covers the minimum. */
-    if (opts && opts->min_width > 0 && opts->min_height > 0) {
-        static const unsigned denoms[] = {8, 4, 2};
-        int swap = orientation >= 5;
-        cinfo.scale_num = 1;
-        cinfo.scale_denom = 1;
-        for (size_t i = 0; i < sizeof denoms / sizeof denoms[0]; i++) {
-            cinfo.scale_denom = denoms[i];
-            jpeg_calc_output_dimensions(&cinfo);
-            unsigned ow = swap ? cinfo.output_height : cinfo.output_width;
-            unsigned oh = swap ? cinfo.output_width : cinfo.output_height;
-            bool wide = ow >= (unsigned)opts->min_width, tall = oh >= (unsigned)opts->min_height;
-            if (opts->fit ? (wide || tall) : (wide && tall))
-                break;
-            cinfo.scale_denom = 1;
-        }
-    }
-
-    jpeg_start_decompress(&cinfo);
-    /* Progressive files are read entirely here, so truncation shows now. */
-    if (ctx.saw_eof) {
-        set_msg(msg, msg_len, "truncated JPEG data");
-        jpeg_destroy_decompress(&cinfo);
-        return IMAGE_CORRUPT;
-    }
-    unsigned w = cinfo.output_width, h = cinfo.output_height;
-    int comps = cinfo.output_components;
-    if (comps != (cmyk ? 4 : 3) || w == 0 || h == 0) {
-        set_msg(msg, msg_len, "unexpected JPEG output layout (%d components)", comps);
-        jpeg_destroy_decompress(&cinfo);
-        return IMAGE_UNSUPPORTED;
-    }
-
-    size_t stride = (size_t)w * 3;
-    pixels = malloc(stride * h);
-    if (cmyk)
-        rowbuf = malloc((size_t)w * 4);
-    if (!pixels || (cmyk && !rowbuf)) {
-        set_msg(msg, msg_len, "out of memory for a %ux%u image", w, h);
-        jpeg_destroy_decompress(&cinfo);
-        free(pixels);
-        free(rowbuf);
+    uint8_t *px = malloc((size_t)h.width * h.height * 3);
+    if (!px) {
+        set_msg(msg, msg_len, "out of memory for a %ux%u image", (unsigned)h.width, (unsigned)h.height);
         return IMAGE_NO_MEMORY;
     }
+    if (bmp_read(buf, len, &h, px, why, sizeof why) != 0) {
+        free(px);
+        set_msg(msg, msg_len, "%s", why);
+        return IMAGE_CORRUPT;
+    }
+    out->pixels = px;
+    out->width = out->orig_width = (int)h.width;
+    out->height = out->orig_height = (int)h.height;
+    return IMAGE_OK;
+}
 
-    while (cinfo.output_scanline < h) {
-        unsigned y = cinfo.output_scanline;
-        JDIMENSION got;
-        if (cmyk) {
-            JSAMPROW row = rowbuf;
-            got = jpeg_read_scanlines(&cinfo, &row, 1);
-            if (got == 1)
-                cmyk_row_to_rgb(rowbuf, pixels + y * stride, w, cinfo.saw_Adobe_marker);
-        } else {
-            /* A few rows per call lets libjpeg fill whole iMCU row groups. */
-            JSAMPROW rows[16];
-            unsigned n = h - y < 16 ? h - y : 16;
-            for (unsigned i = 0; i < n; i++)
-                rows[i] = pixels + (size_t)(y + i) * stride;
-            got = jpeg_read_scanlines(&cinfo, rows, n);
-        }
-        /* Baseline truncation shows here; stop early rather than decode grey.
-         * got == 0 cannot happen with a memory source but would loop forever. */
-        if (ctx.saw_eof || got == 0) {
-            set_msg(msg, msg_len, "truncated JPEG data");
-            jpeg_destroy_decompress(&cinfo);
-            free(pixels);
-            free(rowbuf);
-            return IMAGE_CORRUPT;
-        }
+static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
+                                const image_decode_opts *opts, image_t *out, char *msg,
+                                size_t msg_len)
+{
+    VipsImage *head = NULL;
+    if (load(f, buf, len, 1, false, &head) != 0)
+        return vips_msg(f, "corrupt", msg, msg_len);
+    uint64_t fw = (uint64_t)head->Xsize, fh = (uint64_t)head->Ysize;
+    image_status st = check_dims(fw, fh, opts, format_title(f), msg, msg_len);
+    int orientation = vips_image_get_orientation(head), found = orientation;
+    if (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF) {
+        found = heif_exif_orientation(head);
+        orientation = heif_has_transform(buf, len) ? 1 : found;
+    }
+    if (orientation < 1 || orientation > 8)
+        orientation = found = 1;
+    bool swap = orientation >= 5;
+    if (st != IMAGE_OK) {
+        g_object_unref(head);
+        return st;
     }
 
-    /* No jpeg_finish_decompress: every pixel is in, and what follows the last
-     * scan (trailing junk after EOI, say) does not change the picture. A file
-     * missing only its EOI usually fails above anyway: libjpeg-turbo's entropy
-     * decoder reads ahead and so reports EOF while decoding the last rows. */
-    out->full_width = (int)cinfo.image_width;
-    out->full_height = (int)cinfo.image_height;
-    jpeg_destroy_decompress(&cinfo);
-    free(rowbuf);
-    out->pixels = pixels;
+    /* Shrink-on-load: the largest reduction whose output (after orientation)
+     * still covers the hint. JPEG's sizes are libjpeg's (rounded up). */
+    VipsImage *img = head;
+    bool hint = opts && opts->min_width > 0 && opts->min_height > 0;
+    if (hint && (f == IMAGE_FMT_JPEG || f == IMAGE_FMT_WEBP)) {
+        static const int shrinks[] = {8, 4, 2};
+        for (size_t i = 0; i < sizeof shrinks / sizeof shrinks[0]; i++) {
+            uint64_t s = (uint64_t)shrinks[i];
+            uint64_t sw = (fw + s - 1) / s, sh = (fh + s - 1) / s;
+            if (f == IMAGE_FMT_WEBP) { /* libvips rounds the scaled size */
+                sw = (fw + s / 2) / s;
+                sh = (fh + s / 2) / s;
+            }
+            /* A side shorter than the factor: libvips 8.14 makes a header
+             * of height 0 and fails an assertion (abort) building it. */
+            if (fw < s || fh < s || !covers(opts, sw, sh, swap))
+                continue;
+            VipsImage *small = NULL;
+            if (load(f, buf, len, shrinks[i], false, &small) != 0) {
+                vips_error_clear(); /* decode at full size instead */
+                break;
+            }
+            img = small;
+            break;
+        }
+    } else if (hint && (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF)) {
+        VipsImage *thumb = NULL;
+        if (load(f, buf, len, 1, true, &thumb) == 0) {
+            if (thumb->Xsize < head->Xsize && covers(opts, (uint64_t)thumb->Xsize,
+                                                     (uint64_t)thumb->Ysize, swap))
+                img = thumb;
+            else
+                g_object_unref(thumb);
+        } else {
+            vips_error_clear();
+        }
+    }
+    if (img != head)
+        g_object_unref(head);
+
+    VipsObject *ctx = VIPS_OBJECT(vips_image_new());
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
+    t[0] = img; /* ctx owns it from here */
+    VipsImage *x = NULL;
+    st = IMAGE_CORRUPT;
+    if (to_srgb8(ctx, img, &x) != 0) {
+        vips_msg(f, "unsupported", msg, msg_len);
+        st = IMAGE_UNSUPPORTED;
+        goto done;
+    }
+    uint8_t *px = NULL;
+    size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize;
+    if (render(x, &px) != 0) {
+        st = px ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
+        if (!px)
+            set_msg(msg, msg_len, "out of memory for a %zux%zu image", w, h);
+        free(px);
+        goto done;
+    }
+    if (orientation > 1) {
+        /* Rotation reads out of order: turn the decoded buffer, in memory. */
+        t[1] = vips_image_new_from_memory(px, w * h * 3, (int)w, (int)h, 3, VIPS_FORMAT_UCHAR);
+        uint8_t *turned = NULL;
+        int rc = -1;
+        if (t[1]) {
+            vips_image_set_int(t[1], VIPS_META_ORIENTATION, orientation);
+            if (vips_autorot(t[1], &t[2], NULL) == 0)
+                rc = render(t[2], &turned);
+        }
+        /* t[1], t[2] point into px: release them before freeing it. */
+        VIPS_UNREF(t[2]);
+        VIPS_UNREF(t[1]);
+        free(px);
+        px = turned;
+        if (rc != 0) {
+            st = turned ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
+            if (!turned)
+                set_msg(msg, msg_len, "out of memory rotating a %zux%zu image", w, h);
+            free(turned);
+            goto done;
+        }
+        if (orientation >= 5) {
+            size_t tmp = w;
+            w = h;
+            h = tmp;
+        }
+    }
+    out->pixels = px;
     out->width = (int)w;
     out->height = (int)h;
-    return IMAGE_OK;
-}
-
-/* ------------------------------------------------------------------- PNG */
-
-typedef struct {
-    const uint8_t *buf;
-    size_t len, pos;
-    int truncated;
-    char err[96];
-} png_ctx;
-
-static void png_mem_read(png_structp png, png_bytep dst, size_t n)
-{
-    png_ctx *ctx = png_get_io_ptr(png);
-    if (n > ctx->len - ctx->pos) {
-        ctx->truncated = 1;
-        png_error(png, "truncated PNG data");
-    }
-    memcpy(dst, ctx->buf + ctx->pos, n);
-    ctx->pos += n;
-}
-
-/* The default handler prints to stderr and longjmps; keep the message instead. */
-static void png_on_error(png_structp png, png_const_charp text)
-{
-    png_ctx *ctx = png_get_error_ptr(png);
-    snprintf(ctx->err, sizeof ctx->err, "%s", text ? text : "error");
-    png_longjmp(png, 1);
-}
-
-static void png_on_warning(png_structp png, png_const_charp text)
-{
-    (void)png;
-    (void)text;
-}
-
-static image_status decode_png(const uint8_t *buf, size_t len, const image_decode_opts *opts,
-                               raw_image *out, char *msg, size_t msg_len)
-{
-    png_ctx ctx = {.buf = buf, .len = len};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, png_on_error,
-                                             png_on_warning);
-    if (!png) {
-        set_msg(msg, msg_len, "out of memory decoding PNG");
-        return IMAGE_NO_MEMORY;
-    }
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        set_msg(msg, msg_len, "out of memory decoding PNG");
-        return IMAGE_NO_MEMORY;
-    }
-
-    uint8_t *volatile pixels = NULL;
-    png_bytep *volatile rows = NULL;
-    if (setjmp(png_jmpbuf(png))) {
-        image_status st = IMAGE_CORRUPT;
-        if (ctx.truncated) {
-            set_msg(msg, msg_len, "truncated PNG data");
-        } else if (strstr(ctx.err, "memory")) { /* "Out of memory", "Insufficient memory" */
-            st = IMAGE_NO_MEMORY;
-            set_msg(msg, msg_len, "out of memory decoding PNG");
-        } else {
-            set_msg(msg, msg_len, "corrupt PNG: %s", ctx.err);
-        }
-        png_destroy_read_struct(&png, &info, NULL);
-        free(pixels);
-        free(rows);
-        return st;
-    }
-
-    png_set_read_fn(png, &ctx, png_mem_read);
-    /* libpng's own default cap is 1,000,000 per side and fails with a generic
-     * error; lift it to the format's maximum and apply our pixel budget below,
-     * which also gives the right status. */
-    png_set_user_limits(png, 0x7FFFFFFFu, 0x7FFFFFFFu);
-    png_set_chunk_malloc_max(png, PNG_CHUNK_MALLOC_MAX);
-
-    png_read_info(png, info);
-    png_uint_32 w, h;
-    int depth, color, interlace;
-    png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, NULL, NULL);
-    /* png_read_info has only read the chunks before IDAT; row buffers are
-     * allocated by png_read_update_info, so this is early enough. */
-    image_status st = check_dims(w, h, opts, "PNG", msg, msg_len);
-    if (st != IMAGE_OK) {
-        png_destroy_read_struct(&png, &info, NULL);
-        return st;
-    }
-
-    /* Everything becomes 8-bit RGB. Alpha (an alpha channel, or tRNS which
-     * palette expansion would turn into one) is dropped, not composited: the
-     * models take RGB, and the colour under transparent pixels is what the
-     * encoder left there. png_set_strip_alpha also cancels tRNS expansion. */
-    if (depth == 16)
-        png_set_scale_16(png); /* rounds, unlike png_set_strip_16 */
-    if (color == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(png);
-    if (color == PNG_COLOR_TYPE_GRAY && depth < 8)
-        png_set_expand_gray_1_2_4_to_8(png);
-    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA)
-        png_set_gray_to_rgb(png);
-    png_set_strip_alpha(png);
-    if (interlace != PNG_INTERLACE_NONE)
-        png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-
-    size_t stride = (size_t)w * 3;
-    if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8 ||
-        png_get_rowbytes(png, info) != stride) {
-        set_msg(msg, msg_len, "unsupported PNG layout (colour type %d, depth %d)", color, depth);
-        png_destroy_read_struct(&png, &info, NULL);
-        return IMAGE_UNSUPPORTED;
-    }
-
-    pixels = malloc(stride * h);
-    rows = malloc((size_t)h * sizeof *rows);
-    if (!pixels || !rows) {
-        set_msg(msg, msg_len, "out of memory for a %ux%u image", (unsigned)w, (unsigned)h);
-        png_destroy_read_struct(&png, &info, NULL);
-        free(pixels);
-        free(rows);
-        return IMAGE_NO_MEMORY;
-    }
-    for (png_uint_32 y = 0; y < h; y++)
-        rows[y] = pixels + y * stride;
-    png_read_image(png, rows);
-
-    /* No png_read_end: the pixels are complete, and chunks after IDAT are
-     * metadata (eXIf there is found by exif.c). */
-    png_destroy_read_struct(&png, &info, NULL);
-    free(rows);
-    out->pixels = pixels;
-    out->width = out->full_width = (int)w;
-    out->height = out->full_height = (int)h;
-    return IMAGE_OK;
-}
-
-/* ------------------------------------------------------------------ WebP */
-
-static image_status webp_status(VP8StatusCode s, char *msg, size_t msg_len)
-{
-    switch (s) {
-    case VP8_STATUS_OK:
-        return IMAGE_OK;
-    case VP8_STATUS_OUT_OF_MEMORY:
-        set_msg(msg, msg_len, "out of memory decoding WebP");
-        return IMAGE_NO_MEMORY;
-    case VP8_STATUS_UNSUPPORTED_FEATURE:
-        set_msg(msg, msg_len, "unsupported WebP feature");
-        return IMAGE_UNSUPPORTED;
-    case VP8_STATUS_NOT_ENOUGH_DATA:
-        set_msg(msg, msg_len, "truncated WebP data");
-        return IMAGE_CORRUPT;
-    default:
-        set_msg(msg, msg_len, "corrupt WebP data (libwebp status %d)", (int)s);
-        return IMAGE_CORRUPT;
-    }
-}
-
-static image_status decode_webp(const uint8_t *buf, size_t len, const image_decode_opts *opts,
-                                raw_image *out, char *msg, size_t msg_len)
-{
-    WebPDecoderConfig cfg;
-    if (!WebPInitDecoderConfig(&cfg)) {
-        set_msg(msg, msg_len, "libwebp version mismatch");
-        return IMAGE_UNSUPPORTED;
-    }
-    image_status st = webp_status(WebPGetFeatures(buf, len, &cfg.input), msg, msg_len);
-    if (st != IMAGE_OK)
-        return st;
-    /* The still-image decoder cannot do animations (that needs libwebpdemux). */
-    if (cfg.input.has_animation) {
-        set_msg(msg, msg_len, "animated WebP is not supported");
-        return IMAGE_UNSUPPORTED;
-    }
-    st = check_dims((uint64_t)(unsigned)cfg.input.width, (uint64_t)(unsigned)cfg.input.height,
-                    opts, "WebP", msg, msg_len);
-    if (st != IMAGE_OK)
-        return st;
-
-    int w = cfg.input.width, h = cfg.input.height;
-    size_t stride = (size_t)w * 3, size = stride * (size_t)h;
-    uint8_t *pixels = malloc(size);
-    if (!pixels) {
-        set_msg(msg, msg_len, "out of memory for a %dx%d image", w, h);
-        return IMAGE_NO_MEMORY;
-    }
-    /* Decode straight into our buffer; MODE_RGB drops any alpha. */
-    cfg.output.colorspace = MODE_RGB;
-    cfg.output.is_external_memory = 1;
-    cfg.output.u.RGBA.rgba = pixels;
-    cfg.output.u.RGBA.stride = (int)stride;
-    cfg.output.u.RGBA.size = size;
-    st = webp_status(WebPDecode(buf, len, &cfg), msg, msg_len);
-    WebPFreeDecBuffer(&cfg.output); /* frees nothing of ours; releases any internals */
-    if (st != IMAGE_OK) {
-        free(pixels);
-        return st;
-    }
-    out->pixels = pixels;
-    out->width = out->full_width = w;
-    out->height = out->full_height = h;
-    return IMAGE_OK;
-}
-
-/* ----------------------------------------------------------- orientation */
-
-/* Rewrites the stored pixels upright. Every orientation is an affine map
- * from output (x, y) to a stored pixel index: start + x*dx + y*dy. With
- * W x H the stored size (EXIF 2.3, tag 0x0112):
- *   1 identity            out(x,y) = in(x, y)
- *   2 mirror horizontal   out(x,y) = in(W-1-x, y)
- *   3 rotate 180          out(x,y) = in(W-1-x, H-1-y)
- *   4 mirror vertical     out(x,y) = in(x, H-1-y)
- *   5 transpose           out(x,y) = in(y, x)              (output H x W)
- *   6 rotate 90 CW        out(x,y) = in(y, H-1-x)          (output H x W)
- *   7 transverse          out(x,y) = in(W-1-y, H-1-x)      (output H x W)
- *   8 rotate 90 CCW       out(x,y) = in(W-1-y, x)          (output H x W)
- * e.g. 6: "row 0 is the visual right side": stored row 0 becomes the right
- * column, so the picture is turned 90 degrees clockwise to display. */
-static image_status apply_orientation(raw_image *img, int orientation)
-{
-    if (orientation < 2 || orientation > 8)
-        return IMAGE_OK;
-    ptrdiff_t W = img->width, H = img->height;
-    ptrdiff_t start, dx, dy;
-    switch (orientation) {
-    case 2:  start = W - 1;               dx = -1; dy = W;  break;
-    case 3:  start = (H - 1) * W + W - 1; dx = -1; dy = -W; break;
-    case 4:  start = (H - 1) * W;         dx = 1;  dy = -W; break;
-    case 5:  start = 0;                   dx = W;  dy = 1;  break;
-    case 6:  start = (H - 1) * W;         dx = -W; dy = 1;  break;
-    case 7:  start = (H - 1) * W + W - 1; dx = -W; dy = -1; break;
-    default: start = W - 1;               dx = W;  dy = -1; break; /* 8 */
-    }
-    int swap = orientation >= 5;
-    ptrdiff_t ow = swap ? H : W, oh = swap ? W : H;
-
-    uint8_t *dst = malloc((size_t)W * (size_t)H * 3);
-    if (!dst)
-        return IMAGE_NO_MEMORY;
-    const uint8_t *src = img->pixels;
-    /* Tiles keep the strided reads of the 90-degree cases in cache. */
-    enum { T = 64 };
-    for (ptrdiff_t ty = 0; ty < oh; ty += T) {
-        ptrdiff_t ey = ty + T < oh ? ty + T : oh;
-        for (ptrdiff_t tx = 0; tx < ow; tx += T) {
-            ptrdiff_t ex = tx + T < ow ? tx + T : ow;
-            for (ptrdiff_t y = ty; y < ey; y++) {
-                uint8_t *d = dst + (y * ow + tx) * 3;
-                ptrdiff_t s = start + tx * dx + y * dy;
-                for (ptrdiff_t x = tx; x < ex; x++, d += 3, s += dx) {
-                    const uint8_t *p = src + s * 3;
-                    d[0] = p[0];
-                    d[1] = p[1];
-                    d[2] = p[2];
-                }
-            }
-        }
-    }
-    free(img->pixels);
-    img->pixels = dst;
-    img->width = (int)ow;
-    img->height = (int)oh;
-    return IMAGE_OK;
-}
-
-/* ------------------------------------------------------------- public API */
-
-image_format image_sniff(const uint8_t *buf, size_t len)
-{
-    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-    if (!buf)
-        return IMAGE_FMT_UNKNOWN;
-    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF)
-        return IMAGE_FMT_JPEG;
-    if (len >= 8 && memcmp(buf, png_sig, 8) == 0)
-        return IMAGE_FMT_PNG;
-    if (len >= 12 && memcmp(buf, "RIFF", 4) == 0 && memcmp(buf + 8, "WEBP", 4) == 0)
-        return IMAGE_FMT_WEBP;
-    return IMAGE_FMT_UNKNOWN;
-}
-
-const char *image_format_name(image_format f)
-{
-    switch (f) {
-    case IMAGE_FMT_JPEG: return "jpeg";
-    case IMAGE_FMT_PNG: return "png";
-    case IMAGE_FMT_WEBP: return "webp";
-    default: return "unknown";
-    }
-}
-
-const char *image_status_code(image_status s)
-{
-    switch (s) {
-    case IMAGE_OK: return "ok";
-    case IMAGE_EMPTY: return "empty_file";
-    case IMAGE_UNSUPPORTED: return "unsupported_image";
-    case IMAGE_CORRUPT: return "corrupt_image";
-    case IMAGE_TOO_LARGE: return "image_too_large";
-    case IMAGE_NO_MEMORY: return "out_of_memory";
-    }
-    return "unknown";
+    out->orig_width = (int)(swap ? fh : fw);
+    out->orig_height = (int)(swap ? fw : fh);
+    out->exif_orientation = found;
+    st = IMAGE_OK;
+done:
+    g_object_unref(ctx);
+    return st;
 }
 
 image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opts *opts,
@@ -630,44 +707,28 @@ image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opt
         set_msg(msg, msg_len, "empty input");
         return IMAGE_EMPTY;
     }
-
-    image_format fmt = image_sniff(buf, len);
-    raw_image raw = {0};
-    int orientation = 1;
-    image_status st;
-    switch (fmt) {
-    case IMAGE_FMT_JPEG:
-        orientation = exif_orientation_jpeg(buf, len);
-        st = decode_jpeg(buf, len, opts, orientation, &raw, msg, msg_len);
-        break;
-    case IMAGE_FMT_PNG:
-        orientation = exif_orientation_png(buf, len);
-        st = decode_png(buf, len, opts, &raw, msg, msg_len);
-        break;
-    case IMAGE_FMT_WEBP:
-        orientation = exif_orientation_webp(buf, len);
-        st = decode_webp(buf, len, opts, &raw, msg, msg_len);
-        break;
-    default:
-        set_msg(msg, msg_len, "not a JPEG, PNG or WebP image");
+    image_format f = image_sniff(buf, len);
+    if (f == IMAGE_FMT_UNKNOWN) {
+        const char *what = sniff_other(buf, len);
+        if (what)
+            set_msg(msg, msg_len, "%s is not a supported image format (" SUPPORTED_LIST ")", what);
+        else
+            set_msg(msg, msg_len, "not a " SUPPORTED_LIST " image");
         return IMAGE_UNSUPPORTED;
     }
-    if (st != IMAGE_OK)
-        return st;
-
-    if (apply_orientation(&raw, orientation) != IMAGE_OK) {
-        set_msg(msg, msg_len, "out of memory rotating a %dx%d image", raw.width, raw.height);
-        free(raw.pixels);
+    if (image_init(NULL) != 0) {
+        set_msg(msg, msg_len, "image library failed to start");
         return IMAGE_NO_MEMORY;
     }
-    int swap = orientation >= 5;
-    out->pixels = raw.pixels;
-    out->width = raw.width;
-    out->height = raw.height;
-    out->orig_width = swap ? raw.full_height : raw.full_width;
-    out->orig_height = swap ? raw.full_width : raw.full_height;
-    out->format = fmt;
-    out->exif_orientation = orientation;
+    image_status st = f == IMAGE_FMT_BMP ? decode_bmp(buf, len, opts, out, msg, msg_len)
+                                         : decode_vips(f, buf, len, opts, out, msg, msg_len);
+    if (st != IMAGE_OK) {
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    out->format = f;
+    if (!out->exif_orientation)
+        out->exif_orientation = 1;
     return IMAGE_OK;
 }
 

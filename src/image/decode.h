@@ -1,8 +1,12 @@
-/* Image decoding: JPEG, PNG, WebP into 8-bit RGB, EXIF orientation applied.
+/* Image decoding through libvips: JPEG, PNG, WebP, HEIF/HEIC, AVIF, GIF (first
+ * frame), TIFF (first page) and BMP into 8-bit sRGB, with the EXIF orientation
+ * applied and any embedded ICC profile converted to sRGB.
  *
  * Everything here treats the input as hostile: dimensions are checked against
- * a pixel budget before any pixel buffer is allocated (decompression bombs),
- * and every library error becomes an image_status, never an abort. */
+ * a pixel budget from the header before any pixels are decoded (decompression
+ * bombs), only the loaders listed in decode.c may run, truncated or corrupt
+ * data fails instead of being padded, and every library error becomes an
+ * image_status, never an abort. */
 #ifndef SIGHT_IMAGE_DECODE_H
 #define SIGHT_IMAGE_DECODE_H
 
@@ -13,19 +17,30 @@
 typedef enum {
     IMAGE_OK = 0,
     IMAGE_EMPTY,        /* zero-length input */
-    IMAGE_UNSUPPORTED,  /* not JPEG, PNG or WebP (by magic bytes) */
+    IMAGE_UNSUPPORTED,  /* not one of the formats above (by magic bytes), or a variant they cannot load */
     IMAGE_CORRUPT,      /* recognised format, but the data is broken or truncated */
     IMAGE_TOO_LARGE,    /* width*height over max_pixels (checked from the header) */
     IMAGE_NO_MEMORY,
 } image_status;
 
-typedef enum { IMAGE_FMT_UNKNOWN = 0, IMAGE_FMT_JPEG, IMAGE_FMT_PNG, IMAGE_FMT_WEBP } image_format;
+typedef enum {
+    IMAGE_FMT_UNKNOWN = 0,
+    IMAGE_FMT_JPEG,
+    IMAGE_FMT_PNG,
+    IMAGE_FMT_WEBP,
+    IMAGE_FMT_HEIF,
+    IMAGE_FMT_AVIF,
+    IMAGE_FMT_GIF,
+    IMAGE_FMT_TIFF,
+    IMAGE_FMT_BMP,
+} image_format;
 
 typedef struct {
     uint64_t max_pixels;  /* refuse images whose header says more; 0 = no limit */
-    /* Optional shrink-on-load hint for JPEG: when both are > 0 the decoder may use
-     * libjpeg's DCT scaling (1/2, 1/4, 1/8) as long as the decoded image stays at
-     * least this large (after orientation). 0 = always decode at full size. */
+    /* Optional shrink-on-load hint: when both are > 0 the decoder may decode at
+     * reduced size (JPEG DCT scaling 1/2, 1/4, 1/8; WebP scaled decoding; a
+     * HEIF's embedded thumbnail) as long as the decoded image stays at least
+     * this large (after orientation). 0 = always decode at full size. */
     int min_width, min_height;
     /* With fit set, the decoded image need only cover a min_width x min_height
      * box when scaled to fit inside it, i.e. be at least that wide OR that
@@ -40,6 +55,13 @@ typedef struct {
     int exif_orientation;        /* 1..8 as found (1 when absent) */
     uint8_t *pixels;             /* RGB, 3 bytes per pixel, row-major, stride width*3; free with image_free */
 } image_t;
+
+/* Starts libvips for this process: once, before any thread calls image_decode
+ * (main() and every test or harness that decodes). Sets the operation cache
+ * off, one libvips worker per decode (the callers' own threads, --workers,
+ * bound the parallelism), and blocks every loader but the ones listed in
+ * decode.c. Returns 0, or -1 when libvips cannot start. Safe to call again. */
+int image_init(const char *argv0);
 
 /* Decodes buf into *out. On failure *out holds no memory and, when msg/msg_len
  * are given, msg receives a short human-readable reason. */

@@ -560,3 +560,41 @@ def test_invalid_utf8_in_v2_json_is_400_and_urls_are_echoed_safely(server):
     names = {m["index"]: m["filename"] for m in lines if m["status"] in ("done", "error")}
     assert names[0] == "\ufffd" * 7 + ".png"
     assert names[1] == "\U0001F600 ok.png"
+
+
+# --------------------------------------------------------------- images of every format
+
+@pytest.fixture(scope="module")
+def format_images(tmp_path_factory):
+    from conftest import IMAGES
+    from image_formats import make_images, tools_missing
+    if tools_missing():
+        pytest.skip(f"missing {tools_missing()}")
+    if not (IMAGES / "zidane.jpg").exists():
+        pytest.skip("no shared photos (set SIGHT_SHARED)")
+    return make_images(tmp_path_factory.mktemp("hostile-formats"), IMAGES / "zidane.jpg")
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "heif", "avif", "gif", "tiff", "bmp"])
+def test_truncated_and_corrupt_files_of_every_format_fail_per_file(server, format_images, fmt):
+    """Each cut short at 5/30/60/90 % and with its data replaced by garbage after the header: an
+    error line for that file (corrupt_image, or unsupported_image where the header itself is gone),
+    never a crash or a hang; the intact file in the same request still decodes."""
+    from image_formats import SUFFIX, hostile_variants
+    good = format_images[fmt].read_bytes()
+    bad = hostile_variants(good, fmt)
+    files = [(f"{name}.{SUFFIX[fmt]}", data) for name, data in bad] + [(f"ok.{SUFFIX[fmt]}", good)]
+    meta = json.dumps({"is_yolo": False, "is_llm": False})
+    from conftest import multipart
+    t0 = time.monotonic()
+    r = httpx.post(server.url + V1, **multipart(server.key, files, [meta] * len(files)), timeout=60)
+    assert r.status_code == 200
+    assert time.monotonic() - t0 < 30
+    out = {m["index"]: m for m in map(json.loads, r.text.splitlines()) if m.get("status") in ("done", "error")}
+    for i, (name, _) in enumerate(bad):
+        assert out[i]["status"] == "error", (name, out[i])
+        assert out[i]["error"]["code"] in ("corrupt_image", "unsupported_image"), (name, out[i])
+        assert out[i]["error"]["message"], name
+    ok = out[len(bad)]
+    assert ok["status"] == "done" and ok["result"]["image"]["format"] == fmt, ok
+    assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200

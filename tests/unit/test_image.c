@@ -1,4 +1,4 @@
-/* Unit tests for src/image (decode.c, exif.c).
+/* Unit tests for src/image (decode.c through libvips, bmp.c).
  *
  * Every test image is generated here with the libraries' own encoders, with
  * known pixel patterns, so results can be checked pixel by pixel. Inputs are
@@ -17,12 +17,25 @@
 #include <time.h>
 
 #include <jpeglib.h>
+#include <lcms2.h>
+#include <math.h>
 #include <png.h>
 #include <webp/encode.h>
 
 #include "check.h"
 #include "image/decode.h"
-#include "image/exif.h"
+
+#include <vips/vips.h>
+
+/* Under LeakSanitizer (make test-asan): x265, which libvips' heifsave uses to
+ * write this test's HEIC inputs, keeps one allocation for the life of the
+ * process (x265_malloc, never freed by design). Only the test encodes; the
+ * server only decodes (libde265). Unused in other builds. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:x265_malloc\n";
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -209,6 +222,39 @@ static blob jpeg_encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPAC
 static blob jpeg_rgb(const uint8_t *px, int w, int h, const uint8_t *app1, size_t app1_len)
 {
     return jpeg_encode(px, w, h, 3, JCS_RGB, JCS_UNKNOWN, 95, 0, app1, app1_len);
+}
+
+/* A flat-colour JPEG (quality 100) carrying an ICC profile. */
+static blob jpeg_flat_icc(const uint8_t rgb[3], int w, int h, const uint8_t *icc, size_t icc_len)
+{
+    uint8_t *px = malloc((size_t)w * h * 3);
+    for (int i = 0; i < w * h; i++)
+        memcpy(px + (size_t)i * 3, rgb, 3);
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *out = NULL;
+    unsigned long outlen = 0;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &out, &outlen);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 100, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    jpeg_write_icc_profile(&c, icc, (unsigned)icc_len);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * w * 3);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    blob b = blob_dup(out, outlen);
+    free(out);
+    free(px);
+    return b;
 }
 
 typedef struct {
@@ -402,6 +448,30 @@ static int oriented_mismatches(const image_t *img, const uint8_t *stored, int w,
 }
 
 /* Lossy: sample each quadrant a few pixels in from its stored corner. */
+/* CMYK goes through a press profile (libvips' built-in CMYK profile when the
+ * file has none), whose gamut is smaller than sRGB's: compare hues, i.e.
+ * which channel dominates, and that white stays light. */
+static int quadrant_hue_mismatches(const image_t *img, int w, int h)
+{
+    int bad = 0;
+    const int xs[2] = {4, w - 5}, ys[2] = {4, h - 5};
+    for (int q = 0; q < 4; q++) {
+        const uint8_t *p = px_at(img, xs[q & 1], ys[q >> 1]);
+        int ok;
+        if (q == 3) {
+            ok = p[0] > 200 && p[1] > 200 && p[2] > 200;
+        } else {
+            int top = p[0] >= p[1] && p[0] >= p[2] ? 0 : p[1] >= p[2] ? 1 : 2;
+            ok = top == q && p[q] > 100;
+        }
+        if (!ok) {
+            fprintf(stderr, "  CMYK quadrant %d: %d,%d,%d\n", q, p[0], p[1], p[2]);
+            bad++;
+        }
+    }
+    return bad;
+}
+
 static int quadrant_mismatches(const image_t *img, int w, int h, int o)
 {
     static const int inset = 4;
@@ -467,7 +537,7 @@ static void test_empty_and_garbage(void)
         g.data[i] = (uint8_t)rnd();
     g.data[0] = 'x';
     CHECK_EQ_INT(dec_n(&g, g.len, NULL, &img, msg, sizeof msg), IMAGE_UNSUPPORTED);
-    CHECK_STR(msg, "not a JPEG, PNG or WebP image");
+    CHECK_STR(msg, "not a JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP image");
     CHECK(out_is_empty(&img));
     CHECK_EQ_INT(dec_n(&g, 1, NULL, &img, msg, sizeof msg), IMAGE_UNSUPPORTED);
 
@@ -557,7 +627,7 @@ static void test_jpeg_variants(void)
     free(grey);
 
     /* CMYK and YCCK (as Photoshop writes them: Adobe marker, inverted values)
-     * are converted to RGB. Ink amounts are 255 - stored value. */
+     * are converted to RGB through a CMYK profile. Ink amounts are 255 - stored value. */
     uint8_t *cmyk = malloc((size_t)w * h * 4);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
@@ -574,7 +644,7 @@ static void test_jpeg_variants(void)
         CHECK_EQ_INT(dec(&c, NULL, &img), IMAGE_OK);
         CHECK_EQ_INT(img.width, w);
         if (img.pixels)
-            CHECK_EQ_INT(quadrant_mismatches(&img, w, h, 1), 0);
+            CHECK_EQ_INT(quadrant_hue_mismatches(&img, w, h), 0);
         image_free(&img);
         blob_free(&c);
     }
@@ -615,8 +685,9 @@ static void test_jpeg_edges(void)
     blob_free(&t);
     blob_free(&b);
 
-    /* Progressive scan bomb: the last scan repeated. A few repeats are only
-     * warnings (bogus progression) and decode; hundreds are refused. */
+    /* Progressive scan bomb: the last scan repeated. Each repeat is a libjpeg
+     * warning (bogus progression); libvips gives up after 100 warnings, so
+     * hundreds of scans are refused fast, a few may decode. */
     b = jpeg_encode(q, w, h, 3, JCS_RGB, JCS_UNKNOWN, 90, 1, NULL, 0);
     size_t last = 0;
     for (size_t i = 2; i + 1 < b.len; i++)
@@ -635,11 +706,12 @@ static void test_jpeg_edges(void)
         t.data[t.len - 1] = 0xD9;
         image_status st = dec_n(&t, t.len, NULL, &img, msg, sizeof msg);
         if (r == 0) {
-            CHECK_EQ_INT(st, IMAGE_OK);
-            CHECK_EQ_INT(quadrant_mismatches(&img, w, h, 1), 0);
+            CHECK(st == IMAGE_OK || st == IMAGE_CORRUPT);
+            if (st == IMAGE_OK)
+                CHECK_EQ_INT(quadrant_mismatches(&img, w, h, 1), 0);
         } else {
             CHECK_EQ_INT(st, IMAGE_CORRUPT);
-            CHECK(strstr(msg, "progressive scans") != NULL);
+            CHECK(msg[0] != '\0');
         }
         image_free(&img);
         blob_free(&t);
@@ -880,7 +952,6 @@ static void test_orientation(void)
         for (int big = 0; big < 2; big++) {
             size_t n = make_exif(exif, big, (unsigned)o, big ? 3 : (o == 6 ? 4 : 3), 1);
             blob b = jpeg_rgb(q, w, h, exif, n);
-            CHECK_EQ_INT(exif_orientation_jpeg(b.data, b.len), o);
             CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
             CHECK_EQ_INT(img.exif_orientation, o);
             int swap = o >= 5;
@@ -958,67 +1029,56 @@ static void test_orientation(void)
     free(grad);
 }
 
-static void test_exif_parser(void)
+/* EXIF is libvips' (libexif's) to parse now: hostile EXIF blocks inside a
+ * valid JPEG must still decode, with an orientation in 1..8, and the hostile
+ * container layouts the old hand-written walker was tested with must fail
+ * cleanly. Each input as an exact heap copy. */
+static void test_exif_hostile(void)
 {
+    const uint8_t px[12] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};
+    image_t img;
+    char msg[256];
     uint8_t t[80];
     for (int big = 0; big < 2; big++)
         for (unsigned o = 0; o <= 10; o++) {
             int want = o >= 1 && o <= 8 ? (int)o : 1;
-            size_t n = make_exif(t, big, o, 3, 0);
-            CHECK_EQ_INT(exif_orientation_tiff(t, n), want);
-            n = make_exif(t, big, o, 4, 1);
-            CHECK_EQ_INT(exif_orientation_tiff(t, n), want);
-            n = make_exif(t, big, o, 3, 1);
-            /* Every truncation of a valid block, as an exact heap copy. */
-            for (size_t cut = 0; cut < n; cut++) {
-                uint8_t *c = dup_exact(t, cut);
-                int r = exif_orientation_tiff(c, cut);
-                CHECK(r == 1 || r == want);
-                free(c);
+            size_t n = make_exif(t, big, o, 3, 1);
+            blob b = jpeg_rgb(px, 2, 2, t, n);
+            CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+            CHECK_EQ_INT(img.exif_orientation, want);
+            image_free(&img);
+            blob_free(&b);
+            /* Every truncation of the block: decodes, orientation in range. */
+            for (size_t cut = 0; cut < n; cut += 3) {
+                b = jpeg_rgb(px, 2, 2, t, cut);
+                image_status st = dec(&b, NULL, &img);
+                CHECK_EQ_INT(st, IMAGE_OK);
+                CHECK(img.exif_orientation >= 1 && img.exif_orientation <= 8);
+                image_free(&img);
+                blob_free(&b);
             }
         }
-
-    /* Malformed: bad magic, bad 42, IFD offset past the end or wrapping, entry
+    /* Malformed blocks: bad magic, bad 42, IFD offset past the end, entry
      * count larger than the data, wrong type, zero count. */
     size_t n = make_exif(t, 0, 6, 3, 0);
-    uint8_t m[80];
-    memcpy(m, t, n); m[0] = 'X';
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); m[2] = 43;
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); put32(m + 4, 0xFFFFFFFFu, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); put32(m + 4, (uint32_t)n - 1, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); put16(m + 8, 0xFFFF, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 6); /* found before running out */
-    memcpy(m, t, n); put16(m + 8, 1, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1); /* Make only */
-    memcpy(m, t, n); put16(m + 22 + 2, 2, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    memcpy(m, t, n); put32(m + 22 + 4, 0, 0);
-    CHECK_EQ_INT(exif_orientation_tiff(m, n), 1);
-    CHECK_EQ_INT(exif_orientation_tiff(NULL, 10), 1);
-    CHECK_EQ_INT(exif_orientation(NULL, 10), 1);
-
-    /* Random TIFF-looking blocks. */
-    for (int i = 0; i < 20000; i++) {
-        size_t len = 8 + rnd() % 64;
-        uint8_t *r = malloc(len);
-        for (size_t k = 0; k < len; k++)
-            r[k] = (uint8_t)rnd();
-        int big = rnd() & 1;
-        r[0] = r[1] = big ? 'M' : 'I';
-        put16(r + 2, 42, big);
-        put32(r + 4, rnd() % 16, big);
-        int v = exif_orientation_tiff(r, len);
-        CHECK(v >= 1 && v <= 8);
-        free(r);
+    for (int k = 0; k < 6; k++) {
+        uint8_t m[80];
+        memcpy(m, t, n);
+        switch (k) {
+        case 0: m[0] = 'X'; break;
+        case 1: m[2] = 43; break;
+        case 2: put32(m + 4, 0xFFFFFFFFu, 0); break;
+        case 3: put16(m + 8, 0xFFFF, 0); break;
+        case 4: put16(m + 22 + 2, 2, 0); break;
+        default: put32(m + 22 + 4, 0, 0); break;
+        }
+        blob b = jpeg_rgb(px, 2, 2, m, n);
+        CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+        CHECK(img.exif_orientation >= 1 && img.exif_orientation <= 8);
+        image_free(&img);
+        blob_free(&b);
     }
 
-    /* Container walkers on hostile layouts: a JPEG segment length running
-     * past the end, a PNG chunk length near 2^31, a WebP chunk size that
-     * wraps. Each as an exact heap copy. */
     static const uint8_t j1[] = {0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xF0, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M'};
     static const uint8_t j2[] = {0xFF, 0xD8, 0xFF, 0xFF, 0xFF};
     static const uint8_t j3[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x01, 0xFF, 0xE1};
@@ -1033,12 +1093,277 @@ static void test_exif_parser(void)
     const struct { const uint8_t *p; size_t n; } hostile[] = {
         {j1, sizeof j1}, {j2, sizeof j2}, {j3, sizeof j3}, {p1, sizeof p1},
         {p2, sizeof p2}, {w1, sizeof w1}, {w2, sizeof w2}};
-    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++)
-        for (size_t cut = 0; cut <= hostile[i].n; cut++) {
-            uint8_t *c = dup_exact(hostile[i].p, cut);
-            CHECK_EQ_INT(exif_orientation(c, cut), 1);
-            free(c);
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        blob b = blob_dup(hostile[i].p, hostile[i].n);
+        CHECK_EQ_INT(dec_n(&b, b.len, NULL, &img, msg, sizeof msg), IMAGE_CORRUPT);
+        CHECK(out_is_empty(&img));
+        blob_free(&b);
+    }
+}
+
+/* Display P3 (D65, P3 primaries, the sRGB tone curve) built with lcms2. */
+static blob p3_profile(void)
+{
+    cmsCIExyY white = {0.3127, 0.3290, 1.0};
+    cmsCIExyYTRIPLE prim = {{0.680, 0.320, 1.0}, {0.265, 0.690, 1.0}, {0.150, 0.060, 1.0}};
+    double srgb_curve[5] = {2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045};
+    cmsToneCurve *t = cmsBuildParametricToneCurve(NULL, 4, srgb_curve);
+    cmsToneCurve *c3[3] = {t, t, t};
+    cmsHPROFILE p = cmsCreateRGBProfile(&white, &prim, c3);
+    cmsMLU *desc = cmsMLUalloc(NULL, 1);
+    cmsMLUsetASCII(desc, "en", "US", "Display P3 (test)");
+    cmsWriteTag(p, cmsSigProfileDescriptionTag, desc);
+    cmsMLUfree(desc);
+    cmsUInt32Number n = 0;
+    cmsSaveProfileToMem(p, NULL, &n);
+    blob b = {malloc(n), n};
+    cmsSaveProfileToMem(p, b.data, &n);
+    cmsCloseProfile(p);
+    cmsFreeToneCurve(t);
+    return b;
+}
+
+static double srgb_lin(double v)
+{
+    v /= 255.0;
+    return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+}
+
+static int srgb_enc(double v)
+{
+    v = v < 0 ? 0 : v > 1 ? 1 : v;
+    v = v <= 0.0031308 ? v * 12.92 : 1.055 * pow(v, 1 / 2.4) - 0.055;
+    return (int)lround(v * 255.0);
+}
+
+/* SIGHT_COLOR=srgb (set by main): a Display P3 JPEG comes out in sRGB, as
+ * the P3 -> sRGB matrix says; an sRGB profile and a broken one leave the
+ * pixels as stored. */
+static void test_icc(void)
+{
+    image_t img;
+    const uint8_t p3[3] = {200, 60, 60}, grey[3] = {128, 128, 128};
+    /* P3 -> sRGB on linear values (both D65). */
+    static const double m[3][3] = {{1.2249, -0.2247, 0.0}, {-0.0420, 1.0419, 0.0},
+                                   {-0.0197, -0.0786, 1.0979}};
+    double lin[3] = {srgb_lin(p3[0]), srgb_lin(p3[1]), srgb_lin(p3[2])};
+    int want[3];
+    for (int k = 0; k < 3; k++)
+        want[k] = srgb_enc(m[k][0] * lin[0] + m[k][1] * lin[1] + m[k][2] * lin[2]);
+    blob prof = p3_profile();
+    blob b = jpeg_flat_icc(p3, 32, 32, prof.data, prof.len);
+    CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+    if (img.pixels) {
+        const uint8_t *p = px_at(&img, 16, 16);
+        if (!near(p, want[0], want[1], want[2], 3))
+            fprintf(stderr, "  P3 (200,60,60): got %d,%d,%d want %d,%d,%d\n", p[0], p[1], p[2],
+                    want[0], want[1], want[2]);
+        CHECK(near(p, want[0], want[1], want[2], 3));
+        CHECK(p[0] > 215); /* visibly more saturated than stored */
+    }
+    image_free(&img);
+    blob_free(&b);
+    /* Grey stays grey (same tone curve). */
+    b = jpeg_flat_icc(grey, 16, 16, prof.data, prof.len);
+    CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+    if (img.pixels)
+        CHECK(near(px_at(&img, 8, 8), 128, 128, 128, 2));
+    image_free(&img);
+    blob_free(&b);
+
+    /* sRGB profile: no conversion at all, the stored values come back. */
+    cmsHPROFILE s = cmsCreate_sRGBProfile();
+    cmsUInt32Number n = 0;
+    cmsSaveProfileToMem(s, NULL, &n);
+    blob sp = {malloc(n), n};
+    cmsSaveProfileToMem(s, sp.data, &n);
+    cmsCloseProfile(s);
+    b = jpeg_flat_icc(p3, 16, 16, sp.data, sp.len);
+    CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+    if (img.pixels)
+        CHECK(near(px_at(&img, 8, 8), 200, 60, 60, 2));
+    image_free(&img);
+    blob_free(&b);
+    blob_free(&sp);
+
+    /* A broken profile (truncated, then garbage) is ignored. */
+    for (int k = 0; k < 2; k++) {
+        blob bad = blob_dup(prof.data, k ? prof.len : 200);
+        if (k)
+            memset(bad.data + 128, 0xEE, bad.len - 128);
+        b = jpeg_flat_icc(p3, 16, 16, bad.data, bad.len);
+        CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+        if (img.pixels)
+            CHECK(near(px_at(&img, 8, 8), 200, 60, 60, 2));
+        image_free(&img);
+        blob_free(&b);
+        blob_free(&bad);
+    }
+    blob_free(&prof);
+}
+
+/* ---------------------------------------------- formats through libvips */
+
+/* Encodes RGB pixels with libvips' own savers ("gif", "tif", "heic", "avif"). */
+static blob vips_encode(const uint8_t *px, int w, int h, const char *suffix)
+{
+    VipsImage *im = vips_image_new_from_memory(px, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
+    void *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+    if (!strcmp(suffix, "gif"))
+        rc = vips_gifsave_buffer(im, &buf, &len, NULL);
+    else if (!strcmp(suffix, "tif"))
+        rc = vips_tiffsave_buffer(im, &buf, &len, NULL);
+    else if (!strcmp(suffix, "heic"))
+        rc = vips_heifsave_buffer(im, &buf, &len, "Q", 90, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, NULL);
+    else if (!strcmp(suffix, "avif"))
+        rc = vips_heifsave_buffer(im, &buf, &len, "Q", 90, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, NULL);
+    g_object_unref(im);
+    if (rc != 0) {
+        fprintf(stderr, "  cannot write %s: %s\n", suffix, vips_error_buffer());
+        vips_error_clear();
+        return (blob){dup_exact(NULL, 0), 0};
+    }
+    blob b = blob_dup(buf, len);
+    g_free(buf);
+    return b;
+}
+
+/* BMP writer: 24-bit bottom-up, 32-bit top-down with bit fields, 8-bit
+ * palette (the four quadrant colours), 1-bit (black/white). */
+static blob bmp_encode(const uint8_t *px, int w, int h, int bpp)
+{
+    int pal_n = bpp == 8 ? 4 : bpp == 1 ? 2 : 0;
+    size_t stride = (((size_t)w * bpp + 31) / 32) * 4;
+    size_t dib = bpp == 32 ? 108 : 40, off = 14 + dib + (size_t)pal_n * 4;
+    size_t len = off + stride * h;
+    uint8_t *b = calloc(1, len);
+    b[0] = 'B'; b[1] = 'M';
+    put32(b + 2, (uint32_t)len, 0);
+    put32(b + 10, (uint32_t)off, 0);
+    put32(b + 14, (uint32_t)dib, 0);
+    put32(b + 18, (uint32_t)w, 0);
+    put32(b + 22, bpp == 32 ? (uint32_t)-h : (uint32_t)h, 0);
+    put16(b + 26, 1, 0);
+    put16(b + 28, (unsigned)bpp, 0);
+    put32(b + 30, bpp == 32 ? 3 : 0, 0);
+    put32(b + 46, (uint32_t)pal_n, 0);
+    if (bpp == 32) { /* masks for B, G, R in bytes 0..2 of each pixel's word, as ARGB */
+        put32(b + 54, 0x00FF0000u, 0);
+        put32(b + 58, 0x0000FF00u, 0);
+        put32(b + 62, 0x000000FFu, 0);
+    }
+    uint8_t *pal = b + 14 + dib;
+    for (int i = 0; i < pal_n; i++) {
+        const int *c = bpp == 8 ? quad_rgb[i] : (const int[3]){i ? 255 : 0, i ? 255 : 0, i ? 255 : 0};
+        pal[i * 4] = (uint8_t)c[2]; pal[i * 4 + 1] = (uint8_t)c[1]; pal[i * 4 + 2] = (uint8_t)c[0];
+    }
+    for (int y = 0; y < h; y++) {
+        uint8_t *row = b + off + stride * (size_t)(bpp == 32 ? y : h - 1 - y);
+        for (int x = 0; x < w; x++) {
+            const uint8_t *p = px + ((size_t)y * w + x) * 3;
+            if (bpp == 24) {
+                row[x * 3] = p[2]; row[x * 3 + 1] = p[1]; row[x * 3 + 2] = p[0];
+            } else if (bpp == 32) {
+                row[x * 4] = p[2]; row[x * 4 + 1] = p[1]; row[x * 4 + 2] = p[0];
+            } else if (bpp == 8) {
+                row[x] = (uint8_t)((y >= h / 2) * 2 + (x >= w / 2));
+            } else if (p[0] > 127) {
+                row[x / 8] |= (uint8_t)(0x80 >> (x % 8));
+            }
         }
+    }
+    blob out = blob_dup(b, len);
+    free(b);
+    return out;
+}
+
+static void test_more_formats(void)
+{
+    image_t img;
+    char msg[256];
+    const int w = 64, h = 32;
+    uint8_t *q = make_quadrants(w, h);
+    static const char *const suffix[] = {"gif", "tif", "heic", "avif"};
+    static const image_format fmt[] = {IMAGE_FMT_GIF, IMAGE_FMT_TIFF, IMAGE_FMT_HEIF, IMAGE_FMT_AVIF};
+    for (int i = 0; i < 4; i++) {
+        blob b = vips_encode(q, w, h, suffix[i]);
+        CHECK(b.len > 0);
+        CHECK_EQ_INT(image_sniff(b.data, b.len), fmt[i]);
+        CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+        CHECK_EQ_INT(img.format, fmt[i]);
+        CHECK_EQ_INT(img.width, w);
+        CHECK_EQ_INT(img.height, h);
+        CHECK_EQ_INT(img.orig_width, w);
+        if (img.pixels && img.width == w && img.height == h)
+            CHECK_EQ_INT(quadrant_mismatches(&img, w, h, 1), 0);
+        image_free(&img);
+        /* Over the pixel budget: refused from the header. */
+        image_decode_opts lim = {.max_pixels = (uint64_t)w * h - 1};
+        CHECK_EQ_INT(dec_n(&b, b.len, &lim, &img, msg, sizeof msg), IMAGE_TOO_LARGE);
+        CHECK(out_is_empty(&img));
+        /* Truncated anywhere after the magic: an error, never pixels. */
+        int bad = 0;
+        for (size_t cut = 12; cut < b.len; cut += b.len / 97 + 1) {
+            image_status st = dec_n(&b, cut, NULL, &img, msg, sizeof msg);
+            if (st == IMAGE_OK || !out_is_empty(&img) || !msg[0]) {
+                if (bad++ < 3)
+                    fprintf(stderr, "  %s cut at %zu/%zu: %s\n", suffix[i], cut, b.len, image_status_code(st));
+                image_free(&img);
+            }
+        }
+        CHECK_EQ_INT(bad, 0);
+        blob_free(&b);
+    }
+
+    static const int bpps[] = {24, 32, 8, 1};
+    for (int i = 0; i < 4; i++) {
+        blob b = bmp_encode(q, w, h, bpps[i]);
+        CHECK_EQ_INT(image_sniff(b.data, b.len), IMAGE_FMT_BMP);
+        CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
+        CHECK_EQ_INT(img.format, IMAGE_FMT_BMP);
+        CHECK_EQ_INT(img.width, w);
+        CHECK_EQ_INT(img.height, h);
+        if (img.pixels && bpps[i] != 1)
+            CHECK_EQ_INT(quadrant_mismatches(&img, w, h, 1), 0);
+        if (img.pixels && bpps[i] == 1) { /* red and white quadrants are light, green and blue dark */
+            CHECK(near(px_at(&img, 4, 4), 255, 255, 255, 0));
+            CHECK(near(px_at(&img, w - 5, 4), 0, 0, 0, 0));
+        }
+        image_free(&img);
+        for (size_t cut = 2; cut < b.len; cut += cut < 80 ? 1 : 97) {
+            image_status st = dec_n(&b, cut, NULL, &img, msg, sizeof msg);
+            CHECK(st == IMAGE_CORRUPT || (cut < 26 && st == IMAGE_UNSUPPORTED));
+            CHECK(out_is_empty(&img));
+        }
+        blob_free(&b);
+    }
+    /* RLE is a valid BMP we do not read; a huge header is refused before any allocation. */
+    blob b = bmp_encode(q, w, h, 8);
+    put32(b.data + 30, 1, 0);
+    CHECK_EQ_INT(dec_n(&b, b.len, NULL, &img, msg, sizeof msg), IMAGE_UNSUPPORTED);
+    put32(b.data + 30, 0, 0);
+    put32(b.data + 18, 100000, 0);
+    put32(b.data + 22, 100000, 0);
+    image_decode_opts lim = {.max_pixels = 50000000};
+    CHECK_EQ_INT(dec_n(&b, b.len, &lim, &img, msg, sizeof msg), IMAGE_TOO_LARGE);
+    put32(b.data + 18, 0x7FFFFFFF, 0);
+    put32(b.data + 22, 0x80000000u, 0);
+    CHECK_EQ_INT(dec_n(&b, b.len, NULL, &img, msg, sizeof msg), IMAGE_CORRUPT);
+    blob_free(&b);
+
+    /* What other formats are called when they are refused. */
+    static const char pdf[] = "%PDF-1.7\n...", svg[] = "<?xml version=\"1.0\"?><svg xmlns=...>";
+    blob p = blob_dup((const uint8_t *)pdf, sizeof pdf - 1);
+    CHECK_EQ_INT(dec_n(&p, p.len, NULL, &img, msg, sizeof msg), IMAGE_UNSUPPORTED);
+    CHECK(strncmp(msg, "PDF is not a supported image format", 35) == 0);
+    blob_free(&p);
+    p = blob_dup((const uint8_t *)svg, sizeof svg - 1);
+    CHECK_EQ_INT(dec_n(&p, p.len, NULL, &img, msg, sizeof msg), IMAGE_UNSUPPORTED);
+    CHECK(strncmp(msg, "SVG is not", 10) == 0);
+    blob_free(&p);
+    free(q);
 }
 
 static void test_truncated(void)
@@ -1092,10 +1417,12 @@ static void test_truncated(void)
     /* The messages name the cause. */
     dec_n(&b[0], b[0].len / 2, NULL, &img, msg, sizeof msg);
     CHECK_STR(msg, "truncated JPEG data");
+    /* libpng and libwebp report a short read as a generic error; the message
+     * still names the format. */
     dec_n(&b[2], b[2].len / 2, NULL, &img, msg, sizeof msg);
-    CHECK_STR(msg, "truncated PNG data");
+    CHECK(strstr(msg, "PNG") != NULL);
     dec_n(&b[3], b[3].len / 2, NULL, &img, msg, sizeof msg);
-    CHECK_STR(msg, "truncated WebP data");
+    CHECK(strstr(msg, "WebP") != NULL);
 
     for (int f = 0; f < 4; f++)
         blob_free(&b[f]);
@@ -1138,9 +1465,10 @@ static void test_too_large(void)
     CHECK(now_s() - t0 < 1.0);
     CHECK_STR(msg, "image is 20000x20000 (400.0 megapixels), over the 50.0 megapixel limit");
     CHECK(out_is_empty(&img));
-    /* Height 0 (a DNL-style header) is refused as corrupt. */
+    /* Height 0 (the height comes later, in a DNL marker) is valid JPEG that
+     * libjpeg does not implement: refused as unsupported. */
     put16(j.data + sof + 5, 0, 1);
-    CHECK_EQ_INT(dec(&j, &lim, &img), IMAGE_CORRUPT);
+    CHECK_EQ_INT(dec(&j, &lim, &img), IMAGE_UNSUPPORTED);
     blob_free(&j);
 
     /* PNG whose IHDR claims 20000x20000, CRC fixed up so libpng accepts it. */
@@ -1251,7 +1579,7 @@ static void test_dct_scaling(void)
     CHECK_EQ_INT(img.height, 32);
     CHECK_EQ_INT(img.orig_width, cw);
     if (img.pixels && img.width == 64 && img.height == 32)
-        CHECK_EQ_INT(quadrant_mismatches(&img, 64, 32, 1), 0);
+        CHECK_EQ_INT(quadrant_hue_mismatches(&img, 64, 32), 0);
     image_free(&img);
     blob_free(&b);
     free(cmyk);
@@ -1430,6 +1758,11 @@ static void test_testdata(void)
 
 int main(void)
 {
+    setenv("SIGHT_COLOR", "srgb", 1); /* test_icc; images without a profile are unaffected */
+    if (image_init("test_image") != 0) {
+        fprintf(stderr, "libvips failed to start\n");
+        return 1;
+    }
     test_names();
     test_empty_and_garbage();
     test_tiny();
@@ -1438,7 +1771,9 @@ int main(void)
     test_png_variants();
     test_webp_variants();
     test_orientation();
-    test_exif_parser();
+    test_exif_hostile();
+    test_icc();
+    test_more_formats();
     test_truncated();
     test_too_large();
     test_dct_scaling();
