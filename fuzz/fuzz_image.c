@@ -47,8 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(data, size, &full);
     /* The shrink hint; sizes from the last byte so the fuzzer can vary them. */
     uint8_t k = size ? data[size - 1] : 0;
-    image_decode_opts hint = {.max_pixels = 4u << 20, .min_width = 1 + (k & 15) * 8,
-                              .min_height = 1 + (k >> 4) * 8, .fit = k & 1};
+    image_decode_opts hint = {.max_pixels = 4u << 20, .min_width = 1 + (k & 15) * 8, .min_height = 1 + (k >> 4) * 8, .fit = k & 1};
     check(data, size, &hint);
     (void)image_sniff(data, size);
     return 0;

@@ -166,7 +166,7 @@ static int serve(int argc, char **argv)
      * resident: make load with 12-megapixel JPEGs left RSS 26% over idle after
      * the load, 3% with this, at the same throughput. */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
-    curl_global_init(CURL_GLOBAL_DEFAULT);  /* once, before any thread: it is not thread-safe */
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* once, before any thread: it is not thread-safe */
     /* libvips too, after the signal mask: any thread it starts inherits it. */
     if (image_init(argv[0]) != 0) {
         log_error("cannot start libvips");

@@ -5,7 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { BI_RGB = 0, BI_RLE8 = 1, BI_RLE4 = 2, BI_BITFIELDS = 3, BI_JPEG = 4, BI_PNG = 5,
+enum { BI_RGB = 0,
+       BI_RLE8 = 1,
+       BI_RLE4 = 2,
+       BI_BITFIELDS = 3,
+       BI_JPEG = 4,
+       BI_PNG = 5,
        BI_ALPHABITFIELDS = 6 };
 
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
@@ -69,9 +74,13 @@ int bmp_parse_header(const uint8_t *buf, size_t len, bmp_header *h, char *msg, s
         return -1;
     }
     if (b == 16) {
-        h->mask[0] = 0x7C00; h->mask[1] = 0x03E0; h->mask[2] = 0x001F;
+        h->mask[0] = 0x7C00;
+        h->mask[1] = 0x03E0;
+        h->mask[2] = 0x001F;
     } else if (b == 32) {
-        h->mask[0] = 0x00FF0000; h->mask[1] = 0x0000FF00; h->mask[2] = 0x000000FF;
+        h->mask[0] = 0x00FF0000;
+        h->mask[1] = 0x0000FF00;
+        h->mask[2] = 0x000000FF;
     }
     if (h->compression != BI_RGB) {
         /* Masks sit inside the larger headers, or right after a 40-byte one. */
@@ -99,8 +108,14 @@ int bmp_parse_header(const uint8_t *buf, size_t len, bmp_header *h, char *msg, s
 static uint8_t field(uint32_t v, uint32_t mask)
 {
     int shift = 0, bits = 0;
-    while (!(mask & 1)) { mask >>= 1; shift++; }
-    while (mask & 1) { mask >>= 1; bits++; }
+    while (!(mask & 1)) {
+        mask >>= 1;
+        shift++;
+    }
+    while (mask & 1) {
+        mask >>= 1;
+        bits++;
+    }
     uint64_t max = ((uint64_t)1 << bits) - 1u; /* bits <= 32 */
     uint64_t x = ((uint64_t)v >> shift) & max;
     if (bits >= 8) return (uint8_t)(x >> (bits - 8));
@@ -120,7 +135,7 @@ int bmp_read(const uint8_t *buf, size_t len, const bmp_header *h, uint8_t *out, 
     int pal_entry = h->dib_size == 12 ? 3 : 4;
     if (h->bpp <= 8) {
         uint64_t pal_at = 14 + (uint64_t)h->dib_size +
-                          (h->compression == BI_BITFIELDS && h->dib_size == 40 ? 12 : 0);
+            (h->compression == BI_BITFIELDS && h->dib_size == 40 ? 12 : 0);
         if (pal_at + (uint64_t)h->palette_n * pal_entry > h->data_offset) {
             snprintf(msg, msg_len, "truncated BMP palette");
             return -1;
@@ -132,27 +147,37 @@ int bmp_read(const uint8_t *buf, size_t len, const bmp_header *h, uint8_t *out, 
         uint8_t *d = out + y * w * 3;
         for (uint64_t x = 0; x < w; x++, d += 3) {
             switch (h->bpp) {
-            case 1: case 4: case 8: {
+            case 1:
+            case 4:
+            case 8: {
                 unsigned per = 8u / (unsigned)h->bpp;
                 unsigned byte = row[x / per];
                 unsigned sh = 8u - (unsigned)h->bpp * (unsigned)(x % per + 1);
                 unsigned i = (byte >> sh) & ((1u << h->bpp) - 1u);
                 if (i >= h->palette_n) i = 0; /* out-of-range index: first colour, as browsers do */
                 const uint8_t *p = pal + (size_t)i * pal_entry;
-                d[0] = p[2]; d[1] = p[1]; d[2] = p[0];
+                d[0] = p[2];
+                d[1] = p[1];
+                d[2] = p[0];
                 break;
             }
             case 16: {
                 uint32_t v = le16(row + x * 2);
-                d[0] = field(v, h->mask[0]); d[1] = field(v, h->mask[1]); d[2] = field(v, h->mask[2]);
+                d[0] = field(v, h->mask[0]);
+                d[1] = field(v, h->mask[1]);
+                d[2] = field(v, h->mask[2]);
                 break;
             }
             case 24:
-                d[0] = row[x * 3 + 2]; d[1] = row[x * 3 + 1]; d[2] = row[x * 3];
+                d[0] = row[x * 3 + 2];
+                d[1] = row[x * 3 + 1];
+                d[2] = row[x * 3];
                 break;
             default: {
                 uint32_t v = le32(row + x * 4);
-                d[0] = field(v, h->mask[0]); d[1] = field(v, h->mask[1]); d[2] = field(v, h->mask[2]);
+                d[0] = field(v, h->mask[0]);
+                d[1] = field(v, h->mask[1]);
+                d[2] = field(v, h->mask[2]);
             }
             }
         }

@@ -13,11 +13,11 @@
 #include <stdint.h>
 
 typedef struct {
-    uint32_t width, height;   /* |height|: the header's sign only gives the row order */
+    uint32_t width, height; /* |height|: the header's sign only gives the row order */
     /* What bmp_read needs, from the header. */
     int top_down, bpp, dib_size;
     uint32_t data_offset, compression, palette_n;
-    uint32_t mask[3];         /* r, g, b masks for 16/32-bit */
+    uint32_t mask[3]; /* r, g, b masks for 16/32-bit */
 } bmp_header;
 
 /* 0 on success; -1 corrupt (msg says why), -2 unsupported variant. */

@@ -50,9 +50,14 @@ static void set_msg(char *msg, size_t msg_len, const char *fmt, ...)
  * caller of vips_image_new_from_buffer could not reach PDF, SVG, ImageMagick,
  * matrix or scientific formats. Names absent from this build are skipped. */
 static const char *const allowed_loaders[] = {
-    "VipsForeignLoadJpegBuffer", "VipsForeignLoadPngBuffer", "VipsForeignLoadSpngBuffer",
-    "VipsForeignLoadWebpBuffer", "VipsForeignLoadHeifBuffer", "VipsForeignLoadNsgifBuffer",
-    "VipsForeignLoadGifBuffer",  "VipsForeignLoadTiffBuffer",
+    "VipsForeignLoadJpegBuffer",
+    "VipsForeignLoadPngBuffer",
+    "VipsForeignLoadSpngBuffer",
+    "VipsForeignLoadWebpBuffer",
+    "VipsForeignLoadHeifBuffer",
+    "VipsForeignLoadNsgifBuffer",
+    "VipsForeignLoadGifBuffer",
+    "VipsForeignLoadTiffBuffer",
 };
 
 static int init_rc = -1;
@@ -69,7 +74,10 @@ static bool icc_to_srgb;
  * server's log. The failure itself still comes back as an image_status. */
 static void quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
 {
-    (void)domain; (void)level; (void)message; (void)data;
+    (void)domain;
+    (void)level;
+    (void)message;
+    (void)data;
 }
 
 static void init_once(void)
@@ -92,8 +100,7 @@ static void init_once(void)
             vips_operation_block_set(allowed_loaders[i], FALSE);
     const char *color = getenv("SIGHT_COLOR");
     icc_to_srgb = color && !strcmp(color, "srgb");
-    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO |
-                      G_LOG_LEVEL_DEBUG, quiet_log, NULL);
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG, quiet_log, NULL);
     init_rc = 0;
 }
 
@@ -154,8 +161,7 @@ image_format image_sniff(const uint8_t *buf, size_t len)
         return IMAGE_FMT_WEBP;
     if (has(buf, len, 0, "GIF87a") || has(buf, len, 0, "GIF89a"))
         return IMAGE_FMT_GIF;
-    if (len >= 8 && (!memcmp(buf, "II*\0", 4) || !memcmp(buf, "MM\0*", 4) ||
-                     !memcmp(buf, "II+\0", 4) || !memcmp(buf, "MM\0+", 4))) /* + : BigTIFF */
+    if (len >= 8 && (!memcmp(buf, "II*\0", 4) || !memcmp(buf, "MM\0*", 4) || !memcmp(buf, "II+\0", 4) || !memcmp(buf, "MM\0+", 4))) /* + : BigTIFF */
         return IMAGE_FMT_TIFF;
     if (len >= 26 && buf[0] == 'B' && buf[1] == 'M')
         return IMAGE_FMT_BMP;
@@ -312,8 +318,7 @@ static image_status vips_msg(image_format f, const char *what, char *msg, size_t
     /* Valid files of a variant the codec cannot read (12-bit or lossless
      * JPEG, ...), as libjpeg, libpng and libheif word it. */
     image_status st = IMAGE_CORRUPT;
-    if (!truncated && (strstr(first, "nsupported") || strstr(first, "not supported") ||
-                       strstr(first, "not implemented")))
+    if (!truncated && (strstr(first, "nsupported") || strstr(first, "not supported") || strstr(first, "not implemented")))
         st = IMAGE_UNSUPPORTED, what = "unsupported";
     if (truncated)
         set_msg(msg, msg_len, "truncated %s data", format_title(f));
@@ -351,7 +356,7 @@ static bool heif_has_transform(const uint8_t *buf, size_t len)
             return false;
         if (!memcmp(buf + at + 4, "meta", 4))
             return memmem(buf + at + head, size - head, "irot", 4) ||
-                   memmem(buf + at + head, size - head, "imir", 4);
+                memmem(buf + at + head, size - head, "imir", 4);
         at += size;
     }
     return false;
@@ -471,8 +476,7 @@ static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
             vips_error_clear();
     }
     VipsInterpretation ti = vips_image_guess_interpretation(x);
-    bool plain = x->BandFmt == VIPS_FORMAT_UCHAR && (ti == VIPS_INTERPRETATION_sRGB ||
-                                                     ti == VIPS_INTERPRETATION_B_W);
+    bool plain = x->BandFmt == VIPS_FORMAT_UCHAR && (ti == VIPS_INTERPRETATION_sRGB || ti == VIPS_INTERPRETATION_B_W);
     if (!plain && vips_colourspace_issupported(x)) {
         if (vips_colourspace(x, &t[1], VIPS_INTERPRETATION_sRGB, NULL) != 0)
             return -1;
@@ -522,7 +526,7 @@ static int render(VipsImage *x, uint8_t **out)
     *out = malloc(size ? size : 1);
     if (!*out)
         return -1;
-    /* The buffer is written, never read, through dst; gcc takes the const
+        /* The buffer is written, never read, through dst; gcc takes the const
      * void * parameter for a read of uninitialised memory. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -622,8 +626,7 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
     } else if (hint && (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF)) {
         VipsImage *thumb = NULL;
         if (load(f, buf, len, 1, true, &thumb) == 0) {
-            if (thumb->Xsize < head->Xsize && covers(opts, (uint64_t)thumb->Xsize,
-                                                     (uint64_t)thumb->Ysize, swap))
+            if (thumb->Xsize < head->Xsize && covers(opts, (uint64_t)thumb->Xsize, (uint64_t)thumb->Ysize, swap))
                 img = thumb;
             else
                 g_object_unref(thumb);

@@ -16,10 +16,10 @@
 
 typedef enum {
     IMAGE_OK = 0,
-    IMAGE_EMPTY,        /* zero-length input */
-    IMAGE_UNSUPPORTED,  /* not one of the formats above (by magic bytes), or a variant they cannot load */
-    IMAGE_CORRUPT,      /* recognised format, but the data is broken or truncated */
-    IMAGE_TOO_LARGE,    /* width*height over max_pixels (checked from the header) */
+    IMAGE_EMPTY,       /* zero-length input */
+    IMAGE_UNSUPPORTED, /* not one of the formats above (by magic bytes), or a variant they cannot load */
+    IMAGE_CORRUPT,     /* recognised format, but the data is broken or truncated */
+    IMAGE_TOO_LARGE,   /* width*height over max_pixels (checked from the header) */
     IMAGE_NO_MEMORY,
 } image_status;
 
@@ -36,7 +36,7 @@ typedef enum {
 } image_format;
 
 typedef struct {
-    uint64_t max_pixels;  /* refuse images whose header says more; 0 = no limit */
+    uint64_t max_pixels; /* refuse images whose header says more; 0 = no limit */
     /* Optional shrink-on-load hint: when both are > 0 the decoder may decode at
      * reduced size (JPEG DCT scaling 1/2, 1/4, 1/8; WebP scaled decoding; a
      * HEIF's embedded thumbnail) as long as the decoded image stays at least
@@ -52,8 +52,8 @@ typedef struct {
     int width, height;           /* of pixels[], after orientation (maybe scaled) */
     int orig_width, orig_height; /* full-size dimensions after EXIF orientation */
     image_format format;
-    int exif_orientation;        /* 1..8 as found (1 when absent) */
-    uint8_t *pixels;             /* RGB, 3 bytes per pixel, row-major, stride width*3; free with image_free */
+    int exif_orientation; /* 1..8 as found (1 when absent) */
+    uint8_t *pixels;      /* RGB, 3 bytes per pixel, row-major, stride width*3; free with image_free */
 } image_t;
 
 /* Starts libvips for this process: once, before any thread calls image_decode

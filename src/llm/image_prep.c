@@ -61,12 +61,18 @@ int llm_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, unsigned char
      * result is copied into malloc'd memory, which callers free(). */
     if (image_init(NULL) != 0) return -1;
     VipsImage *in = vips_image_new_from_memory(rgb, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
-    if (!in) { vips_error_clear(); return -1; }
+    if (!in) {
+        vips_error_clear();
+        return -1;
+    }
     void *buf = NULL;
     size_t len = 0;
     int rc = vips_jpegsave_buffer(in, &buf, &len, "Q", quality, "strip", TRUE, NULL);
     g_object_unref(in);
-    if (rc != 0) { vips_error_clear(); return -1; }
+    if (rc != 0) {
+        vips_error_clear();
+        return -1;
+    }
     unsigned char *copy = malloc(len ? len : 1);
     if (copy) memcpy(copy, buf, len);
     g_free(buf);

@@ -118,14 +118,24 @@ static int near(const uint8_t *p, int r, int g, int b, int tol)
 
 static void put16(uint8_t *p, unsigned v, int big)
 {
-    if (big) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-    else { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+    if (big) {
+        p[0] = (uint8_t)(v >> 8);
+        p[1] = (uint8_t)v;
+    } else {
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+    }
 }
 
 static void put32(uint8_t *p, uint32_t v, int big)
 {
-    if (big) { put16(p, v >> 16, 1); put16(p + 2, v & 0xFFFF, 1); }
-    else { put16(p, v & 0xFFFF, 0); put16(p + 2, v >> 16, 0); }
+    if (big) {
+        put16(p, v >> 16, 1);
+        put16(p + 2, v & 0xFFFF, 1);
+    } else {
+        put16(p, v & 0xFFFF, 0);
+        put16(p + 2, v >> 16, 0);
+    }
 }
 
 /* CRC-32 (PNG/zlib polynomial), bitwise: the test then needs no -lz. */
@@ -325,9 +335,7 @@ static blob png_encode(const png_spec *s)
 static blob png_rgb(const uint8_t *px, int w, int h, int interlace, const uint8_t *exif,
                     size_t exif_len)
 {
-    png_spec s = {.w = w, .h = h, .color = PNG_COLOR_TYPE_RGB, .depth = 8,
-                  .interlace = interlace, .rows = px, .stride = (size_t)w * 3,
-                  .exif = exif, .exif_len = exif_len};
+    png_spec s = {.w = w, .h = h, .color = PNG_COLOR_TYPE_RGB, .depth = 8, .interlace = interlace, .rows = px, .stride = (size_t)w * 3, .exif = exif, .exif_len = exif_len};
     return png_encode(&s);
 }
 
@@ -388,15 +396,23 @@ static size_t make_exif(uint8_t *out, int big, unsigned orientation, int type, i
     put32(t + 4, 8, big);
     put16(t + 8, 3, big);
     uint8_t *e = t + 10;
-    put16(e, 0x010F, big); put16(e + 2, 2, big); put32(e + 4, 6, big); put32(e + 8, 50, big);
+    put16(e, 0x010F, big);
+    put16(e + 2, 2, big);
+    put32(e + 4, 6, big);
+    put32(e + 8, 50, big);
     e += 12;
-    put16(e, 0x0112, big); put16(e + 2, (unsigned)type, big); put32(e + 4, 1, big);
+    put16(e, 0x0112, big);
+    put16(e + 2, (unsigned)type, big);
+    put32(e + 4, 1, big);
     if (type == 3)
         put16(e + 8, orientation, big);
     else
         put32(e + 8, orientation, big);
     e += 12;
-    put16(e, 0x0131, big); put16(e + 2, 2, big); put32(e + 4, 4, big); memcpy(e + 8, "abc", 4);
+    put16(e, 0x0131, big);
+    put16(e + 2, 2, big);
+    put32(e + 4, 4, big);
+    memcpy(e + 8, "abc", 4);
     put32(t + 46, 0, big);
     memcpy(t + 50, "Sight", 6);
     return (size_t)(prefix ? 6 : 0) + 56;
@@ -461,7 +477,8 @@ static int quadrant_hue_mismatches(const image_t *img, int w, int h)
         if (q == 3) {
             ok = p[0] > 200 && p[1] > 200 && p[2] > 200;
         } else {
-            int top = p[0] >= p[1] && p[0] >= p[2] ? 0 : p[1] >= p[2] ? 1 : 2;
+            int top = p[0] >= p[1] && p[0] >= p[2] ? 0 : p[1] >= p[2] ? 1
+                                                                      : 2;
             ok = top == q && p[q] > 100;
         }
         if (!ok) {
@@ -545,7 +562,10 @@ static void test_empty_and_garbage(void)
     static const uint8_t jpg[] = {0xFF, 0xD8, 0xFF};
     static const uint8_t png[] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
     static const uint8_t webp[] = {'R', 'I', 'F', 'F', 0xF0, 0x0F, 0, 0, 'W', 'E', 'B', 'P'};
-    const struct { const uint8_t *magic; size_t n; } heads[] = {
+    const struct {
+        const uint8_t *magic;
+        size_t n;
+    } heads[] = {
         {jpg, sizeof jpg}, {png, sizeof png}, {webp, sizeof webp}};
     for (int round = 0; round < 20; round++)
         for (size_t k = 0; k < 3; k++) {
@@ -617,7 +637,7 @@ static void test_jpeg_variants(void)
         int equal = 1;
         for (int i = 0; i < w * h; i++)
             equal &= img.pixels[i * 3] == img.pixels[i * 3 + 1] &&
-                     img.pixels[i * 3] == img.pixels[i * 3 + 2];
+                img.pixels[i * 3] == img.pixels[i * 3 + 2];
         CHECK(equal);
         CHECK(near(px_at(&img, 4, 4), 30, 30, 30, 6));
         CHECK(near(px_at(&img, w - 5, h - 5), 220, 220, 220, 6));
@@ -729,8 +749,7 @@ static void test_png_variants(void)
     /* 8-bit grey -> r == g == b == value. */
     for (int i = 0; i < w * h; i++)
         rows[i] = (uint8_t)(i * 2);
-    png_spec s = {.w = w, .h = h, .color = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = rows,
-                  .stride = (size_t)w};
+    png_spec s = {.w = w, .h = h, .color = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = rows, .stride = (size_t)w};
     blob b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     int ok = img.pixels != NULL;
@@ -746,8 +765,7 @@ static void test_png_variants(void)
         rows[i * 2] = (uint8_t)(v >> 8);
         rows[i * 2 + 1] = (uint8_t)v;
     }
-    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_GRAY, .depth = 16, .rows = rows,
-                   .stride = (size_t)w * 2};
+    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_GRAY, .depth = 16, .rows = rows, .stride = (size_t)w * 2};
     b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     ok = img.pixels != NULL;
@@ -766,8 +784,7 @@ static void test_png_variants(void)
         for (int x = 0; x < w; x++)
             if ((x + y) & 1)
                 rows[y * st1 + x / 8] |= (uint8_t)(0x80 >> (x % 8));
-    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_GRAY, .depth = 1, .rows = rows,
-                   .stride = st1};
+    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_GRAY, .depth = 1, .rows = rows, .stride = st1};
     b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     ok = img.pixels != NULL;
@@ -785,8 +802,7 @@ static void test_png_variants(void)
         rows[i * 2] = (uint8_t)(100 + i);
         rows[i * 2 + 1] = (uint8_t)(i & 1 ? 0 : 255);
     }
-    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_GRAY_ALPHA, .depth = 8, .rows = rows,
-                   .stride = (size_t)w * 2};
+    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_GRAY_ALPHA, .depth = 8, .rows = rows, .stride = (size_t)w * 2};
     b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     ok = img.pixels != NULL;
@@ -801,8 +817,7 @@ static void test_png_variants(void)
     const uint8_t trns[4] = {0, 128, 255, 7};
     for (int i = 0; i < w * h; i++)
         rows[i] = (uint8_t)(i % 4);
-    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_PALETTE, .depth = 8, .rows = rows,
-                   .stride = (size_t)w, .pal = pal, .npal = 4, .trns = trns, .ntrns = 4};
+    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_PALETTE, .depth = 8, .rows = rows, .stride = (size_t)w, .pal = pal, .npal = 4, .trns = trns, .ntrns = 4};
     b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     ok = img.pixels != NULL;
@@ -820,9 +835,7 @@ static void test_png_variants(void)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             rows[y * st2 + x / 4] |= (uint8_t)(((x + 2 * y) % 4) << (6 - 2 * (x % 4)));
-    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_PALETTE, .depth = 2, .rows = rows,
-                   .stride = st2, .pal = pal, .npal = 4, .trns = trns, .ntrns = 2,
-                   .interlace = PNG_INTERLACE_ADAM7};
+    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_PALETTE, .depth = 2, .rows = rows, .stride = st2, .pal = pal, .npal = 4, .trns = trns, .ntrns = 2, .interlace = PNG_INTERLACE_ADAM7};
     b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     ok = img.pixels != NULL;
@@ -838,8 +851,7 @@ static void test_png_variants(void)
     /* RGB with a tRNS colour key: ignored. */
     uint8_t *grad = make_gradient(w, h);
     const png_color_16 key = {.red = 0, .green = 0, .blue = 0};
-    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_RGB, .depth = 8, .rows = grad,
-                   .stride = (size_t)w * 3, .trns_color = &key};
+    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_RGB, .depth = 8, .rows = grad, .stride = (size_t)w * 3, .trns_color = &key};
     b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     CHECK(img.pixels && memcmp(img.pixels, grad, (size_t)w * h * 3) == 0);
@@ -851,8 +863,7 @@ static void test_png_variants(void)
         memcpy(rows + i * 4, grad + i * 3, 3);
         rows[i * 4 + 3] = (uint8_t)(i % 3 == 0 ? 0 : 200);
     }
-    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_RGB_ALPHA, .depth = 8, .rows = rows,
-                   .stride = (size_t)w * 4};
+    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_RGB_ALPHA, .depth = 8, .rows = rows, .stride = (size_t)w * 4};
     b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     CHECK(img.pixels && memcmp(img.pixels, grad, (size_t)w * h * 3) == 0);
@@ -865,8 +876,7 @@ static void test_png_variants(void)
             rows[i * 8 + c * 2] = c < 3 ? grad[i * 3 + c] : 0xFF;
             rows[i * 8 + c * 2 + 1] = c < 3 ? grad[i * 3 + c] : 0xFF; /* v * 257 scales back to v */
         }
-    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_RGB_ALPHA, .depth = 16, .rows = rows,
-                   .stride = (size_t)w * 8};
+    s = (png_spec){.w = w, .h = h, .color = PNG_COLOR_TYPE_RGB_ALPHA, .depth = 16, .rows = rows, .stride = (size_t)w * 8};
     b = png_encode(&s);
     CHECK_EQ_INT(dec(&b, NULL, &img), IMAGE_OK);
     CHECK(img.pixels && memcmp(img.pixels, grad, (size_t)w * h * 3) == 0);
@@ -1090,9 +1100,11 @@ static void test_exif_hostile(void)
                                  'V', 'P', '8', 'X', 0xFF, 0xFF, 0xFF, 0xFF, 1, 2};
     static const uint8_t w2[] = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E', 'B', 'P',
                                  'E', 'X', 'I', 'F', 0xFE, 0xFF, 0xFF, 0xFF, 'I', 'I', 42, 0};
-    const struct { const uint8_t *p; size_t n; } hostile[] = {
-        {j1, sizeof j1}, {j2, sizeof j2}, {j3, sizeof j3}, {p1, sizeof p1},
-        {p2, sizeof p2}, {w1, sizeof w1}, {w2, sizeof w2}};
+    const struct {
+        const uint8_t *p;
+        size_t n;
+    } hostile[] = {
+        {j1, sizeof j1}, {j2, sizeof j2}, {j3, sizeof j3}, {p1, sizeof p1}, {p2, sizeof p2}, {w1, sizeof w1}, {w2, sizeof w2}};
     for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
         blob b = blob_dup(hostile[i].p, hostile[i].n);
         CHECK_EQ_INT(dec_n(&b, b.len, NULL, &img, msg, sizeof msg), IMAGE_CORRUPT);
@@ -1131,7 +1143,8 @@ static double srgb_lin(double v)
 
 static int srgb_enc(double v)
 {
-    v = v < 0 ? 0 : v > 1 ? 1 : v;
+    v = v < 0 ? 0 : v > 1 ? 1
+                          : v;
     v = v <= 0.0031308 ? v * 12.92 : 1.055 * pow(v, 1 / 2.4) - 0.055;
     return (int)lround(v * 255.0);
 }
@@ -1144,8 +1157,7 @@ static void test_icc(void)
     image_t img;
     const uint8_t p3[3] = {200, 60, 60}, grey[3] = {128, 128, 128};
     /* P3 -> sRGB on linear values (both D65). */
-    static const double m[3][3] = {{1.2249, -0.2247, 0.0}, {-0.0420, 1.0419, 0.0},
-                                   {-0.0197, -0.0786, 1.0979}};
+    static const double m[3][3] = {{1.2249, -0.2247, 0.0}, {-0.0420, 1.0419, 0.0}, {-0.0197, -0.0786, 1.0979}};
     double lin[3] = {srgb_lin(p3[0]), srgb_lin(p3[1]), srgb_lin(p3[2])};
     int want[3];
     for (int k = 0; k < 3; k++)
@@ -1234,12 +1246,14 @@ static blob vips_encode(const uint8_t *px, int w, int h, const char *suffix)
  * palette (the four quadrant colours), 1-bit (black/white). */
 static blob bmp_encode(const uint8_t *px, int w, int h, int bpp)
 {
-    int pal_n = bpp == 8 ? 4 : bpp == 1 ? 2 : 0;
+    int pal_n = bpp == 8 ? 4 : bpp == 1 ? 2
+                                        : 0;
     size_t stride = (((size_t)w * bpp + 31) / 32) * 4;
     size_t dib = bpp == 32 ? 108 : 40, off = 14 + dib + (size_t)pal_n * 4;
     size_t len = off + stride * h;
     uint8_t *b = calloc(1, len);
-    b[0] = 'B'; b[1] = 'M';
+    b[0] = 'B';
+    b[1] = 'M';
     put32(b + 2, (uint32_t)len, 0);
     put32(b + 10, (uint32_t)off, 0);
     put32(b + 14, (uint32_t)dib, 0);
@@ -1257,16 +1271,22 @@ static blob bmp_encode(const uint8_t *px, int w, int h, int bpp)
     uint8_t *pal = b + 14 + dib;
     for (int i = 0; i < pal_n; i++) {
         const int *c = bpp == 8 ? quad_rgb[i] : (const int[3]){i ? 255 : 0, i ? 255 : 0, i ? 255 : 0};
-        pal[i * 4] = (uint8_t)c[2]; pal[i * 4 + 1] = (uint8_t)c[1]; pal[i * 4 + 2] = (uint8_t)c[0];
+        pal[i * 4] = (uint8_t)c[2];
+        pal[i * 4 + 1] = (uint8_t)c[1];
+        pal[i * 4 + 2] = (uint8_t)c[0];
     }
     for (int y = 0; y < h; y++) {
         uint8_t *row = b + off + stride * (size_t)(bpp == 32 ? y : h - 1 - y);
         for (int x = 0; x < w; x++) {
             const uint8_t *p = px + ((size_t)y * w + x) * 3;
             if (bpp == 24) {
-                row[x * 3] = p[2]; row[x * 3 + 1] = p[1]; row[x * 3 + 2] = p[0];
+                row[x * 3] = p[2];
+                row[x * 3 + 1] = p[1];
+                row[x * 3 + 2] = p[0];
             } else if (bpp == 32) {
-                row[x * 4] = p[2]; row[x * 4 + 1] = p[1]; row[x * 4 + 2] = p[0];
+                row[x * 4] = p[2];
+                row[x * 4 + 1] = p[1];
+                row[x * 4 + 2] = p[0];
             } else if (bpp == 8) {
                 row[x] = (uint8_t)((y >= h / 2) * 2 + (x >= w / 2));
             } else if (p[0] > 127) {
@@ -1490,7 +1510,7 @@ static void test_too_large(void)
     blob wp = webp_lossless(q, 16, 16);
     CHECK(memcmp(wp.data + 12, "VP8L", 4) == 0 && wp.data[20] == 0x2F);
     uint32_t bits = (uint32_t)wp.data[21] | (uint32_t)wp.data[22] << 8 |
-                    (uint32_t)wp.data[23] << 16 | (uint32_t)wp.data[24] << 24;
+        (uint32_t)wp.data[23] << 16 | (uint32_t)wp.data[24] << 24;
     bits = (bits & 0xF0000000u) | 15999u | 15999u << 14;
     put32(wp.data + 21, bits, 0);
     CHECK_EQ_INT(dec_n(&wp, wp.len, &lim, &img, msg, sizeof msg), IMAGE_TOO_LARGE);
@@ -1524,9 +1544,11 @@ static void test_dct_scaling(void)
     blob r = jpeg_rgb(q, w, h, exif, n);
 
     /* {min_w, min_h, orientation-6 file?, expected w, h, orig w, h, fit} */
-    const struct { int mw, mh, rot, ew, eh, ow, oh, fit; } cases[] = {
-        {400, 300, 0, 400, 300, 1600, 1200, 0},   /* 1/4 exactly */
-        {401, 300, 0, 800, 600, 1600, 1200, 0},   /* 1/4 one short: 1/2 */
+    const struct {
+        int mw, mh, rot, ew, eh, ow, oh, fit;
+    } cases[] = {
+        {400, 300, 0, 400, 300, 1600, 1200, 0}, /* 1/4 exactly */
+        {401, 300, 0, 800, 600, 1600, 1200, 0}, /* 1/4 one short: 1/2 */
         {640, 480, 0, 800, 600, 1600, 1200, 0},
         {640, 640, 0, 1600, 1200, 1600, 1200, 0}, /* 1/2 is 600 high < 640: full size */
         {200, 150, 0, 200, 150, 1600, 1200, 0},   /* 1/8 */
@@ -1543,8 +1565,7 @@ static void test_dct_scaling(void)
         {400, 5000, 0, 400, 300, 1600, 1200, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        image_decode_opts o = {.max_pixels = 50000000, .min_width = cases[i].mw,
-                               .min_height = cases[i].mh, .fit = cases[i].fit};
+        image_decode_opts o = {.max_pixels = 50000000, .min_width = cases[i].mw, .min_height = cases[i].mh, .fit = cases[i].fit};
         CHECK_EQ_INT(dec(cases[i].rot ? &r : &b, &o, &img), IMAGE_OK);
         CHECK_EQ_INT(img.width, cases[i].ew);
         CHECK_EQ_INT(img.height, cases[i].eh);
@@ -1553,7 +1574,8 @@ static void test_dct_scaling(void)
         if (img.pixels && img.width == cases[i].ew && img.height == cases[i].eh)
             CHECK_EQ_INT(quadrant_mismatches(&img, cases[i].rot ? img.height : img.width,
                                              cases[i].rot ? img.width : img.height,
-                                             cases[i].rot ? 6 : 1), 0);
+                                             cases[i].rot ? 6 : 1),
+                         0);
         image_free(&img);
     }
     blob_free(&b);
