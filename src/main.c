@@ -173,6 +173,7 @@ static int serve(int argc, char **argv)
         curl_global_cleanup();
         return 1;
     }
+    image_set_icc_to_srgb(cfg.icc_to_srgb);
 
     services sv = {0};
     if (start_all(&cfg, &sv) != 0) {

@@ -37,6 +37,7 @@ typedef struct {
     int ort_concurrency;    /* model Runs at once; 0 = one per CPU */
     char url_allow[2048];   /* v2 fetches: CIDRs/hosts opened despite being private */
     bool url_http;          /* allow plain http image URLs */
+    bool icc_to_srgb;       /* convert images with a non-sRGB ICC profile to sRGB */
     int url_timeout_s, url_connect_timeout_s, url_max_redirects;
     int64_t url_max_bytes;
     char ocr_dir[1024]; /* PaddleOCR ONNX models and dictionary; "" = the installation's */

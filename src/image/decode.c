@@ -23,10 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libexif/exif-data.h>
 #include <vips/vips.h>
 
 #include "image/bmp.h"
+#include "image/heif_orient.h"
+#include "image/sniff.h"
 
 #define SUPPORTED_LIST "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
 
@@ -62,7 +63,7 @@ static const char *const allowed_loaders[] = {
 
 static int init_rc = -1;
 static const char *init_argv0;
-/* SIGHT_COLOR=srgb: convert images with a non-sRGB ICC profile (Display P3,
+/* --icc-to-srgb: convert images with a non-sRGB ICC profile (Display P3,
  * Adobe RGB) to sRGB. Off by default: the detectors' reference pipelines
  * (Ultralytics, YOLOX: cv2 / djpeg) ignore ICC profiles, and converting moves
  * scores enough to change detections (bus.jpg of the shared photos is Display
@@ -98,10 +99,13 @@ static void init_once(void)
     for (size_t i = 0; i < sizeof allowed_loaders / sizeof allowed_loaders[0]; i++)
         if (g_type_from_name(allowed_loaders[i]))
             vips_operation_block_set(allowed_loaders[i], FALSE);
-    const char *color = getenv("SIGHT_COLOR");
-    icc_to_srgb = color && !strcmp(color, "srgb");
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG, quiet_log, NULL);
     init_rc = 0;
+}
+
+void image_set_icc_to_srgb(bool on)
+{
+    icc_to_srgb = on;
 }
 
 int image_init(const char *argv0)
@@ -110,139 +114,6 @@ int image_init(const char *argv0)
     init_argv0 = argv0;
     pthread_once(&once, init_once);
     return init_rc;
-}
-
-/* ----------------------------------------------------------------- sniff */
-
-static int has(const uint8_t *buf, size_t len, size_t at, const char *s)
-{
-    size_t n = strlen(s);
-    return len >= at + n && memcmp(buf + at, s, n) == 0;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* ISO BMFF files (HEIF, AVIF) start with an ftyp box: the major brand, then
- * compatible brands. AVIF wins when either names it (an AVIF may carry mif1
- * as its major brand); HEIF for the HEVC and generic image brands. */
-static image_format sniff_ftyp(const uint8_t *buf, size_t len)
-{
-    if (len < 16 || !has(buf, len, 4, "ftyp"))
-        return IMAGE_FMT_UNKNOWN;
-    size_t box = be32(buf);
-    if (box < 16 || box > len)
-        box = len < 64 ? len : 64;
-    static const char *const heif[] = {"heic", "heix", "hevc", "hevx", "heim", "heis",
-                                       "hevm", "hevs", "mif1", "msf1"};
-    image_format f = IMAGE_FMT_UNKNOWN;
-    for (size_t at = 8; at + 4 <= box; at += (at == 8 ? 8 : 4)) { /* skip minor_version */
-        if (!memcmp(buf + at, "avif", 4) || !memcmp(buf + at, "avis", 4))
-            return IMAGE_FMT_AVIF;
-        for (size_t i = 0; i < sizeof heif / sizeof heif[0]; i++)
-            if (!memcmp(buf + at, heif[i], 4))
-                f = IMAGE_FMT_HEIF;
-    }
-    return f;
-}
-
-image_format image_sniff(const uint8_t *buf, size_t len)
-{
-    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-    if (!buf)
-        return IMAGE_FMT_UNKNOWN;
-    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF)
-        return IMAGE_FMT_JPEG;
-    if (len >= 8 && memcmp(buf, png_sig, 8) == 0)
-        return IMAGE_FMT_PNG;
-    if (len >= 12 && memcmp(buf, "RIFF", 4) == 0 && memcmp(buf + 8, "WEBP", 4) == 0)
-        return IMAGE_FMT_WEBP;
-    if (has(buf, len, 0, "GIF87a") || has(buf, len, 0, "GIF89a"))
-        return IMAGE_FMT_GIF;
-    if (len >= 8 && (!memcmp(buf, "II*\0", 4) || !memcmp(buf, "MM\0*", 4) || !memcmp(buf, "II+\0", 4) || !memcmp(buf, "MM\0+", 4))) /* + : BigTIFF */
-        return IMAGE_FMT_TIFF;
-    if (len >= 26 && buf[0] == 'B' && buf[1] == 'M')
-        return IMAGE_FMT_BMP;
-    return sniff_ftyp(buf, len);
-}
-
-/* For the unsupported_image message: what the bytes look like, when that is
- * a format people send by mistake. NULL when nothing is recognised. */
-static const char *sniff_other(const uint8_t *buf, size_t len)
-{
-    static const uint8_t jxl_box[12] = {0, 0, 0, 0x0C, 'J', 'X', 'L', ' ', 0x0D, 0x0A, 0x87, 0x0A};
-    static const uint8_t jp2_box[12] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A};
-    static const uint8_t ico[4] = {0, 0, 1, 0};
-    if (has(buf, len, 0, "%PDF-")) return "PDF";
-    if (has(buf, len, 0, "%!PS")) return "PostScript";
-    if ((len >= 2 && buf[0] == 0xFF && buf[1] == 0x0A) || (len >= 12 && !memcmp(buf, jxl_box, 12)))
-        return "JPEG XL";
-    if ((len >= 12 && !memcmp(buf, jp2_box, 12)) ||
-        (len >= 4 && buf[0] == 0xFF && buf[1] == 0x4F && buf[2] == 0xFF && buf[3] == 0x51))
-        return "JPEG 2000";
-    if (has(buf, len, 0, "8BPS")) return "Photoshop (PSD)";
-    if (len >= 6 && !memcmp(buf, ico, 4)) return "Windows icon (ICO)";
-    if (len >= 4 && buf[0] == 0x76 && buf[1] == 0x2F && buf[2] == 0x31 && buf[3] == 0x01) return "OpenEXR";
-    if (has(buf, len, 0, "SIMPLE  =")) return "FITS";
-    if (has(buf, len, 0, "#?RADIANCE") || has(buf, len, 0, "#?RGBE")) return "Radiance HDR";
-    if (len >= 3 && buf[0] == 'P' && buf[1] >= '1' && buf[1] <= '7' &&
-        (buf[2] == '\n' || buf[2] == ' ' || buf[2] == '\r' || buf[2] == '\t'))
-        return "Netpbm (PBM/PGM/PPM)";
-    if (has(buf, len, 0, "RIFF")) return "RIFF (not WebP)";
-    if (len >= 12 && has(buf, len, 4, "ftyp")) return "ISO media (not HEIF or AVIF)";
-    /* SVG: XML text that opens an <svg element near the start. */
-    size_t n = len < 1024 ? len : 1024;
-    for (size_t i = 0; i + 4 <= n; i++)
-        if (!memcmp(buf + i, "<svg", 4)) return "SVG";
-    if (has(buf, len, 0, "<?xml")) return "XML";
-    if (has(buf, len, 0, "BM")) return "truncated BMP";
-    return NULL;
-}
-
-const char *image_format_name(image_format f)
-{
-    switch (f) {
-    case IMAGE_FMT_JPEG: return "jpeg";
-    case IMAGE_FMT_PNG: return "png";
-    case IMAGE_FMT_WEBP: return "webp";
-    case IMAGE_FMT_HEIF: return "heif";
-    case IMAGE_FMT_AVIF: return "avif";
-    case IMAGE_FMT_GIF: return "gif";
-    case IMAGE_FMT_TIFF: return "tiff";
-    case IMAGE_FMT_BMP: return "bmp";
-    default: return "unknown";
-    }
-}
-
-/* The name in messages. */
-static const char *format_title(image_format f)
-{
-    switch (f) {
-    case IMAGE_FMT_JPEG: return "JPEG";
-    case IMAGE_FMT_PNG: return "PNG";
-    case IMAGE_FMT_WEBP: return "WebP";
-    case IMAGE_FMT_HEIF: return "HEIF";
-    case IMAGE_FMT_AVIF: return "AVIF";
-    case IMAGE_FMT_GIF: return "GIF";
-    case IMAGE_FMT_TIFF: return "TIFF";
-    case IMAGE_FMT_BMP: return "BMP";
-    default: return "image";
-    }
-}
-
-const char *image_status_code(image_status s)
-{
-    switch (s) {
-    case IMAGE_OK: return "ok";
-    case IMAGE_EMPTY: return "empty_file";
-    case IMAGE_UNSUPPORTED: return "unsupported_image";
-    case IMAGE_CORRUPT: return "corrupt_image";
-    case IMAGE_TOO_LARGE: return "image_too_large";
-    case IMAGE_NO_MEMORY: return "out_of_memory";
-    }
-    return "unknown";
 }
 
 /* ---------------------------------------------------------------- limits */
@@ -321,73 +192,13 @@ static image_status vips_msg(image_format f, const char *what, char *msg, size_t
     if (!truncated && (strstr(first, "nsupported") || strstr(first, "not supported") || strstr(first, "not implemented")))
         st = IMAGE_UNSUPPORTED, what = "unsupported";
     if (truncated)
-        set_msg(msg, msg_len, "truncated %s data", format_title(f));
+        set_msg(msg, msg_len, "truncated %s data", image_format_title(f));
     else if (*text)
-        set_msg(msg, msg_len, "%s %s: %s", what, format_title(f), text);
+        set_msg(msg, msg_len, "%s %s: %s", what, image_format_title(f), text);
     else
-        set_msg(msg, msg_len, "%s %s data", what, format_title(f));
+        set_msg(msg, msg_len, "%s %s data", what, image_format_title(f));
     g_free(all);
     return st;
-}
-
-/* ------------------------------------------------------- HEIF orientation */
-
-/* In HEIF and AVIF the irot/imir properties are the normative transform, and
- * libheif applies them; EXIF orientation is descriptive only, and libvips
- * drops it. Phones write both, describing the same turn, so applying EXIF too
- * would turn the picture twice. But files written by tools that keep EXIF
- * without irot (libheif's own heif-enc before 1.16) would stay sideways:
- * apply EXIF there. This tells whether the file has an irot or imir property:
- * they live in the top-level meta box (its item properties), never in mdat. */
-static bool heif_has_transform(const uint8_t *buf, size_t len)
-{
-    size_t at = 0;
-    while (at + 8 <= len) {
-        uint64_t size = be32(buf + at), head = 8;
-        if (size == 1) {
-            if (at + 16 > len)
-                return false;
-            size = (uint64_t)be32(buf + at + 8) << 32 | be32(buf + at + 12);
-            head = 16;
-        } else if (size == 0) {
-            size = len - at;
-        }
-        if (size < head || size > len - at)
-            return false;
-        if (!memcmp(buf + at + 4, "meta", 4))
-            return memmem(buf + at + head, size - head, "irot", 4) ||
-                memmem(buf + at + head, size - head, "imir", 4);
-        at += size;
-    }
-    return false;
-}
-
-/* The EXIF orientation of a HEIF, from the EXIF block libvips attached (raw
- * TIFF data, which libexif reads behind an "Exif" header). 1 when none. */
-static int heif_exif_orientation(VipsImage *im)
-{
-    const void *data;
-    size_t n;
-    if (!vips_image_get_typeof(im, VIPS_META_EXIF_NAME) ||
-        vips_image_get_blob(im, VIPS_META_EXIF_NAME, &data, &n) != 0 || n < 8 || n > (1u << 20))
-        return 1;
-    unsigned char *block = malloc(n + 6);
-    if (!block)
-        return 1;
-    bool has_header = n >= 6 && !memcmp(data, "Exif\0\0", 6);
-    memcpy(block, "Exif\0\0", 6);
-    memcpy(block + 6, data, n);
-    ExifData *ed = exif_data_new_from_data(has_header ? block + 6 : block,
-                                           (unsigned int)(has_header ? n : n + 6));
-    free(block);
-    int o = 1;
-    if (ed) {
-        ExifEntry *e = exif_content_get_entry(ed->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
-        if (e && e->format == EXIF_FORMAT_SHORT && e->components == 1 && e->size >= 2)
-            o = exif_get_short(e->data, exif_data_get_byte_order(ed));
-        exif_data_unref(ed);
-    }
-    return o >= 1 && o <= 8 ? o : 1;
 }
 
 /* ----------------------------------------------------------------- loads */
@@ -441,12 +252,12 @@ static bool icc_is_srgb(const uint8_t *p, size_t n)
 {
     if (n < 132)
         return false;
-    uint32_t count = be32(p + 128);
+    uint32_t count = image_be32(p + 128);
     for (uint32_t i = 0; i < count && 132 + (size_t)i * 12 + 12 <= n; i++) {
         const uint8_t *e = p + 132 + (size_t)i * 12;
         if (memcmp(e, "desc", 4) != 0)
             continue;
-        size_t off = be32(e + 4), sz = be32(e + 8);
+        size_t off = image_be32(e + 4), sz = image_be32(e + 8);
         if (off > n || sz > n - off)
             return false;
         static const uint8_t wide[8] = {0, 's', 0, 'R', 0, 'G', 0, 'B'};
@@ -456,7 +267,7 @@ static bool icc_is_srgb(const uint8_t *p, size_t n)
 }
 
 /* Any colour space, depth and band count into 3-band 8-bit sRGB. ICC
- * profiles are applied when SIGHT_COLOR=srgb (a broken profile is ignored, as
+ * profiles are applied with --icc-to-srgb (a broken profile is ignored, as
  * browsers do); CMYK always goes through one (libvips' own without); alpha
  * is dropped, not composited, as the models take RGB. Images made here are
  * owned by ctx. */
@@ -584,11 +395,11 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
     if (load(f, buf, len, 1, false, &head) != 0)
         return vips_msg(f, "corrupt", msg, msg_len);
     uint64_t fw = (uint64_t)head->Xsize, fh = (uint64_t)head->Ysize;
-    image_status st = check_dims(fw, fh, opts, format_title(f), msg, msg_len);
+    image_status st = check_dims(fw, fh, opts, image_format_title(f), msg, msg_len);
     int orientation = vips_image_get_orientation(head), found = orientation;
     if (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF) {
-        found = heif_exif_orientation(head);
-        orientation = heif_has_transform(buf, len) ? 1 : found;
+        found = image_heif_exif_orientation(head);
+        orientation = image_heif_has_transform(buf, len) ? 1 : found;
     }
     if (orientation < 1 || orientation > 8)
         orientation = found = 1;
@@ -712,7 +523,7 @@ image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opt
     }
     image_format f = image_sniff(buf, len);
     if (f == IMAGE_FMT_UNKNOWN) {
-        const char *what = sniff_other(buf, len);
+        const char *what = image_sniff_other(buf, len);
         if (what)
             set_msg(msg, msg_len, "%s is not a supported image format (" SUPPORTED_LIST ")", what);
         else

@@ -62,6 +62,9 @@ typedef struct {
  * bound the parallelism), and blocks every loader but the ones listed in
  * decode.c. Returns 0, or -1 when libvips cannot start. Safe to call again. */
 int image_init(const char *argv0);
+/* Convert images with a non-sRGB ICC profile to sRGB (--icc-to-srgb; off by
+ * default). Set once at start, before any decode. */
+void image_set_icc_to_srgb(bool on);
 
 /* Decodes buf into *out. On failure *out holds no memory and, when msg/msg_len
  * are given, msg receives a short human-readable reason. */

@@ -95,8 +95,8 @@ def test_display_p3_jpeg(tmp_path, images):
         pytest.skip("no model")
     data = images["jpeg_p3"].read_bytes()
     assert b"Display P3 (test)" in data
-    # Converted to sRGB (SIGHT_COLOR=srgb), the P3 file shows what the sRGB one shows.
-    s = Server(tmp_path, "--model", str(MODEL), env={"SIGHT_COLOR": "srgb"})
+    # Converted to sRGB (--icc-to-srgb), the P3 file shows what the sRGB one shows.
+    s = Server(tmp_path, "--model", str(MODEL), env={"SIGHT_ICC_TO_SRGB": "true"})
     try:
         out = post(s, [("srgb.jpg", images["jpeg"].read_bytes()), ("p3.jpg", data)])
     finally:

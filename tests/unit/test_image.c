@@ -1149,7 +1149,7 @@ static int srgb_enc(double v)
     return (int)lround(v * 255.0);
 }
 
-/* SIGHT_COLOR=srgb (set by main): a Display P3 JPEG comes out in sRGB, as
+/* --icc-to-srgb (set by main): a Display P3 JPEG comes out in sRGB, as
  * the P3 -> sRGB matrix says; an sRGB profile and a broken one leave the
  * pixels as stored. */
 static void test_icc(void)
@@ -1780,7 +1780,7 @@ static void test_testdata(void)
 
 int main(void)
 {
-    setenv("SIGHT_COLOR", "srgb", 1); /* test_icc; images without a profile are unaffected */
+    image_set_icc_to_srgb(true); /* test_icc; images without a profile are unaffected */
     if (image_init("test_image") != 0) {
         fprintf(stderr, "libvips failed to start\n");
         return 1;
