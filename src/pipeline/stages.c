@@ -130,7 +130,11 @@ bool stages_llm_left(const stage_work *w) { return w->llm_left; }
 json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, sight_error *err)
 {
     int rc = 0;
-    if (w->llm_left) {
+    if (w->llm_left && call->file->llm_refused) {
+        /* The other stages ran; only the provider call is refused. */
+        sight_error_set(err, "llm_quota_exceeded", "%s", "this API key's LLM-token quota is spent for this period");
+        rc = -1;
+    } else if (w->llm_left) {
         stage_input in = input_of(call, w);
         rc = run_stage(set->llm, "llm", STAGE_LLM, &in, true, w->earlier, w->result, w->timing, err);
     }

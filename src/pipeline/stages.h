@@ -23,7 +23,8 @@ typedef struct {
     uint8_t *data;
     size_t len;
     bool is_yolo, is_ocr, is_llm;
-    char *url; /* v2: where to fetch the bytes from (data is NULL until then) */
+    char *url;        /* v2: where to fetch the bytes from (data is NULL until then) */
+    bool llm_refused; /* the key's LLM-token quota is spent: is_llm ends in llm_quota_exceeded */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.
