@@ -204,23 +204,6 @@ static void emit_line(void *ctx, json_t *event)
     }
 }
 
-/* Counts a done line's result: the image, the stages that ran, LLM tokens. */
-static void meter_result(request_usage *u, const json_t *result)
-{
-    const json_t *img = json_object_get(result, "image");
-    u->megapixels += (double)json_integer_value(json_object_get(img, "width")) *
-        (double)json_integer_value(json_object_get(img, "height")) / 1e6;
-    if (json_object_get(result, "yolo")) u->yolo_runs++;
-    if (json_object_get(result, "ocr")) u->ocr_runs++;
-    const json_t *llm = json_object_get(result, "llm");
-    if (llm) {
-        u->llm_calls++;
-        const json_t *use = json_object_get(llm, "usage");
-        u->llm_prompt_tokens += json_integer_value(json_object_get(use, "prompt_tokens"));
-        u->llm_completion_tokens += json_integer_value(json_object_get(use, "completion_tokens"));
-    }
-}
-
 /* The "complete" line, then EOF. Called with r->mu held. The meter runs
  * first: a client that has seen "complete" can rely on the use being
  * recorded (it only blocks this request's own threads). */
@@ -252,7 +235,7 @@ static void finish_file(predict_request *r, size_t i, json_t *ev, bool ok)
         return;
     }
     r->settled[i] = true;
-    if (ev && ok) meter_result(&r->usage, json_object_get(ev, "result"));
+    if (ev && ok) stages_count_result(&r->usage, json_object_get(ev, "result"));
     if (ev) push_line(r, ev);
     if (ok) r->succeeded++;
     else r->failed++;

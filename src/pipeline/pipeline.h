@@ -44,14 +44,6 @@ void predict_request_cancel(predict_request *r);
  * "complete", and closes the queue. Outcomes that come later are dropped. */
 void predict_request_end(predict_request *r, const char *code, const char *message);
 
-/* What a request used, for the usage ledger: counted as its files settle. */
-typedef struct {
-    int64_t files, succeeded, failed;
-    double megapixels; /* of the decoded images, at their original size */
-    int64_t bytes_in;  /* uploaded or fetched */
-    int64_t yolo_runs, ocr_runs, llm_calls, llm_prompt_tokens, llm_completion_tokens;
-} request_usage;
-
 /* Called once, just before the "complete" line is queued, with what the
  * request used; it may block (a durable commit), and the complete line
  * waits for it. free_ctx (may be NULL) runs with the request's last reference. */

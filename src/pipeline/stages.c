@@ -153,3 +153,19 @@ json_t *stages_run_file(const stage_set *set, const stage_call *call, sight_erro
     stage_work *w = stages_begin(set, call, err);
     return w ? stages_finish(set, call, w, err) : NULL;
 }
+
+void stages_count_result(request_usage *u, const json_t *result)
+{
+    const json_t *img = json_object_get(result, "image");
+    u->megapixels += (double)json_integer_value(json_object_get(img, "width")) *
+        (double)json_integer_value(json_object_get(img, "height")) / 1e6;
+    if (json_object_get(result, "yolo")) u->yolo_runs++;
+    if (json_object_get(result, "ocr")) u->ocr_runs++;
+    const json_t *llm = json_object_get(result, "llm");
+    if (llm) {
+        u->llm_calls++;
+        const json_t *use = json_object_get(llm, "usage");
+        u->llm_prompt_tokens += json_integer_value(json_object_get(use, "prompt_tokens"));
+        u->llm_completion_tokens += json_integer_value(json_object_get(use, "completion_tokens"));
+    }
+}
