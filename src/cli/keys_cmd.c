@@ -33,17 +33,19 @@ static void fmt_time(int64_t t, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* "rate=30/min burst=30 ..." or "-" for none. */
+/* "rate=30/min burst=30 max-concurrent=none ..." or "-" for no limit at all. */
 static void fmt_limits(const key_limits *l, char *out, size_t len)
 {
-    char a[32], b[32], c[32];
+    char a[32], b[32], c[32], burst[24] = "none", conc[24] = "none";
     limit_format_rate(l->rate, l->rate_per_s, a, sizeof a);
     limit_format_quota(l->quota_images, l->quota_images_per, b, sizeof b);
     limit_format_quota(l->quota_llm_tokens, l->quota_llm_per, c, sizeof c);
+    if (l->rate) snprintf(burst, sizeof burst, "%lld", (long long)(l->burst ? l->burst : l->rate));
+    if (l->max_concurrent) snprintf(conc, sizeof conc, "%lld", (long long)l->max_concurrent);
     if (!limits_any(l)) snprintf(out, len, "-");
     else
-        snprintf(out, len, "rate=%s burst=%lld max-concurrent=%lld quota-images=%s quota-llm-tokens=%s", a,
-                 (long long)(l->burst ? l->burst : l->rate), (long long)l->max_concurrent, b, c);
+        snprintf(out, len, "rate=%s burst=%s max-concurrent=%s quota-images=%s quota-llm-tokens=%s", a, burst, conc,
+                 b, c);
 }
 
 /* Changes only the limits given; a running server sees them on its next
