@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/keys_cmd.h"
+#include "cli/usage_cmd.h"
 #include "cli/bench_cmd.h"
 #include "cli/detect_cmd.h"
 #include "cli/ocr_cmd.h"
@@ -28,6 +29,8 @@ static void usage(FILE *out)
                  "  keys create --name N   create an API key and print it (shown once)\n"
                  "  keys list              list keys (id, prefix, name, times, status)\n"
                  "  keys revoke ID         revoke a key; a running server refuses it at once\n"
+                 "  keys update ID [limits] change a key's limits (--rate, --burst, --max-concurrent, --quota-images, --quota-llm-tokens)\n"
+                 "  usage [--key ID]       use per key and UTC day (--from, --to, --json)\n"
                  "  detect IMAGE...        run detection on files, print NDJSON (sightd detect --help)\n"
                  "  ocr IMAGE...           read the text in files, print NDJSON (sightd ocr --help)\n"
                  "  version                print the version\n");
@@ -79,6 +82,7 @@ typedef struct {
     llm *an;
     fetcher *fetch;
     pipeline *pipe;
+    limiter *lim;
     server *srv;
 } services;
 
@@ -87,6 +91,7 @@ static void close_all(services *sv)
     if (sv->srv) server_shutdown(sv->srv);
     fetcher_stop(sv->fetch); /* before the pipeline: its last callbacks still finish files */
     pipeline_stop(sv->pipe);
+    limiter_free(sv->lim); /* after the pipeline: its last requests still commit their use */
     llm_close(sv->an);
     ocr_close(sv->ocr);
     detector_close(sv->det);
@@ -102,6 +107,10 @@ static int start_all(const sight_config *cfg, services *sv)
     }
     if (cfg->create_first_key && ensure_first_key(sv->ks) != 0) {
         log_error("cannot create the first API key in %s", cfg->db_path);
+        return -1;
+    }
+    if (!(sv->lim = limiter_new(sv->ks, &cfg->default_limits, cfg->metering, NULL))) {
+        log_error("cannot start the usage ledger");
         return -1;
     }
     int fatal;
@@ -137,7 +146,7 @@ static int start_all(const sight_config *cfg, services *sv)
                                                    model_select_source(cfg))
                                        : json_null(),
                                "ocr", sv->ocr != NULL);
-    sv->srv = server_start(cfg, sv->ks, sv->pipe, models);
+    sv->srv = server_start(cfg, sv->ks, sv->lim, sv->pipe, models);
     json_decref(models);
     return sv->srv ? 0 : -1;
 }
@@ -209,6 +218,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sightd: cannot start libvips\n");
         return 1;
     }
+    if (!strcmp(cmd, "usage")) return usage_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return detect_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "ocr")) return ocr_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-ort")) return bench_ort_command(argc - 1, argv + 1);

@@ -44,6 +44,26 @@ const fmt = (n, d = 1) => (typeof n === 'number' ? n.toFixed(d) : '');
 // ---- settings kept in local storage ----
 keyInput.value = localStorage.getItem('sight.api_key') || '';
 keyInput.addEventListener('input', () => localStorage.setItem('sight.api_key', keyInput.value.trim()));
+
+// ---- the key's use today (GET /api/v1/usage), beside the key field ----
+const usageEl = $('usage');
+let usageTimer = 0;
+async function showUsage() {
+  const key = keyInput.value.trim();
+  if (!key) { usageEl.textContent = ''; return; }
+  try {
+    const resp = await fetch('/api/v1/usage', { headers: { Authorization: `Bearer ${key}` } });
+    if (!resp.ok) { usageEl.textContent = ''; return; }
+    const rep = await resp.json();
+    const d = rep.usage[rep.usage.length - 1];
+    const q = rep.key.limits.quota_images;
+    usageEl.textContent = `Today: ${d.requests} requests, ${d.files} images${q ? ` (quota ${q})` : ''}, `
+      + `${fmt(d.megapixels, 2)} MP, ${d.llm_prompt_tokens + d.llm_completion_tokens} LLM tokens`;
+    usageEl.dataset.files = d.files;
+  } catch { usageEl.textContent = ''; }
+}
+keyInput.addEventListener('input', () => { clearTimeout(usageTimer); usageTimer = setTimeout(showUsage, 300); });
+showUsage();
 queryInput.value = localStorage.getItem('sight.query') || '';
 queryInput.addEventListener('input', () => localStorage.setItem('sight.query', queryInput.value));
 
@@ -257,6 +277,7 @@ async function send(endpoint, init, cards) {
     }
     await stream(resp, cards);
     for (const c of cards) if (!['done', 'error'].includes(c.card.dataset.state)) showError(c, { code: 'incomplete', message: 'the stream ended before this image was done' });
+    showUsage(); // "complete" means the use is recorded
   } catch (e) {
     showBanner(`Request failed: ${e.message}`);
     for (const c of cards) if (c.card.dataset.state !== 'done') showError(c, { code: 'network', message: e.message });

@@ -17,7 +17,8 @@ typedef enum { OPT_HOSTPORT,
                OPT_COUNT,
                OPT_BOOL,
                OPT_LOGLEVEL,
-               OPT_LAYOUT } opt_type;
+               OPT_LAYOUT,
+               OPT_LIMIT } opt_type;
 
 typedef struct {
     const char *flag; /* without the leading -- */
@@ -30,6 +31,9 @@ typedef struct {
 } opt_def;
 
 #define OFF(f) offsetof(sight_config, f)
+enum { LIM_RATE,
+       LIM_CONCURRENT,
+       LIM_QUOTA_IMAGES };
 #define SZ(f) sizeof(((sight_config *)0)->f)
 
 static const opt_def OPTS[] = {
@@ -71,6 +75,11 @@ static const opt_def OPTS[] = {
     {"llm-max-tokens", "SIGHT_LLM_MAX_TOKENS", OPT_INT, OFF(llm_max_tokens), 0, 1, 1000000, "max_tokens per answer (default 512)"},
     {"llm-max-image-side", "SIGHT_LLM_MAX_IMAGE_SIDE", OPT_INT, OFF(llm_max_image_side), 0, 64, 16384, "images are downscaled to this long side before sending (default 1024)"},
     {"llm-concurrency", "SIGHT_LLM_CONCURRENCY", OPT_INT, OFF(llm_concurrency), 0, 1, 1024, "LLM calls at once (default 4)"},
+    /* OPT_LIMIT: min says which limit (LIM_*). */
+    {"default-rate", "SIGHT_DEFAULT_RATE", OPT_LIMIT, 0, 0, LIM_RATE, 0, "requests per key without its own rate: N/s, N/min or N/h (default none)"},
+    {"default-max-concurrent", "SIGHT_DEFAULT_MAX_CONCURRENT", OPT_LIMIT, 0, 0, LIM_CONCURRENT, 0, "open requests per key without its own cap (default none)"},
+    {"default-quota-images", "SIGHT_DEFAULT_QUOTA_IMAGES", OPT_LIMIT, 0, 0, LIM_QUOTA_IMAGES, 0, "images per key without its own quota: N/day or N/month (default none)"},
+    {"metering", "SIGHT_METERING", OPT_BOOL, OFF(metering), 0, 0, 0, "record each request's use per key and day (GET /api/v1/usage; needed by quotas) (default true)"},
     {"create-first-key", "SIGHT_CREATE_FIRST_KEY", OPT_BOOL, OFF(create_first_key), 0, 0, 0, "on start, create and print a key if the store has none active"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
@@ -106,6 +115,7 @@ void config_defaults(sight_config *c)
     c->llm_max_tokens = 512;
     c->llm_max_image_side = 1024;
     c->llm_concurrency = 4;
+    c->metering = true;
 }
 
 typedef struct {
@@ -200,6 +210,15 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
         }
         c->listen_port = (uint16_t)port;
         return 0;
+    }
+    case OPT_LIMIT: {
+        key_limits *l = &c->default_limits;
+        char why[160];
+        int rc = o->min == LIM_RATE    ? limit_parse_rate(value, &l->rate, &l->rate_per_s, why, sizeof why)
+            : o->min == LIM_CONCURRENT ? limit_parse_positive(value, &l->max_concurrent, why, sizeof why)
+                                       : limit_parse_quota(value, &l->quota_images, &l->quota_images_per, why, sizeof why);
+        if (rc) snprintf(err, err_len, "--%s: %s", o->flag, why);
+        return rc;
     }
     case OPT_STR:
     case OPT_LAYOUT:

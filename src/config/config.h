@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "keys/limit_spec.h"
+
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
@@ -46,8 +48,10 @@ typedef struct {
     char llm_api_key[512];
     int llm_timeout_s;
     int llm_max_tokens;
-    int llm_max_image_side; /* images are downscaled to this before sending */
-    int llm_concurrency;    /* provider calls at once */
+    int llm_max_image_side;    /* images are downscaled to this before sending */
+    int llm_concurrency;       /* provider calls at once */
+    key_limits default_limits; /* for keys without their own (0 = none) */
+    bool metering;             /* record each request's use in the ledger */
 } sight_config;
 
 void config_defaults(sight_config *c);

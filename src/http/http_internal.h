@@ -11,6 +11,7 @@
 #include "http/conn_guard.h"
 #include "http/form.h"
 #include "keys/keystore.h"
+#include "limits/limiter.h"
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 #include "http/server.h"
@@ -26,6 +27,7 @@ struct server {
     int abort_fd;      /* eventfd, readable once streams must end now */
     conn_guard *guard; /* header and body deadlines */
     json_t *models;    /* what serves detection and OCR, for /readyz */
+    limiter *lim;      /* per-key limits and the usage ledger */
 };
 
 /* What a request's URL asks for (server.c's route_of). */
@@ -38,6 +40,7 @@ typedef enum {
     ROUTE_READYZ,
     ROUTE_METRICS,
     ROUTE_WEB,
+    ROUTE_USAGE,
     ROUTE_OTHER
 } http_route;
 
@@ -76,6 +79,15 @@ typedef struct http_req {
     int64_t body_bytes;
     char header_key[KEYSTORE_KEY_MAX + 2]; /* from Authorization / X-API-Key */
     bool has_header_key;
+
+    /* per-key limits (limits/limiter.h) */
+    int64_t key_id;                   /* once the key is verified */
+    key_limits limits;                /* the key's effective limits */
+    bool entered;                     /* holds one of the key's concurrency slots */
+    int64_t retry_after;              /* for a 429 of the limiter; 0: --retry-after */
+    int64_t reserved;                 /* quota reserved and not yet handed to the request */
+    bool llm_refused;                 /* the LLM-token quota is spent */
+    char rl_policy[96], rl_state[96]; /* RateLimit-Policy and RateLimit ("" none) */
 } http_req;
 
 /* reply.c: every response goes through these, so each carries X-Request-Id. */
@@ -89,5 +101,8 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
 enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
                                size_t *upload_data_size, bool first_call);
 void predict_cleanup(http_req *hr);
+
+/* usage.c: GET /api/v1/usage. */
+enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr);
 
 #endif

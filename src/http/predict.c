@@ -149,14 +149,38 @@ static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned s
     return MHD_YES;
 }
 
+/* A refusal of the limiter: 429 with its code and Retry-After. */
+static enum MHD_Result refuse_limited(struct MHD_Connection *c, http_req *hr, const limit_verdict *v)
+{
+    if (v->status == 429) metrics_refused(v->code);
+    hr->retry_after = v->retry_after;
+    return refuse(c, hr, v->status, v->code, "%s", v->message);
+}
+
+/* The key is known: its concurrency and rate, before anything else is done
+ * for it (from the headers: before the body is read). */
+static enum MHD_Result enter_limits(struct MHD_Connection *c, http_req *hr, int64_t id, const key_limits *own)
+{
+    hr->key_id = id;
+    limiter_effective(hr->srv->lim, own, &hr->limits);
+    limit_verdict v;
+    int rc = limiter_enter(hr->srv->lim, id, &hr->limits, &v);
+    snprintf(hr->rl_policy, sizeof hr->rl_policy, "%s", v.policy);
+    snprintf(hr->rl_state, sizeof hr->rl_state, "%s", v.state);
+    if (rc != 0) return refuse_limited(c, hr, &v);
+    hr->entered = true;
+    return MHD_YES;
+}
+
 static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const char *key)
 {
     if (!key || !*key)
         return refuse(c, hr, 401, "missing_api_key",
                       "no API key: send the api_key form field, Authorization: Bearer <key> or X-API-Key");
     int64_t id;
-    switch (keystore_verify(hr->srv->keys, key, &id)) {
-    case KEY_VALID: return MHD_YES;
+    key_limits own;
+    switch (keystore_verify_limits(hr->srv->keys, key, &id, &own)) {
+    case KEY_VALID: return enter_limits(c, hr, id, &own);
     case KEY_UNKNOWN: return refuse(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked");
     default: return refuse(c, hr, 503, "key_store_unavailable", "the API key store cannot be read; try again");
     }
@@ -239,6 +263,28 @@ static int validate_options(const stage_set *set, const form *f, sight_error *er
     return 0;
 }
 
+/* A request's link to the usage ledger (pipeline's meter hook). */
+typedef struct {
+    limiter *lim;
+    int64_t key_id, reserved;
+    bool done;
+} meter_ctx;
+
+static void meter_commit(void *ctx, const request_usage *u)
+{
+    meter_ctx *m = ctx;
+    usage_row row = {.requests = 1, .files = u->files, .succeeded = u->succeeded, .failed = u->failed, .megapixels = u->megapixels, .bytes_in = u->bytes_in, .yolo_runs = u->yolo_runs, .ocr_runs = u->ocr_runs, .llm_calls = u->llm_calls, .llm_prompt_tokens = u->llm_prompt_tokens, .llm_completion_tokens = u->llm_completion_tokens};
+    limiter_commit(m->lim, m->key_id, &row, m->reserved);
+    m->done = true;
+}
+
+static void meter_free(void *ctx)
+{
+    meter_ctx *m = ctx;
+    if (!m->done) limiter_release(m->lim, m->key_id, m->reserved);
+    free(m);
+}
+
 /* Moves the validated form into a pipeline request (which takes everything
  * given to it, whether it is made or not). */
 static predict_request *build_request(http_req *hr)
@@ -247,14 +293,29 @@ static predict_request *build_request(http_req *hr)
     file_job *files = calloc(f->nfiles ? f->nfiles : 1, sizeof *files);
     for (size_t i = 0; files && i < f->nfiles; i++) {
         const form_meta *m = &f->meta[i];
-        files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i), .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm};
+        files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i), .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm, .llm_refused = m->is_llm && hr->llm_refused};
         files[i].data = form_take_file(f, i, &files[i].len);
         files[i].filename_len = strlen(files[i].filename);
     }
+    size_t nfiles = f->nfiles;
     predict_request *pr = predict_request_new(hr->request_id, f->query, f->params, files, f->nfiles);
     f->query = NULL;
     f->params = NULL;
     form_free(f);
+    /* Metering off (--metering=false): no hook at all; the reservation is
+     * released when the HTTP request ends. */
+    meter_ctx *m = pr && limiter_metering(hr->srv->lim) ? malloc(sizeof *m) : NULL;
+    if (pr && !m && limiter_metering(hr->srv->lim)) {
+        predict_request_unref(pr);
+        return NULL;
+    }
+    if (m) {
+        /* The request owns its reservation from here (released by the
+         * commit, or unused when it ends first). */
+        *m = (meter_ctx){hr->srv->lim, hr->key_id, (int64_t)nfiles, false};
+        hr->reserved = 0;
+        predict_request_set_meter(pr, meter_commit, m, meter_free);
+    }
     return pr;
 }
 
@@ -390,6 +451,13 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     struct pollfd ab = {s->abort_fd, POLLIN, 0};
     if (poll(&ab, 1, 0) > 0)
         return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+    /* Quotas, now that the files are counted: the whole request or nothing. */
+    bool llm_ok = true;
+    limit_verdict lv;
+    if (limiter_reserve(s->lim, hr->key_id, &hr->limits, (int64_t)hr->form.nfiles, &llm_ok, &lv) != 0)
+        return refuse_limited(c, hr, &lv);
+    hr->reserved = (int64_t)hr->form.nfiles;
+    hr->llm_refused = !llm_ok;
     predict_request *pr = build_request(hr);
     if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     return hr->batch ? answer_batch(c, hr, pr) : start_stream(c, hr, pr);
@@ -443,6 +511,10 @@ void predict_cleanup(http_req *hr)
     hr->mp = NULL;
     buf_free(&hr->raw);
     form_free(&hr->form);
+    if (hr->entered) limiter_leave(hr->srv->lim, hr->key_id);
+    hr->entered = false;
+    limiter_release(hr->srv->lim, hr->key_id, hr->reserved); /* refused after reserving: unused */
+    hr->reserved = 0;
     if (hr->counted) {
         atomic_fetch_sub(&hr->srv->inflight, 1);
         metrics_inflight_add(-1);

@@ -10,9 +10,14 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
 {
     MHD_add_response_header(r, "X-Request-Id", hr->request_id);
     if (status == MHD_HTTP_TOO_MANY_REQUESTS || status == MHD_HTTP_SERVICE_UNAVAILABLE) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", hr->srv->cfg.retry_after_s);
+        char ra[24];
+        if (hr->retry_after > 0) snprintf(ra, sizeof ra, "%lld", (long long)hr->retry_after);
+        else snprintf(ra, sizeof ra, "%d", hr->srv->cfg.retry_after_s);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (hr->rl_policy[0]) {
+        MHD_add_response_header(r, "RateLimit-Policy", hr->rl_policy);
+        MHD_add_response_header(r, "RateLimit", hr->rl_state);
     }
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, route_is_predict(hr->route) ? "POST" : "GET, HEAD");

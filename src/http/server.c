@@ -31,6 +31,7 @@ static http_route route_of(const char *url)
     if (!strcmp(url, "/healthz")) return ROUTE_HEALTHZ;
     if (!strcmp(url, "/readyz")) return ROUTE_READYZ;
     if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
+    if (!strcmp(url, "/api/v1/usage")) return ROUTE_USAGE;
     if (static_file_find(url)) return ROUTE_WEB;
     return ROUTE_OTHER;
 }
@@ -46,6 +47,7 @@ static metrics_route route_metric(http_route r)
     case ROUTE_READYZ: return METRIC_ROUTE_READYZ;
     case ROUTE_METRICS: return METRIC_ROUTE_METRICS;
     case ROUTE_WEB: return METRIC_ROUTE_WEB;
+    case ROUTE_USAGE:
     case ROUTE_OTHER: break;
     }
     return METRIC_ROUTE_OTHER;
@@ -269,6 +271,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     case ROUTE_WEB:
         if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
         return handle_static(c, hr, url);
+    case ROUTE_USAGE:
+        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
+        return usage_handle(c, hr);
     default:
         return reply_error(c, hr, 404, "not_found", "no such endpoint: %s %.200s", method, url);
     }
@@ -364,7 +369,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("microhttpd: %s", buf);
 }
 
-server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, const json_t *models)
+server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models)
 {
     server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -374,6 +379,7 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, co
         return NULL;
     }
     s->keys = keys;
+    s->lim = limits;
     s->pipe = pipe;
     s->abort_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct sockaddr_storage ss;

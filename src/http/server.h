@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "keys/keystore.h"
+#include "limits/limiter.h"
 #include "pipeline/pipeline.h"
 
 typedef struct server server;
@@ -14,7 +15,7 @@ typedef struct server server;
 /* Starts listening. keys and pipe stay owned by the caller and must outlive
  * the server; models (copied; may be NULL) says which models serve, shown by
  * /readyz. Returns NULL (with a logged reason) when it cannot bind. */
-server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, const json_t *models);
+server *server_start(const sight_config *cfg, keystore *keys, limiter *lim, pipeline *pipe, const json_t *models);
 /* The port actually bound (useful with --listen 127.0.0.1:0). */
 unsigned server_port(const server *s);
 /* Stops accepting, lets running streams finish for up to the configured

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keys/limit_spec.h"
+
 typedef struct keystore keystore;
 
 typedef struct {
@@ -20,7 +22,17 @@ typedef struct {
     int64_t created_at;   /* unix seconds */
     int64_t last_used_at; /* 0 = never */
     int64_t revoked_at;   /* 0 = active */
+    key_limits limits;    /* the key's own; 0 = none (the server's default applies) */
 } key_info;
+
+/* One key's use on one UTC day (the ledger's row), or a change to add to it. */
+typedef struct {
+    int64_t key_id;
+    char day[11]; /* YYYY-MM-DD */
+    int64_t requests, files, succeeded, failed;
+    double megapixels;
+    int64_t bytes_in, yolo_runs, ocr_runs, llm_calls, llm_prompt_tokens, llm_completion_tokens;
+} usage_row;
 
 typedef enum {
     KEY_VALID = 0,
@@ -39,9 +51,18 @@ typedef struct {
      * 0 ok, -1 error (*out NULL, *n 0). */
     int (*list)(keystore *ks, key_info **out, size_t *n);
     int (*revoke)(keystore *ks, int64_t id); /* 0 ok, 1 no such active key, -1 error */
-    /* id_out (may be NULL) is set only for KEY_VALID. */
-    key_verdict (*verify)(keystore *ks, const char *key, int64_t *id_out);
+    /* id_out and limits_out (either may be NULL) are set only for KEY_VALID.
+     * The limits come with the same lookup, so a change is seen at once. */
+    key_verdict (*verify)(keystore *ks, const char *key, int64_t *id_out, key_limits *limits_out);
     int (*count_active)(keystore *ks, int64_t *n); /* 0 ok, -1 error */
+    /* Replaces key id's limits. 0 ok, 1 no such key, -1 error. */
+    int (*set_limits)(keystore *ks, int64_t id, const key_limits *l);
+    /* Adds every row (a change per key and day) in one transaction, so a
+     * group of requests costs one commit. 0 ok (durable), -1 error (nothing added). */
+    int (*usage_add)(keystore *ks, const usage_row *rows, size_t n);
+    /* Key id's rows for days from..to (YYYY-MM-DD, inclusive), ascending, only
+     * days with use; the caller free()s *out. 0 ok, -1 error. */
+    int (*usage_get)(keystore *ks, int64_t id, const char *from, const char *to, usage_row **out, size_t *n);
 } keystore_ops;
 
 struct keystore {
@@ -67,7 +88,24 @@ static inline int keystore_list(keystore *ks, key_info **out, size_t *n) { retur
 static inline int keystore_revoke(keystore *ks, int64_t id) { return ks->ops->revoke(ks, id); }
 static inline key_verdict keystore_verify(keystore *ks, const char *key, int64_t *id)
 {
-    return ks->ops->verify(ks, key, id);
+    return ks->ops->verify(ks, key, id, NULL);
+}
+static inline key_verdict keystore_verify_limits(keystore *ks, const char *key, int64_t *id, key_limits *l)
+{
+    return ks->ops->verify(ks, key, id, l);
+}
+static inline int keystore_set_limits(keystore *ks, int64_t id, const key_limits *l)
+{
+    return ks->ops->set_limits(ks, id, l);
+}
+static inline int keystore_usage_add(keystore *ks, const usage_row *rows, size_t n)
+{
+    return ks->ops->usage_add(ks, rows, n);
+}
+static inline int keystore_usage_get(keystore *ks, int64_t id, const char *from, const char *to, usage_row **out,
+                                     size_t *n)
+{
+    return ks->ops->usage_get(ks, id, from, to, out, n);
 }
 static inline int keystore_count_active(keystore *ks, int64_t *n) { return ks->ops->count_active(ks, n); }
 

@@ -10,6 +10,7 @@
  * another process is refused on the next request. WAL lets those reads run
  * while `sightd keys` writes from another connection. */
 #include "keys/keystore.h"
+#include "keys/keystore_sqlite_internal.h"
 #include "keys/sha256_hex.h"
 #include "util/array.h"
 
@@ -32,20 +33,13 @@
 #define KEY_PREFIX_LEN 8 /* shown by `keys list`; reveals 30 of 256 random bits */
 #define KEY_NAME_MAX 100
 #define TOUCH_INTERVAL 60 /* seconds between last_used_at writes per key */
-#define BUSY_TIMEOUT_MS 5000
 /* The last_used_at write is best effort and runs under the mutex every
  * verify waits on, so it must not wait long for another writer. */
 #define TOUCH_BUSY_TIMEOUT_MS 50
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 _Static_assert(KEY_LEN <= KEYSTORE_KEY_MAX, "key must fit KEYSTORE_KEY_MAX");
 
-typedef struct {
-    keystore base; /* first, so a keystore * converts back */
-    pthread_mutex_t mu;
-    sqlite3 *db;
-    sqlite3_stmt *insert, *list, *revoke, *verify, *touch, *count;
-} sqlite_ks;
 
 static int64_t now(void) { return (int64_t)time(NULL); }
 
@@ -132,6 +126,8 @@ static void ks_close(keystore *base)
     sqlite3_finalize(s->verify);
     sqlite3_finalize(s->touch);
     sqlite3_finalize(s->count);
+    sqlite3_finalize(s->set_limits);
+    usage_finalize(s);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -178,6 +174,19 @@ static int64_t col_int_or_zero(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, i);
 }
 
+/* The eight limit columns, in LIMIT_COLUMNS order, from column first. */
+static void read_limits(sqlite3_stmt *st, int first, key_limits *l)
+{
+    l->rate = sqlite3_column_int64(st, first);
+    l->rate_per_s = sqlite3_column_int64(st, first + 1);
+    l->burst = sqlite3_column_int64(st, first + 2);
+    l->max_concurrent = sqlite3_column_int64(st, first + 3);
+    l->quota_images = sqlite3_column_int64(st, first + 4);
+    l->quota_images_per = sqlite3_column_int(st, first + 5);
+    l->quota_llm_tokens = sqlite3_column_int64(st, first + 6);
+    l->quota_llm_per = sqlite3_column_int(st, first + 7);
+}
+
 static int ks_list(keystore *base, key_info **out, size_t *n)
 {
     sqlite_ks *s = (sqlite_ks *)base;
@@ -207,6 +216,7 @@ static int ks_list(keystore *base, key_info **out, size_t *n)
         k->created_at = sqlite3_column_int64(s->list, 3);
         k->last_used_at = col_int_or_zero(s->list, 4);
         k->revoked_at = col_int_or_zero(s->list, 5);
+        read_limits(s->list, 6, &k->limits);
     }
     if (ok && rc != SQLITE_DONE) ok = 0;
     sqlite3_reset(s->list);
@@ -235,7 +245,7 @@ static int ks_revoke(keystore *base, int64_t id)
     return rc;
 }
 
-static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out)
+static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out, key_limits *limits_out)
 {
     sqlite_ks *s = (sqlite_ks *)base;
     /* Garbage never reaches the database: cheap to refuse, and a flood of
@@ -250,6 +260,7 @@ static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out)
 
     key_verdict v = KEY_ERROR;
     int64_t id = 0, t = now();
+    key_limits lim = {0};
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = s->verify;
     if (sqlite3_bind_text(st, 1, hash, 64, SQLITE_TRANSIENT) == SQLITE_OK) {
@@ -262,6 +273,7 @@ static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out)
             int same = stored && sqlite3_column_bytes(st, 1) == 64 && CRYPTO_memcmp(stored, hash, 64) == 0;
             id = sqlite3_column_int64(st, 0);
             v = same && sqlite3_column_type(st, 2) == SQLITE_NULL ? KEY_VALID : KEY_UNKNOWN;
+            read_limits(st, 3, &lim);
         } else if (rc == SQLITE_DONE) {
             v = KEY_UNKNOWN;
         }
@@ -282,6 +294,7 @@ static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out)
     pthread_mutex_unlock(&s->mu);
 
     if (v == KEY_VALID && id_out) *id_out = id;
+    if (v == KEY_VALID && limits_out) *limits_out = lim;
     return v;
 }
 
@@ -299,6 +312,22 @@ static int ks_count_active(keystore *base, int64_t *n)
     return rc;
 }
 
+static int ks_set_limits(keystore *base, int64_t id, const key_limits *l)
+{
+    sqlite_ks *s = (sqlite_ks *)base;
+    sqlite3_stmt *st = s->set_limits;
+    int64_t v[8] = {l->rate, l->rate_per_s, l->burst, l->max_concurrent, l->quota_images, l->quota_images_per,
+                    l->quota_llm_tokens, l->quota_llm_per};
+    int rc = -1, ok = 1;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < 8 && ok; i++) ok = sqlite3_bind_int64(st, i + 1, v[i]) == SQLITE_OK;
+    if (ok && sqlite3_bind_int64(st, 9, id) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE)
+        rc = sqlite3_changes(s->db) > 0 ? 0 : 1;
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 static const keystore_ops SQLITE_OPS = {
     .close = ks_close,
     .create = ks_create,
@@ -306,6 +335,9 @@ static const keystore_ops SQLITE_OPS = {
     .revoke = ks_revoke,
     .verify = ks_verify,
     .count_active = ks_count_active,
+    .set_limits = ks_set_limits,
+    .usage_add = ks_usage_add,
+    .usage_get = ks_usage_get,
 };
 
 /* ---- open ---- */
@@ -342,7 +374,7 @@ static int prepare_path(const char *path, char *err, size_t err_len)
     return 0;
 }
 
-static int exec(sqlite3 *db, const char *sql, char *err, size_t err_len)
+int ks_exec(sqlite3 *db, const char *sql, char *err, size_t err_len)
 {
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK) return 0;
     set_err(err, err_len, "%s", sqlite3_errmsg(db));
@@ -354,7 +386,7 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t err_len)
  * a new file at once cannot both migrate. */
 static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
 {
-    if (exec(db, "BEGIN IMMEDIATE", err, err_len)) return -1;
+    if (ks_exec(db, "BEGIN IMMEDIATE", err, err_len)) return -1;
 
     sqlite3_stmt *st = NULL;
     int version = -1;
@@ -365,29 +397,53 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
 
     int rc = -1;
     if (version == 0) {
-        rc = exec(db,
-                  "CREATE TABLE IF NOT EXISTS api_keys("
-                  " id INTEGER PRIMARY KEY,"
-                  " name TEXT NOT NULL,"
-                  " key_hash TEXT NOT NULL UNIQUE," /* UNIQUE also indexes verify's lookup */
-                  " prefix TEXT NOT NULL,"
-                  " created_at INTEGER NOT NULL,"
-                  " last_used_at INTEGER,"
-                  " revoked_at INTEGER);"
-                  "PRAGMA user_version = 1;",
-                  err, err_len);
+        rc = ks_exec(db,
+                     "CREATE TABLE IF NOT EXISTS api_keys("
+                     " id INTEGER PRIMARY KEY,"
+                     " name TEXT NOT NULL,"
+                     " key_hash TEXT NOT NULL UNIQUE," /* UNIQUE also indexes verify's lookup */
+                     " prefix TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL,"
+                     " last_used_at INTEGER,"
+                     " revoked_at INTEGER);"
+                     "PRAGMA user_version = 1;",
+                     err, err_len);
+        if (rc == 0) version = 1;
+    }
+    /* 1 -> 2: limits per key (0 = none) and the usage ledger. */
+    if (version == 1) {
+        rc = ks_exec(db,
+                     "ALTER TABLE api_keys ADD COLUMN rate INTEGER NOT NULL DEFAULT 0;"
+                     "ALTER TABLE api_keys ADD COLUMN rate_per INTEGER NOT NULL DEFAULT 0;"
+                     "ALTER TABLE api_keys ADD COLUMN burst INTEGER NOT NULL DEFAULT 0;"
+                     "ALTER TABLE api_keys ADD COLUMN max_concurrent INTEGER NOT NULL DEFAULT 0;"
+                     "ALTER TABLE api_keys ADD COLUMN quota_images INTEGER NOT NULL DEFAULT 0;"
+                     "ALTER TABLE api_keys ADD COLUMN quota_images_per INTEGER NOT NULL DEFAULT 0;"
+                     "ALTER TABLE api_keys ADD COLUMN quota_llm_tokens INTEGER NOT NULL DEFAULT 0;"
+                     "ALTER TABLE api_keys ADD COLUMN quota_llm_per INTEGER NOT NULL DEFAULT 0;"
+                     "CREATE TABLE IF NOT EXISTS usage("
+                     " key_id INTEGER NOT NULL, day TEXT NOT NULL,"
+                     " requests INTEGER NOT NULL DEFAULT 0, files INTEGER NOT NULL DEFAULT 0,"
+                     " succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
+                     " megapixels REAL NOT NULL DEFAULT 0, bytes_in INTEGER NOT NULL DEFAULT 0,"
+                     " yolo_runs INTEGER NOT NULL DEFAULT 0, ocr_runs INTEGER NOT NULL DEFAULT 0,"
+                     " llm_calls INTEGER NOT NULL DEFAULT 0, llm_prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+                     " llm_completion_tokens INTEGER NOT NULL DEFAULT 0,"
+                     " PRIMARY KEY(key_id, day)) WITHOUT ROWID;"
+                     "PRAGMA user_version = 2;",
+                     err, err_len);
     } else if (version == SCHEMA_VERSION) {
         rc = 0;
     } else if (version > SCHEMA_VERSION) {
         set_err(err, err_len, "%s: schema version %d is newer than this sightd supports (%d)", path, version,
                 SCHEMA_VERSION);
     }
-    if (rc == 0) rc = exec(db, "COMMIT", err, err_len);
+    if (rc == 0) rc = ks_exec(db, "COMMIT", err, err_len);
     if (rc != 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 
-static int prepare(sqlite_ks *s, sqlite3_stmt **st, const char *sql, char *err, size_t err_len)
+int ks_prepare(sqlite_ks *s, sqlite3_stmt **st, const char *sql, char *err, size_t err_len)
 {
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK) return 0;
     set_err(err, err_len, "%s", sqlite3_errmsg(s->db));
@@ -429,20 +485,32 @@ keystore *keystore_open_sqlite(const char *path, char *err, size_t err_len)
     /* Before anything else, so that the pragmas below also wait for a
      * concurrent `sightd keys` instead of failing. */
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    if (exec(s->db, "PRAGMA journal_mode = WAL", err, err_len) || migrate(s->db, path, err, err_len)) goto fail;
+    /* WAL with synchronous=NORMAL: a commit is in the WAL file (the OS's
+     * cache) when it returns, so it survives the process being killed; only
+     * a power loss can take the last commits. That keeps the ledger's group
+     * commit at no fsync per batch. */
+    if (ks_exec(s->db, "PRAGMA journal_mode = WAL", err, err_len) ||
+        ks_exec(s->db, "PRAGMA synchronous = NORMAL", err, err_len) || migrate(s->db, path, err, err_len)) goto fail;
 
-    if (prepare(s, &s->insert,
-                "INSERT INTO api_keys(name, key_hash, prefix, created_at) VALUES(?1, ?2, ?3, ?4)", err, err_len) ||
-        prepare(s, &s->list,
-                "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id", err,
-                err_len) ||
-        prepare(s, &s->revoke, "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL", err,
-                err_len) ||
-        prepare(s, &s->verify, "SELECT id, key_hash, revoked_at FROM api_keys WHERE key_hash = ?1", err, err_len) ||
-        prepare(s, &s->touch,
-                "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
-                err, err_len) ||
-        prepare(s, &s->count, "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL", err, err_len))
+    if (ks_prepare(s, &s->insert,
+                   "INSERT INTO api_keys(name, key_hash, prefix, created_at) VALUES(?1, ?2, ?3, ?4)", err, err_len) ||
+        ks_prepare(s, &s->list,
+                   "SELECT id, name, prefix, created_at, last_used_at, revoked_at, " LIMIT_COLUMNS
+                   " FROM api_keys ORDER BY id",
+                   err, err_len) ||
+        ks_prepare(s, &s->revoke, "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL", err,
+                   err_len) ||
+        ks_prepare(s, &s->verify, "SELECT id, key_hash, revoked_at, " LIMIT_COLUMNS " FROM api_keys WHERE key_hash = ?1",
+                   err, err_len) ||
+        ks_prepare(s, &s->set_limits,
+                   "UPDATE api_keys SET rate = ?1, rate_per = ?2, burst = ?3, max_concurrent = ?4, quota_images = ?5,"
+                   " quota_images_per = ?6, quota_llm_tokens = ?7, quota_llm_per = ?8 WHERE id = ?9",
+                   err, err_len) ||
+        usage_prepare(s, err, err_len) ||
+        ks_prepare(s, &s->touch,
+                   "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                   err, err_len) ||
+        ks_prepare(s, &s->count, "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL", err, err_len))
         goto fail;
     return &s->base;
 

@@ -30,6 +30,10 @@ static histogram stages[STAGE_COUNT];
 static int inflight;
 static unsigned long long progress_dropped;
 static unsigned long long cuts[CUT_REASON_COUNT];
+/* Refusals of the per-key limits, by code (no key label: cardinality). */
+static const char *REFUSED[] = {"rate_limited", "quota_exceeded", "concurrency_limited"};
+#define NREFUSED (sizeof REFUSED / sizeof REFUSED[0])
+static unsigned long long refused[NREFUSED];
 
 static const char *ROUTES[METRIC_ROUTE_COUNT] = {
     [METRIC_ROUTE_PREDICT_V1] = "predict_v1",
@@ -82,6 +86,16 @@ void metrics_inflight_add(int d)
     pthread_mutex_lock(&mu);
     inflight += d;
     pthread_mutex_unlock(&mu);
+}
+
+void metrics_refused(const char *code)
+{
+    for (size_t i = 0; i < NREFUSED; i++)
+        if (!strcmp(code, REFUSED[i])) {
+            pthread_mutex_lock(&mu);
+            refused[i]++;
+            pthread_mutex_unlock(&mu);
+        }
 }
 
 void metrics_progress_dropped(void)
@@ -161,6 +175,10 @@ char *metrics_render(size_t *len_out)
                              "# TYPE sight_connections_cut_total counter\n");
     for (int r = 0; r < CUT_REASON_COUNT; r++)
         failed |= buf_printf(&b, "sight_connections_cut_total{reason=\"%s\"} %llu\n", CUT_REASONS[r], cuts[r]);
+    failed |= buf_printf(&b, "# HELP sight_requests_refused_total Requests refused by a key's rate, quota or concurrency limit.\n"
+                             "# TYPE sight_requests_refused_total counter\n");
+    for (size_t i = 0; i < NREFUSED; i++)
+        failed |= buf_printf(&b, "sight_requests_refused_total{code=\"%s\"} %llu\n", REFUSED[i], refused[i]);
     pthread_mutex_unlock(&mu);
     if (failed) {
         buf_free(&b);

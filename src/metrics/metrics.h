@@ -37,6 +37,8 @@ void metrics_stage_seconds(metrics_stage stage, double seconds);
 void metrics_inflight_add(int delta);
 int metrics_inflight(void);
 void metrics_progress_dropped(void);
+/* A request refused by a per-key limit: code rate_limited, quota_exceeded or concurrency_limited. */
+void metrics_refused(const char *code);
 /* A connection cut off by a request deadline (http/conn_guard.c). */
 void metrics_conn_cut(metrics_cut_reason reason);
 

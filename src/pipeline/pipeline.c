@@ -66,6 +66,10 @@ struct predict_request {
     bool *settled;  /* per file: its done/error line is out */
     bool ended;     /* "complete" is out and the queue closed */
     double started; /* monotonic seconds */
+    request_usage usage;
+    request_meter_fn meter;
+    void *meter_ctx;
+    void (*meter_free)(void *);
 };
 
 static void free_files(file_job *files, size_t n)
@@ -102,7 +106,16 @@ predict_request *predict_request_new(const char *request_id, char *query, json_t
     atomic_init(&r->cancelled, false);
     pthread_mutex_init(&r->mu, NULL);
     r->started = clock_s();
+    r->usage.files = (int64_t)nfiles;
+    for (size_t i = 0; i < nfiles; i++) r->usage.bytes_in += (int64_t)files[i].len;
     return r;
+}
+
+void predict_request_set_meter(predict_request *r, request_meter_fn fn, void *ctx, void (*free_ctx)(void *))
+{
+    r->meter = fn;
+    r->meter_ctx = ctx;
+    r->meter_free = free_ctx;
 }
 
 const char *predict_request_id(const predict_request *r) { return r->request_id; }
@@ -127,6 +140,7 @@ void predict_request_unref(predict_request *r)
     json_decref(r->params);
     eq_free(r->events);
     pthread_mutex_destroy(&r->mu);
+    if (r->meter_free) r->meter_free(r->meter_ctx);
     free(r);
 }
 
@@ -190,9 +204,15 @@ static void emit_line(void *ctx, json_t *event)
     }
 }
 
-/* The "complete" line, then EOF. Called with r->mu held. */
+/* The "complete" line, then EOF. Called with r->mu held. The meter runs
+ * first: a client that has seen "complete" can rely on the use being
+ * recorded (it only blocks this request's own threads). */
 static void close_stream(predict_request *r)
 {
+    r->usage.succeeded = (int64_t)r->succeeded;
+    r->usage.failed = (int64_t)r->failed;
+    if (r->meter) r->meter(r->meter_ctx, &r->usage);
+    r->meter = NULL;
     json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
                           "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
                           "time_ms", (clock_s() - r->started) * 1000.0);
@@ -215,6 +235,7 @@ static void finish_file(predict_request *r, size_t i, json_t *ev, bool ok)
         return;
     }
     r->settled[i] = true;
+    if (ev && ok) stages_count_result(&r->usage, json_object_get(ev, "result"));
     if (ev) push_line(r, ev);
     if (ok) r->succeeded++;
     else r->failed++;
@@ -319,7 +340,7 @@ static void run_cpu_job(pipeline *p, job *j)
     size_t i = j->index;
     file_job *f = &r->files[i];
     if (skip_cancelled(r, i, j)) return;
-    bool to_llm = f->is_llm && p->llm.nthreads > 0;
+    bool to_llm = f->is_llm && !f->llm_refused && p->llm.nthreads > 0;
     /* Files waiting on a slow provider must not each hold a decoded image
      * (32 files of 12 MP would be over 1 GB): once every llm thread has one
      * ready, the next goes over undecoded and its llm thread decodes it. */
@@ -498,6 +519,9 @@ static void on_fetched(void *ctx, uint8_t *data, size_t len, const sight_error *
     file_job *f = &j->req->files[j->index];
     f->data = data;
     f->len = len;
+    pthread_mutex_lock(&j->req->mu);
+    j->req->usage.bytes_in += (int64_t)len;
+    pthread_mutex_unlock(&j->req->mu);
     enqueue(p, &p->cpu, j, j);
 }
 

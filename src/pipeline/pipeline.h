@@ -44,6 +44,12 @@ void predict_request_cancel(predict_request *r);
  * "complete", and closes the queue. Outcomes that come later are dropped. */
 void predict_request_end(predict_request *r, const char *code, const char *message);
 
+/* Called once, just before the "complete" line is queued, with what the
+ * request used; it may block (a durable commit), and the complete line
+ * waits for it. free_ctx (may be NULL) runs with the request's last reference. */
+typedef void (*request_meter_fn)(void *ctx, const request_usage *u);
+void predict_request_set_meter(predict_request *r, request_meter_fn fn, void *ctx, void (*free_ctx)(void *));
+
 typedef struct pipeline pipeline;
 
 /* workers: threads for decode and the CPU stages; llm_workers: threads for

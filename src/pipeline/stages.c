@@ -130,7 +130,11 @@ bool stages_llm_left(const stage_work *w) { return w->llm_left; }
 json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *w, sight_error *err)
 {
     int rc = 0;
-    if (w->llm_left) {
+    if (w->llm_left && call->file->llm_refused) {
+        /* The other stages ran; only the provider call is refused. */
+        sight_error_set(err, "llm_quota_exceeded", "%s", "this API key's LLM-token quota is spent for this period");
+        rc = -1;
+    } else if (w->llm_left) {
         stage_input in = input_of(call, w);
         rc = run_stage(set->llm, "llm", STAGE_LLM, &in, true, w->earlier, w->result, w->timing, err);
     }
@@ -148,4 +152,20 @@ json_t *stages_run_file(const stage_set *set, const stage_call *call, sight_erro
 {
     stage_work *w = stages_begin(set, call, err);
     return w ? stages_finish(set, call, w, err) : NULL;
+}
+
+void stages_count_result(request_usage *u, const json_t *result)
+{
+    const json_t *img = json_object_get(result, "image");
+    u->megapixels += (double)json_integer_value(json_object_get(img, "width")) *
+        (double)json_integer_value(json_object_get(img, "height")) / 1e6;
+    if (json_object_get(result, "yolo")) u->yolo_runs++;
+    if (json_object_get(result, "ocr")) u->ocr_runs++;
+    const json_t *llm = json_object_get(result, "llm");
+    if (llm) {
+        u->llm_calls++;
+        const json_t *use = json_object_get(llm, "usage");
+        u->llm_prompt_tokens += json_integer_value(json_object_get(use, "prompt_tokens"));
+        u->llm_completion_tokens += json_integer_value(json_object_get(use, "completion_tokens"));
+    }
 }

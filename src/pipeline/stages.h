@@ -23,7 +23,8 @@ typedef struct {
     uint8_t *data;
     size_t len;
     bool is_yolo, is_ocr, is_llm;
-    char *url; /* v2: where to fetch the bytes from (data is NULL until then) */
+    char *url;        /* v2: where to fetch the bytes from (data is NULL until then) */
+    bool llm_refused; /* the key's LLM-token quota is spent: is_llm ends in llm_quota_exceeded */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.
@@ -80,6 +81,18 @@ typedef struct {
 /* Runs decode and the requested stages for one file, in the order yolo, ocr,
  * llm. Returns the "result" object of a done line, or NULL with err filled.
  * Checks *cancelled between stages and returns NULL with code "cancelled". */
+/* What a request used, for the usage ledger: counted as its files settle. */
+typedef struct {
+    int64_t files, succeeded, failed;
+    double megapixels; /* of the decoded images, at their original size */
+    int64_t bytes_in;  /* uploaded or fetched */
+    int64_t yolo_runs, ocr_runs, llm_calls, llm_prompt_tokens, llm_completion_tokens;
+} request_usage;
+
+/* Adds what a done line's result shows was done: the image, the stages
+ * that ran, the LLM tokens the provider reported. */
+void stages_count_result(request_usage *u, const json_t *result);
+
 json_t *stages_run_file(const stage_set *set, const stage_call *call, sight_error *err);
 
 /* The same in two steps, so that the pipeline can run the CPU-bound part

@@ -280,7 +280,7 @@ static void test_storage(void)
     CHECK_STR(stored, h);
     raw_query_text(db, "SELECT prefix FROM api_keys WHERE id = ?", id, prefix, sizeof prefix);
     CHECK(strlen(prefix) == 8 && strncmp(prefix, k, 8) == 0);
-    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 1);
+    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 2);
     char mode[32];
     raw_query_text(db, "PRAGMA journal_mode", 0, mode, sizeof mode);
     CHECK_STR(mode, "wal");
@@ -504,7 +504,7 @@ static void test_paths(void)
     ks = open_ok(db);
     CHECK(ks != NULL);
     keystore_close(ks);
-    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 2"), SQLITE_OK);
+    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 3"), SQLITE_OK);
     err[0] = '\0';
     CHECK(keystore_open_sqlite(db, err, sizeof err) == NULL);
     CHECK(strstr(err, "newer") != NULL);

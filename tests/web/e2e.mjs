@@ -88,6 +88,12 @@ try {
   const llm = await text.locator('.llm').textContent();
   check(/PARKING/i.test(llm), `the LLM answer is shown (${llm.slice(0, 80)})`);
   check(/ms/.test(await text.locator('.timings').last().textContent()), 'timings shown');
+  // Today's use of the key, beside the key field, refreshed after the stream.
+  await page.waitForFunction(() => Number(document.getElementById('usage').dataset.files) >= 2, null, { timeout: 10000 })
+    .catch(() => {});
+  const used = await page.locator('#usage').textContent();
+  check(/^Today: \d+ requests, \d+ images/.test(used) && Number(await page.locator('#usage').getAttribute('data-files')) >= 2,
+    `today's usage shown beside the key (${used})`);
 
   // The slider filters boxes without a request.
   let requests = 0;

@@ -1,0 +1,66 @@
+/* Per-key limits: a request rate (GCRA, the token bucket's exact form),
+ * concurrent requests, and quotas of images and LLM tokens per UTC day or
+ * month, counted from the usage ledger (ledger.h) plus what admitted
+ * requests have reserved but not yet committed.
+ *
+ * State is in this process's memory (rate and concurrency) and in the key
+ * store (usage); a cluster would move both behind the key store interface.
+ * The clock is injectable so day and month boundaries can be tested. */
+#ifndef SIGHT_LIMITS_LIMITER_H
+#define SIGHT_LIMITS_LIMITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "keys/keystore.h"
+
+typedef struct limiter limiter;
+
+/* Wall-clock seconds since the epoch (UTC). */
+typedef double (*limiter_clock)(void);
+
+typedef struct {
+    unsigned status; /* 0 admitted, else 429 (or 503 when the store failed) */
+    const char *code;
+    char message[200];
+    int64_t retry_after; /* seconds until a retry can succeed */
+    /* draft-ietf-httpapi-ratelimit-headers-09 values; "" when the key has no rate */
+    char policy[96], state[96];
+} limit_verdict;
+
+/* defaults apply to each limit a key does not set itself. now NULL: the
+ * real clock. metering false: nothing is written to the ledger (quotas then
+ * count only what was reserved in this process). */
+limiter *limiter_new(keystore *ks, const key_limits *defaults, bool metering, limiter_clock now);
+void limiter_free(limiter *lm);
+
+/* The limits that apply to a key: its own, else the server's default. */
+void limiter_effective(const limiter *lm, const key_limits *own, key_limits *out);
+
+/* Concurrency, then rate (a request refused for concurrency costs no rate
+ * token). 0: admitted, and holding one of the key's slots until
+ * limiter_leave; -1: refused, v filled. v's headers are filled either way. */
+int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verdict *v);
+void limiter_leave(limiter *lm, int64_t key_id);
+
+/* Quotas, once the number of files is known: refuses the whole request if
+ * nfiles would go over the image quota, else reserves them (until
+ * limiter_commit or limiter_release). *llm_ok: the LLM-token quota is not spent. */
+int limiter_reserve(limiter *lm, int64_t key_id, const key_limits *eff, int64_t nfiles, bool *llm_ok,
+                    limit_verdict *v);
+void limiter_release(limiter *lm, int64_t key_id, int64_t reserved);
+/* Adds use to the ledger for today (UTC; row->day and key_id are filled
+ * here) and returns once it is durable; then releases the reservation.
+ * 0, or -1 when the commit failed (logged). */
+int limiter_commit(limiter *lm, int64_t key_id, usage_row *row, int64_t reserved);
+
+/* Today (UTC) per the limiter's clock, YYYY-MM-DD. */
+void limiter_today(const limiter *lm, char out[11]);
+bool limiter_metering(const limiter *lm);
+
+/* The calendar helpers, exposed for tests: the first day of t's period and
+ * the seconds from t to the period's end. */
+void limits_period_start(double t, int per, char out[11]);
+int64_t limits_period_left(double t, int per);
+
+#endif

@@ -1,0 +1,270 @@
+"""Per-key rate limits, quotas, concurrency caps and the usage ledger, against
+a real server and its real SQLite store."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from conftest import SIGHTD, V1, Server, multipart, png_bytes
+from fake_openai import FakeOpenAI
+
+PLAIN = json.dumps({"is_yolo": False, "is_ocr": False, "is_llm": False})
+YOLO = json.dumps({"is_yolo": True, "is_ocr": False, "is_llm": False})
+LLM_API_KEY = "sk-test-0123456789abcdef"
+
+
+def small_png():
+    return png_bytes(64, 48)
+
+
+def predict(s, nfiles=1, meta=PLAIN, key=None, timeout=60):
+    """One v1 stream with the key in a header; returns (response, lines)."""
+    files = [(f"f{i}.png", small_png(), "image/png") for i in range(nfiles)]
+    form = multipart(None, files, [meta] * nfiles)
+    with httpx.Client(timeout=timeout) as c:
+        r = c.post(s.url + V1, headers={"X-API-Key": key or s.key}, **form)
+    lines = [json.loads(x) for x in r.text.splitlines() if x.strip()] if r.status_code == 200 else []
+    return r, lines
+
+
+def error_code(r):
+    return r.json()["detail"]["code"]
+
+
+def usage(s, key=None, **params):
+    r = httpx.get(s.url + "/api/v1/usage", headers={"Authorization": f"Bearer {key or s.key}"}, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def today():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+
+
+def key_id(s, name="test"):
+    for line in s.keys("list").splitlines()[1:]:
+        if line.split()[2] == name:
+            return line.split()[0]
+    raise AssertionError(name)
+
+
+def test_exact_count_of_a_30_per_minute_key(start_server):
+    s = start_server()
+    s.keys("update", key_id(s), "--rate", "30/min")
+    # 45 quick requests at once: a token comes back every 2 s, far longer than they take.
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(lambda _: predict(s), range(45)))
+    ok = [r for r, lines in results if r.status_code == 200]
+    refused = [r for r, _ in results if r.status_code != 200]
+    assert len(ok) == 30
+    assert len(refused) == 15
+    for r in refused:
+        assert r.status_code == 429
+        assert error_code(r) == "rate_limited"
+        assert 1 <= int(r.headers["Retry-After"]) <= 2
+        assert r.headers["RateLimit-Policy"] == '"rate";q=30;w=60'
+        assert r.headers["RateLimit"].startswith('"rate";r=0;t=')
+    for r, lines in results:
+        if r.status_code == 200:
+            assert lines[-1]["status"] == "complete" and lines[-1]["succeeded"] == 1
+            assert r.headers["RateLimit-Policy"] == '"rate";q=30;w=60'
+    # Refusals are not use; the 30 served are.
+    day = usage(s)["usage"][-1]
+    assert day["date"] == today()
+    assert day["requests"] == 30 and day["files"] == 30 and day["succeeded"] == 30
+    assert s.metric('sight_requests_refused_total{code="rate_limited"}') == 15
+
+
+def test_burst(start_server):
+    s = start_server()
+    s.keys("update", key_id(s), "--rate", "1/h", "--burst", "3")
+    codes = [predict(s)[0].status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    r = predict(s)[0]
+    assert error_code(r) == "rate_limited"
+    assert int(r.headers["Retry-After"]) > 1000  # one token an hour
+
+
+def test_image_quota_refuses_whole_requests(start_server):
+    s = start_server()
+    s.keys("update", key_id(s), "--quota-images", "5/day")
+    assert predict(s, 3)[0].status_code == 200
+    r, _ = predict(s, 3)  # 3 + 3 > 5: refused whole, before any work
+    assert r.status_code == 429 and error_code(r) == "quota_exceeded"
+    assert 0 < int(r.headers["Retry-After"]) <= 86400
+    assert predict(s, 2)[0].status_code == 200  # exactly 5
+    r, _ = predict(s, 1)
+    assert r.status_code == 429 and error_code(r) == "quota_exceeded"
+    day = usage(s)["usage"][-1]
+    assert day["files"] == 5 and day["requests"] == 2
+    assert usage(s)["key"]["limits"]["quota_images"] == "5/day"
+    # The form's key is checked the same way, once the form is read.
+    form = multipart(s.key, [("a.png", small_png(), "image/png")], [PLAIN])
+    r = httpx.post(s.url + V1, timeout=30, **form)
+    assert r.status_code == 429 and error_code(r) == "quota_exceeded"
+    assert s.metric('sight_requests_refused_total{code="quota_exceeded"}') == 3
+
+
+@pytest.fixture
+def fake():
+    f = FakeOpenAI(api_key=LLM_API_KEY)
+    yield f
+    f.close()
+
+
+def llm_server(start_server, fake, *extra):
+    return start_server("--llm-url", fake.url, "--llm-model", fake.model, "--llm-max-image-side", "200",
+                        "--llm-timeout", "20", *extra, env={"SIGHT_LLM_API_KEY": LLM_API_KEY})
+
+
+def test_llm_token_quota(start_server, fake):
+    fake.script = lambda req: ("stream", ["A cat."], {"usage": {"prompt_tokens": 700, "completion_tokens": 350,
+                                                                "total_tokens": 1050}})
+    s = llm_server(start_server, fake)
+    s.keys("update", key_id(s), "--quota-llm-tokens", "1000/day")
+    llm = json.dumps({"is_yolo": True, "is_llm": True})
+    r, lines = predict(s, 1, llm)
+    assert lines[-1]["succeeded"] == 1
+    day = usage(s)["usage"][-1]
+    assert day["llm_calls"] == 1 and day["llm_prompt_tokens"] == 700 and day["llm_completion_tokens"] == 350
+    # Spent: is_llm files end in llm_quota_exceeded, other files still run.
+    files = [("a.png", small_png(), "image/png"), ("b.png", small_png(), "image/png")]
+    form = multipart(None, files, [llm, YOLO])
+    r = httpx.post(s.url + V1, headers={"X-API-Key": s.key}, timeout=60, **form)
+    lines = [json.loads(x) for x in r.text.splitlines() if x.strip()]
+    ends = {m["index"]: m for m in lines if m["status"] in ("done", "error")}
+    assert ends[0]["status"] == "error" and ends[0]["error"]["code"] == "llm_quota_exceeded"
+    assert ends[1]["status"] == "done" and "yolo" in ends[1]["result"]
+    assert len(fake.requests) == 1  # the provider was not called again
+
+
+def test_concurrency_with_a_long_stream_open(start_server, fake):
+    fake.script = lambda req: ("stream", ["one ", "two ", "three ", "four."], {"delay": 0.5})
+    s = llm_server(start_server, fake)
+    s.keys("update", key_id(s), "--max-concurrent", "1")
+    meta = json.dumps({"is_yolo": False, "is_llm": True})
+    form = multipart(None, [("a.png", small_png(), "image/png")], [meta])
+    with httpx.Client(timeout=60) as c, c.stream("POST", s.url + V1, headers={"X-API-Key": s.key}, **form) as st:
+        assert st.status_code == 200
+        lines = st.iter_lines()
+        next(lines)  # the stream is open
+        r, _ = predict(s)
+        assert r.status_code == 429 and error_code(r) == "concurrency_limited"
+        assert "Retry-After" in r.headers
+        rest = [json.loads(x) for x in lines if x.strip()]
+        assert rest[-1]["status"] == "complete"
+    deadline = time.time() + 5
+    while True:  # the slot is freed once the stream's request has ended
+        r, _ = predict(s)
+        if r.status_code == 200 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 200
+    assert s.metric('sight_requests_refused_total{code="concurrency_limited"}') >= 1
+
+
+def test_usage_equals_what_was_served(start_server):
+    s = start_server()
+    served = [predict(s, n, YOLO) for n in (1, 2, 3)]
+    bad = [("x.png", b"not an image", "image/png")]
+    r = httpx.post(s.url + V1, headers={"X-API-Key": s.key}, timeout=30, **multipart(None, bad, [PLAIN]))
+    assert r.status_code == 200
+    rep = usage(s)
+    assert rep["key"]["name"] == "test" and rep["key"]["limits"]["rate"] is None
+    day = rep["usage"][-1]
+    assert day["date"] == today()
+    assert day["requests"] == 4 and day["files"] == 7
+    assert day["succeeded"] == 6 and day["failed"] == 1 and day["yolo_runs"] == 6
+    assert abs(day["megapixels"] - 6 * 64 * 48 / 1e6) < 1e-6
+    assert day["bytes_in"] == 6 * len(small_png()) + len(b"not an image")
+    assert sum(len([m for m in lines if m["status"] == "done"]) for _, lines in served) == 6
+    # A range: one entry per day, ascending, zeros where nothing was used.
+    rng = usage(s, **{"from": "2020-01-01", "to": "2020-01-03"})["usage"]
+    assert [d["date"] for d in rng] == ["2020-01-01", "2020-01-02", "2020-01-03"]
+    assert all(d["requests"] == 0 for d in rng)
+    assert httpx.get(s.url + "/api/v1/usage", params={"api_key": s.key, "from": "2020-13-01"}).status_code == 422
+    assert httpx.get(s.url + "/api/v1/usage").status_code == 401
+    assert httpx.get(s.url + "/api/v1/usage", params={"api_key": s.key}).status_code == 200
+    # The CLI reports the same.
+    out = subprocess.run([SIGHTD, "usage", "--json", "--db", s.db], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    cli = json.loads(out.stdout)
+    assert cli[0]["usage"][-1] == day
+
+
+def test_sigkill_right_after_complete_keeps_the_request(tmp_path):
+    s = Server(tmp_path)
+    try:
+        for _ in range(3):
+            r, lines = predict(s, 2)
+            assert lines[-1]["status"] == "complete"
+        s.proc.send_signal(signal.SIGKILL)  # at once, no shutdown
+        s.proc.wait(timeout=30)
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+        s.log.close()
+    out = subprocess.run([SIGHTD, "usage", "--json", "--db", s.db], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    day = json.loads(out.stdout)[0]["usage"][-1]
+    assert day["requests"] == 3 and day["files"] == 6 and day["succeeded"] == 6
+
+
+def test_keys_update_reaches_a_running_server_within_a_second(start_server):
+    s = start_server()
+    assert predict(s)[0].status_code == 200
+    s.keys("update", key_id(s), "--rate", "1/h", "--burst", "1")
+    t = time.time()
+    # The limits are read with the key on every request: the next one sees them.
+    codes = [predict(s)[0].status_code for _ in range(2)]
+    assert codes == [200, 429]
+    assert time.time() - t < 1.0
+    s.keys("update", key_id(s), "--rate", "none")
+    assert predict(s)[0].status_code == 200
+    assert "rate=" not in s.keys("list")
+
+
+@pytest.mark.parametrize("flags", [["--rate", "0/min"], ["--rate", "ten"], ["--quota-images", "5/week"],
+                                   ["--burst", "-1"], ["--max-concurrent", "x"], ["--quota-llm-tokens", "1/year"],
+                                   ["--rate"]])
+def test_malformed_flag_values_exit_2(tmp_path, flags):
+    db = str(tmp_path / "k.db")
+    r = subprocess.run([SIGHTD, "keys", "create", "--name", "x", *flags, "--db", db], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2, r
+    assert r.stdout == "" and ("rate" in r.stderr or "quota" in r.stderr or "burst" in r.stderr
+                               or "concurrent" in r.stderr)
+    r = subprocess.run([SIGHTD, "keys", "update", "1", *flags, "--db", db], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+
+
+@pytest.mark.parametrize("flag", ["--default-rate=5/week", "--default-quota-images=0/day",
+                                  "--default-max-concurrent=none2"])
+def test_malformed_server_defaults_exit_2(tmp_path, flag):
+    r = subprocess.run([SIGHTD, "serve", flag, "--db", str(tmp_path / "k.db"), "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and flag.split("=")[0] in r.stderr
+
+
+def test_keys_create_with_limits_and_list(tmp_path):
+    db = str(tmp_path / "k.db")
+    r = subprocess.run([SIGHTD, "keys", "create", "--name", "lim", "--rate", "10/s", "--burst", "20",
+                        "--max-concurrent", "4", "--quota-images", "1000/month", "--quota-llm-tokens", "5000/day",
+                        "--db", db], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("sk_") and len(r.stdout.strip().split()) == 1
+    out = subprocess.run([SIGHTD, "keys", "list", "--db", db], capture_output=True, text=True, timeout=30).stdout
+    assert "rate=10/s burst=20 max-concurrent=4 quota-images=1000/month quota-llm-tokens=5000/day" in out
+
+
+def test_server_default_rate(start_server):
+    s = start_server("--default-rate", "2/h")
+    codes = [predict(s)[0].status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert usage(s)["key"]["limits"]["rate"] == "2/h"
