@@ -33,6 +33,7 @@ typedef struct {
     int header_timeout_s;  /* 0: no header deadline */
     int body_timeout_s;    /* 0: no body deadline */
     int64_t body_min_rate; /* bytes/s that extend the body deadline; 0: the grace alone */
+    bool tls;              /* no raw 408 inside a TLS session: just cut */
 } cg_limits;
 
 #define CG_NO_DEADLINE INT64_MAX

@@ -18,7 +18,7 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, route_is_predict(hr->route) ? "POST" : "GET, HEAD");
     /* A request refused before its body was read leaves that body unread on the
      * socket: closing is the only safe way to end the exchange. */
-    if (status >= 400 && !hr->body_read && route_is_predict(hr->route))
+    if (hr->close_after || (status >= 400 && !hr->body_read && route_is_predict(hr->route)))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     /* From here the connection is sending: no request deadline applies. Marked
      * before queueing, so the reaper never writes its 408 beside this response. */
