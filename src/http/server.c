@@ -18,6 +18,7 @@
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
+#include "http/pem_file.h"
 #include "http/request_check.h"
 #include "http/static_files.h"
 #include "util/json_out.h"
@@ -412,37 +413,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("microhttpd: %s", buf);
 }
 
-/* A whole PEM file, NUL-terminated, for libmicrohttpd's HTTPS_MEM options. */
-static char *read_pem(const char *path, const char *flag, const char *marker)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        log_error("cannot read %s %s: %s", flag, path, strerror(errno));
-        return NULL;
-    }
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 4097) {
-            char *n = cap < (1u << 20) ? realloc(text, cap = cap ? cap * 2 : 8192) : NULL;
-            if (!n) break;
-            text = n;
-        }
-        size_t r = fread(text + len, 1, cap - len - 1, f);
-        len += r;
-        if (r == 0) break;
-    }
-    bool err = ferror(f) || !feof(f);
-    fclose(f);
-    if (text) text[len] = 0;
-    if (err || !text || !strstr(text, marker)) {
-        log_error("%s %s: %s", flag, path, err || !text ? "cannot be read whole (over 1 MiB?)" : "not a PEM file of the right kind");
-        free(text);
-        return NULL;
-    }
-    return text;
-}
-
 /* Threads are fixed: --http-threads, each serving many connections (epoll). */
 server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, const json_t *models)
 {
@@ -470,8 +440,8 @@ server *server_start(const sight_config *cfg, keystore *keys, pipeline *pipe, co
             log_error("this libmicrohttpd was built without TLS: --tls-cert cannot be served");
             goto fail;
         }
-        if (!(cert = read_pem(cfg->tls_cert, "--tls-cert", "-----BEGIN CERTIFICATE-----")) ||
-            !(key = read_pem(cfg->tls_key, "--tls-key", "PRIVATE KEY-----")))
+        if (!(cert = pem_file_read(cfg->tls_cert, "--tls-cert", "-----BEGIN CERTIFICATE-----")) ||
+            !(key = pem_file_read(cfg->tls_key, "--tls-key", "PRIVATE KEY-----")))
             goto fail;
     }
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
