@@ -16,13 +16,19 @@ import time
 import httpx
 import pytest
 
-from conftest import V1, png_bytes
+from conftest import SIGHTD, V1, png_bytes
 from fake_openai import FakeOpenAI
 
 V2 = V1 + "/v2"
 META_PLAIN = json.dumps({"is_yolo": False, "is_llm": False})
 META_YOLO = json.dumps({"is_yolo": True, "is_llm": False})
 META_LLM = json.dumps({"is_yolo": False, "is_llm": True})
+
+
+def sanitized():
+    """The sanitizer build: its shadow memory and redzones make memory figures meaningless."""
+    with open(SIGHTD, "rb") as f:
+        return b"AddressSanitizer" in f.read()
 
 
 def proc_status(pid, field):
@@ -182,7 +188,7 @@ def test_ten_thousand_idle_connections(start_server):
               f"idle {base * 1000:.0f} ms, with 10k idle {med * 1000:.0f} ms (x{med / base:.2f})")
         assert t_during == t_before
         assert med <= 2 * base + 0.01, (base, during)
-        assert per_conn <= 16 * 1024, per_conn
+        assert per_conn <= 16 * 1024 or sanitized(), per_conn
     finally:
         for k in socks:
             k.close()
