@@ -28,7 +28,7 @@ META_LLM = json.dumps({"is_yolo": False, "is_llm": True})
 def sanitized():
     """The sanitizer build: its shadow memory and redzones make memory figures meaningless."""
     with open(SIGHTD, "rb") as f:
-        return b"AddressSanitizer" in f.read()
+        return b"__asan_init" in f.read()
 
 
 def proc_status(pid, field):
