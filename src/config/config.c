@@ -42,7 +42,11 @@ static const opt_def OPTS[] = {
     {"db", "SIGHT_DB", OPT_STR, OFF(db_path), SZ(db_path), 0, 0, "SQLite key store (default DATA_DIR/sight.db)"},
     {"workers", "SIGHT_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "files worked on at once, all requests together (default: number of CPUs)"},
     {"max-inflight", "SIGHT_MAX_INFLIGHT", OPT_INT, OFF(max_inflight), 0, 1, 100000, "prediction requests accepted at once; more get 429 (default 64)"},
-    {"max-connections", "SIGHT_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), 0, 4, 100000, "open HTTP connections (default 256)"},
+    {"max-connections", "SIGHT_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), 0, 4, 1000000, "open HTTP connections; lowered to what the open-file limit allows (default 10000)"},
+    {"max-connections-per-ip", "SIGHT_MAX_CONNECTIONS_PER_IP", OPT_INT, OFF(max_connections_per_ip), 0, 0, 1000000, "open HTTP connections from one address (default 0: no limit, as behind a proxy)"},
+    {"http-threads", "SIGHT_HTTP_THREADS", OPT_INT, OFF(http_threads), 0, 1, 64, "threads serving HTTP connections, each many at once (default 2)"},
+    {"tls-cert", "SIGHT_TLS_CERT", OPT_STR, OFF(tls_cert), SZ(tls_cert), 0, 0, "PEM certificate (chain) file: serve HTTPS (with --tls-key)"},
+    {"tls-key", "SIGHT_TLS_KEY", OPT_STR, OFF(tls_key), SZ(tls_key), 0, 0, "PEM private key file for --tls-cert"},
     {"max-file-size", "SIGHT_MAX_FILE_SIZE", OPT_SIZE, OFF(max_file_bytes), 0, 1, INT64_MAX, "largest uploaded file (default 20MiB)"},
     {"max-body-size", "SIGHT_MAX_BODY_SIZE", OPT_SIZE, OFF(max_body_bytes), 0, 1, INT64_MAX, "largest request body (default 100MiB)"},
     {"max-files", "SIGHT_MAX_FILES", OPT_INT, OFF(max_files), 0, 1, 100000, "files per request (default 32)"},
@@ -92,7 +96,8 @@ void config_defaults(sight_config *c)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = n > 0 ? (int)n : 1;
     c->max_inflight = 64;
-    c->max_connections = 256;
+    c->max_connections = 10000;
+    c->http_threads = 2;
     c->max_file_bytes = 20LL << 20;
     c->max_body_bytes = 100LL << 20;
     c->max_files = 32;

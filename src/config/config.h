@@ -14,11 +14,15 @@
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
-    char data_dir[1024]; /* writable state; "" = the installation's default (util/paths.h) */
-    char db_path[1024];  /* "" = DATA_DIR/sight.db */
-    int workers;         /* files worked on at once, all requests together */
-    int max_inflight;    /* prediction requests accepted at once; more get 429 */
-    int max_connections; /* open HTTP connections */
+    char data_dir[1024];        /* writable state; "" = the installation's default (util/paths.h) */
+    char db_path[1024];         /* "" = DATA_DIR/sight.db */
+    int workers;                /* files worked on at once, all requests together */
+    int max_inflight;           /* prediction requests accepted at once; more get 429 */
+    int max_connections;        /* open HTTP connections */
+    int max_connections_per_ip; /* 0: no limit */
+    int http_threads;           /* libmicrohttpd's epoll thread pool */
+    char tls_cert[1024];        /* "" = plain HTTP */
+    char tls_key[1024];
     int64_t max_file_bytes;
     int64_t max_body_bytes;
     int max_files;

@@ -1,8 +1,8 @@
 /* Request deadlines, in the style of Apache's mod_reqtimeout.
  *
  * libmicrohttpd only knows an inactivity timeout, which a client defeats by
- * sending one byte now and then (slowloris): each connection then holds a
- * thread forever. Here every connection is registered when it opens, the HTTP
+ * sending one byte now and then (slowloris): each connection then stays
+ * open forever. Here every connection is registered when it opens, the HTTP
  * handler reports its progress (headers complete, body bytes, request
  * complete), and one reaper thread cuts the connections that are late:
  *
@@ -14,8 +14,10 @@
  *   - once the request is complete (its response is being produced or sent)
  *     nothing here applies.
  *
- * A cut connection gets a best-effort 408 and is shut down (shutdown(2)); the
- * connection's own thread then sees EOF and libmicrohttpd closes it. */
+ * A cut connection gets a best-effort 408 (none under TLS: no raw bytes inside
+ * the session) and is shut down (shutdown(2)); libmicrohttpd's epoll loop then
+ * sees EOF and closes it. A body-phase client that half-closed with its body
+ * incomplete is cut too (see cut_if_half_closed). */
 #ifndef SIGHT_HTTP_CONN_GUARD_H
 #define SIGHT_HTTP_CONN_GUARD_H
 
@@ -33,6 +35,7 @@ typedef struct {
     int header_timeout_s;  /* 0: no header deadline */
     int body_timeout_s;    /* 0: no body deadline */
     int64_t body_min_rate; /* bytes/s that extend the body deadline; 0: the grace alone */
+    bool tls;              /* no raw 408 inside a TLS session: just cut */
 } cg_limits;
 
 #define CG_NO_DEADLINE INT64_MAX

@@ -24,10 +24,15 @@ struct server {
     unsigned port;
     atomic_int inflight; /* prediction requests being received or streamed */
     atomic_bool shutting_down;
-    int abort_fd;      /* eventfd, readable once streams must end now */
-    conn_guard *guard; /* header and body deadlines */
-    json_t *models;    /* what serves detection and OCR, for /readyz */
-    limiter *lim;      /* per-key limits and the usage ledger */
+    int abort_fd;           /* eventfd, readable once streams must end now */
+    conn_guard *guard;      /* header and body deadlines */
+    atomic_bool aborting;   /* set just before abort_fd becomes readable */
+    struct conn_waiter *cw; /* resumes suspended streams and batches */
+    struct key_checker *kc; /* API key checks off the HTTP threads */
+    bool tls;
+    char *tls_cert_pem, *tls_key_pem; /* kept for the daemon's life */
+    json_t *models;                   /* what serves detection and OCR, for /readyz */
+    limiter *lim;                     /* per-key limits and the usage ledger */
 };
 
 /* What a request's URL asks for (server.c's route_of). */
@@ -79,6 +84,15 @@ typedef struct http_req {
     int64_t body_bytes;
     char header_key[KEYSTORE_KEY_MAX + 2]; /* from Authorization / X-API-Key */
     bool has_header_key;
+    bool close_after;       /* answer with Connection: close (a refusal under TLS) */
+    struct kc_job *key_job; /* the key's check, running or done */
+    bool key_ok;
+    bool parsed;
+    /* batch routes: the lines collected so far, the connection suspended between them */
+    predict_request *batch_pr;
+    struct cw_slot *batch_slot;
+    buf batch_text;
+    bool batch_ended;
 
     /* per-key limits (limits/limiter.h) */
     int64_t key_id;                   /* once the key is verified */

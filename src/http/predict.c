@@ -11,13 +11,14 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "http/conn_wait.h"
 #include "http/http_internal.h"
+#include "http/key_check.h"
 #include "http/multipart.h"
 #include "util/json_out.h"
 #include "util/log.h"
@@ -27,49 +28,22 @@
 
 typedef struct {
     predict_request *req;
-    int client_fd;
-    int abort_fd;
+    cw_slot *slot; /* suspends the connection while nothing is queued */
+    server *srv;
     bool ended; /* shutdown ended the request: only its last lines are left to send */
 } stream_ctx;
 
 #define SHUTDOWN_MESSAGE "the server is shutting down: this file was not finished within --shutdown-timeout"
 
-typedef enum { WAIT_LINES,
-               WAIT_CLIENT_GONE,
-               WAIT_SHUTDOWN,
-               WAIT_FAILED } wait_result;
-
-/* Sleeps until a line is queued for req, the client goes away (client_fd < 0:
- * not watched), or shutdown runs out of patience (not watched once ended).
- * Nothing here wakes up otherwise. */
-static wait_result wait_for_lines(predict_request *req, int client_fd, int abort_fd, bool ended)
-{
-    struct pollfd p[3] = {
-        {eq_fd(predict_request_events(req)), POLLIN, 0},
-        {client_fd, POLLRDHUP, 0},
-        {ended ? -1 : abort_fd, POLLIN, 0},
-    };
-    if (poll(p, client_fd >= 0 ? 3 : 1, -1) < 0 && errno != EINTR) return WAIT_FAILED;
-    if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return WAIT_CLIENT_GONE;
-    if (p[2].revents & POLLIN) return WAIT_SHUTDOWN;
-    return WAIT_LINES;
-}
-
+/* Never blocks: with nothing queued the connection is suspended (returning 0
+ * bytes) and the watcher resumes it when a line is pushed, the client hangs
+ * up or shutdown ends the streams; libmicrohttpd then calls this again. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
+    (void)pos;
     stream_ctx *s = cls;
     for (;;) {
-        ssize_t n = eq_read(predict_request_events(s->req), buf, max);
-        if (n > 0) return n;
-        if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
-        switch (wait_for_lines(s->req, s->client_fd, s->abort_fd, s->ended)) {
-        case WAIT_FAILED:
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        case WAIT_CLIENT_GONE:
-            log_info("request %s: client went away, cancelling its work", predict_request_id(s->req));
-            predict_request_cancel(s->req);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        case WAIT_SHUTDOWN:
+        if (!s->ended && atomic_load(&s->srv->aborting)) {
             /* Shutdown ran out of patience. Rather than cut the stream, which a
              * client cannot tell from a network fault, end it properly: an
              * error line per unfinished file, then "complete" (both queued by
@@ -77,16 +51,27 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             log_info("request %s: ending the stream for shutdown", predict_request_id(s->req));
             predict_request_end(s->req, "shutting_down", SHUTDOWN_MESSAGE);
             s->ended = true;
-            break;
-        case WAIT_LINES:
-            break;
         }
+        ssize_t n = eq_read(predict_request_events(s->req), buf, max);
+        if (n > 0) return n;
+        if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (cw_client_gone(s->slot)) {
+            log_info("request %s: client went away, cancelling its work", predict_request_id(s->req));
+            predict_request_cancel(s->req);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (cw_suspend(s->slot)) return 0;
+        /* Not suspended: shutdown aborted the streams (end this one on the
+         * next turn), or the daemon is being stopped. */
+        if (!s->ended && atomic_load(&s->srv->aborting)) continue;
+        return 0;
     }
 }
 
 static void stream_free(void *cls)
 {
     stream_ctx *s = cls;
+    cw_detach(s->slot);
     /* Normally every job is done by now; if not (client gone), skip the rest. */
     predict_request_cancel(s->req);
     predict_request_unref(s->req);
@@ -158,7 +143,8 @@ static enum MHD_Result refuse_limited(struct MHD_Connection *c, http_req *hr, co
 }
 
 /* The key is known: its concurrency and rate, before anything else is done
- * for it (from the headers: before the body is read). */
+ * for it. A header key is checked on a key_check thread while the body
+ * arrives; its verdict, and so these limits, are taken once the body is in. */
 static enum MHD_Result enter_limits(struct MHD_Connection *c, http_req *hr, int64_t id, const key_limits *own)
 {
     hr->key_id = id;
@@ -172,15 +158,37 @@ static enum MHD_Result enter_limits(struct MHD_Connection *c, http_req *hr, int6
     return MHD_YES;
 }
 
-static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const char *key)
+/* Checks the request's key: on a key_check thread, the connection suspended
+ * meanwhile (SQLite must not stall the other connections of this thread).
+ * Returns MHD_YES with *ok once it is valid; MHD_YES with !*ok while waiting
+ * (the handler is called again on resume) or once refused (an answer is
+ * queued). */
+static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const char *key, bool *ok)
 {
+    *ok = false;
     if (!key || !*key)
         return refuse(c, hr, 401, "missing_api_key",
                       "no API key: send the api_key form field, Authorization: Bearer <key> or X-API-Key");
+    if (!hr->key_job) hr->key_job = kc_submit(hr->srv->kc, key);
+    key_verdict v;
     int64_t id;
-    key_limits own;
-    switch (keystore_verify_limits(hr->srv->keys, key, &id, &own)) {
-    case KEY_VALID: return enter_limits(c, hr, id, &own);
+    key_limits own = {0};
+    if (!hr->key_job) {
+        v = keystore_verify_limits(hr->srv->keys, key, &id, &own); /* out of memory or stopping: inline */
+    } else {
+        if (!kc_wait(hr->key_job, c)) return MHD_YES;
+        v = kc_verdict(hr->key_job);
+        kc_key(hr->key_job, &id, &own);
+    }
+    switch (v) {
+    case KEY_VALID: {
+        /* The key's concurrency and rate, before anything else is done for it. */
+        enum MHD_Result r = enter_limits(c, hr, id, &own);
+        if (!hr->entered) return r;
+        *ok = true;
+        hr->key_ok = true;
+        return MHD_YES;
+    }
     case KEY_UNKNOWN: return refuse(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked");
     default: return refuse(c, hr, 503, "key_store_unavailable", "the API key store cannot be read; try again");
     }
@@ -230,8 +238,8 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
         return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                       (long long)s->cfg.max_body_bytes);
     header_key(c, hr);
-    if (hr->has_header_key && (check_key(c, hr, hr->header_key) != MHD_YES || hr->responded || hr->deferred.status))
-        return MHD_YES;
+    /* Checked while the body arrives; its verdict is awaited in finish. */
+    if (hr->has_header_key && hr->header_key[0]) hr->key_job = kc_submit(s->kc, hr->header_key);
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files, max_parts(&s->cfg)};
     form_init(&hr->form, &lim);
@@ -331,7 +339,11 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *hr, pred
         predict_request_unref(pr);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    *sc = (stream_ctx){pr, ci ? ci->connect_fd : -1, s->abort_fd, false};
+    *sc = (stream_ctx){pr, cw_attach(s->cw, c, eq_fd(predict_request_events(pr)), ci ? ci->connect_fd : -1), s, false};
+    if (!sc->slot) {
+        MHD_destroy_response(resp); /* frees sc and pr (stream_free) */
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
     /* Ask proxies (nginx) not to buffer the stream. */
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -345,57 +357,39 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *hr, pred
     return reply_queue(c, hr, 200, resp);
 }
 
-/* Waits for every line of pr (the connection's own thread may sleep: one
- * thread per connection), then answers once with all results in request
- * order: {"result": {"files": [...], "complete": {...}}, "code": 0}. */
-static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, predict_request *pr)
+/* Collects every line of the batch (hr->batch_pr), the connection suspended
+ * while none is queued; then answers once with all results in request order:
+ * {"result": {"files": [...], "complete": {...}}, "code": 0}. */
+static enum MHD_Result batch_continue(struct MHD_Connection *c, http_req *hr)
 {
     server *s = hr->srv;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    int client = ci ? ci->connect_fd : -1;
-    if (pipeline_submit(s->pipe, pr) != 0) {
-        predict_request_unref(pr);
-        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
-    }
-    log_info("request %s: batch of %zu file(s)", hr->request_id, predict_request_nfiles(pr));
-    /* The lines of at most --max-files files, each bounded where it is made
-     * (an LLM answer at 16 MiB): nothing to refuse here. */
-    buf text;
-    buf_init(&text, SIZE_MAX);
-    bool gone = false, ended = false;
+    predict_request *pr = hr->batch_pr;
+    buf *text = &hr->batch_text;
     for (;;) {
-        if (buf_room(&text) < STREAM_BLOCK && buf_reserve(&text, text.cap ? text.cap : STREAM_BLOCK * 2)) {
-            gone = true;
-            break;
-        }
-        ssize_t n = eq_read(predict_request_events(pr), text.data + text.len, buf_room(&text));
-        if (n < 0) break;
-        if (n > 0) {
-            buf_commit(&text, (size_t)n);
-            continue;
-        }
-        wait_result w = wait_for_lines(pr, client, s->abort_fd, ended);
-        if (w == WAIT_FAILED || w == WAIT_CLIENT_GONE) {
-            gone = true;
-            break;
-        }
-        if (w == WAIT_SHUTDOWN) {
+        if (!hr->batch_ended && atomic_load(&s->aborting)) {
             /* Shutdown: answer with what is done and shutting_down for the rest. */
             predict_request_end(pr, "shutting_down", SHUTDOWN_MESSAGE);
-            ended = true;
+            hr->batch_ended = true;
         }
-    }
-    if (gone) {
-        /* Nobody to answer: skip the remaining work. */
-        predict_request_cancel(pr);
-        predict_request_unref(pr);
-        buf_free(&text);
-        return MHD_NO;
+        /* The lines of at most --max-files files, each bounded where it is made
+         * (an LLM answer at 16 MiB): nothing to refuse here. */
+        if (buf_room(text) < STREAM_BLOCK && buf_reserve(text, text->cap ? text->cap : STREAM_BLOCK * 2))
+            return MHD_NO;
+        ssize_t n = eq_read(predict_request_events(pr), text->data + text->len, buf_room(text));
+        if (n < 0) break;
+        if (n > 0) {
+            buf_commit(text, (size_t)n);
+            continue;
+        }
+        if (cw_client_gone(hr->batch_slot)) return MHD_NO; /* cleanup cancels the work */
+        if (cw_suspend(hr->batch_slot)) return MHD_YES;
+        if (!hr->batch_ended && atomic_load(&s->aborting)) continue;
+        return MHD_YES; /* the daemon is being stopped */
     }
     json_t *files = json_array(), *complete = NULL;
     for (size_t i = 0; i < predict_request_nfiles(pr); i++) json_array_append_new(files, json_null());
     char *save = NULL;
-    for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(text->data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_t *ev = json_loads(line, 0, NULL);
         const char *st = json_string_value(json_object_get(ev, "status"));
         json_int_t idx = json_integer_value(json_object_get(ev, "index"));
@@ -408,8 +402,6 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
     }
-    buf_free(&text);
-    predict_request_unref(pr);
     size_t blen;
     char *body = json_line(json_pack("{s:{s:o,s:o},s:i}", "result", "files", files, "complete",
                                      complete ? complete : json_object(), "code", 0),
@@ -417,12 +409,53 @@ static enum MHD_Result answer_batch(struct MHD_Connection *c, http_req *hr, pred
     return body ? reply_body(c, hr, 200, "application/json", body, blen) : MHD_NO;
 }
 
+static enum MHD_Result start_batch(struct MHD_Connection *c, http_req *hr, predict_request *pr)
+{
+    server *s = hr->srv;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    hr->batch_slot = cw_attach(s->cw, c, eq_fd(predict_request_events(pr)), ci ? ci->connect_fd : -1);
+    if (!hr->batch_slot || pipeline_submit(s->pipe, pr) != 0) {
+        predict_request_unref(pr);
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    }
+    hr->batch_pr = pr;
+    buf_init(&hr->batch_text, SIZE_MAX);
+    log_info("request %s: batch of %zu file(s)", hr->request_id, predict_request_nfiles(pr));
+    return batch_continue(c, hr);
+}
+
 /* The whole body is in: decide. Order: a body we could not parse (400), then
  * the key (401, so a caller without one learns nothing else), then limits and
  * form validation (413, 422), then the stages' options (422). */
+static enum MHD_Result parse_body(struct MHD_Connection *c, http_req *hr);
+static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr);
+
 static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
 {
-    server *s = hr->srv;
+    if (hr->batch_pr) return batch_continue(c, hr);
+    bool ok;
+    /* A header key is checked first, as before the body: a caller without a
+     * valid key learns nothing about its body. */
+    if (hr->has_header_key && !hr->key_ok) {
+        hr->body_read = true;
+        enum MHD_Result r = check_key(c, hr, hr->header_key, &ok);
+        if (!ok) return r;
+    }
+    if (!hr->parsed) {
+        hr->parsed = true;
+        enum MHD_Result r = parse_body(c, hr);
+        if (r != MHD_YES || hr->responded) return r;
+    }
+    if (!hr->has_header_key && !hr->key_ok) {
+        enum MHD_Result r = check_key(c, hr, hr->form.api_key, &ok);
+        if (!ok) return r;
+    }
+    return decide(c, hr);
+}
+
+/* Parses what was kept of the body (once). MHD_YES unless refused. */
+static enum MHD_Result parse_body(struct MHD_Connection *c, http_req *hr)
+{
     hr->body_read = true;
     if (hr->urlencoded && !hr->too_large)
         form_parse_urlencoded(&hr->form, buf_str(&hr->raw), hr->raw.len);
@@ -438,7 +471,13 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     if (hr->mp && !hr->too_large && (hr->mp_failed || mp_done(hr->mp) != 0))
         return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is %s",
                            hr->mp_failed ? mp_error(hr->mp) : "truncated (no closing boundary)");
-    if (!hr->has_header_key && (check_key(c, hr, hr->form.api_key) != MHD_YES || hr->responded)) return MHD_YES;
+    return MHD_YES;
+}
+
+/* Body parsed, key valid: limits, the form, the stages' options, then work. */
+static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr)
+{
+    server *s = hr->srv;
     if (hr->too_large)
         return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                            (long long)s->cfg.max_body_bytes);
@@ -448,8 +487,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
         return reply_error(c, hr, 422, verr.code, "%s", verr.message);
     /* An upload that completes after shutdown has started ending the streams
      * would be cut off by the daemon's stop: refuse it instead. */
-    struct pollfd ab = {s->abort_fd, POLLIN, 0};
-    if (poll(&ab, 1, 0) > 0)
+    if (atomic_load(&s->aborting))
         return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
     /* Quotas, now that the files are counted: the whole request or nothing. */
     bool llm_ok = true;
@@ -460,7 +498,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
     hr->llm_refused = !llm_ok;
     predict_request *pr = build_request(hr);
     if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
-    return hr->batch ? answer_batch(c, hr, pr) : start_stream(c, hr, pr);
+    return hr->batch ? start_batch(c, hr, pr) : start_stream(c, hr, pr);
 }
 
 /* Takes the body as it arrives. libmicrohttpd cannot answer before the body is
@@ -486,17 +524,8 @@ static enum MHD_Result take_body(http_req *hr, const char *data, size_t n)
 enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
                                size_t *upload_data_size, bool first_call)
 {
+    /* A refusal deferred until the body is read is answered by the handler (server.c). */
     if (first_call) return start(c, hr);
-    if (hr->deferred.status) {
-        /* Refused already: read the body on, dropping it, then answer. */
-        if (*upload_data_size == 0) {
-            hr->body_read = true;
-            return reply_error(c, hr, hr->deferred.status, hr->deferred.code, "%s", hr->deferred.message);
-        }
-        hr->body_bytes += (int64_t)*upload_data_size;
-        *upload_data_size = 0;
-        return hr->body_bytes > 2 * hr->srv->cfg.max_body_bytes ? MHD_NO : MHD_YES;
-    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -507,6 +536,17 @@ enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const cha
 
 void predict_cleanup(http_req *hr)
 {
+    kc_release(hr->key_job);
+    hr->key_job = NULL;
+    if (hr->batch_pr) {
+        /* Nobody to answer (client gone, or cut): skip the remaining work. */
+        predict_request_cancel(hr->batch_pr);
+        predict_request_unref(hr->batch_pr);
+        hr->batch_pr = NULL;
+    }
+    cw_detach(hr->batch_slot);
+    hr->batch_slot = NULL;
+    buf_free(&hr->batch_text);
     mp_free(hr->mp);
     hr->mp = NULL;
     buf_free(&hr->raw);

@@ -1,3 +1,4 @@
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -5,6 +6,17 @@
 #include "http/http_internal.h"
 #include "util/json_out.h"
 #include "util/log.h"
+
+/* The client has half-closed: it sends no next request, and libmicrohttpd's
+ * edge-triggered loop may have taken that end of file with the last bytes
+ * of this one without noticing it; kept alive, the connection would wait for
+ * the header deadline. */
+static bool client_done_sending(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct pollfd p = {ci ? ci->connect_fd : -1, POLLRDHUP, 0};
+    return ci && poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
+}
 
 enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned status, struct MHD_Response *r)
 {
@@ -22,8 +34,10 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, route_is_predict(hr->route) ? "POST" : "GET, HEAD");
     /* A request refused before its body was read leaves that body unread on the
-     * socket: closing is the only safe way to end the exchange. */
-    if (status >= 400 && !hr->body_read && route_is_predict(hr->route))
+     * socket: closing is the only safe way to end the exchange. Shutting down,
+     * a kept connection would only carry requests to refuse. */
+    if (hr->close_after || atomic_load(&hr->srv->shutting_down) || client_done_sending(c) ||
+        (status >= 400 && !hr->body_read && route_is_predict(hr->route)))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     /* From here the connection is sending: no request deadline applies. Marked
      * before queueing, so the reaper never writes its 408 beside this response. */

@@ -2,16 +2,23 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include "http/conn_wait.h"
 #include "http/http_internal.h"
+#include "http/key_check.h"
+#include "http/pem_file.h"
 #include "http/request_check.h"
 #include "http/static_files.h"
 #include "util/json_out.h"
@@ -91,7 +98,10 @@ static enum MHD_Result handle_readyz(struct MHD_Connection *c, http_req *hr)
     if (atomic_load(&hr->srv->shutting_down))
         return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
     int64_t n;
-    if (keystore_count_active(hr->srv->keys, &n) != 0)
+    /* Counted on a key_check thread (SQLite), the connection suspended meanwhile. */
+    if (!hr->key_job) hr->key_job = kc_submit(hr->srv->kc, NULL);
+    if (hr->key_job && !kc_wait(hr->key_job, c)) return MHD_YES;
+    if ((hr->key_job ? kc_count(hr->key_job, &n) : keystore_count_active(hr->srv->keys, &n)) != 0)
         return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read");
     size_t len;
     json_t *models = hr->srv->models ? json_incref(hr->srv->models) : json_object();
@@ -182,13 +192,27 @@ static enum MHD_Result refuse_if_malformed(struct MHD_Connection *c, http_req *h
     }
     *refused = status != 0;
     if (!status) return MHD_YES;
+    log_info("request %s: %u malformed_request: %s; connection closed", hr->request_id, status, st->message);
+    if (hr->srv->tls) {
+        /* No raw bytes inside TLS: queued with Connection: close, an early
+         * answer makes libmicrohttpd read nothing more of this connection. */
+        hr->close_after = true;
+        reply_error(c, hr, status, "malformed_request", "%s", st->message);
+        return MHD_YES;
+    }
     const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     /* From here this thread writes the answer: no request deadline applies. */
     cg_request_done(hr->conn);
     hr->status = status;
     hr->responded = true;
-    log_info("request %s: %u malformed_request: %s; connection closed", hr->request_id, status, st->message);
-    if (fd) rc_send_refusal(fd->connect_fd, status, hr->request_id, st->message, 5000, 1000);
+    if (fd) {
+        /* The answer fits an empty send buffer: written without waiting. The
+         * lingering read happens on the watcher's thread, on a duplicate of
+         * the socket that outlives libmicrohttpd's close. */
+        rc_send_refusal(fd->connect_fd, status, hr->request_id, st->message, 0, 0);
+        int dupfd = fcntl(fd->connect_fd, F_DUPFD_CLOEXEC, 0);
+        if (dupfd >= 0) cw_linger(hr->srv->cw, dupfd, 1000);
+    }
     return MHD_NO;
 }
 
@@ -216,6 +240,16 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
     shown[o] = 0;
     log_debug("request line received: target %s", shown);
     return hr;
+}
+
+static void defer_error(http_req *hr, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void defer_error(http_req *hr, unsigned status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sight_error_vset(&hr->deferred, status, code, fmt, ap);
+    va_end(ap);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -249,33 +283,48 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     bool is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (first) {
+        /* Decided now, answered once the request is complete (below): an
+         * answer queued before that makes libmicrohttpd close the connection,
+         * and one to a request with a body would leave the body unread and
+         * the client, still sending, would see a reset. */
+        if (route_is_predict(hr->route) && strcmp(method, "POST"))
+            defer_error(hr, 405, "method_not_allowed", "use POST for %s", url);
+        else if (hr->route == ROUTE_OTHER)
+            defer_error(hr, 404, "not_found", "no such endpoint: %s %.200s", method, url);
+        else if (!route_is_predict(hr->route) && !is_get)
+            defer_error(hr, 405, "method_not_allowed", "use GET for %s", url);
+        if (hr->deferred.status || !route_is_predict(hr->route)) return MHD_YES;
+    }
+    if (hr->deferred.status || !route_is_predict(hr->route)) {
+        /* A body that no route takes is read and dropped; one that goes on far
+         * past the body limit is cut off. */
+        if (*upload_data_size > 0) {
+            hr->body_bytes += (int64_t)*upload_data_size;
+            *upload_data_size = 0;
+            return hr->body_bytes > 2 * s->cfg.max_body_bytes ? MHD_NO : MHD_YES;
+        }
+        hr->body_read = true;
+        if (hr->deferred.status)
+            return reply_error(c, hr, hr->deferred.status, hr->deferred.code, "%s", hr->deferred.message);
+    }
     switch (hr->route) {
     case ROUTE_PREDICT_V1:
     case ROUTE_PREDICT_V2:
     case ROUTE_BATCH_V1:
-    case ROUTE_BATCH_V2:
-        if (strcmp(method, "POST")) return reply_error(c, hr, 405, "method_not_allowed", "use POST for %s", url);
-        return predict_handle(c, hr, upload_data, upload_data_size, first);
-    case ROUTE_HEALTHZ:
-        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
-        return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
-    case ROUTE_READYZ:
-        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
-        return handle_readyz(c, hr);
+    case ROUTE_BATCH_V2: return predict_handle(c, hr, upload_data, upload_data_size, first);
+    case ROUTE_HEALTHZ: return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
+    case ROUTE_READYZ: return handle_readyz(c, hr);
     case ROUTE_METRICS: {
-        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
         size_t len;
         char *body = metrics_render(&len);
         return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;
     }
-    case ROUTE_WEB:
-        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
-        return handle_static(c, hr, url);
-    case ROUTE_USAGE:
-        if (!is_get) return reply_error(c, hr, 405, "method_not_allowed", "use GET for %s", url);
-        return usage_handle(c, hr);
-    default:
-        return reply_error(c, hr, 404, "not_found", "no such endpoint: %s %.200s", method, url);
+    case ROUTE_WEB: return handle_static(c, hr, url);
+    /* The key check and the ledger query run on this thread: a short SQLite
+     * read for a rare route (the front end's rule is otherwise kept). */
+    case ROUTE_USAGE: return usage_handle(c, hr);
+    default: return MHD_NO; /* ROUTE_OTHER is deferred above */
     }
 }
 
@@ -369,6 +418,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("microhttpd: %s", buf);
 }
 
+/* Threads are fixed: --http-threads, each serving many connections (epoll). */
 server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models)
 {
     server *s = calloc(1, sizeof *s);
@@ -381,27 +431,48 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
     s->keys = keys;
     s->lim = limits;
     s->pipe = pipe;
+    s->tls = cfg->tls_cert[0] || cfg->tls_key[0];
+    char *cert = NULL, *key = NULL;
     s->abort_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct sockaddr_storage ss;
     socklen_t sl;
     if (s->abort_fd < 0 || resolve(cfg->listen_host, cfg->listen_port, &ss, &sl) != 0) goto fail;
-    cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate};
-    if (!(s->guard = cg_start(&lim))) {
-        log_error("cannot start the request deadline thread");
+    if (s->tls) {
+        if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+            log_error("HTTPS needs both --tls-cert and --tls-key");
+            goto fail;
+        }
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            log_error("this libmicrohttpd was built without TLS: --tls-cert cannot be served");
+            goto fail;
+        }
+        if (!(cert = pem_file_read(cfg->tls_cert, "--tls-cert", "-----BEGIN CERTIFICATE-----")) ||
+            !(key = pem_file_read(cfg->tls_key, "--tls-key", "PRIVATE KEY-----")))
+            goto fail;
+    }
+    cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
+    if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) || !(s->kc = kc_start(keys, 2))) {
+        log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }
-    /* MHD_USE_POLL: with select() every descriptor past 1023 is refused, so a
-     * --max-connections above ~1000 would silently not hold. */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-        MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* Event-driven: a pool of epoll threads serves every connection; a stream
+     * or batch waiting for results is suspended (conn_wait.h), a key check
+     * runs on key_check's threads. Nothing here sleeps, so the number of
+     * connections costs memory, not threads. */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-    /* Thread per connection: a stream's reader may sleep in poll() until its
-     * next event without holding up anyone else. The connection limit bounds
-     * the threads. */
+    if (s->tls) flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+        {MHD_OPTION_END, 0, NULL},
+    };
     s->daemon = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, handler, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->client_timeout_s,
                                  MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
@@ -414,18 +485,37 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
                                   * more, with the usual JSON error: stay at 0. */
                                  MHD_OPTION_STRICT_FOR_CLIENT, 0,
                                  MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
+                                 MHD_OPTION_ARRAY, tls_opts,
                                  MHD_OPTION_END);
+    /* libmicrohttpd copies neither: they must live as long as the daemon. */
+    s->tls_cert_pem = cert;
+    s->tls_key_pem = key;
+    cert = key = NULL;
     if (!s->daemon) {
-        log_error("cannot listen on %s:%u (address in use, or not allowed?)", cfg->listen_host, cfg->listen_port);
+        if (s->tls)
+            log_error("cannot serve HTTPS on %s:%u with --tls-cert %s and --tls-key %s (a bad certificate or key, "
+                      "a key that does not match, or the address in use)",
+                      cfg->listen_host, cfg->listen_port, cfg->tls_cert, cfg->tls_key);
+        else
+            log_error("cannot listen on %s:%u (address in use, or not allowed?)", cfg->listen_host, cfg->listen_port);
         goto fail;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : cfg->listen_port;
+    log_info("HTTP front: %s, %d threads, up to %d connections%s", s->tls ? "HTTPS" : "HTTP", cfg->http_threads,
+             cfg->max_connections, cfg->max_connections_per_ip ? "" : " (no per-address limit)");
     return s;
 fail:
+    kc_stop(s->kc);
+    kc_free(s->kc);
+    cw_stop(s->cw);
     cg_stop(s->guard);
     if (s->abort_fd >= 0) close(s->abort_fd);
     json_decref(s->models);
+    free(cert);
+    free(key);
+    free(s->tls_cert_pem);
+    free(s->tls_key_pem);
     free(s);
     return NULL;
 }
@@ -454,6 +544,7 @@ void server_shutdown(server *s)
         struct timespec ts = {0, 50 * 1000000};
         nanosleep(&ts, NULL);
     }
+    atomic_store(&s->aborting, true);
     uint64_t one = 1;
     ssize_t w = write(s->abort_fd, &one, sizeof one);
     (void)w;
@@ -471,10 +562,18 @@ void server_shutdown(server *s)
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }
+    /* libmicrohttpd must not be stopped with a connection suspended: finish
+     * the key checks and resume every waiting stream first. */
+    kc_stop(s->kc);
+    cw_release_all(s->cw);
     MHD_stop_daemon(s->daemon);
     /* After the daemon: its "closed" notifications still use the guard. */
     cg_stop(s->guard);
+    cw_stop(s->cw);
+    kc_free(s->kc);
     close(s->abort_fd);
     json_decref(s->models);
+    free(s->tls_cert_pem);
+    free(s->tls_key_pem);
     free(s);
 }

@@ -2,9 +2,10 @@
  * the HTTP connection that sends them.
  *
  * Producers push whole lines; the single consumer reads bytes. Wake-ups go
- * through an eventfd, so the consumer can sleep in poll() on both the queue and
- * its client socket: an idle stream costs no CPU, and a client that goes away
- * is noticed at once. */
+ * through an eventfd, which the HTTP front's watcher (http/conn_wait.c) polls
+ * together with the client's socket while the connection is suspended: an
+ * idle stream costs neither CPU nor a thread, and a client that goes away is
+ * noticed at once. */
 #ifndef SIGHT_STREAM_EVENT_QUEUE_H
 #define SIGHT_STREAM_EVENT_QUEUE_H
 

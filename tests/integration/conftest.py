@@ -57,7 +57,9 @@ class Server:
         self.tmp = tmp
         self.db = str(tmp / "keys.db")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # With --tls-cert the server speaks HTTPS; clients trust that certificate.
+        self.verify = args[list(args).index("--tls-cert") + 1] if "--tls-cert" in args else True
+        self.url = f"{'https' if '--tls-cert' in args else 'http'}://127.0.0.1:{self.port}"
         self.log_path = tmp / "sightd.log"
         self.key = self.keys("create", "--name", "test").strip()
         e = dict(os.environ, **(env or {}))
@@ -72,7 +74,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sightd exited early:\n{self.log_text()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)
@@ -90,7 +92,7 @@ class Server:
 
     def metric(self, name):
         """Value of one sample line of /metrics, e.g. 'sight_requests_in_flight'."""
-        for line in httpx.get(self.url + "/metrics").text.splitlines():
+        for line in httpx.get(self.url + "/metrics", verify=self.verify).text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[-1])
         return 0.0

@@ -31,7 +31,7 @@ static size_t drain(int fd, char *buf, size_t cap, int *eof)
 
 int main(void)
 {
-    cg_limits l = {20, 20, 500};
+    cg_limits l = {20, 20, 500, false};
     /* Headers: from the phase's start, whatever the body count says. */
     CHECK_EQ_INT(cg_deadline(&l, CG_HEADERS, 5 * S, 0), 25 * S);
     CHECK_EQ_INT(cg_deadline(&l, CG_HEADERS, 5 * S, 123456), 25 * S);
@@ -44,18 +44,18 @@ int main(void)
     CHECK_EQ_INT(cg_deadline(&l, CG_RESPONSE, 0, 0), CG_NO_DEADLINE);
     /* Huge counts saturate instead of overflowing into the past. */
     CHECK_EQ_INT(cg_deadline(&l, CG_BODY, 0, INT64_MAX), CG_NO_DEADLINE);
-    cg_limits slow = {20, 20, 1};
+    cg_limits slow = {20, 20, 1, false};
     CHECK_EQ_INT(cg_deadline(&slow, CG_BODY, 1 * S, INT64_MAX / 2), CG_NO_DEADLINE);
     /* 0 turns a check off; a rate of 0 leaves the grace alone. */
-    cg_limits off = {0, 0, 500};
+    cg_limits off = {0, 0, 500, false};
     CHECK_EQ_INT(cg_deadline(&off, CG_HEADERS, 0, 0), CG_NO_DEADLINE);
     CHECK_EQ_INT(cg_deadline(&off, CG_BODY, 0, 0), CG_NO_DEADLINE);
-    cg_limits norate = {20, 3, 0};
+    cg_limits norate = {20, 3, 0, false};
     CHECK_EQ_INT(cg_deadline(&norate, CG_BODY, 0, 1 << 30), 3 * S);
 
     /* The reaper itself, on socket pairs: a connection stuck in its headers is
      * told 408 and shut down; one whose request is complete is left alone. */
-    cg_limits fast = {1, 1, 1000};
+    cg_limits fast = {1, 1, 1000, false};
     conn_guard *g = cg_start(&fast);
     CHECK(g != NULL);
     int stuck[2], sending[2], body[2];

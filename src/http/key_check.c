@@ -1,0 +1,162 @@
+#include "http/key_check.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kc_job {
+    kc_job *next;
+    struct key_checker *k;
+    char key[KEYSTORE_KEY_MAX + 2];
+    bool count; /* count the active keys instead of verifying */
+    bool done;
+    bool released;                 /* the request let go: the worker frees it */
+    struct MHD_Connection *waiter; /* suspended on it; resumed when done */
+    key_verdict verdict;
+    int64_t id;        /* a valid key's id */
+    key_limits limits; /* and its own limits (limits/limiter.h applies the defaults) */
+    int count_rc;
+    int64_t n;
+};
+
+struct key_checker {
+    keystore *ks;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    kc_job *head, *tail;
+    bool stop;
+    int nthreads;
+    pthread_t threads[8];
+};
+
+static void run(keystore *ks, kc_job *j)
+{
+    if (j->count) j->count_rc = keystore_count_active(ks, &j->n);
+    else j->verdict = keystore_verify_limits(ks, j->key, &j->id, &j->limits);
+}
+
+static void *worker(void *arg)
+{
+    key_checker *k = arg;
+    pthread_mutex_lock(&k->mu);
+    for (;;) {
+        while (!k->head && !k->stop) pthread_cond_wait(&k->cv, &k->mu);
+        if (!k->head) break;
+        kc_job *j = k->head;
+        k->head = j->next;
+        if (!k->head) k->tail = NULL;
+        bool skip = j->released;
+        pthread_mutex_unlock(&k->mu);
+        if (!skip) run(k->ks, j);
+        pthread_mutex_lock(&k->mu);
+        j->done = true;
+        if (j->waiter) MHD_resume_connection(j->waiter);
+        j->waiter = NULL;
+        if (j->released) free(j);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+key_checker *kc_start(keystore *ks, int threads)
+{
+    key_checker *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->ks = ks;
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    if (threads < 1) threads = 1;
+    if (threads > 8) threads = 8;
+    for (; k->nthreads < threads; k->nthreads++)
+        if (pthread_create(&k->threads[k->nthreads], NULL, worker, k)) break;
+    if (!k->nthreads) {
+        pthread_cond_destroy(&k->cv);
+        pthread_mutex_destroy(&k->mu);
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void kc_stop(key_checker *k)
+{
+    if (!k) return;
+    pthread_mutex_lock(&k->mu);
+    k->stop = true;
+    pthread_cond_broadcast(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+    for (int i = 0; i < k->nthreads; i++) pthread_join(k->threads[i], NULL);
+    k->nthreads = 0;
+}
+
+void kc_free(key_checker *k)
+{
+    if (!k) return;
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+}
+
+/* Jobs not yet taken by a worker are not freed by kc_stop: the workers drain
+ * the queue before they exit, so every job ends done. */
+kc_job *kc_submit(key_checker *k, const char *key)
+{
+    if (!k) return NULL;
+    kc_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->k = k;
+    j->count = key == NULL;
+    if (key) snprintf(j->key, sizeof j->key, "%s", key);
+    pthread_mutex_lock(&k->mu);
+    if (k->stop) {
+        pthread_mutex_unlock(&k->mu);
+        free(j);
+        return NULL;
+    }
+    if (k->tail) k->tail->next = j;
+    else k->head = j;
+    k->tail = j;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+    return j;
+}
+
+bool kc_wait(kc_job *j, struct MHD_Connection *c)
+{
+    key_checker *k = j->k;
+    pthread_mutex_lock(&k->mu);
+    bool done = j->done;
+    if (!done) {
+        /* Under the lock the worker takes to resume: it cannot finish in between. */
+        MHD_suspend_connection(c);
+        j->waiter = c;
+    }
+    pthread_mutex_unlock(&k->mu);
+    return done;
+}
+
+key_verdict kc_verdict(const kc_job *j) { return j->verdict; }
+
+void kc_key(const kc_job *j, int64_t *id, key_limits *limits)
+{
+    *id = j->id;
+    *limits = j->limits;
+}
+
+int kc_count(const kc_job *j, int64_t *n)
+{
+    *n = j->n;
+    return j->count_rc;
+}
+
+void kc_release(kc_job *j)
+{
+    if (!j) return;
+    key_checker *k = j->k;
+    pthread_mutex_lock(&k->mu);
+    bool done = j->done;
+    j->released = true;
+    pthread_mutex_unlock(&k->mu);
+    if (done) free(j);
+}
