@@ -8,11 +8,12 @@
 #include "config/config.h"
 #include "pipeline/stages.h"
 
-static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections", "classes", NULL};
+static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections", "classes", "mask-format", NULL};
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sightd detect IMAGE... [--confidence C] [--iou I] [--max-detections N] [--classes A,B]\n"
+                 "                     [--mask-format polygon|rle]\n"
                  "                     [--model PATH] [--labels FILE] [--model-layout L] [--ort-threads N] ...\n"
                  "Prints one NDJSON line per image, shaped like the stream's done/error lines.\n");
 }

@@ -28,11 +28,12 @@ typedef struct {
     int layout_hint;         /* -1 = from the output shape, else a yolo_layout */
 } detector_config;
 
-/* Per-request options: confidence, iou, max_detections, classes. */
+/* Per-request options: confidence, iou, max_detections, classes, mask_format. */
 typedef struct {
     float confidence, iou;
     int max_detections;
     bool *allowed; /* n_names flags, NULL = all classes */
+    bool mask_rle; /* segment: mask_format=rle (COCO RLE) instead of the polygon */
 } detect_params;
 
 /* Loads the model, reads its metadata, picks the output decoder and does the
