@@ -12,6 +12,7 @@
 
 #include "detect/letterbox.h"
 #include "detect/pyrepr.h"
+#include "detect/raw_dump.h"
 #include "detect/task_result.h"
 #include "detect/yolo_tasks.h"
 #include "ort/ort_env.h"
@@ -36,6 +37,8 @@ struct detector {
     yolo_task_spec spec;
     char *task;       /* metadata task, or NULL */
     int kpt_shape[2]; /* metadata kpt_shape, or 0 */
+    char *dump_dir;   /* `sightd detect --dump-raw`: where raw outputs go, or NULL */
+    unsigned dump_seq;
     letterbox_style style;
     char **names;
     int n_names;
@@ -408,6 +411,7 @@ void detector_close(detector *d)
     free(d->output_names[0]);
     free(d->output_names[1]);
     free(d->task);
+    free(d->dump_dir);
     pyrepr_free_names(d->names, d->n_names);
     for (int i = 0; i < d->pool_n; i++) free(d->pool[i]);
     free(d->pool);
@@ -470,6 +474,14 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         log_error("model %s: %s", d->model_name, msg);
         return -1;
     }
+    if (d->dump_dir) {
+        pthread_mutex_lock(&d->mu);
+        unsigned seq = d->dump_seq++;
+        pthread_mutex_unlock(&d->mu);
+        if (raw_dump_write(d->dump_dir, seq, data, (const int64_t(*)[8])shape, nd, d->n_out, &map, d->in_w, d->in_h,
+                           img->width, img->height))
+            log_warn("cannot write raw outputs to %s", d->dump_dir);
+    }
     const task_ctx tc = {.spec = &d->spec, .data = data[0], .N = nd[0] == 3 ? shape[0][2] : 0, .protos = data[1], .map = map, .img_w = img->width, .img_h = img->height, .orig_w = img->orig_width, .orig_h = img->orig_height, .in_w = d->in_w, .in_h = d->in_h, .mask_rle = p->mask_rle, .names = (const char *const *)d->names, .n_names = d->n_names, .model_name = d->model_name};
     json_t *arr = json_array(), *cls = NULL;
     double extra_ms = 0;
@@ -508,6 +520,13 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
     if (*out && cls) json_object_set_new(*out, "classification", cls);
     else json_decref(cls);
     return *out ? 0 : -1;
+}
+
+int detector_set_raw_dump(detector *d, const char *dir)
+{
+    free(d->dump_dir);
+    d->dump_dir = dir ? strdup(dir) : NULL;
+    return dir && !d->dump_dir ? -1 : 0;
 }
 
 size_t detector_input_floats(const detector *d) { return (size_t)3 * d->in_w * d->in_h; }

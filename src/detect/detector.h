@@ -64,6 +64,10 @@ const char *detector_class_name(const detector *d, int id);
 const char *detector_model_name(const detector *d);
 void detector_describe(const detector *d, char *buf, size_t len);
 
+/* Debugging and reference tests: from now on, each detection also writes the
+ * model's raw outputs and the letterbox geometry into dir (see raw_dump.h). */
+int detector_set_raw_dump(detector *d, const char *dir);
+
 /* One Run of the model on input (detector_input_floats() floats, the model's
  * NCHW input), for timing: *ms gets the Run alone, without the wait for a
  * slot. Thread-safe; the input is only read. */

@@ -19,15 +19,39 @@ static void src_pos(double s, int n, int *i0, int *i1, float *l)
     if (*l > 1) *l = 1;
 }
 
+/* The full-size pixel range [*a, *b) that can see the proto cells [c0, c1]:
+ * bilinear sampling reaches one cell further each way. */
+static void window(int c0, int c1, double cell, double pad, double gain, double ipo, int n, int *a, int *b)
+{
+    double lo = ((c0 - 0.5) * cell - pad) / gain / ipo, hi = ((c1 + 1.5) * cell - pad) / gain / ipo;
+    *a = lo <= 0 ? 0 : lo >= n ? n
+                               : (int)floor(lo);
+    *b = hi <= 0 ? 0 : hi >= n ? n
+                               : (int)ceil(hi);
+}
+
 int mask_build(const float *coeffs, size_t stride, const float *protos, int P, int mh, int mw, const mask_geom *g,
-               float bx1, float by1, float bx2, float by2, yolo_mask *m)
+               const float box_in[4], yolo_mask *m)
 {
     memset(m, 0, sizeof *m);
-    /* Ultralytics crop_mask keeps pixel indices x1 <= x < x2. */
-    double fx0 = ceil(bx1), fy0 = ceil(by1), fx1 = ceil(bx2), fy1 = ceil(by2);
-    int X0 = fx0 > 0 ? (int)fmin(fx0, g->orig_w) : 0, Y0 = fy0 > 0 ? (int)fmin(fy0, g->orig_h) : 0;
-    int X1 = fx1 > 0 ? (int)fmin(fx1, g->orig_w) : 0, Y1 = fy1 > 0 ? (int)fmin(fy1, g->orig_h) : 0;
-    if (!(X1 > X0 && Y1 > Y0)) return 0; /* also NaN boxes */
+    /* crop_mask at prototype resolution keeps cells x1 <= c < x2 of the box
+     * scaled to the prototypes; everything else is logit 0 before upsampling. */
+    const double sxp = (double)mw / g->in_w, syp = (double)mh / g->in_h;
+    const double bx1 = box_in[0] * sxp, by1 = box_in[1] * syp, bx2 = box_in[2] * sxp, by2 = box_in[3] * syp;
+    if (!(bx2 > bx1 && by2 > by1)) return 0; /* also NaN */
+    const int cx0 = bx1 <= 0 ? 0 : bx1 >= mw ? mw
+                                             : (int)ceil(bx1),
+              cx1 = bx2 <= 0 ? -1 : bx2 > mw ? mw - 1
+                                             : (int)ceil(bx2) - 1;
+    const int cy0 = by1 <= 0 ? 0 : by1 >= mh ? mh
+                                             : (int)ceil(by1),
+              cy1 = by2 <= 0 ? -1 : by2 > mh ? mh - 1
+                                             : (int)ceil(by2) - 1;
+    if (cx1 < cx0 || cy1 < cy0) return 0;
+    int X0, X1, Y0, Y1;
+    window(cx0, cx1, 1 / sxp, g->pad_left, g->gain, g->img_per_orig_x, g->orig_w, &X0, &X1);
+    window(cy0, cy1, 1 / syp, g->pad_top, g->gain, g->img_per_orig_y, g->orig_h, &Y0, &Y1);
+    if (!(X1 > X0 && Y1 > Y0)) return 0;
     const int w = X1 - X0, h = Y1 - Y0;
     int *cx = malloc((size_t)w * 2 * sizeof *cx), *cy = malloc((size_t)h * 2 * sizeof *cy);
     float *lx = malloc((size_t)w * sizeof *lx), *ly = malloc((size_t)h * sizeof *ly);
@@ -35,7 +59,6 @@ int mask_build(const float *coeffs, size_t stride, const float *protos, int P, i
     float *L = NULL;
     int rc = -1;
     if (!cx || !cy || !lx || !ly || !m->bits) goto out;
-    const double sxp = (double)mw / g->in_w, syp = (double)mh / g->in_h;
     int px0 = mw, px1 = 0, py0 = mh, py1 = 0;
     for (int i = 0; i < w; i++) {
         double u = (X0 + i + 0.5) * g->img_per_orig_x * g->gain + g->pad_left;
@@ -49,17 +72,20 @@ int mask_build(const float *coeffs, size_t stride, const float *protos, int P, i
         if (cy[2 * j] < py0) py0 = cy[2 * j];
         if (cy[2 * j + 1] > py1) py1 = cy[2 * j + 1];
     }
-    /* Logits only over the prototype cells the window samples. */
+    /* Logits only over the cells the window samples, and of those only the
+     * ones inside the crop (the rest stay 0). */
     const int rw = px1 - px0 + 1, rh = py1 - py0 + 1;
     L = calloc((size_t)rw * rh, sizeof *L);
     if (!L) goto out;
-    for (int p = 0; p < P; p++) {
+    const int kx0 = cx0 > px0 ? cx0 : px0, kx1 = cx1 < px1 ? cx1 : px1;
+    const int ky0 = cy0 > py0 ? cy0 : py0, ky1 = cy1 < py1 ? cy1 : py1;
+    for (int p = 0; p < P && kx1 >= kx0; p++) {
         const float c = coeffs[(size_t)p * stride];
         const float *pl = protos + (size_t)p * mh * mw;
-        for (int r = 0; r < rh; r++) {
-            const float *src = pl + (size_t)(py0 + r) * mw + px0;
-            float *dst = L + (size_t)r * rw;
-            for (int k = 0; k < rw; k++) dst[k] += c * src[k];
+        for (int r = ky0; r <= ky1; r++) {
+            const float *src = pl + (size_t)r * mw;
+            float *dst = L + (size_t)(r - py0) * rw - px0;
+            for (int k = kx0; k <= kx1; k++) dst[k] += c * src[k];
         }
     }
     long area = 0;

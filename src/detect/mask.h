@@ -1,8 +1,9 @@
 /* Instance masks of a segmentation model: the mask of one detection computed
- * as Ultralytics does (mask coefficients x prototypes, bilinear upsampling of
- * the logits, cropped to the box, threshold at sigmoid 0.5, i.e. logit 0),
- * sampled straight at the full-size image's pixel centres through the
- * letterbox; then its outer contour as a polygon, and COCO run-length encoding.
+ * as Ultralytics' process_mask does (mask coefficients x prototypes, cropped
+ * to the box at prototype resolution, bilinear upsampling of the logits,
+ * threshold at sigmoid 0.5, i.e. logit 0), sampled straight at the full-size
+ * image's pixel centres through the letterbox (upstream upsamples to the model
+ * input, then resizes that binary mask to the image: one step less here); then its outer contour as a polygon, and COCO run-length encoding.
  * Pure functions, no ONNX Runtime, no JSON. */
 #ifndef SIGHT_DETECT_MASK_H
 #define SIGHT_DETECT_MASK_H
@@ -20,15 +21,16 @@ typedef struct {
 } mask_geom;
 
 typedef struct {
-    int x0, y0, w, h; /* window in full-size pixels: the box, clipped to the image */
+    int x0, y0, w, h; /* window in full-size pixels: the box and one prototype cell around it, clipped */
     uint8_t *bits;    /* w*h row-major, 1 inside the mask; NULL when the window is empty */
     long area;        /* pixels inside */
 } yolo_mask;
 
 /* coeffs[p * stride] for p < P: the detection's mask coefficients; protos
- * [P, mh, mw]; box in full-size pixels. Returns 0, -1 on allocation failure. */
+ * [P, mh, mw]; box_in x1,y1,x2,y2 in model pixels (before the letterbox is
+ * undone, as upstream crops). Returns 0, -1 on allocation failure. */
 int mask_build(const float *coeffs, size_t stride, const float *protos, int P, int mh, int mw, const mask_geom *g,
-               float bx1, float by1, float bx2, float by2, yolo_mask *m);
+               const float box_in[4], yolo_mask *m);
 void mask_free(yolo_mask *m);
 
 /* The outer contour of the mask's largest 8-connected part, as pixel

@@ -55,15 +55,13 @@ static json_t *keypoints_json(const task_ctx *c, int idx, double sx, double sy, 
     return arr;
 }
 
-static int mask_json(const task_ctx *c, const yolo_det *b, json_t *o, double sx, double sy)
+static int mask_json(const task_ctx *c, const yolo_det *b, const float box_in[4], json_t *o, double sx, double sy)
 {
     const yolo_task_spec *s = c->spec;
     const mask_geom g = {.gain = c->map.gain, .pad_left = (float)c->map.pad_left, .pad_top = (float)c->map.pad_top, .in_w = c->in_w, .in_h = c->in_h, .img_per_orig_x = 1 / sx, .img_per_orig_y = 1 / sy, .orig_w = c->orig_w, .orig_h = c->orig_h};
     yolo_mask m;
     const float *coeffs = c->data + (int64_t)(4 + s->nc) * c->N + b->idx;
-    if (mask_build(coeffs, (size_t)c->N, c->protos, s->n_proto, s->proto_h, s->proto_w, &g, (float)(b->x1 * sx),
-                   (float)(b->y1 * sy), (float)(b->x2 * sx), (float)(b->y2 * sy), &m))
-        return -1;
+    if (mask_build(coeffs, (size_t)c->N, c->protos, s->n_proto, s->proto_h, s->proto_w, &g, box_in, &m)) return -1;
     json_object_set_new(o, "mask_area", json_integer(m.area));
     int rc = 0;
     if (c->mask_rle) {
@@ -115,6 +113,7 @@ int task_detections_json(const task_ctx *c, yolo_det *dets, size_t n, json_t *ar
     for (size_t i = 0; i < n; i++) {
         yolo_det *b = &dets[i];
         if (!is_prob(b->score)) return bad_conf(c, "a detection confidence", b->score, err);
+        const float box_in[4] = {b->x1, b->y1, b->x2, b->y2};
         letterbox_unmap(&c->map, c->img_w, c->img_h, &b->x1, &b->y1, &b->x2, &b->y2);
         char idbuf[16];
         json_t *o = json_pack("{s:i,s:s,s:f,s:{s:f,s:f,s:f,s:f}}", "class_id", b->cls, "class", class_name(c, b->cls, idbuf),
@@ -131,7 +130,7 @@ int task_detections_json(const task_ctx *c, yolo_det *dets, size_t n, json_t *ar
             if (!kp) return -1;
             json_object_set_new(o, "keypoints", kp);
         } else if (task == YOLO_TASK_SEGMENT) {
-            if (mask_json(c, b, o, sx, sy)) {
+            if (mask_json(c, b, box_in, o, sx, sy)) {
                 sight_error_set(err, "out_of_memory", "out of memory computing a mask");
                 return -1;
             }
