@@ -28,8 +28,9 @@ static const char *class_name(const task_ctx *c, int cls, char idbuf[16])
     return idbuf;
 }
 
-static double clampd(double v, double hi) { return v < 0 ? 0 : v > hi ? hi
-                                                                      : v; }
+/* NaN becomes 0: a hostile model's keypoint must still be a JSON number. */
+static double clampd(double v, double hi) { return !(v >= 0) ? 0 : v > hi ? hi
+                                                                          : v; }
 
 /* Keypoints back to full-size pixels, clipped as upstream's scale_coords. */
 static json_t *keypoints_json(const task_ctx *c, int idx, double sx, double sy, sight_error *err)
@@ -87,9 +88,13 @@ static int mask_json(const task_ctx *c, const yolo_det *b, const float box_in[4]
     return rc;
 }
 
-static void obb_json(const task_ctx *c, const yolo_det *b, json_t *o, double sx, double sy)
+static int obb_json(const task_ctx *c, const yolo_det *b, json_t *o, double sx, double sy, sight_error *err)
 {
     yolo_obb ob = yolo_obb_at(c->data, c->N, c->spec->nc, b->idx);
+    if (!isfinite(ob.cx) || !isfinite(ob.cy) || !isfinite(ob.w) || !isfinite(ob.h) || !isfinite(ob.angle)) {
+        sight_error_set(err, "detector_failed", "model %s gave an oriented box that is not finite", c->model_name);
+        return -1;
+    }
     const double g = c->map.gain;
     /* Centre and sides through the letterbox; the angle is unchanged (the scale is uniform). */
     ob.cx = (float)((ob.cx - c->map.pad_left) / g), ob.cy = (float)((ob.cy - c->map.pad_top) / g);
@@ -101,6 +106,7 @@ static void obb_json(const task_ctx *c, const yolo_det *b, json_t *o, double sx,
         json_array_append_new(poly, json_pack("[f,f]", task_round(pts[2 * k] * sx, 1e-2), task_round(pts[2 * k + 1] * sy, 1e-2)));
     json_object_set_new(o, "obb", json_pack("{s:f,s:f,s:f,s:f,s:f}", "cx", task_round(ob.cx * sx, 1e-3), "cy", task_round(ob.cy * sy, 1e-3), "w", task_round(ob.w * sx, 1e-3), "h", task_round(ob.h * sy, 1e-3), "angle", task_round(ob.angle * 180.0 / M_PI, 1e-3)));
     json_object_set_new(o, "polygon", poly);
+    return 0;
 }
 
 int task_detections_json(const task_ctx *c, yolo_det *dets, size_t n, json_t *arr, double *extra_ms, sight_error *err)
@@ -135,7 +141,7 @@ int task_detections_json(const task_ctx *c, yolo_det *dets, size_t n, json_t *ar
                 return -1;
             }
         } else if (task == YOLO_TASK_OBB) {
-            obb_json(c, b, o, sx, sy);
+            if (obb_json(c, b, o, sx, sy, err)) return -1;
         }
         *extra_ms += clock_ms() - t;
     }

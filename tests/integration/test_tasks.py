@@ -357,3 +357,25 @@ def test_mismatched_models_stop_startup(tmp_path):
     m.write_bytes(constant_model(SIDE, [("output0", [1, 7, 100], np.zeros(700))], {"task": "depth"}))
     assert "task 'depth'" in refused(tmp_path, m)
 
+
+
+def test_hostile_task_outputs_answer_errors_or_numbers(tmp_path):
+    """NaN and huge values from a model end as clipped numbers or an error line, never a crash or bad JSON."""
+    img = tmp_path / "sq.png"
+    img.write_bytes(square_png())
+    m = tmp_path / "pose.onnx"
+    out = np.zeros((4 + 1 + 2 * 3, 100), dtype=np.float32)
+    out[:5, 0] = [20, 20, 10, 10, 0.9]
+    out[5:, 0] = [np.nan, np.nan, 0.5, 1e30, -1e30, 0.7]
+    meta = {"task": "pose", "kpt_shape": "[2, 3]", "names": "{0: 'person'}"}
+    m.write_bytes(constant_model(SIDE, [("output0", [1, *out.shape], out.ravel())], meta))
+    kp = detect(img, m)["yolo"]["detections"][0]["keypoints"]
+    assert [(k["name"], k["x"], k["y"]) for k in kp] == [("kp0", 0, 0), ("kp1", SIDE, 0)]
+    out[7, 0] = 1.5  # a keypoint confidence that is no probability
+    m.write_bytes(constant_model(SIDE, [("output0", [1, *out.shape], out.ravel())], meta))
+    r = subprocess.run([SIGHTD, "detect", str(img), "--model", str(m)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "outside [0, 1]" in json.loads(r.stdout)["error"]["message"]
+    o = obb_output([(32, 32, 40, 6, 0, 0.9, float("nan"))])
+    m.write_bytes(constant_model(SIDE, [("output0", [1, *o.shape], o.ravel())], {"task": "obb"}))
+    r = subprocess.run([SIGHTD, "detect", str(img), "--model", str(m)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "not finite" in json.loads(r.stdout)["error"]["message"]
