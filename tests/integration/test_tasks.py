@@ -379,3 +379,26 @@ def test_hostile_task_outputs_answer_errors_or_numbers(tmp_path):
     m.write_bytes(constant_model(SIDE, [("output0", [1, *o.shape], o.ravel())], {"task": "obb"}))
     r = subprocess.run([SIGHTD, "detect", str(img), "--model", str(m)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "not finite" in json.loads(r.stdout)["error"]["message"]
+
+
+def test_pose_over_v2_with_options(start_server):
+    """v2 (image by URL) carries the per-request options to the pose decoder like v1."""
+    import http.server
+    import threading
+
+    from test_v2 import ImageHandler, serve_bytes
+    model = shared_model(POSE)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.2", 0), type("H", (ImageHandler,), {"routes": {
+        "/bus.jpg": serve_bytes(photo(BUS), ctype="image/jpeg")}}))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        s = start_server("--model", str(model), "--url-allow", "127.0.0.2/32")
+        url = f"http://127.0.0.2:{srv.server_address[1]}/bus.jpg"
+        body = {"api_key": s.key, "data": [{"image_url": url, "is_yolo": True, "is_llm": False}],
+                "max_detections": 2, "confidence": 0.5}
+        r = httpx.post(s.url + "/api/v1/inference/predict/batch/v2", json=body, timeout=120)
+        assert r.status_code == 200, r.text
+        dets = r.json()["result"]["files"][0]["result"]["yolo"]["detections"]
+        assert len(dets) == 2 and all(d["confidence"] > 0.5 and len(d["keypoints"]) == 17 for d in dets)
+    finally:
+        srv.shutdown()
