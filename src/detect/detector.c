@@ -356,21 +356,23 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     int64_t shapes[2][8];
     size_t nds[2];
     const float *data;
-    for (int i = 0; i < d->n_out; i++)
-        if (output_view(d, warm[i], shapes[i], &nds[i], &data, err, err_len)) goto fail;
+    if (output_view(d, warm[0], shapes[0], &nds[0], &data, err, err_len)) goto fail;
+    /* A second output that is not a float tensor is not prototypes: not read. */
+    char verr[128];
+    const size_t n_seen = d->n_out > 1 && !output_view(d, warm[1], shapes[1], &nds[1], &data, verr, sizeof verr) ? 2 : 1;
     char lerr[384];
     const yolo_model_info mi = {.task = d->task, .kpt_k = d->kpt_shape[0], .kpt_d = d->kpt_shape[1], .n_names = d->names ? d->n_names : -1, .in_w = d->in_w, .in_h = d->in_h, .end2end = end2end, .layout_hint = cfg->layout_hint};
     const int64_t *const shp[2] = {shapes[0], shapes[1]};
     /* Refused rather than guessed: read as plain boxes, a pose or segment
      * output's extra channels became class scores (confidences of 679). */
-    if (yolo_task_detect(&mi, shp, nds, (size_t)d->n_out, &d->spec, lerr, sizeof lerr)) {
+    if (yolo_task_detect(&mi, shp, nds, n_seen, &d->spec, lerr, sizeof lerr)) {
         snprintf(err, err_len, "model %s: %s", cfg->model_path ? cfg->model_path : cfg->model_name, lerr);
         goto fail;
     }
     d->layout = d->spec.layout, d->nc = d->spec.nc;
-    if (d->spec.task != YOLO_TASK_SEGMENT) d->n_out = 1; /* later outputs are not read */
     d->style = d->layout == YOLO_LAYOUT_YOLOX && d->spec.task != YOLO_TASK_CLASSIFY ? LETTERBOX_YOLOX : LETTERBOX_ULTRALYTICS;
     release_outputs(d, warm);
+    if (d->spec.task != YOLO_TASK_SEGMENT) d->n_out = 1; /* later outputs are not read (after the release) */
     /* Concurrent Runs each grow their own working memory on first use: warm
      * every slot at once, so the first requests under load are not slow either. */
     if (d->concurrency > 1) warm_slots(d, buf);

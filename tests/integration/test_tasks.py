@@ -402,3 +402,16 @@ def test_pose_over_v2_with_options(start_server):
         assert len(dets) == 2 and all(d["confidence"] > 0.5 and len(d["keypoints"]) == 17 for d in dets)
     finally:
         srv.shutdown()
+
+
+def test_a_detector_with_an_extra_output_still_detects(tmp_path):
+    """A second output that is no prototype tensor is left alone (and released: LSan runs this)."""
+    img = tmp_path / "sq.png"
+    img.write_bytes(square_png())
+    out = np.zeros((4 + 3, 100), dtype=np.float32)
+    out[:, 0] = [20, 20, 10, 10, 0, 0.8, 0]
+    m = tmp_path / "two.onnx"
+    m.write_bytes(constant_model(SIDE, [("output0", [1, *out.shape], out.ravel()), ("extra", [1, 4], [1, 2, 3, 4])],
+                                 {"names": "{0: 'a', 1: 'b', 2: 'c'}"}))
+    y = detect(img, m)["yolo"]
+    assert y["task"] == "detect" and [(d["class"], d["confidence"]) for d in y["detections"]] == [("b", 0.8)]
