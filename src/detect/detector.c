@@ -10,6 +10,7 @@
 
 #include <onnxruntime_c_api.h>
 
+#include "detect/center_crop.h"
 #include "detect/letterbox.h"
 #include "detect/pyrepr.h"
 #include "detect/raw_dump.h"
@@ -446,8 +447,14 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         sight_error_set(err, "out_of_memory", "out of memory");
         return -1;
     }
-    letterbox_map map;
-    letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
+    letterbox_map map = {.gain = 1.0f};
+    if (d->spec.task != YOLO_TASK_CLASSIFY) {
+        letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
+    } else if (center_crop_input(img->pixels, img->width, img->height, buf, d->in_w, d->in_h)) {
+        pool_put(d, buf);
+        sight_error_set(err, "out_of_memory", "out of memory");
+        return -1;
+    }
     double t1 = clock_ms();
     OrtValue *ov[2] = {NULL, NULL};
     double run_ms = 0;

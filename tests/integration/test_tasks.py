@@ -415,3 +415,18 @@ def test_a_detector_with_an_extra_output_still_detects(tmp_path):
                                  {"names": "{0: 'a', 1: 'b', 2: 'c'}"}))
     y = detect(img, m)["yolo"]
     assert y["task"] == "detect" and [(d["class"], d["confidence"]) for d in y["detections"]] == [("b", 0.8)]
+
+
+def test_classification_sees_the_centre_of_the_image(tmp_path):
+    """classify_transforms framing: the centre crop at the input's aspect, no letterbox padding. The
+    model answers each channel's mean: a wide image blue | red | blue is all red in its centre square."""
+    from onnx_builder import graph_model, node
+    m = tmp_path / "mean.onnx"
+    m.write_bytes(graph_model([node("ReduceMean", ["images"], ["output0"], axes=[2, 3], keepdims=0)],
+                              [("images", [1, 3, SIDE, SIDE])], [("output0", [1, 3])],
+                              metadata={"task": "classify", "names": "{0: 'red', 1: 'green', 2: 'blue'}"}))
+    img = tmp_path / "wide.png"
+    img.write_bytes(png_bytes(3 * SIDE, SIDE, lambda x, y: (255, 0, 0) if SIDE <= x < 2 * SIDE else (0, 0, 255)))
+    cls = detect(img, m)["yolo"]["classification"]
+    assert cls[0]["class"] == "red" and cls[0]["confidence"] == pytest.approx(1.0, abs=1e-6), cls
+    assert cls[1]["confidence"] == pytest.approx(0.0, abs=1e-6)
