@@ -54,8 +54,9 @@ void yolo_keypoint(const yolo_task_spec *s, const float *data, int64_t N, int id
 /* COCO's keypoint names (K = 17) and the limbs the playground draws. */
 extern const char *const yolo_coco_keypoints[17];
 
-/* An oriented box, in model pixels: centre, sides, angle in radians, regularised as
- * upstream (w the longer side... as regularize_rboxes leaves it, angle in [0, pi/2)). */
+/* An oriented box, in model pixels: centre, sides, angle in radians,
+ * regularised as upstream's regularize_rboxes: angle in [0, pi/2), the sides
+ * swapped when the raw angle (mod pi) was past pi/2. */
 typedef struct {
     float cx, cy, w, h, angle;
 } yolo_obb;
