@@ -39,6 +39,11 @@ const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#0f9fb4
   '#c71585', '#008080', '#9a6324', '#800000', '#2f4f4f', '#000075', '#b8860b', '#ff1493'];
 const colour = (id) => (Number(id) >= 0 && Number(id) < PALETTE.length ? PALETTE[Number(id)]
   : `hsl(${(Number(id) * 137.508) % 360}, 80%, 40%)`);
+// COCO's 17-keypoint skeleton (pairs of keypoint indices), as Ultralytics draws it.
+const LIMBS = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11], [6, 12], [5, 6], [5, 7], [6, 8], [7, 9],
+  [8, 10], [1, 2], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5], [4, 6]];
+const KP_MIN = 0.5; // keypoints less visible than this are not drawn (upstream's default)
+const kpSeen = (k) => k && (typeof k.confidence !== 'number' || k.confidence >= KP_MIN);
 const fmt = (n, d = 1) => (typeof n === 'number' ? n.toFixed(d) : '');
 
 // ---- settings kept in local storage ----
@@ -124,9 +129,9 @@ function applyConfidence() {
     if (g.tagName === 'TR') g.classList.toggle('below', below); else g.classList.toggle('hide', below);
   }
   for (const c of results.querySelectorAll('.card')) {
-    const n = c.querySelectorAll('tr[data-conf]:not(.below)').length;
+    const n = c.querySelectorAll('tr[data-conf]:not(.below):not(.kp-row)').length;
     const cnt = c.querySelector('.det-count');
-    if (cnt) cnt.textContent = `${n} shown of ${c.querySelectorAll('tr[data-conf]').length}`;
+    if (cnt) cnt.textContent = `${n} shown of ${c.querySelectorAll('tr[data-conf]:not(.kp-row)').length}`;
   }
 }
 conf.addEventListener('input', applyConfidence);
@@ -172,6 +177,39 @@ function showError(c, err) {
   c.body.append(el('p', { class: 'err', text: `${err.code || 'error'}: ${err.message || ''}` }));
 }
 
+// What a task adds to a box: a mask outline filled in the class colour, an
+// oriented box, or a pose skeleton with its keypoints.
+function drawShape(g, d, col, fs) {
+  const pts = (p) => p.map((q) => q.join(',')).join(' ');
+  if (d.obb && d.polygon) {
+    g.append(svg('polygon', { class: 'obb', points: pts(d.polygon), stroke: col, 'vector-effect': 'non-scaling-stroke' }));
+  } else if (d.polygon && d.polygon.length >= 3) {
+    g.append(svg('polygon', { class: 'mask', points: pts(d.polygon), fill: col, stroke: col, 'vector-effect': 'non-scaling-stroke' }));
+  }
+  const kp = d.keypoints;
+  if (!kp) return;
+  if (kp.length === 17) {
+    for (const [a, b] of LIMBS) {
+      if (!kpSeen(kp[a]) || !kpSeen(kp[b])) continue;
+      g.append(svg('line', { class: 'limb', x1: kp[a].x, y1: kp[a].y, x2: kp[b].x, y2: kp[b].y, stroke: col, 'vector-effect': 'non-scaling-stroke' }));
+    }
+  }
+  for (const k of kp) {
+    if (!kpSeen(k)) continue;
+    const dot = svg('circle', { class: 'kp', cx: k.x, cy: k.y, r: Math.max(2, fs * 0.25), fill: col });
+    const t = svg('title'); t.textContent = `${k.name} ${typeof k.confidence === 'number' ? fmt(k.confidence, 2) : ''}`;
+    dot.append(t);
+    g.append(dot);
+  }
+}
+
+// Keypoints under their person in the table: name (x, y) confidence.
+function keypointRow(d) {
+  const items = d.keypoints.map((k) => el('li', { class: 'kp-item',
+    text: `${k.name} (${Math.round(k.x)}, ${Math.round(k.y)})${typeof k.confidence === 'number' ? ' ' + fmt(k.confidence, 2) : ''}` }));
+  return el('tr', { class: 'kp-row', 'data-conf': d.confidence }, el('td', { colspan: 3 }, el('ul', { class: 'kps' }, ...items)));
+}
+
 function drawResult(c, r) {
   const W = r.image?.width || c.img.naturalWidth || 1, H = r.image?.height || c.img.naturalHeight || 1;
   // The overlay uses the image's own pixels as units; CSS scales it to the displayed size.
@@ -189,6 +227,7 @@ function drawResult(c, r) {
   for (const d of dets) {
     const col = colour(d.class_id), b = d.box;
     const g = svg('g', { class: 'det', 'data-conf': d.confidence, 'data-class': d.class });
+    drawShape(g, d, col, fs);
     g.append(svg('rect', { class: 'box', x: b.x1, y: b.y1, width: Math.max(0, b.x2 - b.x1), height: Math.max(0, b.y2 - b.y1), stroke: col, 'vector-effect': 'non-scaling-stroke' }));
     const label = `${d.class} ${fmt(d.confidence, 2)}`;
     const ty = b.y1 >= fs * 1.3 ? b.y1 - fs * 1.3 : b.y1;
@@ -199,14 +238,20 @@ function drawResult(c, r) {
     c.overlay.append(g);
   }
   if (r.yolo) {
-    const rows = dets.map((d) => el('tr', { 'data-conf': d.confidence },
+    const rows = dets.flatMap((d) => [el('tr', { 'data-conf': d.confidence },
       el('td', {}, el('span', { class: 'swatch', style: { background: colour(d.class_id) } }), d.class),
       el('td', { class: 'num', text: fmt(d.confidence, 3) }),
-      el('td', { class: 'num', text: [d.box.x1, d.box.y1, d.box.x2, d.box.y2].map((v) => Math.round(v)).join(', ') })));
+      el('td', { class: 'num', text: [d.box.x1, d.box.y1, d.box.x2, d.box.y2].map((v) => Math.round(v)).join(', ') })),
+    ...(d.keypoints ? [keypointRow(d)] : [])]);
     c.body.append(el('h3', {}, `Detections (${r.yolo.model || 'YOLO'}) \u00b7 `, el('span', { class: 'det-count' })),
       dets.length ? el('table', { class: 'dets' },
         el('thead', {}, el('tr', {}, el('th', { text: 'class' }), el('th', { class: 'num', text: 'confidence' }), el('th', { class: 'num', text: 'box x1, y1, x2, y2' }))),
-        el('tbody', {}, ...rows)) : el('p', { text: 'No objects detected.' }));
+        el('tbody', {}, ...rows)) : el('p', { text: r.yolo.classification ? '' : 'No objects detected.' }));
+    const cls = r.yolo.classification;
+    if (cls) {
+      c.body.append(el('h3', { text: 'Classification' }), el('ol', { class: 'classes' },
+        ...cls.map((k) => el('li', { class: 'class-item', text: `${k.class} ${fmt(k.confidence, 3)}` }))));
+    }
   }
   if (r.ocr) {
     const lines = r.ocr.lines || [];

@@ -8,17 +8,20 @@
 #include "config/config.h"
 #include "pipeline/stages.h"
 
-static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections", "classes", NULL};
+static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections", "classes", "mask-format", NULL};
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sightd detect IMAGE... [--confidence C] [--iou I] [--max-detections N] [--classes A,B]\n"
+                 "                     [--mask-format polygon|rle] [--dump-raw DIR]\n"
                  "                     [--model PATH] [--labels FILE] [--model-layout L] [--ort-threads N] ...\n"
-                 "Prints one NDJSON line per image, shaped like the stream's done/error lines.\n");
+                 "Prints one NDJSON line per image, shaped like the stream's done/error lines.\n"
+                 "--dump-raw DIR also writes each image's raw model outputs there (.npy, for reference checks).\n");
 }
 
 /* Splits argv into images, per-request options and server options. */
-static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, char ***images, int *nimages)
+static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, char ***images, int *nimages,
+                      const char **dump_dir)
 {
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     *images = calloc((size_t)argc + 1, sizeof **images);
@@ -37,6 +40,10 @@ static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, 
         }
         if (strncmp(a, "--", 2)) {
             (*images)[(*nimages)++] = argv[i];
+            continue;
+        }
+        if (!strcmp(a, "--dump-raw") && i + 1 < argc) {
+            *dump_dir = argv[++i];
             continue;
         }
         int opt = -1;
@@ -66,7 +73,8 @@ int detect_command(int argc, char **argv)
     json_t *params = json_object();
     char **images = NULL;
     int nimages = 0;
-    int rc = split_args(argc, argv, &cfg, params, &images, &nimages);
+    const char *dump_dir = NULL;
+    int rc = split_args(argc, argv, &cfg, params, &images, &nimages, &dump_dir);
     if (rc != 0 || nimages == 0) {
         if (rc == 0) usage(stderr);
         free(images);
@@ -75,6 +83,13 @@ int detect_command(int argc, char **argv)
     }
     detector *det = cli_open_detector(&cfg, "detect");
     if (!det) {
+        free(images);
+        json_decref(params);
+        return 1;
+    }
+    if (dump_dir && detector_set_raw_dump(det, dump_dir)) {
+        fprintf(stderr, "sightd detect: out of memory\n");
+        detector_close(det);
         free(images);
         json_decref(params);
         return 1;

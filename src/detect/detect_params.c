@@ -1,5 +1,5 @@
 /* The detector's per-request options (confidence, iou, max_detections,
- * classes), read from the request's fields. */
+ * classes, mask_format), read from the request's fields. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,6 +152,14 @@ int detector_parse_params(const detector *d, const json_t *params, detect_params
             return -1;
         }
         out->max_detections = (int)x;
+    }
+    if ((v = json_object_get(params, "mask_format"))) {
+        const char *f = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(f, "rle") && strcmp(f, "polygon")) {
+            param_err(err, "mask_format must be polygon or rle");
+            return -1;
+        }
+        out->mask_rle = !strcmp(f, "rle");
     }
     if ((v = json_object_get(params, "classes")) && !json_is_null(v)) {
         if (parse_classes(d, v, out, err)) {

@@ -10,8 +10,12 @@
 
 #include <onnxruntime_c_api.h>
 
+#include "detect/center_crop.h"
 #include "detect/letterbox.h"
 #include "detect/pyrepr.h"
+#include "detect/raw_dump.h"
+#include "detect/task_result.h"
+#include "detect/yolo_tasks.h"
 #include "ort/ort_env.h"
 #include "util/array.h"
 #include "util/clock.h"
@@ -26,10 +30,16 @@ struct detector {
     const OrtApi *api;
     OrtSession *sess;
     OrtMemoryInfo *mem;
-    char *input_name, *output_name;
+    char *input_name, *output_names[2];
+    int n_out; /* outputs read: 2 for segment (prototypes), else 1 */
     int in_w, in_h;
     yolo_layout layout;
     int nc;
+    yolo_task_spec spec;
+    char *task;       /* metadata task, or NULL */
+    int kpt_shape[2]; /* metadata kpt_shape, or 0 */
+    char *dump_dir;   /* `sightd detect --dump-raw`: where raw outputs go, or NULL */
+    unsigned dump_seq;
     letterbox_style style;
     char **names;
     int n_names;
@@ -107,8 +117,8 @@ static int read_metadata(detector *d, int *end2end, int imgsz[2], char *err, siz
     if (ort_status_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
     if (ort_status_fail(d->api, d->api->SessionGetModelMetadata(d->sess, &meta), err, err_len, "model metadata")) return -1;
     int rc = 0;
-    const char *keys[] = {"names", "imgsz", "end2end"};
-    for (int k = 0; k < 3 && rc == 0; k++) {
+    const char *keys[] = {"names", "imgsz", "end2end", "task", "kpt_shape"};
+    for (int k = 0; k < 5 && rc == 0; k++) {
         char *v = NULL;
         OrtStatus *st = d->api->ModelMetadataLookupCustomMetadataMap(meta, alloc, keys[k], &v);
         if (st) {
@@ -127,6 +137,11 @@ static int read_metadata(detector *d, int *end2end, int imgsz[2], char *err, siz
             }
         } else if (k == 2) {
             *end2end = pyrepr_parse_bool(v);
+        } else if (k == 3) {
+            if (!(d->task = strdup(v))) snprintf(err, err_len, "out of memory"), rc = -1;
+        } else if (k == 4 && pyrepr_parse_ints(v, d->kpt_shape, 2) != 2) {
+            snprintf(err, err_len, "model metadata kpt_shape='%.40s' is not [K, D]", v);
+            rc = -1;
         }
         alloc->Free(alloc, v);
     }
@@ -142,6 +157,7 @@ static int io_info(detector *d, int imgsz[2], char *err, size_t err_len)
     if (ort_status_fail(d->api, d->api->GetAllocatorWithDefaultOptions(&alloc), err, err_len, "allocator")) return -1;
     if (ort_status_fail(d->api, d->api->SessionGetInputCount(d->sess, &nin), err, err_len, "inputs")) return -1;
     if (ort_status_fail(d->api, d->api->SessionGetOutputCount(d->sess, &nout), err, err_len, "outputs")) return -1;
+    d->n_out = nout >= 2 ? 2 : 1;
     if (nin != 1 || nout < 1) {
         snprintf(err, err_len, "expected a model with 1 input and at least 1 output, found %zu and %zu", nin, nout);
         return -1;
@@ -150,10 +166,13 @@ static int io_info(detector *d, int imgsz[2], char *err, size_t err_len)
     if (ort_status_fail(d->api, d->api->SessionGetInputName(d->sess, 0, alloc, &name), err, err_len, "input name")) return -1;
     d->input_name = strdup(name);
     alloc->Free(alloc, name);
-    if (ort_status_fail(d->api, d->api->SessionGetOutputName(d->sess, 0, alloc, &name), err, err_len, "output name")) return -1;
-    d->output_name = strdup(name);
-    alloc->Free(alloc, name);
-    if (!d->input_name || !d->output_name) {
+    for (int i = 0; i < d->n_out; i++) {
+        if (ort_status_fail(d->api, d->api->SessionGetOutputName(d->sess, (size_t)i, alloc, &name), err, err_len, "output name"))
+            return -1;
+        d->output_names[i] = strdup(name);
+        alloc->Free(alloc, name);
+    }
+    if (!d->input_name || !d->output_names[0] || (d->n_out > 1 && !d->output_names[1])) {
         snprintf(err, err_len, "out of memory");
         return -1;
     }
@@ -223,8 +242,14 @@ static void pool_put(detector *d, float *b)
 static int run_model(detector *d, float *input, OrtValue **out, double *run_ms, char *err, size_t err_len)
 {
     int64_t shape[4] = {1, 3, d->in_h, d->in_w};
-    return ort_run_float(d->api, d->sess, d->mem, &d->runs, d->input_name, d->output_name, input, shape, out, run_ms,
-                         err, err_len);
+    return ort_run_float_n(d->api, d->sess, d->mem, &d->runs, d->input_name, (const char *const *)d->output_names,
+                           (size_t)d->n_out, input, shape, out, run_ms, err, err_len);
+}
+
+static void release_outputs(detector *d, OrtValue **ov)
+{
+    for (int i = 0; i < d->n_out; i++)
+        if (ov[i]) d->api->ReleaseValue(ov[i]), ov[i] = NULL;
 }
 
 /* Shape and data of an output value. */
@@ -260,8 +285,8 @@ static void *warm_one(void *arg)
 {
     warm_ctx *w = arg;
     char err[256];
-    OrtValue *ov = NULL;
-    if (run_model(w->d, w->input, &ov, NULL, err, sizeof err) == 0) w->d->api->ReleaseValue(ov);
+    OrtValue *ov[2] = {NULL, NULL};
+    if (run_model(w->d, w->input, ov, NULL, err, sizeof err) == 0) release_outputs(w->d, ov);
     return NULL;
 }
 
@@ -306,7 +331,7 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     d->intra_threads = cfg->intra_threads > 0 ? cfg->intra_threads : (int)(cores / d->concurrency > 0 ? cores / d->concurrency : 1);
 
     OrtSessionOptions *so = NULL;
-    OrtValue *warm = NULL;
+    OrtValue *warm[2] = {NULL, NULL};
     float *buf = NULL;
     if (!(so = ort_session_options(d->api, d->intra_threads, err, err_len))) goto fail;
     if (cfg->model_data)
@@ -328,21 +353,27 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
         goto fail;
     }
     for (size_t i = 0; i < (size_t)3 * d->in_w * d->in_h; i++) buf[i] = 114.0f / 255.0f;
-    if (run_model(d, buf, &warm, NULL, err, err_len)) goto fail;
-    int64_t shape[8];
-    size_t nd;
+    if (run_model(d, buf, warm, NULL, err, err_len)) goto fail;
+    int64_t shapes[2][8];
+    size_t nds[2];
     const float *data;
-    if (output_view(d, warm, shape, &nd, &data, err, err_len)) goto fail;
-    char lerr[256];
-    if (yolo_layout_detect(shape, nd, d->in_w, d->in_h, end2end, cfg->layout_hint, &d->layout, &d->nc, lerr, sizeof lerr)) {
-        snprintf(err, err_len, "%s: %s", cfg->model_path ? cfg->model_path : cfg->model_name, lerr);
+    if (output_view(d, warm[0], shapes[0], &nds[0], &data, err, err_len)) goto fail;
+    /* A second output that is not a float tensor is not prototypes: not read. */
+    char verr[128];
+    const size_t n_seen = d->n_out > 1 && !output_view(d, warm[1], shapes[1], &nds[1], &data, verr, sizeof verr) ? 2 : 1;
+    char lerr[384];
+    const yolo_model_info mi = {.task = d->task, .kpt_k = d->kpt_shape[0], .kpt_d = d->kpt_shape[1], .n_names = d->names ? d->n_names : -1, .in_w = d->in_w, .in_h = d->in_h, .end2end = end2end, .layout_hint = cfg->layout_hint};
+    const int64_t *const shp[2] = {shapes[0], shapes[1]};
+    /* Refused rather than guessed: read as plain boxes, a pose or segment
+     * output's extra channels became class scores (confidences of 679). */
+    if (yolo_task_detect(&mi, shp, nds, n_seen, &d->spec, lerr, sizeof lerr)) {
+        snprintf(err, err_len, "model %s: %s", cfg->model_path ? cfg->model_path : cfg->model_name, lerr);
         goto fail;
     }
-    d->style = d->layout == YOLO_LAYOUT_YOLOX ? LETTERBOX_YOLOX : LETTERBOX_ULTRALYTICS;
-    if (d->nc > 0 && d->names && d->n_names != d->nc)
-        log_warn("model has %d classes but %d names; ids without a name are shown as numbers", d->nc, d->n_names);
-    d->api->ReleaseValue(warm);
-    warm = NULL;
+    d->layout = d->spec.layout, d->nc = d->spec.nc;
+    d->style = d->layout == YOLO_LAYOUT_YOLOX && d->spec.task != YOLO_TASK_CLASSIFY ? LETTERBOX_YOLOX : LETTERBOX_ULTRALYTICS;
+    release_outputs(d, warm);
+    if (d->spec.task != YOLO_TASK_SEGMENT) d->n_out = 1; /* later outputs are not read (after the release) */
     /* Concurrent Runs each grow their own working memory on first use: warm
      * every slot at once, so the first requests under load are not slow either. */
     if (d->concurrency > 1) warm_slots(d, buf);
@@ -367,7 +398,7 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     d->st = (stage){.name = "yolo", .self = d, .run = stage_run, .validate = stage_validate, .min_width = SHRINK_MARGIN * d->in_w, .min_height = SHRINK_MARGIN * d->in_h};
     return d;
 fail:
-    if (warm) d->api->ReleaseValue(warm);
+    release_outputs(d, warm);
     free(buf);
     if (so) d->api->ReleaseSessionOptions(so);
     detector_close(d);
@@ -380,7 +411,10 @@ void detector_close(detector *d)
     if (d->sess) d->api->ReleaseSession(d->sess);
     if (d->mem) d->api->ReleaseMemoryInfo(d->mem);
     free(d->input_name);
-    free(d->output_name);
+    free(d->output_names[0]);
+    free(d->output_names[1]);
+    free(d->task);
+    free(d->dump_dir);
     pyrepr_free_names(d->names, d->n_names);
     for (int i = 0; i < d->pool_n; i++) free(d->pool[i]);
     free(d->pool);
@@ -398,12 +432,10 @@ const char *detector_class_name(const detector *d, int id) { return id >= 0 && i
 
 void detector_describe(const detector *d, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s: %s layout, input %dx%d, %d classes%s, %d concurrent run(s) x %d intra-op thread(s)",
-             d->model_name, yolo_layout_name(d->layout), d->in_w, d->in_h, detector_class_count(d),
+    snprintf(buf, len, "%s: %s, %s layout, input %dx%d, %d classes%s, %d concurrent run(s) x %d intra-op thread(s)",
+             d->model_name, yolo_task_name(d->spec.task), d->spec.task == YOLO_TASK_CLASSIFY ? "[1, nc]" : yolo_layout_name(d->layout), d->in_w, d->in_h, detector_class_count(d),
              d->names ? "" : " (no names: ids shown)", d->concurrency, d->intra_threads);
 }
-
-static double round_to(double v, double q) { return round(v / q) * q; }
 
 int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, sight_error *err)
 {
@@ -412,63 +444,98 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
     double t0 = clock_ms();
     float *buf = pool_get(d);
     if (!buf) {
-        snprintf(err->code, sizeof err->code, "out_of_memory");
-        snprintf(err->message, sizeof err->message, "out of memory");
+        sight_error_set(err, "out_of_memory", "out of memory");
         return -1;
     }
-    letterbox_map map;
-    letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
+    letterbox_map map = {.gain = 1.0f};
+    if (d->spec.task != YOLO_TASK_CLASSIFY) {
+        letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
+    } else if (center_crop_input(img->pixels, img->width, img->height, buf, d->in_w, d->in_h)) {
+        pool_put(d, buf);
+        sight_error_set(err, "out_of_memory", "out of memory");
+        return -1;
+    }
     double t1 = clock_ms();
-    OrtValue *ov = NULL;
+    OrtValue *ov[2] = {NULL, NULL};
     double run_ms = 0;
-    int rc = run_model(d, buf, &ov, &run_ms, msg, sizeof msg);
+    int rc = run_model(d, buf, ov, &run_ms, msg, sizeof msg);
     pool_put(d, buf);
     double t2 = clock_ms();
-    int64_t shape[8];
-    size_t nd;
-    const float *data;
-    if (rc == 0) rc = output_view(d, ov, shape, &nd, &data, msg, sizeof msg);
+    int64_t shape[2][8];
+    size_t nd[2] = {0, 0};
+    const float *data[2] = {NULL, NULL};
+    for (int i = 0; rc == 0 && i < d->n_out; i++) rc = output_view(d, ov[i], shape[i], &nd[i], &data[i], msg, sizeof msg);
+    /* A graph with dynamic shapes could answer differently than at the warm-up. */
+    if (rc == 0 && d->spec.task == YOLO_TASK_SEGMENT &&
+        (nd[0] != 3 || nd[1] != 4 || shape[0][1] != 4 + d->nc + d->spec.n_proto || shape[1][1] != d->spec.n_proto ||
+         shape[1][2] != d->spec.proto_h || shape[1][3] != d->spec.proto_w))
+        rc = -1, snprintf(msg, sizeof msg, "output shapes changed since start-up");
+    if (rc == 0 && d->spec.task == YOLO_TASK_CLASSIFY && (nd[0] != 2 || shape[0][1] != d->nc))
+        rc = -1, snprintf(msg, sizeof msg, "output shape changed since start-up");
+    if (rc == 0 && d->spec.task != YOLO_TASK_CLASSIFY && d->layout == YOLO_LAYOUT_V8 &&
+        (nd[0] != 3 || shape[0][1] < 4 + d->nc))
+        rc = -1, snprintf(msg, sizeof msg, "output shape changed since start-up");
     if (rc != 0) {
-        if (ov) d->api->ReleaseValue(ov);
+        release_outputs(d, ov);
         /* The model is there but this Run failed (an ORT error on this input):
          * not "unavailable", which says no model is configured. */
         sight_error_set(err, "detector_failed", "detection failed: %s", msg);
         log_error("model %s: %s", d->model_name, msg);
         return -1;
     }
-    yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections, .allowed = p->allowed, .n_allowed = p->allowed ? detector_class_count(d) : 0};
-    yolo_det *dets = NULL;
-    size_t n = 0;
-    rc = yolo_decode(d->layout, data, shape, nd, d->in_w, d->in_h, &o, &dets, &n);
-    d->api->ReleaseValue(ov);
+    if (d->dump_dir) {
+        pthread_mutex_lock(&d->mu);
+        unsigned seq = d->dump_seq++;
+        pthread_mutex_unlock(&d->mu);
+        if (raw_dump_write(d->dump_dir, seq, data, (const int64_t(*)[8])shape, nd, d->n_out, &map, d->in_w, d->in_h,
+                           img->width, img->height))
+            log_warn("cannot write raw outputs to %s", d->dump_dir);
+    }
+    const task_ctx tc = {.spec = &d->spec, .data = data[0], .N = nd[0] == 3 ? shape[0][2] : 0, .protos = data[1], .map = map, .img_w = img->width, .img_h = img->height, .orig_w = img->orig_width, .orig_h = img->orig_height, .in_w = d->in_w, .in_h = d->in_h, .mask_rle = p->mask_rle, .names = (const char *const *)d->names, .n_names = d->n_names, .model_name = d->model_name};
+    json_t *arr = json_array(), *cls = NULL;
+    double extra_ms = 0;
+    if (d->spec.task == YOLO_TASK_CLASSIFY) {
+        rc = task_classify_json(&tc, p->allowed, &cls, err);
+    } else {
+        yolo_decode_opts o = {.conf = p->confidence, .iou = p->iou, .max_det = p->max_detections, .allowed = p->allowed, .n_allowed = p->allowed ? detector_class_count(d) : 0, .nc = d->layout == YOLO_LAYOUT_V8 ? d->nc : 0, .skip_nms = d->spec.task == YOLO_TASK_OBB};
+        yolo_det *dets = NULL;
+        size_t n = 0;
+        rc = yolo_decode(d->layout, data[0], shape[0], nd[0], d->in_w, d->in_h, &o, &dets, &n);
+        if (rc == 0 && d->spec.task == YOLO_TASK_OBB) {
+            long k = yolo_obb_nms(dets, n, data[0], tc.N, d->nc, p->iou, p->max_detections);
+            if (k < 0) rc = -1;
+            else n = (size_t)k;
+        }
+        if (rc != 0) sight_error_set(err, "out_of_memory", "out of memory decoding detections");
+        else rc = task_detections_json(&tc, dets, n, arr, &extra_ms, err);
+        free(dets);
+    }
+    release_outputs(d, ov);
     if (rc != 0) {
-        snprintf(err->code, sizeof err->code, "out_of_memory");
-        snprintf(err->message, sizeof err->message, "out of memory decoding detections");
+        json_decref(arr);
+        if (!strcmp(err->code, "detector_failed")) log_error("%s", err->message);
         return -1;
     }
-    /* Boxes go back to the decoded image, then up to full size if the JPEG
-     * was decoded at reduced scale. */
-    double sx = (double)img->orig_width / img->width, sy = (double)img->orig_height / img->height;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        yolo_det *b = &dets[i];
-        letterbox_unmap(&map, img->width, img->height, &b->x1, &b->y1, &b->x2, &b->y2);
-        const char *cname = b->cls >= 0 && b->cls < d->n_names ? d->names[b->cls] : NULL;
-        char idbuf[16];
-        if (!cname) {
-            snprintf(idbuf, sizeof idbuf, "%d", b->cls);
-            cname = idbuf;
-        }
-        json_array_append_new(arr, json_pack("{s:i,s:s,s:f,s:{s:f,s:f,s:f,s:f}}", "class_id", b->cls, "class", cname, "confidence", round_to(b->score, 1e-6), "box", "x1", round_to(b->x1 * sx, 1e-3), "y1", round_to(b->y1 * sy, 1e-3), "x2", round_to(b->x2 * sx, 1e-3), "y2", round_to(b->y2 * sy, 1e-3)));
-    }
-    free(dets);
     double t3 = clock_ms();
     /* inference is the Run alone; time spent waiting for a free model slot
      * under load shows in the stage's total (timing_ms.yolo), not here. */
-    *out = json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "model", d->model_name, "detections", arr, "speed_ms",
-                     "preprocess", round_to(t1 - t0, 1e-3), "inference", round_to(run_ms, 1e-3), "postprocess",
-                     round_to(t3 - t2, 1e-3));
+    *out = json_pack("{s:s,s:s,s:o,s:{s:f,s:f,s:f}}", "model", d->model_name, "task", yolo_task_name(d->spec.task),
+                     "detections", arr, "speed_ms", "preprocess", task_round(t1 - t0, 1e-3), "inference",
+                     task_round(run_ms, 1e-3), "postprocess", task_round(t3 - t2, 1e-3));
+    if (*out && d->spec.task != YOLO_TASK_DETECT && d->spec.task != YOLO_TASK_CLASSIFY)
+        json_object_set_new(json_object_get(*out, "speed_ms"), d->spec.task == YOLO_TASK_SEGMENT ? "masks" : d->spec.task == YOLO_TASK_POSE ? "keypoints"
+                                                                                                                                            : "obb",
+                            json_real(task_round(extra_ms, 1e-3)));
+    if (*out && cls) json_object_set_new(*out, "classification", cls);
+    else json_decref(cls);
     return *out ? 0 : -1;
+}
+
+int detector_set_raw_dump(detector *d, const char *dir)
+{
+    free(d->dump_dir);
+    d->dump_dir = dir ? strdup(dir) : NULL;
+    return dir && !d->dump_dir ? -1 : 0;
 }
 
 size_t detector_input_floats(const detector *d) { return (size_t)3 * d->in_w * d->in_h; }
@@ -476,8 +543,8 @@ size_t detector_input_floats(const detector *d) { return (size_t)3 * d->in_w * d
 int detector_time_run(detector *d, float *input, double *ms)
 {
     char err[256];
-    OrtValue *ov = NULL;
-    if (run_model(d, input, &ov, ms, err, sizeof err) != 0) return -1;
-    d->api->ReleaseValue(ov);
+    OrtValue *ov[2] = {NULL, NULL};
+    if (run_model(d, input, ov, ms, err, sizeof err) != 0) return -1;
+    release_outputs(d, ov);
     return 0;
 }

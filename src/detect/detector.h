@@ -28,11 +28,12 @@ typedef struct {
     int layout_hint;         /* -1 = from the output shape, else a yolo_layout */
 } detector_config;
 
-/* Per-request options: confidence, iou, max_detections, classes. */
+/* Per-request options: confidence, iou, max_detections, classes, mask_format. */
 typedef struct {
     float confidence, iou;
     int max_detections;
     bool *allowed; /* n_names flags, NULL = all classes */
+    bool mask_rle; /* segment: mask_format=rle (COCO RLE) instead of the polygon */
 } detect_params;
 
 /* Loads the model, reads its metadata, picks the output decoder and does the
@@ -62,6 +63,10 @@ const char *detector_class_name(const detector *d, int id);
 /* Describes the loaded model for logs and `sightd detect`. */
 const char *detector_model_name(const detector *d);
 void detector_describe(const detector *d, char *buf, size_t len);
+
+/* Debugging and reference tests: from now on, each detection also writes the
+ * model's raw outputs and the letterbox geometry into dir (see raw_dump.h). */
+int detector_set_raw_dump(detector *d, const char *dir);
 
 /* One Run of the model on input (detector_input_floats() floats, the model's
  * NCHW input), for timing: *ms gets the Run alone, without the wait for a

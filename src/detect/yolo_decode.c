@@ -138,7 +138,7 @@ typedef struct {
     size_t n, cap;
 } dvec;
 
-static int push(dvec *v, float x1, float y1, float x2, float y2, float score, int cls)
+static int push(dvec *v, float x1, float y1, float x2, float y2, float score, int cls, int idx)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 64;
@@ -146,15 +146,15 @@ static int push(dvec *v, float x1, float y1, float x2, float y2, float score, in
         if (!d) return -1;
         v->d = d, v->cap = cap;
     }
-    v->d[v->n++] = (yolo_det){x1, y1, x2, y2, score, cls};
+    v->d[v->n++] = (yolo_det){x1, y1, x2, y2, score, cls, idx};
     return 0;
 }
 
 /* xywh -> xyxy as Ultralytics' xywh2xyxy does it, in float. */
-static int push_xywh(dvec *v, float cx, float cy, float w, float h, float score, int cls)
+static int push_xywh(dvec *v, float cx, float cy, float w, float h, float score, int cls, int idx)
 {
     float dw = w / 2, dh = h / 2;
-    return push(v, cx - dw, cy - dh, cx + dw, cy + dh, score, cls);
+    return push(v, cx - dw, cy - dh, cx + dw, cy + dh, score, cls, idx);
 }
 
 static inline bool class_ok(const yolo_decode_opts *o, int cls)
@@ -206,7 +206,9 @@ static int finish(dvec *v, const yolo_decode_opts *o, bool nms, yolo_det **out, 
         return -1;
     }
     size_t k = v->n;
-    if (nms) {
+    if (o->skip_nms) {
+        if (k > MAX_NMS) k = MAX_NMS;
+    } else if (nms) {
         if (k > MAX_NMS) k = MAX_NMS;
         k = yolo_nms(v->d, k, o->iou, o->max_det);
     } else if (k > (size_t)(o->max_det > 0 ? o->max_det : 0)) {
@@ -228,7 +230,7 @@ static int finish(dvec *v, const yolo_decode_opts *o, bool nms, yolo_det **out, 
 static int decode_v8(const float *data, int64_t C, int64_t N, const yolo_decode_opts *o, dvec *v)
 {
     enum { BLK = 512 };
-    const int nc = (int)(C - 4);
+    const int nc = o->nc > 0 ? o->nc : (int)(C - 4);
     const float conf = o->conf;
     float best[BLK];
     for (int64_t i0 = 0; i0 < N; i0 += BLK) {
@@ -252,7 +254,7 @@ static int decode_v8(const float *data, int64_t C, int64_t N, const yolo_decode_
             for (int c = 1; c < nc; c++) /* first index of the max, like torch.max */
                 if (col[c * N] > sc) sc = col[c * N], cls = c;
             if (!class_ok(o, cls)) continue;
-            if (push_xywh(v, data[i], data[N + i], data[2 * N + i], data[3 * N + i], sc, cls)) return -1;
+            if (push_xywh(v, data[i], data[N + i], data[2 * N + i], data[3 * N + i], sc, cls, (int)i)) return -1;
         }
     }
     return 0;
@@ -275,7 +277,7 @@ static int decode_v5(const float *data, int64_t N, int64_t C, const yolo_decode_
             if (p > sc) sc = p, cls = c;
         }
         if (!(sc > conf) || !class_ok(o, cls)) continue;
-        if (push_xywh(v, r[0], r[1], r[2], r[3], sc, cls)) return -1;
+        if (push_xywh(v, r[0], r[1], r[2], r[3], sc, cls, (int)i)) return -1;
     }
     return 0;
 }
@@ -300,7 +302,7 @@ static int decode_yolox(const float *data, int64_t N, int64_t C, int in_w, int i
                 if (!(sc > conf) || !class_ok(o, cls)) continue;
                 const float fs = (float)s;
                 if (push_xywh(v, (r[0] + (float)gx) * fs, (r[1] + (float)gy) * fs, expf(r[2]) * fs, expf(r[3]) * fs,
-                              sc, cls))
+                              sc, cls, (int)((r - data) / C)))
                     return -1;
             }
         }
@@ -318,7 +320,7 @@ static int decode_e2e(const float *data, int64_t K, const yolo_decode_opts *o, d
         if (!(r[5] > -0.5f && r[5] < 1e9f)) continue; /* also drops NaN */
         int cls = (int)roundf(r[5]);
         if (!class_ok(o, cls)) continue;
-        if (push(v, r[0], r[1], r[2], r[3], r[4], cls)) return -1;
+        if (push(v, r[0], r[1], r[2], r[3], r[4], cls, (int)i)) return -1;
     }
     return 0;
 }
@@ -334,7 +336,7 @@ int yolo_decode(yolo_layout layout, const float *data, const int64_t *shape, siz
     int rc;
     switch (layout) {
     case YOLO_LAYOUT_V8:
-        if (a < 5) return -1;
+        if (a < 5 || (opts->nc > 0 && opts->nc > a - 4)) return -1;
         rc = decode_v8(data, a, b, opts, &v);
         break;
     case YOLO_LAYOUT_V5:

@@ -24,6 +24,8 @@ typedef struct {
     float x1, y1, x2, y2;
     float score;
     int cls;
+    int idx; /* the candidate's column in the output (yolov8 layout), for the
+              * task decoders that read more of it: keypoints, mask coefficients, angle */
 } yolo_det;
 
 typedef struct {
@@ -33,6 +35,9 @@ typedef struct {
     const bool *allowed; /* n_allowed flags, NULL = every class */
     int n_allowed;       /* length of allowed; a class >= n_allowed is not allowed (E2E outputs
                             * carry no class count, so the caller sizes this from its names) */
+    int nc;              /* yolov8 layout: class channels after the 4 box ones (0 = all the rest:
+                          * the pose, segment and obb outputs carry more channels after them) */
+    bool skip_nms;       /* leave NMS to the caller (rotated boxes): sorted candidates, capped at max_nms */
 } yolo_decode_opts;
 
 /* Picks the layout from the output shape and what the model metadata says.

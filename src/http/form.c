@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const FORM_OPTION_FIELDS[] = {"confidence", "iou", "max_detections", "classes", NULL};
+const char *const FORM_OPTION_FIELDS[] = {"confidence", "iou", "max_detections", "classes", "mask_format", NULL};
 
 /* Text fields are small; anything bigger is a mistake or an attack. */
 #define MAX_API_KEY 256
@@ -167,7 +167,7 @@ static int start_value(form *f, const char *key, const char *filename)
             }
         return fail(f, 422, "unknown_field",
                     "unknown form field '%.64s' (expected api_key, query, files, metadata, confidence, iou, "
-                    "max_detections, classes)",
+                    "max_detections, classes, mask_format)",
                     key);
     }
     return 0;
@@ -358,7 +358,7 @@ void form_parse_json(form *f, const char *body, size_t len)
             for (int i = 0; FORM_OPTION_FIELDS[i]; i++)
                 if (!strcmp(k, FORM_OPTION_FIELDS[i])) opt = i;
             if (opt < 0) {
-                fail(f, 422, "unknown_field", "unknown field '%.64s' (expected api_key, query, data, confidence, iou, max_detections, classes)", k);
+                fail(f, 422, "unknown_field", "unknown field '%.64s' (expected api_key, query, data, confidence, iou, max_detections, classes, mask_format)", k);
                 goto out;
             }
             if (!f->params && !(f->params = json_object())) {

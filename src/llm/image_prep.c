@@ -1,11 +1,16 @@
 /* The image sent to a vision-language model: downscaled to the configured
  * long side (area average, so small text stays legible rather than aliased),
- * JPEG quality 90, base64 in a data: URL. The model server never fetches. */
+ * JPEG quality 90, base64 in a data: URL. The model server never fetches.
+ * libjpeg directly, not libvips: vips' writer runs a pipeline whose worker
+ * threads grow with the LLM calls at once, and the HTTP front end keeps the
+ * thread count fixed (test_frontend's 200 LLM streams). */
+#include <setjmp.h>
+#include <stdio.h> /* before jpeglib.h, which needs FILE and size_t */
 #include <stdlib.h>
 #include <string.h>
 
+#include <jpeglib.h>
 #include <openssl/evp.h>
-#include <vips/vips.h>
 
 #include "llm/llm_internal.h"
 
@@ -55,29 +60,48 @@ uint8_t *llm_resample(const uint8_t *src, int w, int h, int tw, int th)
     return dst;
 }
 
+typedef struct {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+} jerr;
+
+static void on_jpeg_error(j_common_ptr cinfo)
+{
+    longjmp(((jerr *)cinfo->err)->jb, 1);
+}
+
 int llm_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, unsigned char **out, size_t *out_len)
 {
-    /* libvips' JPEG writer (libjpeg underneath, same quality scale); the
-     * result is copied into malloc'd memory, which callers free(). */
-    if (image_init(NULL) != 0) return -1;
-    VipsImage *in = vips_image_new_from_memory(rgb, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
-    if (!in) {
-        vips_error_clear();
+    struct jpeg_compress_struct ci;
+    jerr je;
+    unsigned char *buf = NULL;
+    unsigned long len = 0;
+    ci.err = jpeg_std_error(&je.pub);
+    je.pub.error_exit = on_jpeg_error;
+    if (setjmp(je.jb)) {
+        /* Only reachable on allocation failure (the input is our own valid
+         * RGB). The memory destination's buffer is not freed here: libjpeg may
+         * have replaced it already, and freeing a stale pointer is worse than
+         * a leak on a path that OOM already made fatal for this file. */
+        jpeg_destroy_compress(&ci);
         return -1;
     }
-    void *buf = NULL;
-    size_t len = 0;
-    int rc = vips_jpegsave_buffer(in, &buf, &len, "Q", quality, "strip", TRUE, NULL);
-    g_object_unref(in);
-    if (rc != 0) {
-        vips_error_clear();
-        return -1;
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &buf, &len);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = 3;
+    ci.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, quality, TRUE);
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW row = (JSAMPROW)(rgb + (size_t)ci.next_scanline * w * 3);
+        jpeg_write_scanlines(&ci, &row, 1);
     }
-    unsigned char *copy = malloc(len ? len : 1);
-    if (copy) memcpy(copy, buf, len);
-    g_free(buf);
-    if (!copy) return -1;
-    *out = copy;
+    jpeg_finish_compress(&ci); /* sets buf and len to the final buffer */
+    jpeg_destroy_compress(&ci);
+    *out = buf;
     *out_len = len;
     return 0;
 }

@@ -55,16 +55,23 @@ int ort_run_float(const OrtApi *api, OrtSession *sess, OrtMemoryInfo *mem, gate 
                   const char *out_name, float *input, const int64_t shape[4], OrtValue **out, double *run_ms,
                   char *err, size_t len)
 {
+    return ort_run_float_n(api, sess, mem, runs, in_name, &out_name, 1, input, shape, out, run_ms, err, len);
+}
+
+int ort_run_float_n(const OrtApi *api, OrtSession *sess, OrtMemoryInfo *mem, gate *runs, const char *in_name,
+                    const char *const *out_names, size_t n_out, float *input, const int64_t shape[4], OrtValue **outs,
+                    double *run_ms, char *err, size_t len)
+{
     OrtValue *in = NULL;
-    *out = NULL;
+    for (size_t i = 0; i < n_out; i++) outs[i] = NULL;
     size_t bytes = (size_t)shape[0] * shape[1] * shape[2] * shape[3] * sizeof(float);
     if (ort_status_fail(api, api->CreateTensorWithDataAsOrtValue(mem, input, bytes, shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in),
                         err, len, "input tensor"))
         return -1;
     gate_enter(runs, NULL);
-    const char *in_names[] = {in_name}, *out_names[] = {out_name};
+    const char *in_names[] = {in_name};
     double t = clock_ms();
-    OrtStatus *st = api->Run(sess, NULL, in_names, (const OrtValue *const *)&in, 1, out_names, 1, out);
+    OrtStatus *st = api->Run(sess, NULL, in_names, (const OrtValue *const *)&in, 1, out_names, n_out, outs);
     if (run_ms) *run_ms = clock_ms() - t;
     gate_leave(runs);
     api->ReleaseValue(in);

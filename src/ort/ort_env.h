@@ -30,6 +30,11 @@ int ort_run_float(const OrtApi *api, OrtSession *sess, OrtMemoryInfo *mem, gate 
                   const char *out_name, float *input, const int64_t shape[4], OrtValue **out, double *run_ms,
                   char *err, size_t len);
 
+/* The same with n_out outputs (outs[0..n_out), all released by the caller). */
+int ort_run_float_n(const OrtApi *api, OrtSession *sess, OrtMemoryInfo *mem, gate *runs, const char *in_name,
+                    const char *const *out_names, size_t n_out, float *input, const int64_t shape[4], OrtValue **outs,
+                    double *run_ms, char *err, size_t len);
+
 /* Shape (at most max_rank dimensions), rank and data of a float32 output. */
 int ort_float_output(const OrtApi *api, OrtValue *v, size_t max_rank, int64_t *shape, size_t *nd, const float **data,
                      char *err, size_t len);

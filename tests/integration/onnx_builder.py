@@ -105,3 +105,16 @@ def fails_on_bright_model(side=64, k=10):
              ("zeros", [6 * k], [0.0] * (6 * k))]
     meta = {"names": "{0: 'thing'}", "end2end": "True", "imgsz": f"[{side}, {side}]"}
     return graph_model(nodes, [("images", [1, 3, side, side])], [("output0", [1, k, 6])], inits, meta)
+
+
+def constant_model(side, outputs, metadata=None):
+    """A model whose outputs are fixed tensors, whatever the image: each output
+    is its constant plus 0 x the input's mean (so the graph reads the input).
+    side: the square input [1, 3, side, side]; outputs: (name, dims, values)."""
+    nodes = [node("ReduceMean", ["images"], ["mean"], keepdims=0), node("Mul", ["mean", "zero"], ["nothing"])]
+    inits = [("zero", [], [0.0])]
+    for name, dims, values in outputs:
+        nodes.append(node("Add", ["nothing", name + "_value"], [name]))
+        inits.append((name + "_value", dims, [float(v) for v in values]))
+    return graph_model(nodes, [("images", [1, 3, side, side])], [(n, d) for n, d, _ in outputs], inits,
+                       metadata=metadata)

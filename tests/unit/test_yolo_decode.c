@@ -285,26 +285,26 @@ static size_t nms2(yolo_det a, yolo_det b, float iou)
 
 static void test_nms(void)
 {
-    const yolo_det box = {0, 0, 10, 10, 0.9f, 0};
+    const yolo_det box = {0, 0, 10, 10, 0.9f, 0, 0};
     yolo_det same = box;
     same.score = 0.8f;
     CHECK_EQ_INT(nms2(box, same, 0.7f), 1); /* identical: IoU 1 */
     CHECK_EQ_INT(nms2(box, same, 1.0f), 2); /* 1 > 1 is false */
     yolo_det other = same;
     other.cls = 1;
-    CHECK_EQ_INT(nms2(box, other, 0.0f), 2);                                                       /* other class never suppresses */
-    CHECK_EQ_INT(nms2(box, (yolo_det){10, 0, 20, 10, 0.8f, 0}, 0.0f), 2);                          /* touching: IoU 0 */
-    CHECK_EQ_INT(nms2((yolo_det){5, 5, 5, 5, 0.9f, 0}, (yolo_det){5, 5, 5, 5, 0.8f, 0}, 0.0f), 2); /* 0/0 */
-    CHECK_EQ_INT(nms2(box, (yolo_det){5, 5, 5, 5, 0.8f, 0}, 0.0f), 2);                             /* point inside */
-    CHECK_EQ_INT(nms2(box, (yolo_det){0, 0, 10, 5, 0.8f, 0}, 0.5f), 2);                            /* IoU exactly 0.5 */
-    CHECK_EQ_INT(nms2(box, (yolo_det){0, 0, 10, 5, 0.8f, 0}, 0.49f), 1);
+    CHECK_EQ_INT(nms2(box, other, 0.0f), 2);                                                             /* other class never suppresses */
+    CHECK_EQ_INT(nms2(box, (yolo_det){10, 0, 20, 10, 0.8f, 0, 0}, 0.0f), 2);                             /* touching: IoU 0 */
+    CHECK_EQ_INT(nms2((yolo_det){5, 5, 5, 5, 0.9f, 0, 0}, (yolo_det){5, 5, 5, 5, 0.8f, 0, 0}, 0.0f), 2); /* 0/0 */
+    CHECK_EQ_INT(nms2(box, (yolo_det){5, 5, 5, 5, 0.8f, 0, 0}, 0.0f), 2);                                /* point inside */
+    CHECK_EQ_INT(nms2(box, (yolo_det){0, 0, 10, 5, 0.8f, 0, 0}, 0.5f), 2);                               /* IoU exactly 0.5 */
+    CHECK_EQ_INT(nms2(box, (yolo_det){0, 0, 10, 5, 0.8f, 0, 0}, 0.49f), 1);
 
     /* Greedy: A suppresses B (IoU 0.54); C overlaps B as much but A only
      * 0.25, and a suppressed box suppresses nothing, so C stays. */
-    yolo_det d[4] = {{0, 0, 10, 10, 0.9f, 0}, {3, 0, 13, 10, 0.8f, 0}, {6, 0, 16, 10, 0.7f, 0}, {50, 50, 60, 60, 0.6f, 0}};
+    yolo_det d[4] = {{0, 0, 10, 10, 0.9f, 0, 0}, {3, 0, 13, 10, 0.8f, 0, 0}, {6, 0, 16, 10, 0.7f, 0, 0}, {50, 50, 60, 60, 0.6f, 0, 0}};
     CHECK_EQ_INT(yolo_nms(d, 4, 0.5f, 300), 3);
     CHECK(d[0].score == 0.9f && d[1].score == 0.7f && d[2].score == 0.6f);
-    yolo_det e[3] = {{0, 0, 1, 1, 0.9f, 0}, {5, 5, 6, 6, 0.8f, 0}, {9, 9, 10, 10, 0.7f, 0}};
+    yolo_det e[3] = {{0, 0, 1, 1, 0.9f, 0, 0}, {5, 5, 6, 6, 0.8f, 0, 0}, {9, 9, 10, 10, 0.7f, 0, 0}};
     CHECK_EQ_INT(yolo_nms(e, 3, 0.5f, 2), 2);
     CHECK_EQ_INT(yolo_nms(e, 3, 0.5f, 0), 0);
 }
