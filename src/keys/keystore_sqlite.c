@@ -196,18 +196,11 @@ static int ks_list(keystore *base, key_info **out, size_t *n)
 
     pthread_mutex_lock(&s->mu);
     while ((rc = sqlite3_step(s->list)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            key_info *nv = array_resize(v, ncap, sizeof *nv);
-            if (!nv) {
-                ok = 0;
-                break;
-            }
-            v = nv;
-            cap = ncap;
+        key_info *k = array_push((void **)&v, &len, &cap, sizeof *k);
+        if (!k) {
+            ok = 0;
+            break;
         }
-        key_info *k = &v[len++];
-        memset(k, 0, sizeof *k);
         const char *name = (const char *)sqlite3_column_text(s->list, 1);
         const char *prefix = (const char *)sqlite3_column_text(s->list, 2);
         k->id = sqlite3_column_int64(s->list, 0);

@@ -75,18 +75,11 @@ int ks_usage_get(keystore *base, int64_t id, const char *from, const char *to, u
     if (sqlite3_bind_int64(st, 1, id) == SQLITE_OK && sqlite3_bind_text(st, 2, from, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
         sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT) == SQLITE_OK) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (len == cap) {
-                size_t ncap = cap ? cap * 2 : 32;
-                usage_row *nv = array_resize(v, ncap, sizeof *nv);
-                if (!nv) {
-                    ok = 0;
-                    break;
-                }
-                v = nv;
-                cap = ncap;
+            usage_row *r = array_push((void **)&v, &len, &cap, sizeof *r);
+            if (!r) {
+                ok = 0;
+                break;
             }
-            usage_row *r = &v[len++];
-            memset(r, 0, sizeof *r);
             r->key_id = id;
             const char *day = (const char *)sqlite3_column_text(st, 0);
             snprintf(r->day, sizeof r->day, "%s", day ? day : "");

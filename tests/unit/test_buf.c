@@ -74,5 +74,18 @@ int main(void)
     CHECK(array_resize(a, SIZE_MAX / 2, sizeof *a) == NULL);
     CHECK_EQ_INT(a[3], 7);
     free(a);
+
+    /* array_push grows by doubling, zeroes each new element and keeps the old ones. */
+    int *v = NULL;
+    size_t len = 0, cap = 0;
+    for (int i = 0; i < 40; i++) {
+        int *slot = array_push((void **)&v, &len, &cap, sizeof *v);
+        CHECK(slot != NULL && *slot == 0);
+        if (slot) *slot = i;
+    }
+    CHECK_EQ_INT(len, 40);
+    CHECK_EQ_INT(cap, 64);
+    CHECK_EQ_INT(v[0] + v[17] + v[39], 56);
+    free(v);
     return check_report("buf");
 }
