@@ -138,6 +138,19 @@ static int start_value(form *f, const char *key, const char *filename)
         f->cur = CUR_NONE;
         return 0;
     }
+    if (f->deepstack) {
+        /* DeepStack's fields; its clients send others (e.g. Blue Iris), ignored as DeepStack does. */
+        if (!strcmp(key, "min_confidence")) {
+            f->cur = CUR_PARAM;
+            f->cur_param = "confidence";
+            return 0;
+        }
+        if (strcmp(key, "image") || f->nfiles) {
+            f->cur = CUR_NONE;
+            return 0;
+        }
+        key = "files";
+    }
     if (!strcmp(key, "files")) {
         if (f->nfiles >= (size_t)f->lim.max_files)
             return fail(f, 413, "too_many_files", "more than %d files in one request", f->lim.max_files);
@@ -436,10 +449,25 @@ out:
     return rc;
 }
 
+/* DeepStack: the one image is detected, at min_confidence or its 0.4. */
+static int deepstack_finish(form *f)
+{
+    if (f->nfiles == 0) return fail(f, 400, "no_image", "the request has no 'image' part");
+    f->meta = calloc(1, sizeof *f->meta);
+    if (!f->meta) return fail(f, 500, "out_of_memory", "out of memory");
+    f->meta[0].is_yolo = true;
+    if (!f->params) f->params = json_object();
+    if (!f->params) return fail(f, 500, "out_of_memory", "out of memory");
+    if (!json_object_get(f->params, "confidence") && json_object_set_new(f->params, "confidence", json_string("0.4")))
+        return fail(f, 500, "out_of_memory", "out of memory");
+    return 0;
+}
+
 int form_finish(form *f)
 {
     end_value(f);
     if (f->failed) return -1;
+    if (f->deepstack) return deepstack_finish(f);
     if (f->nfiles == 0)
         return fail(f, 422, "no_files", f->meta_given ? "'data' is missing or empty" : "the request has no 'files' field");
     if (f->meta_given) return 0;

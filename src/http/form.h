@@ -45,6 +45,7 @@ typedef struct {
     size_t nmetadata;
     form_meta *meta; /* nfiles entries after a successful form_finish */
     bool meta_given; /* v2: meta filled from the JSON items, no metadata strings */
+    bool deepstack;  /* DeepStack's form: one 'image' part, 'min_confidence' (set before parsing) */
 
     /* the value being received */
     enum { CUR_NONE,

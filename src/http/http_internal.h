@@ -46,13 +46,15 @@ typedef enum {
     ROUTE_METRICS,
     ROUTE_WEB,
     ROUTE_USAGE,
+    ROUTE_DEEPSTACK, /* POST /v1/vision/detection */
     ROUTE_OTHER
 } http_route;
 
-/* The four prediction routes: POST only, with a body. */
+/* The prediction routes (the four and DeepStack's): POST only, with a body. */
 static inline bool route_is_predict(http_route r)
 {
-    return r == ROUTE_PREDICT_V1 || r == ROUTE_PREDICT_V2 || r == ROUTE_BATCH_V1 || r == ROUTE_BATCH_V2;
+    return r == ROUTE_PREDICT_V1 || r == ROUTE_PREDICT_V2 || r == ROUTE_BATCH_V1 || r == ROUTE_BATCH_V2 ||
+        r == ROUTE_DEEPSTACK;
 }
 
 /* Per-HTTP-request state, kept in libmicrohttpd's request closure. */
@@ -60,6 +62,7 @@ typedef struct http_req {
     struct server *srv;
     http_route route;
     char request_id[40];
+    double t_start;        /* clock_ms() when the request began (DeepStack's processMs) */
     cg_conn *conn;         /* the connection's deadline tracking (may be NULL) */
     unsigned status;       /* of the response queued, for metrics */
     bool responded;        /* a response is queued: swallow the rest of the upload */
@@ -115,6 +118,11 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
 enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
                                size_t *upload_data_size, bool first_call);
 void predict_cleanup(http_req *hr);
+
+/* deepstack.c: the answer to POST /v1/vision/detection from its file's
+ * done or error line, and DeepStack's error body. */
+enum MHD_Result deepstack_reply(struct MHD_Connection *c, http_req *hr, const json_t *ev);
+char *deepstack_error_body(unsigned status, const char *message, size_t *len);
 
 /* usage.c: GET /api/v1/usage. */
 enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr);

@@ -219,7 +219,8 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     metrics_inflight_add(1);
 
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    hr->batch = hr->route == ROUTE_BATCH_V1 || hr->route == ROUTE_BATCH_V2;
+    /* DeepStack's route is a batch of its one image. */
+    hr->batch = hr->route == ROUTE_BATCH_V1 || hr->route == ROUTE_BATCH_V2 || hr->route == ROUTE_DEEPSTACK;
     if (hr->route == ROUTE_PREDICT_V2 || hr->route == ROUTE_BATCH_V2) {
         hr->json_body = ct && !strncasecmp(ct, "application/json", 16);
         if (!hr->json_body)
@@ -243,6 +244,7 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files, max_parts(&s->cfg)};
     form_init(&hr->form, &lim);
+    hr->form.deepstack = hr->route == ROUTE_DEEPSTACK;
     /* A JSON body is kept whole; take_body checks the body limit before it
      * grows, so that cap is never the one that refuses. */
     buf_init(&hr->raw, hr->urlencoded ? MAX_URLENCODED : (size_t)s->cfg.max_body_bytes);
@@ -401,6 +403,12 @@ static enum MHD_Result batch_continue(struct MHD_Connection *c, http_req *hr)
         if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < predict_request_nfiles(pr))
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
+    }
+    if (hr->route == ROUTE_DEEPSTACK) {
+        json_decref(complete);
+        enum MHD_Result r = deepstack_reply(c, hr, json_array_get(files, 0));
+        json_decref(files);
+        return r;
     }
     size_t blen;
     char *body = json_line(json_pack("{s:{s:o,s:o},s:i}", "result", "files", files, "complete",

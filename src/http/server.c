@@ -17,6 +17,7 @@
 
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
+#include "util/clock.h"
 #include "http/key_check.h"
 #include "http/pem_file.h"
 #include "http/request_check.h"
@@ -39,6 +40,7 @@ static http_route route_of(const char *url)
     if (!strcmp(url, "/readyz")) return ROUTE_READYZ;
     if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
     if (!strcmp(url, "/api/v1/usage")) return ROUTE_USAGE;
+    if (!strcmp(url, "/v1/vision/detection")) return ROUTE_DEEPSTACK;
     if (static_file_find(url)) return ROUTE_WEB;
     return ROUTE_OTHER;
 }
@@ -55,6 +57,7 @@ static metrics_route route_metric(http_route r)
     case ROUTE_METRICS: return METRIC_ROUTE_METRICS;
     case ROUTE_WEB: return METRIC_ROUTE_WEB;
     case ROUTE_USAGE:
+    case ROUTE_DEEPSTACK:
     case ROUTE_OTHER: break;
     }
     return METRIC_ROUTE_OTHER;
@@ -265,6 +268,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         hr->srv = s;
         hr->route = route_of(url);
         set_request_id(c, hr);
+        hr->t_start = clock_ms();
         hr->conn = conn_of(c);
         *req_cls = hr;
         cg_headers_done(hr->conn, hr->request_id);
@@ -312,7 +316,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     case ROUTE_PREDICT_V1:
     case ROUTE_PREDICT_V2:
     case ROUTE_BATCH_V1:
-    case ROUTE_BATCH_V2: return predict_handle(c, hr, upload_data, upload_data_size, first);
+    case ROUTE_BATCH_V2:
+    case ROUTE_DEEPSTACK: return predict_handle(c, hr, upload_data, upload_data_size, first);
     case ROUTE_HEALTHZ: return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
     case ROUTE_READYZ: return handle_readyz(c, hr);
     case ROUTE_METRICS: {
