@@ -27,7 +27,7 @@ static int by_confidence(const void *a, const void *b)
 /* A file error's status: what is wrong with the image is the client's (400). */
 static unsigned error_status(const char *code)
 {
-    if (!strcmp(code, "shutting_down")) return 503;
+    if (!strcmp(code, "shutting_down") || !strcmp(code, "yolo_unavailable")) return 503;
     if (!strcmp(code, "out_of_memory") || !strcmp(code, "detector_failed")) return 500;
     return 400;
 }

@@ -31,6 +31,7 @@ typedef struct {
 
 typedef struct {
     bool is_yolo, is_ocr, is_llm;
+    char *model; /* "model": the detection model by name (Sight's extension); NULL = the default */
 } form_meta;
 
 typedef struct {
@@ -96,5 +97,6 @@ extern const char *const FORM_OPTION_FIELDS[];
 uint8_t *form_take_file(form *f, size_t i, size_t *len);
 char *form_take_filename(form *f, size_t i);
 char *form_take_url(form *f, size_t i);
+char *form_take_model(form *f, size_t i);
 
 #endif

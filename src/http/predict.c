@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "detect/model_registry.h"
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
@@ -238,6 +239,9 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
         return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                       (long long)s->cfg.max_body_bytes);
+    if (hr->route == ROUTE_DEEPSTACK && hr->ds_model[0] && (!s->reg || !model_registry_has(s->reg, hr->ds_model)))
+        return refuse(c, hr, 404, "unknown_model", "no model is called '%.64s' (GET /api/v1/models lists them)",
+                      hr->ds_model);
     header_key(c, hr);
     /* Checked while the body arrives; its verdict is awaited in finish. */
     if (hr->has_header_key && hr->header_key[0]) hr->key_job = kc_submit(s->kc, hr->header_key);
@@ -270,6 +274,10 @@ static int validate_options(const stage_set *set, const form *f, sight_error *er
     const stage *st[3] = {want_yolo ? set->yolo : NULL, want_ocr ? set->ocr : NULL, want_llm ? set->llm : NULL};
     for (int i = 0; i < 3; i++)
         if (st[i] && st[i]->validate && st[i]->validate(st[i]->self, f->params, err)) return -1;
+    /* Each model a file names must exist, and take the options (its classes). */
+    for (size_t i = 0; st[0] && st[0]->validate_model && i < f->nfiles; i++)
+        if (f->meta[i].is_yolo && f->meta[i].model && st[0]->validate_model(st[0]->self, f->meta[i].model, f->params, err))
+            return -1;
     return 0;
 }
 
@@ -305,6 +313,7 @@ static predict_request *build_request(http_req *hr)
         const form_meta *m = &f->meta[i];
         files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i), .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm, .llm_refused = m->is_llm && hr->llm_refused};
         files[i].data = form_take_file(f, i, &files[i].len);
+        files[i].model = form_take_model(f, i);
         files[i].filename_len = strlen(files[i].filename);
     }
     size_t nfiles = f->nfiles;
@@ -490,6 +499,8 @@ static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr)
         return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                            (long long)s->cfg.max_body_bytes);
     if (form_finish(&hr->form)) return form_failed(c, hr);
+    if (hr->ds_model[0] && !(hr->form.meta[0].model = strdup(hr->ds_model)))
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     sight_error verr;
     if (validate_options(pipeline_stages(s->pipe), &hr->form, &verr))
         return reply_error(c, hr, 422, verr.code, "%s", verr.message);

@@ -30,6 +30,8 @@
 #define PATH_BATCH_V1 "/api/v1/inference/predict/batch"
 #define PATH_BATCH_V2 "/api/v1/inference/predict/batch/v2"
 
+#define DS_CUSTOM "/v1/vision/custom/"
+
 static http_route route_of(const char *url)
 {
     if (!strcmp(url, PATH_V1)) return ROUTE_PREDICT_V1;
@@ -40,7 +42,8 @@ static http_route route_of(const char *url)
     if (!strcmp(url, "/readyz")) return ROUTE_READYZ;
     if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
     if (!strcmp(url, "/api/v1/usage")) return ROUTE_USAGE;
-    if (!strcmp(url, "/v1/vision/detection")) return ROUTE_DEEPSTACK;
+    if (!strcmp(url, "/v1/vision/detection") || !strncmp(url, DS_CUSTOM, strlen(DS_CUSTOM))) return ROUTE_DEEPSTACK;
+    if (!strcmp(url, "/api/v1/models")) return ROUTE_MODELS;
     if (static_file_find(url)) return ROUTE_WEB;
     return ROUTE_OTHER;
 }
@@ -58,6 +61,7 @@ static metrics_route route_metric(http_route r)
     case ROUTE_WEB: return METRIC_ROUTE_WEB;
     case ROUTE_USAGE:
     case ROUTE_DEEPSTACK:
+    case ROUTE_MODELS:
     case ROUTE_OTHER: break;
     }
     return METRIC_ROUTE_OTHER;
@@ -267,6 +271,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         hr->started = true;
         hr->srv = s;
         hr->route = route_of(url);
+        /* An over-long name is cut here and then matches no model: 404 all the same. */
+        if (!strncmp(url, DS_CUSTOM, strlen(DS_CUSTOM)))
+            snprintf(hr->ds_model, sizeof hr->ds_model, "%s", url + strlen(DS_CUSTOM));
         set_request_id(c, hr);
         hr->t_start = clock_ms();
         hr->conn = conn_of(c);
@@ -329,6 +336,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     /* The key check and the ledger query run on this thread: a short SQLite
      * read for a rare route (the front end's rule is otherwise kept). */
     case ROUTE_USAGE: return usage_handle(c, hr);
+    case ROUTE_MODELS: return models_handle(c, hr);
     default: return MHD_NO; /* ROUTE_OTHER is deferred above */
     }
 }
@@ -424,10 +432,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Threads are fixed: --http-threads, each serving many connections (epoll). */
-server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models)
+server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models,
+                     struct model_registry *reg)
 {
     server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->reg = reg;
     s->cfg = *cfg;
     if (models && !(s->models = json_deep_copy(models))) {
         free(s);

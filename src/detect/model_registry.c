@@ -1,0 +1,226 @@
+#include "detect/model_registry.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "detect/builtin_model.h"
+#include "detect/model_select.h"
+#include "util/log.h"
+
+struct model_entry {
+    char name[64];
+    char source[16]; /* "built-in" or "file" */
+    char loaded_at[32];
+    detector *det;
+    atomic_int refs; /* the registry's own, plus one per run holding it */
+};
+
+struct model_registry {
+    pthread_mutex_t mu; /* guards the list; runs hold entries, not the lock */
+    model_entry *e[SIGHT_MAX_MODELS];
+    int n;
+    char default_name[64];
+    stage st;
+};
+
+/* NAME=PATH, or PATH named by its file stem (as config.c splits it). */
+static void split_spec(const char *spec, char *name, size_t name_len, const char **path)
+{
+    const char *eq = strchr(spec, '=');
+    if (eq && !memchr(spec, '/', (size_t)(eq - spec))) {
+        snprintf(name, name_len, "%.*s", (int)(eq - spec), spec);
+        *path = eq + 1;
+        return;
+    }
+    *path = spec;
+    const char *base = strrchr(spec, '/');
+    base = base ? base + 1 : spec;
+    const char *dot = strrchr(base, '.');
+    snprintf(name, name_len, "%.*s", (int)(dot && dot != base ? dot - base : (long)strlen(base)), base);
+}
+
+static model_entry *entry_open(const sight_config *cfg, const char *name, const char *path, char *msg, size_t msg_len)
+{
+    /* model_select reads the file from the configuration: one copy per model. */
+    sight_config *one = malloc(sizeof *one);
+    model_entry *e = calloc(1, sizeof *e);
+    if (!one || !e) {
+        free(one);
+        free(e);
+        snprintf(msg, msg_len, "out of memory");
+        return NULL;
+    }
+    *one = *cfg;
+    snprintf(one->model_path, sizeof one->model_path, "%s", path ? path : "");
+    int fatal;
+    e->det = model_select_open(one, &fatal, msg, msg_len);
+    snprintf(e->source, sizeof e->source, "%s", model_select_source(one));
+    if (!e->det && !fatal) snprintf(msg, msg_len, "detection cannot be off for one model (--model none)");
+    free(one);
+    if (!e->det) {
+        free(e);
+        return NULL;
+    }
+    snprintf(e->name, sizeof e->name, "%s", name);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(e->loaded_at, sizeof e->loaded_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    atomic_init(&e->refs, 1);
+    return e;
+}
+
+void model_entry_release(model_entry *e)
+{
+    if (e && atomic_fetch_sub(&e->refs, 1) == 1) {
+        detector_close(e->det);
+        free(e);
+    }
+}
+
+detector *model_entry_detector(const model_entry *e) { return e->det; }
+
+model_entry *model_registry_acquire(model_registry *r, const char *name)
+{
+    model_entry *found = NULL;
+    pthread_mutex_lock(&r->mu);
+    if (!name || !*name) name = r->default_name;
+    for (int i = 0; i < r->n && !found; i++)
+        if (!strcmp(r->e[i]->name, name)) found = r->e[i];
+    if (found) atomic_fetch_add(&found->refs, 1);
+    pthread_mutex_unlock(&r->mu);
+    return found;
+}
+
+bool model_registry_has(model_registry *r, const char *name)
+{
+    model_entry *e = model_registry_acquire(r, name);
+    model_entry_release(e);
+    return e != NULL;
+}
+
+const char *model_registry_default(model_registry *r) { return r->default_name; }
+
+static void unknown(model_registry *r, const char *name, sight_error *err)
+{
+    sight_error_set(err, "unknown_model", "no model is called '%.64s' (GET /api/v1/models lists them; default %s)",
+                    name, r->default_name);
+    err->status = 422;
+}
+
+static int stage_run(void *self, const stage_input *in, json_t **out, sight_error *err)
+{
+    model_entry *e = model_registry_acquire(self, in->model);
+    if (!e) {
+        unknown(self, in->model ? in->model : "", err);
+        return -1;
+    }
+    const stage *st = detector_stage(e->det);
+    int rc = st->run(st->self, in, out, err);
+    model_entry_release(e);
+    return rc;
+}
+
+/* The request's options against the model each file names (validate_model),
+ * or the default (validate). */
+static int stage_validate_model(void *self, const char *model, const json_t *params, sight_error *err)
+{
+    model_entry *e = model_registry_acquire(self, model);
+    if (!e) {
+        unknown(self, model ? model : "", err);
+        return -1;
+    }
+    const stage *st = detector_stage(e->det);
+    int rc = st->validate ? st->validate(st->self, params, err) : 0;
+    model_entry_release(e);
+    return rc;
+}
+
+static int stage_validate(void *self, const json_t *params, sight_error *err)
+{
+    return stage_validate_model(self, NULL, params, err);
+}
+
+model_registry *model_registry_open(const sight_config *cfg, int *fatal, char *msg, size_t msg_len)
+{
+    *fatal = 0;
+    if (!strcmp(cfg->model_path, "none")) {
+        snprintf(msg, msg_len, "detection is off (--model none): is_yolo requests get yolo_unavailable");
+        return NULL;
+    }
+    model_registry *r = calloc(1, sizeof *r);
+    if (!r) {
+        *fatal = 1;
+        snprintf(msg, msg_len, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    int n = cfg->n_models ? cfg->n_models : 1;
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        const char *path = NULL;
+        if (cfg->n_models) split_spec(cfg->model_specs[i], name, sizeof name, &path);
+        else snprintf(name, sizeof name, "%s", BUILTIN_MODEL_NAME);
+        for (int j = 0; j < r->n; j++)
+            if (!strcmp(r->e[j]->name, name)) {
+                snprintf(msg, msg_len, "two models are called '%s': name one of them with --model NAME=PATH", name);
+                goto fail;
+            }
+        model_entry *e = entry_open(cfg, name, path, msg, msg_len);
+        if (!e) goto fail;
+        log_info("detector ready: %s (served as model \"%s\")", msg, name);
+        r->e[r->n++] = e;
+    }
+    snprintf(r->default_name, sizeof r->default_name, "%s", cfg->default_model[0] ? cfg->default_model : r->e[0]->name);
+    if (!model_registry_has(r, r->default_name)) {
+        snprintf(msg, msg_len, "--default-model %s is none of the --model names", r->default_name);
+        goto fail;
+    }
+    detector *d = r->e[0]->det;
+    const stage *base = detector_stage(d);
+    r->st = *base; /* the decode hints of the first model */
+    r->st.self = r;
+    r->st.run = stage_run;
+    r->st.validate = stage_validate;
+    r->st.validate_model = stage_validate_model;
+    snprintf(msg, msg_len, "%d model(s), default %s", r->n, r->default_name);
+    return r;
+fail:
+    *fatal = 1;
+    model_registry_close(r);
+    return NULL;
+}
+
+void model_registry_close(model_registry *r)
+{
+    if (!r) return;
+    for (int i = 0; i < r->n; i++) model_entry_release(r->e[i]);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+const stage *model_registry_stage(model_registry *r) { return &r->st; }
+
+json_t *model_registry_list(model_registry *r)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; arr && i < r->n; i++) {
+        const model_entry *e = r->e[i];
+        int w, h;
+        detector_input_size(e->det, &w, &h);
+        json_t *classes = json_array();
+        /* As results name them: by id where the model has no names. */
+        for (int c = 0; c < detector_class_count(e->det); c++) {
+            const char *nm = detector_class_name(e->det, c);
+            json_array_append_new(classes, nm ? json_string(nm) : json_sprintf("%d", c));
+        }
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:[i,i],s:o,s:b,s:s,s:s}", "name", e->name, "layout", detector_layout_name(e->det), "input", w, h, "classes", classes, "default", !strcmp(e->name, r->default_name), "source", e->source, "loaded_at", e->loaded_at));
+    }
+    pthread_mutex_unlock(&r->mu);
+    return json_pack("{s:o}", "models", arr);
+}

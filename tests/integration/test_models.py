@@ -1,0 +1,87 @@
+"""Several detection models served by name: --model NAME=PATH (or PATH, named
+by its stem), --default-model, a file's "model", GET /api/v1/models and the
+DeepStack custom route."""
+import json
+import os
+import subprocess
+
+import httpx
+import pytest
+
+from conftest import REPO, SIGHTD, V1, multipart, photo
+
+BUILTIN = REPO / "share" / "models" / "yolox-nano.onnx"
+STREET = "opencv_scenetext01.jpg"
+
+
+@pytest.fixture
+def two(start_server, tmp_path):
+    # Two copies of one model under different file names: the result's "model"
+    # (the file's name) tells which one ran.
+    (tmp_path / "alpha.onnx").write_bytes(BUILTIN.read_bytes())
+    (tmp_path / "beta.onnx").write_bytes(BUILTIN.read_bytes())
+    return start_server("--model", f"a={tmp_path / 'alpha.onnx'}", "--model", str(tmp_path / "beta.onnx"),
+                        "--default-model", "beta")
+
+
+def stream(s, meta):
+    r = httpx.post(s.url + V1, timeout=60, **multipart(s.key, [("street.jpg", photo(STREET))], [json.dumps(meta)]))
+    return r, [json.loads(x) for x in r.text.splitlines() if x]
+
+
+def test_models_list(two):
+    assert httpx.get(two.url + "/api/v1/models").status_code == 401
+    assert httpx.get(two.url + "/api/v1/models", headers={"X-API-Key": "sk-wrong"}).status_code == 401
+    r = httpx.get(two.url + "/api/v1/models", headers={"Authorization": f"Bearer {two.key}"})
+    assert r.status_code == 200
+    models = r.json()["models"]
+    assert [(m["name"], m["default"]) for m in models] == [("a", False), ("beta", True)]
+    for m in models:
+        assert m["layout"] == "yolox" and m["input"] == [416, 416] and m["source"] == "file"
+        # A bare copy has no names metadata: classes go by id, as in its results.
+        assert m["classes"] == [str(i) for i in range(80)]
+        assert m["loaded_at"].endswith("Z")
+
+
+def test_file_picks_its_model(two):
+    _, lines = stream(two, {"is_yolo": True, "model": "a"})
+    assert [l["result"]["yolo"]["model"] for l in lines if l["status"] == "done"] == ["alpha"]
+    _, lines = stream(two, {"is_yolo": True})
+    assert [l["result"]["yolo"]["model"] for l in lines if l["status"] == "done"] == ["beta"]
+
+
+def test_unknown_model_is_422_before_any_work(two):
+    r, _ = stream(two, {"is_yolo": True, "model": "nope"})
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "unknown_model"
+    # v2: refused before the URL is fetched (nothing listens there).
+    body = {"api_key": two.key, "data": [{"image_url": "https://127.0.0.1:1/x.jpg", "is_yolo": True, "model": "nope"}]}
+    r = httpx.post(two.url + "/api/v1/inference/predict/batch/v2", json=body, timeout=30)
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "unknown_model"
+    r, _ = stream(two, {"is_yolo": True, "model": 5})
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "invalid_model"
+
+
+def test_deepstack_custom_route(two):
+    files = {"image": ("f.jpg", photo(STREET), "image/jpeg")}
+    r = httpx.post(two.url + "/v1/vision/custom/a", data={"api_key": two.key}, files=files, timeout=60)
+    assert r.status_code == 200 and r.json()["success"] and r.json()["count"] > 0
+    r = httpx.post(two.url + "/v1/vision/custom/nope", data={"api_key": two.key}, files=files, timeout=60)
+    assert r.status_code == 404 and r.json()["success"] is False and r.json()["code"] == 404
+
+
+def _start_fails(tmp_path, *args):
+    r = subprocess.run([SIGHTD, "serve", "--listen", "127.0.0.1:0", "--db", str(tmp_path / "k.db"), *args],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert r.returncode == 1
+    return r.stderr
+
+
+def test_builtin_is_listed_by_default(server):
+    [m] = httpx.get(server.url + "/api/v1/models", params={"api_key": server.key}).json()["models"]
+    assert m["name"] == "yolox-nano" and m["default"] and m["source"] == "built-in"
+    assert len(m["classes"]) == 80 and m["classes"][:3] == ["person", "bicycle", "car"]
+
+
+def test_model_name_errors_stop_the_server(tmp_path):
+    assert "two models are called 'yolox-nano'" in _start_fails(tmp_path, "--model", str(BUILTIN), "--model", str(BUILTIN))
+    assert "--default-model zz" in _start_fails(tmp_path, "--model", str(BUILTIN), "--default-model", "zz")
