@@ -196,6 +196,7 @@ static int serve(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP); /* reloads the models */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* Buffers of 1 MiB and more (uploads, decoded images, tensors) each get
@@ -226,7 +227,7 @@ static int serve(int argc, char **argv)
              server_port(sv.srv), cfg.workers, cfg.db_path, cfg.ocr_dir);
 
     int sig = 0;
-    sigwait(&stop, &sig);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) model_registry_reload(sv.reg);
     log_info("received %s: finishing running requests (up to %ds)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              cfg.shutdown_timeout_s);
     close_all(&sv);

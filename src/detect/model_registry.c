@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "detect/builtin_model.h"
@@ -13,6 +14,7 @@
 
 struct model_entry {
     char name[64];
+    struct stat st;  /* the file when it was loaded: a reload loads it again only when changed */
     char source[16]; /* "built-in" or "file" */
     char loaded_at[32];
     detector *det;
@@ -20,11 +22,16 @@ struct model_entry {
 };
 
 struct model_registry {
-    pthread_mutex_t mu; /* guards the list; runs hold entries, not the lock */
-    model_entry *e[SIGHT_MAX_MODELS];
+    pthread_mutex_t mu;               /* guards the list; runs hold entries, not the lock */
+    model_entry *e[SIGHT_MAX_MODELS]; /* one per --model, in order; NULL while its file is gone */
     int n;
     char default_name[64];
     stage st;
+    sight_config *cfg; /* what to reload from */
+    /* SIGHUP's reload thread, and whether another reload was asked meanwhile */
+    pthread_t reloader;
+    bool running, again, stopping;
+    bool joinable; /* reloader was started (only the signal thread and close touch it) */
 };
 
 /* NAME=PATH, or PATH named by its file stem (as config.c splits it). */
@@ -66,6 +73,7 @@ static model_entry *entry_open(const sight_config *cfg, const char *name, const 
         return NULL;
     }
     snprintf(e->name, sizeof e->name, "%s", name);
+    if (path) stat(path, &e->st);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -90,7 +98,7 @@ model_entry *model_registry_acquire(model_registry *r, const char *name)
     pthread_mutex_lock(&r->mu);
     if (!name || !*name) name = r->default_name;
     for (int i = 0; i < r->n && !found; i++)
-        if (!strcmp(r->e[i]->name, name)) found = r->e[i];
+        if (r->e[i] && !strcmp(r->e[i]->name, name)) found = r->e[i];
     if (found) atomic_fetch_add(&found->refs, 1);
     pthread_mutex_unlock(&r->mu);
     return found;
@@ -159,6 +167,11 @@ model_registry *model_registry_open(const sight_config *cfg, int *fatal, char *m
         return NULL;
     }
     pthread_mutex_init(&r->mu, NULL);
+    if (!(r->cfg = malloc(sizeof *r->cfg))) {
+        snprintf(msg, msg_len, "out of memory");
+        goto fail;
+    }
+    *r->cfg = *cfg;
     int n = cfg->n_models ? cfg->n_models : 1;
     for (int i = 0; i < n; i++) {
         char name[64];
@@ -198,7 +211,12 @@ fail:
 void model_registry_close(model_registry *r)
 {
     if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    pthread_mutex_unlock(&r->mu);
+    if (r->joinable) pthread_join(r->reloader, NULL);
     for (int i = 0; i < r->n; i++) model_entry_release(r->e[i]);
+    free(r->cfg);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -211,6 +229,7 @@ json_t *model_registry_list(model_registry *r)
     pthread_mutex_lock(&r->mu);
     for (int i = 0; arr && i < r->n; i++) {
         const model_entry *e = r->e[i];
+        if (!e) continue;
         int w, h;
         detector_input_size(e->det, &w, &h);
         json_t *classes = json_array();
@@ -223,4 +242,94 @@ json_t *model_registry_list(model_registry *r)
     }
     pthread_mutex_unlock(&r->mu);
     return json_pack("{s:o}", "models", arr);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+        a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Puts e in slot i (NULL: stop offering it); the old entry goes once its runs end. */
+static void swap_in(model_registry *r, int i, model_entry *e)
+{
+    pthread_mutex_lock(&r->mu);
+    model_entry *old = r->e[i];
+    r->e[i] = e;
+    pthread_mutex_unlock(&r->mu);
+    model_entry_release(old);
+}
+
+/* One pass over the --model files: a changed or returned file is loaded (the
+ * old model serves meanwhile and stays if the new one fails), a removed one
+ * stops being offered. The default stays while its file is gone: requests
+ * that name no model must keep working. */
+static void reload_once(model_registry *r)
+{
+    for (int i = 0; i < r->cfg->n_models; i++) {
+        char name[64], msg[1024];
+        const char *path;
+        split_spec(r->cfg->model_specs[i], name, sizeof name, &path);
+        model_entry *cur = r->e[i]; /* only this thread changes the slots */
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            if (!cur) continue;
+            if (!strcmp(name, r->default_name)) {
+                log_warn("reload: model %s: %s is gone; it is the default, so the loaded one keeps serving", name, path);
+                continue;
+            }
+            log_info("reload: model %s: %s is gone, no longer offered", name, path);
+            swap_in(r, i, NULL);
+            continue;
+        }
+        if (cur && same_file(&cur->st, &st)) continue;
+        model_entry *e = entry_open(r->cfg, name, path, msg, sizeof msg);
+        if (!e) {
+            log_error("reload: model %s: %s; %s", name, msg,
+                      cur ? "the loaded one keeps serving" : "it is not offered");
+            continue;
+        }
+        log_info("reload: model %s: %s", name, msg);
+        swap_in(r, i, e);
+    }
+}
+
+static void *reload_thread(void *arg)
+{
+    model_registry *r = arg;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stopping) {
+        r->again = false;
+        pthread_mutex_unlock(&r->mu);
+        reload_once(r);
+        pthread_mutex_lock(&r->mu);
+        if (!r->again) break;
+    }
+    r->running = false;
+    pthread_mutex_unlock(&r->mu);
+    log_info("reload: done");
+    return NULL;
+}
+
+void model_registry_reload(model_registry *r)
+{
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    if (r->running) {
+        r->again = true; /* the running pass may have read a file before this change */
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
+    r->running = true;
+    bool joinable = r->joinable;
+    pthread_mutex_unlock(&r->mu);
+    log_info("reload: checking the model files");
+    if (joinable) pthread_join(r->reloader, NULL); /* the last pass, over */
+    r->joinable = pthread_create(&r->reloader, NULL, reload_thread, r) == 0;
+    if (!r->joinable) {
+        log_error("reload: cannot start its thread");
+        pthread_mutex_lock(&r->mu);
+        r->running = false;
+        pthread_mutex_unlock(&r->mu);
+    }
 }

@@ -37,4 +37,9 @@ json_t *model_registry_list(model_registry *r);
 
 const stage *model_registry_stage(model_registry *r);
 
+/* SIGHUP: reloads the model files in a background thread (see reload_once).
+ * Called from one thread (main's signal loop); a call while one runs makes it
+ * go over the files again. */
+void model_registry_reload(model_registry *r);
+
 #endif

@@ -3,6 +3,9 @@ by its stem), --default-model, a file's "model", GET /api/v1/models and the
 DeepStack custom route."""
 import json
 import os
+import signal
+import threading
+import time
 import subprocess
 
 import httpx
@@ -85,3 +88,82 @@ def test_builtin_is_listed_by_default(server):
 def test_model_name_errors_stop_the_server(tmp_path):
     assert "two models are called 'yolox-nano'" in _start_fails(tmp_path, "--model", str(BUILTIN), "--model", str(BUILTIN))
     assert "--default-model zz" in _start_fails(tmp_path, "--model", str(BUILTIN), "--default-model", "zz")
+
+
+def _with_names(names):
+    """The built-in model's file with names metadata added: ONNX metadata_props
+    (ModelProto field 14) may follow the other fields, so appending one is a
+    valid model whose class names differ."""
+    from onnx_builder import _bytes
+    return BUILTIN.read_bytes() + _bytes(14, _bytes(1, "names") + _bytes(2, names))
+
+
+def _models(s):
+    return {m["name"]: m for m in httpx.get(s.url + "/api/v1/models", params={"api_key": s.key}).json()["models"]}
+
+
+def _wait(pred, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(what)
+
+
+def test_sighup_reloads_under_load_without_a_failure(start_server, tmp_path):
+    alpha, beta = tmp_path / "alpha.onnx", tmp_path / "beta.onnx"
+    alpha.write_bytes(BUILTIN.read_bytes())
+    beta.write_bytes(BUILTIN.read_bytes())
+    s = start_server("--model", f"a={alpha}", "--model", f"b={beta}")
+    img = photo(STREET)
+    stop, results = threading.Event(), []
+
+    def client():
+        with httpx.Client(timeout=60) as c:
+            while not stop.is_set():
+                r = c.post(s.url + V1, **multipart(s.key, [("s.jpg", img)], [json.dumps({"is_yolo": True, "model": "a"})]))
+                lines = [json.loads(x) for x in r.text.splitlines() if x]
+                done = [x for x in lines if x["status"] == "done"]
+                results.append((r.status_code, [d["class"] for d in done[0]["result"]["yolo"]["detections"]] if done else None))
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        _wait(lambda: len(results) >= 3, "no requests completed")
+        # Replaced atomically, as a deploy would: new class names tell the new model.
+        tmp = tmp_path / "alpha.tmp"
+        tmp.write_bytes(_with_names(repr({i: f"c{i}" for i in range(80)})))
+        os.replace(tmp, alpha)
+        before = len(results)
+        s.proc.send_signal(signal.SIGHUP)
+        _wait(lambda: _models(s)["a"]["classes"][0] == "c0", "the new model was not swapped in")
+        n = len(results)
+        _wait(lambda: len(results) >= n + 6, "requests stopped after the reload")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert len(results) > before
+    assert all(code == 200 and classes is not None for code, classes in results), results
+    # Before: ids (no names); the last requests ran on the new model.
+    assert "2" in results[0][1] and "c2" in results[-1][1], (results[0], results[-1])
+
+    # A file that fails to load leaves the old model serving; the log says why.
+    beta.write_bytes(b"not an onnx model")
+    s.proc.send_signal(signal.SIGHUP)
+    _wait(lambda: "reload: model b:" in s.log_text() and "keeps serving" in s.log_text(), "no failed-reload log")
+    r = httpx.post(s.url + V1, timeout=60, **multipart(s.key, [("s.jpg", img)], [json.dumps({"is_yolo": True, "model": "b"})]))
+    assert r.status_code == 200 and '"done"' in r.text
+
+    # A removed file stops being offered (the default stays).
+    beta.unlink()
+    s.proc.send_signal(signal.SIGHUP)
+    _wait(lambda: "b" not in _models(s), "the removed model is still offered")
+    r = httpx.post(s.url + V1, timeout=60, **multipart(s.key, [("s.jpg", img)], [json.dumps({"is_yolo": True, "model": "b"})]))
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "unknown_model"
+    alpha.unlink()
+    s.proc.send_signal(signal.SIGHUP)
+    _wait(lambda: "it is the default" in s.log_text(), "no log for the default's file")
+    assert "a" in _models(s)
