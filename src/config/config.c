@@ -61,6 +61,7 @@ static const opt_def OPTS[] = {
     {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
     {"log-level", "SIGHT_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), SZ(log_level), 0, 0, "error, warn, info or debug (default info)"},
     {"model", "SIGHT_MODEL", OPT_MODEL, OFF(model_path), SZ(model_path), 0, 0, "YOLO ONNX model for is_yolo, NAME=PATH or PATH (named by its stem), repeatable; none: no detection (default: the built-in YOLOX-Nano)"},
+    {"models-dir", "SIGHT_MODELS_DIR", OPT_STR, OFF(models_dir), SZ(models_dir), 0, 0, "serve every .onnx in this folder too, named by its file stem (SIGHUP picks up new and changed files)"},
     {"default-model", "SIGHT_DEFAULT_MODEL", OPT_STR, OFF(default_model), SZ(default_model), 0, 0, "the --model NAME a request without \"model\" gets (default: the first)"},
     {"labels", "SIGHT_LABELS", OPT_STR, OFF(labels_path), SZ(labels_path), 0, 0, "class names, one per line, for a model without names metadata"},
     {"model-layout", "SIGHT_MODEL_LAYOUT", OPT_LAYOUT, OFF(model_layout), SZ(model_layout), 0, 0, "auto, yolov8, end2end, yolov5 or yolox (default auto: from the output shape)"},

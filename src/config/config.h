@@ -44,6 +44,7 @@ typedef struct {
     int n_models;
     bool models_from_env;   /* SIGHT_MODEL set them: a --model replaces, not adds */
     char default_model[64]; /* --default-model; "" = the first */
+    char models_dir[1024];  /* every .onnx in it is a model named by its stem; "" = none */
     char labels_path[1024]; /* class names when the model has none */
     char model_layout[16];  /* auto, yolov8, end2end, yolov5, yolox */
     int ort_threads;        /* intra-op threads per Run; 0 = cores / ort_concurrency */

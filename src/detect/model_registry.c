@@ -1,5 +1,6 @@
 #include "detect/model_registry.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,9 +22,14 @@ struct model_entry {
     atomic_int refs; /* the registry's own, plus one per run holding it */
 };
 
+#define REGISTRY_MAX 64
+
 struct model_registry {
-    pthread_mutex_t mu;               /* guards the list; runs hold entries, not the lock */
-    model_entry *e[SIGHT_MAX_MODELS]; /* one per --model, in order; NULL while its file is gone */
+    pthread_mutex_t mu; /* guards the list; runs hold entries, not the lock */
+    /* One slot per --model, then per .onnx found in --models-dir, in order:
+     * its spec (NAME=PATH or PATH) and model, NULL while its file is gone. */
+    char spec[REGISTRY_MAX][1100];
+    model_entry *e[REGISTRY_MAX];
     int n;
     char default_name[64];
     stage st;
@@ -153,6 +159,50 @@ static int stage_validate(void *self, const json_t *params, sight_error *err)
     return stage_validate_model(self, NULL, params, err);
 }
 
+/* Adds each .onnx of --models-dir not yet known by name (its stem), in name
+ * order; called at start and by each reload, so new files are picked up. */
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void scan_dir(model_registry *r)
+{
+    const char *dir = r->cfg->models_dir;
+    DIR *d = dir[0] ? opendir(dir) : NULL;
+    if (dir[0] && !d) log_warn("--models-dir %s cannot be read", dir);
+    if (!d) return;
+    char *found[REGISTRY_MAX];
+    int nf = 0;
+    for (struct dirent *de; nf < REGISTRY_MAX && (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (l > 5 && !strcmp(de->d_name + l - 5, ".onnx") && de->d_name[0] != '.') found[nf++] = strdup(de->d_name);
+    }
+    closedir(d);
+    qsort(found, (size_t)nf, sizeof *found, by_name);
+    for (int i = 0; i < nf; i++) {
+        char name[64], spec[1100];
+        const char *path;
+        if (!found[i] || strlen(found[i]) - 5 >= sizeof name) {
+            log_warn("--models-dir: %s: a name is at most 63 characters", found[i] ? found[i] : "?");
+            free(found[i]);
+            continue;
+        }
+        snprintf(spec, sizeof spec, "%.*s=%s/%s", (int)(strlen(found[i]) - 5), found[i], dir, found[i]);
+        free(found[i]);
+        split_spec(spec, name, sizeof name, &path);
+        bool known = false;
+        for (int j = 0; j < r->n && !known; j++) {
+            char other[64];
+            const char *op;
+            split_spec(r->spec[j], other, sizeof other, &op);
+            known = !strcmp(other, name);
+        }
+        if (known || r->n >= REGISTRY_MAX) continue;
+        snprintf(r->spec[r->n], sizeof r->spec[0], "%s", spec);
+        pthread_mutex_lock(&r->mu); /* acquire and list read n */
+        r->n++;
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
 model_registry *model_registry_open(const sight_config *cfg, int *fatal, char *msg, size_t msg_len)
 {
     *fatal = 0;
@@ -172,13 +222,17 @@ model_registry *model_registry_open(const sight_config *cfg, int *fatal, char *m
         goto fail;
     }
     *r->cfg = *cfg;
-    int n = cfg->n_models ? cfg->n_models : 1;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < cfg->n_models; i++) snprintf(r->spec[i], sizeof r->spec[0], "%s", cfg->model_specs[i]);
+    r->n = cfg->n_models;
+    scan_dir(r);
+    bool builtin = r->n == 0; /* neither --model nor a model in --models-dir */
+    if (builtin) r->n = 1;
+    for (int i = 0; i < r->n; i++) {
         char name[64];
         const char *path = NULL;
-        if (cfg->n_models) split_spec(cfg->model_specs[i], name, sizeof name, &path);
+        if (!builtin) split_spec(r->spec[i], name, sizeof name, &path);
         else snprintf(name, sizeof name, "%s", BUILTIN_MODEL_NAME);
-        for (int j = 0; j < r->n; j++)
+        for (int j = 0; j < i; j++)
             if (!strcmp(r->e[j]->name, name)) {
                 snprintf(msg, msg_len, "two models are called '%s': name one of them with --model NAME=PATH", name);
                 goto fail;
@@ -186,7 +240,7 @@ model_registry *model_registry_open(const sight_config *cfg, int *fatal, char *m
         model_entry *e = entry_open(cfg, name, path, msg, msg_len);
         if (!e) goto fail;
         log_info("detector ready: %s (served as model \"%s\")", msg, name);
-        r->e[r->n++] = e;
+        r->e[i] = e;
     }
     snprintf(r->default_name, sizeof r->default_name, "%s", cfg->default_model[0] ? cfg->default_model : r->e[0]->name);
     if (!model_registry_has(r, r->default_name)) {
@@ -266,10 +320,12 @@ static void swap_in(model_registry *r, int i, model_entry *e)
  * that name no model must keep working. */
 static void reload_once(model_registry *r)
 {
-    for (int i = 0; i < r->cfg->n_models; i++) {
+    if (r->e[0] && !strcmp(r->e[0]->source, "built-in")) return; /* nothing on disk */
+    scan_dir(r);
+    for (int i = 0; i < r->n; i++) {
         char name[64], msg[1024];
         const char *path;
-        split_spec(r->cfg->model_specs[i], name, sizeof name, &path);
+        split_spec(r->spec[i], name, sizeof name, &path);
         model_entry *cur = r->e[i]; /* only this thread changes the slots */
         struct stat st;
         if (stat(path, &st) != 0) {

@@ -167,3 +167,20 @@ def test_sighup_reloads_under_load_without_a_failure(start_server, tmp_path):
     s.proc.send_signal(signal.SIGHUP)
     _wait(lambda: "it is the default" in s.log_text(), "no log for the default's file")
     assert "a" in _models(s)
+
+
+def test_models_dir_and_reload_picks_up_new_files(start_server, tmp_path):
+    d = tmp_path / "models"
+    d.mkdir()
+    (d / "cam1.onnx").write_bytes(BUILTIN.read_bytes())
+    (d / "cam2.onnx").write_bytes(BUILTIN.read_bytes())
+    (d / "notes.txt").write_text("not a model")
+    s = start_server("--models-dir", str(d))
+    ms = _models(s)
+    assert sorted(ms) == ["cam1", "cam2"] and ms["cam1"]["default"] and ms["cam1"]["source"] == "file"
+    (d / "cam3.onnx").write_bytes(BUILTIN.read_bytes())
+    (d / "cam2.onnx").unlink()
+    s.proc.send_signal(signal.SIGHUP)
+    _wait(lambda: sorted(_models(s)) == ["cam1", "cam3"], "the folder's changes were not picked up")
+    r, lines = stream(s, {"is_yolo": True, "model": "cam3"})
+    assert r.status_code == 200 and [l["result"]["yolo"]["model"] for l in lines if l["status"] == "done"] == ["cam3"]
