@@ -14,7 +14,6 @@
 #include "cli/ocr_cmd.h"
 #include "config/config.h"
 #include "detect/model_registry.h"
-#include "detect/model_select.h"
 #include "http/server.h"
 #include "image/decode.h"
 #include "keys/keystore.h"
@@ -146,7 +145,7 @@ static int start_all(const sight_config *cfg, services *sv)
     model_entry *def = sv->reg ? model_registry_acquire(sv->reg, NULL) : NULL;
     json_t *models = json_pack("{s:o,s:b}", "yolo",
                                def ? json_pack("{s:s,s:s}", "model", detector_model_name(model_entry_detector(def)),
-                                               "source", model_select_source(cfg))
+                                               "source", model_entry_source(def))
                                    : json_null(),
                                "ocr", sv->ocr != NULL);
     model_entry_release(def);

@@ -97,6 +97,7 @@ void model_entry_release(model_entry *e)
 }
 
 detector *model_entry_detector(const model_entry *e) { return e->det; }
+const char *model_entry_source(const model_entry *e) { return e->source; }
 
 model_entry *model_registry_acquire(model_registry *r, const char *name)
 {

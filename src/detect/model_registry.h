@@ -28,6 +28,7 @@ void model_registry_close(model_registry *r);
 model_entry *model_registry_acquire(model_registry *r, const char *name);
 void model_entry_release(model_entry *e);
 detector *model_entry_detector(const model_entry *e);
+const char *model_entry_source(const model_entry *e); /* "built-in" or "file" */
 
 bool model_registry_has(model_registry *r, const char *name);
 const char *model_registry_default(model_registry *r); /* the default's name (stable for the registry's life) */

@@ -178,6 +178,7 @@ def test_models_dir_and_reload_picks_up_new_files(start_server, tmp_path):
     s = start_server("--models-dir", str(d))
     ms = _models(s)
     assert sorted(ms) == ["cam1", "cam2"] and ms["cam1"]["default"] and ms["cam1"]["source"] == "file"
+    assert httpx.get(s.url + "/readyz").json()["models"]["yolo"] == {"model": "cam1", "source": "file"}
     (d / "cam3.onnx").write_bytes(BUILTIN.read_bytes())
     (d / "cam2.onnx").unlink()
     s.proc.send_signal(signal.SIGHUP)
