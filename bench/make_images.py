@@ -1,4 +1,5 @@
-"""Makes the two benchmark JPEGs: 640x480 and 12 megapixels (4000x3000).
+"""Makes the benchmark JPEGs: 640x480, 12 megapixels (4000x3000) and the
+320x320 frame a camera NVR sends to the DeepStack route.
 
 From a real photo when one is given (decoded with djpeg, resized with nearest
 neighbour, encoded with cjpeg at quality 90), so the JPEG sizes and decode
@@ -46,7 +47,7 @@ def main(out_dir, photo=None):
         w, h, px = read_ppm(subprocess.run(["djpeg", "-ppm", photo], check=True, capture_output=True).stdout)
     else:
         w, h, px = 320, 240, synthetic(320, 240)
-    for name, (nw, nh) in {"640x480.jpg": (640, 480), "12mp.jpg": (4000, 3000)}.items():
+    for name, (nw, nh) in {"640x480.jpg": (640, 480), "12mp.jpg": (4000, 3000), "320x320.jpg": (320, 320)}.items():
         target = out / name
         if target.exists():
             continue

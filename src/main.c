@@ -13,7 +13,7 @@
 #include "cli/detect_cmd.h"
 #include "cli/ocr_cmd.h"
 #include "config/config.h"
-#include "detect/model_select.h"
+#include "detect/model_registry.h"
 #include "http/server.h"
 #include "image/decode.h"
 #include "keys/keystore.h"
@@ -78,7 +78,7 @@ static int open_ocr(const sight_config *cfg, ocr_engine **out)
 /* Everything the server runs on; closed in reverse order by close_all. */
 typedef struct {
     keystore *ks;
-    detector *det;
+    model_registry *reg;
     ocr_engine *ocr;
     llm *an;
     fetcher *fetch;
@@ -95,7 +95,7 @@ static void close_all(services *sv)
     limiter_free(sv->lim); /* after the pipeline: its last requests still commit their use */
     llm_close(sv->an);
     ocr_close(sv->ocr);
-    detector_close(sv->det);
+    model_registry_close(sv->reg);
     keystore_close(sv->ks);
 }
 
@@ -115,12 +115,12 @@ static int start_all(const sight_config *cfg, services *sv)
         return -1;
     }
     int fatal;
-    sv->det = model_select_open(cfg, &fatal, msg, sizeof msg);
+    sv->reg = model_registry_open(cfg, &fatal, msg, sizeof msg);
     if (fatal) {
         log_error("%s", msg);
         return -1;
     }
-    if (sv->det) log_info("detector ready: %s", msg);
+    if (sv->reg) log_info("detection: %s", msg);
     else log_warn("%s", msg);
     if (open_ocr(cfg, &sv->ocr)) return -1;
     if (!(sv->an = llm_open(cfg, msg, sizeof msg))) {
@@ -136,18 +136,20 @@ static int start_all(const sight_config *cfg, services *sv)
         return -1;
     }
 
-    stage_set stages = {.yolo = sv->det ? detector_stage(sv->det) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL, .llm = llm_stage(sv->an), .max_pixels = cfg->max_pixels};
+    stage_set stages = {.yolo = sv->reg ? model_registry_stage(sv->reg) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL, .llm = llm_stage(sv->an), .max_pixels = cfg->max_pixels};
     if (!(sv->pipe = pipeline_start(cfg->workers, cfg->llm_concurrency, &stages, sv->fetch))) {
         log_error("cannot start %d worker threads", cfg->workers);
         return -1;
     }
     /* /readyz names the models that serve; no paths (it needs no key). */
+    model_entry *def = sv->reg ? model_registry_acquire(sv->reg, NULL) : NULL;
     json_t *models = json_pack("{s:o,s:b}", "yolo",
-                               sv->det ? json_pack("{s:s,s:s}", "model", detector_model_name(sv->det), "source",
-                                                   model_select_source(cfg))
-                                       : json_null(),
+                               def ? json_pack("{s:s,s:s}", "model", detector_model_name(model_entry_detector(def)),
+                                               "source", model_entry_source(def))
+                                   : json_null(),
                                "ocr", sv->ocr != NULL);
-    sv->srv = server_start(cfg, sv->ks, sv->lim, sv->pipe, models);
+    model_entry_release(def);
+    sv->srv = server_start(cfg, sv->ks, sv->lim, sv->pipe, models, sv->reg);
     json_decref(models);
     return sv->srv ? 0 : -1;
 }
@@ -193,6 +195,7 @@ static int serve(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP); /* reloads the models */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* Buffers of 1 MiB and more (uploads, decoded images, tensors) each get
@@ -223,7 +226,7 @@ static int serve(int argc, char **argv)
              server_port(sv.srv), cfg.workers, cfg.db_path, cfg.ocr_dir);
 
     int sig = 0;
-    sigwait(&stop, &sig);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) model_registry_reload(sv.reg);
     log_info("received %s: finishing running requests (up to %ds)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              cfg.shutdown_timeout_s);
     close_all(&sv);

@@ -37,6 +37,7 @@ func main() {
 	settle := flag.Duration("settle", 5*time.Second, "load mode: wait this long after the load before the after-RSS")
 	backoff := flag.Duration("backoff", 100*time.Millisecond, "load mode: a client's pause after a 429")
 	rssSlack := flag.Float64("rss-slack", 0.10, "load mode: fail when after-RSS > idle-RSS x (1 + this)")
+	deepstack := flag.Bool("deepstack", false, "send DeepStack's form (image, api_key) and read its JSON answer")
 	flag.Parse()
 
 	img, err := os.ReadFile(*file)
@@ -45,6 +46,9 @@ func main() {
 		os.Exit(2)
 	}
 	ctype, payload := formBody(*key, *file, img)
+	if *deepstack {
+		ctype, payload = deepstackBody(*key, *file, img)
+	}
 	if *dur > 0 {
 		os.Exit(runLoad(loadConfig{url: *url, ctype: ctype, payload: payload, clients: *conc, duration: *dur,
 			pid: *pid, settle: *settle, backoff: *backoff, rssSlack: *rssSlack}))
@@ -59,6 +63,16 @@ func main() {
 		}
 		defer resp.Body.Close()
 		r := result{ok: resp.StatusCode == 200}
+		if *deepstack {
+			var ans struct {
+				Success     bool    `json:"success"`
+				InferenceMs float64 `json:"inferenceMs"`
+			}
+			r.ok = r.ok && json.NewDecoder(resp.Body).Decode(&ans) == nil && ans.Success
+			r.inference = ans.InferenceMs
+			r.latency = time.Since(t)
+			return r
+		}
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 1<<20), 1<<24)
 		for sc.Scan() {
@@ -156,6 +170,17 @@ func formBody(key, name string, img []byte) (string, []byte) {
 	_ = w.WriteField("api_key", key)
 	_ = w.WriteField("metadata", `{"is_yolo": true, "is_llm": false}`)
 	part, _ := w.CreateFormFile("files", filepath.Base(name))
+	part.Write(img)
+	w.Close()
+	return w.FormDataContentType(), body.Bytes()
+}
+
+// deepstackBody is DeepStack's form: the key and the frame in "image".
+func deepstackBody(key, name string, img []byte) (string, []byte) {
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("api_key", key)
+	part, _ := w.CreateFormFile("image", filepath.Base(name))
 	part.Write(img)
 	w.Close()
 	return w.FormDataContentType(), body.Bytes()

@@ -18,7 +18,8 @@ typedef enum { OPT_HOSTPORT,
                OPT_BOOL,
                OPT_LOGLEVEL,
                OPT_LAYOUT,
-               OPT_LIMIT } opt_type;
+               OPT_LIMIT,
+               OPT_MODEL } opt_type;
 
 typedef struct {
     const char *flag; /* without the leading -- */
@@ -59,7 +60,9 @@ static const opt_def OPTS[] = {
     {"shutdown-timeout", "SIGHT_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 86400, "seconds SIGTERM waits for running streams (default 30)"},
     {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
     {"log-level", "SIGHT_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), SZ(log_level), 0, 0, "error, warn, info or debug (default info)"},
-    {"model", "SIGHT_MODEL", OPT_STR, OFF(model_path), SZ(model_path), 0, 0, "YOLO ONNX model for is_yolo; none: no detection (default: the built-in YOLOX-Nano)"},
+    {"model", "SIGHT_MODEL", OPT_MODEL, OFF(model_path), SZ(model_path), 0, 0, "YOLO ONNX model for is_yolo, NAME=PATH or PATH (named by its stem), repeatable; none: no detection (default: the built-in YOLOX-Nano)"},
+    {"models-dir", "SIGHT_MODELS_DIR", OPT_STR, OFF(models_dir), SZ(models_dir), 0, 0, "serve every .onnx in this folder too, named by its file stem (SIGHUP picks up new and changed files)"},
+    {"default-model", "SIGHT_DEFAULT_MODEL", OPT_STR, OFF(default_model), SZ(default_model), 0, 0, "the --model NAME a request without \"model\" gets (default: the first)"},
     {"labels", "SIGHT_LABELS", OPT_STR, OFF(labels_path), SZ(labels_path), 0, 0, "class names, one per line, for a model without names metadata"},
     {"model-layout", "SIGHT_MODEL_LAYOUT", OPT_LAYOUT, OFF(model_layout), SZ(model_layout), 0, 0, "auto, yolov8, end2end, yolov5 or yolox (default auto: from the output shape)"},
     {"ort-threads", "SIGHT_ORT_THREADS", OPT_INT, OFF(ort_threads), 0, 0, 256, "ONNX Runtime intra-op threads per run (default: CPUs / ort-concurrency)"},
@@ -225,6 +228,23 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
         if (rc) snprintf(err, err_len, "--%s: %s", o->flag, why);
         return rc;
     }
+    case OPT_MODEL: {
+        if (c->models_from_env) c->n_models = 0, c->models_from_env = false;
+        if (c->n_models >= SIGHT_MAX_MODELS || !*value || strlen(value) >= sizeof c->model_specs[0]) {
+            snprintf(err, err_len, "--%s: empty, too long, or more than %d models", o->flag, SIGHT_MAX_MODELS);
+            return -1;
+        }
+        /* NAME=PATH unless what precedes '=' could be a path (a '/' in it). */
+        const char *eq = strchr(value, '=');
+        const char *path = eq && !memchr(value, '/', (size_t)(eq - value)) ? eq + 1 : value;
+        if (!*path || strlen(path) >= sizeof c->model_path || (eq && path != value && eq - value >= 64)) {
+            snprintf(err, err_len, "--%s: '%s' wants NAME=PATH or PATH", o->flag, value);
+            return -1;
+        }
+        if (c->n_models == 0) strcpy(c->model_path, path);
+        strcpy(c->model_specs[c->n_models++], value);
+        return 0;
+    }
     case OPT_STR:
     case OPT_LAYOUT:
     case OPT_LOGLEVEL:
@@ -308,6 +328,7 @@ int config_parse(sight_config *c, int argc, char **argv, int first, const char *
             return -1;
         }
     }
+    c->models_from_env = c->n_models > 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

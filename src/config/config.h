@@ -11,6 +11,8 @@
 
 #include "keys/limit_spec.h"
 
+#define SIGHT_MAX_MODELS 16
+
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
@@ -35,8 +37,14 @@ typedef struct {
     int shutdown_timeout_s; /* how long SIGTERM waits for running streams */
     int retry_after_s;      /* Retry-After sent with 429 */
     char log_level[16];
-    bool create_first_key;  /* serve: create and print a key when none is active */
-    char model_path[1024];  /* detection model file; "" = the built-in model, "none" = no detection */
+    bool create_first_key; /* serve: create and print a key when none is active */
+    char model_path[1024]; /* the first --model's file; "" = the built-in model, "none" = no detection */
+    /* Every --model as given, NAME=PATH or PATH (named by its stem), in order. */
+    char model_specs[SIGHT_MAX_MODELS][1100];
+    int n_models;
+    bool models_from_env;   /* SIGHT_MODEL set them: a --model replaces, not adds */
+    char default_model[64]; /* --default-model; "" = the first */
+    char models_dir[1024];  /* every .onnx in it is a model named by its stem; "" = none */
     char labels_path[1024]; /* class names when the model has none */
     char model_layout[16];  /* auto, yolov8, end2end, yolov5, yolox */
     int ort_threads;        /* intra-op threads per Run; 0 = cores / ort_concurrency */

@@ -425,6 +425,12 @@ void detector_close(detector *d)
 
 const stage *detector_stage(detector *d) { return &d->st; }
 const char *detector_model_name(const detector *d) { return d->model_name; }
+const char *detector_layout_name(const detector *d) { return yolo_layout_name(d->layout); }
+void detector_input_size(const detector *d, int *w, int *h)
+{
+    *w = d->in_w;
+    *h = d->in_h;
+}
 
 int detector_class_count(const detector *d) { return d->nc > 0 ? d->nc : d->n_names; }
 int detector_name_count(const detector *d) { return d->n_names; }

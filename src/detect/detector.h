@@ -62,6 +62,8 @@ const char *detector_class_name(const detector *d, int id);
 
 /* Describes the loaded model for logs and `sightd detect`. */
 const char *detector_model_name(const detector *d);
+const char *detector_layout_name(const detector *d); /* "yolov8", "end2end", "yolov5", "yolox" */
+void detector_input_size(const detector *d, int *w, int *h);
 void detector_describe(const detector *d, char *buf, size_t len);
 
 /* Debugging and reference tests: from now on, each detection also writes the

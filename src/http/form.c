@@ -57,6 +57,7 @@ void form_free(form *f)
     free(f->files);
     for (size_t i = 0; i < f->nmetadata; i++) free(f->metadata[i]);
     free(f->metadata);
+    for (size_t i = 0; f->meta && i < f->nfiles; i++) free(f->meta[i].model);
     free(f->meta);
     buf_free(&f->text);
     memset(f, 0, sizeof *f);
@@ -137,6 +138,19 @@ static int start_value(form *f, const char *key, const char *filename)
     if (f->failed) {
         f->cur = CUR_NONE;
         return 0;
+    }
+    if (f->deepstack) {
+        /* DeepStack's fields; its clients send others (e.g. Blue Iris), ignored as DeepStack does. */
+        if (!strcmp(key, "min_confidence")) {
+            f->cur = CUR_PARAM;
+            f->cur_param = "confidence";
+            return 0;
+        }
+        if (strcmp(key, "image") || f->nfiles) {
+            f->cur = CUR_NONE;
+            return 0;
+        }
+        key = "files";
     }
     if (!strcmp(key, "files")) {
         if (f->nfiles >= (size_t)f->lim.max_files)
@@ -284,7 +298,17 @@ static bool *meta_flag(form_meta *m, const char *key)
                                                                           : NULL;
 }
 
-/* One v2 item: {image_url, filename, is_yolo, is_llm, is_ocr}. */
+/* "model" of a file (v1 metadata, v2 item): a model's name. */
+static int meta_model(form *f, form_meta *m, const json_t *v, const char *where, size_t i)
+{
+    if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) >= 64)
+        return fail(f, 422, "invalid_model", "%s[%zu].model must be a model's name (GET /api/v1/models)", where, i);
+    free(m->model);
+    if (!(m->model = strdup(json_string_value(v)))) return fail(f, 500, "out_of_memory", "out of memory");
+    return 0;
+}
+
+/* One v2 item: {image_url, filename, is_yolo, is_llm, is_ocr, model}. */
 static int json_item(form *f, size_t i, const json_t *item)
 {
     if (!json_is_object(item))
@@ -303,8 +327,10 @@ static int json_item(form *f, size_t i, const json_t *item)
         } else if (!strcmp(k, "filename")) {
             if (!json_is_string(v) && !json_is_null(v)) return fail(f, 422, "invalid_item", "data[%zu].filename must be a string", i);
             name = json_string_value(v);
+        } else if (!strcmp(k, "model")) {
+            if (meta_model(f, &f->meta[i], v, "data", i)) return -1;
         } else {
-            return fail(f, 422, "invalid_item", "data[%zu] has unknown key '%.64s' (expected image_url, filename, is_yolo, is_llm, is_ocr)", i, k);
+            return fail(f, 422, "invalid_item", "data[%zu] has unknown key '%.64s' (expected image_url, filename, is_yolo, is_llm, is_ocr, model)", i, k);
         }
     }
     if (!url) return fail(f, 422, "invalid_item", "data[%zu] has no image_url", i);
@@ -421,8 +447,12 @@ static int parse_meta(form *f, size_t i)
     json_object_foreach(j, k, v) {
         /* is_ocr is Sight's extension; the spec's clients send only the other two. */
         bool *dst = meta_flag(&f->meta[i], k);
+        if (!dst && !strcmp(k, "model")) {
+            if ((rc = meta_model(f, &f->meta[i], v, "metadata", i))) goto out;
+            continue;
+        }
         if (!dst) {
-            rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr)", i, k);
+            rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr, model)", i, k);
             goto out;
         }
         if (!json_is_boolean(v)) {
@@ -436,10 +466,25 @@ out:
     return rc;
 }
 
+/* DeepStack: the one image is detected, at min_confidence or its 0.4. */
+static int deepstack_finish(form *f)
+{
+    if (f->nfiles == 0) return fail(f, 400, "no_image", "the request has no 'image' part");
+    f->meta = calloc(1, sizeof *f->meta);
+    if (!f->meta) return fail(f, 500, "out_of_memory", "out of memory");
+    f->meta[0].is_yolo = true;
+    if (!f->params) f->params = json_object();
+    if (!f->params) return fail(f, 500, "out_of_memory", "out of memory");
+    if (!json_object_get(f->params, "confidence") && json_object_set_new(f->params, "confidence", json_string("0.4")))
+        return fail(f, 500, "out_of_memory", "out of memory");
+    return 0;
+}
+
 int form_finish(form *f)
 {
     end_value(f);
     if (f->failed) return -1;
+    if (f->deepstack) return deepstack_finish(f);
     if (f->nfiles == 0)
         return fail(f, 422, "no_files", f->meta_given ? "'data' is missing or empty" : "the request has no 'files' field");
     if (f->meta_given) return 0;
@@ -467,6 +512,13 @@ char *form_take_url(form *f, size_t i)
 {
     char *s = f->files[i].url;
     f->files[i].url = NULL;
+    return s;
+}
+
+char *form_take_model(form *f, size_t i)
+{
+    char *s = f->meta[i].model;
+    f->meta[i].model = NULL;
     return s;
 }
 

@@ -31,6 +31,7 @@ typedef struct {
 
 typedef struct {
     bool is_yolo, is_ocr, is_llm;
+    char *model; /* "model": the detection model by name (Sight's extension); NULL = the default */
 } form_meta;
 
 typedef struct {
@@ -45,6 +46,7 @@ typedef struct {
     size_t nmetadata;
     form_meta *meta; /* nfiles entries after a successful form_finish */
     bool meta_given; /* v2: meta filled from the JSON items, no metadata strings */
+    bool deepstack;  /* DeepStack's form: one 'image' part, 'min_confidence' (set before parsing) */
 
     /* the value being received */
     enum { CUR_NONE,
@@ -95,5 +97,6 @@ extern const char *const FORM_OPTION_FIELDS[];
 uint8_t *form_take_file(form *f, size_t i, size_t *len);
 char *form_take_filename(form *f, size_t i);
 char *form_take_url(form *f, size_t i);
+char *form_take_model(form *f, size_t i);
 
 #endif

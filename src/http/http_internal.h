@@ -33,6 +33,7 @@ struct server {
     char *tls_cert_pem, *tls_key_pem; /* kept for the daemon's life */
     json_t *models;                   /* what serves detection and OCR, for /readyz */
     limiter *lim;                     /* per-key limits and the usage ledger */
+    struct model_registry *reg;       /* detection models by name; NULL: detection off */
 };
 
 /* What a request's URL asks for (server.c's route_of). */
@@ -46,13 +47,16 @@ typedef enum {
     ROUTE_METRICS,
     ROUTE_WEB,
     ROUTE_USAGE,
+    ROUTE_DEEPSTACK, /* POST /v1/vision/detection and /v1/vision/custom/{model} */
+    ROUTE_MODELS,    /* GET /api/v1/models */
     ROUTE_OTHER
 } http_route;
 
-/* The four prediction routes: POST only, with a body. */
+/* The prediction routes (the four and DeepStack's): POST only, with a body. */
 static inline bool route_is_predict(http_route r)
 {
-    return r == ROUTE_PREDICT_V1 || r == ROUTE_PREDICT_V2 || r == ROUTE_BATCH_V1 || r == ROUTE_BATCH_V2;
+    return r == ROUTE_PREDICT_V1 || r == ROUTE_PREDICT_V2 || r == ROUTE_BATCH_V1 || r == ROUTE_BATCH_V2 ||
+        r == ROUTE_DEEPSTACK;
 }
 
 /* Per-HTTP-request state, kept in libmicrohttpd's request closure. */
@@ -60,6 +64,8 @@ typedef struct http_req {
     struct server *srv;
     http_route route;
     char request_id[40];
+    double t_start;        /* clock_ms() when the request began (DeepStack's processMs) */
+    char ds_model[72];     /* /v1/vision/custom/{model}: the model ("" = the default) */
     cg_conn *conn;         /* the connection's deadline tracking (may be NULL) */
     unsigned status;       /* of the response queued, for metrics */
     bool responded;        /* a response is queued: swallow the rest of the upload */
@@ -116,7 +122,18 @@ enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const cha
                                size_t *upload_data_size, bool first_call);
 void predict_cleanup(http_req *hr);
 
-/* usage.c: GET /api/v1/usage. */
+/* deepstack.c: the answer to POST /v1/vision/detection from its file's
+ * done or error line, and DeepStack's error body. */
+enum MHD_Result deepstack_reply(struct MHD_Connection *c, http_req *hr, const json_t *ev);
+char *deepstack_error_body(unsigned status, const char *message, size_t *len);
+
+/* usage.c: GET /api/v1/usage; the key of a GET (headers or ?api_key=). */
 enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr);
+const char *get_request_key(struct MHD_Connection *c);
+/* Answers 401/503 unless the GET's key is valid. */
+bool get_key_valid(struct MHD_Connection *c, http_req *hr, int64_t *id, key_limits *own, enum MHD_Result *ret);
+
+/* models.c: GET /api/v1/models. */
+enum MHD_Result models_handle(struct MHD_Connection *c, http_req *hr);
 
 #endif

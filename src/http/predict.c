@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "detect/model_registry.h"
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
@@ -219,7 +220,8 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     metrics_inflight_add(1);
 
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    hr->batch = hr->route == ROUTE_BATCH_V1 || hr->route == ROUTE_BATCH_V2;
+    /* DeepStack's route is a batch of its one image. */
+    hr->batch = hr->route == ROUTE_BATCH_V1 || hr->route == ROUTE_BATCH_V2 || hr->route == ROUTE_DEEPSTACK;
     if (hr->route == ROUTE_PREDICT_V2 || hr->route == ROUTE_BATCH_V2) {
         hr->json_body = ct && !strncasecmp(ct, "application/json", 16);
         if (!hr->json_body)
@@ -237,12 +239,16 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
         return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                       (long long)s->cfg.max_body_bytes);
+    if (hr->route == ROUTE_DEEPSTACK && hr->ds_model[0] && (!s->reg || !model_registry_has(s->reg, hr->ds_model)))
+        return refuse(c, hr, 404, "unknown_model", "no model is called '%.64s' (GET /api/v1/models lists them)",
+                      hr->ds_model);
     header_key(c, hr);
     /* Checked while the body arrives; its verdict is awaited in finish. */
     if (hr->has_header_key && hr->header_key[0]) hr->key_job = kc_submit(s->kc, hr->header_key);
 
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files, max_parts(&s->cfg)};
     form_init(&hr->form, &lim);
+    hr->form.deepstack = hr->route == ROUTE_DEEPSTACK;
     /* A JSON body is kept whole; take_body checks the body limit before it
      * grows, so that cap is never the one that refuses. */
     buf_init(&hr->raw, hr->urlencoded ? MAX_URLENCODED : (size_t)s->cfg.max_body_bytes);
@@ -268,6 +274,10 @@ static int validate_options(const stage_set *set, const form *f, sight_error *er
     const stage *st[3] = {want_yolo ? set->yolo : NULL, want_ocr ? set->ocr : NULL, want_llm ? set->llm : NULL};
     for (int i = 0; i < 3; i++)
         if (st[i] && st[i]->validate && st[i]->validate(st[i]->self, f->params, err)) return -1;
+    /* Each model a file names must exist, and take the options (its classes). */
+    for (size_t i = 0; st[0] && st[0]->validate_model && i < f->nfiles; i++)
+        if (f->meta[i].is_yolo && f->meta[i].model && st[0]->validate_model(st[0]->self, f->meta[i].model, f->params, err))
+            return -1;
     return 0;
 }
 
@@ -303,6 +313,7 @@ static predict_request *build_request(http_req *hr)
         const form_meta *m = &f->meta[i];
         files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i), .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm, .llm_refused = m->is_llm && hr->llm_refused};
         files[i].data = form_take_file(f, i, &files[i].len);
+        files[i].model = form_take_model(f, i);
         files[i].filename_len = strlen(files[i].filename);
     }
     size_t nfiles = f->nfiles;
@@ -402,6 +413,12 @@ static enum MHD_Result batch_continue(struct MHD_Connection *c, http_req *hr)
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
     }
+    if (hr->route == ROUTE_DEEPSTACK) {
+        json_decref(complete);
+        enum MHD_Result r = deepstack_reply(c, hr, json_array_get(files, 0));
+        json_decref(files);
+        return r;
+    }
     size_t blen;
     char *body = json_line(json_pack("{s:{s:o,s:o},s:i}", "result", "files", files, "complete",
                                      complete ? complete : json_object(), "code", 0),
@@ -482,6 +499,8 @@ static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr)
         return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                            (long long)s->cfg.max_body_bytes);
     if (form_finish(&hr->form)) return form_failed(c, hr);
+    if (hr->ds_model[0] && !(hr->form.meta[0].model = strdup(hr->ds_model)))
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     sight_error verr;
     if (validate_options(pipeline_stages(s->pipe), &hr->form, &verr))
         return reply_error(c, hr, 422, verr.code, "%s", verr.message);

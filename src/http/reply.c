@@ -74,7 +74,9 @@ enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned sta
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     size_t len;
-    char *body = json_error_body(code, msg, &len);
+    /* DeepStack's clients know 400 for a bad request, not 422. */
+    if (hr->route == ROUTE_DEEPSTACK && status == 422) status = 400;
+    char *body = hr->route == ROUTE_DEEPSTACK ? deepstack_error_body(status, msg, &len) : json_error_body(code, msg, &len);
     if (!body) return MHD_NO;
     log_debug("request %s: %u %s: %s", hr->request_id, status, code, msg);
     return reply_body(c, hr, status, "application/json", body, len);

@@ -17,6 +17,7 @@
 
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
+#include "util/clock.h"
 #include "http/key_check.h"
 #include "http/pem_file.h"
 #include "http/request_check.h"
@@ -29,6 +30,8 @@
 #define PATH_BATCH_V1 "/api/v1/inference/predict/batch"
 #define PATH_BATCH_V2 "/api/v1/inference/predict/batch/v2"
 
+#define DS_CUSTOM "/v1/vision/custom/"
+
 static http_route route_of(const char *url)
 {
     if (!strcmp(url, PATH_V1)) return ROUTE_PREDICT_V1;
@@ -39,6 +42,8 @@ static http_route route_of(const char *url)
     if (!strcmp(url, "/readyz")) return ROUTE_READYZ;
     if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
     if (!strcmp(url, "/api/v1/usage")) return ROUTE_USAGE;
+    if (!strcmp(url, "/v1/vision/detection") || !strncmp(url, DS_CUSTOM, strlen(DS_CUSTOM))) return ROUTE_DEEPSTACK;
+    if (!strcmp(url, "/api/v1/models")) return ROUTE_MODELS;
     if (static_file_find(url)) return ROUTE_WEB;
     return ROUTE_OTHER;
 }
@@ -55,6 +60,8 @@ static metrics_route route_metric(http_route r)
     case ROUTE_METRICS: return METRIC_ROUTE_METRICS;
     case ROUTE_WEB: return METRIC_ROUTE_WEB;
     case ROUTE_USAGE:
+    case ROUTE_DEEPSTACK:
+    case ROUTE_MODELS:
     case ROUTE_OTHER: break;
     }
     return METRIC_ROUTE_OTHER;
@@ -264,7 +271,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         hr->started = true;
         hr->srv = s;
         hr->route = route_of(url);
+        /* An over-long name is cut here and then matches no model: 404 all the same. */
+        if (!strncmp(url, DS_CUSTOM, strlen(DS_CUSTOM)))
+            snprintf(hr->ds_model, sizeof hr->ds_model, "%s", url + strlen(DS_CUSTOM));
         set_request_id(c, hr);
+        hr->t_start = clock_ms();
         hr->conn = conn_of(c);
         *req_cls = hr;
         cg_headers_done(hr->conn, hr->request_id);
@@ -312,7 +323,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     case ROUTE_PREDICT_V1:
     case ROUTE_PREDICT_V2:
     case ROUTE_BATCH_V1:
-    case ROUTE_BATCH_V2: return predict_handle(c, hr, upload_data, upload_data_size, first);
+    case ROUTE_BATCH_V2:
+    case ROUTE_DEEPSTACK: return predict_handle(c, hr, upload_data, upload_data_size, first);
     case ROUTE_HEALTHZ: return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
     case ROUTE_READYZ: return handle_readyz(c, hr);
     case ROUTE_METRICS: {
@@ -324,6 +336,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     /* The key check and the ledger query run on this thread: a short SQLite
      * read for a rare route (the front end's rule is otherwise kept). */
     case ROUTE_USAGE: return usage_handle(c, hr);
+    case ROUTE_MODELS: return models_handle(c, hr);
     default: return MHD_NO; /* ROUTE_OTHER is deferred above */
     }
 }
@@ -419,10 +432,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Threads are fixed: --http-threads, each serving many connections (epoll). */
-server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models)
+server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models,
+                     struct model_registry *reg)
 {
     server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->reg = reg;
     s->cfg = *cfg;
     if (models && !(s->models = json_deep_copy(models))) {
         free(s);

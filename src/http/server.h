@@ -10,12 +10,15 @@
 #include "limits/limiter.h"
 #include "pipeline/pipeline.h"
 
+struct model_registry;
+
 typedef struct server server;
 
 /* Starts listening. keys and pipe stay owned by the caller and must outlive
  * the server; models (copied; may be NULL) says which models serve, shown by
  * /readyz. Returns NULL (with a logged reason) when it cannot bind. */
-server *server_start(const sight_config *cfg, keystore *keys, limiter *lim, pipeline *pipe, const json_t *models);
+server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models,
+                     struct model_registry *reg);
 /* The port actually bound (useful with --listen 127.0.0.1:0). */
 unsigned server_port(const server *s);
 /* Stops accepting, lets running streams finish for up to the configured

@@ -11,7 +11,7 @@
 #include "limits/usage_report.h"
 #include "util/json_out.h"
 
-static const char *key_of(struct MHD_Connection *c)
+const char *get_request_key(struct MHD_Connection *c)
 {
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth && !strncasecmp(auth, "Bearer ", 7)) {
@@ -23,20 +23,29 @@ static const char *key_of(struct MHD_Connection *c)
     return v ? v : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "api_key");
 }
 
+bool get_key_valid(struct MHD_Connection *c, http_req *hr, int64_t *id, key_limits *own, enum MHD_Result *ret)
+{
+    const char *key = get_request_key(c);
+    if (!key || !*key) {
+        *ret = reply_error(c, hr, 401, "missing_api_key",
+                           "no API key: send Authorization: Bearer <key>, X-API-Key or ?api_key=");
+        return false;
+    }
+    switch (keystore_verify_limits(hr->srv->keys, key, id, own)) {
+    case KEY_VALID: return true;
+    case KEY_UNKNOWN: *ret = reply_error(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked"); break;
+    default: *ret = reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read; try again");
+    }
+    return false;
+}
+
 enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr)
 {
     server *s = hr->srv;
-    const char *key = key_of(c);
-    if (!key || !*key)
-        return reply_error(c, hr, 401, "missing_api_key",
-                           "no API key: send Authorization: Bearer <key>, X-API-Key or ?api_key=");
     int64_t id;
     key_limits own;
-    switch (keystore_verify_limits(s->keys, key, &id, &own)) {
-    case KEY_VALID: break;
-    case KEY_UNKNOWN: return reply_error(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked");
-    default: return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read; try again");
-    }
+    enum MHD_Result ret;
+    if (!get_key_valid(c, hr, &id, &own, &ret)) return ret;
     char today[11], first[11];
     limiter_today(s->lim, today);
     memcpy(first, today, sizeof first);

@@ -76,6 +76,7 @@ static void free_files(file_job *files, size_t n)
 {
     for (size_t i = 0; files && i < n; i++) {
         free(files[i].filename);
+        free(files[i].model);
         free(files[i].url);
         free(files[i].data);
     }

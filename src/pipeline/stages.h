@@ -25,6 +25,7 @@ typedef struct {
     bool is_yolo, is_ocr, is_llm;
     char *url;        /* v2: where to fetch the bytes from (data is NULL until then) */
     bool llm_refused; /* the key's LLM-token quota is spent: is_llm ends in llm_quota_exceeded */
+    char *model;      /* the detection model it names; NULL = the default */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.
@@ -51,6 +52,7 @@ typedef struct {
     /* Results of the stages that ran before on this image ("yolo", "ocr"),
      * whether or not the client asked to see them: grounding for later stages. */
     const json_t *earlier;
+    const char *model; /* the file's detection model; NULL = the default */
     const atomic_bool *cancelled;
     stage_emit_fn emit;
     void *emit_ctx;
@@ -63,6 +65,9 @@ typedef struct stage {
     int (*run)(void *self, const stage_input *in, json_t **out, sight_error *err);
     /* Checks the request's options before the stream starts (NULL = takes none). */
     int (*validate)(void *self, const json_t *params, sight_error *err);
+    /* The same for a file that names a model (NULL = the stage has no models):
+     * an unknown one is 422 unknown_model. */
+    int (*validate_model)(void *self, const char *model, const json_t *params, sight_error *err);
     /* Smallest decode this stage can work from (shrink-on-load hint, with
      * image_decode_opts.fit semantics), 0 = full size. */
     int min_width, min_height;
