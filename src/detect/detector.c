@@ -67,7 +67,7 @@ static int add_labels(detector *d, const char *text, const char *what, char *err
     for (const char *p = text; *p;) {
         size_t n = strcspn(p, "\r\n");
         if (n > 0) {
-            char **nn = realloc(d->names, (size_t)(d->n_names + 1) * sizeof *nn);
+            char **nn = array_resize(d->names, (size_t)d->n_names + 1, sizeof *nn);
             if (nn) d->names = nn;
             if (!nn || !(nn[d->n_names] = strndup(p, n))) {
                 snprintf(err, err_len, "out of memory");
@@ -94,7 +94,7 @@ static int load_labels(detector *d, const char *path, char *err, size_t err_len)
         return -1;
     }
     /* read_whole_file gives bytes, not a string. */
-    char *z = realloc(text, len + 1);
+    char *z = array_resize(text, len + 1, 1);
     if (!z) {
         free(text);
         snprintf(err, err_len, "out of memory");

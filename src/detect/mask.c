@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/array.h"
+
 /* Bilinear source position as torch's interpolate (align_corners=False):
  * half-pixel centres, clamped at the low edge and at the last cell. */
 static void src_pos(double s, int n, int *i0, int *i1, float *l)
@@ -281,7 +283,7 @@ static int rle_add(rle_buf *r, int v, uint64_t len)
     if (v != r->cur) {
         if (r->n == r->cap) {
             size_t cap = r->cap ? r->cap * 2 : 64;
-            uint32_t *c = realloc(r->c, cap * sizeof *c);
+            uint32_t *c = array_resize(r->c, cap, sizeof *c);
             if (!c) return -1;
             r->c = c, r->cap = cap;
         }

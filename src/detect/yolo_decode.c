@@ -3,6 +3,7 @@
  * for YOLO26/YOLOv10), YOLOv5's non_max_suppression, and YOLOX's grid decode
  * (demo_postprocess) followed by the same score filter and NMS. */
 #include "detect/yolo_decode.h"
+#include "util/array.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -142,7 +143,7 @@ static int push(dvec *v, float x1, float y1, float x2, float y2, float score, in
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 64;
-        yolo_det *d = realloc(v->d, cap * sizeof *d);
+        yolo_det *d = array_resize(v->d, cap, sizeof *d);
         if (!d) return -1;
         v->d = d, v->cap = cap;
     }
@@ -219,7 +220,7 @@ static int finish(dvec *v, const yolo_decode_opts *o, bool nms, yolo_det **out, 
         *out = NULL, *n = 0;
         return 0;
     }
-    yolo_det *d = realloc(v->d, k * sizeof *d); /* shrink; keep the old block if that fails */
+    yolo_det *d = array_resize(v->d, k, sizeof *d); /* shrink; keep the old block if that fails */
     *out = d ? d : v->d, *n = k;
     return 0;
 }

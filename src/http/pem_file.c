@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "util/array.h"
 
 char *pem_file_read(const char *path, const char *flag, const char *marker)
 {
@@ -19,7 +20,7 @@ char *pem_file_read(const char *path, const char *flag, const char *marker)
     size_t len = 0, cap = 0;
     for (;;) {
         if (cap - len < 4097) {
-            char *n = cap < (1u << 20) ? realloc(text, cap = cap ? cap * 2 : 8192) : NULL;
+            char *n = cap < (1u << 20) ? array_resize(text, cap = cap ? cap * 2 : 8192, 1) : NULL;
             if (!n) break;
             text = n;
         }
