@@ -37,7 +37,8 @@ def resize(w, h, px, nw, nh):
 
 
 def synthetic(w, h):
-    return b"".join(bytes(((x * 7 + y) % 256, (x * y) % 256, (x ^ y) % 256) * 1 for x in range(w)) for y in range(h))
+    return b"".join(bytes(v for x in range(w) for v in ((x * 7 + y) % 256, (x * y) % 256, (x ^ y) % 256))
+                    for y in range(h))
 
 
 def main(out_dir, photo=None):
