@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 
@@ -110,7 +111,11 @@ CHUNK_VECTORS = [
 def exchange(port, data, timeout=10):
     """Sends data on a fresh connection; returns (everything received, how it ended:
     "eof" when recv returned 0, "reset", or False when it was still open at the timeout)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return exchange_on(socket.create_connection(("127.0.0.1", port), timeout=timeout), data, timeout)
+
+
+def exchange_on(sock, data, timeout):
+    """exchange() on a connected socket (plain or TLS), which it closes."""
     try:
         try:
             sock.sendall(data)
@@ -123,7 +128,7 @@ def exchange(port, data, timeout=10):
                 d = sock.recv(65536)
             except socket.timeout:
                 break
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):  # a TLS peer's reset can surface as either
                 closed = "reset"
                 break
             if not d:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import SIGHTD, V1, png_bytes
-from test_smuggling import TAIL, VECTORS, responses
+from test_smuggling import TAIL, VECTORS, exchange_on, responses
 
 META_PLAIN = json.dumps({"is_yolo": False, "is_llm": False})
 
@@ -85,29 +85,7 @@ def test_bad_certificate_or_key_stops_the_server_naming_the_file(tmp_path):
 def tls_exchange(s, data, timeout=10):
     ctx = ssl.create_default_context(cafile=s.verify)
     raw = socket.create_connection(("127.0.0.1", s.port), timeout=timeout)
-    sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-    out, closed = b"", False
-    try:
-        try:
-            sock.sendall(data)
-        except OSError:
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                d = sock.recv(65536)
-            except socket.timeout:
-                break
-            except (ConnectionResetError, ssl.SSLError):
-                closed = "reset"
-                break
-            if not d:
-                closed = "eof"
-                break
-            out += d
-        return out, closed
-    finally:
-        sock.close()
+    return exchange_on(ctx.wrap_socket(raw, server_hostname="127.0.0.1"), data, timeout)
 
 
 @pytest.mark.parametrize("name,data,status", VECTORS, ids=[v[0] for v in VECTORS])
