@@ -5,6 +5,7 @@ its types, and its counters moving as requests are served; and the JSON log
 import http.server
 import json
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -14,13 +15,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import SIGHTD, V1, multipart, photo, png_bytes
+from conftest import REPO, SIGHTD, V1, multipart, photo, png_bytes
 from fake_openai import FakeOpenAI
 
 V2 = "/api/v1/inference/predict/stream/v2"
 YOLO = json.dumps({"is_yolo": True})
 LLM = json.dumps({"is_yolo": False, "is_llm": True})
 API_KEY = "sk-test-0123456789abcdef"
+BUILTIN = REPO / "share" / "models" / "yolox-nano.onnx"
 
 # Every family the page must hold, by the type the parser gives it (counters
 # are named without _total, as the parser names them).
@@ -267,6 +269,24 @@ def test_fetch_durations_by_outcome(start_server, image_server):
     assert after.hist("sight_fetch_duration_seconds", outcome="cancelled")[0] == 0
     # The stream took at least its slowest download.
     assert after.hist("sight_request_duration_seconds", route="predict_v2")[1] >= 0.3
+
+
+def test_model_info_follows_a_reload(start_server, tmp_path):
+    d = tmp_path / "models"
+    d.mkdir()
+    (d / "cam1.onnx").write_bytes(BUILTIN.read_bytes())
+    s = start_server("--models-dir", str(d))
+
+    def names():
+        return sorted(x.labels["name"] for x in Page(s).samples("sight_model_info"))
+    assert names() == ["cam1"]
+    # A name the text format must escape (a quote and a backslash) reads back whole.
+    (d / 'odd"cam\\2.onnx').write_bytes(BUILTIN.read_bytes())
+    s.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: names() == ["cam1", 'odd"cam\\2']), names()
+    page = Page(s)
+    check_page(page)
+    assert page.value("sight_model_info", name='odd"cam\\2', layout="yolox", task="detect") == 1
 
 
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
