@@ -157,9 +157,9 @@ static void finish(transfer *t, CURLcode rc)
     else if (rc != CURLE_OK) sight_error_set(&e, "url_fetch_failed", "fetching the URL failed: %s", what);
     else if (status < 200 || status > 299) sight_error_set(&e, "url_http_status", "the URL answered HTTP %ld", status);
     else ok = true;
-    metrics_fetch(ok ? FETCH_OK : !strcmp(e.code, "cancelled") ? FETCH_CANCELLED
-                                                               : FETCH_ERROR,
-                  clock_s() - t->t0);
+    metrics_fetch_outcome fo = FETCH_OK;
+    if (!ok) fo = strcmp(e.code, "cancelled") ? FETCH_ERROR : FETCH_CANCELLED;
+    metrics_fetch(fo, clock_s() - t->t0);
     if (ok) {
         size_t len = t->body.len;
         t->done(t->ctx, t->body.data ? (uint8_t *)buf_take(&t->body, NULL) : NULL, len, NULL);
