@@ -187,6 +187,7 @@ static int serve(int argc, char **argv)
     int pr = config_parse(&cfg, argc, argv, 1, "serve");
     if (pr != 0) return pr > 0 ? 0 : 2;
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     fit_connections_to_fd_limit(&cfg);
 
     /* Block the stop signals before any thread starts, so every thread

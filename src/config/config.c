@@ -17,6 +17,7 @@ typedef enum { OPT_HOSTPORT,
                OPT_COUNT,
                OPT_BOOL,
                OPT_LOGLEVEL,
+               OPT_LOGFORMAT,
                OPT_LAYOUT,
                OPT_LIMIT,
                OPT_MODEL } opt_type;
@@ -60,6 +61,7 @@ static const opt_def OPTS[] = {
     {"shutdown-timeout", "SIGHT_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 86400, "seconds SIGTERM waits for running streams (default 30)"},
     {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
     {"log-level", "SIGHT_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), SZ(log_level), 0, 0, "error, warn, info or debug (default info)"},
+    {"log-format", "SIGHT_LOG_FORMAT", OPT_LOGFORMAT, OFF(log_format), SZ(log_format), 0, 0, "text, or json: one JSON object a line, for log shippers (default text)"},
     {"model", "SIGHT_MODEL", OPT_MODEL, OFF(model_path), SZ(model_path), 0, 0, "YOLO ONNX model for is_yolo, NAME=PATH or PATH (named by its stem), repeatable; none: no detection (default: the built-in YOLOX-Nano)"},
     {"models-dir", "SIGHT_MODELS_DIR", OPT_STR, OFF(models_dir), SZ(models_dir), 0, 0, "serve every .onnx in this folder too, named by its file stem (SIGHUP picks up new and changed files)"},
     {"default-model", "SIGHT_DEFAULT_MODEL", OPT_STR, OFF(default_model), SZ(default_model), 0, 0, "the --model NAME a request without \"model\" gets (default: the first)"},
@@ -113,6 +115,7 @@ void config_defaults(sight_config *c)
     c->max_parts = 1000;
     c->retry_after_s = 1;
     strcpy(c->log_level, "info");
+    strcpy(c->log_format, "text");
     strcpy(c->model_layout, "auto");
     c->url_http = true;
     c->url_timeout_s = 30;
@@ -248,6 +251,11 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
     case OPT_STR:
     case OPT_LAYOUT:
     case OPT_LOGLEVEL:
+    case OPT_LOGFORMAT:
+        if (o->type == OPT_LOGFORMAT && strcmp(value, "text") && strcmp(value, "json")) {
+            snprintf(err, err_len, "--%s wants text or json, got '%s'", o->flag, value);
+            return -1;
+        }
         if (o->type == OPT_LAYOUT && strcmp(value, "auto") && strcmp(value, "yolov8") && strcmp(value, "end2end") &&
             strcmp(value, "yolov5") && strcmp(value, "yolox")) {
             snprintf(err, err_len, "--%s wants auto, yolov8, end2end, yolov5 or yolox, got '%s'", o->flag, value);

@@ -37,6 +37,7 @@ typedef struct {
     int shutdown_timeout_s; /* how long SIGTERM waits for running streams */
     int retry_after_s;      /* Retry-After sent with 429 */
     char log_level[16];
+    char log_format[8];    /* text or json */
     bool create_first_key; /* serve: create and print a key when none is active */
     char model_path[1024]; /* the first --model's file; "" = the built-in model, "none" = no detection */
     /* Every --model as given, NAME=PATH or PATH (named by its stem), in order. */

@@ -426,6 +426,7 @@ void detector_close(detector *d)
 const stage *detector_stage(detector *d) { return &d->st; }
 const char *detector_model_name(const detector *d) { return d->model_name; }
 const char *detector_layout_name(const detector *d) { return yolo_layout_name(d->layout); }
+const char *detector_task_name(const detector *d) { return yolo_task_name(d->spec.task); }
 void detector_input_size(const detector *d, int *w, int *h)
 {
     *w = d->in_w;

@@ -63,6 +63,7 @@ const char *detector_class_name(const detector *d, int id);
 /* Describes the loaded model for logs and `sightd detect`. */
 const char *detector_model_name(const detector *d);
 const char *detector_layout_name(const detector *d); /* "yolov8", "end2end", "yolov5", "yolox" */
+const char *detector_task_name(const detector *d);   /* "detect", "segment", "pose", "obb", "classify" */
 void detector_input_size(const detector *d, int *w, int *h);
 void detector_describe(const detector *d, char *buf, size_t len);
 

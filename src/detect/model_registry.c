@@ -11,6 +11,7 @@
 
 #include "detect/builtin_model.h"
 #include "detect/model_select.h"
+#include "metrics/metrics.h"
 #include "util/log.h"
 
 struct model_entry {
@@ -160,6 +161,18 @@ static int stage_validate(void *self, const json_t *params, sight_error *err)
     return stage_validate_model(self, NULL, params, err);
 }
 
+/* The models served now, for /metrics (sight_model_info). */
+static void publish_models(model_registry *r)
+{
+    metrics_model m[REGISTRY_MAX];
+    int n = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++)
+        if (r->e[i]) m[n++] = (metrics_model){r->e[i]->name, detector_layout_name(r->e[i]->det), detector_task_name(r->e[i]->det)};
+    metrics_set_models(m, n); /* copies: the entries may go once the lock is let go */
+    pthread_mutex_unlock(&r->mu);
+}
+
 /* Adds each .onnx of --models-dir not yet known by name (its stem), in name
  * order; called at start and by each reload, so new files are picked up. */
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -256,6 +269,7 @@ model_registry *model_registry_open(const sight_config *cfg, int *fatal, char *m
     r->st.validate = stage_validate;
     r->st.validate_model = stage_validate_model;
     snprintf(msg, msg_len, "%d model(s), default %s", r->n, r->default_name);
+    publish_models(r);
     return r;
 fail:
     *fatal = 1;
@@ -359,6 +373,7 @@ static void *reload_thread(void *arg)
         r->again = false;
         pthread_mutex_unlock(&r->mu);
         reload_once(r);
+        publish_models(r);
         pthread_mutex_lock(&r->mu);
         if (!r->again) break;
     }

@@ -10,7 +10,9 @@
 #include <strings.h>
 
 #include "fetch/addr_policy.h"
+#include "metrics/metrics.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 typedef struct transfer {
@@ -23,6 +25,7 @@ typedef struct transfer {
     const atomic_bool *cancelled;
     fetch_done_fn done;
     void *ctx;
+    double t0; /* when it was added (clock_s) */
     char errbuf[CURL_ERROR_SIZE];
 } transfer;
 
@@ -154,6 +157,9 @@ static void finish(transfer *t, CURLcode rc)
     else if (rc != CURLE_OK) sight_error_set(&e, "url_fetch_failed", "fetching the URL failed: %s", what);
     else if (status < 200 || status > 299) sight_error_set(&e, "url_http_status", "the URL answered HTTP %ld", status);
     else ok = true;
+    metrics_fetch_outcome fo = FETCH_OK;
+    if (!ok) fo = strcmp(e.code, "cancelled") ? FETCH_ERROR : FETCH_CANCELLED;
+    metrics_fetch(fo, clock_s() - t->t0);
     if (ok) {
         size_t len = t->body.len;
         t->done(t->ctx, t->body.data ? (uint8_t *)buf_take(&t->body, NULL) : NULL, len, NULL);
@@ -317,6 +323,7 @@ void fetcher_add(fetcher *f, const char *url, const atomic_bool *cancelled, fetc
     t->cancelled = cancelled;
     t->done = done;
     t->ctx = ctx;
+    t->t0 = clock_s();
     const char *protos = f->cfg.allow_http ? "http,https" : "https";
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, t->url);

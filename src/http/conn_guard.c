@@ -92,7 +92,7 @@ static void cut(conn_guard *g, cg_conn *c, int64_t now)
     shutdown(c->fd, SHUT_RDWR);
     metrics_conn_cut(c->cut == CG_CUT_HEADER ? CUT_HEADER : CUT_BODY);
     if (c->request_id[0])
-        log_info("request %s from %s: cut off: %s", c->request_id, c->peer, msg);
+        log_req(LOG_INFO, c->request_id, "cut off: %s (client %s)", msg, c->peer);
     else
         log_info("connection from %s: cut off: %s", c->peer, msg);
 }
@@ -114,7 +114,7 @@ static void cut_if_half_closed(cg_conn *c)
     if (c->hup_seen && c->hup_bytes == c->body_bytes) {
         c->cut = CG_CUT_BODY;
         shutdown(c->fd, SHUT_RDWR);
-        log_info("request %s from %s: the client stopped sending before the end of its body", c->request_id, c->peer);
+        log_req(LOG_INFO, c->request_id, "the client (%s) stopped sending before the end of its body", c->peer);
         return;
     }
     c->hup_seen = true;

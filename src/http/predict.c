@@ -49,7 +49,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
              * client cannot tell from a network fault, end it properly: an
              * error line per unfinished file, then "complete" (both queued by
              * predict_request_end), sent by the next turns of this loop. */
-            log_info("request %s: ending the stream for shutdown", predict_request_id(s->req));
+            log_req(LOG_INFO, predict_request_id(s->req), "ending the stream for shutdown");
             predict_request_end(s->req, "shutting_down", SHUTDOWN_MESSAGE);
             s->ended = true;
         }
@@ -57,7 +57,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (n > 0) return n;
         if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
         if (cw_client_gone(s->slot)) {
-            log_info("request %s: client went away, cancelling its work", predict_request_id(s->req));
+            log_req(LOG_INFO, predict_request_id(s->req), "client went away, cancelling its work");
             predict_request_cancel(s->req);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
@@ -364,7 +364,7 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *hr, pred
         MHD_destroy_response(resp);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    log_info("request %s: streaming %zu file(s)", hr->request_id, predict_request_nfiles(pr));
+    log_req(LOG_INFO, hr->request_id, "streaming %zu file(s)", predict_request_nfiles(pr));
     return reply_queue(c, hr, 200, resp);
 }
 
@@ -437,7 +437,7 @@ static enum MHD_Result start_batch(struct MHD_Connection *c, http_req *hr, predi
     }
     hr->batch_pr = pr;
     buf_init(&hr->batch_text, SIZE_MAX);
-    log_info("request %s: batch of %zu file(s)", hr->request_id, predict_request_nfiles(pr));
+    log_req(LOG_INFO, hr->request_id, "batch of %zu file(s)", predict_request_nfiles(pr));
     return batch_continue(c, hr);
 }
 

@@ -48,7 +48,7 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
         hr->status = status;
         hr->responded = true;
     } else {
-        log_warn("request %s: could not queue a %u response", hr->request_id, status);
+        log_req(LOG_WARN, hr->request_id, "could not queue a %u response", status);
     }
     return ret;
 }
@@ -78,6 +78,6 @@ enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned sta
     if (hr->route == ROUTE_DEEPSTACK && status == 422) status = 400;
     char *body = hr->route == ROUTE_DEEPSTACK ? deepstack_error_body(status, msg, &len) : json_error_body(code, msg, &len);
     if (!body) return MHD_NO;
-    log_debug("request %s: %u %s: %s", hr->request_id, status, code, msg);
+    log_req(LOG_DEBUG, hr->request_id, "%u %s: %s", status, code, msg);
     return reply_body(c, hr, status, "application/json", body, len);
 }

@@ -59,9 +59,9 @@ static metrics_route route_metric(http_route r)
     case ROUTE_READYZ: return METRIC_ROUTE_READYZ;
     case ROUTE_METRICS: return METRIC_ROUTE_METRICS;
     case ROUTE_WEB: return METRIC_ROUTE_WEB;
-    case ROUTE_USAGE:
-    case ROUTE_DEEPSTACK:
-    case ROUTE_MODELS:
+    case ROUTE_USAGE: return METRIC_ROUTE_USAGE;
+    case ROUTE_DEEPSTACK: return METRIC_ROUTE_DEEPSTACK;
+    case ROUTE_MODELS: return METRIC_ROUTE_MODELS;
     case ROUTE_OTHER: break;
     }
     return METRIC_ROUTE_OTHER;
@@ -199,7 +199,7 @@ static enum MHD_Result refuse_if_malformed(struct MHD_Connection *c, http_req *h
     }
     *refused = status != 0;
     if (!status) return MHD_YES;
-    log_info("request %s: %u malformed_request: %s; connection closed", hr->request_id, status, st->message);
+    log_req(LOG_INFO, hr->request_id, "%u malformed_request: %s; connection closed", status, st->message);
     if (hr->srv->tls) {
         /* No raw bytes inside TLS: queued with Connection: close, an early
          * answer makes libmicrohttpd read nothing more of this connection. */
@@ -358,15 +358,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
     }
     /* A request cut off before any response counts as 499 (client closed), as
      * nginx logs it, or 408 when our body deadline cut it. */
-    metrics_request(route_metric(hr->route), hr->status ? hr->status : cut ? 408
-                                                                           : 499);
+    unsigned status = hr->status ? hr->status : (cut ? 408 : 499);
+    metrics_request(route_metric(hr->route), status, (clock_ms() - hr->t_start) / 1e3);
     if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         /* Includes a client that stopped reading its stream: writes made no
          * progress for --client-timeout seconds. */
-        log_info("request %s: client made no progress for %d s; connection closed", hr->request_id,
-                 hr->srv->cfg.client_timeout_s);
+        log_req(LOG_INFO, hr->request_id, "client made no progress for %d s; connection closed",
+                hr->srv->cfg.client_timeout_s);
     else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        log_debug("request %s ended early (MHD termination code %d)", hr->request_id, (int)toe);
+        log_req(LOG_DEBUG, hr->request_id, "ended early (MHD termination code %d)", (int)toe);
     predict_cleanup(hr);
     free(hr);
 }
@@ -379,6 +379,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
                           enum MHD_ConnectionNotificationCode code)
 {
     server *s = cls;
+    metrics_connections_add(code == MHD_CONNECTION_NOTIFY_CLOSED ? -1 : 1);
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         cg_close(*socket_ctx);
         *socket_ctx = NULL;

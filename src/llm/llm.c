@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "llm/llm_internal.h"
+#include "metrics/metrics.h"
 #include "util/clock.h"
 #include "util/gate.h"
 #include "util/log.h"
@@ -304,7 +305,11 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, sight_error *
     json_object_set_new(res, "model", json_string(a.chat.model[0] ? a.chat.model : l->model));
     json_object_set_new(res, "response", json_stringn(buf_str(&a.chat.text), a.chat.text.len));
     if (a.chat.finish_reason[0]) json_object_set_new(res, "finish_reason", json_string(a.chat.finish_reason));
-    if (a.chat.usage) json_object_set(res, "usage", a.chat.usage);
+    if (a.chat.usage) {
+        json_object_set(res, "usage", a.chat.usage);
+        metrics_llm_tokens(json_integer_value(json_object_get(a.chat.usage, "prompt_tokens")),
+                           json_integer_value(json_object_get(a.chat.usage, "completion_tokens")));
+    }
     json_object_set_new(res, "image", json_pack("{s:i,s:i}", "width", sw, "height", sh));
     json_object_set_new(res, "attempts", json_integer(tries));
     json_t *speed = json_object();

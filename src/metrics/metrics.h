@@ -1,4 +1,6 @@
-/* Process-wide counters exposed at GET /metrics in the Prometheus text format. */
+/* Process-wide metrics exposed at GET /metrics in the Prometheus text format.
+ * Recording is lock-free (atomic adds): it sits on every request's and every
+ * file's path. Labels are fixed sets (routes, codes, pools); never per key. */
 #ifndef SIGHT_METRICS_H
 #define SIGHT_METRICS_H
 
@@ -10,9 +12,12 @@ typedef enum {
     METRIC_ROUTE_PREDICT_V2,
     METRIC_ROUTE_BATCH_V1,
     METRIC_ROUTE_BATCH_V2,
+    METRIC_ROUTE_DEEPSTACK,
     METRIC_ROUTE_HEALTHZ,
     METRIC_ROUTE_READYZ,
     METRIC_ROUTE_METRICS,
+    METRIC_ROUTE_MODELS,
+    METRIC_ROUTE_USAGE,
     METRIC_ROUTE_WEB,
     METRIC_ROUTE_OTHER,
     METRIC_ROUTE_COUNT
@@ -30,8 +35,17 @@ typedef enum { STAGE_DECODE = 0,
                STAGE_LLM,
                STAGE_FILE,
                STAGE_COUNT } metrics_stage;
+/* The pipeline's worker pools: decode and CPU stages, and the llm stage. */
+typedef enum { POOL_CPU = 0,
+               POOL_LLM,
+               POOL_COUNT } metrics_pool;
+typedef enum { FETCH_OK = 0,
+               FETCH_ERROR,
+               FETCH_CANCELLED,
+               FETCH_OUTCOME_COUNT } metrics_fetch_outcome;
 
-void metrics_request(metrics_route route, unsigned status);
+/* A request answered (or ended) with status after seconds (for a stream: to its last line). */
+void metrics_request(metrics_route route, unsigned status, double seconds);
 void metrics_file(metrics_file_outcome outcome);
 void metrics_stage_seconds(metrics_stage stage, double seconds);
 void metrics_inflight_add(int delta);
@@ -41,6 +55,25 @@ void metrics_progress_dropped(void);
 void metrics_refused(const char *code);
 /* A connection cut off by a request deadline (http/conn_guard.c). */
 void metrics_conn_cut(metrics_cut_reason reason);
+/* Connections opened (+1) and closed (-1). */
+void metrics_connections_add(int delta);
+
+/* The threads of a pool (set when the pool starts). */
+void metrics_workers(metrics_pool pool, int n);
+/* A worker of pool takes a file that waited queue_wait seconds; and is done with it. */
+void metrics_job_begin(metrics_pool pool, double queue_wait);
+void metrics_job_end(metrics_pool pool);
+
+/* Tokens an LLM provider reported for one answer. */
+void metrics_llm_tokens(long long prompt, long long completion);
+/* One image URL fetched (or not), from the request to the last byte. */
+void metrics_fetch(metrics_fetch_outcome outcome, double seconds);
+
+/* The detection models now served, for sight_model_info (copied). */
+typedef struct {
+    const char *name, *layout, *task;
+} metrics_model;
+void metrics_set_models(const metrics_model *models, int n);
 
 const char *metrics_route_name(metrics_route r);
 

@@ -10,11 +10,23 @@ static OrtEnv *g_env;
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 static const OrtApi *g_api;
 
+/* ONNX Runtime's own messages go through our log, so that they share its
+ * format (--log-format json: one object a line) instead of ORT's. */
+static void ort_log(void *param, OrtLoggingLevel severity, const char *category, const char *logid,
+                    const char *code_location, const char *message)
+{
+    (void)param;
+    (void)category;
+    (void)logid;
+    (void)code_location;
+    log_msg(severity >= ORT_LOGGING_LEVEL_ERROR ? LOG_ERROR : LOG_WARN, "ONNX Runtime: %s", message);
+}
+
 static void env_init(void)
 {
     g_api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
     if (!g_api) return;
-    OrtStatus *st = g_api->CreateEnv(ORT_LOGGING_LEVEL_ERROR, "sight", &g_env);
+    OrtStatus *st = g_api->CreateEnvWithCustomLogger(ort_log, NULL, ORT_LOGGING_LEVEL_ERROR, "sight", &g_env);
     if (st) {
         log_error("ONNX Runtime: %s", g_api->GetErrorMessage(st));
         g_api->ReleaseStatus(st);

@@ -1,6 +1,5 @@
 #include "pipeline/pipeline.h"
 
-#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +20,7 @@ typedef struct job {
     size_t index;
     stage_work *work; /* set once the CPU stages are done and the llm stage is left */
     double t0;        /* when a worker took the file */
+    double queued;    /* when it entered its current queue */
 } job;
 
 /* One queue of jobs and the threads that serve it. */
@@ -152,7 +152,7 @@ static void push_line(predict_request *r, json_t *obj)
     size_t len;
     char *line = json_line(obj, &len);
     if (line) eq_push(r->events, line, len);
-    else log_error("request %s: could not serialise an event", r->request_id);
+    else log_req(LOG_ERROR, r->request_id, "could not serialise an event");
 }
 
 static json_t *file_event(const char *status, size_t index, const file_job *f)
@@ -200,8 +200,8 @@ static void emit_line(void *ctx, json_t *event)
     if (eq_push_unless_behind(ec->r->events, line, len, PROGRESS_MAX_QUEUED) == 1) {
         ec->dropping = true;
         metrics_progress_dropped();
-        log_info("request %s: client is %u KiB behind; no more progress lines for file %zu", ec->r->request_id,
-                 PROGRESS_MAX_QUEUED >> 10, ec->index);
+        log_req(LOG_INFO, ec->r->request_id, "client is %u KiB behind; no more progress lines for file %zu",
+                PROGRESS_MAX_QUEUED >> 10, ec->index);
     }
 }
 
@@ -285,6 +285,8 @@ static void job_done(job *j)
 
 static void enqueue(pipeline *p, job_queue *q, job *first, job *last)
 {
+    double now = clock_s();
+    for (job *x = first; x; x = x == last ? NULL : x->next) x->queued = now;
     pthread_mutex_lock(&p->mu);
     if (q->tail) q->tail->next = first;
     else q->head = first;
@@ -429,7 +431,11 @@ static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *), boo
         p->busy++;
         pthread_mutex_unlock(&p->mu);
         if (closed) predict_request_cancel(j->req);
+        metrics_job_begin(q == &p->cpu ? POOL_CPU : POOL_LLM, clock_s() - j->queued);
+        log_set_request(predict_request_id(j->req)); /* j is gone after run */
         run(p, j);
+        log_set_request(NULL);
+        metrics_job_end(q == &p->cpu ? POOL_CPU : POOL_LLM);
         pthread_mutex_lock(&p->mu);
         p->busy--;
         p->used_since_trim = true;
@@ -452,7 +458,7 @@ static void *llm_worker(void *arg)
     return NULL;
 }
 
-static int start_threads(pipeline *p, job_queue *q, int n, void *(*fn)(void *))
+static int start_threads(pipeline *p, job_queue *q, metrics_pool pool, int n, void *(*fn)(void *))
 {
     /* Monotonic, like clock_s(): the idle trim's timed waits use it. */
     pthread_condattr_t ca;
@@ -467,6 +473,7 @@ static int start_threads(pipeline *p, job_queue *q, int n, void *(*fn)(void *))
         if (pthread_create(&q->threads[i], NULL, fn, p) != 0) return -1;
         q->nthreads++;
     }
+    metrics_workers(pool, q->nthreads);
     return 0;
 }
 
@@ -477,8 +484,8 @@ pipeline *pipeline_start(int workers, int llm_workers, const stage_set *stages, 
     pthread_mutex_init(&p->mu, NULL);
     p->stages = *stages;
     p->fetch = fetch;
-    int rc = start_threads(p, &p->cpu, workers, cpu_worker);
-    if (rc == 0) rc = start_threads(p, &p->llm, stages->llm ? llm_workers : 0, llm_worker);
+    int rc = start_threads(p, &p->cpu, POOL_CPU, workers, cpu_worker);
+    if (rc == 0) rc = start_threads(p, &p->llm, POOL_LLM, stages->llm ? llm_workers : 0, llm_worker);
     if (rc != 0 || p->cpu.nthreads == 0) {
         pipeline_stop(p);
         return NULL;
@@ -535,7 +542,7 @@ int pipeline_submit(pipeline *p, predict_request *r)
     bool ok = jobs && fcs;
     for (size_t i = 0; ok && i < r->nfiles; i++) {
         ok = (jobs[i] = malloc(sizeof **jobs)) != NULL;
-        if (ok) *jobs[i] = (job){NULL, r, i, NULL, 0};
+        if (ok) *jobs[i] = (job){NULL, r, i, NULL, 0, 0};
         if (ok && r->files[i].url) ok = p->fetch && (fcs[i] = malloc(sizeof **fcs)) != NULL;
     }
     if (!ok) {
