@@ -65,6 +65,8 @@ typedef struct {
     int llm_concurrency;       /* provider calls at once */
     key_limits default_limits; /* for keys without their own (0 = none) */
     bool metering;             /* record each request's use in the ledger */
+    char redis_url[512];             /* limits' shared state; "" = in this process */
+    bool limits_deny_on_redis_error; /* Redis down: 503 for limited keys (else admit) */
 } sight_config;
 
 void config_defaults(sight_config *c);
