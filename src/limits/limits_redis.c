@@ -50,70 +50,70 @@
 /* ARGV: T (µs), limit (µs), cap, member, lease (µs). {0 admitted | 1 rate
  * | 2 concurrency, tat - now in µs}. */
 static redis_script ENTER = {.body =
-    "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local T, limit, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "if cap > 0 then\n"
-    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "  if redis.call('ZCARD', KEYS[2]) >= cap then return {2, 0} end\n"
-    "end\n"
-    "local ahead = 0\n"
-    "if T > 0 then\n"
-    "  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
-    "  if tat < now then tat = now end\n"
-    "  if tat + T - now > limit + 1 then return {1, tat - now} end\n"
-    "  tat = tat + T\n"
-    "  ahead = tat - now\n"
-    "  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil(ahead / 1000) + 1)\n"
-    "end\n"
-    "if cap > 0 then\n"
-    "  local lease = tonumber(ARGV[5])\n"
-    "  redis.call('ZADD', KEYS[2], now + lease, ARGV[4])\n"
-    "  redis.call('PEXPIRE', KEYS[2], math.ceil(lease / 1000) + 1000)\n"
-    "end\n"
-    "return {0, ahead}\n"};
+                                 "if redis.replicate_commands then redis.replicate_commands() end\n"
+                                 "local t = redis.call('TIME')\n"
+                                 "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+                                 "local T, limit, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+                                 "if cap > 0 then\n"
+                                 "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+                                 "  if redis.call('ZCARD', KEYS[2]) >= cap then return {2, 0} end\n"
+                                 "end\n"
+                                 "local ahead = 0\n"
+                                 "if T > 0 then\n"
+                                 "  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+                                 "  if tat < now then tat = now end\n"
+                                 "  if tat + T - now > limit + 1 then return {1, tat - now} end\n"
+                                 "  tat = tat + T\n"
+                                 "  ahead = tat - now\n"
+                                 "  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil(ahead / 1000) + 1)\n"
+                                 "end\n"
+                                 "if cap > 0 then\n"
+                                 "  local lease = tonumber(ARGV[5])\n"
+                                 "  redis.call('ZADD', KEYS[2], now + lease, ARGV[4])\n"
+                                 "  redis.call('PEXPIRE', KEYS[2], math.ceil(lease / 1000) + 1000)\n"
+                                 "end\n"
+                                 "return {0, ahead}\n"};
 
 static redis_script LEAVE = {.body = "return redis.call('ZREM', KEYS[1], ARGV[1])\n"};
 
 /* A live request's lease, moved on (only while it is still there). */
 static redis_script REFRESH = {.body =
-    "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end\n"
-    "local t = redis.call('TIME')\n"
-    "local lease = tonumber(ARGV[2])\n"
-    "redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000000 + tonumber(t[2]) + lease, ARGV[1])\n"
-    "redis.call('PEXPIRE', KEYS[1], math.ceil(lease / 1000) + 1000)\n"
-    "return 1\n"};
+                                   "if redis.replicate_commands then redis.replicate_commands() end\n"
+                                   "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end\n"
+                                   "local t = redis.call('TIME')\n"
+                                   "local lease = tonumber(ARGV[2])\n"
+                                   "redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000000 + tonumber(t[2]) + lease, ARGV[1])\n"
+                                   "redis.call('PEXPIRE', KEYS[1], math.ceil(lease / 1000) + 1000)\n"
+                                   "return 1\n"};
 
 /* KEYS: images, llm counters. ARGV: nfiles, image quota, its TTL (s), LLM
  * quota, its TTL, image seed, LLM seed (-1: none). {-1, need images seed,
  * need llm seed} or {0 reserved | 1 over, files, tokens}. */
 static redis_script RESERVE = {.body =
-    "local n, qi, ql = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])\n"
-    "if qi > 0 and ARGV[6] ~= '-1' then redis.call('SET', KEYS[1], ARGV[6], 'NX', 'EX', ARGV[3]) end\n"
-    "if ql > 0 and ARGV[7] ~= '-1' then redis.call('SET', KEYS[2], ARGV[7], 'NX', 'EX', ARGV[5]) end\n"
-    "local files = qi > 0 and redis.call('GET', KEYS[1])\n"
-    "local tokens = ql > 0 and redis.call('GET', KEYS[2])\n"
-    "if (qi > 0 and not files) or (ql > 0 and not tokens) then\n"
-    "  return {-1, (qi > 0 and not files) and 1 or 0, (ql > 0 and not tokens) and 1 or 0}\n"
-    "end\n"
-    "files, tokens = tonumber(files or '0'), tonumber(tokens or '0')\n"
-    "if qi > 0 then\n"
-    "  if files + n > qi then return {1, files, tokens} end\n"
-    "  redis.call('INCRBY', KEYS[1], n)\n"
-    "end\n"
-    "return {0, files, tokens}\n"};
+                                   "local n, qi, ql = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])\n"
+                                   "if qi > 0 and ARGV[6] ~= '-1' then redis.call('SET', KEYS[1], ARGV[6], 'NX', 'EX', ARGV[3]) end\n"
+                                   "if ql > 0 and ARGV[7] ~= '-1' then redis.call('SET', KEYS[2], ARGV[7], 'NX', 'EX', ARGV[5]) end\n"
+                                   "local files = qi > 0 and redis.call('GET', KEYS[1])\n"
+                                   "local tokens = ql > 0 and redis.call('GET', KEYS[2])\n"
+                                   "if (qi > 0 and not files) or (ql > 0 and not tokens) then\n"
+                                   "  return {-1, (qi > 0 and not files) and 1 or 0, (ql > 0 and not tokens) and 1 or 0}\n"
+                                   "end\n"
+                                   "files, tokens = tonumber(files or '0'), tonumber(tokens or '0')\n"
+                                   "if qi > 0 then\n"
+                                   "  if files + n > qi then return {1, files, tokens} end\n"
+                                   "  redis.call('INCRBY', KEYS[1], n)\n"
+                                   "end\n"
+                                   "return {0, files, tokens}\n"};
 
 /* KEYS: images, llm counters. ARGV: files to add to the first (may be
  * negative), tokens to add to the second; only to counters that exist. */
 static redis_script ADJUST = {.body =
-    "local f, tk = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
-    "if f ~= 0 and redis.call('EXISTS', KEYS[1]) == 1 then\n"
-    "  if redis.call('INCRBY', KEYS[1], f) < 0 then redis.call('SET', KEYS[1], '0', 'KEEPTTL') end\n"
-    "end\n"
-    "if tk ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], tk) end\n"
-    "return 0\n"};
+                                  "local f, tk = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+                                  "if f ~= 0 and redis.call('EXISTS', KEYS[1]) == 1 then\n"
+                                  "  if redis.call('INCRBY', KEYS[1], f) < 0 then redis.call('SET', KEYS[1], '0', 'KEEPTTL') end\n"
+                                  "end\n"
+                                  "if tk ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], tk) end\n"
+                                  "return 0\n"};
 
 /* An open request holding a concurrency slot. */
 typedef struct slot {

@@ -33,8 +33,8 @@ typedef int (*limits_ledger_fn)(void *ctx, int per, int64_t *files, int64_t *tok
 
 typedef struct {
     int64_t nfiles;
-    int64_t quota_images, quota_llm; /* 0 = none */
-    int images_per, llm_per;         /* QUOTA_DAY / QUOTA_MONTH */
+    int64_t quota_images, quota_llm;    /* 0 = none */
+    int images_per, llm_per;            /* QUOTA_DAY / QUOTA_MONTH */
     char images_from[11], llm_from[11]; /* the periods' first days, YYYY-MM-DD */
     int64_t images_left_s, llm_left_s;  /* seconds to the periods' ends */
     limits_ledger_fn ledger;
@@ -42,8 +42,8 @@ typedef struct {
 } limits_quota_in;
 
 typedef struct {
-    bool refused;            /* the files would go over the image quota: nothing reserved */
-    int64_t files, tokens;   /* use in the period before this request, reservations included */
+    bool refused;          /* the files would go over the image quota: nothing reserved */
+    int64_t files, tokens; /* use in the period before this request, reservations included */
 } limits_quota_out;
 
 typedef struct {

@@ -38,7 +38,8 @@ struct redis_client {
     atomic_bool up;
 };
 
-static int hexval(int c) { return isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10 : -1; }
+static int hexval(int c) { return isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10
+                                                                     : -1; }
 
 /* Percent-decodes s[0..n) into out (size cap). -1 when bad or too long. */
 static int pct_decode(const char *s, size_t n, char *out, size_t cap)
