@@ -317,7 +317,6 @@ static predict_request *build_request(http_req *hr)
         files[i].model = form_take_model(f, i);
         files[i].filename_len = strlen(files[i].filename);
     }
-    size_t nfiles = f->nfiles;
     predict_request *pr = predict_request_new(hr->request_id, f->query, f->params, files, f->nfiles);
     f->query = NULL;
     f->params = NULL;
@@ -332,7 +331,7 @@ static predict_request *build_request(http_req *hr)
     if (m) {
         /* The request owns its reservation from here (released by the
          * commit, or unused when it ends first). */
-        *m = (meter_ctx){hr->srv->lim, hr->key_id, (int64_t)nfiles, hr->limits, false};
+        *m = (meter_ctx){hr->srv->lim, hr->key_id, hr->reserved, hr->limits, false};
         hr->reserved = 0;
         predict_request_set_meter(pr, meter_commit, m, meter_free);
     }
@@ -512,9 +511,9 @@ static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr)
     /* Quotas, now that the files are counted: the whole request or nothing. */
     bool llm_ok = true;
     limit_verdict lv;
-    if (limiter_reserve(s->lim, hr->key_id, &hr->limits, (int64_t)hr->form.nfiles, &llm_ok, &lv) != 0)
-        return refuse_limited(c, hr, &lv);
-    hr->reserved = (int64_t)hr->form.nfiles;
+    int qrc = limiter_reserve(s->lim, hr->key_id, &hr->limits, (int64_t)hr->form.nfiles, &llm_ok, &lv);
+    if (qrc < 0) return refuse_limited(c, hr, &lv);
+    hr->reserved = qrc == 0 ? (int64_t)hr->form.nfiles : 0;
     hr->llm_refused = !llm_ok;
     predict_request *pr = build_request(hr);
     if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");

@@ -9,11 +9,10 @@
 #include <time.h>
 
 #include "limits/ledger.h"
-#include "util/log.h"
-
 #include "limits/limits_redis.h"
 #include "limits/limits_state.h"
 #include "metrics/metrics.h"
+#include "util/log.h"
 
 /* Redis's connect and command timeout: a limit check costs a request at
  * most this much when Redis is slow, then the client's breaker fails fast. */
@@ -290,7 +289,7 @@ int limiter_reserve(limiter *lm, int64_t key_id, const key_limits *eff, int64_t 
     limits_quota_out out;
     bool rfail = false;
     if (lm->st->ops->reserve(lm->st, key_id, &q, &out, &rfail) != 0) {
-        if (rfail) return redis_failed(lm, v);
+        if (rfail) return redis_failed(lm, v) == 0 ? 1 : -1; /* admitted: nothing reserved */
         v->status = 503;
         v->code = "key_store_unavailable";
         v->retry_after = 1;

@@ -57,8 +57,10 @@ int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verd
 void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot);
 
 /* Quotas, once the number of files is known: refuses the whole request if
- * nfiles would go over the image quota, else reserves them (until
- * limiter_commit or limiter_release). *llm_ok: the LLM-token quota is not spent. */
+ * nfiles would go over the image quota (-1, v filled), else reserves them
+ * (0; until limiter_commit or limiter_release). 1: admitted unchecked,
+ * nothing reserved (Redis down, --limits-on-redis-error allow).
+ * *llm_ok: the LLM-token quota is not spent. */
 int limiter_reserve(limiter *lm, int64_t key_id, const key_limits *eff, int64_t nfiles, bool *llm_ok,
                     limit_verdict *v);
 void limiter_release(limiter *lm, int64_t key_id, const key_limits *eff, int64_t reserved);
