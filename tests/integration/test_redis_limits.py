@@ -277,3 +277,16 @@ def test_redis_paused_never_hangs_a_request(cluster):
     finally:
         cluster.redis.resume()
     assert wait_for(lambda: predict(nodes[0], key).status_code == 200)
+
+
+def test_wrong_password_is_redis_down_and_never_logged(cluster):
+    wrong = "not-the-" + PASSWORD
+    url = cluster.redis.url.replace(PASSWORD, wrong)
+    env = dict(__import__("os").environ, SIGHT_REDIS=url, SIGHT_LIMITS_ON_REDIS_ERROR="deny")
+    (node,) = cluster.start(1, env=env)
+    key = cluster.new_key("k", "--max-concurrent", "3")
+    r = predict(node, key)
+    assert r.status_code == 503 and code(r) == "limits_unavailable"
+    r = httpx.get(node.url + "/readyz")
+    assert r.status_code == 503 and code(r) == "limits_unavailable"
+    assert wrong not in node.log_text()
