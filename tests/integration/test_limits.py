@@ -58,13 +58,16 @@ def key_id(s, name="test"):
 def test_exact_count_of_a_30_per_minute_key(start_server):
     s = start_server()
     s.keys("update", key_id(s), "--rate", "30/min")
-    # 45 quick requests at once: a token comes back every 2 s, far longer than they take.
+    # 45 quick requests at once: a token comes back every 2 s, longer than they
+    # take on an idle machine; on a loaded one each 2 s the run takes adds one.
+    t0 = time.time()
     with ThreadPoolExecutor(8) as ex:
         results = list(ex.map(lambda _: predict(s), range(45)))
+    refills = int((time.time() - t0) / 2)
     ok = [r for r, lines in results if r.status_code == 200]
     refused = [r for r, _ in results if r.status_code != 200]
-    assert len(ok) == 30
-    assert len(refused) == 15
+    assert 30 <= len(ok) <= 30 + refills
+    assert len(refused) == 45 - len(ok)
     for r in refused:
         assert r.status_code == 429
         assert error_code(r) == "rate_limited"
@@ -78,8 +81,9 @@ def test_exact_count_of_a_30_per_minute_key(start_server):
     # Refusals are not use; the 30 served are.
     day = usage(s)["usage"][-1]
     assert day["date"] == today()
-    assert day["requests"] == 30 and day["files"] == 30 and day["succeeded"] == 30
-    assert s.metric('sight_requests_refused_total{code="rate_limited"}') == 15
+    n = len(ok)
+    assert day["requests"] == n and day["files"] == n and day["succeeded"] == n
+    assert s.metric('sight_requests_refused_total{code="rate_limited"}') == 45 - n
 
 
 def test_burst(start_server):
