@@ -114,6 +114,11 @@ static int start_all(const sight_config *cfg, services *sv)
         log_error("cannot start the usage ledger");
         return -1;
     }
+    if (cfg->redis_url[0] &&
+        limiter_use_redis(sv->lim, cfg->redis_url, cfg->limits_deny_on_redis_error, msg, sizeof msg) != 0) {
+        log_error("%s", msg); /* never the URL: it may hold a password */
+        return -1;
+    }
     int fatal;
     sv->reg = model_registry_open(cfg, &fatal, msg, sizeof msg);
     if (fatal) {

@@ -20,6 +20,7 @@ typedef enum { OPT_HOSTPORT,
                OPT_LOGFORMAT,
                OPT_LAYOUT,
                OPT_LIMIT,
+               OPT_REDIS_ERR,
                OPT_MODEL } opt_type;
 
 typedef struct {
@@ -89,6 +90,8 @@ static const opt_def OPTS[] = {
     {"default-max-concurrent", "SIGHT_DEFAULT_MAX_CONCURRENT", OPT_LIMIT, 0, 0, LIM_CONCURRENT, 0, "open requests per key without its own cap (default none)"},
     {"default-quota-images", "SIGHT_DEFAULT_QUOTA_IMAGES", OPT_LIMIT, 0, 0, LIM_QUOTA_IMAGES, 0, "images per key without its own quota: N/day or N/month (default none)"},
     {"metering", "SIGHT_METERING", OPT_BOOL, OFF(metering), 0, 0, 0, "record each request's use per key and day (GET /api/v1/usage; needed by quotas) (default true)"},
+    {"redis", "SIGHT_REDIS", OPT_STR, OFF(redis_url), SZ(redis_url), 0, 0, "redis://[:PASSWORD@]HOST:PORT[/DB]: rate, open-request and quota counters shared by every node (default none: limits per node)"},
+    {"limits-on-redis-error", "SIGHT_LIMITS_ON_REDIS_ERROR", OPT_REDIS_ERR, OFF(limits_deny_on_redis_error), 0, 0, 0, "allow or deny requests of limited keys while Redis cannot be reached (default allow)"},
     {"create-first-key", "SIGHT_CREATE_FIRST_KEY", OPT_BOOL, OFF(create_first_key), 0, 0, 0, "on start, create and print a key if the store has none active"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
@@ -248,6 +251,13 @@ static int set_opt(sight_config *c, const opt_def *o, const char *value, char *e
         strcpy(c->model_specs[c->n_models++], value);
         return 0;
     }
+    case OPT_REDIS_ERR:
+        if (strcmp(value, "allow") && strcmp(value, "deny")) {
+            snprintf(err, err_len, "--%s wants allow or deny, got '%s'", o->flag, value);
+            return -1;
+        }
+        *(bool *)((char *)c + o->offset) = !strcmp(value, "deny");
+        return 0;
     case OPT_STR:
     case OPT_LAYOUT:
     case OPT_LOGLEVEL:

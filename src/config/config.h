@@ -61,10 +61,12 @@ typedef struct {
     char llm_api_key[512];
     int llm_timeout_s;
     int llm_max_tokens;
-    int llm_max_image_side;    /* images are downscaled to this before sending */
-    int llm_concurrency;       /* provider calls at once */
-    key_limits default_limits; /* for keys without their own (0 = none) */
-    bool metering;             /* record each request's use in the ledger */
+    int llm_max_image_side;          /* images are downscaled to this before sending */
+    int llm_concurrency;             /* provider calls at once */
+    key_limits default_limits;       /* for keys without their own (0 = none) */
+    bool metering;                   /* record each request's use in the ledger */
+    char redis_url[512];             /* limits' shared state; "" = in this process */
+    bool limits_deny_on_redis_error; /* Redis down: 503 for limited keys (else admit) */
 } sight_config;
 
 void config_defaults(sight_config *c);

@@ -104,6 +104,7 @@ typedef struct http_req {
     int64_t key_id;                   /* once the key is verified */
     key_limits limits;                /* the key's effective limits */
     bool entered;                     /* holds one of the key's concurrency slots */
+    uint64_t limit_slot;              /* which (limiter_leave) */
     int64_t retry_after;              /* for a 429 of the limiter; 0: --retry-after */
     int64_t reserved;                 /* quota reserved and not yet handed to the request */
     bool llm_refused;                 /* the LLM-token quota is spent */

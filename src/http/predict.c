@@ -151,7 +151,7 @@ static enum MHD_Result enter_limits(struct MHD_Connection *c, http_req *hr, int6
     hr->key_id = id;
     limiter_effective(hr->srv->lim, own, &hr->limits);
     limit_verdict v;
-    int rc = limiter_enter(hr->srv->lim, id, &hr->limits, &v);
+    int rc = limiter_enter(hr->srv->lim, id, &hr->limits, &v, &hr->limit_slot);
     snprintf(hr->rl_policy, sizeof hr->rl_policy, "%s", v.policy);
     snprintf(hr->rl_state, sizeof hr->rl_state, "%s", v.state);
     if (rc != 0) return refuse_limited(c, hr, &v);
@@ -285,6 +285,7 @@ static int validate_options(const stage_set *set, const form *f, sight_error *er
 typedef struct {
     limiter *lim;
     int64_t key_id, reserved;
+    key_limits limits;
     bool done;
 } meter_ctx;
 
@@ -292,14 +293,14 @@ static void meter_commit(void *ctx, const request_usage *u)
 {
     meter_ctx *m = ctx;
     usage_row row = {.requests = 1, .files = u->files, .succeeded = u->succeeded, .failed = u->failed, .megapixels = u->megapixels, .bytes_in = u->bytes_in, .yolo_runs = u->yolo_runs, .ocr_runs = u->ocr_runs, .llm_calls = u->llm_calls, .llm_prompt_tokens = u->llm_prompt_tokens, .llm_completion_tokens = u->llm_completion_tokens};
-    limiter_commit(m->lim, m->key_id, &row, m->reserved);
+    limiter_commit(m->lim, m->key_id, &m->limits, &row, m->reserved);
     m->done = true;
 }
 
 static void meter_free(void *ctx)
 {
     meter_ctx *m = ctx;
-    if (!m->done) limiter_release(m->lim, m->key_id, m->reserved);
+    if (!m->done) limiter_release(m->lim, m->key_id, &m->limits, m->reserved);
     free(m);
 }
 
@@ -316,7 +317,6 @@ static predict_request *build_request(http_req *hr)
         files[i].model = form_take_model(f, i);
         files[i].filename_len = strlen(files[i].filename);
     }
-    size_t nfiles = f->nfiles;
     predict_request *pr = predict_request_new(hr->request_id, f->query, f->params, files, f->nfiles);
     f->query = NULL;
     f->params = NULL;
@@ -331,7 +331,7 @@ static predict_request *build_request(http_req *hr)
     if (m) {
         /* The request owns its reservation from here (released by the
          * commit, or unused when it ends first). */
-        *m = (meter_ctx){hr->srv->lim, hr->key_id, (int64_t)nfiles, false};
+        *m = (meter_ctx){hr->srv->lim, hr->key_id, hr->reserved, hr->limits, false};
         hr->reserved = 0;
         predict_request_set_meter(pr, meter_commit, m, meter_free);
     }
@@ -511,9 +511,9 @@ static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr)
     /* Quotas, now that the files are counted: the whole request or nothing. */
     bool llm_ok = true;
     limit_verdict lv;
-    if (limiter_reserve(s->lim, hr->key_id, &hr->limits, (int64_t)hr->form.nfiles, &llm_ok, &lv) != 0)
-        return refuse_limited(c, hr, &lv);
-    hr->reserved = (int64_t)hr->form.nfiles;
+    int qrc = limiter_reserve(s->lim, hr->key_id, &hr->limits, (int64_t)hr->form.nfiles, &llm_ok, &lv);
+    if (qrc < 0) return refuse_limited(c, hr, &lv);
+    hr->reserved = qrc == 0 ? (int64_t)hr->form.nfiles : 0;
     hr->llm_refused = !llm_ok;
     predict_request *pr = build_request(hr);
     if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
@@ -570,9 +570,10 @@ void predict_cleanup(http_req *hr)
     hr->mp = NULL;
     buf_free(&hr->raw);
     form_free(&hr->form);
-    if (hr->entered) limiter_leave(hr->srv->lim, hr->key_id);
+    if (hr->entered) limiter_leave(hr->srv->lim, hr->key_id, hr->limit_slot);
     hr->entered = false;
-    limiter_release(hr->srv->lim, hr->key_id, hr->reserved); /* refused after reserving: unused */
+    hr->limit_slot = 0;
+    limiter_release(hr->srv->lim, hr->key_id, &hr->limits, hr->reserved); /* refused after reserving: unused */
     hr->reserved = 0;
     if (hr->counted) {
         atomic_fetch_sub(&hr->srv->inflight, 1);

@@ -110,9 +110,14 @@ static enum MHD_Result handle_readyz(struct MHD_Connection *c, http_req *hr)
     if (hr->key_job && !kc_wait(hr->key_job, c)) return MHD_YES;
     if ((hr->key_job ? kc_count(hr->key_job, &n) : keystore_count_active(hr->srv->keys, &n)) != 0)
         return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read");
+    /* --redis: a PING (one timeout at most, then the breaker answers);
+     * not ready only when limited keys would be refused (deny). */
+    const char *redis, *why;
+    if (!limiter_ready(hr->srv->lim, &redis, &why))
+        return reply_error(c, hr, 503, "limits_unavailable", "the limits' Redis cannot be reached (%s)", why);
     size_t len;
     json_t *models = hr->srv->models ? json_incref(hr->srv->models) : json_object();
-    char *body = json_line(json_pack("{s:s,s:I,s:o}", "status", "ready", "active_keys", (json_int_t)n, "models", models), &len);
+    char *body = json_line(json_pack("{s:s,s:I,s:o,s:s}", "status", "ready", "active_keys", (json_int_t)n, "models", models, "redis", redis), &len);
     return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
 }
 

@@ -9,18 +9,14 @@
 #include <time.h>
 
 #include "limits/ledger.h"
+#include "limits/limits_redis.h"
+#include "limits/limits_state.h"
+#include "metrics/metrics.h"
 #include "util/log.h"
 
-/* Per key: few keys, so a chained hash table that only grows. */
-typedef struct kstate {
-    struct kstate *next;
-    int64_t id;
-    double tat;       /* GCRA's theoretical arrival time (wall seconds) */
-    int64_t active;   /* requests holding a slot */
-    int64_t reserved; /* files admitted, not yet in the ledger */
-} kstate;
-
-#define NBUCKETS 256
+/* Redis's connect and command timeout: a limit check costs a request at
+ * most this much when Redis is slow, then the client's breaker fails fast. */
+#define REDIS_TIMEOUT_MS 150
 
 struct limiter {
     keystore *ks;
@@ -28,8 +24,11 @@ struct limiter {
     bool metering;
     limiter_clock now;
     ledger *lg;
-    pthread_mutex_t mu;
-    kstate *buckets[NBUCKETS];
+    limits_state *st;
+    bool redis, deny_on_error;
+    pthread_mutex_t mu;    /* last_error_log */
+    double last_error_log; /* wall seconds; errors are logged once a minute */
+    unsigned long long errors_since_log;
 };
 
 static double real_now(void)
@@ -48,7 +47,8 @@ limiter *limiter_new(keystore *ks, const key_limits *defaults, bool metering, li
     lm->metering = metering;
     lm->now = now ? now : real_now;
     pthread_mutex_init(&lm->mu, NULL);
-    if (metering && !(lm->lg = ledger_start(ks))) {
+    if (!(lm->st = limits_local_new()) || (metering && !(lm->lg = ledger_start(ks)))) {
+        if (lm->st) lm->st->ops->free(lm->st);
         pthread_mutex_destroy(&lm->mu);
         free(lm);
         return NULL;
@@ -56,34 +56,43 @@ limiter *limiter_new(keystore *ks, const key_limits *defaults, bool metering, li
     return lm;
 }
 
+int limiter_use_redis(limiter *lm, const char *url, bool deny, char *err, size_t err_len)
+{
+    redis_url u;
+    if (redis_url_parse(url, &u, err, err_len) != 0) return -1;
+    limits_state *st = limits_redis_new(&u, REDIS_TIMEOUT_MS);
+    if (!st) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    lm->st->ops->free(lm->st);
+    lm->st = st;
+    lm->redis = true;
+    lm->deny_on_error = deny;
+    return 0;
+}
+
+bool limiter_ready(limiter *lm, const char **redis, const char **why)
+{
+    *why = NULL;
+    *redis = "none";
+    if (!lm->redis) return true;
+    const char *p = lm->st->ops->problem(lm->st);
+    *redis = p ? "down" : "up";
+    if (p && lm->deny_on_error) *why = p;
+    return !*why;
+}
+
 void limiter_free(limiter *lm)
 {
     if (!lm) return;
     ledger_stop(lm->lg);
-    for (int i = 0; i < NBUCKETS; i++)
-        for (kstate *k = lm->buckets[i], *nx; k; k = nx) {
-            nx = k->next;
-            free(k);
-        }
+    lm->st->ops->free(lm->st);
     pthread_mutex_destroy(&lm->mu);
     free(lm);
 }
 
 bool limiter_metering(const limiter *lm) { return lm->metering; }
-
-/* With lm->mu held. NULL only when out of memory. */
-static kstate *state_of(limiter *lm, int64_t id)
-{
-    kstate **b = &lm->buckets[(uint64_t)id % NBUCKETS];
-    for (kstate *k = *b; k; k = k->next)
-        if (k->id == id) return k;
-    kstate *k = calloc(1, sizeof *k);
-    if (!k) return NULL;
-    k->id = id;
-    k->next = *b;
-    *b = k;
-    return k;
-}
 
 void limiter_effective(const limiter *lm, const key_limits *own, key_limits *out)
 {
@@ -118,60 +127,81 @@ static void refuse(limit_verdict *v, const char *code, int64_t retry, const char
     v->retry_after = retry < 1 ? 1 : retry;
 }
 
-int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verdict *v)
+/* Redis could not answer for a key with limits: admitted (counted, logged
+ * once a minute) or, with deny, 503. 0 admitted, -1 refused (v filled). */
+static int redis_failed(limiter *lm, limit_verdict *v)
+{
+    metrics_limits_redis_error(lm->deny_on_error);
+    double now = real_now();
+    pthread_mutex_lock(&lm->mu);
+    lm->errors_since_log++;
+    unsigned long long n = 0;
+    if (now - lm->last_error_log >= 60) {
+        n = lm->errors_since_log;
+        lm->errors_since_log = 0;
+        lm->last_error_log = now;
+    }
+    pthread_mutex_unlock(&lm->mu);
+    if (n)
+        log_warn("limits: Redis cannot be reached; %llu limit check(s) since the last report %s", n,
+                 lm->deny_on_error ? "refused (--limits-on-redis-error deny)" : "admitted unchecked");
+    if (!lm->deny_on_error) return 0;
+    v->status = 503;
+    v->code = "limits_unavailable";
+    v->retry_after = 1;
+    snprintf(v->message, sizeof v->message, "this key's limits cannot be checked now; try again");
+    return -1;
+}
+
+int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verdict *v, uint64_t *slot)
 {
     memset(v, 0, sizeof *v);
-    double now = lm->now();
-    pthread_mutex_lock(&lm->mu);
-    kstate *k = state_of(lm, key_id);
-    if (!k) {
-        pthread_mutex_unlock(&lm->mu);
-        v->status = 503;
-        v->code = "out_of_memory";
-        snprintf(v->message, sizeof v->message, "out of memory");
-        return -1;
+    *slot = 0;
+    if (eff->max_concurrent <= 0 && eff->rate <= 0) return 0; /* nothing to count */
+    limits_enter_in in = {.now = lm->now(), .max_active = eff->max_concurrent > 0 ? eff->max_concurrent : 0};
+    int64_t burst = eff->burst > 0 ? eff->burst : eff->rate;
+    if (eff->rate > 0) {
+        /* GCRA: each request moves tat on by T = period / rate; a request is
+         * allowed while tat stays within burst * T of now. */
+        in.T = (double)eff->rate_per_s / (double)eff->rate;
+        in.limit = (double)burst * in.T;
     }
-    if (eff->max_concurrent > 0 && k->active >= eff->max_concurrent) {
-        pthread_mutex_unlock(&lm->mu);
+    limits_enter_out out;
+    if (lm->st->ops->enter(lm->st, key_id, &in, &out) != 0) {
+        if (!lm->redis) {
+            v->status = 503;
+            v->code = "out_of_memory";
+            snprintf(v->message, sizeof v->message, "out of memory");
+            return -1;
+        }
+        return redis_failed(lm, v);
+    }
+    if (out.outcome == ENTER_CONCURRENCY) {
         refuse(v, "concurrency_limited", 1, "this key already has %lld request(s) open, its limit",
                (long long)eff->max_concurrent);
         return -1;
     }
     if (eff->rate > 0) {
-        /* GCRA: each request moves tat on by T = period / rate; a request is
-         * allowed while tat stays within burst * T of now. */
-        double T = (double)eff->rate_per_s / (double)eff->rate;
-        int64_t burst = eff->burst > 0 ? eff->burst : eff->rate;
-        double limit = (double)burst * T;
-        double tat = k->tat > now ? k->tat : now;
-        bool ok = tat + T - now <= limit + 1e-9;
-        if (ok) k->tat = tat = tat + T;
-        double ahead = tat - now; /* how far the bucket is from full */
+        double T = in.T, limit = in.limit, ahead = out.ahead; /* how far the bucket is from full */
         int64_t remaining = (int64_t)floor((limit - ahead) / T + 1e-9);
         if (remaining < 0) remaining = 0;
-        snprintf(v->policy, sizeof v->policy, "\"rate\";q=%lld;w=%lld", (long long)burst,
-                 (long long)ceil(limit));
+        snprintf(v->policy, sizeof v->policy, "\"rate\";q=%lld;w=%lld", (long long)burst, (long long)ceil(limit));
         snprintf(v->state, sizeof v->state, "\"rate\";r=%lld;t=%lld", (long long)remaining,
                  (long long)ceil(ahead - 1e-9));
-        if (!ok) {
-            pthread_mutex_unlock(&lm->mu);
-            refuse(v, "rate_limited", (int64_t)ceil(tat + T - now - limit - 1e-9),
+        if (out.outcome == ENTER_RATE) {
+            refuse(v, "rate_limited", (int64_t)ceil(ahead + T - limit - 1e-6),
                    "this key's rate limit is spent (%lld per %lld s); retry later", (long long)eff->rate,
                    (long long)eff->rate_per_s);
             return -1;
         }
     }
-    k->active++;
-    pthread_mutex_unlock(&lm->mu);
+    *slot = out.slot;
     return 0;
 }
 
-void limiter_leave(limiter *lm, int64_t key_id)
+void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot)
 {
-    pthread_mutex_lock(&lm->mu);
-    kstate *k = state_of(lm, key_id);
-    if (k && k->active > 0) k->active--;
-    pthread_mutex_unlock(&lm->mu);
+    if (slot) lm->st->ops->leave(lm->st, key_id, slot);
 }
 
 static void day_of(double t, char out[11])
@@ -206,14 +236,21 @@ int64_t limits_period_left(double t, int per)
 }
 
 /* Use in the current period from the ledger: files and LLM tokens. */
-static int used_in_period(limiter *lm, int64_t id, double now, int per, int64_t *files, int64_t *tokens)
+typedef struct {
+    limiter *lm;
+    int64_t id;
+    double now;
+} ledger_ctx;
+
+static int used_in_period(void *ctx, int per, int64_t *files, int64_t *tokens)
 {
+    ledger_ctx *c = ctx;
     char from[11], to[11];
-    limits_period_start(now, per, from);
-    day_of(now, to);
+    limits_period_start(c->now, per, from);
+    day_of(c->now, to);
     usage_row *rows = NULL;
     size_t n = 0;
-    if (keystore_usage_get(lm->ks, id, from, to, &rows, &n) != 0) return -1;
+    if (keystore_usage_get(c->lm->ks, c->id, from, to, &rows, &n) != 0) return -1;
     *files = *tokens = 0;
     for (size_t i = 0; i < n; i++) {
         *files += rows[i].files;
@@ -223,51 +260,63 @@ static int used_in_period(limiter *lm, int64_t id, double now, int per, int64_t 
     return 0;
 }
 
+/* The quotas of eff at time now, as the state takes them. */
+static void quota_in(const key_limits *eff, double now, int64_t nfiles, limits_quota_in *q)
+{
+    *q = (limits_quota_in){.nfiles = nfiles,
+                           .quota_images = eff->quota_images > 0 ? eff->quota_images : 0,
+                           .quota_llm = eff->quota_llm_tokens > 0 ? eff->quota_llm_tokens : 0,
+                           .images_per = eff->quota_images_per,
+                           .llm_per = eff->quota_llm_per};
+    limits_period_start(now, q->images_per, q->images_from);
+    limits_period_start(now, q->llm_per, q->llm_from);
+    q->images_left_s = limits_period_left(now, q->images_per);
+    q->llm_left_s = limits_period_left(now, q->llm_per);
+}
+
 int limiter_reserve(limiter *lm, int64_t key_id, const key_limits *eff, int64_t nfiles, bool *llm_ok,
                     limit_verdict *v)
 {
     *llm_ok = true;
     memset(v, 0, sizeof *v);
+    if (eff->quota_images <= 0 && eff->quota_llm_tokens <= 0) return 0; /* nothing to count */
     double now = lm->now();
-    int64_t files = 0, tokens = 0;
-    if (eff->quota_llm_tokens > 0) {
-        if (used_in_period(lm, key_id, now, eff->quota_llm_per, &files, &tokens) != 0) goto store_failed;
-        *llm_ok = tokens < eff->quota_llm_tokens;
+    ledger_ctx lc = {lm, key_id, now};
+    limits_quota_in q;
+    quota_in(eff, now, nfiles, &q);
+    q.ledger = used_in_period;
+    q.ledger_ctx = &lc;
+    limits_quota_out out;
+    bool rfail = false;
+    if (lm->st->ops->reserve(lm->st, key_id, &q, &out, &rfail) != 0) {
+        if (rfail) return redis_failed(lm, v) == 0 ? 1 : -1; /* admitted: nothing reserved */
+        v->status = 503;
+        v->code = "key_store_unavailable";
+        v->retry_after = 1;
+        snprintf(v->message, sizeof v->message, "the usage ledger cannot be read; try again");
+        return -1;
     }
-    if (eff->quota_images > 0 && used_in_period(lm, key_id, now, eff->quota_images_per, &files, &tokens) != 0)
-        goto store_failed;
-    pthread_mutex_lock(&lm->mu);
-    kstate *k = state_of(lm, key_id);
-    if (k && eff->quota_images > 0 && files + k->reserved + nfiles > eff->quota_images) {
-        int64_t left = eff->quota_images - files - k->reserved;
-        pthread_mutex_unlock(&lm->mu);
-        refuse(v, "quota_exceeded", limits_period_left(now, eff->quota_images_per),
+    if (q.quota_llm) *llm_ok = out.tokens < q.quota_llm;
+    if (out.refused) {
+        int64_t left = eff->quota_images - out.files;
+        refuse(v, "quota_exceeded", q.images_left_s,
                "this request's %lld file(s) would go over the key's quota of %lld images per %s (%lld left)",
                (long long)nfiles, (long long)eff->quota_images,
                eff->quota_images_per == QUOTA_MONTH ? "month" : "day", (long long)(left > 0 ? left : 0));
         return -1;
     }
-    if (k) k->reserved += nfiles;
-    pthread_mutex_unlock(&lm->mu);
     return 0;
-store_failed:
-    v->status = 503;
-    v->code = "key_store_unavailable";
-    v->retry_after = 1;
-    snprintf(v->message, sizeof v->message, "the usage ledger cannot be read; try again");
-    return -1;
 }
 
-void limiter_release(limiter *lm, int64_t key_id, int64_t reserved)
+void limiter_release(limiter *lm, int64_t key_id, const key_limits *eff, int64_t reserved)
 {
-    if (reserved <= 0) return;
-    pthread_mutex_lock(&lm->mu);
-    kstate *k = state_of(lm, key_id);
-    if (k) k->reserved = k->reserved > reserved ? k->reserved - reserved : 0;
-    pthread_mutex_unlock(&lm->mu);
+    if (reserved <= 0 || eff->quota_images <= 0) return;
+    limits_quota_in q;
+    quota_in(eff, lm->now(), 0, &q);
+    lm->st->ops->release(lm->st, key_id, &q, reserved);
 }
 
-int limiter_commit(limiter *lm, int64_t key_id, usage_row *row, int64_t reserved)
+int limiter_commit(limiter *lm, int64_t key_id, const key_limits *eff, usage_row *row, int64_t reserved)
 {
     int rc = 0;
     if (lm->lg) {
@@ -275,6 +324,12 @@ int limiter_commit(limiter *lm, int64_t key_id, usage_row *row, int64_t reserved
         limiter_today(lm, row->day);
         rc = ledger_commit(lm->lg, row);
     }
-    limiter_release(lm, key_id, reserved);
+    if (eff->quota_images <= 0 && eff->quota_llm_tokens <= 0) return rc;
+    limits_quota_in q;
+    quota_in(eff, lm->now(), 0, &q);
+    if (rc == 0) /* in the ledger: the shared counters take it too */
+        lm->st->ops->commit(lm->st, key_id, &q, reserved, row->files, row->llm_prompt_tokens + row->llm_completion_tokens);
+    else
+        lm->st->ops->release(lm->st, key_id, &q, reserved);
     return rc;
 }

@@ -3,9 +3,11 @@
  * month, counted from the usage ledger (ledger.h) plus what admitted
  * requests have reserved but not yet committed.
  *
- * State is in this process's memory (rate and concurrency) and in the key
- * store (usage); a cluster would move both behind the key store interface.
- * The clock is injectable so day and month boundaries can be tested. */
+ * What is counted lives behind limits_state.h: in this process's memory
+ * (each node limits on its own), or in Redis (limiter_use_redis), shared
+ * by every node. Use is durable in the key store's ledger either way.
+ * The clock is injectable so day and month boundaries can be tested (the
+ * Redis state takes rates' time from Redis). */
 #ifndef SIGHT_LIMITS_LIMITER_H
 #define SIGHT_LIMITS_LIMITER_H
 
@@ -34,25 +36,38 @@ typedef struct {
 limiter *limiter_new(keystore *ks, const key_limits *defaults, bool metering, limiter_clock now);
 void limiter_free(limiter *lm);
 
+/* Counts in Redis (redis://[:PASSWORD@]HOST:PORT[/DB]) instead of this
+ * process, so that every node shares the limits. deny: while Redis cannot
+ * answer, keys with a limit get 503 limits_unavailable (else they are
+ * admitted; both counted in sight_limits_redis_errors_total). 0, or -1
+ * with err set (a bad URL). Call before the first request. */
+int limiter_use_redis(limiter *lm, const char *url, bool deny, char *err, size_t err_len);
+
+/* Whether the limits can be checked: false (with *why, a code) when Redis
+ * is down and deny is set. *redis: "none", "up" or "down". */
+bool limiter_ready(limiter *lm, const char **redis, const char **why);
+
 /* The limits that apply to a key: its own, else the server's default. */
 void limiter_effective(const limiter *lm, const key_limits *own, key_limits *out);
 
 /* Concurrency, then rate (a request refused for concurrency costs no rate
- * token). 0: admitted, and holding one of the key's slots until
+ * token). 0: admitted, and holding one of the key's slots (*slot) until
  * limiter_leave; -1: refused, v filled. v's headers are filled either way. */
-int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verdict *v);
-void limiter_leave(limiter *lm, int64_t key_id);
+int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verdict *v, uint64_t *slot);
+void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot);
 
 /* Quotas, once the number of files is known: refuses the whole request if
- * nfiles would go over the image quota, else reserves them (until
- * limiter_commit or limiter_release). *llm_ok: the LLM-token quota is not spent. */
+ * nfiles would go over the image quota (-1, v filled), else reserves them
+ * (0; until limiter_commit or limiter_release). 1: admitted unchecked,
+ * nothing reserved (Redis down, --limits-on-redis-error allow).
+ * *llm_ok: the LLM-token quota is not spent. */
 int limiter_reserve(limiter *lm, int64_t key_id, const key_limits *eff, int64_t nfiles, bool *llm_ok,
                     limit_verdict *v);
-void limiter_release(limiter *lm, int64_t key_id, int64_t reserved);
+void limiter_release(limiter *lm, int64_t key_id, const key_limits *eff, int64_t reserved);
 /* Adds use to the ledger for today (UTC; row->day and key_id are filled
  * here) and returns once it is durable; then releases the reservation.
  * 0, or -1 when the commit failed (logged). */
-int limiter_commit(limiter *lm, int64_t key_id, usage_row *row, int64_t reserved);
+int limiter_commit(limiter *lm, int64_t key_id, const key_limits *eff, usage_row *row, int64_t reserved);
 
 /* Today (UTC) per the limiter's clock, YYYY-MM-DD. */
 void limiter_today(const limiter *lm, char out[11]);

@@ -47,6 +47,8 @@ static histogram fetches[FETCH_OUTCOME_COUNT];
 static const char *REFUSED[] = {"rate_limited", "quota_exceeded", "concurrency_limited"};
 #define NREFUSED (sizeof REFUSED / sizeof REFUSED[0])
 static atomic_ullong refused[NREFUSED];
+/* Limit checks that Redis could not answer (--redis): [0] admitted anyway, [1] refused. */
+static atomic_ullong redis_errors[2];
 
 /* The models change only at start and on a reload: a lock is fine. */
 #define MAX_MODELS 64
@@ -108,6 +110,8 @@ void metrics_job_begin(metrics_pool p, double wait)
     ADD(busy[p], 1);
     histogram_observe(&queue_wait[p], &QUEUE_B, wait);
 }
+
+void metrics_limits_redis_error(bool denied) { ADD(redis_errors[denied], 1); }
 
 void metrics_refused(const char *code)
 {
@@ -216,6 +220,10 @@ static int render_counters(buf *b)
                      "Requests refused by a key's rate, quota or concurrency limit, by code.");
     for (size_t i = 0; i < NREFUSED; i++)
         failed |= buf_printf(b, "sight_requests_refused_total{code=\"%s\"} %llu\n", REFUSED[i], GET(refused[i]));
+    failed |= header(b, "sight_limits_redis_errors_total", "counter",
+                     "Limit checks Redis could not answer (--redis), by what the request got.");
+    failed |= buf_printf(b, "sight_limits_redis_errors_total{action=\"allowed\"} %llu\nsight_limits_redis_errors_total{action=\"denied\"} %llu\n",
+                         GET(redis_errors[0]), GET(redis_errors[1]));
     failed |= header(b, "sight_llm_tokens_total", "counter", "Tokens the LLM provider reported, prompt and completion.");
     failed |= buf_printf(b, "sight_llm_tokens_total{direction=\"prompt\"} %llu\nsight_llm_tokens_total{direction=\"completion\"} %llu\n",
                          GET(llm_tokens[0]), GET(llm_tokens[1]));

@@ -4,6 +4,7 @@
 #ifndef SIGHT_METRICS_H
 #define SIGHT_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The label of a request's counter; the HTTP layer maps its own routes onto it. */
@@ -53,6 +54,9 @@ int metrics_inflight(void);
 void metrics_progress_dropped(void);
 /* A request refused by a per-key limit: code rate_limited, quota_exceeded or concurrency_limited. */
 void metrics_refused(const char *code);
+/* A limit check Redis could not answer (--redis): admitted anyway, or denied
+ * (--limits-on-redis-error deny). */
+void metrics_limits_redis_error(bool denied);
 /* A connection cut off by a request deadline (http/conn_guard.c). */
 void metrics_conn_cut(metrics_cut_reason reason);
 /* Connections opened (+1) and closed (-1). */

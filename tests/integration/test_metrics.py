@@ -30,6 +30,7 @@ TYPES = {
     "sight_http_requests": "counter",
     "sight_files": "counter",
     "sight_requests_refused": "counter",
+    "sight_limits_redis_errors": "counter",
     "sight_connections_cut": "counter",
     "sight_llm_tokens": "counter",
     "sight_stream_progress_dropped": "counter",

@@ -13,6 +13,8 @@
 #include "util/clock.h"
 
 static double fake_now;
+static const key_limits nolim = {0};
+static uint64_t slot;
 static double clock_fake(void) { return fake_now; }
 
 static void test_parse(void)
@@ -50,9 +52,9 @@ static void test_rate(keystore *ks)
     limit_verdict v;
     int ok = 0;
     for (int i = 0; i < 45; i++) {
-        if (limiter_enter(lm, 1, &l, &v) == 0) {
+        if (limiter_enter(lm, 1, &l, &v, &slot) == 0) {
             ok++;
-            limiter_leave(lm, 1);
+            limiter_leave(lm, 1, slot);
         } else {
             CHECK_STR(v.code, "rate_limited");
             CHECK_EQ_INT(v.retry_after, 2); /* one token every 2 s */
@@ -61,21 +63,24 @@ static void test_rate(keystore *ks)
     CHECK_EQ_INT(ok, 30);
     CHECK_STR(v.policy, "\"rate\";q=30;w=60");
     fake_now += 2.0; /* one token back */
-    CHECK_EQ_INT(limiter_enter(lm, 1, &l, &v), 0);
-    CHECK_EQ_INT(limiter_enter(lm, 1, &l, &v), -1);
+    CHECK_EQ_INT(limiter_enter(lm, 1, &l, &v, &slot), 0);
+    CHECK_EQ_INT(limiter_enter(lm, 1, &l, &v, &slot), -1);
     /* Burst 5 at 1/s: 5 at once, then one a second. */
     key_limits b = {.rate = 1, .rate_per_s = 1, .burst = 5};
     ok = 0;
-    for (int i = 0; i < 8; i++) ok += limiter_enter(lm, 2, &b, &v) == 0;
+    for (int i = 0; i < 8; i++) ok += limiter_enter(lm, 2, &b, &v, &slot) == 0;
     CHECK_EQ_INT(ok, 5);
     /* Concurrency: a refusal costs no rate token. */
     key_limits c = {.max_concurrent = 2};
-    CHECK_EQ_INT(limiter_enter(lm, 3, &c, &v), 0);
-    CHECK_EQ_INT(limiter_enter(lm, 3, &c, &v), 0);
-    CHECK_EQ_INT(limiter_enter(lm, 3, &c, &v), -1);
+    uint64_t first;
+    CHECK_EQ_INT(limiter_enter(lm, 3, &c, &v, &first), 0);
+    CHECK(first != 0);
+    CHECK_EQ_INT(limiter_enter(lm, 3, &c, &v, &slot), 0);
+    CHECK_EQ_INT(limiter_enter(lm, 3, &c, &v, &slot), -1);
     CHECK_STR(v.code, "concurrency_limited");
-    limiter_leave(lm, 3);
-    CHECK_EQ_INT(limiter_enter(lm, 3, &c, &v), 0);
+    CHECK(slot == 0); /* refused: nothing to leave */
+    limiter_leave(lm, 3, first);
+    CHECK_EQ_INT(limiter_enter(lm, 3, &c, &v, &slot), 0);
     limiter_free(lm);
 }
 
@@ -102,18 +107,18 @@ static void test_quota_rollover(keystore *ks, int64_t id)
     CHECK_STR(v.code, "quota_exceeded");
     CHECK_EQ_INT(v.retry_after, 2);
     usage_row r = {.requests = 1, .files = 6, .llm_prompt_tokens = 80, .llm_completion_tokens = 20};
-    CHECK_EQ_INT(limiter_commit(lm, id, &r, 6), 0);
+    CHECK_EQ_INT(limiter_commit(lm, id, &l, &r, 6), 0);
     CHECK_STR(r.day, "2026-03-31");
     CHECK_EQ_INT(limiter_reserve(lm, id, &l, 4, &llm_ok, &v), 0); /* exactly 10 */
     CHECK(!llm_ok);                                               /* 100 tokens spent */
-    limiter_release(lm, id, 4);
+    limiter_release(lm, id, &l, 4);
     CHECK_EQ_INT(limiter_reserve(lm, id, &l, 5, &llm_ok, &v), -1);
 
     fake_now += 2.0; /* 2026-04-01 00:00:00: a new day and a new month */
     CHECK_EQ_INT(limiter_reserve(lm, id, &l, 10, &llm_ok, &v), 0);
     CHECK(llm_ok);
     r = (usage_row){.requests = 1, .files = 10};
-    CHECK_EQ_INT(limiter_commit(lm, id, &r, 10), 0);
+    CHECK_EQ_INT(limiter_commit(lm, id, &l, &r, 10), 0);
     CHECK_STR(r.day, "2026-04-01");
     usage_row *rows;
     size_t n;
@@ -138,7 +143,7 @@ static void *committer(void *p)
     thr_arg *a = p;
     for (int i = 0; i < 50; i++) {
         usage_row r = {.requests = 1, .files = 2, .megapixels = 0.5};
-        limiter_commit(a->lm, a->id, &r, 0);
+        limiter_commit(a->lm, a->id, &nolim, &r, 0);
     }
     return NULL;
 }
@@ -218,7 +223,7 @@ static void measure_commit_latency(void)
     double t = clock_s();
     for (int i = 0; i < 200; i++) {
         usage_row r = {.requests = 1, .files = 1};
-        limiter_commit(lm, 1, &r, 0);
+        limiter_commit(lm, 1, &nolim, &r, 0);
     }
     printf("ledger: %.3f ms per commit, one request at a time (file store, WAL)\n", (clock_s() - t) * 1000 / 200);
     limiter_free(lm);
