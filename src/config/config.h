@@ -65,6 +65,7 @@ typedef struct {
     int llm_concurrency;       /* provider calls at once */
     key_limits default_limits; /* for keys without their own (0 = none) */
     bool metering;             /* record each request's use in the ledger */
+    int ledger_timeout_s;      /* wait for a ledger commit; failing this long: not ready */
 } sight_config;
 
 void config_defaults(sight_config *c);

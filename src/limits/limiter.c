@@ -48,7 +48,7 @@ limiter *limiter_new(keystore *ks, const key_limits *defaults, bool metering, li
     lm->metering = metering;
     lm->now = now ? now : real_now;
     pthread_mutex_init(&lm->mu, NULL);
-    if (metering && !(lm->lg = ledger_start(ks))) {
+    if (metering && !(lm->lg = ledger_start(ks, 0))) {
         pthread_mutex_destroy(&lm->mu);
         free(lm);
         return NULL;
@@ -70,6 +70,10 @@ void limiter_free(limiter *lm)
 }
 
 bool limiter_metering(const limiter *lm) { return lm->metering; }
+
+void limiter_set_ledger_timeout(limiter *lm, double timeout_s) { ledger_set_timeout(lm->lg, timeout_s); }
+
+int limiter_ledger_health(limiter *lm, char *why, size_t len) { return ledger_health(lm->lg, why, len); }
 
 /* With lm->mu held. NULL only when out of memory. */
 static kstate *state_of(limiter *lm, int64_t id)
