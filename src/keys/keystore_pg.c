@@ -17,6 +17,8 @@
 #include "util/clock.h"
 #include "util/log.h"
 
+#include <poll.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,11 @@
  * retries, a verify answers 503. */
 #define STATEMENT_OPTIONS "-c statement_timeout=5000 -c lock_timeout=3000"
 #define RECONNECT_PAUSE_S 1.0
+/* The client's own bound on one statement's answer, past the server's
+ * statement_timeout: a server that is frozen (stopped, swapping) still has
+ * its kernel acknowledge our packets, so neither TCP timeouts nor keepalives
+ * notice it. The connection is dropped then. */
+#define ANSWER_TIMEOUT_MS 8000
 
 /* Ordered: migration i brings the schema to version i + 1. Never edit one
  * that has shipped; append. */
@@ -189,24 +196,57 @@ static void pg_put(pg_ks *s, pg_slot *slot, bool broken)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* PQexecPrepared with a deadline: the last result, or NULL when the answer
+ * did not come in time (*timed_out) or the connection failed. */
+static PGresult *exec_bounded(PGconn *c, const char *name, int n, const char *const *vals, bool *timed_out)
+{
+    *timed_out = false;
+    if (!PQsendQueryPrepared(c, name, n, vals, NULL, NULL, 0)) return NULL;
+    double deadline = clock_s() + ANSWER_TIMEOUT_MS / 1000.0;
+    PGresult *last = NULL;
+    for (;;) {
+        while (PQisBusy(c)) {
+            int left = (int)((deadline - clock_s()) * 1000);
+            struct pollfd pfd = {PQsocket(c), POLLIN, 0};
+            int pr = left > 0 ? poll(&pfd, 1, left) : 0;
+            if (pr == 0 || (pr < 0 && errno != EINTR)) {
+                *timed_out = true;
+                PQclear(last);
+                return NULL;
+            }
+            if (pr > 0 && !PQconsumeInput(c)) {
+                PQclear(last);
+                return NULL;
+            }
+        }
+        PGresult *r = PQgetResult(c);
+        if (!r) break;
+        PQclear(last);
+        last = r;
+    }
+    return last;
+}
+
 PGresult *pg_exec(pg_ks *s, const char *name, int n, const char *const *vals, ExecStatusType want, bool retry)
 {
     for (int attempt = 0; attempt < (retry ? 3 : 1); attempt++) {
         pg_slot *slot = pg_get(s);
         if (!slot) return NULL;
-        PGresult *r = PQexecPrepared(slot->conn, name, n, vals, NULL, NULL, 0);
+        bool timed_out;
+        PGresult *r = exec_bounded(slot->conn, name, n, vals, &timed_out);
         if (PQresultStatus(r) == want) {
             pg_put(s, slot, false);
             return r;
         }
         /* A pooled connection the server closed (a restart) only shows its
          * state once used; then the statement goes again on a new one. */
-        bool broken = PQstatus(slot->conn) != CONNECTION_OK;
+        bool broken = timed_out || PQstatus(slot->conn) != CONNECTION_OK;
         char msg[300];
-        one_line(PQerrorMessage(slot->conn), msg, sizeof msg);
+        one_line(timed_out ? "no answer in time" : PQerrorMessage(slot->conn), msg, sizeof msg);
         PQclear(r);
         pg_put(s, slot, broken);
-        if (!broken || attempt + 1 == (retry ? 3 : 1)) {
+        /* A server that did not answer in time is not asked again now. */
+        if (!broken || timed_out || attempt + 1 == (retry ? 3 : 1)) {
             log_error("key store: %s on PostgreSQL %s failed: %s", name, s->masked, msg);
             return NULL;
         }

@@ -17,6 +17,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -111,6 +112,30 @@ class PgService:
         if self.running:
             self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop", check=False)
             self.running = False
+
+    def pids(self):
+        """The postmaster and its children (backends, checkpointer, ...)."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        kids = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    # Field 4 of /proc/PID/stat, after the parenthesised name.
+                    if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == main:
+                        kids.append(int(d.name))
+                except (OSError, ValueError, IndexError):
+                    pass
+        return [main, *kids]
+
+    def freeze(self):
+        """SIGSTOP every process of the server: it stops answering, but the
+        kernel still accepts connections and acknowledges packets."""
+        for pid in self.pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self):
+        for pid in self.pids():
+            os.kill(pid, signal.SIGCONT)
 
     def psql(self, sql, db="postgres"):
         r = self._run("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", str(self.dir), "-p",

@@ -237,3 +237,25 @@ def test_ledger_down_past_the_bound_refuses_work_then_recovers(tmp_path, pg, db_
     finally:
         pg.start() if not pg.running else None
         assert s.stop() == 0, s.log_text()[-3000:]
+
+
+def test_frozen_postgres_costs_seconds_not_a_hang(tmp_path, pg, db_url):
+    s = Server(tmp_path, db=db_url)
+    try:
+        assert predict(s.url, s.key)[1][-1]["status"] == "complete"
+        pg.freeze()
+        try:
+            t = time.time()
+            r, _ = predict(s.url, s.key, timeout=60)
+            took = time.time() - t
+            assert r.status_code == 503 and r.json()["detail"]["code"] == "key_store_unavailable", r.text
+            assert took < 20, took  # the client's own answer timeout (8 s), not a hang
+            assert wait_until(lambda: httpx.get(s.url + "/readyz", timeout=5).status_code == 503, timeout=30)
+            assert httpx.get(s.url + "/healthz", timeout=5).status_code == 200  # the process itself is fine
+        finally:
+            pg.thaw()
+        assert wait_until(lambda: httpx.get(s.url + "/readyz").status_code == 200, timeout=30), s.log_text()[-3000:]
+        assert predict(s.url, s.key)[1][-1]["status"] == "complete"
+        assert ledger(db_url)["requests"] == 2
+    finally:
+        assert s.stop() == 0, s.log_text()[-3000:]
