@@ -259,3 +259,22 @@ def test_frozen_postgres_costs_seconds_not_a_hang(tmp_path, pg, db_url):
         assert ledger(db_url)["requests"] == 2
     finally:
         assert s.stop() == 0, s.log_text()[-3000:]
+
+
+def test_two_nodes_share_keys_and_ledger(tmp_path, db_url):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Server(tmp_path / "a", db=db_url)
+    b = Server(tmp_path / "b", db=db_url)  # creates a second key, "test" too
+    try:
+        for s in (a, b):
+            for k in (a.key, b.key):
+                assert predict(s.url, k)[1][-1]["status"] == "complete"
+        rep = json.loads(cli("usage", "--json", db=db_url).stdout)
+        assert [k["usage"][-1]["requests"] for k in rep] == [2, 2]
+        # A key revoked through either node's database is refused by both.
+        cli("keys", "revoke", str(rep[1]["key"]["id"]), db=db_url)
+        assert [predict(s.url, b.key)[0].status_code for s in (a, b)] == [401, 401]
+        assert [predict(s.url, a.key)[0].status_code for s in (a, b)] == [200, 200]
+    finally:
+        assert a.stop() == 0 and b.stop() == 0
