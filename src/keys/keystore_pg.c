@@ -177,8 +177,9 @@ unavailable:
     return NULL;
 }
 
-/* broken: the connection failed; it and the idle ones (a restarted server
- * broke them all) are closed, to be made afresh. */
+/* broken: the connection failed; it and the idle ones are closed, to be
+ * made afresh on demand: a restarted server broke them all, and an idle
+ * connection shows that only when next used (one failure per connection). */
 static void pg_put(pg_ks *s, pg_slot *slot, bool broken)
 {
     pthread_mutex_lock(&s->mu);
@@ -186,7 +187,7 @@ static void pg_put(pg_ks *s, pg_slot *slot, bool broken)
         PQfinish(slot->conn);
         slot->conn = NULL;
         for (int i = 0; i < PG_POOL; i++)
-            if (!s->slot[i].busy && s->slot[i].conn && PQstatus(s->slot[i].conn) != CONNECTION_OK) {
+            if (!s->slot[i].busy && s->slot[i].conn) {
                 PQfinish(s->slot[i].conn);
                 s->slot[i].conn = NULL;
             }
