@@ -16,6 +16,7 @@
 #include "detect/model_registry.h"
 #include "http/server.h"
 #include "image/decode.h"
+#include "keys/db_url.h"
 #include "keys/keystore.h"
 #include "llm/llm.h"
 #include "ocr/ocr.h"
@@ -101,13 +102,14 @@ static void close_all(services *sv)
 
 static int start_all(const sight_config *cfg, services *sv)
 {
-    char msg[1024] = "";
-    if (!(sv->ks = keystore_open_sqlite(cfg->db_path, msg, sizeof msg))) {
-        log_error("cannot open the key store %s: %s", cfg->db_path, msg);
+    char msg[1024] = "", shown[sizeof cfg->db_path];
+    db_url_mask(cfg->db_path, shown, sizeof shown);
+    if (!(sv->ks = keystore_open(cfg->db_path, msg, sizeof msg))) {
+        log_error("cannot open the key store %s: %s", shown, msg);
         return -1;
     }
     if (cfg->create_first_key && ensure_first_key(sv->ks) != 0) {
-        log_error("cannot create the first API key in %s", cfg->db_path);
+        log_error("cannot create the first API key in %s", shown);
         return -1;
     }
     if (!(sv->lim = limiter_new(sv->ks, &cfg->default_limits, cfg->metering, NULL))) {
@@ -119,6 +121,7 @@ static int start_all(const sight_config *cfg, services *sv)
         log_error("%s", msg); /* never the URL: it may hold a password */
         return -1;
     }
+    limiter_set_ledger_timeout(sv->lim, cfg->ledger_timeout_s);
     int fatal;
     sv->reg = model_registry_open(cfg, &fatal, msg, sizeof msg);
     if (fatal) {
@@ -227,9 +230,11 @@ static int serve(int argc, char **argv)
         curl_global_cleanup();
         return 1;
     }
+    char shown[sizeof cfg.db_path];
+    db_url_mask(cfg.db_path, shown, sizeof shown);
     log_info("sightd %s listening on http://%s%s%s:%u (workers %d, key store %s, OCR models %s)", SIGHT_VERSION,
              strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host, strchr(cfg.listen_host, ':') ? "]" : "",
-             server_port(sv.srv), cfg.workers, cfg.db_path, cfg.ocr_dir);
+             server_port(sv.srv), cfg.workers, shown, cfg.ocr_dir);
 
     int sig = 0;
     while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) model_registry_reload(sv.reg);

@@ -38,6 +38,7 @@ func main() {
 	backoff := flag.Duration("backoff", 100*time.Millisecond, "load mode: a client's pause after a 429")
 	rssSlack := flag.Float64("rss-slack", 0.10, "load mode: fail when after-RSS > idle-RSS x (1 + this)")
 	deepstack := flag.Bool("deepstack", false, "send DeepStack's form (image, api_key) and read its JSON answer")
+	meta := flag.String("meta", `{"is_yolo": true, "is_llm": false}`, "the file's metadata (is_yolo false: decode only, a quick request)")
 	flag.Parse()
 
 	img, err := os.ReadFile(*file)
@@ -45,7 +46,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	ctype, payload := formBody(*key, *file, img)
+	ctype, payload := formBody(*key, *file, img, *meta)
 	if *deepstack {
 		ctype, payload = deepstackBody(*key, *file, img)
 	}
@@ -163,12 +164,12 @@ func main() {
 	}
 }
 
-// formBody is the v1 multipart body: the key, one file, is_yolo true.
-func formBody(key, name string, img []byte) (string, []byte) {
+// formBody is the v1 multipart body: the key, one file and its metadata.
+func formBody(key, name string, img []byte, meta string) (string, []byte) {
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
 	_ = w.WriteField("api_key", key)
-	_ = w.WriteField("metadata", `{"is_yolo": true, "is_llm": false}`)
+	_ = w.WriteField("metadata", meta)
 	part, _ := w.CreateFormFile("files", filepath.Base(name))
 	part.Write(img)
 	w.Close()

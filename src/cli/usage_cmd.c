@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "keys/db_url.h"
 #include "keys/keystore.h"
 #include "limits/usage_report.h"
 
@@ -63,9 +64,11 @@ int usage_command(int argc, char **argv)
     }
 
     char err[256] = "";
-    keystore *ks = keystore_open_sqlite(cfg.db_path, err, sizeof err);
+    keystore *ks = keystore_open(cfg.db_path, err, sizeof err);
     if (!ks) {
-        fprintf(stderr, "sightd: cannot open key store %s: %s\n", cfg.db_path, err);
+        char shown[sizeof cfg.db_path];
+        db_url_mask(cfg.db_path, shown, sizeof shown);
+        fprintf(stderr, "sightd: cannot open key store %s: %s\n", shown, err);
         return 1;
     }
     key_info *keys = NULL;

@@ -42,7 +42,7 @@ enum { LIM_RATE,
 static const opt_def OPTS[] = {
     {"listen", "SIGHT_LISTEN", OPT_HOSTPORT, 0, 0, 0, 0, "address to listen on, HOST:PORT (default 127.0.0.1:8080)"},
     {"data-dir", "SIGHT_DATA_DIR", OPT_STR, OFF(data_dir), SZ(data_dir), 0, 0, "writable state, the key store (default: data/ in a build tree, " PATHS_INSTALLED_DATA_DIR " installed)"},
-    {"db", "SIGHT_DB", OPT_STR, OFF(db_path), SZ(db_path), 0, 0, "SQLite key store (default DATA_DIR/sight.db)"},
+    {"db", "SIGHT_DB", OPT_STR, OFF(db_path), SZ(db_path), 0, 0, "key store: a SQLite file, or a PostgreSQL URL postgresql://USER:PASS@HOST:PORT/DB (default DATA_DIR/sight.db)"},
     {"workers", "SIGHT_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "files worked on at once, all requests together (default: number of CPUs)"},
     {"max-inflight", "SIGHT_MAX_INFLIGHT", OPT_INT, OFF(max_inflight), 0, 1, 100000, "prediction requests accepted at once; more get 429 (default 64)"},
     {"max-connections", "SIGHT_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), 0, 4, 1000000, "open HTTP connections; lowered to what the open-file limit allows (default 10000)"},
@@ -92,6 +92,7 @@ static const opt_def OPTS[] = {
     {"metering", "SIGHT_METERING", OPT_BOOL, OFF(metering), 0, 0, 0, "record each request's use per key and day (GET /api/v1/usage; needed by quotas) (default true)"},
     {"redis", "SIGHT_REDIS", OPT_STR, OFF(redis_url), SZ(redis_url), 0, 0, "redis://[:PASSWORD@]HOST:PORT[/DB]: rate, open-request and quota counters shared by every node (default none: limits per node)"},
     {"limits-on-redis-error", "SIGHT_LIMITS_ON_REDIS_ERROR", OPT_REDIS_ERR, OFF(limits_deny_on_redis_error), 0, 0, 0, "allow or deny requests of limited keys while Redis cannot be reached (default allow)"},
+    {"ledger-timeout", "SIGHT_LEDGER_TIMEOUT", OPT_INT, OFF(ledger_timeout_s), 0, 1, 3600, "seconds a request waits for its use to be committed, and the ledger may fail to commit before the server refuses new work with 503 (default 30)"},
     {"create-first-key", "SIGHT_CREATE_FIRST_KEY", OPT_BOOL, OFF(create_first_key), 0, 0, 0, "on start, create and print a key if the store has none active"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
@@ -112,6 +113,7 @@ void config_defaults(sight_config *c)
     c->max_pixels = 50000000;
     c->client_timeout_s = 60;
     c->shutdown_timeout_s = 30;
+    c->ledger_timeout_s = 30;
     c->header_timeout_s = 20;
     c->body_timeout_s = 20;
     c->body_min_rate = 500;

@@ -67,6 +67,7 @@ typedef struct {
     bool metering;                   /* record each request's use in the ledger */
     char redis_url[512];             /* limits' shared state; "" = in this process */
     bool limits_deny_on_redis_error; /* Redis down: 503 for limited keys (else admit) */
+    int ledger_timeout_s;            /* wait for a ledger commit; failing this long: not ready */
 } sight_config;
 
 void config_defaults(sight_config *c);

@@ -24,11 +24,12 @@ struct server {
     unsigned port;
     atomic_int inflight; /* prediction requests being received or streamed */
     atomic_bool shutting_down;
-    int abort_fd;           /* eventfd, readable once streams must end now */
-    conn_guard *guard;      /* header and body deadlines */
-    atomic_bool aborting;   /* set just before abort_fd becomes readable */
-    struct conn_waiter *cw; /* resumes suspended streams and batches */
-    struct key_checker *kc; /* API key checks off the HTTP threads */
+    int abort_fd;              /* eventfd, readable once streams must end now */
+    conn_guard *guard;         /* header and body deadlines */
+    atomic_bool aborting;      /* set just before abort_fd becomes readable */
+    struct conn_waiter *cw;    /* resumes suspended streams and batches */
+    struct key_checker *kc;    /* API key checks off the HTTP threads */
+    struct store_probe *probe; /* the key store's reachability, for /readyz */
     bool tls;
     char *tls_cert_pem, *tls_key_pem; /* kept for the daemon's life */
     json_t *models;                   /* what serves detection and OCR, for /readyz */

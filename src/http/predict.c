@@ -211,6 +211,9 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     hr->expect_continue = expect && !strcasecmp(expect, "100-continue");
     if (atomic_load(&s->shutting_down))
         return refuse(c, hr, 503, "shutting_down", "the server is shutting down");
+    char why[160];
+    if (limiter_ledger_health(s->lim, why, sizeof why) != 0)
+        return refuse(c, hr, 503, "ledger_unavailable", "%s; try again later", why);
     if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
         atomic_fetch_sub(&s->inflight, 1);
         return refuse(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
@@ -289,12 +292,13 @@ typedef struct {
     bool done;
 } meter_ctx;
 
-static void meter_commit(void *ctx, const request_usage *u)
+static int meter_commit(void *ctx, const request_usage *u)
 {
     meter_ctx *m = ctx;
     usage_row row = {.requests = 1, .files = u->files, .succeeded = u->succeeded, .failed = u->failed, .megapixels = u->megapixels, .bytes_in = u->bytes_in, .yolo_runs = u->yolo_runs, .ocr_runs = u->ocr_runs, .llm_calls = u->llm_calls, .llm_prompt_tokens = u->llm_prompt_tokens, .llm_completion_tokens = u->llm_completion_tokens};
-    limiter_commit(m->lim, m->key_id, &m->limits, &row, m->reserved);
+    int rc = limiter_commit(m->lim, m->key_id, &m->limits, &row, m->reserved);
     m->done = true;
+    return rc;
 }
 
 static void meter_free(void *ctx)
@@ -398,6 +402,7 @@ static enum MHD_Result batch_continue(struct MHD_Connection *c, http_req *hr)
         return MHD_YES; /* the daemon is being stopped */
     }
     json_t *files = json_array(), *complete = NULL;
+    bool unmetered = false;
     for (size_t i = 0; i < predict_request_nfiles(pr); i++) json_array_append_new(files, json_null());
     char *save = NULL;
     for (char *line = strtok_r(text->data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -409,9 +414,20 @@ static enum MHD_Result batch_continue(struct MHD_Connection *c, http_req *hr)
             complete = ev;
             continue;
         }
+        if (st && !strcmp(st, "error") && !json_object_get(ev, "index")) {
+            unmetered = true; /* the request's own last line: its use is not recorded */
+            json_decref(ev);
+            continue;
+        }
         if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < predict_request_nfiles(pr))
             json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
+    }
+    if (unmetered) {
+        json_decref(complete);
+        json_decref(files);
+        return reply_error(c, hr, 503, "ledger_unavailable",
+                           "the usage ledger cannot be written; the request's use was not recorded in time");
     }
     if (hr->route == ROUTE_DEEPSTACK) {
         json_decref(complete);

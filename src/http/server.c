@@ -22,6 +22,7 @@
 #include "http/pem_file.h"
 #include "http/request_check.h"
 #include "http/static_files.h"
+#include "keys/store_probe.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -104,17 +105,19 @@ static enum MHD_Result handle_readyz(struct MHD_Connection *c, http_req *hr)
 {
     if (atomic_load(&hr->srv->shutting_down))
         return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+    char why[160];
+    if (limiter_ledger_health(hr->srv->lim, why, sizeof why) != 0)
+        return reply_error(c, hr, 503, "ledger_unavailable", "%s", why);
     int64_t n;
-    /* Counted on a key_check thread (SQLite), the connection suspended meanwhile. */
-    if (!hr->key_job) hr->key_job = kc_submit(hr->srv->kc, NULL);
-    if (hr->key_job && !kc_wait(hr->key_job, c)) return MHD_YES;
-    if ((hr->key_job ? kc_count(hr->key_job, &n) : keystore_count_active(hr->srv->keys, &n)) != 0)
+    /* The store's reachability as checked within the last second by its
+     * probe thread: a load balancer's probes cost no query each. */
+    if (store_probe_get(hr->srv->probe, &n) != 0)
         return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read");
     /* --redis: a PING (one timeout at most, then the breaker answers);
      * not ready only when limited keys would be refused (deny). */
-    const char *redis, *why;
-    if (!limiter_ready(hr->srv->lim, &redis, &why))
-        return reply_error(c, hr, 503, "limits_unavailable", "the limits' Redis cannot be reached (%s)", why);
+    const char *redis, *redis_why;
+    if (!limiter_ready(hr->srv->lim, &redis, &redis_why))
+        return reply_error(c, hr, 503, "limits_unavailable", "the limits' Redis cannot be reached (%s)", redis_why);
     size_t len;
     json_t *models = hr->srv->models ? json_incref(hr->srv->models) : json_object();
     char *body = json_line(json_pack("{s:s,s:I,s:o,s:s}", "status", "ready", "active_keys", (json_int_t)n, "models", models, "redis", redis), &len);
@@ -472,7 +475,8 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
             goto fail;
     }
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
-    if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) || !(s->kc = kc_start(keys, 2))) {
+    if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) || !(s->kc = kc_start(keys, 2)) ||
+        !(s->probe = store_probe_start(keys, 1.0))) {
         log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }
@@ -527,6 +531,7 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
              cfg->max_connections, cfg->max_connections_per_ip ? "" : " (no per-address limit)");
     return s;
 fail:
+    store_probe_stop(s->probe);
     kc_stop(s->kc);
     kc_free(s->kc);
     cw_stop(s->cw);
@@ -586,6 +591,7 @@ void server_shutdown(server *s)
     /* libmicrohttpd must not be stopped with a connection suspended: finish
      * the key checks and resume every waiting stream first. */
     kc_stop(s->kc);
+    store_probe_stop(s->probe);
     cw_release_all(s->cw);
     MHD_stop_daemon(s->daemon);
     /* After the daemon: its "closed" notifications still use the guard. */

@@ -63,6 +63,10 @@ typedef struct {
     /* Key id's rows for days from..to (YYYY-MM-DD, inclusive), ascending, only
      * days with use; the caller free()s *out. 0 ok, -1 error. */
     int (*usage_get)(keystore *ks, int64_t id, const char *from, const char *to, usage_row **out, size_t *n);
+    /* A number that changes whenever a key is created or revoked or its
+     * limits change (from any process), so a cache of verified keys can poll
+     * it cheaply. 0 ok, -1 error. */
+    int (*keys_version)(keystore *ks, int64_t *out);
 } keystore_ops;
 
 struct keystore {
@@ -72,6 +76,15 @@ struct keystore {
 /* Opens (creating parent directory, file and schema as needed) a SQLite store.
  * Returns NULL and fills err on failure. */
 keystore *keystore_open_sqlite(const char *path, char *err, size_t err_len);
+
+/* Opens a PostgreSQL store (libpq URL postgresql://user:pass@host:port/db),
+ * applying the schema's migrations under an advisory lock, so several
+ * servers may start at once. */
+keystore *keystore_open_pg(const char *url, char *err, size_t err_len);
+
+/* keystore_open_pg for a postgresql:// or postgres:// URL, else
+ * keystore_open_sqlite. err never holds a password. */
+keystore *keystore_open(const char *url_or_path, char *err, size_t err_len);
 
 /* Key text: "sk_" followed by 43 URL-safe base64 characters (32 random bytes). */
 #define KEYSTORE_KEY_MAX 64
@@ -106,6 +119,10 @@ static inline int keystore_usage_get(keystore *ks, int64_t id, const char *from,
                                      size_t *n)
 {
     return ks->ops->usage_get(ks, id, from, to, out, n);
+}
+static inline int keystore_keys_version(keystore *ks, int64_t *v)
+{
+    return ks->ops->keys_version ? ks->ops->keys_version(ks, v) : -1;
 }
 static inline int keystore_count_active(keystore *ks, int64_t *n) { return ks->ops->count_active(ks, n); }
 

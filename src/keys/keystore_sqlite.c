@@ -10,14 +10,13 @@
  * another process is refused on the next request. WAL lets those reads run
  * while `sightd keys` writes from another connection. */
 #include "keys/keystore.h"
+#include "keys/key_text.h"
 #include "keys/keystore_sqlite_internal.h"
-#include "keys/sha256_hex.h"
 #include "util/array.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -28,17 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KEY_RAND_BYTES 32
-#define KEY_LEN (3 + 43) /* "sk_" + base64url(32 bytes), unpadded */
-#define KEY_PREFIX_LEN 8 /* shown by `keys list`; reveals 30 of 256 random bits */
-#define KEY_NAME_MAX 100
 #define TOUCH_INTERVAL 60 /* seconds between last_used_at writes per key */
 /* The last_used_at write is best effort and runs under the mutex every
  * verify waits on, so it must not wait long for another writer. */
 #define TOUCH_BUSY_TIMEOUT_MS 50
 #define SCHEMA_VERSION 2
-
-_Static_assert(KEY_LEN <= KEYSTORE_KEY_MAX, "key must fit KEYSTORE_KEY_MAX");
 
 
 static int64_t now(void) { return (int64_t)time(NULL); }
@@ -51,66 +44,6 @@ static void set_err(char *err, size_t len, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, len, fmt, ap);
     va_end(ap);
-}
-
-/* ---- key text and names ---- */
-
-static void base64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned long v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 | in[i + 2];
-        *out++ = A[v >> 18 & 63];
-        *out++ = A[v >> 12 & 63];
-        *out++ = A[v >> 6 & 63];
-        *out++ = A[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned long v = (unsigned long)in[i] << 16;
-        *out++ = A[v >> 18 & 63];
-        *out++ = A[v >> 12 & 63];
-    } else if (n - i == 2) {
-        unsigned long v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8;
-        *out++ = A[v >> 18 & 63];
-        *out++ = A[v >> 12 & 63];
-        *out++ = A[v >> 6 & 63];
-    }
-    *out = '\0';
-}
-
-/* Names are printed by `keys list` and written into JSON, so only
- * well-formed UTF-8 without C0/C1 control characters is accepted. */
-static int name_ok(const char *s)
-{
-    if (!s) return 0;
-    size_t n = strnlen(s, KEY_NAME_MAX + 1);
-    if (n == 0 || n > KEY_NAME_MAX) return 0;
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        unsigned c = *p;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f) return 0;
-            p++;
-            continue;
-        }
-        size_t len;
-        unsigned long cp;
-        if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-        else return 0;
-        if ((size_t)(end - p) < len) return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[k] & 0xc0) != 0x80) return 0;
-            cp = cp << 6 | (p[k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-            return 0;
-        p += len;
-    }
-    return 1;
 }
 
 /* ---- operations ---- */
@@ -137,20 +70,11 @@ static int ks_create(keystore *base, const char *name, char *key_out, size_t key
 {
     sqlite_ks *s = (sqlite_ks *)base;
     if (key_out && key_out_len) key_out[0] = '\0';
-    if (!name_ok(name) || !key_out || key_out_len < KEY_LEN + 1) return -1;
+    if (!key_name_ok(name) || !key_out || key_out_len < KEY_LEN + 1) return -1;
 
-    unsigned char raw[KEY_RAND_BYTES];
     char key[KEY_LEN + 1], hash[65], prefix[KEY_PREFIX_LEN + 1];
-    if (RAND_bytes(raw, sizeof raw) != 1) return -1;
-    memcpy(key, "sk_", 3);
-    base64url(raw, sizeof raw, key + 3);
-    OPENSSL_cleanse(raw, sizeof raw);
-    sha256_hex(key, KEY_LEN, hash);
-    memcpy(prefix, key, KEY_PREFIX_LEN);
-    prefix[KEY_PREFIX_LEN] = '\0';
-
     int rc = -1;
-    if (hash[0]) {
+    if (key_generate(key, hash, prefix) == 0) {
         pthread_mutex_lock(&s->mu);
         sqlite3_stmt *st = s->insert;
         if (sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
@@ -241,15 +165,9 @@ static int ks_revoke(keystore *base, int64_t id)
 static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out, key_limits *limits_out)
 {
     sqlite_ks *s = (sqlite_ks *)base;
-    /* Garbage never reaches the database: cheap to refuse, and a flood of
-     * bogus headers then costs no SQLite work. */
-    if (!key) return KEY_UNKNOWN;
-    size_t len = strnlen(key, KEYSTORE_KEY_MAX + 1);
-    if (len == 0 || len > KEYSTORE_KEY_MAX || strncmp(key, "sk_", 3) != 0) return KEY_UNKNOWN;
-
     char hash[65];
-    sha256_hex(key, len, hash);
-    if (!hash[0]) return KEY_ERROR;
+    int h = key_hash_for_lookup(key, hash);
+    if (h <= 0) return h == 0 ? KEY_UNKNOWN : KEY_ERROR;
 
     key_verdict v = KEY_ERROR;
     int64_t id = 0, t = now();

@@ -47,7 +47,7 @@ limiter *limiter_new(keystore *ks, const key_limits *defaults, bool metering, li
     lm->metering = metering;
     lm->now = now ? now : real_now;
     pthread_mutex_init(&lm->mu, NULL);
-    if (!(lm->st = limits_local_new()) || (metering && !(lm->lg = ledger_start(ks)))) {
+    if (!(lm->st = limits_local_new()) || (metering && !(lm->lg = ledger_start(ks, 0)))) {
         if (lm->st) lm->st->ops->free(lm->st);
         pthread_mutex_destroy(&lm->mu);
         free(lm);
@@ -93,6 +93,10 @@ void limiter_free(limiter *lm)
 }
 
 bool limiter_metering(const limiter *lm) { return lm->metering; }
+
+void limiter_set_ledger_timeout(limiter *lm, double timeout_s) { ledger_set_timeout(lm->lg, timeout_s); }
+
+int limiter_ledger_health(limiter *lm, char *why, size_t len) { return ledger_health(lm->lg, why, len); }
 
 void limiter_effective(const limiter *lm, const key_limits *own, key_limits *out)
 {

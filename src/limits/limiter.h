@@ -12,6 +12,7 @@
 #define SIGHT_LIMITS_LIMITER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "keys/keystore.h"
@@ -72,6 +73,11 @@ int limiter_commit(limiter *lm, int64_t key_id, const key_limits *eff, usage_row
 /* Today (UTC) per the limiter's clock, YYYY-MM-DD. */
 void limiter_today(const limiter *lm, char out[11]);
 bool limiter_metering(const limiter *lm);
+/* The ledger's bound (ledger.h): how long a request waits for its commit,
+ * and how long commits may fail before limiter_ledger_health reports it. */
+void limiter_set_ledger_timeout(limiter *lm, double timeout_s);
+/* 0, or -1 with why filled while the ledger cannot be written. */
+int limiter_ledger_health(limiter *lm, char *why, size_t len);
 
 /* The calendar helpers, exposed for tests: the first day of t's period and
  * the seconds from t to the period's end. */

@@ -212,8 +212,15 @@ static void close_stream(predict_request *r)
 {
     r->usage.succeeded = (int64_t)r->succeeded;
     r->usage.failed = (int64_t)r->failed;
-    if (r->meter) r->meter(r->meter_ctx, &r->usage);
+    int metered = r->meter ? r->meter(r->meter_ctx, &r->usage) : 0;
     r->meter = NULL;
+    if (metered != 0) {
+        /* Not "complete": that promises the use is in the ledger. */
+        push_line(r, json_pack("{s:s,s:{s:s,s:s}}", "status", "error", "error", "code", "ledger_unavailable", "message", "the results were sent but their use could not be recorded in time"));
+        eq_close(r->events);
+        r->ended = true;
+        return;
+    }
     json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
                           "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
                           "time_ms", (clock_s() - r->started) * 1000.0);

@@ -46,8 +46,11 @@ void predict_request_end(predict_request *r, const char *code, const char *messa
 
 /* Called once, just before the "complete" line is queued, with what the
  * request used; it may block (a durable commit), and the complete line
- * waits for it. free_ctx (may be NULL) runs with the request's last reference. */
-typedef void (*request_meter_fn)(void *ctx, const request_usage *u);
+ * waits for it. It returns 0, or -1 when the use could not be recorded: the
+ * last line is then {"status": "error", "error": {"code":
+ * "ledger_unavailable", ...}} instead of "complete". free_ctx (may be NULL)
+ * runs with the request's last reference. */
+typedef int (*request_meter_fn)(void *ctx, const request_usage *u);
 void predict_request_set_meter(predict_request *r, request_meter_fn fn, void *ctx, void (*free_ctx)(void *));
 
 typedef struct pipeline pipeline;

@@ -53,9 +53,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, tmp: Path, *args, env=None):
+    def __init__(self, tmp: Path, *args, env=None, db=None):
         self.tmp = tmp
-        self.db = str(tmp / "keys.db")
+        self.db = db or str(tmp / "keys.db")  # a SQLite file, or a postgresql:// URL
         self.port = free_port()
         # With --tls-cert the server speaks HTTPS; clients trust that certificate.
         self.verify = args[list(args).index("--tls-cert") + 1] if "--tls-cert" in args else True

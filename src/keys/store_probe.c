@@ -1,0 +1,94 @@
+#include "keys/store_probe.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "util/clock.h"
+
+struct store_probe {
+    keystore *ks;
+    double interval_s;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    bool stopping;
+    int rc;         /* the last check's */
+    int64_t n;      /* its count */
+    double checked; /* clock_s() when it ended */
+    pthread_t thread;
+};
+
+static void check(store_probe *p)
+{
+    int64_t n = 0;
+    int rc = keystore_count_active(p->ks, &n);
+    pthread_mutex_lock(&p->mu);
+    p->rc = rc;
+    p->n = n;
+    p->checked = clock_s();
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *run(void *arg)
+{
+    store_probe *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double t = (double)ts.tv_sec + ts.tv_nsec / 1e9 + p->interval_s;
+        ts.tv_sec = (time_t)t;
+        ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&p->wake, &p->mu, &ts);
+        if (p->stopping) break;
+        pthread_mutex_unlock(&p->mu);
+        check(p);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+store_probe *store_probe_start(keystore *ks, double interval_s)
+{
+    store_probe *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->ks = ks;
+    p->interval_s = interval_s > 0 ? interval_s : 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    check(p);
+    if (pthread_create(&p->thread, NULL, run, p) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->wake);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int store_probe_get(store_probe *p, int64_t *active_keys)
+{
+    pthread_mutex_lock(&p->mu);
+    /* Three intervals and the store's own timeouts (a connect, a statement)
+     * without a fresh answer: the store is not answering. */
+    bool fresh = clock_s() - p->checked < 3 * p->interval_s + 8;
+    int rc = fresh ? p->rc : -1;
+    *active_keys = p->n;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void store_probe_stop(store_probe *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    free(p);
+}

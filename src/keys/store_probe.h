@@ -1,0 +1,21 @@
+/* The key store's reachability for /readyz: a thread counts the active keys
+ * once a second and keeps the answer, so a probe costs no query of its own
+ * and never waits on a database that is down. */
+#ifndef SIGHT_KEYS_STORE_PROBE_H
+#define SIGHT_KEYS_STORE_PROBE_H
+
+#include <stdint.h>
+
+#include "keys/keystore.h"
+
+typedef struct store_probe store_probe;
+
+/* Checks once before returning (so a new server's first probe has an
+ * answer), then every interval_s. NULL: out of memory or threads. */
+store_probe *store_probe_start(keystore *ks, double interval_s);
+/* 0 with *active_keys when the last check succeeded and is recent (a check
+ * stuck on a dead connection shows as stale), else -1. */
+int store_probe_get(store_probe *p, int64_t *active_keys);
+void store_probe_stop(store_probe *p);
+
+#endif
