@@ -7,15 +7,17 @@
 
 #include "util/clock.h"
 
+/* Seconds a store may fail its checks before /readyz says so. */
+#define STORE_PROBE_GRACE_S 5.0
+
 struct store_probe {
     keystore *ks;
     double interval_s;
     pthread_mutex_t mu;
     pthread_cond_t wake;
     bool stopping;
-    int rc;         /* the last check's */
-    int64_t n;      /* its count */
-    double checked; /* clock_s() when it ended */
+    int64_t n;      /* the last successful count */
+    double last_ok; /* clock_s() of the last check that succeeded; 0: none yet */
     pthread_t thread;
 };
 
@@ -24,9 +26,10 @@ static void check(store_probe *p)
     int64_t n = 0;
     int rc = keystore_count_active(p->ks, &n);
     pthread_mutex_lock(&p->mu);
-    p->rc = rc;
-    p->n = n;
-    p->checked = clock_s();
+    if (rc == 0) {
+        p->n = n;
+        p->last_ok = clock_s();
+    }
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -71,10 +74,13 @@ store_probe *store_probe_start(keystore *ks, double interval_s)
 int store_probe_get(store_probe *p, int64_t *active_keys)
 {
     pthread_mutex_lock(&p->mu);
-    /* Three intervals and the store's own timeouts (a connect, a statement)
-     * without a fresh answer: the store is not answering. */
-    bool fresh = clock_s() - p->checked < 3 * p->interval_s + 8;
-    int rc = fresh ? p->rc : -1;
+    /* Ready while a check succeeded within the grace period. A database
+     * restart (a few seconds) then takes no node out of its balancer —
+     * with every node on one database that would refuse everything, while
+     * cached keys can still be served and the ledger retries (and has its
+     * own bound, --ledger-timeout). A longer outage, a partition of this
+     * node, or a check stuck on a dead connection does take it out. */
+    int rc = p->last_ok > 0 && clock_s() - p->last_ok <= STORE_PROBE_GRACE_S + p->interval_s ? 0 : -1;
     *active_keys = p->n;
     pthread_mutex_unlock(&p->mu);
     return rc;

@@ -13,8 +13,9 @@ typedef struct store_probe store_probe;
 /* Checks once before returning (so a new server's first probe has an
  * answer), then every interval_s. NULL: out of memory or threads. */
 store_probe *store_probe_start(keystore *ks, double interval_s);
-/* 0 with *active_keys when the last check succeeded and is recent (a check
- * stuck on a dead connection shows as stale), else -1. */
+/* 0 with *active_keys (the last successful count) while a check succeeded
+ * within the last few seconds (store_probe.c says why a grace), else -1:
+ * a store down, or a check stuck on a dead connection. */
 int store_probe_get(store_probe *p, int64_t *active_keys);
 void store_probe_stop(store_probe *p);
 
