@@ -174,13 +174,16 @@ def _candidates(rows, channels, n=100):
 
 
 # (cx, cy, w, h, class, score) in model pixels; classes person, bus, dog.
-SEG_ROWS = [(80, 140, 60, 120, 0, 0.9),     # kept
-            (86, 144, 60, 120, 0, 0.6),     # the same person a little moved: suppressed by NMS
+SEG_ROWS = [(80, 140, 60, 120, 0, 0.9),
+            (86, 144, 60, 120, 0, 0.6),    # the same person a little moved (IoU 0.77): suppressed by NMS
             (200, 160, 48, 100, 0, 0.8),
-            (220, 150, 160, 100, 1, 0.85),   # overlaps a person: another class, kept
-            (300, 250, 60, 60, 2, 0.5),   # past the input's right edge and into the bottom padding
+            (220, 150, 160, 100, 1, 0.85),  # overlaps a person: another class, kept; its blob overflows the box
+            (300, 250, 60, 60, 2, 0.5),    # past the input's right edge and into the bottom padding
             (40, 100, 40, 80, 0, 0.3),
             (160, 80, 20, 20, 2, 0.2)]     # under the confidence threshold
+# How far each row's blob reaches (over the 0.45 threshold) from the box's centre, in box sizes:
+# inside the box, or past it, where the box crops the mask.
+SEG_REACH = [0.36, 0.36, 0.36, 0.7, 0.36, 0.36, 0.36]
 
 
 def seg_model(path, protos=10):
@@ -196,7 +199,8 @@ def seg_model(path, protos=10):
     pr[0] = 1
     for j, (cx, cy, w, h, c, score) in enumerate(SEG_ROWS):
         out[4 + c, j] = score
-        sx, sy = w / 4 / 3.5, h / 4 / 3.5  # the blob over 0.45 reaches 0.36 of the box from its centre
+        # exp(-r^2 / 2) > 0.45 for r < 1.26 (in sigmas); /4: prototype cells
+        sx, sy = (SEG_REACH[j] / 1.264 * v / 4 for v in (w, h))
         pr[1 + j] = np.exp(-((xx - cx / 4) ** 2 / (2 * sx * sx) + (yy - cy / 4) ** 2 / (2 * sy * sy)))
         coef = 0.15 * rng.standard_normal(protos).astype(np.float32)
         coef[0], coef[1 + j] = -0.45, 1.0
