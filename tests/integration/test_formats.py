@@ -5,7 +5,6 @@ the same people found in each, the right size and format; EXIF orientation 6 in 
 a Display P3 JPEG; the HEIF thumbnail used as shrink-on-load. Corrupt and truncated files of
 each format are in test_hostile.py."""
 import json
-import shutil
 import subprocess
 
 import httpx

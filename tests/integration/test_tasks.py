@@ -11,7 +11,6 @@ material read through SIGHT_SHARED (those tests skip with the reason without
 them). OBB and classification use small models built here with known outputs."""
 import json
 import math
-import os
 import subprocess
 
 import httpx
