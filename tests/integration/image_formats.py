@@ -11,6 +11,12 @@ SUFFIX = {"jpeg": "jpg", "png": "png", "webp": "webp", "heif": "heic", "avif": "
           "tiff": "tif", "bmp": "bmp"}
 
 
+def png_size(data: bytes):
+    """(width, height) from a PNG's IHDR."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
 def tools_missing():
     return [t for t in ("convert", "heif-enc") if not shutil.which(t)]
 

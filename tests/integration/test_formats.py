@@ -1,37 +1,39 @@
 """Every image format the server loads (libvips): JPEG, PNG, WebP, HEIC, AVIF, GIF, TIFF, BMP,
-made here from one photo (image_formats.py), through the HTTP API with the default detector:
+made here from one photo (image_formats.py; opencv-doc's scenetext01.jpg, which a fresh clone has
+after scripts/bootstrap --test), through the HTTP API with the built-in detector (YOLOX-Nano):
 the same people found in each, the right size and format; EXIF orientation 6 in HEIC and AVIF;
 a Display P3 JPEG; the HEIF thumbnail used as shrink-on-load. Corrupt and truncated files of
 each format are in test_hostile.py."""
 import json
-import shutil
 import subprocess
 
 import httpx
 import pytest
 
-from conftest import IMAGES, SHARED, SIGHTD, V1, Server, multipart
-from image_formats import FORMATS, SUFFIX, make_images, tools_missing
+from conftest import SIGHTD, V1, Server, multipart, photo_path
+from image_formats import FORMATS, SUFFIX, make_images, png_size, tools_missing
 
-MODEL = SHARED / "models" / "yolo26n-w8a32.onnx"
 YOLO = json.dumps({"is_yolo": True, "is_llm": False})
-PHOTO = IMAGES / "zidane.jpg"   # 1280x720, two people and a tie, no ICC profile
+# A street: a person at each side and a car between them; no ICC profile, no EXIF orientation.
+PHOTO = "opencv_scenetext01.jpg"
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     if tools_missing():
-        pytest.skip(f"missing {tools_missing()} (scripts/bootstrap --test installs them)")
-    if not PHOTO.exists():
-        pytest.skip(f"{PHOTO} not found (set SIGHT_SHARED)")
-    return make_images(tmp_path_factory.mktemp("formats"), PHOTO)
+        pytest.fail(f"missing {tools_missing()}: scripts/bootstrap --test (make test runs it) installs them")
+    return make_images(tmp_path_factory.mktemp("formats"), photo_path(PHOTO))
+
+
+@pytest.fixture(scope="module")
+def size(images):
+    """(width, height) of the photo as ImageMagick wrote it to PNG: the reference for every format."""
+    return png_size(images["png"].read_bytes())
 
 
 @pytest.fixture(scope="module")
 def fmt_server(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.skip(f"{MODEL} not found (set SIGHT_SHARED)")
-    s = Server(tmp_path_factory.mktemp("fmt"), "--model", str(MODEL))
+    s = Server(tmp_path_factory.mktemp("fmt"))
     yield s
     assert s.stop() == 0, s.log_text()[-3000:]
 
@@ -62,7 +64,7 @@ def matches(found, ref, min_iou):
     return all(any(iou(f["box"], r["box"]) >= min_iou for f in found) for r in ref)
 
 
-def test_every_format_finds_the_same_people(fmt_server, images):
+def test_every_format_finds_the_same_people(fmt_server, images, size):
     files = [(f"photo.{SUFFIX[f]}", images[f].read_bytes()) for f in FORMATS]
     out = post(fmt_server, files)
     ref = None
@@ -70,7 +72,7 @@ def test_every_format_finds_the_same_people(fmt_server, images):
         m = out[i]
         assert m["status"] == "done", (fmt, m)
         r = m["result"]
-        assert r["image"] == {"width": 1280, "height": 720, "format": fmt}, fmt
+        assert r["image"] == {"width": size[0], "height": size[1], "format": fmt}, fmt
         p = people(r)
         assert len(p) >= 2, (fmt, r["yolo"]["detections"])
         if ref is None:
@@ -79,40 +81,42 @@ def test_every_format_finds_the_same_people(fmt_server, images):
         assert matches(p, ref, 0.6 if fmt == "gif" else 0.8), (fmt, p, ref)
 
 
-def test_exif_orientation_6_in_heic_and_avif(fmt_server, images):
+def test_exif_orientation_6_in_heic_and_avif(fmt_server, images, size):
     names = ["jpeg", "jpeg_exif6", "heif_exif6", "avif_exif6"]
     out = post(fmt_server, [(images[n].name, images[n].read_bytes()) for n in names])
     ref = people(out[0]["result"])
     for i, n in enumerate(names):
         r = out[i]["result"]
-        # Stored 720x1280; shown upright, as the photo.
-        assert (r["image"]["width"], r["image"]["height"]) == (1280, 720), (n, r["image"])
+        # Stored turned (height x width); shown upright, as the photo.
+        assert (r["image"]["width"], r["image"]["height"]) == size, (n, r["image"])
         assert matches(people(r), ref, 0.8), (n, people(r), ref)
 
 
-def test_display_p3_jpeg(tmp_path, images):
-    if not MODEL.exists():
-        pytest.skip("no model")
+def test_display_p3_jpeg(tmp_path, images, size):
     data = images["jpeg_p3"].read_bytes()
     assert b"Display P3 (test)" in data
     # Converted to sRGB (--icc-to-srgb), the P3 file shows what the sRGB one shows.
-    s = Server(tmp_path, "--model", str(MODEL), env={"SIGHT_ICC_TO_SRGB": "true"})
+    s = Server(tmp_path, env={"SIGHT_ICC_TO_SRGB": "true"})
     try:
         out = post(s, [("srgb.jpg", images["jpeg"].read_bytes()), ("p3.jpg", data)])
     finally:
         assert s.stop() == 0
     ref = people(out[0]["result"])
     r = out[1]["result"]
-    assert r["image"] == {"width": 1280, "height": 720, "format": "jpeg"}
+    assert r["image"] == {"width": size[0], "height": size[1], "format": "jpeg"}
     assert len(people(r)) >= 2 and matches(people(r), ref, 0.8), (people(r), ref)
 
 
-def test_heif_thumbnail_is_used_only_when_it_is_large_enough(fmt_server, images, tmp_path):
-    """heif-enc -t stores a thumbnail beside the image. With one of 800 px the detector (640 px)
-    can work from it; with one of 160 px it must not. Either way the reported size is the image's."""
+def test_heif_thumbnail_is_used_only_when_it_is_large_enough(fmt_server, images, size, tmp_path):
+    """heif-enc -t stores a thumbnail beside the image. With one whose long side is 3/4 of the
+    photo's (600 px of 800) the detector (416 px) can work from it; with one of 160 px it must not.
+    Either way the reported size is the image's, and the same people are found."""
     png = images["png"]
+    sides = (max(size) * 3 // 4, 160)
+    assert sides[0] >= 416, f"the photo ({size}) is too small for this test"
+    ref = people(post(fmt_server, [("photo.png", png.read_bytes())])[0]["result"])
     out_files = []
-    for side in (800, 160):
+    for side in sides:
         p = tmp_path / f"thumb{side}.heic"
         subprocess.run(["heif-enc", "-q", "80", "-t", str(side), "-o", str(p), str(png)], check=True,
                        capture_output=True, timeout=120)
@@ -120,20 +124,19 @@ def test_heif_thumbnail_is_used_only_when_it_is_large_enough(fmt_server, images,
     out = post(fmt_server, out_files)
     for i in range(2):
         r = out[i]["result"]
-        assert r["image"] == {"width": 1280, "height": 720, "format": "heif"}
-        assert len(people(r)) >= 2, r["yolo"]["detections"]
+        assert r["image"] == {"width": size[0], "height": size[1], "format": "heif"}
+        assert len(people(r)) >= 2 and matches(people(r), ref, 0.7), (sides[i], people(r), ref)
 
 
 def test_cli_detect_reads_every_format(images):
-    if not MODEL.exists():
-        pytest.skip("no model")
     paths = [str(images[f]) for f in ("heif", "avif", "gif", "tiff", "bmp")]
-    r = subprocess.run([SIGHTD, "detect", *paths, "--model", str(MODEL), "--classes", "person"],
+    r = subprocess.run([SIGHTD, "detect", *paths, "--classes", "person"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     lines = [json.loads(l) for l in r.stdout.splitlines()]
     assert [l["result"]["image"]["format"] for l in lines] == ["heif", "avif", "gif", "tiff", "bmp"]
     assert all(len(l["result"]["yolo"]["detections"]) >= 2 for l in lines)
+    assert all(d["class"] == "person" for l in lines for d in l["result"]["yolo"]["detections"])
 
 
 @pytest.mark.parametrize("what,data,word", [

@@ -566,13 +566,11 @@ def test_invalid_utf8_in_v2_json_is_400_and_urls_are_echoed_safely(server):
 
 @pytest.fixture(scope="module")
 def format_images(tmp_path_factory):
-    from conftest import IMAGES
+    from conftest import photo_path
     from image_formats import make_images, tools_missing
     if tools_missing():
-        pytest.skip(f"missing {tools_missing()}")
-    if not (IMAGES / "zidane.jpg").exists():
-        pytest.skip("no shared photos (set SIGHT_SHARED)")
-    return make_images(tmp_path_factory.mktemp("hostile-formats"), IMAGES / "zidane.jpg")
+        pytest.fail(f"missing {tools_missing()}: scripts/bootstrap --test (make test runs it) installs them")
+    return make_images(tmp_path_factory.mktemp("hostile-formats"), photo_path("opencv_scenetext01.jpg"))
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "heif", "avif", "gif", "tiff", "bmp"])

@@ -4,18 +4,19 @@ oriented boxes and classification.
 Segmentation and pose are checked against a reference written here in numpy
 from the same raw model outputs (`sightd detect --dump-raw` writes them), with
 Ultralytics' own mask procedure (process_mask with upsampling, then
-scale_masks), not Sight's single-step sampling. The shared models are AGPL-3.0
-test material read through SIGHT_SHARED; tests skip with the reason without
-them. OBB and classification use small models built here with known outputs."""
+scale_masks), not Sight's single-step sampling: on small models built here
+whose outputs have the Ultralytics layouts (seg_model, pose_model), which a
+fresh clone runs, and on the real Ultralytics models, which are AGPL-3.0 test
+material read through SIGHT_SHARED (those tests skip with the reason without
+them). OBB and classification use small models built here with known outputs."""
 import json
 import math
-import os
 import subprocess
 
 import httpx
 import pytest
 
-from conftest import SHARED, SIGHTD, V1, multipart, photo, photo_path, png_bytes
+from conftest import SHARED, SIGHTD, V1, multipart, photo_path, png_bytes
 from onnx_builder import constant_model
 
 np = pytest.importorskip("numpy", reason="python3-numpy (Debian) is needed for the reference")
@@ -44,7 +45,9 @@ def detect(image, model, *args, dump=None):
 
 def refused(tmp_path, model):
     """`sightd detect` and `sightd serve` both stop at start; returns serve's message."""
-    r = subprocess.run([SIGHTD, "detect", str(photo_path(BUS)), "--model", str(model)], capture_output=True, text=True,
+    img = tmp_path / "any.png"
+    img.write_bytes(png_bytes(32, 24))
+    r = subprocess.run([SIGHTD, "detect", str(img), "--model", str(model)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 1 and not r.stdout, (r.stdout, r.stderr)
     r2 = subprocess.run([SIGHTD, "serve", "--listen", "127.0.0.1:0", "--db", str(tmp_path / "k.db"), "--model",
@@ -146,35 +149,126 @@ def load_dump(d):
     return meta, outs
 
 
+# ---------------------------------------------------------------- models built here
+
+TASK_SIDE = 320   # input of the built seg and pose models; protos at a quarter of it, as upstream
+
+
+def wide_png(tmp_path):
+    """720x480: letterboxed into 320x320 with gain 4/9 and 53.5 px of padding above and below,
+    which the masks' crop must round as upstream."""
+    p = tmp_path / "wide.png"
+    if not p.exists():
+        p.write_bytes(png_bytes(720, 480))
+    return p
+
+
+def _candidates(rows, channels, n=100):
+    """[channels, n]: rows (cx, cy, w, h, class, score) first, then candidates of score 0."""
+    out = np.zeros((channels, n), dtype=np.float32)
+    out[2:4] = 1
+    for j, (cx, cy, w, h, _, _) in enumerate(rows):
+        out[0:4, j] = [cx, cy, w, h]
+    return out
+
+
+# (cx, cy, w, h, class, score) in model pixels; classes person, bus, dog.
+SEG_ROWS = [(80, 140, 60, 120, 0, 0.9),
+            (86, 144, 60, 120, 0, 0.6),    # the same person a little moved (IoU 0.77): suppressed by NMS
+            (200, 160, 48, 100, 0, 0.8),
+            (220, 150, 160, 100, 1, 0.85),  # overlaps a person: another class, kept; its blob overflows the box
+            (300, 250, 60, 60, 2, 0.5),    # past the input's right edge and into the bottom padding
+            (40, 100, 40, 80, 0, 0.3),
+            (160, 80, 20, 20, 2, 0.2)]     # under the confidence threshold
+# How far each row's blob reaches (over the 0.45 threshold) from the box's centre, in box sizes:
+# inside the box, or past it, where the box crops the mask.
+SEG_REACH = [0.36, 0.36, 0.36, 0.7, 0.36, 0.36, 0.36]
+
+
+def seg_model(path, protos=10):
+    """A segmentation model with Ultralytics' outputs: output0 [1, 4+3+P, 100] and output1 mask
+    prototypes [1, P, 80, 80]. Prototype 0 is 1 (a bias); prototype 1+j is an elliptic blob over
+    row j's box; each row's coefficients weigh its own blob, the others a little (odd shapes)."""
+    nc, cells = 3, TASK_SIDE // 4
+    assert protos >= 1 + len(SEG_ROWS)
+    rng = np.random.default_rng(7)
+    out = _candidates(SEG_ROWS, 4 + nc + protos)
+    yy, xx = np.mgrid[0:cells, 0:cells].astype(np.float32) + 0.5
+    pr = np.zeros((protos, cells, cells), dtype=np.float32)
+    pr[0] = 1
+    for j, (cx, cy, w, h, c, score) in enumerate(SEG_ROWS):
+        out[4 + c, j] = score
+        # exp(-r^2 / 2) > 0.45 for r < 1.26 (in sigmas); /4: prototype cells
+        sx, sy = (SEG_REACH[j] / 1.264 * v / 4 for v in (w, h))
+        pr[1 + j] = np.exp(-((xx - cx / 4) ** 2 / (2 * sx * sx) + (yy - cy / 4) ** 2 / (2 * sy * sy)))
+        coef = 0.15 * rng.standard_normal(protos).astype(np.float32)
+        coef[0], coef[1 + j] = -0.45, 1.0
+        out[4 + nc:, j] = coef
+    path.write_bytes(constant_model(TASK_SIDE, [("output0", [1, *out.shape], out.ravel()),
+                                                ("output1", [1, *pr.shape], pr.ravel())],
+                                    {"task": "segment", "names": "{0: 'person', 1: 'bus', 2: 'dog'}",
+                                     "imgsz": f"[{TASK_SIDE}, {TASK_SIDE}]"}))
+    return path
+
+
+# (cx, cy, w, h, -, score): people.
+POSE_ROWS = [(80, 140, 60, 120, 0, 0.9), (84, 144, 60, 120, 0, 0.6),   # the second suppressed by NMS
+             (200, 160, 48, 100, 0, 0.8), (270, 120, 40, 80, 0, 0.7), (140, 200, 40, 80, 0, 0.4),
+             (20, 20, 8, 8, 0, 0.2)]
+# A standing figure, COCO's 17 keypoints as fractions of the box (x from its left, y from its top).
+FIGURE = [(.5, .1), (.45, .08), (.55, .08), (.4, .1), (.6, .1), (.35, .25), (.65, .25), (.3, .4), (.7, .4),
+          (.28, .55), (.72, .55), (.4, .55), (.6, .55), (.4, .75), (.6, .75), (.4, .95), (.6, .95)]
+
+
+def pose_model(path):
+    """A pose model with Ultralytics' output0 [1, 4+1+17*3, 100]: each row's figure drawn in its box,
+    visibilities 0.9 but for a few unsure ones; one person's left wrist lies outside the image
+    (above the top padding and left of the input), so it must be clipped."""
+    rng = np.random.default_rng(11)
+    out = _candidates(POSE_ROWS, 4 + 1 + 17 * 3)
+    for j, (cx, cy, w, h, _, score) in enumerate(POSE_ROWS):
+        out[4, j] = score
+        for k, (fx, fy) in enumerate(FIGURE):
+            x = cx - w / 2 + fx * w + rng.normal(0, 0.7)
+            y = cy - h / 2 + fy * h + rng.normal(0, 0.7)
+            v = 0.9 if rng.random() > 0.15 else 0.2
+            out[5 + 3 * k:8 + 3 * k, j] = [x, y, v]
+    out[5 + 3 * 9:7 + 3 * 9, 0] = [-12.0, 6.0]
+    path.write_bytes(constant_model(TASK_SIDE, [("output0", [1, *out.shape], out.ravel())],
+                                    {"task": "pose", "kpt_shape": "[17, 3]", "names": "{0: 'person'}",
+                                     "imgsz": f"[{TASK_SIDE}, {TASK_SIDE}]"}))
+    return path
+
+
 # ---------------------------------------------------------------- segmentation
 
-@pytest.mark.parametrize("name", SEG)
-def test_segment_masks_match_numpy_reference(tmp_path, name):
-    model = shared_model(name)
-    res = detect(photo_path(BUS), model, "--mask-format", "rle", dump=tmp_path)
+def check_masks(model, image, dump, nc, classes, min_dets):
+    """Sight's RLE masks and boxes against the numpy reference from the same raw outputs, then
+    the default polygons against those masks. Returns the masks' IoUs."""
+    res = detect(image, model, "--mask-format", "rle", dump=dump)
     W, H = res["image"]["width"], res["image"]["height"]
     y = res["yolo"]
     assert y["task"] == "segment"
-    meta, (out0, protos) = load_dump(tmp_path)
-    nc = out0.shape[1] - 4 - protos.shape[1]
-    assert nc == 80
+    meta, (out0, protos) = load_dump(dump)
+    assert out0.shape[1] - 4 - protos.shape[1] == nc
     ref, ref_img = ref_masks(out0, protos, nc, meta, W, H)
     dets = y["detections"]
-    assert len(dets) == len(ref) >= 4
-    assert {d["class"] for d in dets} >= {"person", "bus"}
+    assert len(dets) == len(ref) >= min_dets
+    assert {d["class"] for d in dets} >= classes
     ious = []
     for d, m, b in zip(dets, ref, ref_img):
         assert 0 <= d["confidence"] <= 1
         assert np.allclose([d["box"][k] for k in ("x1", "y1", "x2", "y2")], b, atol=0.01)
         mine = rle_decode(d["rle"])
         assert mine.shape == (H, W) and mine.sum() == d["mask_area"]
+        assert m.any(), (d["class"], d["box"], "the reference mask is empty")
         iou = (mine & m).sum() / max(1, (mine | m).sum())
         ious.append(iou)
         assert iou >= 0.95, (d["class"], d["box"], iou)
-    print(f"{name}: mask IoU vs numpy reference per detection: " + ", ".join(f"{i:.4f}" for i in ious))
 
     # The default answer: the outer contour, at most 200 points, on the mask's edge.
-    poly = detect(photo_path(BUS), model)["yolo"]["detections"]
+    poly = detect(image, model)["yolo"]["detections"]
+    assert len(poly) == len(dets)
     for d, r in zip(poly, dets):
         assert "rle" not in d and d["mask_area"] == r["mask_area"]
         pts = np.array(d["polygon"])
@@ -189,12 +283,29 @@ def test_segment_masks_match_numpy_reference(tmp_path, name):
         x, yy = pts[:, 0].astype(float), pts[:, 1].astype(float)
         area = 0.5 * abs(np.dot(x, np.roll(yy, 1)) - np.dot(yy, np.roll(x, 1)))
         assert area <= d["mask_area"] * 1.05, (area, d["mask_area"])
+    return ious
 
 
-def test_segment_over_http_with_options(start_server):
-    model = shared_model(SEG[0])
-    s = start_server("--model", str(model))
-    form = multipart(s.key, [(BUS, photo(BUS)), (BUS, photo(BUS))], [json.dumps({"is_yolo": True, "is_llm": False})] * 2)
+def test_segment_masks_of_a_built_model_match_numpy_reference(tmp_path):
+    model = seg_model(tmp_path / "seg.onnx")
+    ious = check_masks(model, wide_png(tmp_path), tmp_path, 3, {"person", "bus", "dog"}, 5)
+    print("built segment model: mask IoU vs numpy reference per detection: " + ", ".join(f"{i:.4f}" for i in ious))
+
+
+def test_segment_masks_match_numpy_reference(tmp_path):
+    """The real segmentation models (both in one test: the same check on each)."""
+    models = [shared_model(name) for name in SEG]
+    for name, model in zip(SEG, models):
+        dump = tmp_path / name
+        dump.mkdir()
+        ious = check_masks(model, photo_path(BUS), dump, 80, {"person", "bus"}, 4)
+        print(f"{name}: mask IoU vs numpy reference per detection: " + ", ".join(f"{i:.4f}" for i in ious))
+
+
+def test_segment_over_http_with_options(start_server, tmp_path):
+    s = start_server("--model", str(seg_model(tmp_path / "seg.onnx")))
+    img = wide_png(tmp_path).read_bytes()
+    form = multipart(s.key, [("a.png", img), ("b.png", img)], [json.dumps({"is_yolo": True, "is_llm": False})] * 2)
     form["data"].update({"classes": "person", "max_detections": "2", "mask_format": "rle"})
     r = httpx.post(s.url + "/api/v1/inference/predict/batch", timeout=120, **form)
     assert r.status_code == 200, r.text
@@ -202,8 +313,10 @@ def test_segment_over_http_with_options(start_server):
     assert len(files) == 2
     for f in files:
         dets = f["result"]["yolo"]["detections"]
-        assert len(dets) == 2 and all(d["class"] == "person" and "rle" in d for d in dets)
-    form = multipart(s.key, [(BUS, photo(BUS))], [json.dumps({"is_yolo": True, "is_llm": False})])
+        # Three people are kept by NMS; the two most confident are answered, with their masks.
+        assert [(d["class"], round(d["confidence"], 3)) for d in dets] == [("person", 0.9), ("person", 0.8)]
+        assert all("rle" in d and "polygon" not in d and d["mask_area"] > 0 for d in dets)
+    form = multipart(s.key, [("a.png", img)], [json.dumps({"is_yolo": True, "is_llm": False})])
     form["data"].update({"mask_format": "outline"})
     r = httpx.post(s.url + V1, timeout=60, **form)
     assert r.status_code == 422 and "mask_format" in r.json()["detail"]["message"]
@@ -211,17 +324,18 @@ def test_segment_over_http_with_options(start_server):
 
 # ---------------------------------------------------------------- pose
 
-def test_pose_keypoints_match_numpy_reference(tmp_path):
-    model = shared_model(POSE)
-    res = detect(photo_path(BUS), model, dump=tmp_path)
+def check_keypoints(model, image, dump, min_dets):
+    """Sight's boxes and keypoints against the numpy reference from the same raw outputs; returns
+    the worst keypoint distance in pixels."""
+    res = detect(image, model, dump=dump)
     W, H = res["image"]["width"], res["image"]["height"]
     y = res["yolo"]
     assert y["task"] == "pose"
-    meta, (out0,) = load_dump(tmp_path)
+    meta, (out0,) = load_dump(dump)
     assert out0.shape[1] == 4 + 1 + 17 * 3
     keep, _, img, scores = ref_boxes(out0, 1, meta, W, H)
     dets = y["detections"]
-    assert len(dets) == len(keep) >= 3
+    assert len(dets) == len(keep) >= min_dets
     worst = 0.0
     for d, i, b, s in zip(dets, keep, img, scores):
         assert d["class"] == "person" and abs(d["confidence"] - s) < 1e-5
@@ -236,7 +350,21 @@ def test_pose_keypoints_match_numpy_reference(tmp_path):
             worst = max(worst, err)
             assert err <= 1.0, (k, x, yy)
             assert 0 <= k["confidence"] <= 1 and abs(k["confidence"] - v) < 1e-5
-    print(f"pose: worst keypoint distance to numpy reference {worst:.4f} px over {len(dets)} people")
+    return worst
+
+
+def test_pose_keypoints_of_a_built_model_match_numpy_reference(tmp_path):
+    model = pose_model(tmp_path / "pose.onnx")
+    worst = check_keypoints(model, wide_png(tmp_path), tmp_path, 4)
+    # The clipped wrist: outside the image on both axes, so at its corner.
+    wrist = detect(wide_png(tmp_path), model)["yolo"]["detections"][0]["keypoints"][9]
+    assert (wrist["name"], wrist["x"], wrist["y"]) == ("left_wrist", 0, 0), wrist
+    print(f"built pose model: worst keypoint distance to numpy reference {worst:.4f} px")
+
+
+def test_pose_keypoints_match_numpy_reference(tmp_path):
+    worst = check_keypoints(shared_model(POSE), photo_path(BUS), tmp_path, 3)
+    print(f"pose: worst keypoint distance to numpy reference {worst:.4f} px")
 
 
 # ---------------------------------------------------------------- built models: obb, classify, refusals
@@ -381,25 +509,27 @@ def test_hostile_task_outputs_answer_errors_or_numbers(tmp_path):
     assert r.returncode == 1 and "not finite" in json.loads(r.stdout)["error"]["message"]
 
 
-def test_pose_over_v2_with_options(start_server):
+def test_pose_over_v2_with_options(start_server, tmp_path):
     """v2 (image by URL) carries the per-request options to the pose decoder like v1."""
     import http.server
     import threading
 
     from test_v2 import ImageHandler, serve_bytes
-    model = shared_model(POSE)
+    model = pose_model(tmp_path / "pose.onnx")
     srv = http.server.ThreadingHTTPServer(("127.0.0.2", 0), type("H", (ImageHandler,), {"routes": {
-        "/bus.jpg": serve_bytes(photo(BUS), ctype="image/jpeg")}}))
+        "/wide.png": serve_bytes(wide_png(tmp_path).read_bytes(), ctype="image/png")}}))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         s = start_server("--model", str(model), "--url-allow", "127.0.0.2/32")
-        url = f"http://127.0.0.2:{srv.server_address[1]}/bus.jpg"
+        url = f"http://127.0.0.2:{srv.server_address[1]}/wide.png"
         body = {"api_key": s.key, "data": [{"image_url": url, "is_yolo": True, "is_llm": False}],
                 "max_detections": 2, "confidence": 0.5}
         r = httpx.post(s.url + "/api/v1/inference/predict/batch/v2", json=body, timeout=120)
         assert r.status_code == 200, r.text
         dets = r.json()["result"]["files"][0]["result"]["yolo"]["detections"]
-        assert len(dets) == 2 and all(d["confidence"] > 0.5 and len(d["keypoints"]) == 17 for d in dets)
+        # Three people over 0.5 (and one under it): the two most confident, with their keypoints.
+        assert [round(d["confidence"], 3) for d in dets] == [0.9, 0.8]
+        assert all(len(d["keypoints"]) == 17 for d in dets)
     finally:
         srv.shutdown()
 
