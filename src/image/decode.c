@@ -31,6 +31,7 @@
 #include "image/bmp.h"
 #include "image/direct.h"
 #include "image/heif_orient.h"
+#include "image/limits.h"
 #include "image/sniff.h"
 
 #define SUPPORTED_LIST "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
@@ -118,53 +119,6 @@ int image_init(const char *argv0)
     init_argv0 = argv0;
     pthread_once(&once, init_once);
     return init_rc;
-}
-
-/* ---------------------------------------------------------------- limits */
-
-/* "12.3 megapixels" or, for small budgets where that would print 0.0, "4096 pixels". */
-static void fmt_pixels(char *dst, size_t n, uint64_t px, const char *unit_suffix)
-{
-    if (px >= 100000)
-        snprintf(dst, n, "%.1f megapixel%s", (double)px / 1e6, unit_suffix);
-    else
-        snprintf(dst, n, "%llu pixel%s", (unsigned long long)px, unit_suffix);
-}
-
-/* Validates header dimensions before anything proportional to them is
- * allocated: zero sides, the caller's pixel budget, and the limits of the
- * types the pixels travel in (int in image_t, size_t for w*h*3). */
-static image_status check_dims(uint64_t w, uint64_t h, const image_decode_opts *opts,
-                               const char *fmt, char *msg, size_t msg_len)
-{
-    if (w == 0 || h == 0) {
-        set_msg(msg, msg_len, "%s header says %llux%llu", fmt, (unsigned long long)w,
-                (unsigned long long)h);
-        return IMAGE_CORRUPT;
-    }
-    uint64_t px = w * h; /* each side < 2^32, so no overflow */
-    if (opts && opts->max_pixels > 0 && px > opts->max_pixels) {
-        char have[48], limit[48];
-        fmt_pixels(have, sizeof have, px, "s");
-        fmt_pixels(limit, sizeof limit, opts->max_pixels, "");
-        set_msg(msg, msg_len, "image is %llux%llu (%s), over the %s limit",
-                (unsigned long long)w, (unsigned long long)h, have, limit);
-        return IMAGE_TOO_LARGE;
-    }
-    if (w > INT_MAX || h > INT_MAX || px > SIZE_MAX / 3) {
-        set_msg(msg, msg_len, "image is %llux%llu, too large to decode", (unsigned long long)w,
-                (unsigned long long)h);
-        return IMAGE_TOO_LARGE;
-    }
-    return IMAGE_OK;
-}
-
-/* Does a w x h image (stored orientation; swap for 5..8) cover the hint? */
-static bool covers(const image_decode_opts *o, uint64_t w, uint64_t h, bool swap)
-{
-    uint64_t ow = swap ? h : w, oh = swap ? w : h;
-    bool wide = ow >= (uint64_t)o->min_width, tall = oh >= (uint64_t)o->min_height;
-    return o->fit ? (wide || tall) : (wide && tall);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -356,7 +310,7 @@ static image_status decode_bmp(const uint8_t *buf, size_t len, const image_decod
         set_msg(msg, msg_len, "%s%s", rc == -2 ? "unsupported BMP: " : "", why);
         return rc == -2 ? IMAGE_UNSUPPORTED : IMAGE_CORRUPT;
     }
-    image_status st = check_dims(h.width, h.height, opts, "BMP", msg, msg_len);
+    image_status st = image_check_dims(h.width, h.height, opts, "BMP", msg, msg_len);
     if (st != IMAGE_OK)
         return st;
     uint8_t *px = malloc((size_t)h.width * h.height * 3);
@@ -405,7 +359,7 @@ static image_status decode_pipeline(image_format f, const uint8_t *buf, size_t l
     } else if (thumbnail) {
         VipsImage *thumb = NULL;
         if (load(f, buf, len, 1, true, &thumb) == 0) {
-            if (thumb->Xsize < head->Xsize && covers(opts, (uint64_t)thumb->Xsize, (uint64_t)thumb->Ysize, swap))
+            if (thumb->Xsize < head->Xsize && image_covers(opts, (uint64_t)thumb->Xsize, (uint64_t)thumb->Ysize, swap))
                 img = thumb;
             else
                 g_object_unref(thumb);
@@ -475,6 +429,25 @@ static image_status orient(image_format f, int orientation, uint8_t **px, size_t
     return IMAGE_OK;
 }
 
+/* Orientation on the decoded pixels (px, w x h; fw x fh as stored), then
+ * out. Takes px. */
+static image_status finish(image_format f, image_status st, uint8_t *px, size_t w, size_t h, uint64_t fw,
+                           uint64_t fh, int orientation, int found, image_t *out, char *msg, size_t msg_len)
+{
+    if (st == IMAGE_OK && orientation > 1)
+        st = orient(f, orientation, &px, &w, &h, msg, msg_len);
+    if (st != IMAGE_OK)
+        return st;
+    bool swap = orientation >= 5;
+    out->pixels = px;
+    out->width = (int)w;
+    out->height = (int)h;
+    out->orig_width = (int)(swap ? fh : fw);
+    out->orig_height = (int)(swap ? fw : fh);
+    out->exif_orientation = found;
+    return IMAGE_OK;
+}
+
 static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
                                 const image_decode_opts *opts, image_t *out, char *msg,
                                 size_t msg_len)
@@ -483,7 +456,7 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
     if (load(f, buf, len, 1, false, &head) != 0)
         return vips_msg(f, "corrupt", msg, msg_len);
     uint64_t fw = (uint64_t)head->Xsize, fh = (uint64_t)head->Ysize;
-    image_status st = check_dims(fw, fh, opts, image_format_title(f), msg, msg_len);
+    image_status st = image_check_dims(fw, fh, opts, image_format_title(f), msg, msg_len);
     int orientation = vips_image_get_orientation(head), found = orientation;
     if (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF) {
         found = image_heif_exif_orientation(head);
@@ -497,24 +470,12 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
         return st;
     }
 
-    /* Shrink-on-load: the largest reduction whose output (after orientation)
-     * still covers the hint; JPEG's sizes are libjpeg's, rounded up (libvips 8.14
-     * drops the partial last row and column: 1 px less on CMYK). Not for
-     * WebP: libwebp's scaled decoding decodes at full size, then rescales,
-     * which costs more than the smaller letterbox saves (12 MP: 95 ms against
-     * 90 at full size, make bench). */
-    int shrink = 1;
+    /* Shrink-on-load: JPEG by DCT scaling (limits.h), HEIF by its thumbnail.
+     * Not WebP: libwebp's scaled decoding decodes at full size, then
+     * rescales, which costs more than the smaller letterbox saves (12 MP:
+     * 95 ms against 90 at full size, make bench). */
+    int shrink = f == IMAGE_FMT_JPEG ? image_jpeg_shrink(fw, fh, opts, swap) : 1;
     bool hint = opts && opts->min_width > 0 && opts->min_height > 0;
-    if (hint && f == IMAGE_FMT_JPEG) {
-        static const int shrinks[] = {8, 4, 2};
-        for (size_t i = 0; i < sizeof shrinks / sizeof shrinks[0] && shrink == 1; i++) {
-            uint64_t s = (uint64_t)shrinks[i];
-            /* A side shorter than the factor: libvips 8.14 makes a header
-             * of height 0 and fails an assertion (abort) building it. */
-            if (fw >= s && fh >= s && covers(opts, (fw + s - 1) / s, (fh + s - 1) / s, swap))
-                shrink = shrinks[i];
-        }
-    }
     bool thumbnail = hint && (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF);
 
     uint8_t *px = NULL;
@@ -529,17 +490,28 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
     } else {
         st = decode_pipeline(f, buf, len, head, shrink, thumbnail, swap, opts, &px, &w, &h, msg, msg_len);
     }
-    if (st == IMAGE_OK && orientation > 1)
-        st = orient(f, orientation, &px, &w, &h, msg, msg_len);
+    return finish(f, st, px, w, h, fw, fh, orientation, found, out, msg, msg_len);
+}
+
+/* JPEG: the header by libjpeg (no libvips objects for a plain file), then
+ * direct.c; CMYK, or a profile to convert, through libvips. */
+static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_decode_opts *opts, image_t *out,
+                                char *msg, size_t msg_len)
+{
+    image_jpeg_header jh;
+    image_status st = image_direct_jpeg_header(buf, len, &jh, msg, msg_len);
     if (st != IMAGE_OK)
         return st;
-    out->pixels = px;
-    out->width = (int)w;
-    out->height = (int)h;
-    out->orig_width = (int)(swap ? fh : fw);
-    out->orig_height = (int)(swap ? fw : fh);
-    out->exif_orientation = found;
-    return IMAGE_OK;
+    if (jh.cmyk || (icc_to_srgb && jh.has_icc))
+        return decode_vips(IMAGE_FMT_JPEG, buf, len, opts, out, msg, msg_len);
+    st = image_check_dims(jh.width, jh.height, opts, "JPEG", msg, msg_len);
+    if (st != IMAGE_OK)
+        return st;
+    int shrink = image_jpeg_shrink(jh.width, jh.height, opts, jh.orientation >= 5), w = 0, h = 0;
+    uint8_t *px = NULL;
+    st = image_direct_jpeg(buf, len, shrink, &px, &w, &h, msg, msg_len);
+    return finish(IMAGE_FMT_JPEG, st, px, (size_t)w, (size_t)h, jh.width, jh.height, jh.orientation,
+                  jh.orientation, out, msg, msg_len);
 }
 
 image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opts *opts,
@@ -570,6 +542,7 @@ image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opt
         return IMAGE_NO_MEMORY;
     }
     image_status st = f == IMAGE_FMT_BMP ? decode_bmp(buf, len, opts, out, msg, msg_len)
+        : f == IMAGE_FMT_JPEG            ? decode_jpeg(buf, len, opts, out, msg, msg_len)
                                          : decode_vips(f, buf, len, opts, out, msg, msg_len);
     if (st != IMAGE_OK) {
         memset(out, 0, sizeof *out);

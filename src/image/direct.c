@@ -11,6 +11,8 @@
 #include <jpeglib.h>
 #include <webp/decode.h>
 
+#include "image/heif_orient.h"
+
 /* libvips' JPEG loader gives up after as many warnings (each repeat of a
  * progressive scan is one); the scan limit bounds the work of a scan bomb
  * whose scans are each valid. */
@@ -98,6 +100,7 @@ static image_status jpeg_failed(j_decompress_ptr cinfo, jpeg_ctx *ctx, char *msg
         case JERR_ARITH_NOTIMPL:
         case JERR_CONVERSION_NOTIMPL:
         case JERR_NOTIMPL:
+        case JERR_EMPTY_IMAGE: /* height 0: "DNL not supported" */
             st = IMAGE_UNSUPPORTED;
             put_msg(msg, msg_len, "unsupported JPEG: %s", text);
             break;
@@ -106,6 +109,45 @@ static image_status jpeg_failed(j_decompress_ptr cinfo, jpeg_ctx *ctx, char *msg
         }
     }
     return st;
+}
+
+image_status image_direct_jpeg_header(const uint8_t *buf, size_t len, image_jpeg_header *h, char *msg,
+                                      size_t msg_len)
+{
+    struct jpeg_decompress_struct cinfo;
+    jpeg_ctx ctx;
+    memset(h, 0, sizeof *h);
+    memset(&ctx, 0, sizeof ctx);
+    cinfo.err = jpeg_std_error(&ctx.pub);
+    ctx.pub.error_exit = jpeg_on_error;
+    ctx.pub.emit_message = jpeg_on_message;
+    ctx.pub.output_message = jpeg_silent;
+    if (setjmp(ctx.jb)) {
+        image_status st = jpeg_failed(&cinfo, &ctx, msg, msg_len);
+        jpeg_destroy_decompress(&cinfo);
+        return st;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, buf, (unsigned long)len);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff); /* EXIF */
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 12);     /* enough to see "ICC_PROFILE" */
+    jpeg_read_header(&cinfo, TRUE);
+    h->width = cinfo.image_width;
+    h->height = cinfo.image_height;
+    h->cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    h->orientation = 1;
+    bool exif = false;
+    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
+        if (m->marker == JPEG_APP0 + 2 && m->data_length >= 12 && !memcmp(m->data, "ICC_PROFILE", 12))
+            h->has_icc = true;
+        /* The first EXIF block counts, as in libvips. */
+        if (m->marker == JPEG_APP0 + 1 && !exif && m->data_length > 6 && !memcmp(m->data, "Exif\0\0", 6)) {
+            exif = true;
+            h->orientation = image_exif_orientation(m->data, m->data_length);
+        }
+    }
+    jpeg_destroy_decompress(&cinfo);
+    return IMAGE_OK;
 }
 
 image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, uint8_t **px, int *w, int *h, char *msg,
