@@ -6,6 +6,7 @@
 
 #include "cli/run_files.h"
 #include "config/config.h"
+#include "image/decode.h"
 #include "pipeline/stages.h"
 
 static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections", "classes", "mask-format", NULL};
@@ -103,6 +104,7 @@ int detect_command(int argc, char **argv)
         json_decref(params);
         return 2;
     }
+    image_set_icc_to_srgb(cfg.icc_to_srgb); /* as sightd serve: --icc-to-srgb, SIGHT_ICC_TO_SRGB */
     stage_set set = {.yolo = st, .llm = NULL, .max_pixels = cfg.max_pixels};
     int failures = cli_run_files(&set, params, images, nimages, true, false);
     detector_close(det);

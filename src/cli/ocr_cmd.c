@@ -6,6 +6,7 @@
 
 #include "cli/run_files.h"
 #include "config/config.h"
+#include "image/decode.h"
 #include "ocr/ocr.h"
 #include "pipeline/stages.h"
 #include "util/log.h"
@@ -63,6 +64,7 @@ int ocr_command(int argc, char **argv)
         free(images);
         return 1;
     }
+    image_set_icc_to_srgb(cfg.icc_to_srgb); /* as sightd serve */
     stage_set set = {.ocr = ocr_stage(eng), .max_pixels = cfg.max_pixels};
     int failures = cli_run_files(&set, NULL, images, nimages, false, true);
     ocr_close(eng);

@@ -1,4 +1,5 @@
-/* Image decoding through libvips (BMP through bmp.c). See decode.h.
+/* Image decoding through libvips (BMP through bmp.c; plain JPEG and WebP
+ * pixels through direct.c). See decode.h.
  *
  * Structure: image_decode sniffs the format from its magic bytes and calls
  * that one loader (never libvips' own sniffing, which would try every
@@ -7,7 +8,9 @@
  * the hint allows it. The pixels then flow through ICC -> sRGB, 8-bit RGB and
  * orientation straight into a buffer we own, in one pass with sequential
  * access; only a rotated image is materialised in memory first (rotating
- * needs random access). Nothing touches the disc: sequential decoding needs
+ * needs random access). Plain JPEG and still WebP skip the libvips pipeline
+ * after the header: direct.c has libjpeg / libwebp write the same pixels
+ * into our buffer, much cheaper (see direct.h). Nothing touches the disc: sequential decoding needs
  * no temporary image, and the in-memory copy is explicit.
  *
  * Thread safety: image_init runs once before any thread; the rest keeps no
@@ -26,7 +29,9 @@
 #include <vips/vips.h>
 
 #include "image/bmp.h"
+#include "image/direct.h"
 #include "image/heif_orient.h"
+#include "image/limits.h"
 #include "image/sniff.h"
 
 #define SUPPORTED_LIST "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
@@ -116,53 +121,6 @@ int image_init(const char *argv0)
     return init_rc;
 }
 
-/* ---------------------------------------------------------------- limits */
-
-/* "12.3 megapixels" or, for small budgets where that would print 0.0, "4096 pixels". */
-static void fmt_pixels(char *dst, size_t n, uint64_t px, const char *unit_suffix)
-{
-    if (px >= 100000)
-        snprintf(dst, n, "%.1f megapixel%s", (double)px / 1e6, unit_suffix);
-    else
-        snprintf(dst, n, "%llu pixel%s", (unsigned long long)px, unit_suffix);
-}
-
-/* Validates header dimensions before anything proportional to them is
- * allocated: zero sides, the caller's pixel budget, and the limits of the
- * types the pixels travel in (int in image_t, size_t for w*h*3). */
-static image_status check_dims(uint64_t w, uint64_t h, const image_decode_opts *opts,
-                               const char *fmt, char *msg, size_t msg_len)
-{
-    if (w == 0 || h == 0) {
-        set_msg(msg, msg_len, "%s header says %llux%llu", fmt, (unsigned long long)w,
-                (unsigned long long)h);
-        return IMAGE_CORRUPT;
-    }
-    uint64_t px = w * h; /* each side < 2^32, so no overflow */
-    if (opts && opts->max_pixels > 0 && px > opts->max_pixels) {
-        char have[48], limit[48];
-        fmt_pixels(have, sizeof have, px, "s");
-        fmt_pixels(limit, sizeof limit, opts->max_pixels, "");
-        set_msg(msg, msg_len, "image is %llux%llu (%s), over the %s limit",
-                (unsigned long long)w, (unsigned long long)h, have, limit);
-        return IMAGE_TOO_LARGE;
-    }
-    if (w > INT_MAX || h > INT_MAX || px > SIZE_MAX / 3) {
-        set_msg(msg, msg_len, "image is %llux%llu, too large to decode", (unsigned long long)w,
-                (unsigned long long)h);
-        return IMAGE_TOO_LARGE;
-    }
-    return IMAGE_OK;
-}
-
-/* Does a w x h image (stored orientation; swap for 5..8) cover the hint? */
-static bool covers(const image_decode_opts *o, uint64_t w, uint64_t h, bool swap)
-{
-    uint64_t ow = swap ? h : w, oh = swap ? w : h;
-    bool wide = ow >= (uint64_t)o->min_width, tall = oh >= (uint64_t)o->min_height;
-    return o->fit ? (wide || tall) : (wide && tall);
-}
-
 /* ---------------------------------------------------------------- errors */
 
 /* libvips' error text for msg: its first line without the "Domain: " prefix,
@@ -209,7 +167,7 @@ static image_status vips_msg(image_format f, const char *what, char *msg, size_t
  * strips (checked: 6000x6000 files of every format decode with TMPDIR
  * missing); for them "memory" would force that whole-image decode, doubling
  * the time of a small JPEG.
- * shrink: JPEG 1/2/4/8 (DCT scaling), WebP 1/shrink (scaled decoding);
+ * shrink: JPEG 1/2/4/8 (DCT scaling);
  * thumbnail: a HEIF's embedded thumbnail. fail_on error: truncated or
  * corrupt data fails rather than being padded with grey. JPEG only fails on
  * truncation: libjpeg reports recoverable damage ("extraneous bytes before
@@ -228,7 +186,7 @@ static int load(image_format f, const uint8_t *buf, size_t len, int shrink, bool
                                    VIPS_FAIL_ON_ERROR, NULL);
     case IMAGE_FMT_WEBP:
         return vips_webpload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "memory", TRUE, "fail_on",
-                                    VIPS_FAIL_ON_ERROR, "scale", 1.0 / shrink, NULL);
+                                    VIPS_FAIL_ON_ERROR, NULL);
     case IMAGE_FMT_HEIF:
     case IMAGE_FMT_AVIF:
         return vips_heifload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
@@ -245,41 +203,25 @@ static int load(image_format f, const uint8_t *buf, size_t len, int shrink, bool
     }
 }
 
-/* Is the embedded profile sRGB already? Converting sRGB to sRGB would cost a
- * pass and shift pixels by rounding. Looks for "sRGB" in the profile's
- * description tag (ASCII in v2 'desc', UTF-16BE in v4 'mluc'). */
-static bool icc_is_srgb(const uint8_t *p, size_t n)
-{
-    if (n < 132)
-        return false;
-    uint32_t count = image_be32(p + 128);
-    for (uint32_t i = 0; i < count && 132 + (size_t)i * 12 + 12 <= n; i++) {
-        const uint8_t *e = p + 132 + (size_t)i * 12;
-        if (memcmp(e, "desc", 4) != 0)
-            continue;
-        size_t off = image_be32(e + 4), sz = image_be32(e + 8);
-        if (off > n || sz > n - off)
-            return false;
-        static const uint8_t wide[8] = {0, 's', 0, 'R', 0, 'G', 0, 'B'};
-        return memmem(p + off, sz, "sRGB", 4) || memmem(p + off, sz, wide, 8);
-    }
-    return false;
-}
-
 /* Any colour space, depth and band count into 3-band 8-bit sRGB. ICC
  * profiles are applied with --icc-to-srgb (a broken profile is ignored, as
  * browsers do); CMYK always goes through one (libvips' own without); alpha
  * is dropped, not composited, as the models take RGB. Images made here are
  * owned by ctx. */
+/* Is there an ICC profile to convert (--icc-to-srgb, not sRGB already)? */
+static bool wants_icc(VipsImage *x)
+{
+    const void *icc;
+    size_t icc_len;
+    return icc_to_srgb && vips_image_get_typeof(x, VIPS_META_ICC_NAME) &&
+        vips_image_get_blob(x, VIPS_META_ICC_NAME, &icc, &icc_len) == 0 && !image_icc_is_srgb(icc, icc_len);
+}
+
 static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
 {
     VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 6);
     VipsImage *x = in;
-    const void *icc;
-    size_t icc_len;
-    if (icc_to_srgb && vips_image_get_typeof(x, VIPS_META_ICC_NAME) &&
-        vips_image_get_blob(x, VIPS_META_ICC_NAME, &icc, &icc_len) == 0 &&
-        !icc_is_srgb(icc, icc_len)) {
+    if (wants_icc(x)) {
         if (vips_icc_transform(x, &t[0], "srgb", "embedded", TRUE, "intent",
                                VIPS_INTENT_RELATIVE, "depth", 8, NULL) == 0)
             x = t[0];
@@ -324,7 +266,7 @@ static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
 
 /* Rows per request when rendering: enough to keep per-request overhead low,
  * few enough that the buffers of intermediate operations stay small. */
-#define RENDER_ROWS 128
+#define RENDER_ROWS 64
 
 /* Computes x (3-band uchar) into a new malloc'd buffer (*out, w*h*3 bytes),
  * in this thread, strip by strip from the top: no libvips worker threads and
@@ -368,7 +310,7 @@ static image_status decode_bmp(const uint8_t *buf, size_t len, const image_decod
         set_msg(msg, msg_len, "%s%s", rc == -2 ? "unsupported BMP: " : "", why);
         return rc == -2 ? IMAGE_UNSUPPORTED : IMAGE_CORRUPT;
     }
-    image_status st = check_dims(h.width, h.height, opts, "BMP", msg, msg_len);
+    image_status st = image_check_dims(h.width, h.height, opts, "BMP", msg, msg_len);
     if (st != IMAGE_OK)
         return st;
     uint8_t *px = malloc((size_t)h.width * h.height * 3);
@@ -387,6 +329,125 @@ static image_status decode_bmp(const uint8_t *buf, size_t len, const image_decod
     return IMAGE_OK;
 }
 
+/* Can image_direct_* decode this file? JPEG in YCbCr, RGB or grey, still
+ * WebP, and no ICC conversion to do (see direct.h). */
+static bool direct_ok(image_format f, VipsImage *head)
+{
+    if (wants_icc(head))
+        return false;
+    if (f == IMAGE_FMT_JPEG)
+        return (head->Bands == 3 || head->Bands == 1) && head->Type != VIPS_INTERPRETATION_CMYK;
+    int pages = 1;
+    if (f == IMAGE_FMT_WEBP && vips_image_get_typeof(head, VIPS_META_N_PAGES))
+        vips_image_get_int(head, VIPS_META_N_PAGES, &pages);
+    return f == IMAGE_FMT_WEBP && pages <= 1;
+}
+
+/* The pixels through libvips: shrink-on-load, ICC -> sRGB, 8-bit RGB, into
+ * a new buffer (*px, *w x *h). Takes head. */
+static image_status decode_pipeline(image_format f, const uint8_t *buf, size_t len, VipsImage *head, int shrink,
+                                    bool thumbnail, bool swap, const image_decode_opts *opts, uint8_t **px,
+                                    size_t *w, size_t *h, char *msg, size_t msg_len)
+{
+    VipsImage *img = head;
+    if (shrink > 1) {
+        VipsImage *small = NULL;
+        if (load(f, buf, len, shrink, false, &small) == 0)
+            img = small;
+        else
+            vips_error_clear(); /* decode at full size instead */
+    } else if (thumbnail) {
+        VipsImage *thumb = NULL;
+        if (load(f, buf, len, 1, true, &thumb) == 0) {
+            if (thumb->Xsize < head->Xsize && image_covers(opts, (uint64_t)thumb->Xsize, (uint64_t)thumb->Ysize, swap))
+                img = thumb;
+            else
+                g_object_unref(thumb);
+        } else {
+            vips_error_clear();
+        }
+    }
+    if (img != head)
+        g_object_unref(head);
+
+    VipsObject *ctx = VIPS_OBJECT(vips_image_new());
+    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 1);
+    t[0] = img; /* ctx owns it from here */
+    VipsImage *x = NULL;
+    image_status st = IMAGE_OK;
+    *px = NULL;
+    if (to_srgb8(ctx, img, &x) != 0) {
+        vips_msg(f, "unsupported", msg, msg_len);
+        st = IMAGE_UNSUPPORTED;
+    } else {
+        *w = (size_t)x->Xsize;
+        *h = (size_t)x->Ysize;
+        if (render(x, px) != 0) {
+            st = *px ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
+            if (!*px)
+                set_msg(msg, msg_len, "out of memory for a %zux%zu image", *w, *h);
+            free(*px);
+            *px = NULL;
+        }
+    }
+    g_object_unref(ctx);
+    return st;
+}
+
+/* Turns px (w x h) upright for an EXIF orientation of 2..8, in memory
+ * (rotation reads out of order): replaces *px, swaps w and h for 5..8. */
+static image_status orient(image_format f, int orientation, uint8_t **px, size_t *w, size_t *h, char *msg,
+                           size_t msg_len)
+{
+    VipsImage *mem = vips_image_new_from_memory(*px, *w * *h * 3, (int)*w, (int)*h, 3, VIPS_FORMAT_UCHAR);
+    VipsImage *turned_img = NULL;
+    uint8_t *turned = NULL;
+    int rc = -1;
+    if (mem) {
+        vips_image_set_int(mem, VIPS_META_ORIENTATION, orientation);
+        if (vips_autorot(mem, &turned_img, NULL) == 0)
+            rc = render(turned_img, &turned);
+    }
+    /* Both point into *px: release them before freeing it. */
+    VIPS_UNREF(turned_img);
+    VIPS_UNREF(mem);
+    free(*px);
+    *px = NULL;
+    if (rc != 0) {
+        image_status st = turned ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
+        if (!turned)
+            set_msg(msg, msg_len, "out of memory rotating a %zux%zu image", *w, *h);
+        free(turned);
+        return st;
+    }
+    *px = turned;
+    if (orientation >= 5) {
+        size_t tmp = *w;
+        *w = *h;
+        *h = tmp;
+    }
+    return IMAGE_OK;
+}
+
+/* Orientation on the decoded pixels (px, w x h; fw x fh as stored), then
+ * out. Takes px. */
+static image_status finish(image_format f, image_status st, uint8_t *px, size_t w, size_t h, uint64_t fw,
+                           uint64_t fh, int orientation, int found, image_t *out, char *msg, size_t msg_len)
+{
+    if (st == IMAGE_OK && orientation > 1)
+        st = orient(f, orientation, &px, &w, &h, msg, msg_len);
+    if (st != IMAGE_OK)
+        return st;
+    bool swap = orientation >= 5;
+    out->pixels = px;
+    out->width = (int)w;
+    out->height = (int)h;
+    out->orig_width = (int)(swap ? fh : fw);
+    out->orig_height = (int)(swap ? fw : fh);
+    out->exif_orientation = found;
+    return IMAGE_OK;
+}
+
 static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
                                 const image_decode_opts *opts, image_t *out, char *msg,
                                 size_t msg_len)
@@ -395,7 +456,7 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
     if (load(f, buf, len, 1, false, &head) != 0)
         return vips_msg(f, "corrupt", msg, msg_len);
     uint64_t fw = (uint64_t)head->Xsize, fh = (uint64_t)head->Ysize;
-    image_status st = check_dims(fw, fh, opts, image_format_title(f), msg, msg_len);
+    image_status st = image_check_dims(fw, fh, opts, image_format_title(f), msg, msg_len);
     int orientation = vips_image_get_orientation(head), found = orientation;
     if (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF) {
         found = image_heif_exif_orientation(head);
@@ -409,102 +470,48 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
         return st;
     }
 
-    /* Shrink-on-load: the largest reduction whose output (after orientation)
-     * still covers the hint. JPEG's sizes are libjpeg's (rounded up). */
-    VipsImage *img = head;
+    /* Shrink-on-load: JPEG by DCT scaling (limits.h), HEIF by its thumbnail.
+     * Not WebP: libwebp's scaled decoding decodes at full size, then
+     * rescales, which costs more than the smaller letterbox saves (12 MP:
+     * 95 ms against 90 at full size, make bench). */
+    int shrink = f == IMAGE_FMT_JPEG ? image_jpeg_shrink(fw, fh, opts, swap) : 1;
     bool hint = opts && opts->min_width > 0 && opts->min_height > 0;
-    if (hint && (f == IMAGE_FMT_JPEG || f == IMAGE_FMT_WEBP)) {
-        static const int shrinks[] = {8, 4, 2};
-        for (size_t i = 0; i < sizeof shrinks / sizeof shrinks[0]; i++) {
-            uint64_t s = (uint64_t)shrinks[i];
-            uint64_t sw = (fw + s - 1) / s, sh = (fh + s - 1) / s;
-            if (f == IMAGE_FMT_WEBP) { /* libvips rounds the scaled size */
-                sw = (fw + s / 2) / s;
-                sh = (fh + s / 2) / s;
-            }
-            /* A side shorter than the factor: libvips 8.14 makes a header
-             * of height 0 and fails an assertion (abort) building it. */
-            if (fw < s || fh < s || !covers(opts, sw, sh, swap))
-                continue;
-            VipsImage *small = NULL;
-            if (load(f, buf, len, shrinks[i], false, &small) != 0) {
-                vips_error_clear(); /* decode at full size instead */
-                break;
-            }
-            img = small;
-            break;
-        }
-    } else if (hint && (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF)) {
-        VipsImage *thumb = NULL;
-        if (load(f, buf, len, 1, true, &thumb) == 0) {
-            if (thumb->Xsize < head->Xsize && covers(opts, (uint64_t)thumb->Xsize, (uint64_t)thumb->Ysize, swap))
-                img = thumb;
-            else
-                g_object_unref(thumb);
-        } else {
-            vips_error_clear();
-        }
-    }
-    if (img != head)
-        g_object_unref(head);
+    bool thumbnail = hint && (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF);
 
-    VipsObject *ctx = VIPS_OBJECT(vips_image_new());
-    VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
-    t[0] = img; /* ctx owns it from here */
-    VipsImage *x = NULL;
-    st = IMAGE_CORRUPT;
-    if (to_srgb8(ctx, img, &x) != 0) {
-        vips_msg(f, "unsupported", msg, msg_len);
-        st = IMAGE_UNSUPPORTED;
-        goto done;
-    }
     uint8_t *px = NULL;
-    size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize;
-    if (render(x, &px) != 0) {
-        st = px ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
-        if (!px)
-            set_msg(msg, msg_len, "out of memory for a %zux%zu image", w, h);
-        free(px);
-        goto done;
+    size_t w = 0, h = 0;
+    if (direct_ok(f, head)) {
+        g_object_unref(head);
+        int dw = 0, dh = 0;
+        st = f == IMAGE_FMT_JPEG ? image_direct_jpeg(buf, len, shrink, &px, &dw, &dh, msg, msg_len)
+                                 : image_direct_webp(buf, len, (int)fw, (int)fh, &px, msg, msg_len);
+        w = f == IMAGE_FMT_JPEG ? (size_t)dw : fw;
+        h = f == IMAGE_FMT_JPEG ? (size_t)dh : fh;
+    } else {
+        st = decode_pipeline(f, buf, len, head, shrink, thumbnail, swap, opts, &px, &w, &h, msg, msg_len);
     }
-    if (orientation > 1) {
-        /* Rotation reads out of order: turn the decoded buffer, in memory. */
-        t[1] = vips_image_new_from_memory(px, w * h * 3, (int)w, (int)h, 3, VIPS_FORMAT_UCHAR);
-        uint8_t *turned = NULL;
-        int rc = -1;
-        if (t[1]) {
-            vips_image_set_int(t[1], VIPS_META_ORIENTATION, orientation);
-            if (vips_autorot(t[1], &t[2], NULL) == 0)
-                rc = render(t[2], &turned);
-        }
-        /* t[1], t[2] point into px: release them before freeing it. */
-        VIPS_UNREF(t[2]);
-        VIPS_UNREF(t[1]);
-        free(px);
-        px = turned;
-        if (rc != 0) {
-            st = turned ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
-            if (!turned)
-                set_msg(msg, msg_len, "out of memory rotating a %zux%zu image", w, h);
-            free(turned);
-            goto done;
-        }
-        if (orientation >= 5) {
-            size_t tmp = w;
-            w = h;
-            h = tmp;
-        }
-    }
-    out->pixels = px;
-    out->width = (int)w;
-    out->height = (int)h;
-    out->orig_width = (int)(swap ? fh : fw);
-    out->orig_height = (int)(swap ? fw : fh);
-    out->exif_orientation = found;
-    st = IMAGE_OK;
-done:
-    g_object_unref(ctx);
-    return st;
+    return finish(f, st, px, w, h, fw, fh, orientation, found, out, msg, msg_len);
+}
+
+/* JPEG: the header by libjpeg (no libvips objects for a plain file), then
+ * direct.c; CMYK, or a profile to convert, through libvips. */
+static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_decode_opts *opts, image_t *out,
+                                char *msg, size_t msg_len)
+{
+    image_jpeg_header jh;
+    image_status st = image_direct_jpeg_header(buf, len, &jh, msg, msg_len);
+    if (st != IMAGE_OK)
+        return st;
+    if (jh.cmyk || (icc_to_srgb && jh.has_icc))
+        return decode_vips(IMAGE_FMT_JPEG, buf, len, opts, out, msg, msg_len);
+    st = image_check_dims(jh.width, jh.height, opts, "JPEG", msg, msg_len);
+    if (st != IMAGE_OK)
+        return st;
+    int shrink = image_jpeg_shrink(jh.width, jh.height, opts, jh.orientation >= 5), w = 0, h = 0;
+    uint8_t *px = NULL;
+    st = image_direct_jpeg(buf, len, shrink, &px, &w, &h, msg, msg_len);
+    return finish(IMAGE_FMT_JPEG, st, px, (size_t)w, (size_t)h, jh.width, jh.height, jh.orientation,
+                  jh.orientation, out, msg, msg_len);
 }
 
 image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opts *opts,
@@ -535,6 +542,7 @@ image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opt
         return IMAGE_NO_MEMORY;
     }
     image_status st = f == IMAGE_FMT_BMP ? decode_bmp(buf, len, opts, out, msg, msg_len)
+        : f == IMAGE_FMT_JPEG            ? decode_jpeg(buf, len, opts, out, msg, msg_len)
                                          : decode_vips(f, buf, len, opts, out, msg, msg_len);
     if (st != IMAGE_OK) {
         memset(out, 0, sizeof *out);

@@ -38,7 +38,7 @@ typedef enum {
 typedef struct {
     uint64_t max_pixels; /* refuse images whose header says more; 0 = no limit */
     /* Optional shrink-on-load hint: when both are > 0 the decoder may decode at
-     * reduced size (JPEG DCT scaling 1/2, 1/4, 1/8; WebP scaled decoding; a
+     * reduced size (JPEG DCT scaling 1/2, 1/4, 1/8; a
      * HEIF's embedded thumbnail) as long as the decoded image stays at least
      * this large (after orientation). 0 = always decode at full size. */
     int min_width, min_height;

@@ -39,14 +39,11 @@ bool image_heif_has_transform(const uint8_t *buf, size_t len)
     return false;
 }
 
-/* The EXIF orientation of a HEIF, from the EXIF block libvips attached (raw
- * TIFF data, which libexif reads behind an "Exif" header). 1 when none. */
-int image_heif_exif_orientation(VipsImage *im)
+/* The orientation in an EXIF block: raw TIFF data or behind an "Exif\0\0"
+ * header (libexif reads it behind the header). 1 when none. */
+int image_exif_orientation(const void *data, size_t n)
 {
-    const void *data;
-    size_t n;
-    if (!vips_image_get_typeof(im, VIPS_META_EXIF_NAME) ||
-        vips_image_get_blob(im, VIPS_META_EXIF_NAME, &data, &n) != 0 || n < 8 || n > (1u << 20))
+    if (n < 8 || n > (1u << 20))
         return 1;
     unsigned char *block = malloc(n + 6);
     if (!block)
@@ -65,4 +62,14 @@ int image_heif_exif_orientation(VipsImage *im)
         exif_data_unref(ed);
     }
     return o >= 1 && o <= 8 ? o : 1;
+}
+
+/* The EXIF orientation of a HEIF, from the EXIF block libvips attached. */
+int image_heif_exif_orientation(VipsImage *im)
+{
+    const void *data;
+    size_t n;
+    if (!vips_image_get_typeof(im, VIPS_META_EXIF_NAME) || vips_image_get_blob(im, VIPS_META_EXIF_NAME, &data, &n) != 0)
+        return 1;
+    return image_exif_orientation(data, n);
 }

@@ -1,6 +1,6 @@
 /* Image formats by their magic bytes, and their names: what image_decode
  * dispatches on and names in its messages. Never libvips' own sniffing,
- * which would try every loader it has. */
+ * which would try every loader it has. Also: is an ICC profile sRGB. */
 #include <string.h>
 
 #include "image/decode.h"
@@ -133,4 +133,25 @@ const char *image_status_code(image_status s)
     case IMAGE_NO_MEMORY: return "out_of_memory";
     }
     return "unknown";
+}
+
+/* Is the embedded profile sRGB already? Converting sRGB to sRGB would cost a
+ * pass and shift pixels by rounding. Looks for "sRGB" in the profile's
+ * description tag (ASCII in v2 'desc', UTF-16BE in v4 'mluc'). */
+bool image_icc_is_srgb(const uint8_t *p, size_t n)
+{
+    if (n < 132)
+        return false;
+    uint32_t count = image_be32(p + 128);
+    for (uint32_t i = 0; i < count && 132 + (size_t)i * 12 + 12 <= n; i++) {
+        const uint8_t *e = p + 132 + (size_t)i * 12;
+        if (memcmp(e, "desc", 4) != 0)
+            continue;
+        size_t off = image_be32(e + 4), sz = image_be32(e + 8);
+        if (off > n || sz > n - off)
+            return false;
+        static const uint8_t wide[8] = {0, 's', 0, 'R', 0, 'G', 0, 'B'};
+        return memmem(p + off, sz, "sRGB", 4) || memmem(p + off, sz, wide, 8);
+    }
+    return false;
 }

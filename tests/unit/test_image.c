@@ -1778,6 +1778,100 @@ static void test_testdata(void)
     fprintf(stderr, "test_image: decoded %d files from %s\n", decoded, dir);
 }
 
+/* libvips' own loader output for b (3-band uchar: grey joined, alpha
+ * dropped), as decode.c's pipeline would produce it; NULL on failure. */
+static uint8_t *vips_reference(const blob *b, int jpeg_shrink, int *w, int *h)
+{
+    VipsImage *im = NULL, *rgb = NULL;
+    int rc = jpeg_shrink ? vips_jpegload_buffer(b->data, b->len, &im, "shrink", jpeg_shrink, NULL)
+                         : vips_webpload_buffer(b->data, b->len, &im, NULL);
+    if (rc != 0)
+        return NULL;
+    if (im->Bands == 1) {
+        VipsImage *three[3] = {im, im, im};
+        rc = vips_bandjoin(three, &rgb, 3, NULL);
+    } else {
+        rc = vips_extract_band(im, &rgb, 0, "n", 3, NULL);
+    }
+    size_t n = 0;
+    uint8_t *px = rc == 0 ? vips_image_write_to_memory(rgb, &n) : NULL;
+    *w = im->Xsize, *h = im->Ysize;
+    VIPS_UNREF(rgb);
+    g_object_unref(im);
+    return px;
+}
+
+/* Plain JPEG and still WebP skip libvips' pipeline (direct.c): the pixels
+ * must be what libvips' loaders give, at every DCT scale, for baseline,
+ * progressive and grey JPEG, lossy, lossless and alpha WebP. */
+static void test_direct_matches_libvips(void)
+{
+    const int w = 203, h = 157; /* odd sizes: partial MCUs and scaled sizes rounded up */
+    uint8_t *noise = make_noise(w, h);
+    uint8_t *grey = malloc((size_t)w * h);
+    for (int i = 0; i < w * h; i++)
+        grey[i] = noise[3 * i];
+    blob jpegs[3] = {
+        jpeg_encode(noise, w, h, 3, JCS_RGB, JCS_UNKNOWN, 85, 0, NULL, 0),
+        jpeg_encode(noise, w, h, 3, JCS_RGB, JCS_UNKNOWN, 85, 1, NULL, 0),
+        jpeg_encode(grey, w, h, 1, JCS_GRAYSCALE, JCS_UNKNOWN, 85, 0, NULL, 0),
+    };
+    for (int j = 0; j < 3; j++)
+        for (int s = 1; s <= 8; s *= 2) {
+            /* A hint of exactly the scaled size picks that scale. */
+            image_decode_opts o = {.min_width = (w + s - 1) / s, .min_height = (h + s - 1) / s};
+            image_t img;
+            int rw = 0, rh = 0;
+            uint8_t *ref = vips_reference(&jpegs[j], s, &rw, &rh);
+            CHECK(ref != NULL);
+            CHECK_EQ_INT(dec(&jpegs[j], s > 1 ? &o : NULL, &img), IMAGE_OK);
+            /* libjpeg's scaled size rounds up; libvips 8.14 drops the
+             * partial last column and row. The rest must be equal. */
+            CHECK(img.width == (w + s - 1) / s && img.height == (h + s - 1) / s);
+            CHECK(rw == w / s && rh == h / s);
+            int same = ref && img.width >= rw && img.height >= rh;
+            for (int y = 0; same && y < rh; y++)
+                same = !memcmp(img.pixels + (size_t)y * img.width * 3, ref + (size_t)y * rw * 3, (size_t)rw * 3);
+            if (!same) {
+                fprintf(stderr, "  JPEG %d at 1/%d differs from libvips\n", j, s);
+                CHECK(0);
+            }
+            g_free(ref);
+            image_free(&img);
+        }
+    uint8_t *rgba = malloc((size_t)w * h * 4), *out = NULL;
+    for (int i = 0; i < w * h; i++)
+        memcpy(rgba + 4 * i, noise + 3 * i, 3), rgba[4 * i + 3] = (uint8_t)(i % 251);
+    blob webps[3];
+    size_t n = WebPEncodeRGB(noise, w, h, w * 3, 80, &out);
+    webps[0] = blob_dup(out, n);
+    WebPFree(out);
+    webps[1] = webp_lossless(noise, w, h);
+    n = WebPEncodeRGBA(rgba, w, h, w * 4, 80, &out);
+    webps[2] = blob_dup(out, n);
+    WebPFree(out);
+    for (int k = 0; k < 3; k++) {
+        image_t img;
+        int rw = 0, rh = 0;
+        uint8_t *ref = vips_reference(&webps[k], 0, &rw, &rh);
+        CHECK(ref != NULL);
+        CHECK_EQ_INT(dec(&webps[k], NULL, &img), IMAGE_OK);
+        CHECK(img.width == rw && img.height == rh);
+        if (ref && img.width == rw && img.height == rh && memcmp(img.pixels, ref, (size_t)rw * rh * 3) != 0) {
+            fprintf(stderr, "  WebP %d differs from libvips\n", k);
+            CHECK(0);
+        }
+        g_free(ref);
+        image_free(&img);
+        blob_free(&webps[k]);
+    }
+    for (int j = 0; j < 3; j++)
+        blob_free(&jpegs[j]);
+    free(rgba);
+    free(grey);
+    free(noise);
+}
+
 int main(void)
 {
     image_set_icc_to_srgb(true); /* test_icc; images without a profile are unaffected */
@@ -1799,6 +1893,7 @@ int main(void)
     test_truncated();
     test_too_large();
     test_dct_scaling();
+    test_direct_matches_libvips();
     test_threads();
     test_mutations();
     test_testdata();
