@@ -29,6 +29,8 @@ struct server {
     atomic_bool aborting;   /* set just before abort_fd becomes readable */
     struct conn_waiter *cw; /* resumes suspended streams and batches */
     struct key_checker *kc; /* API key checks off the HTTP threads */
+    struct acceptor *acc;   /* the listening socket and its accept thread */
+    atomic_int open_conns;  /* connections the daemon holds (on_connection) */
     bool tls;
     char *tls_cert_pem, *tls_key_pem; /* kept for the daemon's life */
     json_t *models;                   /* what serves detection and OCR, for /readyz */
