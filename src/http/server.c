@@ -283,6 +283,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         bool refused;
         enum MHD_Result r = refuse_if_malformed(c, hr, method, version, &refused);
         if (refused) return r;
+    } else if (hr->head_wait) {
+        /* Called again after a wait at the head (the key's check): no body yet. */
     } else if (*upload_data_size > 0) {
         cg_body_bytes(hr->conn, (int64_t)*upload_data_size);
     } else {
@@ -334,8 +336,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;
     }
     case ROUTE_WEB: return handle_static(c, hr, url);
-    /* The key check and the ledger query run on this thread: a short SQLite
-     * read for a rare route (the front end's rule is otherwise kept). */
+    /* Their store reads run on key_check's threads (usage.c). */
     case ROUTE_USAGE: return usage_handle(c, hr);
     case ROUTE_MODELS: return models_handle(c, hr);
     default: return MHD_NO; /* ROUTE_OTHER is deferred above */
@@ -450,7 +451,9 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
             goto fail;
     }
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
-    if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) || !(s->kc = kc_start(keys, 2))) {
+    if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) ||
+        !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, KEY_CACHE_TTL_MS, KEY_CACHE_POLL_MS)) ||
+        !(s->kc = kc_start(keys, s->cache, 2))) {
         log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }
@@ -512,6 +515,7 @@ fail:
     acc_free(s->acc);
     kc_stop(s->kc);
     kc_free(s->kc);
+    key_cache_free(s->cache);
     cw_stop(s->cw);
     cg_stop(s->guard);
     if (s->abort_fd >= 0) close(s->abort_fd);
@@ -576,6 +580,7 @@ void server_shutdown(server *s)
     cg_stop(s->guard);
     cw_stop(s->cw);
     kc_free(s->kc);
+    key_cache_free(s->cache);
     acc_free(s->acc);
     close(s->abort_fd);
     json_decref(s->models);

@@ -34,6 +34,7 @@ static unsigned long long cuts[CUT_REASON_COUNT];
 static const char *REFUSED[] = {"rate_limited", "quota_exceeded", "concurrency_limited"};
 #define NREFUSED (sizeof REFUSED / sizeof REFUSED[0])
 static unsigned long long refused[NREFUSED];
+static unsigned long long key_lookups[2]; /* [0] the store, [1] the key cache */
 
 static const char *ROUTES[METRIC_ROUTE_COUNT] = {
     [METRIC_ROUTE_PREDICT_V1] = "predict_v1",
@@ -85,6 +86,13 @@ void metrics_inflight_add(int d)
 {
     pthread_mutex_lock(&mu);
     inflight += d;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_key_lookup(bool cached)
+{
+    pthread_mutex_lock(&mu);
+    key_lookups[cached]++;
     pthread_mutex_unlock(&mu);
 }
 
@@ -179,6 +187,10 @@ char *metrics_render(size_t *len_out)
                              "# TYPE sight_requests_refused_total counter\n");
     for (size_t i = 0; i < NREFUSED; i++)
         failed |= buf_printf(&b, "sight_requests_refused_total{code=\"%s\"} %llu\n", REFUSED[i], refused[i]);
+    failed |= buf_printf(&b, "# HELP sight_key_lookups_total API key checks, answered by the in-memory key cache or by the key store.\n"
+                             "# TYPE sight_key_lookups_total counter\nsight_key_lookups_total{source=\"cache\"} %llu\n"
+                             "sight_key_lookups_total{source=\"store\"} %llu\n",
+                         key_lookups[1], key_lookups[0]);
     pthread_mutex_unlock(&mu);
     if (failed) {
         buf_free(&b);

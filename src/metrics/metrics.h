@@ -2,6 +2,7 @@
 #ifndef SIGHT_METRICS_H
 #define SIGHT_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The label of a request's counter; the HTTP layer maps its own routes onto it. */
@@ -39,6 +40,8 @@ int metrics_inflight(void);
 void metrics_progress_dropped(void);
 /* A request refused by a per-key limit: code rate_limited, quota_exceeded or concurrency_limited. */
 void metrics_refused(const char *code);
+/* An API key check answered by the key cache (cached) or the key store. */
+void metrics_key_lookup(bool cached);
 /* A connection cut off by a request deadline (http/conn_guard.c). */
 void metrics_conn_cut(metrics_cut_reason reason);
 

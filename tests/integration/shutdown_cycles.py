@@ -4,7 +4,7 @@ remove listen FD from epoll set", exit -6): idle keep-alive connections,
 others sending requests on every HTTP thread, and an upload in flight at
 SIGTERM. Returns the exit codes; every one must be 0.
 
-    python3 tests/integration/shutdown_cycles.py [CYCLES] [SIGHTD]
+    [CYCLES_ONE_CPU=1] python3 tests/integration/shutdown_cycles.py [CYCLES] [SIGHTD]
 """
 import os
 import signal
@@ -50,11 +50,14 @@ def _wait_up(port, proc, deadline):
     return False
 
 
-def one_cycle(sightd, db, key, workdir, threads=8):
-    """One start, load and SIGTERM; returns (exit code, log tail)."""
+def one_cycle(sightd, db, key, workdir, threads=8, one_cpu=False):
+    """One start, load and SIGTERM; returns (exit code, log tail). one_cpu:
+    every thread of the server on one CPU, so that a thread is often
+    preempted between two steps (what a loaded machine does at random)."""
     port = _free_port()
     log = open(workdir / "sightd.log", "wb")
-    proc = subprocess.Popen([sightd, "serve", "--listen", f"127.0.0.1:{port}", "--db", db, "--model", "none",
+    pin = ["taskset", "-c", "0"] if one_cpu else []
+    proc = subprocess.Popen([*pin, sightd, "serve", "--listen", f"127.0.0.1:{port}", "--db", db, "--model", "none",
                              "--http-threads", str(threads), "--shutdown-timeout", "1", "--log-level", "info"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     stop = threading.Event()
@@ -130,7 +133,7 @@ def one_cycle(sightd, db, key, workdir, threads=8):
         log.close()
 
 
-def run(cycles, sightd):
+def run(cycles, sightd, one_cpu=False):
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         db = str(work / "keys.db")
@@ -139,7 +142,7 @@ def run(cycles, sightd):
         key = r.stdout.strip()
         codes = []
         for i in range(cycles):
-            rc, tail = one_cycle(sightd, db, key, work)
+            rc, tail = one_cycle(sightd, db, key, work, one_cpu=one_cpu)
             codes.append(rc)
             if rc != 0:
                 print(f"cycle {i}: exit {rc}\n{tail}", file=sys.stderr)
@@ -150,7 +153,7 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     binary = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.environ.get("SIGHTD", "build/sightd"))
     t0 = time.monotonic()
-    got = run(n, binary)
+    got = run(n, binary, one_cpu=os.environ.get("CYCLES_ONE_CPU") == "1")
     bad = [c for c in got if c != 0]
     print(f"{n} cycles in {time.monotonic() - t0:.0f} s: {n - len(bad)} exit 0, {len(bad)} other: {sorted(set(bad))}")
     sys.exit(1 if bad else 0)
