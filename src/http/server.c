@@ -452,7 +452,7 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
     }
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
     if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) ||
-        !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, KEY_CACHE_TTL_MS, KEY_CACHE_POLL_MS)) ||
+        !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, cfg->key_cache_ttl_s * 1000, KEY_CACHE_POLL_MS)) ||
         !(s->kc = kc_start(keys, s->cache, 2))) {
         log_error("cannot start the HTTP front's helper threads");
         goto fail;

@@ -177,7 +177,7 @@ key_cache *key_cache_new(keystore *ks, size_t capacity, int ttl_ms, int poll_ms)
     clear_locked(c);
     /* Read before any fill: a change after this is one the watcher sees. */
     c->have_version = keystore_keys_version(ks, &c->version) == 0;
-    if (poll_ms > 0) {
+    if (poll_ms > 0 && ttl_ms > 0) {
         if (pthread_create(&c->thread, NULL, watch, c) != 0) {
             pthread_cond_destroy(&c->cv);
             pthread_mutex_destroy(&c->mu);
@@ -224,7 +224,7 @@ static bool hash_of(const char *key, char hash[65])
 bool key_cache_get(key_cache *c, const char *key, int64_t *id, key_limits *limits)
 {
     char hash[65];
-    if (!hash_of(key, hash)) return false;
+    if (c->ttl_ms <= 0 || !hash_of(key, hash)) return false;
     bool hit = false;
     pthread_mutex_lock(&c->mu);
     int32_t *link;
@@ -245,7 +245,7 @@ bool key_cache_get(key_cache *c, const char *key, int64_t *id, key_limits *limit
 key_verdict key_cache_verify(key_cache *c, const char *key, int64_t *id, key_limits *limits)
 {
     char hash[65];
-    bool cacheable = hash_of(key, hash);
+    bool cacheable = c->ttl_ms > 0 && hash_of(key, hash);
     uint64_t gen = 0;
     if (cacheable) {
         pthread_mutex_lock(&c->mu);

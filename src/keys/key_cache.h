@@ -25,10 +25,10 @@
 typedef struct key_cache key_cache;
 
 #define KEY_CACHE_CAPACITY 10000
-#define KEY_CACHE_TTL_MS 60000
 #define KEY_CACHE_POLL_MS 200
 
-/* poll_ms 0: no watcher thread (entries then expire by age alone). NULL
+/* ttl_ms 0: nothing is cached (every verify reads the store). poll_ms 0: no
+ * watcher thread (entries then expire by age alone). NULL
  * when out of memory or the thread cannot start. */
 key_cache *key_cache_new(keystore *ks, size_t capacity, int ttl_ms, int poll_ms);
 /* Stops the watcher and frees everything. Accepts NULL. */

@@ -56,7 +56,7 @@ def one_cycle(sightd, db, key, workdir, threads=8, one_cpu=False):
     preempted between two steps (what a loaded machine does at random)."""
     port = _free_port()
     log = open(workdir / "sightd.log", "wb")
-    pin = ["taskset", "-c", "0"] if one_cpu else []
+    pin = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if one_cpu else []
     proc = subprocess.Popen([*pin, sightd, "serve", "--listen", f"127.0.0.1:{port}", "--db", db, "--model", "none",
                              "--http-threads", str(threads), "--shutdown-timeout", "1", "--log-level", "info"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=workdir)

@@ -314,3 +314,116 @@ def test_server_default_rate(start_server):
     codes = [predict(s)[0].status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert usage(s)["key"]["limits"]["rate"] == "2/h"
+
+
+# ---- a header key's limits before the body -----------------------------------
+
+BIG = 8 * 2**20
+
+
+def upload_until_answered(s, key, expect_continue=False):
+    """Sends a prediction with the key in a header and an 8 MiB body in 64 KiB
+    pieces, 10 ms apart, reading between the pieces. Returns (answer bytes,
+    body bytes sent when the answer came, seconds from the headers to it)."""
+    head = (f"POST {V1} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+            f"Content-Type: multipart/form-data; boundary=bbbb\r\nContent-Length: {BIG}\r\n"
+            + ("Expect: 100-continue\r\n" if expect_continue else "") + "\r\n").encode()
+    k = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    k.sendall(head)
+    t0, sent, got = time.monotonic(), 0, b""
+    piece = b"x" * 65536
+    try:
+        while sent < BIG and b"\r\n\r\n" not in got:
+            k.settimeout(0.01)
+            try:
+                d = k.recv(65536)
+                if not d:
+                    break
+                got += d
+                continue
+            except socket.timeout:
+                pass
+            if expect_continue:
+                continue  # nothing is sent before a 100 Continue
+            k.settimeout(10)
+            k.sendall(piece)
+            sent += len(piece)
+        took = time.monotonic() - t0
+        k.settimeout(5)
+        while True:  # the rest of the answer, up to the server's close
+            try:
+                d = k.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not d:
+                break
+            got += d
+    finally:
+        k.close()
+    return got, sent, took
+
+
+def check_early_429(got, sent, took):
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    hdrs = {h.split(":", 1)[0].lower(): h.split(":", 1)[1].strip() for h in lines[1:]}
+    assert lines[0].startswith("HTTP/1.1 429"), got[:300]
+    assert hdrs["connection"] == "close"
+    assert int(hdrs["retry-after"]) >= 1
+    assert hdrs["ratelimit-policy"] == '"rate";q=1;w=3600'
+    assert hdrs["ratelimit"].startswith('"rate";r=0;t=')
+    assert json.loads(body)["detail"]["code"] == "rate_limited"
+    # Answered while the upload had barely begun: not after the 8 MiB.
+    assert sent <= BIG // 4, (sent, took)
+
+
+def test_rate_limited_header_key_is_answered_before_its_body(start_server):
+    """A header key over its rate gets its 429 before it uploads the body:
+    from the key cache at once, and for a key the cache does not hold (cold)
+    once the key's check (on a key_check thread, the connection suspended
+    before any body byte is read) is done."""
+    s = start_server()
+    s.keys("update", key_id(s), "--rate", "1/h", "--burst", "1")
+    until(lambda: predict(s)[0].status_code, 429)  # the one allowed is spent; the key is cached
+    cache0 = s.metric('sight_key_lookups_total{source="cache"}')
+    store0 = s.metric('sight_key_lookups_total{source="store"}')
+    got, sent, took = upload_until_answered(s, s.key)
+    check_early_429(got, sent, took)
+    assert s.metric('sight_key_lookups_total{source="cache"}') == cache0 + 1
+    assert s.metric('sight_key_lookups_total{source="store"}') == store0
+    print(f"\ncache hit: 429 after {sent} of {BIG} body bytes, {took * 1000:.0f} ms")
+
+    # Cold: another key created moves the keys version, which empties the cache.
+    s.keys("create", "--name", "other")
+    time.sleep(0.6)
+    got, sent, took = upload_until_answered(s, s.key)
+    check_early_429(got, sent, took)
+    assert s.metric('sight_key_lookups_total{source="store"}') == store0 + 1
+    print(f"cold key: 429 after {sent} of {BIG} body bytes, {took * 1000:.0f} ms")
+
+    # With Expect: 100-continue, no 100 and no body at all: the 429 alone.
+    got, sent, _ = upload_until_answered(s, s.key, expect_continue=True)
+    assert b"100 Continue" not in got
+    check_early_429(got, sent, 0)
+    assert sent == 0
+    assert s.metric('sight_requests_refused_total{code="rate_limited"}') >= 4
+    # The server goes on serving.
+    assert httpx.get(s.url + "/healthz").status_code == 200
+
+
+def test_admitted_header_key_uploads_as_before_after_a_cold_check(start_server):
+    """A cold header key is checked with the connection suspended before its
+    body is read; once admitted, the upload (100-continue or not) goes on and
+    the stream is served."""
+    s = start_server()
+    s.keys("create", "--name", "other")  # whatever the cache held is dropped
+    time.sleep(0.5)
+    r, lines = predict(s)
+    assert r.status_code == 200 and lines[-1]["succeeded"] == 1
+    files = [("f.png", small_png(), "image/png")]
+    with httpx.Client(timeout=60) as c:
+        r = c.post(s.url + V1, headers={"X-API-Key": s.key, "Expect": "100-continue"},
+                   **multipart(None, files, [PLAIN]))
+    assert r.status_code == 200 and json.loads(r.text.splitlines()[-1])["succeeded"] == 1
+    r = httpx.post(s.url + V1, headers={"X-API-Key": "sk_" + "x" * 43}, **multipart(None, files, [PLAIN]))
+    assert r.status_code == 401 and error_code(r) == "invalid_api_key"
