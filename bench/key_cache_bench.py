@@ -1,6 +1,6 @@
 """What the verified-key cache saves a prediction: two servers side by side,
 --key-cache-ttl 60 (the default) and 0 (every request reads the key store),
-no detection model, loaded in turn with the same quick request (a 2x2 PNG,
+no detection model, loaded in turn (the order swapped each round) with the same quick request (a 2x2 PNG,
 no stage: the request's own cost) over kept-alive connections. Prints per
 server the median request time over the rounds and the store lookups per
 request (sight_key_lookups_total), then the ratio.
@@ -102,8 +102,10 @@ def main():
         try:
             times = {k: [] for k in servers}
             before = {k: metric(p, 'sight_key_lookups_total{source="store"}') for k, (_, p, _) in servers.items()}
-            for _ in range(rounds):
-                for k, (_, port, key) in servers.items():
+            for i in range(rounds):
+                # In turn, the order swapped each round: neither always runs first.
+                for k in list(servers)[:: 1 if i % 2 == 0 else -1]:
+                    _, port, key = servers[k]
                     times[k].append(load(port, key, n, clients))
             for k, (_, port, _) in servers.items():
                 store = metric(port, 'sight_key_lookups_total{source="store"}') - before[k]
