@@ -111,12 +111,19 @@ def one_cycle(sightd, db, key, workdir, threads=8, one_cpu=False):
             t.start()
         time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
-        # New connections during the drain, as a client retrying would.
-        for _ in range(3):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            except OSError:
-                pass
+        # New connections during the drain, as a client retrying (or a test's
+        # teardown) would: each an event on the HTTP threads' epoll sets while
+        # the listening socket is being given up. This is what made
+        # MHD_quiesce_daemon's removal race with the workers' own.
+        def poke():
+            while proc.poll() is None and not stop.is_set():
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    time.sleep(0.005)
+        poker = threading.Thread(target=poke)
+        poker.start()
+        workers.append(poker)
         try:
             rc = proc.wait(30)
         except subprocess.TimeoutExpired:
