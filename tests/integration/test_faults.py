@@ -290,18 +290,20 @@ def test_sigterm_under_load_ends_every_stream_properly(start_server, slow_png):
 
 
 def test_sigterm_cycles_under_load_never_abort():
-    """Start and SIGTERM 30 times (SIGHT_SHUTDOWN_CYCLES) with idle kept-alive
+    """Start and SIGTERM 24 times (SIGHT_SHUTDOWN_CYCLES) with idle kept-alive
     connections, requests on every HTTP thread, an upload in flight and new
     connections during the drain, half of the cycles with the whole server on
     one CPU: every exit is 0. With MHD_quiesce_daemon (before acceptor.c)
     libmicrohttpd could abort here (exit -6, "Failed to remove listen FD from
     epoll set") when a worker, woken by such a connection, removed the
     listening socket from its epoll set before quiesce did."""
-    n = int(os.environ.get("SIGHT_SHUTDOWN_CYCLES", "30"))
+    n = int(os.environ.get("SIGHT_SHUTDOWN_CYCLES", "24"))
     t0 = time.monotonic()
     codes = shutdown_cycles.run(n - n // 2, SIGHTD) + shutdown_cycles.run(n // 2, SIGHTD, one_cpu=True)
-    print(f"\n{n} start/SIGTERM cycles in {time.monotonic() - t0:.0f} s: exit codes {sorted(set(codes))}")
+    print(f"\n{n} start/SIGTERM cycles in {time.monotonic() - t0:.0f} s: exit codes {sorted(set(codes))}, "
+          f"an upload in flight at SIGTERM in {sum(shutdown_cycles.DRAINED)}")
     assert codes == [0] * n, codes
+    assert sum(shutdown_cycles.DRAINED) >= n // 2, shutdown_cycles.DRAINED  # the condition was there
 
 
 # ---- 4. overload, briefly (make load is the long run) -----------------------
