@@ -4,7 +4,8 @@
  * goes; the batch routes wait and answer once with every result.
  *
  * Order of checks, cheapest first: admission (shutdown, 429), content type,
- * declared size, header key; then the body is parsed as it arrives with every
+ * declared size, header key and its rate and concurrency (predict_key.c),
+ * all before any of the body is read; then the body is parsed as it arrives with every
  * limit enforced; then form validation, the form's key, and only then the
  * 200 and the stream. Every refusal before the stream is a JSON error. */
 #include <errno.h>
@@ -356,8 +357,9 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
 {
     if (hr->batch_pr) return batch_continue(c, hr);
     bool ok;
-    /* A header key is checked first, as before the body: a caller without a
-     * valid key learns nothing about its body. */
+    /* A header key not admitted at the head (predict_key.c: unknown, store
+     * error, or the check could not be queued) is answered first: a caller
+     * without a valid key learns nothing about its body. */
     if (hr->has_header_key && !hr->key_ok) {
         hr->body_read = true;
         enum MHD_Result r = predict_check_key(c, hr, hr->header_key, &ok);
