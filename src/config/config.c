@@ -61,6 +61,7 @@ static const opt_def OPTS[] = {
     {"body-min-rate", "SIGHT_BODY_MIN_RATE", OPT_INT, OFF(body_min_rate), 0, 0, 1000000000, "bytes/s a body must keep up after its grace (default 500; 0: the grace alone)"},
     {"shutdown-timeout", "SIGHT_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 86400, "seconds SIGTERM waits for running streams (default 30)"},
     {"retry-after", "SIGHT_RETRY_AFTER", OPT_INT, OFF(retry_after_s), 0, 0, 3600, "Retry-After seconds sent with 429 (default 1)"},
+    {"key-cache-ttl", "SIGHT_KEY_CACHE_TTL", OPT_INT, OFF(key_cache_ttl_s), 0, 0, 3600, "seconds a verified API key is kept in memory; a key change in the store drops it within 0.2 s (default 60; 0: every request reads the store)"},
     {"log-level", "SIGHT_LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), SZ(log_level), 0, 0, "error, warn, info or debug (default info)"},
     {"log-format", "SIGHT_LOG_FORMAT", OPT_LOGFORMAT, OFF(log_format), SZ(log_format), 0, 0, "text, or json: one JSON object a line, for log shippers (default text)"},
     {"model", "SIGHT_MODEL", OPT_MODEL, OFF(model_path), SZ(model_path), 0, 0, "YOLO ONNX model for is_yolo, NAME=PATH or PATH (named by its stem), repeatable; none: no detection (default: the built-in YOLOX-Nano)"},
@@ -119,6 +120,7 @@ void config_defaults(sight_config *c)
     c->body_min_rate = 500;
     c->max_parts = 1000;
     c->retry_after_s = 1;
+    c->key_cache_ttl_s = 60;
     strcpy(c->log_level, "info");
     strcpy(c->log_format, "text");
     strcpy(c->model_layout, "auto");

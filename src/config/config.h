@@ -36,6 +36,7 @@ typedef struct {
     int max_parts;          /* multipart parts / form fields per request */
     int shutdown_timeout_s; /* how long SIGTERM waits for running streams */
     int retry_after_s;      /* Retry-After sent with 429 */
+    int key_cache_ttl_s;    /* verified keys kept in memory (key_cache.h); 0 = no cache */
     char log_level[16];
     char log_format[8];    /* text or json */
     bool create_first_key; /* serve: create and print a key when none is active */

@@ -30,6 +30,9 @@ struct server {
     struct conn_waiter *cw;    /* resumes suspended streams and batches */
     struct key_checker *kc;    /* API key checks off the HTTP threads */
     struct store_probe *probe; /* the key store's reachability, for /readyz */
+    struct key_cache *cache;   /* verified keys: a known key costs no store query */
+    struct acceptor *acc;      /* the listening socket and its accept thread */
+    atomic_int open_conns;     /* connections the daemon holds (on_connection) */
     bool tls;
     char *tls_cert_pem, *tls_key_pem; /* kept for the daemon's life */
     json_t *models;                   /* what serves detection and OCR, for /readyz */
@@ -93,6 +96,7 @@ typedef struct http_req {
     bool has_header_key;
     bool close_after;       /* answer with Connection: close (a refusal under TLS) */
     struct kc_job *key_job; /* the key's check, running or done */
+    bool head_wait;         /* suspended for the header key's check before any body is read */
     bool key_ok;
     bool parsed;
     /* batch routes: the lines collected so far, the connection suspended between them */
@@ -118,11 +122,38 @@ enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned stat
 enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned status, struct MHD_Response *r);
+/* Refuses a prediction request. Answering before the body is read means
+ * closing the connection with the body unread, and a client still sending
+ * then sees a reset instead of the answer. So unless the client waits for
+ * 100-continue (it has sent nothing yet) or the body is over the limit (not
+ * worth reading), the refusal is kept in hr->deferred, the body read to its
+ * end and dropped, and the answer goes out then (server.c's handler). */
+enum MHD_Result reply_refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
+                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Refuses now, before any of the body is read, and ends the connection
+ * (MHD_NO): written straight to the socket, then a lingering close that
+ * drops what the client still sends for up to a second. Under TLS, or when
+ * the client waits for 100-continue, libmicrohttpd sends it with
+ * Connection: close (MHD_YES). For a limit's 429, which the client must see
+ * before it uploads a body for nothing. */
+enum MHD_Result reply_refuse_now(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
+                                 const char *msg);
 
 /* predict.c: the four prediction routes (v1/v2, stream/batch) share it. */
 enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
                                size_t *upload_data_size, bool first_call);
 void predict_cleanup(http_req *hr);
+
+/* predict_key.c: the request's API key and the key's limits. */
+void predict_header_key(struct MHD_Connection *c, http_req *hr);
+/* The header key at the handler's first call (hr->head_wait while it waits). */
+enum MHD_Result predict_key_at_head(struct MHD_Connection *c, http_req *hr);
+/* Checks key (the form's, or a header key not decided at the head):
+ * MHD_YES with *ok once valid and admitted; MHD_YES with !*ok while waiting
+ * (the handler is called again on resume) or once refused. */
+enum MHD_Result predict_check_key(struct MHD_Connection *c, http_req *hr, const char *key, bool *ok);
+/* A refusal of the limiter: 429 with its code and Retry-After. */
+enum MHD_Result predict_refuse_limited(struct MHD_Connection *c, http_req *hr, const limit_verdict *v);
 
 /* deepstack.c: the answer to POST /v1/vision/detection from its file's
  * done or error line, and DeepStack's error body. */
@@ -132,8 +163,10 @@ char *deepstack_error_body(unsigned status, const char *message, size_t *len);
 /* usage.c: GET /api/v1/usage; the key of a GET (headers or ?api_key=). */
 enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr);
 const char *get_request_key(struct MHD_Connection *c);
-/* Answers 401/503 unless the GET's key is valid. */
-bool get_key_valid(struct MHD_Connection *c, http_req *hr, int64_t *id, key_limits *own, enum MHD_Result *ret);
+/* The GET's key: 1 valid (from the key cache, or checked on a key_check
+ * thread); 0 refused (401/503 queued, *ret); -1 waiting with the connection
+ * suspended (*ret MHD_YES; the handler is called again on resume). */
+int get_key_check(struct MHD_Connection *c, http_req *hr, int64_t *id, key_limits *own, enum MHD_Result *ret);
 
 /* models.c: GET /api/v1/models. */
 enum MHD_Result models_handle(struct MHD_Connection *c, http_req *hr);

@@ -1,5 +1,7 @@
 #include "http/key_check.h"
 
+#include "metrics/metrics.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,9 @@ struct kc_job {
     struct key_checker *k;
     char key[KEYSTORE_KEY_MAX + 2];
     bool count; /* count the active keys instead of verifying */
+    kc_fn fn;   /* or run this */
+    void *ctx;
+    void (*ctx_free)(void *);
     bool done;
     bool released;                 /* the request let go: the worker frees it */
     struct MHD_Connection *waiter; /* suspended on it; resumed when done */
@@ -22,6 +27,7 @@ struct kc_job {
 
 struct key_checker {
     keystore *ks;
+    key_cache *cache;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     kc_job *head, *tail;
@@ -30,10 +36,20 @@ struct key_checker {
     pthread_t threads[8];
 };
 
-static void run(keystore *ks, kc_job *j)
+static void run(key_checker *k, kc_job *j)
 {
-    if (j->count) j->count_rc = keystore_count_active(ks, &j->n);
-    else j->verdict = keystore_verify_limits(ks, j->key, &j->id, &j->limits);
+    if (j->fn) j->fn(k->ks, j->ctx);
+    else if (j->count) j->count_rc = keystore_count_active(k->ks, &j->n);
+    else {
+        metrics_key_lookup(false);
+        j->verdict = key_cache_verify(k->cache, j->key, &j->id, &j->limits);
+    }
+}
+
+static void job_free(kc_job *j)
+{
+    if (j->ctx_free) j->ctx_free(j->ctx);
+    free(j);
 }
 
 static void *worker(void *arg)
@@ -48,22 +64,23 @@ static void *worker(void *arg)
         if (!k->head) k->tail = NULL;
         bool skip = j->released;
         pthread_mutex_unlock(&k->mu);
-        if (!skip) run(k->ks, j);
+        if (!skip) run(k, j);
         pthread_mutex_lock(&k->mu);
         j->done = true;
         if (j->waiter) MHD_resume_connection(j->waiter);
         j->waiter = NULL;
-        if (j->released) free(j);
+        if (j->released) job_free(j);
     }
     pthread_mutex_unlock(&k->mu);
     return NULL;
 }
 
-key_checker *kc_start(keystore *ks, int threads)
+key_checker *kc_start(keystore *ks, key_cache *cache, int threads)
 {
     key_checker *k = calloc(1, sizeof *k);
     if (!k) return NULL;
     k->ks = ks;
+    k->cache = cache;
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->cv, NULL);
     if (threads < 1) threads = 1;
@@ -100,18 +117,12 @@ void kc_free(key_checker *k)
 
 /* Jobs not yet taken by a worker are not freed by kc_stop: the workers drain
  * the queue before they exit, so every job ends done. */
-kc_job *kc_submit(key_checker *k, const char *key)
+static kc_job *enqueue(key_checker *k, kc_job *j)
 {
-    if (!k) return NULL;
-    kc_job *j = calloc(1, sizeof *j);
-    if (!j) return NULL;
-    j->k = k;
-    j->count = key == NULL;
-    if (key) snprintf(j->key, sizeof j->key, "%s", key);
     pthread_mutex_lock(&k->mu);
     if (k->stop) {
         pthread_mutex_unlock(&k->mu);
-        free(j);
+        job_free(j);
         return NULL;
     }
     if (k->tail) k->tail->next = j;
@@ -121,6 +132,33 @@ kc_job *kc_submit(key_checker *k, const char *key)
     pthread_mutex_unlock(&k->mu);
     return j;
 }
+
+kc_job *kc_submit(key_checker *k, const char *key)
+{
+    if (!k) return NULL;
+    kc_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->k = k;
+    j->count = key == NULL;
+    if (key) snprintf(j->key, sizeof j->key, "%s", key);
+    return enqueue(k, j);
+}
+
+kc_job *kc_submit_call(key_checker *k, kc_fn fn, void *ctx, void (*ctx_free)(void *))
+{
+    kc_job *j = k ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        if (ctx_free) ctx_free(ctx);
+        return NULL;
+    }
+    j->k = k;
+    j->fn = fn;
+    j->ctx = ctx;
+    j->ctx_free = ctx_free;
+    return enqueue(k, j);
+}
+
+void *kc_ctx(kc_job *j) { return j->ctx; }
 
 bool kc_wait(kc_job *j, struct MHD_Connection *c)
 {
@@ -158,5 +196,5 @@ void kc_release(kc_job *j)
     bool done = j->done;
     j->released = true;
     pthread_mutex_unlock(&k->mu);
-    if (done) free(j);
+    if (done) job_free(j);
 }

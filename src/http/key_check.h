@@ -9,12 +9,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "keys/key_cache.h"
 #include "keys/keystore.h"
 
 typedef struct key_checker key_checker;
 typedef struct kc_job kc_job;
 
-key_checker *kc_start(keystore *ks, int threads);
+/* Verifies through cache (key_cache.h), which remembers valid keys. */
+key_checker *kc_start(keystore *ks, key_cache *cache, int threads);
 /* Finishes the queued checks (resuming their connections) and joins; later
  * submits get NULL. Before the daemon stops. */
 void kc_stop(key_checker *k);
@@ -24,6 +26,13 @@ void kc_free(key_checker *k);
 /* Starts checking key (copied); NULL key: count the active keys instead
  * (/readyz). NULL when out of memory or stopped: the caller checks inline. */
 kc_job *kc_submit(key_checker *k, const char *key);
+/* Runs fn(ks, ctx) on a checker thread instead: any store work of a request
+ * (the usage report). The job owns ctx (ctx_free'd with it), so a request
+ * that ends first leaves nothing dangling. NULL as kc_submit (ctx freed). */
+typedef void (*kc_fn)(keystore *ks, void *ctx);
+kc_job *kc_submit_call(key_checker *k, kc_fn fn, void *ctx, void (*ctx_free)(void *));
+/* The call job's ctx, to read its results once kc_wait said done. */
+void *kc_ctx(kc_job *j);
 /* The verdict (or count) when done; false while running. If not done, the
  * connection is suspended and resumed when the job ends: the handler is then
  * called again. */

@@ -4,7 +4,8 @@
  * goes; the batch routes wait and answer once with every result.
  *
  * Order of checks, cheapest first: admission (shutdown, 429), content type,
- * declared size, header key; then the body is parsed as it arrives with every
+ * declared size, header key and its rate and concurrency (predict_key.c),
+ * all before any of the body is read; then the body is parsed as it arrives with every
  * limit enforced; then form validation, the form's key, and only then the
  * 200 and the stream. Every refusal before the stream is a JSON error. */
 #include <errno.h>
@@ -100,101 +101,6 @@ static enum MHD_Result form_failed(struct MHD_Connection *c, http_req *hr)
     return reply_error(c, hr, e->status, e->code, "%s", e->message);
 }
 
-/* Reads the key from Authorization: Bearer or X-API-Key, if either is sent. */
-static void header_key(struct MHD_Connection *c, http_req *hr)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (auth && !strncasecmp(auth, "Bearer ", 7)) {
-        v = auth + 7;
-        while (*v == ' ') v++;
-    }
-    if (!v) return;
-    hr->has_header_key = true;
-    /* An over-long value cannot be a key; keep it truncated so it fails verification. */
-    snprintf(hr->header_key, sizeof hr->header_key, "%s", v);
-}
-
-/* Refuses the request. Answering before the body is read means closing the
- * connection with the body unread, and a client still sending then sees a
- * reset instead of the answer. So unless the client waits for 100-continue (it
- * has sent nothing yet) or the body is over the limit (not worth reading), the
- * body is read to its end and dropped, and the answer goes out then. */
-static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
-                              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static enum MHD_Result refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
-                              const char *fmt, ...)
-{
-    sight_error e;
-    va_list ap;
-    va_start(ap, fmt);
-    sight_error_vset(&e, status, code, fmt, ap);
-    va_end(ap);
-    if (hr->body_read || hr->expect_continue || status == 413) return reply_error(c, hr, status, code, "%s", e.message);
-    hr->deferred = e;
-    return MHD_YES;
-}
-
-/* A refusal of the limiter: 429 with its code and Retry-After. */
-static enum MHD_Result refuse_limited(struct MHD_Connection *c, http_req *hr, const limit_verdict *v)
-{
-    if (v->status == 429) metrics_refused(v->code);
-    hr->retry_after = v->retry_after;
-    return refuse(c, hr, v->status, v->code, "%s", v->message);
-}
-
-/* The key is known: its concurrency and rate, before anything else is done
- * for it. A header key is checked on a key_check thread while the body
- * arrives; its verdict, and so these limits, are taken once the body is in. */
-static enum MHD_Result enter_limits(struct MHD_Connection *c, http_req *hr, int64_t id, const key_limits *own)
-{
-    hr->key_id = id;
-    limiter_effective(hr->srv->lim, own, &hr->limits);
-    limit_verdict v;
-    int rc = limiter_enter(hr->srv->lim, id, &hr->limits, &v, &hr->limit_slot);
-    snprintf(hr->rl_policy, sizeof hr->rl_policy, "%s", v.policy);
-    snprintf(hr->rl_state, sizeof hr->rl_state, "%s", v.state);
-    if (rc != 0) return refuse_limited(c, hr, &v);
-    hr->entered = true;
-    return MHD_YES;
-}
-
-/* Checks the request's key: on a key_check thread, the connection suspended
- * meanwhile (SQLite must not stall the other connections of this thread).
- * Returns MHD_YES with *ok once it is valid; MHD_YES with !*ok while waiting
- * (the handler is called again on resume) or once refused (an answer is
- * queued). */
-static enum MHD_Result check_key(struct MHD_Connection *c, http_req *hr, const char *key, bool *ok)
-{
-    *ok = false;
-    if (!key || !*key)
-        return refuse(c, hr, 401, "missing_api_key",
-                      "no API key: send the api_key form field, Authorization: Bearer <key> or X-API-Key");
-    if (!hr->key_job) hr->key_job = kc_submit(hr->srv->kc, key);
-    key_verdict v;
-    int64_t id;
-    key_limits own = {0};
-    if (!hr->key_job) {
-        v = keystore_verify_limits(hr->srv->keys, key, &id, &own); /* out of memory or stopping: inline */
-    } else {
-        if (!kc_wait(hr->key_job, c)) return MHD_YES;
-        v = kc_verdict(hr->key_job);
-        kc_key(hr->key_job, &id, &own);
-    }
-    switch (v) {
-    case KEY_VALID: {
-        /* The key's concurrency and rate, before anything else is done for it. */
-        enum MHD_Result r = enter_limits(c, hr, id, &own);
-        if (!hr->entered) return r;
-        *ok = true;
-        hr->key_ok = true;
-        return MHD_YES;
-    }
-    case KEY_UNKNOWN: return refuse(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked");
-    default: return refuse(c, hr, 503, "key_store_unavailable", "the API key store cannot be read; try again");
-    }
-}
-
 /* --max-parts, raised where needed so that a request with --max-files files
  * always fits (a v1 file takes two parts, a v2 item up to six JSON values). */
 static int max_parts(const sight_config *cfg)
@@ -210,14 +116,14 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
     hr->expect_continue = expect && !strcasecmp(expect, "100-continue");
     if (atomic_load(&s->shutting_down))
-        return refuse(c, hr, 503, "shutting_down", "the server is shutting down");
+        return reply_refuse(c, hr, 503, "shutting_down", "the server is shutting down");
     char why[160];
     if (limiter_ledger_health(s->lim, why, sizeof why) != 0)
-        return refuse(c, hr, 503, "ledger_unavailable", "%s; try again later", why);
+        return reply_refuse(c, hr, 503, "ledger_unavailable", "%s; try again later", why);
     if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
         atomic_fetch_sub(&s->inflight, 1);
-        return refuse(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
-                      s->cfg.max_inflight);
+        return reply_refuse(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
+                            s->cfg.max_inflight);
     }
     hr->counted = true;
     metrics_inflight_add(1);
@@ -228,40 +134,40 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     if (hr->route == ROUTE_PREDICT_V2 || hr->route == ROUTE_BATCH_V2) {
         hr->json_body = ct && !strncasecmp(ct, "application/json", 16);
         if (!hr->json_body)
-            return refuse(c, hr, 415, "unsupported_media_type", "send application/json (got %.100s)",
-                          ct ? ct : "no Content-Type");
+            return reply_refuse(c, hr, 415, "unsupported_media_type", "send application/json (got %.100s)",
+                                ct ? ct : "no Content-Type");
     } else {
         /* A url-encoded form cannot carry files, but reading it lets the answer be
          * the helpful 422 "no_files" (or 401) rather than a bare 415. */
         hr->urlencoded = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
         if (!ct || (strncasecmp(ct, "multipart/form-data", 19) && !hr->urlencoded))
-            return refuse(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
-                          ct ? ct : "no Content-Type");
+            return reply_refuse(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
+                                ct ? ct : "no Content-Type");
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
-        return refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
-                      (long long)s->cfg.max_body_bytes);
+        return reply_refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
+                            (long long)s->cfg.max_body_bytes);
     if (hr->route == ROUTE_DEEPSTACK && hr->ds_model[0] && (!s->reg || !model_registry_has(s->reg, hr->ds_model)))
-        return refuse(c, hr, 404, "unknown_model", "no model is called '%.64s' (GET /api/v1/models lists them)",
-                      hr->ds_model);
-    header_key(c, hr);
-    /* Checked while the body arrives; its verdict is awaited in finish. */
-    if (hr->has_header_key && hr->header_key[0]) hr->key_job = kc_submit(s->kc, hr->header_key);
-
+        return reply_refuse(c, hr, 404, "unknown_model", "no model is called '%.64s' (GET /api/v1/models lists them)",
+                            hr->ds_model);
     form_limits lim = {s->cfg.max_file_bytes, s->cfg.max_files, max_parts(&s->cfg)};
     form_init(&hr->form, &lim);
     hr->form.deepstack = hr->route == ROUTE_DEEPSTACK;
     /* A JSON body is kept whole; take_body checks the body limit before it
      * grows, so that cap is never the one that refuses. */
     buf_init(&hr->raw, hr->urlencoded ? MAX_URLENCODED : (size_t)s->cfg.max_body_bytes);
-    if (hr->urlencoded || hr->json_body) return MHD_YES;
-    char boundary[80];
-    if (mp_boundary(ct, boundary, sizeof boundary) != 0)
-        return refuse(c, hr, 400, "malformed_multipart", "multipart/form-data without a usable boundary parameter");
-    hr->mp = mp_new(boundary, &FORM_CALLBACKS, hr);
-    if (!hr->mp) return refuse(c, hr, 500, "out_of_memory", "out of memory");
-    return MHD_YES;
+    if (!hr->urlencoded && !hr->json_body) {
+        char boundary[80];
+        if (mp_boundary(ct, boundary, sizeof boundary) != 0)
+            return reply_refuse(c, hr, 400, "malformed_multipart",
+                                "multipart/form-data without a usable boundary parameter");
+        hr->mp = mp_new(boundary, &FORM_CALLBACKS, hr);
+        if (!hr->mp) return reply_refuse(c, hr, 500, "out_of_memory", "out of memory");
+    }
+    /* A header key and its limits, before any of the body is read. */
+    predict_header_key(c, hr);
+    return hr->has_header_key && hr->header_key[0] ? predict_key_at_head(c, hr) : MHD_YES;
 }
 
 /* Lets each stage some file asks for check the request's options now, so a bad
@@ -467,11 +373,12 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
 {
     if (hr->batch_pr) return batch_continue(c, hr);
     bool ok;
-    /* A header key is checked first, as before the body: a caller without a
-     * valid key learns nothing about its body. */
+    /* A header key not admitted at the head (predict_key.c: unknown, store
+     * error, or the check could not be queued) is answered first: a caller
+     * without a valid key learns nothing about its body. */
     if (hr->has_header_key && !hr->key_ok) {
         hr->body_read = true;
-        enum MHD_Result r = check_key(c, hr, hr->header_key, &ok);
+        enum MHD_Result r = predict_check_key(c, hr, hr->header_key, &ok);
         if (!ok) return r;
     }
     if (!hr->parsed) {
@@ -480,7 +387,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
         if (r != MHD_YES || hr->responded) return r;
     }
     if (!hr->has_header_key && !hr->key_ok) {
-        enum MHD_Result r = check_key(c, hr, hr->form.api_key, &ok);
+        enum MHD_Result r = predict_check_key(c, hr, hr->form.api_key, &ok);
         if (!ok) return r;
     }
     return decide(c, hr);
@@ -528,7 +435,7 @@ static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr)
     bool llm_ok = true;
     limit_verdict lv;
     int qrc = limiter_reserve(s->lim, hr->key_id, &hr->limits, (int64_t)hr->form.nfiles, &llm_ok, &lv);
-    if (qrc < 0) return refuse_limited(c, hr, &lv);
+    if (qrc < 0) return predict_refuse_limited(c, hr, &lv);
     hr->reserved = qrc == 0 ? (int64_t)hr->form.nfiles : 0;
     hr->llm_refused = !llm_ok;
     predict_request *pr = build_request(hr);
@@ -561,6 +468,7 @@ enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const cha
 {
     /* A refusal deferred until the body is read is answered by the handler (server.c). */
     if (first_call) return start(c, hr);
+    if (hr->head_wait) return predict_key_at_head(c, hr);
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;

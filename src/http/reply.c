@@ -1,9 +1,14 @@
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "http/conn_wait.h"
 #include "http/http_internal.h"
+#include "util/buf.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -65,6 +70,14 @@ enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned stat
     return reply_queue(c, hr, status, r);
 }
 
+/* The error body for the route (DeepStack's shape on its routes). */
+static char *error_body(http_req *hr, unsigned *status, const char *code, const char *msg, size_t *len)
+{
+    /* DeepStack's clients know 400 for a bad request, not 422. */
+    if (hr->route == ROUTE_DEEPSTACK && *status == 422) *status = 400;
+    return hr->route == ROUTE_DEEPSTACK ? deepstack_error_body(*status, msg, len) : json_error_body(code, msg, len);
+}
+
 enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
                             const char *fmt, ...)
 {
@@ -74,10 +87,69 @@ enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned sta
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     size_t len;
-    /* DeepStack's clients know 400 for a bad request, not 422. */
-    if (hr->route == ROUTE_DEEPSTACK && status == 422) status = 400;
-    char *body = hr->route == ROUTE_DEEPSTACK ? deepstack_error_body(status, msg, &len) : json_error_body(code, msg, &len);
+    char *body = error_body(hr, &status, code, msg, &len);
     if (!body) return MHD_NO;
     log_req(LOG_DEBUG, hr->request_id, "%u %s: %s", status, code, msg);
     return reply_body(c, hr, status, "application/json", body, len);
+}
+
+enum MHD_Result reply_refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
+                             const char *fmt, ...)
+{
+    sight_error e;
+    va_list ap;
+    va_start(ap, fmt);
+    sight_error_vset(&e, status, code, fmt, ap);
+    va_end(ap);
+    if (hr->body_read || hr->expect_continue || status == 413) return reply_error(c, hr, status, code, "%s", e.message);
+    hr->deferred = e;
+    return MHD_YES;
+}
+
+enum MHD_Result reply_refuse_now(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
+                                 const char *msg)
+{
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (hr->expect_continue || hr->srv->tls || !fd) {
+        /* The client sends no body before a 100 Continue, or there are no raw
+         * bytes inside TLS: libmicrohttpd answers, then closes. */
+        hr->close_after = true;
+        return reply_error(c, hr, status, code, "%s", msg);
+    }
+    size_t blen;
+    char *body = error_body(hr, &status, code, msg, &blen);
+    if (!body) return MHD_NO;
+    buf b;
+    buf_init(&b, 8192);
+    int failed = buf_printf(&b, "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                                "X-Request-Id: %s\r\n",
+                            status, MHD_get_reason_phrase_for(status), hr->request_id);
+    if (status == 429 || status == 503)
+        failed |= buf_printf(&b, "Retry-After: %lld\r\n",
+                             (long long)(hr->retry_after > 0 ? hr->retry_after : hr->srv->cfg.retry_after_s));
+    if (hr->rl_policy[0])
+        failed |= buf_printf(&b, "RateLimit-Policy: %s\r\nRateLimit: %s\r\n", hr->rl_policy, hr->rl_state);
+    failed |= buf_printf(&b, "Content-Length: %zu\r\n\r\n%s", blen, body);
+    free(body);
+    if (failed) {
+        buf_free(&b);
+        return MHD_NO;
+    }
+    log_info("request %s: %u %s before the body: %s; connection closed", hr->request_id, status, code, msg);
+    /* From here this thread answers: no request deadline applies. */
+    cg_request_done(hr->conn);
+    hr->status = status;
+    hr->responded = true;
+    /* A few hundred bytes into an empty send buffer: written without
+     * waiting. Then the lingering close on the watcher's thread (a duplicate
+     * of the socket, outliving libmicrohttpd's close): what the client still
+     * sends of its body is read and dropped for a while, so that closing
+     * does not reset the connection before the client has read this. */
+    ssize_t w = send(fd->connect_fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    buf_free(&b);
+    shutdown(fd->connect_fd, SHUT_WR);
+    int dupfd = fcntl(fd->connect_fd, F_DUPFD_CLOEXEC, 0);
+    if (dupfd >= 0) cw_linger(hr->srv->cw, dupfd, 1000);
+    return MHD_NO;
 }

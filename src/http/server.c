@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "http/acceptor.h"
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "util/clock.h"
@@ -290,6 +291,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         bool refused;
         enum MHD_Result r = refuse_if_malformed(c, hr, method, version, &refused);
         if (refused) return r;
+    } else if (hr->head_wait) {
+        /* Called again after a wait at the head (the key's check): no body yet. */
     } else if (*upload_data_size > 0) {
         cg_body_bytes(hr->conn, (int64_t)*upload_data_size);
     } else {
@@ -341,8 +344,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;
     }
     case ROUTE_WEB: return handle_static(c, hr, url);
-    /* The key check and the ledger query run on this thread: a short SQLite
-     * read for a rare route (the front end's rule is otherwise kept). */
+    /* Their store reads run on key_check's threads (usage.c). */
     case ROUTE_USAGE: return usage_handle(c, hr);
     case ROUTE_MODELS: return models_handle(c, hr);
     default: return MHD_NO; /* ROUTE_OTHER is deferred above */
@@ -389,10 +391,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
     server *s = cls;
     metrics_connections_add(code == MHD_CONNECTION_NOTIFY_CLOSED ? -1 : 1);
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&s->open_conns, 1);
         cg_close(*socket_ctx);
         *socket_ctx = NULL;
         return;
     }
+    atomic_fetch_add(&s->open_conns, 1);
     const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     const union MHD_ConnectionInfo *ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char peer[64] = "?";
@@ -412,23 +416,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
         snprintf(peer, sizeof peer, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
     }
     *socket_ctx = fd && s->guard ? cg_open(s->guard, fd->connect_fd, peer) : NULL;
-}
-
-static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char ports[8];
-    snprintf(ports, sizeof ports, "%u", port);
-    int rc = getaddrinfo(host, ports, &hints, &res);
-    if (rc != 0 || !res) {
-        log_error("cannot resolve listen address '%s': %s", host, gai_strerror(rc));
-        return -1;
-    }
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -458,9 +445,7 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
     s->tls = cfg->tls_cert[0] || cfg->tls_key[0];
     char *cert = NULL, *key = NULL;
     s->abort_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (s->abort_fd < 0 || resolve(cfg->listen_host, cfg->listen_port, &ss, &sl) != 0) goto fail;
+    if (s->abort_fd < 0) goto fail;
     if (s->tls) {
         if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
             log_error("HTTPS needs both --tls-cert and --tls-key");
@@ -475,8 +460,9 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
             goto fail;
     }
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
-    if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) || !(s->kc = kc_start(keys, 2)) ||
-        !(s->probe = store_probe_start(keys, 1.0))) {
+    if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) ||
+        !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, cfg->key_cache_ttl_s * 1000, KEY_CACHE_POLL_MS)) ||
+        !(s->kc = kc_start(keys, s->cache, 2)) || !(s->probe = store_probe_start(keys, 1.0))) {
         log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }
@@ -484,24 +470,24 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
      * or batch waiting for results is suspended (conn_wait.h), a key check
      * runs on key_check's threads. Nothing here sleeps, so the number of
      * connections costs memory, not threads. */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    if (!(s->acc = acc_open(cfg->listen_host, cfg->listen_port))) goto fail;
+    /* No listening socket of its own: acceptor.h says why. */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+        MHD_USE_NO_LISTEN_SOCKET;
     if (s->tls) flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls_opts[] = {
         {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
         {MHD_OPTION_END, 0, NULL},
     };
-    s->daemon = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, handler, s,
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handler, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->client_timeout_s,
                                  MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                                  /* 0.9.75's levels: 1 answers a missing Host with
                                   * its header block written twice and closes on a
                                   * space in the target without any answer; -1 only
@@ -519,21 +505,27 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
     if (!s->daemon) {
         if (s->tls)
             log_error("cannot serve HTTPS on %s:%u with --tls-cert %s and --tls-key %s (a bad certificate or key, "
-                      "a key that does not match, or the address in use)",
+                      "or a key that does not match)",
                       cfg->listen_host, cfg->listen_port, cfg->tls_cert, cfg->tls_key);
         else
-            log_error("cannot listen on %s:%u (address in use, or not allowed?)", cfg->listen_host, cfg->listen_port);
+            log_error("cannot start the HTTP front on %s:%u", cfg->listen_host, cfg->listen_port);
         goto fail;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : cfg->listen_port;
+    if (acc_start(s->acc, s->daemon, &s->open_conns, cfg->max_connections) != 0) {
+        log_error("cannot start the accept thread");
+        MHD_stop_daemon(s->daemon);
+        goto fail;
+    }
+    s->port = acc_port(s->acc);
     log_info("HTTP front: %s, %d threads, up to %d connections%s", s->tls ? "HTTPS" : "HTTP", cfg->http_threads,
              cfg->max_connections, cfg->max_connections_per_ip ? "" : " (no per-address limit)");
     return s;
 fail:
     store_probe_stop(s->probe);
+    acc_free(s->acc);
     kc_stop(s->kc);
     kc_free(s->kc);
+    key_cache_free(s->cache);
     cw_stop(s->cw);
     cg_stop(s->guard);
     if (s->abort_fd >= 0) close(s->abort_fd);
@@ -552,9 +544,10 @@ void server_shutdown(server *s)
 {
     if (!s) return;
     atomic_store(&s->shutting_down, true);
-    /* Stop accepting; connections already open finish their current request. */
-    MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
-    if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    /* Stop accepting (new connections are refused from here); connections
+     * already open finish their current request. Not MHD_quiesce_daemon:
+     * acceptor.h says why. */
+    acc_stop(s->acc);
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     int n;
@@ -598,6 +591,8 @@ void server_shutdown(server *s)
     cg_stop(s->guard);
     cw_stop(s->cw);
     kc_free(s->kc);
+    key_cache_free(s->cache);
+    acc_free(s->acc);
     close(s->abort_fd);
     json_decref(s->models);
     free(s->tls_cert_pem);

@@ -3,8 +3,10 @@
  * callers.
  *
  * Keys are shown once at creation and stored only as SHA-256 hashes.
- * Verification always reads the store, so a revocation is seen by a running
- * server at once. All functions are thread-safe. */
+ * Verification always reads the store; a server caches its answers in memory
+ * (key_cache.h) and drops them when keys_version moves, so a revocation or a
+ * change of limits is seen within a poll interval. All functions are
+ * thread-safe. */
 #ifndef SIGHT_KEYS_KEYSTORE_H
 #define SIGHT_KEYS_KEYSTORE_H
 
@@ -63,10 +65,15 @@ typedef struct {
     /* Key id's rows for days from..to (YYYY-MM-DD, inclusive), ascending, only
      * days with use; the caller free()s *out. 0 ok, -1 error. */
     int (*usage_get)(keystore *ks, int64_t id, const char *from, const char *to, usage_row **out, size_t *n);
-    /* A number that changes whenever a key is created or revoked or its
-     * limits change (from any process), so a cache of verified keys can poll
-     * it cheaply. 0 ok, -1 error. */
-    int (*keys_version)(keystore *ks, int64_t *out);
+    /* The keys' version: a number that moves whenever a key is created,
+     * revoked or has its limits changed, by any process sharing the store
+     * (`sightd keys` included), and never otherwise (last_used_at and the
+     * usage ledger leave it). A cheap read, polled a few times a second by
+     * key_cache.c's watcher, which drops every cached verdict when it moves.
+     * SQLite: a meta row bumped by triggers on api_keys; a shared backend
+     * does the same in its own schema. 0 ok, -1 error (the cache is then
+     * dropped too). */
+    int (*keys_version)(keystore *ks, int64_t *version);
 } keystore_ops;
 
 struct keystore {
@@ -120,10 +127,12 @@ static inline int keystore_usage_get(keystore *ks, int64_t id, const char *from,
 {
     return ks->ops->usage_get(ks, id, from, to, out, n);
 }
+static inline int keystore_count_active(keystore *ks, int64_t *n) { return ks->ops->count_active(ks, n); }
+/* A backend without the op reads as failing: a cache then keeps nothing
+ * longer than one poll. */
 static inline int keystore_keys_version(keystore *ks, int64_t *v)
 {
     return ks->ops->keys_version ? ks->ops->keys_version(ks, v) : -1;
 }
-static inline int keystore_count_active(keystore *ks, int64_t *n) { return ks->ops->count_active(ks, n); }
 
 #endif

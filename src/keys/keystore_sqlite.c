@@ -31,7 +31,7 @@
 /* The last_used_at write is best effort and runs under the mutex every
  * verify waits on, so it must not wait long for another writer. */
 #define TOUCH_BUSY_TIMEOUT_MS 50
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 
 static int64_t now(void) { return (int64_t)time(NULL); }
@@ -60,6 +60,7 @@ static void ks_close(keystore *base)
     sqlite3_finalize(s->touch);
     sqlite3_finalize(s->count);
     sqlite3_finalize(s->set_limits);
+    sqlite3_finalize(s->version);
     usage_finalize(s);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
@@ -239,6 +240,20 @@ static int ks_set_limits(keystore *base, int64_t id, const key_limits *l)
     return rc;
 }
 
+static int ks_keys_version(keystore *base, int64_t *v)
+{
+    sqlite_ks *s = (sqlite_ks *)base;
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_step(s->version) == SQLITE_ROW) {
+        *v = sqlite3_column_int64(s->version, 0);
+        rc = 0;
+    }
+    sqlite3_reset(s->version); /* ends the read: the next poll sees other processes' commits */
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 static const keystore_ops SQLITE_OPS = {
     .close = ks_close,
     .create = ks_create,
@@ -249,6 +264,7 @@ static const keystore_ops SQLITE_OPS = {
     .set_limits = ks_set_limits,
     .usage_add = ks_usage_add,
     .usage_get = ks_usage_get,
+    .keys_version = ks_keys_version,
 };
 
 /* ---- open ---- */
@@ -343,6 +359,24 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
                      " PRIMARY KEY(key_id, day)) WITHOUT ROWID;"
                      "PRAGMA user_version = 2;",
                      err, err_len);
+        if (rc == 0) version = 2;
+    }
+    /* 2 -> 3: the keys' version (keystore.h keys_version), bumped by
+     * triggers so that every writer, `sightd keys` in another process
+     * included, moves it. Only the columns verify reads count: the
+     * last_used_at touch does not. */
+    if (version == 2) {
+        rc = ks_exec(db,
+                     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+                     "INSERT OR IGNORE INTO meta(name, value) VALUES('keys_version', 0);"
+                     "CREATE TRIGGER IF NOT EXISTS keys_version_insert AFTER INSERT ON api_keys BEGIN"
+                     " UPDATE meta SET value = value + 1 WHERE name = 'keys_version'; END;"
+                     "CREATE TRIGGER IF NOT EXISTS keys_version_delete AFTER DELETE ON api_keys BEGIN"
+                     " UPDATE meta SET value = value + 1 WHERE name = 'keys_version'; END;"
+                     "CREATE TRIGGER IF NOT EXISTS keys_version_update AFTER UPDATE OF key_hash, revoked_at, " LIMIT_COLUMNS " ON api_keys BEGIN"
+                     " UPDATE meta SET value = value + 1 WHERE name = 'keys_version'; END;"
+                     "PRAGMA user_version = 3;",
+                     err, err_len);
     } else if (version == SCHEMA_VERSION) {
         rc = 0;
     } else if (version > SCHEMA_VERSION) {
@@ -421,7 +455,8 @@ keystore *keystore_open_sqlite(const char *path, char *err, size_t err_len)
         ks_prepare(s, &s->touch,
                    "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
                    err, err_len) ||
-        ks_prepare(s, &s->count, "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL", err, err_len))
+        ks_prepare(s, &s->count, "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL", err, err_len) ||
+        ks_prepare(s, &s->version, "SELECT value FROM meta WHERE name = 'keys_version'", err, err_len))
         goto fail;
     return &s->base;
 

@@ -17,7 +17,7 @@ typedef struct {
     keystore base; /* first, so a keystore * converts back */
     pthread_mutex_t mu;
     sqlite3 *db;
-    sqlite3_stmt *insert, *list, *revoke, *verify, *touch, *count, *set_limits;
+    sqlite3_stmt *insert, *list, *revoke, *verify, *touch, *count, *set_limits, *version;
     sqlite3_stmt *usage_upsert, *usage_select;
 } sqlite_ks;
 

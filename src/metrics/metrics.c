@@ -49,6 +49,7 @@ static const char *REFUSED[] = {"rate_limited", "quota_exceeded", "concurrency_l
 static atomic_ullong refused[NREFUSED];
 /* Limit checks that Redis could not answer (--redis): [0] admitted anyway, [1] refused. */
 static atomic_ullong redis_errors[2];
+static atomic_ullong key_lookups[2]; /* [0] the store, [1] the key cache */
 
 /* The models change only at start and on a reload: a lock is fine. */
 #define MAX_MODELS 64
@@ -112,6 +113,7 @@ void metrics_job_begin(metrics_pool p, double wait)
 }
 
 void metrics_limits_redis_error(bool denied) { ADD(redis_errors[denied], 1); }
+void metrics_key_lookup(bool cached) { ADD(key_lookups[cached], 1); }
 
 void metrics_refused(const char *code)
 {
@@ -224,6 +226,10 @@ static int render_counters(buf *b)
                      "Limit checks Redis could not answer (--redis), by what the request got.");
     failed |= buf_printf(b, "sight_limits_redis_errors_total{action=\"allowed\"} %llu\nsight_limits_redis_errors_total{action=\"denied\"} %llu\n",
                          GET(redis_errors[0]), GET(redis_errors[1]));
+    failed |= header(b, "sight_key_lookups_total", "counter",
+                     "API key checks, answered by the in-memory key cache or by the key store.");
+    failed |= buf_printf(b, "sight_key_lookups_total{source=\"cache\"} %llu\nsight_key_lookups_total{source=\"store\"} %llu\n",
+                         GET(key_lookups[1]), GET(key_lookups[0]));
     failed |= header(b, "sight_llm_tokens_total", "counter", "Tokens the LLM provider reported, prompt and completion.");
     failed |= buf_printf(b, "sight_llm_tokens_total{direction=\"prompt\"} %llu\nsight_llm_tokens_total{direction=\"completion\"} %llu\n",
                          GET(llm_tokens[0]), GET(llm_tokens[1]));

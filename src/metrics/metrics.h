@@ -57,6 +57,8 @@ void metrics_refused(const char *code);
 /* A limit check Redis could not answer (--redis): admitted anyway, or denied
  * (--limits-on-redis-error deny). */
 void metrics_limits_redis_error(bool denied);
+/* An API key check answered by the key cache (cached) or the key store. */
+void metrics_key_lookup(bool cached);
 /* A connection cut off by a request deadline (http/conn_guard.c). */
 void metrics_conn_cut(metrics_cut_reason reason);
 /* Connections opened (+1) and closed (-1). */

@@ -1,5 +1,7 @@
 """POST /v1/vision/detection: the DeepStack / CodeProject.AI detection API that
 Frigate, Blue Iris, Home Assistant and Agent DVR send frames to."""
+import time
+
 import httpx
 import pytest
 
@@ -63,6 +65,7 @@ def test_too_large_and_rate_limited(start_server):
     assert r.status_code == 413 and r.json()["code"] == 413 and r.json()["success"] is False
     kid = next(line.split()[0] for line in s.keys("list").splitlines()[1:] if line.split()[2] == "test")
     s.keys("update", kid, "--rate", "1/h", "--burst", "1")
+    time.sleep(0.5)  # a running server applies a key change within 0.2 s (the key cache's poll)
     codes = [ds(s, png_bytes(32, 32, pixel=lambda x, y: (0, 0, 0)), key=s.key).status_code for _ in range(2)]
     assert codes == [200, 429]
     r = ds(s, png_bytes(32, 32, pixel=lambda x, y: (0, 0, 0)), key=s.key)

@@ -222,18 +222,65 @@ def test_sigkill_right_after_complete_keeps_the_request(tmp_path):
     assert day["requests"] == 3 and day["files"] == 6 and day["succeeded"] == 6
 
 
+def until(fn, want, within=1.0):
+    """Calls fn until it returns want; the seconds that took and what it returned
+    on the way (failing if want did not come within the time)."""
+    t0, seen = time.monotonic(), []
+    while True:
+        seen.append(fn())
+        if seen[-1] == want:
+            return time.monotonic() - t0, seen
+        assert time.monotonic() - t0 < within, seen
+
+
 def test_keys_update_reaches_a_running_server_within_a_second(start_server):
+    """The server caches verified keys (and their limits) in memory and drops
+    them when the store's keys version moves, polled every 200 ms: a change
+    by `sightd keys` in another process applies within a second."""
     s = start_server()
     assert predict(s)[0].status_code == 200
+    assert predict(s)[0].status_code == 200  # now from the key cache
+    assert s.metric('sight_key_lookups_total{source="cache"}') >= 1
     s.keys("update", key_id(s), "--rate", "1/h", "--burst", "1")
-    t = time.time()
-    # The limits are read with the key on every request: the next one sees them.
-    codes = [predict(s)[0].status_code for _ in range(2)]
-    assert codes == [200, 429]
-    assert time.time() - t < 1.0
+    took, seen = until(lambda: predict(s)[0].status_code, 429)
+    # Old limits for at most a poll or two, then the new ones: 1 allowed, then 429.
+    assert seen[-2:] == [200, 429], seen
+    print(f"keys update seen after {took * 1000:.0f} ms ({len(seen)} requests)")
     s.keys("update", key_id(s), "--rate", "none")
-    assert predict(s)[0].status_code == 200
+    until(lambda: predict(s)[0].status_code, 200)
     assert "rate=" not in s.keys("list")
+
+
+def test_keys_revoke_reaches_a_running_server_within_a_second(start_server):
+    """A revoked key, cached by the server, is refused within a second on every
+    route that takes a key (header key, form key, usage, models)."""
+    s = start_server()
+    key = s.keys("create", "--name", "short").strip()
+    time.sleep(0.5)  # the creation empties the cache (a poll is 200 ms): what it holds from here stays
+    img = [("a.png", small_png(), "image/png")]
+
+    def header():
+        return predict(s, key=key)[0].status_code
+
+    def form():
+        return httpx.post(s.url + V1, timeout=60, **multipart(key, img, [PLAIN])).status_code
+
+    def get(path):
+        return lambda: httpx.get(s.url + path, headers={"X-API-Key": key}, timeout=30).status_code
+
+    routes = [header, form, get("/api/v1/usage"), get("/api/v1/models")]
+    for f in routes:  # each verified, and then served from the cache
+        assert f() == 200 and f() == 200
+    cached = s.metric('sight_key_lookups_total{source="cache"}')
+    assert cached >= 4, cached
+    s.keys("revoke", key_id(s, "short"))
+    took, seen = until(header, 401)
+    print(f"keys revoke seen after {took * 1000:.0f} ms ({len(seen)} requests)")
+    for f in routes:
+        assert f() == 401
+    r = httpx.get(s.url + "/api/v1/usage", headers={"X-API-Key": key})
+    assert error_code(r) == "invalid_api_key"
+    assert predict(s)[0].status_code == 200  # the other key is unaffected
 
 
 @pytest.mark.parametrize("flags", [["--rate", "0/min"], ["--rate", "ten"], ["--quota-images", "5/week"],
@@ -273,3 +320,117 @@ def test_server_default_rate(start_server):
     codes = [predict(s)[0].status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert usage(s)["key"]["limits"]["rate"] == "2/h"
+
+
+# ---- a header key's limits before the body -----------------------------------
+
+BIG = 8 * 2**20
+
+
+def upload_until_answered(s, key, expect_continue=False):
+    """Sends a prediction with the key in a header and an 8 MiB body in 64 KiB
+    pieces, 10 ms apart, reading between the pieces. Returns (answer bytes,
+    body bytes sent when the answer came, seconds from the headers to it)."""
+    head = (f"POST {V1} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+            f"Content-Type: multipart/form-data; boundary=bbbb\r\nContent-Length: {BIG}\r\n"
+            + ("Expect: 100-continue\r\n" if expect_continue else "") + "\r\n").encode()
+    k = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    k.sendall(head)
+    t0, sent, got = time.monotonic(), 0, b""
+    piece = b"x" * 65536
+    try:
+        while sent < BIG and b"\r\n\r\n" not in got:
+            k.settimeout(0.01)
+            try:
+                d = k.recv(65536)
+                if not d:
+                    break
+                got += d
+                continue
+            except socket.timeout:
+                pass
+            if expect_continue:
+                continue  # nothing is sent before a 100 Continue
+            k.settimeout(10)
+            k.sendall(piece)
+            sent += len(piece)
+        took = time.monotonic() - t0
+        k.settimeout(5)
+        while True:  # the rest of the answer, up to the server's close
+            try:
+                d = k.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not d:
+                break
+            got += d
+    finally:
+        k.close()
+    return got, sent, took
+
+
+def check_early_429(got, sent, took):
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    hdrs = {h.split(":", 1)[0].lower(): h.split(":", 1)[1].strip() for h in lines[1:]}
+    assert lines[0].startswith("HTTP/1.1 429"), got[:300]
+    assert hdrs["connection"] == "close"
+    assert int(hdrs["retry-after"]) >= 1
+    assert hdrs["ratelimit-policy"] == '"rate";q=1;w=3600'
+    assert hdrs["ratelimit"].startswith('"rate";r=0;t=')
+    assert json.loads(body)["detail"]["code"] == "rate_limited"
+    # Answered while the upload had barely begun: not after the 8 MiB.
+    assert sent <= BIG // 4, (sent, took)
+
+
+def test_rate_limited_header_key_is_answered_before_its_body(start_server):
+    """A header key over its rate gets its 429 before it uploads the body:
+    from the key cache at once, and for a key the cache does not hold (cold)
+    once the key's check (on a key_check thread, the connection suspended
+    before any body byte is read) is done."""
+    s = start_server()
+    s.keys("update", key_id(s), "--rate", "1/h", "--burst", "1")
+    time.sleep(0.5)  # the update has emptied the cache (a poll is 200 ms): what it holds from here stays
+    until(lambda: predict(s)[0].status_code, 429)  # the one allowed is spent; the key is cached
+    cache0 = s.metric('sight_key_lookups_total{source="cache"}')
+    store0 = s.metric('sight_key_lookups_total{source="store"}')
+    got, sent, took = upload_until_answered(s, s.key)
+    check_early_429(got, sent, took)
+    assert s.metric('sight_key_lookups_total{source="cache"}') == cache0 + 1
+    assert s.metric('sight_key_lookups_total{source="store"}') == store0
+    print(f"\ncache hit: 429 after {sent} of {BIG} body bytes, {took * 1000:.0f} ms")
+
+    # Cold: another key created moves the keys version, which empties the cache.
+    s.keys("create", "--name", "other")
+    time.sleep(0.6)
+    got, sent, took = upload_until_answered(s, s.key)
+    check_early_429(got, sent, took)
+    assert s.metric('sight_key_lookups_total{source="store"}') == store0 + 1
+    print(f"cold key: 429 after {sent} of {BIG} body bytes, {took * 1000:.0f} ms")
+
+    # With Expect: 100-continue, no 100 and no body at all: the 429 alone.
+    got, sent, _ = upload_until_answered(s, s.key, expect_continue=True)
+    assert b"100 Continue" not in got
+    check_early_429(got, sent, 0)
+    assert sent == 0
+    assert s.metric('sight_requests_refused_total{code="rate_limited"}') >= 4
+    # The server goes on serving.
+    assert httpx.get(s.url + "/healthz").status_code == 200
+
+
+def test_admitted_header_key_uploads_as_before_after_a_cold_check(start_server):
+    """A cold header key is checked with the connection suspended before its
+    body is read; once admitted, the upload (100-continue or not) goes on and
+    the stream is served."""
+    s = start_server()
+    s.keys("create", "--name", "other")  # whatever the cache held is dropped
+    time.sleep(0.5)
+    r, lines = predict(s)
+    assert r.status_code == 200 and lines[-1]["succeeded"] == 1
+    files = [("f.png", small_png(), "image/png")]
+    with httpx.Client(timeout=60) as c:
+        r = c.post(s.url + V1, headers={"X-API-Key": s.key, "Expect": "100-continue"},
+                   **multipart(None, files, [PLAIN]))
+    assert r.status_code == 200 and json.loads(r.text.splitlines()[-1])["succeeded"] == 1
+    r = httpx.post(s.url + V1, headers={"X-API-Key": "sk_" + "x" * 43}, **multipart(None, files, [PLAIN]))
+    assert r.status_code == 401 and error_code(r) == "invalid_api_key"

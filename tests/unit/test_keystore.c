@@ -280,7 +280,7 @@ static void test_storage(void)
     CHECK_STR(stored, h);
     raw_query_text(db, "SELECT prefix FROM api_keys WHERE id = ?", id, prefix, sizeof prefix);
     CHECK(strlen(prefix) == 8 && strncmp(prefix, k, 8) == 0);
-    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 2);
+    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 3);
     char mode[32];
     raw_query_text(db, "PRAGMA journal_mode", 0, mode, sizeof mode);
     CHECK_STR(mode, "wal");
@@ -416,6 +416,52 @@ static void test_cross_connection(void)
     keystore_close(server);
 }
 
+/* The keys' version moves for every change a cached verdict depends on,
+ * made by any connection, and for nothing else. */
+static void test_keys_version(void)
+{
+    char db[512];
+    path_in_tmp(db, sizeof db, "version.db");
+    keystore *server = open_ok(db);
+    keystore *cli = open_ok(db);
+    CHECK(server && cli);
+    if (!server || !cli) {
+        keystore_close(server);
+        keystore_close(cli);
+        return;
+    }
+    int64_t v0 = -1, v = -1;
+    CHECK_EQ_INT(keystore_keys_version(server, &v0), 0);
+    char k[KEYSTORE_KEY_MAX + 1];
+    int64_t id = 0;
+    CHECK_EQ_INT(keystore_create(cli, "v", k, sizeof k, &id), 0);
+    CHECK_EQ_INT(keystore_keys_version(server, &v), 0);
+    CHECK(v != v0);
+    /* Verify (which may write last_used_at) and the ledger leave it. */
+    int64_t before = v;
+    CHECK_EQ_INT(keystore_verify(server, k, NULL), KEY_VALID);
+    usage_row r = {.key_id = id, .day = "2026-01-02", .requests = 1};
+    CHECK_EQ_INT(keystore_usage_add(server, &r, 1), 0);
+    CHECK_EQ_INT(raw_exec(db, "UPDATE api_keys SET last_used_at = 5"), SQLITE_OK);
+    CHECK_EQ_INT(keystore_keys_version(server, &v), 0);
+    CHECK(v == before);
+    key_limits l = {.rate = 3, .rate_per_s = 60};
+    CHECK_EQ_INT(keystore_set_limits(cli, id, &l), 0);
+    CHECK_EQ_INT(keystore_keys_version(server, &v), 0);
+    CHECK(v != before);
+    before = v;
+    CHECK_EQ_INT(keystore_revoke(cli, id), 0);
+    CHECK_EQ_INT(keystore_keys_version(server, &v), 0);
+    CHECK(v != before);
+    before = v;
+    /* A plain sqlite3 connection's change counts too (the triggers). */
+    CHECK_EQ_INT(raw_exec(db, "DELETE FROM api_keys"), SQLITE_OK);
+    CHECK_EQ_INT(keystore_keys_version(server, &v), 0);
+    CHECK(v != before);
+    keystore_close(cli);
+    keystore_close(server);
+}
+
 static void test_last_used(void)
 {
     char db[512];
@@ -504,7 +550,7 @@ static void test_paths(void)
     ks = open_ok(db);
     CHECK(ks != NULL);
     keystore_close(ks);
-    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 3"), SQLITE_OK);
+    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 4"), SQLITE_OK);
     err[0] = '\0';
     CHECK(keystore_open_sqlite(db, err, sizeof err) == NULL);
     CHECK(strstr(err, "newer") != NULL);
@@ -651,6 +697,7 @@ int main(void)
     test_refusals();
     test_names();
     test_cross_connection();
+    test_keys_version();
     test_last_used();
     test_paths();
     test_db_errors();

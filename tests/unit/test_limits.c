@@ -202,6 +202,9 @@ static void test_migration_from_v1(void)
         CHECK_EQ_INT(keystore_set_limits(ks, 1, &l), 0);
         usage_row r = {.key_id = 1, .day = "2026-01-02", .requests = 1};
         CHECK_EQ_INT(keystore_usage_add(ks, &r, 1), 0);
+        int64_t v = -1;
+        CHECK_EQ_INT(keystore_keys_version(ks, &v), 0); /* migrated on to v3: the version row is there */
+        CHECK(v > 0);                                   /* set_limits above moved it */
         keystore_close(ks);
     }
     for (const char *sfx = ""; sfx; sfx = !*sfx ? "-wal" : !strcmp(sfx, "-wal") ? "-shm"
