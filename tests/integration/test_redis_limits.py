@@ -2,7 +2,6 @@
 real sightd, all on one SQLite key store (WAL) and one real redis-server
 started here on loopback. Redis stopped, paused or restarted under them."""
 import json
-import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import SIGHTD, V1, free_port, multipart, png_bytes
+from conftest import SIGHTD, V1, multipart, png_bytes
 from fake_openai import FakeOpenAI
 from redis_service import REDIS_SERVER, RedisService
+from sight_node import Node
 
 PLAIN = json.dumps({"is_yolo": False, "is_ocr": False, "is_llm": False})
 LLM_API_KEY = "sk-test-0123456789abcdef"
@@ -20,52 +20,6 @@ PASSWORD = "s3cret-Redis-pw"
 
 pytestmark = pytest.mark.skipif(not __import__("os").path.exists(REDIS_SERVER),
                                 reason="redis-server is not installed (scripts/bootstrap --test)")
-
-
-class Node:
-    """One sightd on a shared key store."""
-
-    def __init__(self, tmp, db, *args, env=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / f"sightd-{self.port}.log"
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [SIGHTD, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", db, "--log-level", "debug",
-             "--workers", "2", *args],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sightd exited early:\n{self.log_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("sightd did not start")
-
-    def log_text(self):
-        if not self.log.closed:
-            self.log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def metric(self, name):
-        for line in httpx.get(self.url + "/metrics").text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return 0.0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.log.close()
-        return rc
 
 
 class Cluster:
