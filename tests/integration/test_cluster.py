@@ -102,13 +102,16 @@ def test_a_key_made_once_works_on_every_node(fleet):
 
 
 def test_a_rate_is_shared_by_the_nodes(fleet):
-    """60/min across the cluster: 60 (+1 if the bucket refills meanwhile) of 90."""
+    """60/min across the cluster: 60 (+1 if the bucket refills meanwhile) of 90. The bucket
+    gains a token a second, so a run slowed past a second (a loaded machine) may earn more."""
     key, _ = fleet.new_key("shared-rate", "--rate", "60/min")
+    t0 = time.monotonic()
     with ThreadPoolExecutor(6) as ex:
         answers = list(ex.map(lambda _: predict(fleet.lb.url, key)[0], range(90)))
+    refills = int(time.monotonic() - t0)
     ok = [r for r in answers if r.status_code == 200]
     refused = [r for r in answers if r.status_code != 200]
-    assert 60 <= len(ok) <= 61, [r.status_code for r in answers]
+    assert 60 <= len(ok) <= 61 + refills, (refills, [r.status_code for r in answers])
     for r in refused:
         assert r.status_code == 429 and r.json()["detail"]["code"] == "rate_limited"
         assert int(r.headers["Retry-After"]) >= 1
