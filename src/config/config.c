@@ -73,7 +73,7 @@ static const opt_def OPTS[] = {
     {"ort-concurrency", "SIGHT_ORT_CONCURRENCY", OPT_INT, OFF(ort_concurrency), 0, 0, 256, "model runs at once (default 0: one per CPU)"},
     {"url-allow", "SIGHT_URL_ALLOW", OPT_STR, OFF(url_allow), SZ(url_allow), 0, 0, "v2 image URLs: private CIDRs or host names to allow anyway, comma-separated (default none)"},
     {"url-http", "SIGHT_URL_HTTP", OPT_BOOL, OFF(url_http), 0, 0, 0, "v2 image URLs may use plain http (default true)"},
-    {"icc-to-srgb", "SIGHT_ICC_TO_SRGB", OPT_BOOL, OFF(icc_to_srgb), 0, 0, 0, "convert images with a non-sRGB ICC profile (Display P3, Adobe RGB) to sRGB (default false)"},
+    {"icc-to-srgb", "SIGHT_ICC_TO_SRGB", OPT_BOOL, OFF(icc_to_srgb), 0, 0, 0, "convert images with a non-sRGB ICC profile (Display P3, Adobe RGB) to sRGB (default true)"},
     {"url-timeout", "SIGHT_URL_TIMEOUT", OPT_INT, OFF(url_timeout_s), 0, 1, 3600, "seconds to fetch one image URL (default 30)"},
     {"url-connect-timeout", "SIGHT_URL_CONNECT_TIMEOUT", OPT_INT, OFF(url_connect_timeout_s), 0, 1, 600, "seconds to connect for one image URL (default 10)"},
     {"url-max-size", "SIGHT_URL_MAX_SIZE", OPT_SIZE, OFF(url_max_bytes), 0, 1, INT64_MAX, "largest image fetched from a URL (default 20MiB)"},
@@ -121,6 +121,7 @@ void config_defaults(sight_config *c)
     c->max_parts = 1000;
     c->retry_after_s = 1;
     c->key_cache_ttl_s = 60;
+    c->icc_to_srgb = true; /* what a phone's Display P3 photo shows is what the model should see */
     strcpy(c->log_level, "info");
     strcpy(c->log_format, "text");
     strcpy(c->model_layout, "auto");

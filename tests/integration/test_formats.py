@@ -95,8 +95,8 @@ def test_exif_orientation_6_in_heic_and_avif(fmt_server, images, size):
 def test_display_p3_jpeg(tmp_path, images, size):
     data = images["jpeg_p3"].read_bytes()
     assert b"Display P3 (test)" in data
-    # Converted to sRGB (--icc-to-srgb), the P3 file shows what the sRGB one shows.
-    s = Server(tmp_path, env={"SIGHT_ICC_TO_SRGB": "true"})
+    # Converted to sRGB (the default), the P3 file shows what the sRGB one shows.
+    s = Server(tmp_path)
     try:
         out = post(s, [("srgb.jpg", images["jpeg"].read_bytes()), ("p3.jpg", data)])
     finally:

@@ -17,6 +17,9 @@ int main(void)
     CHECK_EQ_INT(c.body_timeout_s, 20);
     CHECK_EQ_INT(c.body_min_rate, 500);
     CHECK_EQ_INT(c.max_parts, 1000);
+    CHECK(c.icc_to_srgb); /* a phone's Display P3 photo reaches the models in sRGB */
+    CHECK_EQ_INT(config_set(&c, "icc-to-srgb", "false", (char[64]){0}, 64), 0);
+    CHECK(!c.icc_to_srgb);
     /* Paths: unset until resolved, then DATA_DIR/sight.db; an explicit --db stays. */
     CHECK_STR(c.db_path, "");
     CHECK_EQ_INT(config_set(&c, "data-dir", "/srv/sight", (char[64]){0}, 64), 0);
