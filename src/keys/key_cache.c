@@ -121,7 +121,7 @@ static void insert_locked(key_cache *c, const char *hash, int64_t id, const key_
     c->n++;
 }
 
-/* Polls the keys' version; a move (or a failed read) drops everything. */
+/* Polls the keys' version; a move drops everything. */
 static void *watch(void *arg)
 {
     key_cache *c = arg;
@@ -139,14 +139,19 @@ static void *watch(void *arg)
         int64_t v = 0;
         int rc = keystore_keys_version(c->ks, &v);
         pthread_mutex_lock(&c->mu);
-        if (rc != 0 || !c->have_version || v != c->version) {
+        /* A failed read (the database restarting) keeps the verdicts: no key
+         * can change while the store cannot be written either, and they still
+         * expire by their lifetime. The next read compares with the last
+         * version seen, so a change made meanwhile still drops them. */
+        if (rc == 0 && (!c->have_version || v != c->version)) {
             if (c->n) log_debug("key cache: keys changed (version %lld -> %lld), %d verdict(s) dropped",
                                 (long long)c->version, (long long)v, (int)c->n);
-            if (rc != 0) log_debug("key cache: the keys' version cannot be read; verdicts dropped");
             clear_locked(c);
         }
-        c->have_version = rc == 0;
-        c->version = v;
+        if (rc == 0) {
+            c->have_version = true;
+            c->version = v;
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;

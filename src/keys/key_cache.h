@@ -8,8 +8,10 @@
  * recently used entry making room).
  *
  * Invalidation: one watcher thread polls the store's keys_version
- * (keystore.h) every poll_ms; when it moves, or cannot be read, every entry
- * is dropped. A verify that raced with the change cannot put a stale verdict
+ * (keystore.h) every poll_ms; when it moves, every entry is dropped. While
+ * it cannot be read (the database restarting) the entries stay until their
+ * lifetime ends, so cached keys keep working; a change made meanwhile
+ * drops them at the next read that succeeds. A verify that raced with the change cannot put a stale verdict
  * back (each fill carries the generation it started in). So `sightd keys
  * revoke` or `keys update` in another process takes effect within poll_ms
  * plus one store read. Thread-safe. */

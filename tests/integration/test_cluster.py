@@ -146,6 +146,13 @@ def test_usage_summed_over_the_cluster_equals_what_was_served(fleet):
     assert today["bytes_in"] == 30 * len(SMALL_PNG), today
 
 
+def refusal(r):
+    try:
+        return r.json()["detail"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return r.text[:60]
+
+
 class Load:
     """Four clients sending requests through the balancer until stopped; each
     result is (start time, status, completed, error)."""
@@ -164,7 +171,8 @@ class Load:
             t = time.monotonic()
             try:
                 r, ev = predict(self.base, self.key, self.meta, timeout=90)
-                item = (t, r.status_code, completed(ev), None)
+                # A refusal's code, or the start of a body that is not Sight's (the balancer's own).
+                item = (t, r.status_code, completed(ev), None if r.status_code == 200 else refusal(r))
             except httpx.HTTPError as e:
                 item = (t, None, False, type(e).__name__)
             with self.lock:

@@ -168,8 +168,8 @@ def model_run(tmp_path_factory, reference):
         # The built-in model is served as built in (no --model): what users get. The reference
         # decodes with no colour management, so neither does the server here: bus.jpg is
         # Display P3, and converting it moves scores (test_formats checks the conversion).
-        plain = ("--icc-to-srgb=false")
-        s = Server(tmp, *plain) if name == BUILTIN else Server(tmp, "--model", str(model), *plain)
+        plain = "--icc-to-srgb=false"
+        s = Server(tmp, plain) if name == BUILTIN else Server(tmp, "--model", str(model), plain)
         try:
             t0 = time.monotonic()
             srv = detect_with_server(s, files)

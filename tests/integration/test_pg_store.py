@@ -209,17 +209,31 @@ def test_ledger_down_past_the_bound_refuses_work_then_recovers(tmp_path, pg, db_
     s = Server(tmp_path, "--workers", "1", "--ledger-timeout", "2", db=db_url)
     try:
         result = {}
+        # The key (a header) is verified in the store before the body is read; the body waits
+        # until the database is down, so the request's use cannot be committed, however fast
+        # its files decode.
+        files = [(f"f{i}.png", slow_png, "image/png") for i in range(3)]
+        body_req = httpx.Request("POST", s.url + V1, headers={"X-API-Key": s.key},
+                                 **multipart(None, files, [PLAIN] * 3))
+        body = body_req.read()
+        go_on = threading.Event()
+
+        def upload():
+            yield body[:1000]
+            go_on.wait(60)
+            yield body[1000:]
 
         def slow():
-            result["r"] = predict(s.url, s.key, 3, PLAIN, data=slow_png, timeout=120)
+            headers = {"X-API-Key": s.key, "Content-Type": body_req.headers["Content-Type"],
+                       "Content-Length": str(len(body))}
+            r = httpx.post(s.url + V1, headers=headers, content=upload(), timeout=120)
+            result["r"] = r, [json.loads(x) for x in r.text.splitlines() if x.strip()] if r.status_code == 200 else []
 
         t = threading.Thread(target=slow)
         t.start()
-        # The key is checked while the body arrives; stop the database while
-        # the files are still being decoded.
-        assert wait_until(lambda: s.metric("sight_requests_in_flight") >= 1, timeout=30)
-        time.sleep(0.3)
+        assert wait_until(lambda: s.metric('sight_key_lookups_total{source="store"}') >= 1, timeout=30)
         pg.stop(mode="immediate")
+        go_on.set()
         t.join(timeout=120)
         r, lines = result["r"]
         assert r.status_code == 200
