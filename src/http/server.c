@@ -24,7 +24,6 @@
 #include "http/request_check.h"
 #include "http/static_files.h"
 #include "keys/store_probe.h"
-#include "util/json_out.h"
 #include "util/log.h"
 
 #define PATH_V1 "/api/v1/inference/predict/stream"
