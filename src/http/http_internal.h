@@ -94,9 +94,11 @@ typedef struct http_req {
     int64_t body_bytes;
     char header_key[KEYSTORE_KEY_MAX + 2]; /* from Authorization / X-API-Key */
     bool has_header_key;
-    bool close_after;       /* answer with Connection: close (a refusal under TLS) */
-    struct kc_job *key_job; /* the key's check, running or done */
-    bool head_wait;         /* suspended for the header key's check before any body is read */
+    bool close_after;         /* answer with Connection: close (a refusal under TLS) */
+    struct kc_job *key_job;   /* the key's check, running or done */
+    struct kc_job *limit_job; /* its rate and concurrency, when checked off the HTTP thread */
+    struct kc_job *quota_job; /* its quotas, likewise (predict.c's decide) */
+    bool head_wait;           /* suspended for the header key's check (or its limits') before any body is read */
     bool key_ok;
     bool parsed;
     /* batch routes: the lines collected so far, the connection suspended between them */
@@ -167,6 +169,12 @@ const char *get_request_key(struct MHD_Connection *c);
  * thread); 0 refused (401/503 queued, *ret); -1 waiting with the connection
  * suspended (*ret MHD_YES; the handler is called again on resume). */
 int get_key_check(struct MHD_Connection *c, http_req *hr, int64_t *id, key_limits *own, enum MHD_Result *ret);
+
+/* status_routes.c: GET /healthz, /readyz, /metrics and the playground's files. */
+enum MHD_Result healthz_handle(struct MHD_Connection *c, http_req *hr);
+enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr);
+enum MHD_Result metrics_handle(struct MHD_Connection *c, http_req *hr);
+enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const char *url);
 
 /* models.c: GET /api/v1/models. */
 enum MHD_Result models_handle(struct MHD_Connection *c, http_req *hr);

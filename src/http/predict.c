@@ -21,6 +21,7 @@
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
+#include "http/limit_jobs.h"
 #include "http/multipart.h"
 #include "util/json_out.h"
 #include "util/log.h"
@@ -414,10 +415,33 @@ static enum MHD_Result parse_body(struct MHD_Connection *c, http_req *hr)
     return MHD_YES;
 }
 
-/* Body parsed, key valid: limits, the form, the stages' options, then work. */
+/* The quotas' verdict (limiter_reserve's rc, *llm_ok and lv): the work, or a 429. */
+static enum MHD_Result admit(struct MHD_Connection *c, http_req *hr, int qrc, bool llm_ok, const limit_verdict *lv)
+{
+    if (qrc < 0) return predict_refuse_limited(c, hr, lv);
+    hr->reserved = qrc == 0 ? (int64_t)hr->form.nfiles : 0;
+    hr->llm_refused = !llm_ok;
+    /* The reservation waited on a key_check thread: shutdown may have begun. */
+    if (atomic_load(&hr->srv->aborting))
+        return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+    predict_request *pr = build_request(hr);
+    if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    return hr->batch ? start_batch(c, hr, pr) : start_stream(c, hr, pr);
+}
+
+/* Body parsed, key valid: limits, the form, the stages' options, then work.
+ * Called again on resume while the quotas are checked on a key_check thread
+ * (hr->quota_job): they read the ledger, and with Redis make a round trip. */
 static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr)
 {
     server *s = hr->srv;
+    bool llm_ok = true;
+    limit_verdict lv;
+    if (hr->quota_job) {
+        if (!kc_wait(hr->quota_job, c)) return MHD_YES;
+        int qrc = lj_reserve_result(hr->quota_job, &llm_ok, &lv);
+        return admit(c, hr, qrc, llm_ok, &lv);
+    }
     if (hr->too_large)
         return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                            (long long)s->cfg.max_body_bytes);
@@ -432,15 +456,13 @@ static enum MHD_Result decide(struct MHD_Connection *c, http_req *hr)
     if (atomic_load(&s->aborting))
         return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
     /* Quotas, now that the files are counted: the whole request or nothing. */
-    bool llm_ok = true;
-    limit_verdict lv;
-    int qrc = limiter_reserve(s->lim, hr->key_id, &hr->limits, (int64_t)hr->form.nfiles, &llm_ok, &lv);
-    if (qrc < 0) return predict_refuse_limited(c, hr, &lv);
-    hr->reserved = qrc == 0 ? (int64_t)hr->form.nfiles : 0;
-    hr->llm_refused = !llm_ok;
-    predict_request *pr = build_request(hr);
-    if (!pr) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
-    return hr->batch ? start_batch(c, hr, pr) : start_stream(c, hr, pr);
+    int64_t nfiles = (int64_t)hr->form.nfiles;
+    if (limiter_reserve_may_block(s->lim, &hr->limits) &&
+        (hr->quota_job = lj_reserve(s->kc, s->lim, hr->key_id, &hr->limits, nfiles)))
+        return decide(c, hr);
+    /* A key without quotas (or the job could not be queued: stopping). */
+    int qrc = limiter_reserve(s->lim, hr->key_id, &hr->limits, nfiles, &llm_ok, &lv);
+    return admit(c, hr, qrc, llm_ok, &lv);
 }
 
 /* Takes the body as it arrives. libmicrohttpd cannot answer before the body is
@@ -481,6 +503,11 @@ void predict_cleanup(http_req *hr)
 {
     kc_release(hr->key_job);
     hr->key_job = NULL;
+    /* A slot or reservation a job got and the request never took goes back with it. */
+    kc_release(hr->limit_job);
+    hr->limit_job = NULL;
+    kc_release(hr->quota_job);
+    hr->quota_job = NULL;
     if (hr->batch_pr) {
         /* Nobody to answer (client gone, or cut): skip the remaining work. */
         predict_request_cancel(hr->batch_pr);
@@ -494,6 +521,7 @@ void predict_cleanup(http_req *hr)
     hr->mp = NULL;
     buf_free(&hr->raw);
     form_free(&hr->form);
+    /* Neither waits (limiter.h): with Redis, a background thread does them. */
     if (hr->entered) limiter_leave(hr->srv->lim, hr->key_id, hr->limit_slot);
     hr->entered = false;
     hr->limit_slot = 0;

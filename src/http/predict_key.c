@@ -4,7 +4,8 @@
  * A key in a header is known with the headers, so it is decided then,
  * before any of the body is read: a key the cache knows (key_cache.h) at
  * once on the HTTP thread, another on a key_check thread with the
- * connection suspended. A 429 of its limits is then answered before the
+ * connection suspended. Its limits then, on a key_check thread too when
+ * they are counted in Redis. A 429 of its limits is answered before the
  * client uploads a body for nothing. A key in the form (api_key) is checked
  * once the body is parsed. */
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "http/http_internal.h"
 #include "http/key_check.h"
+#include "http/limit_jobs.h"
 #include "keys/key_cache.h"
 
 /* Reads the key from Authorization: Bearer or X-API-Key, if either is sent. */
@@ -43,26 +45,54 @@ enum MHD_Result predict_refuse_limited(struct MHD_Connection *c, http_req *hr, c
     return refuse_limited(c, hr, v, false);
 }
 
-/* The key is valid: its concurrency and rate, before anything else is done
- * for it. now: refused at the head, answered before the body. */
-static enum MHD_Result enter_limits(struct MHD_Connection *c, http_req *hr, int64_t id, const key_limits *own,
-                                    bool now)
+/* The limiter's verdict on entering (limiter_enter's rc and v). */
+static enum MHD_Result entered(struct MHD_Connection *c, http_req *hr, int rc, const limit_verdict *v, bool now)
 {
-    hr->key_id = id;
-    limiter_effective(hr->srv->lim, own, &hr->limits);
-    limit_verdict v;
-    int rc = limiter_enter(hr->srv->lim, id, &hr->limits, &v, &hr->limit_slot);
-    snprintf(hr->rl_policy, sizeof hr->rl_policy, "%s", v.policy);
-    snprintf(hr->rl_state, sizeof hr->rl_state, "%s", v.state);
-    if (rc != 0) return refuse_limited(c, hr, &v, now);
+    snprintf(hr->rl_policy, sizeof hr->rl_policy, "%s", v->policy);
+    snprintf(hr->rl_state, sizeof hr->rl_state, "%s", v->state);
+    if (rc != 0) return refuse_limited(c, hr, v, now);
     hr->entered = true;
     hr->key_ok = true;
     return MHD_YES;
 }
 
+/* Waits for the limit check on a key_check thread (hr->limit_job), the
+ * connection suspended: hr->head_wait at the head. */
+static enum MHD_Result enter_wait(struct MHD_Connection *c, http_req *hr, bool now)
+{
+    bool done = kc_wait(hr->limit_job, c);
+    hr->head_wait = now && !done;
+    if (!done) return MHD_YES;
+    limit_verdict v;
+    uint64_t slot;
+    int rc = lj_enter_result(hr->limit_job, &v, &slot);
+    if (hr->entered || hr->responded) return MHD_YES; /* already decided */
+    hr->limit_slot = slot;
+    return entered(c, hr, rc, &v, now);
+}
+
+/* The key is valid: its concurrency and rate, before anything else is done
+ * for it. now: refused at the head, answered before the body. With Redis
+ * the check is a round trip: made on a key_check thread (enter_wait). */
+static enum MHD_Result enter_limits(struct MHD_Connection *c, http_req *hr, int64_t id, const key_limits *own,
+                                    bool now)
+{
+    server *s = hr->srv;
+    hr->key_id = id;
+    limiter_effective(s->lim, own, &hr->limits);
+    if (limiter_enter_may_block(s->lim, &hr->limits) &&
+        (hr->limit_job = lj_enter(s->kc, s->lim, id, &hr->limits)))
+        return enter_wait(c, hr, now);
+    /* Nothing that waits (or the job could not be queued: stopping). */
+    limit_verdict v;
+    int rc = limiter_enter(s->lim, id, &hr->limits, &v, &hr->limit_slot);
+    return entered(c, hr, rc, &v, now);
+}
+
 enum MHD_Result predict_key_at_head(struct MHD_Connection *c, http_req *hr)
 {
     server *s = hr->srv;
+    if (hr->limit_job) return enter_wait(c, hr, true);
     int64_t id;
     key_limits own = {0};
     if (!hr->key_job) {
@@ -88,6 +118,11 @@ enum MHD_Result predict_key_at_head(struct MHD_Connection *c, http_req *hr)
 enum MHD_Result predict_check_key(struct MHD_Connection *c, http_req *hr, const char *key, bool *ok)
 {
     *ok = false;
+    if (hr->limit_job) {
+        enum MHD_Result r = enter_wait(c, hr, false);
+        *ok = hr->entered;
+        return r;
+    }
     if (!key || !*key)
         return reply_refuse(c, hr, 401, "missing_api_key",
                             "no API key: send the api_key form field, Authorization: Bearer <key> or X-API-Key");

@@ -24,7 +24,6 @@
 #include "http/request_check.h"
 #include "http/static_files.h"
 #include "keys/store_probe.h"
-#include "util/json_out.h"
 #include "util/log.h"
 
 #define PATH_V1 "/api/v1/inference/predict/stream"
@@ -92,62 +91,6 @@ static void set_request_id(struct MHD_Connection *c, http_req *hr)
         memcpy(rnd, &v, sizeof rnd);
     }
     for (size_t i = 0; i < sizeof rnd; i++) sprintf(hr->request_id + 2 * i, "%02x", rnd[i]);
-}
-
-static enum MHD_Result reply_text(struct MHD_Connection *c, http_req *hr, unsigned status, const char *ctype,
-                                  const char *text)
-{
-    char *body = strdup(text);
-    if (!body) return MHD_NO;
-    return reply_body(c, hr, status, ctype, body, strlen(body));
-}
-
-static enum MHD_Result handle_readyz(struct MHD_Connection *c, http_req *hr)
-{
-    if (atomic_load(&hr->srv->shutting_down))
-        return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
-    char why[160];
-    if (limiter_ledger_health(hr->srv->lim, why, sizeof why) != 0)
-        return reply_error(c, hr, 503, "ledger_unavailable", "%s", why);
-    int64_t n;
-    /* The store's reachability as checked within the last second by its
-     * probe thread: a load balancer's probes cost no query each. */
-    if (store_probe_get(hr->srv->probe, &n) != 0)
-        return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read");
-    /* --redis: a PING (one timeout at most, then the breaker answers);
-     * not ready only when limited keys would be refused (deny). */
-    const char *redis, *redis_why;
-    if (!limiter_ready(hr->srv->lim, &redis, &redis_why))
-        return reply_error(c, hr, 503, "limits_unavailable", "the limits' Redis cannot be reached (%s)", redis_why);
-    size_t len;
-    json_t *models = hr->srv->models ? json_incref(hr->srv->models) : json_object();
-    char *body = json_line(json_pack("{s:s,s:I,s:o,s:s}", "status", "ready", "active_keys", (json_int_t)n, "models", models, "redis", redis), &len);
-    return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
-}
-
-/* The playground's embedded files: no-cache with a strong ETag, so a browser
- * revalidates (304) and always sees the files of the running binary. */
-static enum MHD_Result handle_static(struct MHD_Connection *c, http_req *hr, const char *url)
-{
-    const static_file *f = static_file_find(url);
-    if (!f) return reply_error(c, hr, 404, "not_found", "no such endpoint: GET %.200s", url);
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    bool fresh = static_file_etag_matches(f, inm);
-    struct MHD_Response *r = fresh ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
-                                   : MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
-    if (!r) return MHD_NO;
-    if (!fresh) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f->content_type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, f->etag);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (!strncmp(f->content_type, "text/html", 9)) {
-        /* Nothing from elsewhere: the page works offline and runs only its own script. */
-        MHD_add_response_header(r, "Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' blob: data: http: https:; connect-src 'self'; "
-                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    }
-    return reply_queue(c, hr, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 }
 
 /* The deadline tracking registered for c when it opened (see on_connection). */
@@ -336,14 +279,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     case ROUTE_BATCH_V1:
     case ROUTE_BATCH_V2:
     case ROUTE_DEEPSTACK: return predict_handle(c, hr, upload_data, upload_data_size, first);
-    case ROUTE_HEALTHZ: return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
-    case ROUTE_READYZ: return handle_readyz(c, hr);
-    case ROUTE_METRICS: {
-        size_t len;
-        char *body = metrics_render(&len);
-        return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;
-    }
-    case ROUTE_WEB: return handle_static(c, hr, url);
+    case ROUTE_HEALTHZ: return healthz_handle(c, hr);
+    case ROUTE_READYZ: return readyz_handle(c, hr);
+    case ROUTE_METRICS: return metrics_handle(c, hr);
+    case ROUTE_WEB: return static_handle(c, hr, url);
     /* Their store reads run on key_check's threads (usage.c). */
     case ROUTE_USAGE: return usage_handle(c, hr);
     case ROUTE_MODELS: return models_handle(c, hr);
@@ -468,7 +407,8 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
     }
     /* Event-driven: a pool of epoll threads serves every connection; a stream
      * or batch waiting for results is suspended (conn_wait.h), a key check
-     * runs on key_check's threads. Nothing here sleeps, so the number of
+     * (and a limit check that asks Redis or the ledger) runs on key_check's
+     * threads. Nothing here sleeps, so the number of
      * connections costs memory, not threads. */
     if (!(s->acc = acc_open(cfg->listen_host, cfg->listen_port))) goto fail;
     /* No listening socket of its own: acceptor.h says why. */

@@ -12,11 +12,17 @@
 #include "limits/limits_redis.h"
 #include "limits/limits_state.h"
 #include "metrics/metrics.h"
+#include "util/bg_queue.h"
 #include "util/log.h"
 
 /* Redis's connect and command timeout: a limit check costs a request at
  * most this much when Redis is slow, then the client's breaker fails fast. */
 #define REDIS_TIMEOUT_MS 150
+/* Leaves and releases waiting for the background thread (--redis). Each is
+ * one round trip, or nothing while the breaker is open, so this is far more
+ * than a stalled Redis can pile up in a timeout; past it the caller does the
+ * work itself. */
+#define DEFERRED_MAX 4096
 
 struct limiter {
     keystore *ks;
@@ -26,6 +32,7 @@ struct limiter {
     ledger *lg;
     limits_state *st;
     bool redis, deny_on_error;
+    bg_queue *bg;          /* --redis: leaves and releases, off the caller's thread */
     pthread_mutex_t mu;    /* last_error_log */
     double last_error_log; /* wall seconds; errors are logged once a minute */
     unsigned long long errors_since_log;
@@ -65,8 +72,15 @@ int limiter_use_redis(limiter *lm, const char *url, bool deny, char *err, size_t
         snprintf(err, err_len, "out of memory");
         return -1;
     }
+    bg_queue *bg = bgq_start(DEFERRED_MAX);
+    if (!bg) {
+        st->ops->free(st);
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
     lm->st->ops->free(lm->st);
     lm->st = st;
+    lm->bg = bg;
     lm->redis = true;
     lm->deny_on_error = deny;
     return 0;
@@ -86,6 +100,8 @@ bool limiter_ready(limiter *lm, const char **redis, const char **why)
 void limiter_free(limiter *lm)
 {
     if (!lm) return;
+    /* The leaves and releases still queued go to Redis before it is closed. */
+    bgq_stop(lm->bg);
     ledger_stop(lm->lg);
     lm->st->ops->free(lm->st);
     pthread_mutex_destroy(&lm->mu);
@@ -203,9 +219,47 @@ int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verd
     return 0;
 }
 
+bool limiter_enter_may_block(const limiter *lm, const key_limits *eff)
+{
+    return lm->redis && (eff->max_concurrent > 0 || eff->rate > 0);
+}
+
+/* A leave or a release handed to the background thread. */
+typedef struct {
+    limiter *lm;
+    int64_t key_id;
+    uint64_t slot;     /* a leave */
+    limits_quota_in q; /* or a release of n */
+    int64_t n;
+} deferred;
+
+static void run_deferred(void *arg)
+{
+    deferred *d = arg;
+    limits_state *st = d->lm->st;
+    if (d->slot) st->ops->leave(st, d->key_id, d->slot);
+    else st->ops->release(st, d->key_id, &d->q, d->n);
+    free(d);
+}
+
+/* Runs d on the background thread when there is one, else (no Redis: in
+ * memory, quick; or the queue is full) here. Owns d. */
+static void defer(limiter *lm, deferred *d)
+{
+    if (lm->bg && bgq_push(lm->bg, run_deferred, d) == 0) return;
+    run_deferred(d);
+}
+
 void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot)
 {
-    if (slot) lm->st->ops->leave(lm->st, key_id, slot);
+    if (!slot) return;
+    deferred *d = lm->bg ? malloc(sizeof *d) : NULL;
+    if (d) {
+        *d = (deferred){.lm = lm, .key_id = key_id, .slot = slot};
+        defer(lm, d);
+    } else {
+        lm->st->ops->leave(lm->st, key_id, slot);
+    }
 }
 
 static void day_of(double t, char out[11])
@@ -278,6 +332,12 @@ static void quota_in(const key_limits *eff, double now, int64_t nfiles, limits_q
     q->llm_left_s = limits_period_left(now, q->llm_per);
 }
 
+bool limiter_reserve_may_block(const limiter *lm, const key_limits *eff)
+{
+    (void)lm;
+    return eff->quota_images > 0 || eff->quota_llm_tokens > 0;
+}
+
 int limiter_reserve(limiter *lm, int64_t key_id, const key_limits *eff, int64_t nfiles, bool *llm_ok,
                     limit_verdict *v)
 {
@@ -317,7 +377,13 @@ void limiter_release(limiter *lm, int64_t key_id, const key_limits *eff, int64_t
     if (reserved <= 0 || eff->quota_images <= 0) return;
     limits_quota_in q;
     quota_in(eff, lm->now(), 0, &q);
-    lm->st->ops->release(lm->st, key_id, &q, reserved);
+    deferred *d = lm->bg ? malloc(sizeof *d) : NULL;
+    if (d) {
+        *d = (deferred){.lm = lm, .key_id = key_id, .q = q, .n = reserved};
+        defer(lm, d);
+    } else {
+        lm->st->ops->release(lm->st, key_id, &q, reserved);
+    }
 }
 
 int limiter_commit(limiter *lm, int64_t key_id, const key_limits *eff, usage_row *row, int64_t reserved)

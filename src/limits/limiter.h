@@ -45,7 +45,9 @@ void limiter_free(limiter *lm);
 int limiter_use_redis(limiter *lm, const char *url, bool deny, char *err, size_t err_len);
 
 /* Whether the limits can be checked: false (with *why, a code) when Redis
- * is down and deny is set. *redis: "none", "up" or "down". */
+ * is down and deny is set. *redis: "none", "up" or "down". Never waits: it
+ * reads what the last command to Redis found, and a probe thread pings
+ * Redis every second so that it stays current without traffic. */
 bool limiter_ready(limiter *lm, const char **redis, const char **why);
 
 /* The limits that apply to a key: its own, else the server's default. */
@@ -55,7 +57,15 @@ void limiter_effective(const limiter *lm, const key_limits *own, key_limits *out
  * token). 0: admitted, and holding one of the key's slots (*slot) until
  * limiter_leave; -1: refused, v filled. v's headers are filled either way. */
 int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verdict *v, uint64_t *slot);
+/* Never waits: with --redis the slot is given back on a background thread
+ * (drained by limiter_free). */
 void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot);
+/* Whether limiter_enter (or limiter_reserve) may wait for eff: a Redis round
+ * trip, a read of the ledger in the key store. Then the caller runs it where
+ * waiting stalls nobody else (the HTTP front: on a key_check thread); when
+ * false it returns at once. */
+bool limiter_enter_may_block(const limiter *lm, const key_limits *eff);
+bool limiter_reserve_may_block(const limiter *lm, const key_limits *eff);
 
 /* Quotas, once the number of files is known: refuses the whole request if
  * nfiles would go over the image quota (-1, v filled), else reserves them
@@ -64,6 +74,7 @@ void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot);
  * *llm_ok: the LLM-token quota is not spent. */
 int limiter_reserve(limiter *lm, int64_t key_id, const key_limits *eff, int64_t nfiles, bool *llm_ok,
                     limit_verdict *v);
+/* Never waits, as limiter_leave. */
 void limiter_release(limiter *lm, int64_t key_id, const key_limits *eff, int64_t reserved);
 /* Adds use to the ledger for today (UTC; row->day and key_id are filled
  * here) and returns once it is durable; then releases the reservation.

@@ -46,6 +46,9 @@
 #include "util/log.h"
 
 #define LEASE_S 60
+/* The readiness probe's period: /readyz reads what it found (no round trip
+ * of its own on an HTTP thread). */
+#define PROBE_S 1
 
 /* ARGV: T (µs), limit (µs), cap, member, lease (µs). {0 admitted | 1 rate
  * | 2 concurrency, tat - now in µs}. */
@@ -288,44 +291,60 @@ static void redis_commit(limits_state *st, int64_t key_id, const limits_quota_in
     adjust((redis_state *)st, key_id, q, files - n, tokens);
 }
 
+/* What the last command found (the probe's PING at most a second ago, or
+ * a request's since): no round trip here. */
 static const char *redis_problem(limits_state *st)
 {
     redis_state *rs = (redis_state *)st;
-    return redis_client_ping(rs->rc) ? NULL : "redis_unreachable";
+    return redis_client_up(rs->rc) ? NULL : "redis_unreachable";
 }
 
-/* Moves the leases of this node's open requests on, every third of a lease. */
+/* Moves the leases of this node's open requests on. */
+static void refresh_leases(redis_state *rs)
+{
+    /* Copied out, so requests come and go while Redis is asked. */
+    pthread_mutex_lock(&rs->mu);
+    size_t n = 0;
+    for (slot *s = rs->open; s; s = s->next)
+        n++;
+    slot *copy = n ? calloc(n, sizeof *copy) : NULL;
+    size_t i = 0;
+    for (slot *s = rs->open; copy && s; s = s->next)
+        copy[i++] = *s;
+    pthread_mutex_unlock(&rs->mu);
+    char lease[24];
+    snprintf(lease, sizeof lease, "%lld", (long long)LEASE_S * 1000000);
+    for (size_t j = 0; j < i; j++) {
+        char conc[64], member[48];
+        key_name(conc, sizeof conc, copy[j].key_id, "conc");
+        member_of(rs, copy[j].seq, member);
+        const char *keys[] = {conc}, *args[] = {member, lease};
+        redisReply *r = redis_client_eval(rs->rc, &REFRESH, 1, keys, 2, args);
+        if (r) freeReplyObject(r);
+    }
+    free(copy);
+}
+
+/* Pings Redis every PROBE_S (the breaker lets it through only when a retry
+ * is due), and refreshes the leases every third of a lease. */
 static void *refresher_main(void *arg)
 {
     redis_state *rs = arg;
+    int ticks = 0;
     pthread_mutex_lock(&rs->mu);
     while (!rs->stopping) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += LEASE_S / 3;
+        until.tv_sec += PROBE_S;
         while (!rs->stopping && pthread_cond_timedwait(&rs->cv, &rs->mu, &until) == 0) {
         }
         if (rs->stopping) break;
-        /* Copied out, so requests come and go while Redis is asked. */
-        size_t n = 0;
-        for (slot *s = rs->open; s; s = s->next)
-            n++;
-        slot *copy = n ? calloc(n, sizeof *copy) : NULL;
-        size_t i = 0;
-        for (slot *s = rs->open; copy && s; s = s->next)
-            copy[i++] = *s;
         pthread_mutex_unlock(&rs->mu);
-        char lease[24];
-        snprintf(lease, sizeof lease, "%lld", (long long)LEASE_S * 1000000);
-        for (size_t j = 0; j < i; j++) {
-            char conc[64], member[48];
-            key_name(conc, sizeof conc, copy[j].key_id, "conc");
-            member_of(rs, copy[j].seq, member);
-            const char *keys[] = {conc}, *args[] = {member, lease};
-            redisReply *r = redis_client_eval(rs->rc, &REFRESH, 1, keys, 2, args);
-            if (r) freeReplyObject(r);
+        redis_client_ping(rs->rc);
+        if (++ticks >= LEASE_S / 3 / PROBE_S) {
+            ticks = 0;
+            refresh_leases(rs);
         }
-        free(copy);
         pthread_mutex_lock(&rs->mu);
     }
     pthread_mutex_unlock(&rs->mu);

@@ -59,7 +59,8 @@ typedef struct {
     /* The ledger has taken files and tokens for a request that reserved n. */
     void (*commit)(limits_state *st, int64_t key_id, const limits_quota_in *q, int64_t n, int64_t files,
                    int64_t tokens);
-    /* Ready to count: NULL, or why not ("redis down"). */
+    /* Ready to count: NULL, or why not ("redis down"). Never waits: what
+     * the backend last found. */
     const char *(*problem)(limits_state *st);
     void (*free)(limits_state *st);
 } limits_state_ops;

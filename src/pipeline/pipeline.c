@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "pipeline/request_internal.h"
 #include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
@@ -50,239 +51,6 @@ struct pipeline {
     bool used_since_trim;        /* a job ran since the last trim */
     double last_done, last_trim; /* monotonic seconds */
 };
-
-struct predict_request {
-    char request_id[40];
-    char *query;    /* NULL when absent */
-    json_t *params; /* per-request stage options, NULL when none */
-    file_job *files;
-    size_t nfiles;
-    event_queue *events;
-
-    atomic_int refs;
-    atomic_bool cancelled;
-    pthread_mutex_t mu; /* guards the counters below */
-    size_t remaining, succeeded, failed;
-    bool *settled;  /* per file: its done/error line is out */
-    bool ended;     /* "complete" is out and the queue closed */
-    double started; /* monotonic seconds */
-    request_usage usage;
-    request_meter_fn meter;
-    void *meter_ctx;
-    void (*meter_free)(void *);
-};
-
-static void free_files(file_job *files, size_t n)
-{
-    for (size_t i = 0; files && i < n; i++) {
-        free(files[i].filename);
-        free(files[i].model);
-        free(files[i].url);
-        free(files[i].data);
-    }
-    free(files);
-}
-
-predict_request *predict_request_new(const char *request_id, char *query, json_t *params, file_job *files,
-                                     size_t nfiles)
-{
-    predict_request *r = calloc(1, sizeof *r);
-    if (r) r->events = eq_new();
-    if (r) r->settled = calloc(nfiles ? nfiles : 1, sizeof *r->settled);
-    if (!r || !r->events || !r->settled || (nfiles && !files)) {
-        if (r) eq_free(r->events);
-        if (r) free(r->settled);
-        free(r);
-        free(query);
-        json_decref(params);
-        free_files(files, nfiles);
-        return NULL;
-    }
-    snprintf(r->request_id, sizeof r->request_id, "%s", request_id);
-    r->query = query;
-    r->params = params;
-    r->files = files;
-    r->nfiles = r->remaining = nfiles;
-    atomic_init(&r->refs, 1);
-    atomic_init(&r->cancelled, false);
-    pthread_mutex_init(&r->mu, NULL);
-    r->started = clock_s();
-    r->usage.files = (int64_t)nfiles;
-    for (size_t i = 0; i < nfiles; i++) r->usage.bytes_in += (int64_t)files[i].len;
-    return r;
-}
-
-void predict_request_set_meter(predict_request *r, request_meter_fn fn, void *ctx, void (*free_ctx)(void *))
-{
-    r->meter = fn;
-    r->meter_ctx = ctx;
-    r->meter_free = free_ctx;
-}
-
-const char *predict_request_id(const predict_request *r) { return r->request_id; }
-size_t predict_request_nfiles(const predict_request *r) { return r->nfiles; }
-event_queue *predict_request_events(predict_request *r) { return r->events; }
-
-void predict_request_ref(predict_request *r) { atomic_fetch_add(&r->refs, 1); }
-
-static void free_file_data(file_job *f)
-{
-    free(f->data);
-    f->data = NULL;
-    f->len = 0;
-}
-
-void predict_request_unref(predict_request *r)
-{
-    if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
-    free_files(r->files, r->nfiles);
-    free(r->settled);
-    free(r->query);
-    json_decref(r->params);
-    eq_free(r->events);
-    pthread_mutex_destroy(&r->mu);
-    if (r->meter_free) r->meter_free(r->meter_ctx);
-    free(r);
-}
-
-void predict_request_cancel(predict_request *r) { atomic_store(&r->cancelled, true); }
-
-static void push_line(predict_request *r, json_t *obj)
-{
-    size_t len;
-    char *line = json_line(obj, &len);
-    if (line) eq_push(r->events, line, len);
-    else log_req(LOG_ERROR, r->request_id, "could not serialise an event");
-}
-
-static json_t *file_event(const char *status, size_t index, const file_job *f)
-{
-    return json_pack("{s:s,s:I,s:o}", "status", status, "index", (json_int_t)index, "filename",
-                     json_string_lossy(f->filename, f->filename_len));
-}
-
-static json_t *error_event(size_t index, const file_job *f, const char *code, const char *message)
-{
-    json_t *ev = file_event("error", index, f);
-    json_object_set_new(ev, "error", json_pack("{s:s,s:o}", "code", code, "message", json_string_lossy(message, strlen(message))));
-    return ev;
-}
-
-/* Progress lines are worth sending only to a client that keeps up. Past this
- * many unread bytes in a request's queue they are dropped, which bounds what a
- * client that stops reading can make the server hold (the done line still
- * carries the whole answer). */
-#define PROGRESS_MAX_QUEUED (1u << 20)
-
-/* Extra lines a stage streams while it works (e.g. llm_delta). */
-typedef struct {
-    predict_request *r;
-    size_t index;
-    bool dropping;
-} emit_ctx;
-
-static void emit_line(void *ctx, json_t *event)
-{
-    emit_ctx *ec = ctx;
-    const file_job *f = &ec->r->files[ec->index];
-    /* Once one is dropped, the file's later ones go too: the deltas a client
-     * does see always join up into a prefix of the answer. */
-    if (ec->dropping) {
-        json_decref(event);
-        metrics_progress_dropped();
-        return;
-    }
-    json_object_set_new(event, "index", json_integer((json_int_t)ec->index));
-    json_object_set_new(event, "filename", json_string_lossy(f->filename, f->filename_len));
-    size_t len;
-    char *line = json_line(event, &len);
-    if (!line) return;
-    if (eq_push_unless_behind(ec->r->events, line, len, PROGRESS_MAX_QUEUED) == 1) {
-        ec->dropping = true;
-        metrics_progress_dropped();
-        log_req(LOG_INFO, ec->r->request_id, "client is %u KiB behind; no more progress lines for file %zu",
-                PROGRESS_MAX_QUEUED >> 10, ec->index);
-    }
-}
-
-/* The "complete" line, then EOF. Called with r->mu held. The meter runs
- * first: a client that has seen "complete" can rely on the use being
- * recorded (it only blocks this request's own threads). */
-static void close_stream(predict_request *r)
-{
-    r->usage.succeeded = (int64_t)r->succeeded;
-    r->usage.failed = (int64_t)r->failed;
-    int metered = r->meter ? r->meter(r->meter_ctx, &r->usage) : 0;
-    r->meter = NULL;
-    if (metered != 0) {
-        /* Not "complete": that promises the use is in the ledger. */
-        push_line(r, json_pack("{s:s,s:{s:s,s:s}}", "status", "error", "error", "code", "ledger_unavailable", "message", "the results were sent but their use could not be recorded in time"));
-        eq_close(r->events);
-        r->ended = true;
-        return;
-    }
-    json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
-                          "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
-                          "time_ms", (clock_s() - r->started) * 1000.0);
-    push_line(r, c);
-    eq_close(r->events);
-    r->ended = true;
-}
-
-/* Records file i's outcome with its line (ev; NULL = none, for a cancelled
- * file) and closes the stream with "complete" after the last file. Pushing
- * under r->mu keeps the line and the bookkeeping together, so that
- * predict_request_end sees each file either settled with its line sent or not
- * at all; an outcome that arrives after it is dropped. */
-static void finish_file(predict_request *r, size_t i, json_t *ev, bool ok)
-{
-    pthread_mutex_lock(&r->mu);
-    if (r->ended || r->settled[i]) {
-        pthread_mutex_unlock(&r->mu);
-        json_decref(ev);
-        return;
-    }
-    r->settled[i] = true;
-    if (ev && ok) stages_count_result(&r->usage, json_object_get(ev, "result"));
-    if (ev) push_line(r, ev);
-    if (ok) r->succeeded++;
-    else r->failed++;
-    if (--r->remaining == 0) close_stream(r);
-    pthread_mutex_unlock(&r->mu);
-}
-
-void predict_request_end(predict_request *r, const char *code, const char *message)
-{
-    predict_request_cancel(r);
-    pthread_mutex_lock(&r->mu);
-    if (!r->ended) {
-        for (size_t i = 0; i < r->nfiles; i++) {
-            if (r->settled[i]) continue;
-            r->settled[i] = true;
-            r->failed++;
-            r->remaining--;
-            push_line(r, error_event(i, &r->files[i], code, message));
-        }
-        close_stream(r);
-    }
-    pthread_mutex_unlock(&r->mu);
-}
-
-/* A file's stages are over: its done or error line. */
-static void report(predict_request *r, size_t i, double t0, json_t *result, const sight_error *err)
-{
-    file_job *f = &r->files[i];
-    if (result) {
-        json_t *ev = file_event("done", i, f);
-        json_object_set_new(ev, "result", result);
-        metrics_file(FILE_DONE);
-        finish_file(r, i, ev, true);
-    } else {
-        metrics_file(strcmp(err->code, "cancelled") ? FILE_ERROR : FILE_CANCELLED);
-        finish_file(r, i, error_event(i, f, err->code, err->message), false);
-    }
-    metrics_stage_seconds(STAGE_FILE, clock_s() - t0);
-}
 
 static void job_done(job *j)
 {
@@ -325,8 +93,8 @@ static bool skip_cancelled(predict_request *r, size_t i, job *j)
 {
     if (!atomic_load(&r->cancelled)) return false;
     metrics_file(FILE_CANCELLED);
-    free_file_data(&r->files[i]);
-    finish_file(r, i, NULL, false);
+    preq_free_file_data(&r->files[i]);
+    preq_finish_file(r, i, NULL, false);
     job_done(j);
     return true;
 }
@@ -336,9 +104,9 @@ static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, sight_
 {
     predict_request *r = j->req;
     j->t0 = clock_s();
-    push_line(r, file_event("processing", j->index, &r->files[j->index]));
+    preq_push_line(r, preq_file_event("processing", j->index, &r->files[j->index]));
     stage_work *w = stages_begin(&p->stages, call, err);
-    free_file_data(&r->files[j->index]); /* decoded now: give the memory back early */
+    preq_free_file_data(&r->files[j->index]); /* decoded now: give the memory back early */
     return w;
 }
 
@@ -360,7 +128,7 @@ static void run_cpu_job(pipeline *p, job *j)
     }
     sight_error err = {0};
     emit_ctx ec = {r, i, false};
-    stage_call call = {r->query, r->params, f, &r->cancelled, emit_line, &ec};
+    stage_call call = {r->query, r->params, f, &r->cancelled, preq_emit_line, &ec};
     stage_work *w = begin_job(p, j, &call, &err);
     if (w && to_llm && stages_llm_left(w)) {
         j->work = w;
@@ -368,7 +136,7 @@ static void run_cpu_job(pipeline *p, job *j)
         return;
     }
     json_t *result = w ? stages_finish(&p->stages, &call, w, &err) : NULL;
-    report(r, i, j->t0, result, &err);
+    preq_report(r, i, j->t0, result, &err);
     job_done(j);
 }
 
@@ -380,11 +148,11 @@ static void run_llm_job(pipeline *p, job *j)
     size_t i = j->index;
     sight_error err = {0};
     emit_ctx ec = {r, i, false};
-    stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, emit_line, &ec};
+    stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, preq_emit_line, &ec};
     if (!j->work) {
         if (skip_cancelled(r, i, j)) return;
         if (!(j->work = begin_job(p, j, &call, &err))) {
-            report(r, i, j->t0, NULL, &err);
+            preq_report(r, i, j->t0, NULL, &err);
             job_done(j);
             return;
         }
@@ -392,7 +160,7 @@ static void run_llm_job(pipeline *p, job *j)
     /* A cancelled request fails fast here: run_stage checks before calling out. */
     json_t *result = stages_finish(&p->stages, &call, j->work, &err);
     j->work = NULL;
-    report(r, i, j->t0, result, &err);
+    preq_report(r, i, j->t0, result, &err);
     job_done(j);
 }
 
@@ -507,11 +275,11 @@ static void fail_file(predict_request *r, size_t i, const sight_error *err)
     bool cancelled = !strcmp(err->code, "cancelled");
     json_t *ev = NULL;
     if (!cancelled) {
-        push_line(r, file_event("processing", i, f));
-        ev = error_event(i, f, err->code, err->message);
+        preq_push_line(r, preq_file_event("processing", i, f));
+        ev = preq_error_event(i, f, err->code, err->message);
     }
     metrics_file(cancelled ? FILE_CANCELLED : FILE_ERROR);
-    finish_file(r, i, ev, false);
+    preq_finish_file(r, i, ev, false);
 }
 
 typedef struct {

@@ -279,6 +279,40 @@ def test_frozen_postgres_costs_seconds_not_a_hang(tmp_path, pg, db_url):
         assert s.stop() == 0, s.log_text()[-3000:]
 
 
+def test_frozen_postgres_stalls_no_http_thread_for_a_quota(tmp_path, pg, db_url):
+    """A quota is checked against the ledger in the store, off the HTTP
+    threads: with PostgreSQL frozen, a request of a quota key waits out the
+    store's answer timeout while /healthz on the same (only) HTTP thread
+    answers at once."""
+    s = Server(tmp_path, "--http-threads", "1", db=db_url)
+    try:
+        cli("keys", "update", key_id(db_url, "test"), "--quota-images", "100/day", db=db_url)
+        assert predict(s.url, s.key)[1][-1]["status"] == "complete"  # the key is cached
+        pg.freeze()
+        try:
+            with ThreadPoolExecutor(1) as ex:
+                t = time.time()
+                waiting = ex.submit(predict, s.url, s.key)
+                time.sleep(0.5)  # the request is in, waiting on the ledger
+                health = []
+                while not waiting.done() and time.time() - t < 30:
+                    h = time.time()
+                    assert httpx.get(s.url + "/healthz", timeout=30).status_code == 200
+                    health.append(time.time() - h)
+                    time.sleep(0.1)
+                r, _ = waiting.result()
+            took = time.time() - t
+        finally:
+            pg.thaw()
+        assert r.status_code == 503 and r.json()["detail"]["code"] == "key_store_unavailable", r.text
+        assert took > 2, took  # it did wait on the store
+        assert len(health) >= 5 and max(health) < 0.5, health
+        assert wait_until(lambda: httpx.get(s.url + "/readyz").status_code == 200, timeout=30)
+        assert predict(s.url, s.key)[1][-1]["status"] == "complete"
+    finally:
+        assert s.stop() == 0, s.log_text()[-3000:]
+
+
 def test_two_nodes_share_keys_and_ledger(tmp_path, db_url):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -244,3 +244,48 @@ def test_wrong_password_is_redis_down_and_never_logged(cluster):
     r = httpx.get(node.url + "/readyz")
     assert r.status_code == 503 and code(r) == "limits_unavailable"
     assert wrong not in node.log_text()
+
+
+def test_redis_paused_stalls_no_http_thread(cluster):
+    """Limit checks, slot releases and /readyz's view of Redis run off the
+    HTTP threads: with Redis paused, every try past the breaker waits out a
+    command timeout (150 ms), and on one HTTP thread that used to hold up
+    every other connection it serves. /healthz must not notice."""
+    nodes = cluster.start(1, "--redis", cluster.redis.url, "--limits-on-redis-error", "deny",
+                          "--http-threads", "1")
+    key = cluster.new_key("paused", "--rate", "1000/min", "--max-concurrent", "8")
+    assert predict(nodes[0], key).status_code == 200
+    url = nodes[0].url
+    stop = time.time() + 4
+    health = []
+
+    def limited():
+        codes = set()
+        with httpx.Client(timeout=10) as c:
+            while time.time() < stop:
+                files = [("f.png", png_bytes(8, 8), "image/png")]
+                codes.add(c.post(url + V1, headers={"X-API-Key": key}, **multipart(None, files, [PLAIN])).status_code)
+                c.get(url + "/readyz")
+                time.sleep(0.005)
+        return codes
+
+    def probe():
+        with httpx.Client(timeout=10) as c:
+            while time.time() < stop:
+                t = time.time()
+                assert c.get(url + "/healthz").status_code == 200
+                health.append(time.time() - t)
+
+    cluster.redis.pause()
+    try:
+        with ThreadPoolExecutor(2) as ex:
+            codes, probing = ex.submit(limited), ex.submit(probe)
+            probing.result()
+            codes = codes.result()
+    finally:
+        cluster.redis.resume()
+    assert codes == {503}, codes  # the limits were asked (deny), not skipped
+    health.sort()
+    # Each try past the breaker held the thread ~150 ms; one outlier is
+    # allowed for a loaded machine.
+    assert len(health) > 20 and health[-2] < 0.1, health[-5:]

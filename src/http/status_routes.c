@@ -1,0 +1,79 @@
+/* The GET routes that answer from what the process holds, never waiting on
+ * anything (an HTTP thread runs them): /healthz, /readyz (from the probes'
+ * cached answers), /metrics and the playground's embedded files. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_internal.h"
+#include "http/static_files.h"
+#include "keys/store_probe.h"
+#include "util/json_out.h"
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, http_req *hr, unsigned status, const char *ctype,
+                                  const char *text)
+{
+    char *body = strdup(text);
+    if (!body) return MHD_NO;
+    return reply_body(c, hr, status, ctype, body, strlen(body));
+}
+
+enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr)
+{
+    if (atomic_load(&hr->srv->shutting_down))
+        return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+    char why[160];
+    if (limiter_ledger_health(hr->srv->lim, why, sizeof why) != 0)
+        return reply_error(c, hr, 503, "ledger_unavailable", "%s", why);
+    int64_t n;
+    /* The store's reachability as checked within the last second by its
+     * probe thread: a load balancer's probes cost no query each. */
+    if (store_probe_get(hr->srv->probe, &n) != 0)
+        return reply_error(c, hr, 503, "key_store_unavailable", "the API key store cannot be read");
+    /* --redis: what the last command found, the limiter's probe PING at
+     * most a second ago; not ready only when limited keys would be refused
+     * (deny). */
+    const char *redis, *redis_why;
+    if (!limiter_ready(hr->srv->lim, &redis, &redis_why))
+        return reply_error(c, hr, 503, "limits_unavailable", "the limits' Redis cannot be reached (%s)", redis_why);
+    size_t len;
+    json_t *models = hr->srv->models ? json_incref(hr->srv->models) : json_object();
+    char *body = json_line(json_pack("{s:s,s:I,s:o,s:s}", "status", "ready", "active_keys", (json_int_t)n, "models", models, "redis", redis), &len);
+    return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
+}
+
+/* The playground's embedded files: no-cache with a strong ETag, so a browser
+ * revalidates (304) and always sees the files of the running binary. */
+enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const char *url)
+{
+    const static_file *f = static_file_find(url);
+    if (!f) return reply_error(c, hr, 404, "not_found", "no such endpoint: GET %.200s", url);
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = static_file_etag_matches(f, inm);
+    struct MHD_Response *r = fresh ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+                                   : MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    if (!fresh) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f->content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, f->etag);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (!strncmp(f->content_type, "text/html", 9)) {
+        /* Nothing from elsewhere: the page works offline and runs only its own script. */
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' blob: data: http: https:; connect-src 'self'; "
+                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
+    return reply_queue(c, hr, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+}
+
+enum MHD_Result healthz_handle(struct MHD_Connection *c, http_req *hr)
+{
+    return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
+}
+
+enum MHD_Result metrics_handle(struct MHD_Connection *c, http_req *hr)
+{
+    size_t len;
+    char *body = metrics_render(&len);
+    return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;
+}
