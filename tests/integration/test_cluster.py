@@ -30,6 +30,8 @@ pytestmark = [
 QUICK = json.dumps({"is_yolo": False, "is_ocr": False, "is_llm": False})
 YOLO = json.dumps({"is_yolo": True, "is_ocr": False, "is_llm": False})
 SMALL_PNG = png_bytes(64, 48)
+# Large enough that its decode and detection keep a request in flight for a while (the kill test).
+BIG_PNG = png_bytes(2400, 1800, pixel=lambda x, y: ((x * 7 + y) % 256, (y * 5) % 256, (x ^ y) % 256))
 
 
 class Fleet:
@@ -80,10 +82,10 @@ def fleet(tmp_path_factory):
     f.close()
 
 
-def predict(base, key, meta=QUICK, timeout=60):
+def predict(base, key, meta=QUICK, timeout=60, image=SMALL_PNG):
     """One v1 request; returns (status, events) with events parsed from NDJSON."""
     with httpx.Client(timeout=timeout) as c:
-        r = c.post(base + V1, **multipart(key, [("a.png", SMALL_PNG, "image/png")], [meta]))
+        r = c.post(base + V1, **multipart(key, [("a.png", image, "image/png")], [meta]))
         events = [json.loads(line) for line in r.text.splitlines() if line.strip()] if r.status_code == 200 else []
         return r, events
 
@@ -157,8 +159,8 @@ class Load:
     """Four clients sending requests through the balancer until stopped; each
     result is (start time, status, completed, error)."""
 
-    def __init__(self, base, key, meta):
-        self.base, self.key, self.meta = base, key, meta
+    def __init__(self, base, key, meta, image=SMALL_PNG):
+        self.base, self.key, self.meta, self.image = base, key, meta, image
         self.results = []
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -170,7 +172,7 @@ class Load:
         while not self.stop.is_set():
             t = time.monotonic()
             try:
-                r, ev = predict(self.base, self.key, self.meta, timeout=90)
+                r, ev = predict(self.base, self.key, self.meta, timeout=90, image=self.image)
                 # A refusal's code, or the start of a body that is not Sight's (the balancer's own).
                 item = (t, r.status_code, completed(ev), None if r.status_code == 200 else refusal(r))
             except httpx.HTTPError as e:
@@ -190,8 +192,9 @@ def test_a_node_killed_under_load(tmp_path):
     victim = f.nodes[1]
     try:
         key, kid = f.new_key("under-load")
-        load = Load(f.lb.url, key, YOLO)  # detection: requests are in flight when the node dies
+        load = Load(f.lb.url, key, YOLO, BIG_PNG)  # requests are in flight when the node dies
         time.sleep(2)
+        assert wait_until(lambda: victim.metric("sight_requests_in_flight") >= 1, timeout=30, step=0.01)
         victim.proc.send_signal(signal.SIGKILL)
         t_kill = time.monotonic()
         victim.proc.wait()
