@@ -101,7 +101,8 @@ try:
             one(*c)
 
     def commandstats():
-        """{command: calls}; EVALSHA/EVAL are round trips, the rest ran inside scripts."""
+        """{command: (calls, usec)}; EVALSHA/EVAL are round trips, the rest ran inside scripts
+        (a script's usec includes theirs)."""
         with socket.create_connection(("127.0.0.1", redis.port)) as s:
             s.sendall(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
             data = b""
@@ -113,7 +114,8 @@ try:
         stats = {}
         for line in data.decode().splitlines():
             if line.startswith("cmdstat_"):
-                stats[line[8:line.index(":")]] = int(line.split("calls=")[1].split(",")[0])
+                stats[line[8:line.index(":")]] = (int(line.split("calls=")[1].split(",")[0]),
+                                                  int(line.split("usec=")[1].split(",")[0]))
         return stats
 
     def per_request(key, n=50):
@@ -122,12 +124,15 @@ try:
             one("redis", key)
         time.sleep(0.3)  # the last commits land
         b = commandstats()
-        d = {c: (b.get(c, 0) - a.get(c, 0)) / n for c in b if c != "info" and b.get(c, 0) != a.get(c, 0)}
+        zero = (0, 0)
+        d = {c: (b[c][0] - a.get(c, zero)[0]) / n for c in b if c != "info" and b[c][0] != a.get(c, zero)[0]}
         trips = sum(v for c, v in d.items() if c in ("evalsha", "eval", "ping"))
-        return trips, d
+        # Redis's own time for them (it runs commands one at a time: this is what bounds a cluster).
+        usec = sum(b[c][1] - a.get(c, zero)[1] for c in ("evalsha", "eval", "ping") if c in b) / n
+        return trips, d, usec
 
-    trips_limited, cmds_limited = per_request("limited")
-    trips_free, _ = per_request("free")
+    trips_limited, cmds_limited, usec_limited = per_request("limited")
+    trips_free, _, _ = per_request("free")
 
     for i in range(rounds):
         for c in (combos if i % 2 == 0 else combos[::-1]):
@@ -160,6 +165,8 @@ for n in urls:
 print(f"Redis round trips (EVALSHA) per request: {trips_limited:.2f} with every limit "
       f"(rate + concurrency + image quota), {trips_free:.2f} for a key without limits")
 print("commands per request inside them: " + ", ".join(f"{c} {v:.2f}" for c, v in sorted(cmds_limited.items())))
+print(f"Redis time per request with every limit: {usec_limited:.0f} us inside Redis "
+      f"(one Redis core: ~{1e6 / usec_limited:.0f} such requests/s at most)" if usec_limited else "")
 res["redis_per_request"] = {"round_trips_limited": trips_limited, "round_trips_free": trips_free,
-                            "commands_limited": cmds_limited}
+                            "commands_limited": cmds_limited, "redis_usec_limited": usec_limited}
 (out / "limits_results.json").write_text(json.dumps(res, indent=1))

@@ -19,7 +19,7 @@ def _free_port():
 
 class RedisService:
     def __init__(self, tmp: Path, password=None):
-        self.dir = Path(tmp)
+        self.dir = Path(tmp).resolve()  # redis-server runs in it, and reads --dir from there
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.password = password
