@@ -33,21 +33,9 @@
 #include "image/heif_orient.h"
 #include "image/limits.h"
 #include "image/sniff.h"
+#include "util/error.h"
 
 #define SUPPORTED_LIST "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
-
-static void set_msg(char *msg, size_t msg_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *msg, size_t msg_len, const char *fmt, ...)
-{
-    if (!msg || msg_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, msg_len, fmt, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------------------------ init */
 
@@ -150,11 +138,11 @@ static image_status vips_msg(image_format f, const char *what, char *msg, size_t
     if (!truncated && (strstr(first, "nsupported") || strstr(first, "not supported") || strstr(first, "not implemented")))
         st = IMAGE_UNSUPPORTED, what = "unsupported";
     if (truncated)
-        set_msg(msg, msg_len, "truncated %s data", image_format_title(f));
+        err_printf(msg, msg_len, "truncated %s data", image_format_title(f));
     else if (*text)
-        set_msg(msg, msg_len, "%s %s: %s", what, image_format_title(f), text);
+        err_printf(msg, msg_len, "%s %s: %s", what, image_format_title(f), text);
     else
-        set_msg(msg, msg_len, "%s %s data", what, image_format_title(f));
+        err_printf(msg, msg_len, "%s %s data", what, image_format_title(f));
     g_free(all);
     return st;
 }
@@ -307,7 +295,7 @@ static image_status decode_bmp(const uint8_t *buf, size_t len, const image_decod
     char why[160];
     int rc = bmp_parse_header(buf, len, &h, why, sizeof why);
     if (rc != 0) {
-        set_msg(msg, msg_len, "%s%s", rc == -2 ? "unsupported BMP: " : "", why);
+        err_printf(msg, msg_len, "%s%s", rc == -2 ? "unsupported BMP: " : "", why);
         return rc == -2 ? IMAGE_UNSUPPORTED : IMAGE_CORRUPT;
     }
     image_status st = image_check_dims(h.width, h.height, opts, "BMP", msg, msg_len);
@@ -315,12 +303,12 @@ static image_status decode_bmp(const uint8_t *buf, size_t len, const image_decod
         return st;
     uint8_t *px = malloc((size_t)h.width * h.height * 3);
     if (!px) {
-        set_msg(msg, msg_len, "out of memory for a %ux%u image", (unsigned)h.width, (unsigned)h.height);
+        err_printf(msg, msg_len, "out of memory for a %ux%u image", (unsigned)h.width, (unsigned)h.height);
         return IMAGE_NO_MEMORY;
     }
     if (bmp_read(buf, len, &h, px, why, sizeof why) != 0) {
         free(px);
-        set_msg(msg, msg_len, "%s", why);
+        err_printf(msg, msg_len, "%s", why);
         return IMAGE_CORRUPT;
     }
     out->pixels = px;
@@ -385,7 +373,7 @@ static image_status decode_pipeline(image_format f, const uint8_t *buf, size_t l
         if (render(x, px) != 0) {
             st = *px ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
             if (!*px)
-                set_msg(msg, msg_len, "out of memory for a %zux%zu image", *w, *h);
+                err_printf(msg, msg_len, "out of memory for a %zux%zu image", *w, *h);
             free(*px);
             *px = NULL;
         }
@@ -416,7 +404,7 @@ static image_status orient(image_format f, int orientation, uint8_t **px, size_t
     if (rc != 0) {
         image_status st = turned ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
         if (!turned)
-            set_msg(msg, msg_len, "out of memory rotating a %zux%zu image", *w, *h);
+            err_printf(msg, msg_len, "out of memory rotating a %zux%zu image", *w, *h);
         free(turned);
         return st;
     }
@@ -520,25 +508,25 @@ image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opt
     if (msg && msg_len > 0)
         msg[0] = '\0';
     if (!out) {
-        set_msg(msg, msg_len, "no output image given");
+        err_printf(msg, msg_len, "no output image given");
         return IMAGE_CORRUPT;
     }
     memset(out, 0, sizeof *out);
     if (!buf || len == 0) {
-        set_msg(msg, msg_len, "empty input");
+        err_printf(msg, msg_len, "empty input");
         return IMAGE_EMPTY;
     }
     image_format f = image_sniff(buf, len);
     if (f == IMAGE_FMT_UNKNOWN) {
         const char *what = image_sniff_other(buf, len);
         if (what)
-            set_msg(msg, msg_len, "%s is not a supported image format (" SUPPORTED_LIST ")", what);
+            err_printf(msg, msg_len, "%s is not a supported image format (" SUPPORTED_LIST ")", what);
         else
-            set_msg(msg, msg_len, "not a " SUPPORTED_LIST " image");
+            err_printf(msg, msg_len, "not a " SUPPORTED_LIST " image");
         return IMAGE_UNSUPPORTED;
     }
     if (image_init(NULL) != 0) {
-        set_msg(msg, msg_len, "image library failed to start");
+        err_printf(msg, msg_len, "image library failed to start");
         return IMAGE_NO_MEMORY;
     }
     image_status st = f == IMAGE_FMT_BMP ? decode_bmp(buf, len, opts, out, msg, msg_len)

@@ -12,24 +12,13 @@
 #include <webp/decode.h>
 
 #include "image/heif_orient.h"
+#include "util/error.h"
 
 /* libvips' JPEG loader gives up after as many warnings (each repeat of a
  * progressive scan is one); the scan limit bounds the work of a scan bomb
  * whose scans are each valid. */
 #define JPEG_MAX_WARNINGS 100
 #define JPEG_MAX_SCANS 500
-
-static void put_msg(char *msg, size_t msg_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void put_msg(char *msg, size_t msg_len, const char *fmt, ...)
-{
-    if (!msg || msg_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, msg_len, fmt, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------------------------ JPEG */
 
@@ -83,17 +72,17 @@ static image_status jpeg_failed(j_decompress_ptr cinfo, jpeg_ctx *ctx, char *msg
     if (ctx->saw_eof) {
         /* A truncated header shows as a follow-on error ("JPEG datastream
          * contains no image"): name the cause. */
-        put_msg(msg, msg_len, "truncated JPEG data");
+        err_printf(msg, msg_len, "truncated JPEG data");
     } else if (ctx->why == 1) {
-        put_msg(msg, msg_len, "corrupt JPEG: more than %d warnings", JPEG_MAX_WARNINGS);
+        err_printf(msg, msg_len, "corrupt JPEG: more than %d warnings", JPEG_MAX_WARNINGS);
     } else if (ctx->why == 2) {
-        put_msg(msg, msg_len, "corrupt JPEG: more than %d progressive scans", JPEG_MAX_SCANS);
+        err_printf(msg, msg_len, "corrupt JPEG: more than %d progressive scans", JPEG_MAX_SCANS);
     } else {
         ctx->pub.format_message((j_common_ptr)cinfo, text);
         switch (ctx->pub.msg_code) {
         case JERR_OUT_OF_MEMORY:
             st = IMAGE_NO_MEMORY;
-            put_msg(msg, msg_len, "out of memory decoding JPEG");
+            err_printf(msg, msg_len, "out of memory decoding JPEG");
             break;
         case JERR_BAD_PRECISION:
         case JERR_SOF_UNSUPPORTED:
@@ -102,10 +91,10 @@ static image_status jpeg_failed(j_decompress_ptr cinfo, jpeg_ctx *ctx, char *msg
         case JERR_NOTIMPL:
         case JERR_EMPTY_IMAGE: /* height 0: "DNL not supported" */
             st = IMAGE_UNSUPPORTED;
-            put_msg(msg, msg_len, "unsupported JPEG: %s", text);
+            err_printf(msg, msg_len, "unsupported JPEG: %s", text);
             break;
         default:
-            put_msg(msg, msg_len, "corrupt JPEG: %s", text);
+            err_printf(msg, msg_len, "corrupt JPEG: %s", text);
         }
     }
     return st;
@@ -184,14 +173,14 @@ image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, uint8
     if (ctx.saw_eof)
         longjmp(ctx.jb, 1);
     if (cinfo.output_components != 3) {
-        put_msg(msg, msg_len, "unsupported JPEG: %d components", cinfo.output_components);
+        err_printf(msg, msg_len, "unsupported JPEG: %d components", cinfo.output_components);
         jpeg_destroy_decompress(&cinfo);
         return IMAGE_UNSUPPORTED;
     }
     const size_t stride = (size_t)cinfo.output_width * 3;
     pixels = malloc(stride * cinfo.output_height);
     if (!pixels) {
-        put_msg(msg, msg_len, "out of memory for a %ux%u image", cinfo.output_width, cinfo.output_height);
+        err_printf(msg, msg_len, "out of memory for a %ux%u image", cinfo.output_width, cinfo.output_height);
         jpeg_destroy_decompress(&cinfo);
         return IMAGE_NO_MEMORY;
     }
@@ -222,20 +211,20 @@ image_status image_direct_webp(const uint8_t *buf, size_t len, int w, int h, uin
     *px = NULL;
     WebPDecoderConfig cfg;
     if (!WebPInitDecoderConfig(&cfg)) {
-        put_msg(msg, msg_len, "unsupported WebP: libwebp version mismatch");
+        err_printf(msg, msg_len, "unsupported WebP: libwebp version mismatch");
         return IMAGE_UNSUPPORTED;
     }
     VP8StatusCode s = WebPGetFeatures(buf, len, &cfg.input);
     /* w x h were checked against the pixel budget: decode nothing larger. */
     if (s == VP8_STATUS_OK && (cfg.input.width != w || cfg.input.height != h)) {
-        put_msg(msg, msg_len, "corrupt WebP: the image is %dx%d, its canvas %dx%d", cfg.input.width,
-                cfg.input.height, w, h);
+        err_printf(msg, msg_len, "corrupt WebP: the image is %dx%d, its canvas %dx%d", cfg.input.width,
+                   cfg.input.height, w, h);
         return IMAGE_CORRUPT;
     }
     const size_t stride = (size_t)w * 3, size = stride * (size_t)h;
     uint8_t *pixels = s == VP8_STATUS_OK ? malloc(size ? size : 1) : NULL;
     if (s == VP8_STATUS_OK && !pixels) {
-        put_msg(msg, msg_len, "out of memory for a %dx%d image", w, h);
+        err_printf(msg, msg_len, "out of memory for a %dx%d image", w, h);
         return IMAGE_NO_MEMORY;
     }
     cfg.output.colorspace = MODE_RGB; /* drops any alpha, as the libvips path does */
@@ -253,16 +242,16 @@ image_status image_direct_webp(const uint8_t *buf, size_t len, int w, int h, uin
     free(pixels);
     switch (s) {
     case VP8_STATUS_OUT_OF_MEMORY:
-        put_msg(msg, msg_len, "out of memory decoding WebP");
+        err_printf(msg, msg_len, "out of memory decoding WebP");
         return IMAGE_NO_MEMORY;
     case VP8_STATUS_UNSUPPORTED_FEATURE:
-        put_msg(msg, msg_len, "unsupported WebP feature");
+        err_printf(msg, msg_len, "unsupported WebP feature");
         return IMAGE_UNSUPPORTED;
     case VP8_STATUS_NOT_ENOUGH_DATA:
-        put_msg(msg, msg_len, "truncated WebP data");
+        err_printf(msg, msg_len, "truncated WebP data");
         return IMAGE_CORRUPT;
     default:
-        put_msg(msg, msg_len, "corrupt WebP data (libwebp status %d)", (int)s);
+        err_printf(msg, msg_len, "corrupt WebP data (libwebp status %d)", (int)s);
         return IMAGE_CORRUPT;
     }
 }

@@ -16,6 +16,7 @@
 #include "keys/keystore_pg_internal.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/error.h"
 
 #include <poll.h>
 #include <errno.h>
@@ -76,16 +77,6 @@ static const char *const MIGRATIONS[] = {
 };
 #define NMIGRATIONS (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 
-static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || !len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
 /* libpq's messages end with a newline; one line for logs. */
 static void one_line(const char *msg, char *out, size_t len)
 {
@@ -114,7 +105,7 @@ static PGconn *pg_connect(pg_ks *s, char *err, size_t err_len)
     char msg[300];
     if (!c || PQstatus(c) != CONNECTION_OK) {
         one_line(c ? PQerrorMessage(c) : "out of memory", msg, sizeof msg);
-        set_err(err, err_len, "%s", msg);
+        err_printf(err, err_len, "%s", msg);
         PQfinish(c);
         return NULL;
     }
@@ -124,7 +115,7 @@ static PGconn *pg_connect(pg_ks *s, char *err, size_t err_len)
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok) {
             one_line(PQerrorMessage(c), msg, sizeof msg);
-            set_err(err, err_len, "preparing %s: %s", PG_STATEMENTS[i].name, msg);
+            err_printf(err, err_len, "preparing %s: %s", PG_STATEMENTS[i].name, msg);
         }
         PQclear(r);
         if (!ok) {
@@ -262,7 +253,7 @@ static int run(PGconn *c, const char *sql, ExecStatusType want, PGresult **out, 
     if (PQresultStatus(r) != want) {
         char msg[300];
         one_line(PQerrorMessage(c), msg, sizeof msg);
-        set_err(err, err_len, "%s", msg);
+        err_printf(err, err_len, "%s", msg);
         PQclear(r);
         return -1;
     }
@@ -286,7 +277,7 @@ static int migrate(PGconn *c, char *err, size_t err_len)
         PQclear(r);
     }
     if (version > NMIGRATIONS) {
-        set_err(err, err_len, "schema version %d is newer than this sightd supports (%d)", version, NMIGRATIONS);
+        err_printf(err, err_len, "schema version %d is newer than this sightd supports (%d)", version, NMIGRATIONS);
         version = -1;
     }
     int applied = 0;
@@ -298,7 +289,7 @@ static int migrate(PGconn *c, char *err, size_t err_len)
         if (run(c, MIGRATIONS[v], PGRES_COMMAND_OK, NULL, err, err_len) == 0)
             r = PQexecParams(c, "INSERT INTO schema_migrations(version) VALUES($1)", 1, NULL, p, NULL, NULL, 0);
         bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (r && !ok) set_err(err, err_len, "recording migration %d: %s", v + 1, PQerrorMessage(c));
+        if (r && !ok) err_printf(err, err_len, "recording migration %d: %s", v + 1, PQerrorMessage(c));
         PQclear(r);
         if (!ok) {
             version = -1;
@@ -327,11 +318,11 @@ void pg_close(keystore *base)
 
 keystore *keystore_open_pg(const char *url, char *err, size_t err_len)
 {
-    set_err(err, err_len, "%s", "");
+    err_printf(err, err_len, "%s", "");
     pg_ks *s = calloc(1, sizeof *s);
     if (!s || !(s->url = strdup(url))) {
         free(s);
-        set_err(err, err_len, "out of memory");
+        err_printf(err, err_len, "out of memory");
         return NULL;
     }
     s->base.ops = &PG_OPS;
@@ -346,7 +337,7 @@ keystore *keystore_open_pg(const char *url, char *err, size_t err_len)
     char msg[300];
     if (!c || PQstatus(c) != CONNECTION_OK) {
         one_line(c ? PQerrorMessage(c) : "out of memory", msg, sizeof msg);
-        set_err(err, err_len, "%s", msg);
+        err_printf(err, err_len, "%s", msg);
         PQfinish(c);
         pg_close(&s->base);
         return NULL;

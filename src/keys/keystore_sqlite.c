@@ -13,6 +13,7 @@
 #include "keys/key_text.h"
 #include "keys/keystore_sqlite_internal.h"
 #include "util/array.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,16 +36,6 @@
 
 
 static int64_t now(void) { return (int64_t)time(NULL); }
-
-static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || !len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- operations ---- */
 
@@ -280,14 +271,14 @@ static int prepare_path(const char *path, char *err, size_t err_len)
         size_t dlen = (size_t)(slash - path);
         char *dir = malloc(dlen + 1);
         if (!dir) {
-            set_err(err, err_len, "out of memory");
+            err_printf(err, err_len, "out of memory");
             return -1;
         }
         memcpy(dir, path, dlen);
         dir[dlen] = '\0';
         int r = mkdir(dir, 0700);
         int e = errno;
-        if (r != 0 && e != EEXIST) set_err(err, err_len, "cannot create directory %s: %s", dir, strerror(e));
+        if (r != 0 && e != EEXIST) err_printf(err, err_len, "cannot create directory %s: %s", dir, strerror(e));
         free(dir);
         if (r != 0 && e != EEXIST) return -1;
     }
@@ -295,7 +286,7 @@ static int prepare_path(const char *path, char *err, size_t err_len)
     if (fd >= 0) {
         close(fd);
     } else if (errno != EEXIST) {
-        set_err(err, err_len, "cannot create %s: %s", path, strerror(errno));
+        err_printf(err, err_len, "cannot create %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -304,7 +295,7 @@ static int prepare_path(const char *path, char *err, size_t err_len)
 int ks_exec(sqlite3 *db, const char *sql, char *err, size_t err_len)
 {
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK) return 0;
-    set_err(err, err_len, "%s", sqlite3_errmsg(db));
+    err_printf(err, err_len, "%s", sqlite3_errmsg(db));
     return -1;
 }
 
@@ -319,7 +310,7 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
     int version = -1;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
-    if (version < 0) set_err(err, err_len, "%s", sqlite3_errmsg(db));
+    if (version < 0) err_printf(err, err_len, "%s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
 
     int rc = -1;
@@ -380,8 +371,8 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
     } else if (version == SCHEMA_VERSION) {
         rc = 0;
     } else if (version > SCHEMA_VERSION) {
-        set_err(err, err_len, "%s: schema version %d is newer than this sightd supports (%d)", path, version,
-                SCHEMA_VERSION);
+        err_printf(err, err_len, "%s: schema version %d is newer than this sightd supports (%d)", path, version,
+                   SCHEMA_VERSION);
     }
     if (rc == 0) rc = ks_exec(db, "COMMIT", err, err_len);
     if (rc != 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -391,28 +382,28 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
 int ks_prepare(sqlite_ks *s, sqlite3_stmt **st, const char *sql, char *err, size_t err_len)
 {
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK) return 0;
-    set_err(err, err_len, "%s", sqlite3_errmsg(s->db));
+    err_printf(err, err_len, "%s", sqlite3_errmsg(s->db));
     return -1;
 }
 
 keystore *keystore_open_sqlite(const char *path, char *err, size_t err_len)
 {
-    set_err(err, err_len, "%s", "");
+    err_printf(err, err_len, "%s", "");
     if (!path || !*path) {
-        set_err(err, err_len, "empty key database path");
+        err_printf(err, err_len, "empty key database path");
         return NULL;
     }
     if (!sqlite3_threadsafe()) {
-        set_err(err, err_len, "SQLite was built without thread support");
+        err_printf(err, err_len, "SQLite was built without thread support");
         return NULL;
     }
     sqlite_ks *s = calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, err_len, "out of memory");
+        err_printf(err, err_len, "out of memory");
         return NULL;
     }
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
-        set_err(err, err_len, "cannot create mutex");
+        err_printf(err, err_len, "cannot create mutex");
         free(s);
         return NULL;
     }
@@ -424,7 +415,7 @@ keystore *keystore_open_sqlite(const char *path, char *err, size_t err_len)
     /* A handle comes back even on failure; ks_close releases it. */
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE, NULL) !=
         SQLITE_OK) {
-        set_err(err, err_len, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        err_printf(err, err_len, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
     /* Before anything else, so that the pragmas below also wait for a

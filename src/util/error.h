@@ -5,6 +5,7 @@
 #ifndef SIGHT_UTIL_ERROR_H
 #define SIGHT_UTIL_ERROR_H
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef struct {
     unsigned status; /* HTTP status to answer with; 0 where none applies (a file's error line) */
@@ -16,4 +17,9 @@ typedef struct {
 void sight_error_set(sight_error *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void sight_error_vset(sight_error *e, unsigned status, const char *code, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
+
+/* A message into a caller's (buf, len), the err/err_len pair of so many
+ * functions here; a NULL buf or a zero len writes nothing. */
+void err_printf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void err_vprintf(char *buf, size_t len, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 #endif
