@@ -94,6 +94,22 @@ static void quiet(void *arg, const char *msg)
     (void)msg;
 }
 
+/* A connection (keys/vals as PQconnectdbParams, the URL expanded), or NULL
+ * with libpq's reason in err on one line. */
+static PGconn *open_conn(const char *const *keys, const char *const *vals, char *err, size_t err_len)
+{
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        char msg[300];
+        one_line(c ? PQerrorMessage(c) : "out of memory", msg, sizeof msg);
+        err_printf(err, err_len, "%s", msg);
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, quiet, NULL);
+    return c;
+}
+
 /* A new connection with every statement prepared, or NULL (err filled). */
 static PGconn *pg_connect(pg_ks *s, char *err, size_t err_len)
 {
@@ -101,19 +117,13 @@ static PGconn *pg_connect(pg_ks *s, char *err, size_t err_len)
     const char *keys[] = {"connect_timeout", "options", "application_name", "keepalives_idle", "keepalives_interval",
                           "keepalives_count", "tcp_user_timeout", "dbname", NULL};
     const char *vals[] = {CONNECT_TIMEOUT_S, STATEMENT_OPTIONS, "sightd", "10", "5", "3", "10000", s->url, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    char msg[300];
-    if (!c || PQstatus(c) != CONNECTION_OK) {
-        one_line(c ? PQerrorMessage(c) : "out of memory", msg, sizeof msg);
-        err_printf(err, err_len, "%s", msg);
-        PQfinish(c);
-        return NULL;
-    }
-    PQsetNoticeProcessor(c, quiet, NULL);
+    PGconn *c = open_conn(keys, vals, err, err_len);
+    if (!c) return NULL;
     for (size_t i = 0; i < PG_NSTATEMENTS; i++) {
         PGresult *r = PQprepare(c, PG_STATEMENTS[i].name, PG_STATEMENTS[i].sql, 0, NULL);
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok) {
+            char msg[300];
             one_line(PQerrorMessage(c), msg, sizeof msg);
             err_printf(err, err_len, "preparing %s: %s", PG_STATEMENTS[i].name, msg);
         }
@@ -333,16 +343,11 @@ keystore *keystore_open_pg(const char *url, char *err, size_t err_len)
     /* The migration's connection first: the statements need the tables. */
     const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
     const char *vals[] = {CONNECT_TIMEOUT_S, "sightd", url, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    char msg[300];
-    if (!c || PQstatus(c) != CONNECTION_OK) {
-        one_line(c ? PQerrorMessage(c) : "out of memory", msg, sizeof msg);
-        err_printf(err, err_len, "%s", msg);
-        PQfinish(c);
+    PGconn *c = open_conn(keys, vals, err, err_len);
+    if (!c) {
         pg_close(&s->base);
         return NULL;
     }
-    PQsetNoticeProcessor(c, quiet, NULL);
     int rc = migrate(c, err, err_len);
     PQfinish(c);
     /* One pooled connection now, so a bad statement shows at start. */
