@@ -130,12 +130,17 @@ class PgService:
     def freeze(self):
         """SIGSTOP every process of the server: it stops answering, but the
         kernel still accepts connections and acknowledges packets."""
-        for pid in self.pids():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal_all(signal.SIGSTOP)  # the postmaster first: it forks no new backend after
 
     def thaw(self):
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, sig):
         for pid in self.pids():
-            os.kill(pid, signal.SIGCONT)
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:  # a backend that ended since the listing
+                pass
 
     def psql(self, sql, db="postgres"):
         r = self._run("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", str(self.dir), "-p",
