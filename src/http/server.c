@@ -367,6 +367,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Threads are fixed: --http-threads, each serving many connections (epoll). */
+/* Key checks read the store (a cache miss); with --redis the limit checks
+ * run there too, each waiting a Redis round trip on the network rather than
+ * on a CPU, so more threads keep a Redis a few milliseconds away from
+ * capping the node (BENCH_ONLY=slowredis make bench). */
+static int key_check_threads(const sight_config *cfg) { return cfg->redis_url[0] ? 8 : 2; }
+
 server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models,
                      struct model_registry *reg)
 {
@@ -401,7 +407,7 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
     if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) ||
         !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, cfg->key_cache_ttl_s * 1000, KEY_CACHE_POLL_MS)) ||
-        !(s->kc = kc_start(keys, s->cache, 2)) || !(s->probe = store_probe_start(keys, 1.0))) {
+        !(s->kc = kc_start(keys, s->cache, key_check_threads(cfg))) || !(s->probe = store_probe_start(keys, 1.0))) {
         log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }

@@ -16,7 +16,8 @@ struct bg_queue {
     task *head, *tail;
     size_t n, max;
     bool stopping;
-    pthread_t thread;
+    int nthreads;
+    pthread_t threads[8];
 };
 
 static void *run(void *arg)
@@ -39,14 +40,18 @@ static void *run(void *arg)
     return NULL;
 }
 
-bg_queue *bgq_start(size_t max)
+bg_queue *bgq_start(size_t max, int threads)
 {
     bg_queue *q = calloc(1, sizeof *q);
     if (!q) return NULL;
     q->max = max ? max : 1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
-    if (pthread_create(&q->thread, NULL, run, q) != 0) {
+    if (threads < 1) threads = 1;
+    if (threads > 8) threads = 8;
+    for (; q->nthreads < threads; q->nthreads++)
+        if (pthread_create(&q->threads[q->nthreads], NULL, run, q) != 0) break;
+    if (!q->nthreads) {
         pthread_cond_destroy(&q->cv);
         pthread_mutex_destroy(&q->mu);
         free(q);
@@ -80,9 +85,9 @@ void bgq_stop(bg_queue *q)
     if (!q) return;
     pthread_mutex_lock(&q->mu);
     q->stopping = true;
-    pthread_cond_signal(&q->cv);
+    pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
-    pthread_join(q->thread, NULL);
+    for (int i = 0; i < q->nthreads; i++) pthread_join(q->threads[i], NULL);
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     free(q);

@@ -42,7 +42,7 @@ static int *num(int v)
 
 int main(void)
 {
-    bg_queue *q = bgq_start(3);
+    bg_queue *q = bgq_start(3, 1);
     CHECK(q != NULL);
     CHECK_EQ_INT(bgq_push(q, blocker, NULL), 0);
     /* Wait until the blocker runs: the queue is then empty, the thread busy. */
