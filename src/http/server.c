@@ -86,7 +86,7 @@ static void set_request_id(struct MHD_Connection *c, http_req *hr)
     uint8_t rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)hr;
         memcpy(rnd, &v, sizeof rnd);
     }

@@ -127,11 +127,7 @@ static void *watch(void *arg)
     key_cache *c = arg;
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (long)c->poll_ms % 1000 * 1000000L;
-        ts.tv_sec += c->poll_ms / 1000 + ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        struct timespec ts = clock_deadline(c->poll_ms / 1000.0);
         while (!c->stop && pthread_cond_timedwait(&c->cv, &c->mu, &ts) != ETIMEDOUT) {
         }
         if (c->stop) break;
@@ -174,11 +170,7 @@ key_cache *key_cache_new(keystore *ks, size_t capacity, int ttl_ms, int poll_ms)
     c->ttl_ms = ttl_ms;
     c->poll_ms = poll_ms;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&c->cv);
     clear_locked(c);
     /* Read before any fill: a change after this is one the watcher sees. */
     c->have_version = keystore_keys_version(ks, &c->version) == 0;

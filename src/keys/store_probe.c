@@ -38,11 +38,7 @@ static void *run(void *arg)
     store_probe *p = arg;
     pthread_mutex_lock(&p->mu);
     while (!p->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double t = (double)ts.tv_sec + ts.tv_nsec / 1e9 + p->interval_s;
-        ts.tv_sec = (time_t)t;
-        ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+        struct timespec ts = clock_deadline(p->interval_s);
         pthread_cond_timedwait(&p->wake, &p->mu, &ts);
         if (p->stopping) break;
         pthread_mutex_unlock(&p->mu);
@@ -60,7 +56,7 @@ store_probe *store_probe_start(keystore *ks, double interval_s)
     p->ks = ks;
     p->interval_s = interval_s > 0 ? interval_s : 1;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->wake, NULL);
+    clock_cond_init(&p->wake);
     check(p);
     if (pthread_create(&p->thread, NULL, run, p) != 0) {
         pthread_mutex_destroy(&p->mu);

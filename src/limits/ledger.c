@@ -34,14 +34,6 @@ struct ledger {
     pthread_t thread;
 };
 
-static void timespec_in(struct timespec *ts, double s)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    double t = (double)ts->tv_sec + ts->tv_nsec / 1e9 + s;
-    ts->tv_sec = (time_t)t;
-    ts->tv_nsec = (long)((t - (double)ts->tv_sec) * 1e9);
-}
-
 /* Moves the queue's entries onto the end of the batch; with lg->mu held. */
 static int take_queue(ledger *lg, entry ***batch, size_t *n, size_t *cap)
 {
@@ -121,8 +113,7 @@ static void *writer(void *arg)
             n = 0;
             continue;
         }
-        struct timespec ts;
-        timespec_in(&ts, backoff);
+        struct timespec ts = clock_deadline(backoff);
         pthread_cond_timedwait(&lg->work, &lg->mu, &ts);
         backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
     }
@@ -139,8 +130,8 @@ ledger *ledger_start(keystore *ks, double timeout_s)
     lg->ks = ks;
     lg->timeout_s = timeout_s > 0 ? timeout_s : 30;
     pthread_mutex_init(&lg->mu, NULL);
-    pthread_cond_init(&lg->work, NULL);
-    pthread_cond_init(&lg->committed, NULL);
+    clock_cond_init(&lg->work);
+    clock_cond_init(&lg->committed);
     if (pthread_create(&lg->thread, NULL, writer, lg) != 0) {
         pthread_mutex_destroy(&lg->mu);
         pthread_cond_destroy(&lg->work);
@@ -166,8 +157,7 @@ int ledger_commit(ledger *lg, const usage_row *row)
     }
     *slot = e;
     pthread_cond_signal(&lg->work);
-    struct timespec deadline;
-    timespec_in(&deadline, lg->timeout_s); /* read under lg->mu */
+    struct timespec deadline = clock_deadline(lg->timeout_s); /* read under lg->mu */
     while (!e->done)
         if (pthread_cond_timedwait(&lg->committed, &lg->mu, &deadline) == ETIMEDOUT && !e->done) {
             /* Not durable within the bound: the request ends without

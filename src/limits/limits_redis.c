@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 #define LEASE_S 60
@@ -333,9 +334,7 @@ static void *refresher_main(void *arg)
     int ticks = 0;
     pthread_mutex_lock(&rs->mu);
     while (!rs->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += PROBE_S;
+        struct timespec until = clock_deadline(PROBE_S);
         while (!rs->stopping && pthread_cond_timedwait(&rs->cv, &rs->mu, &until) == 0) {
         }
         if (rs->stopping) break;
@@ -394,7 +393,7 @@ limits_state *limits_redis_new(const redis_url *u, int timeout_ms)
         return NULL;
     }
     pthread_mutex_init(&rs->mu, NULL);
-    pthread_cond_init(&rs->cv, NULL);
+    clock_cond_init(&rs->cv);
     if (pthread_create(&rs->refresher, NULL, refresher_main, rs) != 0) {
         redis_client_free(rs->rc);
         pthread_cond_destroy(&rs->cv);

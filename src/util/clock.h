@@ -1,7 +1,9 @@
 /* Monotonic time, for durations and deadlines (never the wall clock). */
 #ifndef SIGHT_UTIL_CLOCK_H
 #define SIGHT_UTIL_CLOCK_H
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Seconds since an arbitrary start. */
 double clock_s(void);
@@ -9,4 +11,13 @@ double clock_s(void);
 double clock_ms(void);
 /* Nanoseconds since the same start. */
 int64_t clock_ns(void);
+
+/* Timed waits on the monotonic clock: a wall clock stepped back would stall
+ * a pthread_cond_timedwait on CLOCK_REALTIME (a probe that never runs), one
+ * stepped forward would end it early (a commit that times out at once).
+ * clock_cond_init makes cv's timed waits use CLOCK_MONOTONIC; returns
+ * pthread_cond_init's result. */
+int clock_cond_init(pthread_cond_t *cv);
+/* The deadline s seconds from now, for a timed wait on such a cv. */
+struct timespec clock_deadline(double s);
 #endif
