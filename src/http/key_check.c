@@ -11,8 +11,7 @@ struct kc_job {
     kc_job *next;
     struct key_checker *k;
     char key[KEYSTORE_KEY_MAX + 2];
-    bool count; /* count the active keys instead of verifying */
-    kc_fn fn;   /* or run this */
+    kc_fn fn; /* or run this instead of verifying */
     void *ctx;
     void (*ctx_free)(void *);
     bool done;
@@ -21,8 +20,6 @@ struct kc_job {
     key_verdict verdict;
     int64_t id;        /* a valid key's id */
     key_limits limits; /* and its own limits (limits/limiter.h applies the defaults) */
-    int count_rc;
-    int64_t n;
 };
 
 struct key_checker {
@@ -39,7 +36,6 @@ struct key_checker {
 static void run(key_checker *k, kc_job *j)
 {
     if (j->fn) j->fn(k->ks, j->ctx);
-    else if (j->count) j->count_rc = keystore_count_active(k->ks, &j->n);
     else {
         j->verdict = key_cache_verify(k->cache, j->key, &j->id, &j->limits);
         metrics_key_lookup(false); /* once made: a test may wait for it before stopping the store */
@@ -69,7 +65,13 @@ static void *worker(void *arg)
         j->done = true;
         if (j->waiter) MHD_resume_connection(j->waiter);
         j->waiter = NULL;
-        if (j->released) job_free(j);
+        if (j->released) {
+            /* Outside the lock: ctx_free may release a limit (a Redis round
+             * trip), which must not stall every other check and kc_wait. */
+            pthread_mutex_unlock(&k->mu);
+            job_free(j);
+            pthread_mutex_lock(&k->mu);
+        }
     }
     pthread_mutex_unlock(&k->mu);
     return NULL;
@@ -139,8 +141,7 @@ kc_job *kc_submit(key_checker *k, const char *key)
     kc_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->k = k;
-    j->count = key == NULL;
-    if (key) snprintf(j->key, sizeof j->key, "%s", key);
+    snprintf(j->key, sizeof j->key, "%s", key);
     return enqueue(k, j);
 }
 
@@ -180,12 +181,6 @@ void kc_key(const kc_job *j, int64_t *id, key_limits *limits)
 {
     *id = j->id;
     *limits = j->limits;
-}
-
-int kc_count(const kc_job *j, int64_t *n)
-{
-    *n = j->n;
-    return j->count_rc;
 }
 
 void kc_release(kc_job *j)

@@ -1,5 +1,6 @@
-/* API key checks off libmicrohttpd's threads. A verify reads SQLite (and may
- * wait on its lock behind a `sightd keys` writer), which must not stall the
+/* API key checks off libmicrohttpd's threads. A verify reads the key store
+ * (SQLite may wait on its lock behind a `sightd keys` writer; PostgreSQL is a
+ * round trip), which must not stall the
  * other connections an HTTP thread serves. A small fixed pool runs the
  * checks; the request waits for the verdict with its connection suspended. */
 #ifndef SIGHT_HTTP_KEY_CHECK_H
@@ -23,8 +24,8 @@ void kc_stop(key_checker *k);
 /* After the daemon stopped (every job released). */
 void kc_free(key_checker *k);
 
-/* Starts checking key (copied); NULL key: count the active keys instead
- * (/readyz). NULL when out of memory or stopped: the caller checks inline. */
+/* Starts checking key (copied). NULL when out of memory or stopped: the
+ * caller checks inline. */
 kc_job *kc_submit(key_checker *k, const char *key);
 /* Runs fn(ks, ctx) on a checker thread instead: any store work of a request
  * (the usage report). The job owns ctx (ctx_free'd with it), so a request
@@ -33,7 +34,7 @@ typedef void (*kc_fn)(keystore *ks, void *ctx);
 kc_job *kc_submit_call(key_checker *k, kc_fn fn, void *ctx, void (*ctx_free)(void *));
 /* The call job's ctx, to read its results once kc_wait said done. */
 void *kc_ctx(kc_job *j);
-/* The verdict (or count) when done; false while running. If not done, the
+/* The verdict when done; false while running. If not done, the
  * connection is suspended and resumed when the job ends: the handler is then
  * called again. */
 bool kc_wait(kc_job *j, struct MHD_Connection *c);
@@ -41,7 +42,6 @@ bool kc_wait(kc_job *j, struct MHD_Connection *c);
 key_verdict kc_verdict(const kc_job *j);
 /* A valid key's id and own limits. */
 void kc_key(const kc_job *j, int64_t *id, key_limits *limits);
-int kc_count(const kc_job *j, int64_t *n);
 /* The request no longer needs it (it ended, or took the result). */
 void kc_release(kc_job *j);
 

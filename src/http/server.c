@@ -530,9 +530,10 @@ void server_shutdown(server *s)
     /* libmicrohttpd must not be stopped with a connection suspended: finish
      * the key checks and resume every waiting stream first. */
     kc_stop(s->kc);
-    store_probe_stop(s->probe);
     cw_release_all(s->cw);
     MHD_stop_daemon(s->daemon);
+    /* After the daemon: a /readyz still being answered reads the probe. */
+    store_probe_stop(s->probe);
     /* After the daemon: its "closed" notifications still use the guard. */
     cg_stop(s->guard);
     cw_stop(s->cw);

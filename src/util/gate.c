@@ -1,11 +1,13 @@
 #include "util/gate.h"
 
+#include "util/clock.h"
+
 #include <time.h>
 
 void gate_init(gate *g, int slots)
 {
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    clock_cond_init(&g->cv);
     g->free = slots;
 }
 
@@ -26,13 +28,7 @@ bool gate_enter(gate *g, const atomic_bool *cancelled)
             continue;
         }
         /* Cancellation is a flag, not a signal on this condition: re-check it. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_deadline(0.1);
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
     }
     bool ok = g->free > 0 && !is_set(cancelled);
