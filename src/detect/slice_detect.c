@@ -192,9 +192,16 @@ int slice_detect(detector *d, const stage_input *in, const detect_params *p, jso
     const image_t *img = in->image;
     int iw, ih;
     detector_input_size(d, &iw, &ih);
-    const int tw = o->size > 0 ? o->size : iw, th = o->size > 0 ? o->size : ih;
+    int tw = o->size > 0 ? o->size : iw, th = o->size > 0 ? o->size : ih;
     const size_t max = in->max_tiles > 0 ? (size_t)in->max_tiles : 64;
     size_t need = slice_grid(img->width, img->height, tw, th, o->overlap, NULL, 0);
+    /* Automatic slicing fits the limit rather than fail: tiles grow by an
+     * eighth of the input at a time (a 416 model's 4K image: 84 tiles of 416,
+     * 60 of 468). An explicit size is the client's choice: refused below. */
+    while (o->mode == SLICE_AUTO && need > max && (tw < img->width || th < img->height)) {
+        tw += iw / 8 > 0 ? iw / 8 : 1, th += ih / 8 > 0 ? ih / 8 : 1;
+        need = slice_grid(img->width, img->height, tw, th, o->overlap, NULL, 0);
+    }
     if (need > max) {
         sight_error_set(err, "too_many_tiles", "slicing this %dx%d image into %dx%d tiles at overlap %.2f takes %zu tiles; the limit is %zu (--max-tiles)",
                         img->width, img->height, tw, th, (double)o->overlap, need, max);
