@@ -265,14 +265,13 @@ def test_too_many_tiles_is_that_files_error(start_server):
     assert len(y["slices"]) <= 4 and y["runs"] == len(y["slices"]) + 1
 
 
-def test_usage_counts_model_runs(server, canvas):
-    before = server.metric('sight_stage_seconds_count{stage="yolo"}')
-    y = yolo(detect(server, [("m.png", canvas[2])], [{"is_yolo": True, "slice": {"size": 640}}])[0])
+def test_usage_counts_model_runs(start_server, canvas):
+    s = start_server()
+    y = yolo(detect(s, [("m.png", canvas[2]), ("p.png", png_bytes(64, 48))],
+                    [{"is_yolo": True, "slice": {"size": 640}}, {"is_yolo": True}])[0])
     assert y["runs"] == 33  # 8 x 4 tiles of 640 at 20% overlap, and the full pass
-    key = httpx.get(server.url + "/api/v1/usage", headers={"Authorization": f"Bearer {server.key}"}, timeout=30)
-    if key.status_code == 200:
-        assert "yolo_runs" in key.text
-    assert server.metric('sight_stage_seconds_count{stage="yolo"}') >= before
+    usage = httpx.get(s.url + "/api/v1/usage", headers={"X-API-Key": s.key}, timeout=30).json()["usage"]
+    assert sum(d["yolo_runs"] for d in usage) == 33 + 1 and sum(d["files"] for d in usage) == 2
 
 
 def test_deepstack_slice_field(server, canvas):
@@ -338,3 +337,40 @@ def test_masks_and_keypoints_in_image_coordinates(start_server, canvas, model, p
                 near += mosaic.iou(b, rle_bounds(d["rle"])) >= 0.5
         # Masks and keypoints lie on their (merged) boxes, in image coordinates.
         assert near >= 0.9 * len(dets), (near, len(dets))
+
+
+def test_v2_and_batch_routes_take_slice(start_server):
+    """The same key in a v2 item (fetched from 127.0.0.2) and on the batch routes."""
+    import http.server
+    import threading
+    data = png_bytes(800, 600)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        s = start_server("--url-allow", "127.0.0.2/32")
+        url = f"http://127.0.0.2:{srv.server_address[1]}/a.png"
+        slc = {"full": False}
+        evs = [ev for ev in lines(httpx.post(s.url + V2, timeout=120, json={"api_key": s.key, "data": [
+            {"image_url": url, "is_yolo": True, "slice": slc}, {"image_url": url, "is_yolo": True}]}))
+            if ev["status"] == "done"]
+        runs = sorted(ev["result"]["yolo"].get("runs", 1) for ev in evs)
+        assert runs == [1, 6]  # 3 x 2 tiles of 416 over 800x600, no full pass; the plain file: one run
+        r = httpx.post(s.url + "/api/v1/inference/predict/batch/v2", timeout=120, json={"api_key": s.key, "data": [
+            {"image_url": url, "is_yolo": True, "slice": slc}]})
+        assert r.json()["result"]["files"][0]["result"]["yolo"]["runs"] == 6
+        args = multipart(s.key, files=[("a.png", data)], metadata=[json.dumps({"is_yolo": True, "slice": slc})])
+        r = httpx.post(s.url + "/api/v1/inference/predict/batch", timeout=120, **args)
+        assert r.json()["result"]["files"][0]["result"]["yolo"]["runs"] == 6
+    finally:
+        srv.shutdown()
