@@ -8,6 +8,7 @@
 #include "detect/slice_mask.h"
 #include "detect/slice_merge.h"
 #include "detect/task_result.h"
+#include "metrics/metrics.h"
 #include "util/clock.h"
 
 /* SAHI's defaults: IOS 0.5 for merging, and the same bar for the NMS after it. */
@@ -225,6 +226,7 @@ int slice_detect(detector *d, const stage_input *in, const detect_params *p, jso
     if (in->parallel) in->parallel(in->parallel_ctx, nruns, run_one, &c);
     else
         for (size_t i = 0; i < nruns; i++) run_one(&c, i);
+    metrics_slice_runs((long)nruns);
     int rc = 0;
     for (size_t i = 0; i < nruns && rc == 0; i++)
         if (!res[i]) rc = -1, *err = errs[i];

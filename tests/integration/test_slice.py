@@ -270,6 +270,7 @@ def test_usage_counts_model_runs(start_server, canvas):
     y = yolo(detect(s, [("m.png", canvas[2]), ("p.png", png_bytes(64, 48))],
                     [{"is_yolo": True, "slice": {"size": 640}}, {"is_yolo": True}])[0])
     assert y["runs"] == 33  # 8 x 4 tiles of 640 at 20% overlap, and the full pass
+    assert s.metric("sight_slice_images_total") == 1 and s.metric("sight_slice_runs_total") == 33
     usage = httpx.get(s.url + "/api/v1/usage", headers={"X-API-Key": s.key}, timeout=30).json()["usage"]
     assert sum(d["yolo_runs"] for d in usage) == 33 + 1 and sum(d["files"] for d in usage) == 2
 
