@@ -73,17 +73,22 @@ static void enqueue(pipeline *p, job_queue *q, job *first, job *last)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Helpers go ahead of queued files: the file they help is already being worked on. */
-static void enqueue_front(pipeline *p, job_queue *q, job *first, job *last)
+/* Helpers go ahead of queued files: the file they help is already being
+ * worked on. false: the queue is closed (its threads may be gone), nothing queued. */
+static bool enqueue_front(pipeline *p, job_queue *q, job *first, job *last)
 {
     double now = clock_s();
     for (job *x = first; x; x = x == last ? NULL : x->next) x->queued = now;
     pthread_mutex_lock(&p->mu);
-    last->next = q->head;
-    q->head = first;
-    if (!q->tail) q->tail = last;
-    pthread_cond_broadcast(&q->cv);
+    bool open = !q->closed;
+    if (open) {
+        last->next = q->head;
+        q->head = first;
+        if (!q->tail) q->tail = last;
+        pthread_cond_broadcast(&q->cv);
+    }
     pthread_mutex_unlock(&p->mu);
+    return open;
 }
 
 /* stage_parallel_fn on the CPU workers: up to one helper job per other
@@ -111,7 +116,14 @@ static void run_parallel(void *ctx, size_t n, void (*fn)(void *arg, size_t i), v
         first = j;
         if (!last) last = j;
     }
-    if (first) enqueue_front(p, &p->cpu, first, last);
+    if (first && !enqueue_front(p, &p->cpu, first, last)) {
+        /* Shutting down (an llm thread's file): the caller runs every item. */
+        for (job *j = first, *next; j; j = next) {
+            next = j == last ? NULL : j->next;
+            fanout_unref(g);
+            free(j);
+        }
+    }
     fanout_work(g);
     fanout_wait(g);
     fanout_unref(g);
