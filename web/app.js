@@ -14,7 +14,7 @@ const keyInput = $('key'), queryInput = $('query'), filesInput = $('files'), dro
 const urlsInput = $('urls'), itemsList = $('items'), results = $('results'), banner = $('banner');
 const conf = $('conf'), confOut = $('conf-out'), downloadBtn = $('download'), runBtn = $('run');
 
-let items = [];      // {kind: 'file'|'url', file?, url?, name, yolo, ocr, llm}
+let items = [];      // {kind: 'file'|'url', file?, url?, name, yolo, ocr, llm, slice}
 let raw = [];        // every NDJSON line received, for the download
 let running = 0;
 let blobUrls = [];   // object URLs of the shown files, revoked when the results are cleared
@@ -76,7 +76,7 @@ queryInput.addEventListener('input', () => localStorage.setItem('sight.query', q
 function addFiles(list) {
   for (const f of list) {
     if (f.type && !f.type.startsWith('image/')) continue;
-    items.push({ kind: 'file', file: f, name: f.name, yolo: true, ocr: false, llm: false });
+    items.push({ kind: 'file', file: f, name: f.name, yolo: true, ocr: false, llm: false, slice: false });
   }
   renderItems();
 }
@@ -85,7 +85,7 @@ function addUrls() {
     const u = line.trim();
     if (!u) continue;
     let name = u.startsWith('data:') ? 'pasted-image' : (u.split('?')[0].split('/').filter(Boolean).pop() || u);
-    items.push({ kind: 'url', url: u, name, yolo: true, ocr: false, llm: false });
+    items.push({ kind: 'url', url: u, name, yolo: true, ocr: false, llm: false, slice: false });
   }
   urlsInput.value = '';
   renderItems();
@@ -102,7 +102,7 @@ function renderItems() {
     rm.addEventListener('click', () => { items.splice(i, 1); renderItems(); });
     return el('li', {}, el('span', { class: 'name', title: it.name, text: it.name }),
       el('span', { class: 'kind', text: it.kind === 'file' ? 'file (v1)' : 'URL (v2)' }),
-      box('yolo', 'YOLO'), box('ocr', 'OCR'), box('llm', 'LLM'), rm);
+      box('yolo', 'YOLO'), box('slice', 'slice'), box('ocr', 'OCR'), box('llm', 'LLM'), rm);
   }));
 }
 filesInput.addEventListener('change', () => { addFiles(filesInput.files); filesInput.value = ''; });
@@ -223,6 +223,10 @@ function drawResult(c, r) {
       c.overlay.append(p);
     }
   }
+  // Sliced detection: the tile grid under the boxes.
+  for (const [x, y, w, h] of r.yolo?.slices || []) {
+    c.overlay.append(svg('rect', { class: 'tile', x, y, width: w, height: h, 'vector-effect': 'non-scaling-stroke' }));
+  }
   const dets = r.yolo?.detections || [];
   for (const d of dets) {
     const col = colour(d.class_id), b = d.box;
@@ -243,7 +247,7 @@ function drawResult(c, r) {
       el('td', { class: 'num', text: fmt(d.confidence, 3) }),
       el('td', { class: 'num', text: [d.box.x1, d.box.y1, d.box.x2, d.box.y2].map((v) => Math.round(v)).join(', ') })),
     ...(d.keypoints ? [keypointRow(d)] : [])]);
-    c.body.append(el('h3', {}, `Detections (${r.yolo.model || 'YOLO'}) \u00b7 `, el('span', { class: 'det-count' })),
+    c.body.append(el('h3', {}, `Detections (${r.yolo.model || 'YOLO'}${r.yolo.slices ? `, sliced: ${r.yolo.slices.length} tiles${r.yolo.full_pass ? ' + full image' : ''}` : ''}) \u00b7 `, el('span', { class: 'det-count' })),
       dets.length ? el('table', { class: 'dets' },
         el('thead', {}, el('tr', {}, el('th', { text: 'class' }), el('th', { class: 'num', text: 'confidence' }), el('th', { class: 'num', text: 'box x1, y1, x2, y2' }))),
         el('tbody', {}, ...rows)) : el('p', { text: r.yolo.classification ? '' : 'No objects detected.' }));
@@ -353,14 +357,14 @@ $('form').addEventListener('submit', async (e) => {
     fd.append('confidence', String(REQUEST_CONFIDENCE));
     for (const f of files) {
       fd.append('files', f.file, f.name);
-      fd.append('metadata', JSON.stringify({ is_yolo: f.yolo, is_ocr: f.ocr, is_llm: f.llm }));
+      fd.append('metadata', JSON.stringify({ is_yolo: f.yolo, is_ocr: f.ocr, is_llm: f.llm, ...(f.slice ? { slice: true } : {}) }));
     }
     jobs.push(send(V1, { method: 'POST', body: fd }, cards));
   }
   if (urls.length) {
     const cards = urls.map(makeCard);
     const body = { api_key: key, confidence: REQUEST_CONFIDENCE,
-      data: urls.map((u) => ({ image_url: u.url, filename: u.name, is_yolo: u.yolo, is_ocr: u.ocr, is_llm: u.llm })) };
+      data: urls.map((u) => ({ image_url: u.url, filename: u.name, is_yolo: u.yolo, is_ocr: u.ocr, is_llm: u.llm, ...(u.slice ? { slice: true } : {}) })) };
     if (query) body.query = query;
     jobs.push(send(V2, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, cards));
   }

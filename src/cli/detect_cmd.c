@@ -14,15 +14,17 @@ static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections"
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sightd detect IMAGE... [--confidence C] [--iou I] [--max-detections N] [--classes A,B]\n"
-                 "                     [--mask-format polygon|rle] [--dump-raw DIR]\n"
+                 "                     [--mask-format polygon|rle] [--dump-raw DIR] [--slice[=JSON]] [--max-tiles N]\n"
                  "                     [--model PATH] [--labels FILE] [--model-layout L] [--ort-threads N] ...\n"
                  "Prints one NDJSON line per image, shaped like the stream's done/error lines.\n"
-                 "--dump-raw DIR also writes each image's raw model outputs there (.npy, for reference checks).\n");
+                 "--dump-raw DIR also writes each image's raw model outputs there (.npy, for reference checks).\n"
+                 "--slice runs sliced detection (tiles of the model's input, 20%% overlap, merged) on images over twice\n"
+                 "the input; --slice='{\"size\":640,\"overlap\":0.2,\"full\":true,\"merge\":\"nmm\"}' always slices.\n");
 }
 
 /* Splits argv into images, per-request options and server options. */
 static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, char ***images, int *nimages,
-                      const char **dump_dir)
+                      const char **dump_dir, const char **slice)
 {
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     *images = calloc((size_t)argc + 1, sizeof **images);
@@ -41,6 +43,10 @@ static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, 
         }
         if (strncmp(a, "--", 2)) {
             (*images)[(*nimages)++] = argv[i];
+            continue;
+        }
+        if (!strcmp(a, "--slice") || !strncmp(a, "--slice=", 8)) {
+            *slice = a[7] ? a + 8 : "true";
             continue;
         }
         if (!strcmp(a, "--dump-raw") && i + 1 < argc) {
@@ -74,8 +80,16 @@ int detect_command(int argc, char **argv)
     json_t *params = json_object();
     char **images = NULL;
     int nimages = 0;
-    const char *dump_dir = NULL;
-    int rc = split_args(argc, argv, &cfg, params, &images, &nimages, &dump_dir);
+    const char *dump_dir = NULL, *slice_arg = NULL;
+    int rc = split_args(argc, argv, &cfg, params, &images, &nimages, &dump_dir, &slice_arg);
+    slice_opts slice = {0};
+    char smsg[160];
+    json_t *sv = slice_arg ? json_string(slice_arg) : NULL;
+    if (rc == 0 && sv && slice_opts_parse(sv, &slice, smsg, sizeof smsg)) {
+        fprintf(stderr, "sightd detect: --slice: %s\n", smsg);
+        rc = -1;
+    }
+    json_decref(sv);
     if (rc != 0 || nimages == 0) {
         if (rc == 0) usage(stderr);
         free(images);
@@ -105,8 +119,8 @@ int detect_command(int argc, char **argv)
         return 2;
     }
     image_set_icc_to_srgb(cfg.icc_to_srgb); /* as sightd serve: --icc-to-srgb, SIGHT_ICC_TO_SRGB */
-    stage_set set = {.yolo = st, .llm = NULL, .max_pixels = cfg.max_pixels};
-    int failures = cli_run_files(&set, params, images, nimages, true, false);
+    stage_set set = {.yolo = st, .llm = NULL, .max_pixels = cfg.max_pixels, .max_tiles = cfg.max_tiles};
+    int failures = cli_run_files(&set, params, images, nimages, true, false, slice_arg ? &slice : NULL);
     detector_close(det);
     free(images);
     json_decref(params);

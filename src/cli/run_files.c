@@ -3,21 +3,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "detect/model_select.h"
+#include "pipeline/fanout.h"
 #include "util/file_read.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
-int cli_run_files(const stage_set *set, const json_t *params, char **images, int nimages, bool is_yolo, bool is_ocr)
+/* stage_parallel_fn without a pipeline: ctx is the thread count. */
+static void run_threads(void *ctx, size_t n, void (*fn)(void *arg, size_t i), void *arg)
 {
+    fanout_run_threads(n, fn, arg, *(const int *)ctx);
+}
+
+int cli_run_files(const stage_set *set, const json_t *params, char **images, int nimages, bool is_yolo, bool is_ocr,
+                  const slice_opts *slice)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cores > 0 ? (int)cores : 1;
     atomic_bool cancelled = false;
     int failures = 0;
     for (int i = 0; i < nimages; i++) {
         sight_error err;
         file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_yolo = is_yolo, .is_ocr = is_ocr};
+        if (slice) job.slice = *slice;
         job.data = read_whole_file(images[i], &job.len);
-        stage_call call = {.params = params, .file = &job, .cancelled = &cancelled};
+        stage_call call = {.params = params, .file = &job, .cancelled = &cancelled, .parallel = run_threads, .parallel_ctx = &threads};
         json_t *result = job.data ? stages_run_file(set, &call, &err) : NULL;
         if (!job.data) sight_error_set(&err, "unreadable_file", "cannot read %s", images[i]);
         json_t *line;

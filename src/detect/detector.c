@@ -14,6 +14,7 @@
 #include "detect/letterbox.h"
 #include "detect/pyrepr.h"
 #include "detect/raw_dump.h"
+#include "detect/slice_detect.h"
 #include "detect/task_result.h"
 #include "detect/yolo_tasks.h"
 #include "ort/ort_env.h"
@@ -263,7 +264,7 @@ static int stage_run(void *self, const stage_input *in, json_t **out, sight_erro
     detector *d = self;
     detect_params p;
     if (detector_parse_params(d, in->params, &p, err) != 0) return -1;
-    int rc = detector_detect(d, in->image, &p, out, err);
+    int rc = slice_wanted(d, in) ? slice_detect(d, in, &p, out, err) : detector_detect(d, in->image, &p, out, err);
     detect_params_free(&p);
     return rc;
 }

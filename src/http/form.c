@@ -146,6 +146,11 @@ static int start_value(form *f, const char *key, const char *filename)
             f->cur_param = "confidence";
             return 0;
         }
+        if (!strcmp(key, "slice")) { /* Sight's extension: read into the file's metadata by deepstack_finish */
+            f->cur = CUR_PARAM;
+            f->cur_param = "slice";
+            return 0;
+        }
         if (strcmp(key, "image") || f->nfiles) {
             f->cur = CUR_NONE;
             return 0;
@@ -308,7 +313,16 @@ static int meta_model(form *f, form_meta *m, const json_t *v, const char *where,
     return 0;
 }
 
-/* One v2 item: {image_url, filename, is_yolo, is_llm, is_ocr, model}. */
+/* "slice" of a file (v1 metadata, v2 item, DeepStack field). */
+static int meta_slice(form *f, form_meta *m, const json_t *v, const char *where, size_t i)
+{
+    char msg[160];
+    if (slice_opts_parse(v, &m->slice, msg, sizeof msg) == 0) return 0;
+    if (!where) return fail(f, 422, "invalid_slice", "%s", msg);
+    return fail(f, 422, "invalid_slice", "%s[%zu].%s", where, i, msg);
+}
+
+/* One v2 item: {image_url, filename, is_yolo, is_llm, is_ocr, model, slice}. */
 static int json_item(form *f, size_t i, const json_t *item)
 {
     if (!json_is_object(item))
@@ -329,8 +343,10 @@ static int json_item(form *f, size_t i, const json_t *item)
             name = json_string_value(v);
         } else if (!strcmp(k, "model")) {
             if (meta_model(f, &f->meta[i], v, "data", i)) return -1;
+        } else if (!strcmp(k, "slice")) {
+            if (meta_slice(f, &f->meta[i], v, "data", i)) return -1;
         } else {
-            return fail(f, 422, "invalid_item", "data[%zu] has unknown key '%.64s' (expected image_url, filename, is_yolo, is_llm, is_ocr, model)", i, k);
+            return fail(f, 422, "invalid_item", "data[%zu] has unknown key '%.64s' (expected image_url, filename, is_yolo, is_llm, is_ocr, model, slice)", i, k);
         }
     }
     if (!url) return fail(f, 422, "invalid_item", "data[%zu] has no image_url", i);
@@ -451,8 +467,12 @@ static int parse_meta(form *f, size_t i)
             if ((rc = meta_model(f, &f->meta[i], v, "metadata", i))) goto out;
             continue;
         }
+        if (!dst && !strcmp(k, "slice")) {
+            if ((rc = meta_slice(f, &f->meta[i], v, "metadata", i))) goto out;
+            continue;
+        }
         if (!dst) {
-            rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr, model)", i, k);
+            rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr, model, slice)", i, k);
             goto out;
         }
         if (!json_is_boolean(v)) {
@@ -473,6 +493,12 @@ static int deepstack_finish(form *f)
     f->meta = calloc(1, sizeof *f->meta);
     if (!f->meta) return fail(f, 500, "out_of_memory", "out of memory");
     f->meta[0].is_yolo = true;
+    json_t *slice = f->params ? json_object_get(f->params, "slice") : NULL;
+    if (slice) {
+        int rc = meta_slice(f, &f->meta[0], slice, NULL, 0);
+        json_object_del(f->params, "slice");
+        if (rc) return rc;
+    }
     if (!f->params) f->params = json_object();
     if (!f->params) return fail(f, 500, "out_of_memory", "out of memory");
     if (!json_object_get(f->params, "confidence") && json_object_set_new(f->params, "confidence", json_string("0.4")))

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "pipeline/slice_opts.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -31,7 +32,8 @@ typedef struct {
 
 typedef struct {
     bool is_yolo, is_ocr, is_llm;
-    char *model; /* "model": the detection model by name (Sight's extension); NULL = the default */
+    char *model;      /* "model": the detection model by name (Sight's extension); NULL = the default */
+    slice_opts slice; /* "slice": sliced detection (Sight's extension) */
 } form_meta;
 
 typedef struct {

@@ -37,6 +37,7 @@ static atomic_ullong files[FILE_OUTCOME_COUNT];
 static histogram stages[STAGE_COUNT];
 static atomic_int inflight;
 static atomic_ullong progress_dropped;
+static atomic_ullong slice_images, slice_runs;
 static atomic_ullong cuts[CUT_REASON_COUNT];
 static atomic_llong connections;
 static atomic_int workers[POOL_COUNT], busy[POOL_COUNT];
@@ -100,6 +101,11 @@ void metrics_stage_seconds(metrics_stage s, double sec) { histogram_observe(&sta
 void metrics_inflight_add(int d) { ADD(inflight, d); }
 int metrics_inflight(void) { return GET(inflight); }
 void metrics_progress_dropped(void) { ADD(progress_dropped, 1); }
+void metrics_slice_runs(long n)
+{
+    ADD(slice_images, 1);
+    ADD(slice_runs, (unsigned long long)n);
+}
 void metrics_conn_cut(metrics_cut_reason r) { ADD(cuts[r], 1); }
 void metrics_connections_add(int d) { ADD(connections, d); }
 void metrics_workers(metrics_pool p, int n) { atomic_store(&workers[p], n); }
@@ -214,6 +220,11 @@ static int render_counters(buf *b)
     failed |= header(b, "sight_stream_progress_dropped_total", "counter",
                      "Progress lines (llm_delta) not sent because the client was behind.");
     failed |= buf_printf(b, "sight_stream_progress_dropped_total %llu\n", GET(progress_dropped));
+    failed |= header(b, "sight_slice_images_total", "counter", "Images detected in tiles (\"slice\").");
+    failed |= buf_printf(b, "sight_slice_images_total %llu\n", GET(slice_images));
+    failed |= header(b, "sight_slice_runs_total", "counter",
+                     "Model runs of sliced images: their tiles and full passes.");
+    failed |= buf_printf(b, "sight_slice_runs_total %llu\n", GET(slice_runs));
     failed |= header(b, "sight_connections_cut_total", "counter",
                      "Connections cut off because the request headers or body came too slowly.");
     for (int r = 0; r < CUT_REASON_COUNT; r++)

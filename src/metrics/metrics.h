@@ -52,6 +52,8 @@ void metrics_stage_seconds(metrics_stage stage, double seconds);
 void metrics_inflight_add(int delta);
 int metrics_inflight(void);
 void metrics_progress_dropped(void);
+/* Sliced detection: n model runs (tiles and the full pass) of one image. */
+void metrics_slice_runs(long n);
 /* A request refused by a per-key limit: code rate_limited, quota_exceeded or concurrency_limited. */
 void metrics_refused(const char *code);
 /* A limit check Redis could not answer (--redis): admitted anyway, or denied

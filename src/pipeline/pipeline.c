@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "pipeline/fanout.h"
 #include "pipeline/request_internal.h"
 #include "util/clock.h"
 #include "util/json_out.h"
@@ -22,6 +23,7 @@ typedef struct job {
     stage_work *work; /* set once the CPU stages are done and the llm stage is left */
     double t0;        /* when a worker took the file */
     double queued;    /* when it entered its current queue */
+    fanout *helps;    /* not a file: a helper for another file's tiles (req is NULL) */
 } job;
 
 /* One queue of jobs and the threads that serve it. */
@@ -54,7 +56,7 @@ struct pipeline {
 
 static void job_done(job *j)
 {
-    predict_request_unref(j->req);
+    if (j->req) predict_request_unref(j->req);
     free(j);
 }
 
@@ -69,6 +71,62 @@ static void enqueue(pipeline *p, job_queue *q, job *first, job *last)
     last->next = NULL;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* Helpers go ahead of queued files: the file they help is already being
+ * worked on. false: the queue is closed (its threads may be gone), nothing queued. */
+static bool enqueue_front(pipeline *p, job_queue *q, job *first, job *last)
+{
+    double now = clock_s();
+    for (job *x = first; x; x = x == last ? NULL : x->next) x->queued = now;
+    pthread_mutex_lock(&p->mu);
+    bool open = !q->closed;
+    if (open) {
+        last->next = q->head;
+        q->head = first;
+        if (!q->tail) q->tail = last;
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return open;
+}
+
+/* stage_parallel_fn on the CPU workers: up to one helper job per other
+ * worker, queued first; the caller works too and waits only for items
+ * already taken (see fanout.h), so it cannot deadlock the pool. */
+static void run_parallel(void *ctx, size_t n, void (*fn)(void *arg, size_t i), void *arg)
+{
+    pipeline *p = ctx;
+    int helpers = p->cpu.nthreads - 1;
+    if ((size_t)helpers > n - 1) helpers = (int)(n - 1);
+    fanout *g = n > 1 ? fanout_new(n, fn, arg, helpers) : NULL;
+    if (!g) {
+        for (size_t i = 0; i < n; i++) fn(arg, i);
+        return;
+    }
+    job *first = NULL, *last = NULL;
+    for (int h = 0; h < helpers; h++) {
+        job *j = calloc(1, sizeof *j);
+        if (!j) {
+            fanout_unref(g); /* this helper never comes */
+            continue;
+        }
+        j->helps = g;
+        j->next = first;
+        first = j;
+        if (!last) last = j;
+    }
+    if (first && !enqueue_front(p, &p->cpu, first, last)) {
+        /* Shutting down (an llm thread's file): the caller runs every item. */
+        for (job *j = first, *next; j; j = next) {
+            next = j == last ? NULL : j->next;
+            fanout_unref(g);
+            free(j);
+        }
+    }
+    fanout_work(g);
+    fanout_wait(g);
+    fanout_unref(g);
 }
 
 static void enqueue_llm(pipeline *p, job *j)
@@ -114,6 +172,12 @@ static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, sight_
  * stage moves on to the llm queue (when there are threads for it). */
 static void run_cpu_job(pipeline *p, job *j)
 {
+    if (j->helps) {
+        fanout_work(j->helps);
+        fanout_unref(j->helps);
+        free(j);
+        return;
+    }
     predict_request *r = j->req;
     size_t i = j->index;
     file_job *f = &r->files[i];
@@ -128,7 +192,7 @@ static void run_cpu_job(pipeline *p, job *j)
     }
     sight_error err = {0};
     emit_ctx ec = {r, i, false};
-    stage_call call = {r->query, r->params, f, &r->cancelled, preq_emit_line, &ec};
+    stage_call call = {r->query, r->params, f, &r->cancelled, preq_emit_line, &ec, run_parallel, p};
     stage_work *w = begin_job(p, j, &call, &err);
     if (w && to_llm && stages_llm_left(w)) {
         j->work = w;
@@ -148,7 +212,7 @@ static void run_llm_job(pipeline *p, job *j)
     size_t i = j->index;
     sight_error err = {0};
     emit_ctx ec = {r, i, false};
-    stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, preq_emit_line, &ec};
+    stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, preq_emit_line, &ec, run_parallel, p};
     if (!j->work) {
         if (skip_cancelled(r, i, j)) return;
         if (!(j->work = begin_job(p, j, &call, &err))) {
@@ -205,9 +269,9 @@ static void serve(pipeline *p, job_queue *q, void (*run)(pipeline *, job *), boo
         bool closed = q->closed;
         p->busy++;
         pthread_mutex_unlock(&p->mu);
-        if (closed) predict_request_cancel(j->req);
+        if (closed && j->req) predict_request_cancel(j->req);
         metrics_job_begin(q == &p->cpu ? POOL_CPU : POOL_LLM, clock_s() - j->queued);
-        log_set_request(predict_request_id(j->req)); /* j is gone after run */
+        log_set_request(j->req ? predict_request_id(j->req) : NULL); /* j is gone after run */
         run(p, j);
         log_set_request(NULL);
         metrics_job_end(q == &p->cpu ? POOL_CPU : POOL_LLM);
@@ -317,7 +381,7 @@ int pipeline_submit(pipeline *p, predict_request *r)
     bool ok = jobs && fcs;
     for (size_t i = 0; ok && i < r->nfiles; i++) {
         ok = (jobs[i] = malloc(sizeof **jobs)) != NULL;
-        if (ok) *jobs[i] = (job){NULL, r, i, NULL, 0, 0};
+        if (ok) *jobs[i] = (job){NULL, r, i, NULL, 0, 0, NULL};
         if (ok && r->files[i].url) ok = p->fetch && (fcs[i] = malloc(sizeof **fcs)) != NULL;
     }
     if (!ok) {

@@ -42,6 +42,8 @@ static int run_stage(const stage *st, const char *name, metrics_stage metric, st
 /* Shrink-on-load only when every stage that will see the image can work from a smaller one. */
 static void decode_hint(const stage_set *set, const file_job *f, image_decode_opts *o)
 {
+    /* Sliced detection runs its tiles at the image's full resolution. */
+    if (f->is_yolo && f->slice.mode != SLICE_OFF) return;
     const stage *req[3];
     int n = 0;
     bool grounding = f->is_llm && set->llm && set->llm->wants_grounding;
@@ -63,6 +65,7 @@ struct stage_work {
     json_t *result, *timing, *earlier;
     double t0;
     bool llm_left; /* the llm stage is still to run */
+    int max_tiles;
 };
 
 void stages_work_free(stage_work *w)
@@ -77,7 +80,7 @@ void stages_work_free(stage_work *w)
 
 static stage_input input_of(const stage_call *call, stage_work *w)
 {
-    return (stage_input){call->query, call->params, &w->img, w->earlier, call->file->model, call->cancelled, call->emit, call->emit_ctx};
+    return (stage_input){call->query, call->params, &w->img, w->earlier, call->file->model, call->cancelled, call->emit, call->emit_ctx, &call->file->slice, w->max_tiles, call->parallel, call->parallel_ctx};
 }
 
 stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_error *err)
@@ -89,6 +92,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
         return NULL;
     }
     w->t0 = clock_s();
+    w->max_tiles = set->max_tiles > 0 ? set->max_tiles : 64;
     image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
     decode_hint(set, file, &opts);
 
@@ -159,7 +163,9 @@ void stages_count_result(request_usage *u, const json_t *result)
     const json_t *img = json_object_get(result, "image");
     u->megapixels += (double)json_integer_value(json_object_get(img, "width")) *
         (double)json_integer_value(json_object_get(img, "height")) / 1e6;
-    if (json_object_get(result, "yolo")) u->yolo_runs++;
+    const json_t *yolo = json_object_get(result, "yolo");
+    const json_t *runs = json_object_get(yolo, "runs");
+    if (yolo) u->yolo_runs += json_is_integer(runs) ? json_integer_value(runs) : 1;
     if (json_object_get(result, "ocr")) u->ocr_runs++;
     const json_t *llm = json_object_get(result, "llm");
     if (llm) {

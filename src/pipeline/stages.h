@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "image/decode.h"
+#include "pipeline/slice_opts.h"
 #include "util/error.h"
 
 /* One uploaded (or fetched) file and what the client asked for it. */
@@ -26,12 +27,19 @@ typedef struct {
     char *url;        /* v2: where to fetch the bytes from (data is NULL until then) */
     bool llm_refused; /* the key's LLM-token quota is spent: is_llm ends in llm_quota_exceeded */
     char *model;      /* the detection model it names; NULL = the default */
+    slice_opts slice; /* sliced detection (SAHI); mode SLICE_OFF = one pass */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.
  * {"status": "llm_delta", "delta": "..."}); the pipeline adds index and
  * filename. Takes ownership of the object. */
 typedef void (*stage_emit_fn)(void *emit_ctx, json_t *event);
+
+/* Runs fn(arg, i) for every i < n on the pipeline's CPU workers, the calling
+ * thread taking part, and returns once all have run (sliced detection's
+ * tiles). It never waits on a worker that has not started one of them, so
+ * it cannot deadlock a pool whose every worker is in such a call. */
+typedef void (*stage_parallel_fn)(void *ctx, size_t n, void (*fn)(void *arg, size_t i), void *arg);
 
 /* What one file's work is given: the request's query and options, the file,
  * and how to stream extra lines. */
@@ -42,6 +50,8 @@ typedef struct {
     const atomic_bool *cancelled;
     stage_emit_fn emit; /* may be NULL */
     void *emit_ctx;
+    stage_parallel_fn parallel; /* NULL: one after the other */
+    void *parallel_ctx;
 } stage_call;
 
 /* What a stage is given. Not the file: its bytes are freed once decoded. */
@@ -56,6 +66,10 @@ typedef struct {
     const atomic_bool *cancelled;
     stage_emit_fn emit;
     void *emit_ctx;
+    const slice_opts *slice; /* the file's; NULL or SLICE_OFF: one pass */
+    int max_tiles;           /* tiles one sliced image may have (--max-tiles) */
+    stage_parallel_fn parallel;
+    void *parallel_ctx;
 } stage_input;
 
 typedef struct stage {
@@ -81,6 +95,7 @@ typedef struct {
     const stage *ocr;  /* NULL when no OCR models are configured */
     const stage *llm;  /* NULL when no analyser is configured */
     int64_t max_pixels;
+    int max_tiles; /* per sliced image; 0 = 64 */
 } stage_set;
 
 /* Runs decode and the requested stages for one file, in the order yolo, ocr,
@@ -95,7 +110,8 @@ typedef struct {
 } request_usage;
 
 /* Adds what a done line's result shows was done: the image, the stages
- * that ran, the LLM tokens the provider reported. */
+ * that ran (a sliced detection counts one yolo run per model run: its tiles
+ * and the full pass), the LLM tokens the provider reported. */
 void stages_count_result(request_usage *u, const json_t *result);
 
 json_t *stages_run_file(const stage_set *set, const stage_call *call, sight_error *err);

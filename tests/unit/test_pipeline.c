@@ -1,8 +1,10 @@
 /* The pipeline with fake stages: the order of a request's lines, a failing
- * stage, cancellation, and both ways of shutting down (ending a request's
- * stream, stopping the pipeline with work queued). */
+ * stage, cancellation, both ways of shutting down (ending a request's
+ * stream, stopping the pipeline with work queued), and a stage's parallel
+ * items (sliced detection's tiles) spread over the workers. */
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -261,8 +263,64 @@ static void test_stop(void)
     predict_request_unref(r);
 }
 
+/* A stage that fans fan_items items of 50 ms out (stage_input.parallel), as
+ * sliced detection does its tiles, and counts how many ran at once. */
+static atomic_int fan_now, fan_max, fan_done, fan_items;
+
+static void fan_item(void *arg, size_t i)
+{
+    (void)arg, (void)i;
+    int n = atomic_fetch_add(&fan_now, 1) + 1;
+    for (int m = atomic_load(&fan_max); n > m && !atomic_compare_exchange_weak(&fan_max, &m, n);) {}
+    nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    atomic_fetch_sub(&fan_now, 1);
+    atomic_fetch_add(&fan_done, 1);
+}
+
+static int fan_run(void *self, const stage_input *in, json_t **out, sight_error *err)
+{
+    (void)self, (void)err;
+    in->parallel(in->parallel_ctx, (size_t)atomic_load(&fan_items), fan_item, NULL);
+    *out = json_object();
+    return 0;
+}
+
+static void test_parallel_items(void)
+{
+    static stage fan = {.name = "yolo", .run = fan_run};
+    static const stage_set set = {.yolo = &fan, .max_pixels = 1000000};
+    /* One file on 4 workers: its items run 4 at once (the file's worker and 3
+     * helpers; 400 ms of items leave a late helper time to join). */
+    atomic_store(&fan_max, 0), atomic_store(&fan_done, 0), atomic_store(&fan_items, 32);
+    pipeline *p = pipeline_start(4, 0, &set, NULL);
+    predict_request *r = request("y");
+    CHECK_EQ_INT(pipeline_submit(p, r), 0);
+    json_t *lines = read_lines(r);
+    check_lines("parallel", lines, (const char *const[]){"processing 0", "done 0", "complete 1 1 0", NULL});
+    CHECK_EQ_INT(atomic_load(&fan_done), 32);
+    CHECK_EQ_INT(atomic_load(&fan_max), 4);
+    json_decref(lines);
+    predict_request_unref(r);
+    pipeline_stop(p);
+    /* Every worker busy with a fanning file of its own: no deadlock, each
+     * takes its own items when no helper is free. */
+    atomic_store(&fan_done, 0), atomic_store(&fan_items, 8);
+    p = pipeline_start(2, 0, &set, NULL);
+    r = request("yyyyy");
+    CHECK_EQ_INT(pipeline_submit(p, r), 0);
+    lines = read_lines(r);
+    json_t *last = json_array_get(lines, json_array_size(lines) - 1);
+    CHECK_STR(json_string_value(json_object_get(last, "status")), "complete");
+    CHECK_EQ_INT(json_integer_value(json_object_get(last, "succeeded")), 5);
+    CHECK_EQ_INT(atomic_load(&fan_done), 5 * 8);
+    json_decref(lines);
+    predict_request_unref(r);
+    pipeline_stop(p);
+}
+
 int main(void)
 {
+    test_parallel_items();
     test_order();
     test_failing_stage();
     test_cancel();
