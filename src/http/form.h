@@ -16,6 +16,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "video/video_meta.h"
 
 typedef struct {
     int64_t max_file_bytes;
@@ -31,7 +32,8 @@ typedef struct {
 
 typedef struct {
     bool is_yolo, is_ocr, is_llm;
-    char *model; /* "model": the detection model by name (Sight's extension); NULL = the default */
+    char *model;      /* "model": the detection model by name (Sight's extension); NULL = the default */
+    video_meta video; /* fps, max_frames, track, track_stream */
 } form_meta;
 
 typedef struct {

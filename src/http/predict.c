@@ -226,6 +226,7 @@ static predict_request *build_request(http_req *hr)
         files[i] = (file_job){.filename = form_take_filename(f, i), .url = form_take_url(f, i), .is_yolo = m->is_yolo, .is_ocr = m->is_ocr, .is_llm = m->is_llm, .llm_refused = m->is_llm && hr->llm_refused};
         files[i].data = form_take_file(f, i, &files[i].len);
         files[i].model = form_take_model(f, i);
+        files[i].video = m->video;
         files[i].filename_len = strlen(files[i].filename);
     }
     predict_request *pr = predict_request_new(hr->request_id, f->query, f->params, files, f->nfiles);

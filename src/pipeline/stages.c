@@ -160,6 +160,12 @@ void stages_count_result(request_usage *u, const json_t *result)
     u->megapixels += (double)json_integer_value(json_object_get(img, "width")) *
         (double)json_integer_value(json_object_get(img, "height")) / 1e6;
     if (json_object_get(result, "yolo")) u->yolo_runs++;
+    /* A video: every analysed frame counts as an image would. */
+    const json_t *vid = json_object_get(result, "video"), *vt = json_object_get(result, "timing_ms");
+    double frames = (double)json_integer_value(json_object_get(vid, "frames"));
+    u->megapixels += frames * (double)json_integer_value(json_object_get(vid, "width")) * (double)json_integer_value(json_object_get(vid, "height")) / 1e6;
+    if (vid && json_object_get(vt, "yolo")) u->yolo_runs += (int64_t)frames;
+    if (vid && json_object_get(vt, "ocr")) u->ocr_runs += (int64_t)frames;
     if (json_object_get(result, "ocr")) u->ocr_runs++;
     const json_t *llm = json_object_get(result, "llm");
     if (llm) {

@@ -15,6 +15,7 @@
 
 #include "image/decode.h"
 #include "util/error.h"
+#include "video/video_meta.h"
 
 /* One uploaded (or fetched) file and what the client asked for it. */
 typedef struct {
@@ -26,6 +27,7 @@ typedef struct {
     char *url;        /* v2: where to fetch the bytes from (data is NULL until then) */
     bool llm_refused; /* the key's LLM-token quota is spent: is_llm ends in llm_quota_exceeded */
     char *model;      /* the detection model it names; NULL = the default */
+    video_meta video; /* its video options (a video file; track on images too) */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.
@@ -81,6 +83,8 @@ typedef struct {
     const stage *ocr;  /* NULL when no OCR models are configured */
     const stage *llm;  /* NULL when no analyser is configured */
     int64_t max_pixels;
+    int max_video_seconds; /* longer videos are refused; 0 = 600 */
+    int max_frames;        /* analysed frames per video at most; 0 = 3000 */
 } stage_set;
 
 /* Runs decode and the requested stages for one file, in the order yolo, ocr,

@@ -1,0 +1,184 @@
+#include "pipeline/video_stages.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics/metrics.h"
+#include "track/bytetrack.h"
+#include "util/clock.h"
+#include "video/video_decode.h"
+
+#define DEFAULT_MAX_SECONDS 600
+#define DEFAULT_MAX_FRAMES 3000
+
+bool video_stages_is_video(const file_job *f) { return f->data && video_sniff(f->data, f->len) != VIDEO_FMT_NONE; }
+
+typedef struct {
+    bytetrack *bt;
+    json_t *class_names; /* class_id -> class name, for the track list */
+    double yolo_s, ocr_s, track_s;
+    int64_t frames;
+} video_run;
+
+static int run_one(const stage *st, const char *name, metrics_stage metric, const stage_input *in, json_t *earlier, double *spent, sight_error *err)
+{
+    if (!st) {
+        char code[48];
+        snprintf(code, sizeof code, "%s_unavailable", name);
+        sight_error_set(err, code, "%s was requested but this server has no such stage configured", name);
+        return -1;
+    }
+    double t = clock_s();
+    json_t *out = NULL;
+    if (st->run(st->self, in, &out, err) != 0) {
+        json_decref(out);
+        return -1;
+    }
+    double dt = clock_s() - t;
+    metrics_stage_seconds(metric, dt);
+    *spent += dt;
+    json_object_set_new(earlier, st->name, out);
+    return 0;
+}
+
+/* Feeds the frame's detections to the tracker and writes each one's track_id
+ * (null for a box no confirmed track holds). */
+static int track_frame(video_run *vr, json_t *yolo, int64_t time_ms, sight_error *err)
+{
+    json_t *dets = json_object_get(yolo, "detections");
+    size_t n = json_array_size(dets);
+    track_det *td = calloc(n + 1, sizeof *td);
+    int64_t *ids = calloc(n + 1, sizeof *ids);
+    if (!td || !ids) {
+        free(td);
+        free(ids);
+        sight_error_set(err, "out_of_memory", "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *d = json_array_get(dets, i), *b = json_object_get(d, "box");
+        td[i] = (track_det){(float)json_number_value(json_object_get(b, "x1")), (float)json_number_value(json_object_get(b, "y1")),
+                            (float)json_number_value(json_object_get(b, "x2")), (float)json_number_value(json_object_get(b, "y2")),
+                            (float)json_number_value(json_object_get(d, "confidence")), (int)json_integer_value(json_object_get(d, "class_id"))};
+    }
+    double t = clock_s();
+    int rc = bytetrack_update(vr->bt, td, (int)n, time_ms, ids);
+    vr->track_s += clock_s() - t;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *d = json_array_get(dets, i);
+        json_object_set_new(d, "track_id", ids[i] ? json_integer(ids[i]) : json_null());
+        char key[24];
+        snprintf(key, sizeof key, "%d", td[i].cls);
+        if (ids[i] && !json_object_get(vr->class_names, key)) json_object_set(vr->class_names, key, json_object_get(d, "class"));
+    }
+    free(td);
+    free(ids);
+    if (rc != 0) sight_error_set(err, "out_of_memory", "out of memory tracking objects");
+    return rc;
+}
+
+static json_t *tracks_json(const video_run *vr)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < bytetrack_count(vr->bt); i++) {
+        const track_summary *s = bytetrack_summary(vr->bt, i);
+        char key[24];
+        snprintf(key, sizeof key, "%d", s->cls);
+        json_t *name = json_object_get(vr->class_names, key);
+        json_array_append_new(a, json_pack("{s:I,s:O,s:i,s:I,s:I,s:I,s:f}", "track_id", (json_int_t)s->track_id, "class", name ? name : json_null(), "class_id", s->cls, "first_ms", (json_int_t)s->first_ms, "last_ms", (json_int_t)s->last_ms, "frames", (json_int_t)s->frames, "best_confidence", round(s->best_confidence * 1e6) / 1e6));
+    }
+    return a;
+}
+
+/* One decoded frame through the stages; its line goes out through emit. */
+static int analyse(const stage_set *set, const stage_call *call, video_run *vr, const image_t *img, int64_t k, int64_t ms, sight_error *err)
+{
+    const file_job *f = call->file;
+    json_t *earlier = json_object();
+    stage_input in = {call->query, call->params, img, earlier, f->model, call->cancelled, NULL, NULL};
+    int rc = 0;
+    if (f->is_yolo) rc = run_one(set->yolo, "yolo", STAGE_YOLO, &in, earlier, &vr->yolo_s, err);
+    if (rc == 0 && f->is_ocr) rc = run_one(set->ocr, "ocr", STAGE_OCR, &in, earlier, &vr->ocr_s, err);
+    if (rc == 0 && vr->bt) rc = track_frame(vr, json_object_get(earlier, "yolo"), ms, err);
+    if (rc != 0) {
+        json_decref(earlier);
+        return -1;
+    }
+    vr->frames++;
+    json_t *ev = json_pack("{s:s,s:I,s:I,s:o}", "status", "frame", "frame", (json_int_t)k, "time_ms", (json_int_t)ms, "result", earlier);
+    if (call->emit) call->emit(call->emit_ctx, ev);
+    else json_decref(ev);
+    return 0;
+}
+
+static void limits_for(const stage_set *set, const stage_call *call, video_limits *lim)
+{
+    const file_job *f = call->file;
+    int64_t cap = set->max_frames > 0 ? set->max_frames : DEFAULT_MAX_FRAMES;
+    *lim = (video_limits){.fps = f->video.fps_given ? f->video.fps : VIDEO_DEFAULT_FPS,
+                          .max_frames = f->video.max_frames > 0 && f->video.max_frames < cap ? f->video.max_frames : cap,
+                          .max_seconds = set->max_video_seconds > 0 ? set->max_video_seconds : DEFAULT_MAX_SECONDS,
+                          .max_pixels = (uint64_t)set->max_pixels,
+                          .cancelled = call->cancelled};
+    /* Detection alone works from a frame scaled to its input (boxes still
+     * come back in the frame's own pixels); OCR wants every pixel. */
+    if (f->is_yolo && !f->is_ocr && set->yolo && set->yolo->min_width > 0 && set->yolo->min_height > 0) {
+        lim->fit_w = set->yolo->min_width;
+        lim->fit_h = set->yolo->min_height;
+    }
+}
+
+json_t *video_stages_run(const stage_set *set, const stage_call *call, sight_error *err)
+{
+    const file_job *f = call->file;
+    if (f->is_llm) {
+        sight_error_set(err, "llm_video_unsupported", "%s", "is_llm is not supported on video files: ask about a frame sent as an image");
+        return NULL;
+    }
+    double t0 = clock_s();
+    video_limits lim;
+    limits_for(set, call, &lim);
+    video_reader *v = video_open(f->data, f->len, &lim, err);
+    if (!v) return NULL;
+    video_run vr = {.class_names = json_object()};
+    if (f->video.track && f->is_yolo && !(vr.bt = bytetrack_new(NULL))) {
+        sight_error_set(err, "out_of_memory", "out of memory");
+        video_close(v);
+        json_decref(vr.class_names);
+        return NULL;
+    }
+    image_t img;
+    int64_t k, ms;
+    int rc;
+    int w = 0, h = 0;
+    while ((rc = video_next(v, &img, &k, &ms, err)) == 1) {
+        w = img.orig_width;
+        h = img.orig_height;
+        rc = analyse(set, call, &vr, &img, k, ms, err);
+        image_free(&img);
+        if (rc != 0) break;
+    }
+    json_t *result = NULL;
+    if (rc == 0) {
+        const video_info *vi = video_reader_info(v);
+        double dec = video_decode_seconds(v);
+        metrics_stage_seconds(STAGE_DECODE, dec);
+        json_t *video = json_pack("{s:I,s:I,s:I,s:f,s:i,s:i,s:s}", "frames", (json_int_t)vr.frames, "decoded_frames", (json_int_t)video_decoded_frames(v),
+                                  "duration_ms", (json_int_t)vi->duration_ms, "fps", round(vi->fps * 1000) / 1000, "width", vi->width > 0 ? vi->width : w,
+                                  "height", vi->height > 0 ? vi->height : h, "codec", vi->codec ? vi->codec : "unknown");
+        json_t *timing = json_pack("{s:f}", "decode", dec * 1000.0);
+        if (f->is_yolo) json_object_set_new(timing, "yolo", json_real(vr.yolo_s * 1000.0));
+        if (f->is_ocr) json_object_set_new(timing, "ocr", json_real(vr.ocr_s * 1000.0));
+        if (vr.bt) json_object_set_new(timing, "track", json_real(vr.track_s * 1000.0));
+        json_object_set_new(timing, "total", json_real((clock_s() - t0) * 1000.0));
+        result = json_pack("{s:o}", "video", video);
+        if (vr.bt) json_object_set_new(result, "tracks", tracks_json(&vr));
+        json_object_set_new(result, "timing_ms", timing);
+    }
+    video_close(v);
+    bytetrack_free(vr.bt);
+    json_decref(vr.class_names);
+    return result;
+}
