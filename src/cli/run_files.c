@@ -5,20 +5,49 @@
 #include <string.h>
 
 #include "detect/model_select.h"
+#include "pipeline/video_stages.h"
 #include "util/file_read.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
-int cli_run_files(const stage_set *set, const json_t *params, char **images, int nimages, bool is_yolo, bool is_ocr)
+/* A video's frame line: status, index and filename first, as on the stream. */
+typedef struct {
+    int index;
+    const char *filename;
+} frame_ctx;
+
+static void print_frame(void *ctx, json_t *event)
+{
+    frame_ctx *fc = ctx;
+    json_t *line = json_pack("{s:s,s:i,s:o}", "status", "frame", "index", fc->index, "filename",
+                             json_string_lossy(fc->filename, strlen(fc->filename)));
+    const char *k;
+    json_t *v;
+    json_object_foreach(event, k, v)
+        if (strcmp(k, "status")) json_object_set(line, k, v);
+    json_decref(event);
+    size_t len;
+    char *text = json_line(line, &len);
+    json_decref(line);
+    if (text) fwrite(text, 1, len, stdout);
+    free(text);
+}
+
+int cli_run_files(const stage_set *set, const json_t *params, char **images, int nimages, bool is_yolo, bool is_ocr,
+                  const video_meta *video)
 {
     atomic_bool cancelled = false;
     int failures = 0;
     for (int i = 0; i < nimages; i++) {
         sight_error err;
         file_job job = {.filename = images[i], .filename_len = strlen(images[i]), .is_yolo = is_yolo, .is_ocr = is_ocr};
+        if (video) job.video = *video;
         job.data = read_whole_file(images[i], &job.len);
-        stage_call call = {.params = params, .file = &job, .cancelled = &cancelled};
-        json_t *result = job.data ? stages_run_file(set, &call, &err) : NULL;
+        frame_ctx fc = {i, images[i]};
+        stage_call call = {.params = params, .file = &job, .cancelled = &cancelled, .emit = print_frame, .emit_ctx = &fc};
+        bool is_video = video_stages_is_video(&job);
+        json_t *result = !job.data ? NULL : is_video ? video_stages_run(set, &call, &err)
+                                                     : stages_run_file(set, &call, &err);
         if (!job.data) sight_error_set(&err, "unreadable_file", "cannot read %s", images[i]);
         json_t *line;
         if (result)

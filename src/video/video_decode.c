@@ -121,8 +121,14 @@ static int open_input(video_reader *v, video_format f, sight_error *err)
     v->fmt->protocol_whitelist = av_strdup("none");
     const AVInputFormat *in = av_find_input_format(f == VIDEO_FMT_MP4 ? "mov" : "matroska");
     if (!in) return fail(err, "unsupported_video", "this build of libavformat has no demuxer for it", 0);
+    /* An edit list can replay the same samples any number of times (a
+     * looping index that multiplies the frames): ignored, the samples are
+     * decoded once each in their stored order. */
+    AVDictionary *opts = NULL;
+    if (f == VIDEO_FMT_MP4) av_dict_set(&opts, "ignore_editlist", "1", 0);
     /* No file name: the bytes come through the I/O context above. */
-    int rc = avformat_open_input(&v->fmt, NULL, in, NULL);
+    int rc = avformat_open_input(&v->fmt, NULL, in, &opts);
+    av_dict_free(&opts);
     if (rc < 0) {
         v->fmt = NULL; /* freed by avformat_open_input */
         return fail(err, "corrupt_video", "the video's container could not be read", rc);
