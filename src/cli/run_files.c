@@ -27,8 +27,7 @@ static void print_frame(void *ctx, json_t *event)
         if (strcmp(k, "status")) json_object_set(line, k, v);
     json_decref(event);
     size_t len;
-    char *text = json_line(line, &len);
-    json_decref(line);
+    char *text = json_line(line, &len); /* takes line */
     if (text) fwrite(text, 1, len, stdout);
     free(text);
 }
