@@ -227,6 +227,7 @@ static predict_request *build_request(http_req *hr)
         files[i].data = form_take_file(f, i, &files[i].len);
         files[i].model = form_take_model(f, i);
         files[i].video = m->video;
+        files[i].key_id = hr->key_id;
         files[i].filename_len = strlen(files[i].filename);
     }
     predict_request *pr = predict_request_new(hr->request_id, f->query, f->params, files, f->nfiles);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "metrics/metrics.h"
+#include "pipeline/track_json.h"
 #include "util/clock.h"
 
 /* Runs one stage; its output goes into `earlier` (for later stages) and,
@@ -115,6 +116,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
     int rc = 0;
     if (file->is_yolo || (grounding && set->yolo))
         rc = run_stage(set->yolo, "yolo", STAGE_YOLO, &in, file->is_yolo, w->earlier, w->result, w->timing, err);
+    if (rc == 0 && file->is_yolo && file->video.track) rc = track_json_image(file, json_object_get(w->earlier, "yolo"), err);
     if (rc == 0 && (file->is_ocr || (grounding && set->ocr)))
         rc = run_stage(set->ocr, "ocr", STAGE_OCR, &in, file->is_ocr, w->earlier, w->result, w->timing, err);
     if (rc != 0) {

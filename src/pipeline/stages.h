@@ -28,6 +28,7 @@ typedef struct {
     bool llm_refused; /* the key's LLM-token quota is spent: is_llm ends in llm_quota_exceeded */
     char *model;      /* the detection model it names; NULL = the default */
     video_meta video; /* its video options (a video file; track on images too) */
+    int64_t key_id;   /* the request's API key: track_stream state is per key */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.

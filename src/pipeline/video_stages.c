@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "metrics/metrics.h"
-#include "track/bytetrack.h"
+#include "pipeline/track_json.h"
 #include "util/clock.h"
 #include "video/video_decode.h"
 
@@ -43,55 +43,6 @@ static int run_one(const stage *st, const char *name, metrics_stage metric, cons
     return 0;
 }
 
-/* Feeds the frame's detections to the tracker and writes each one's track_id
- * (null for a box no confirmed track holds). */
-static int track_frame(video_run *vr, json_t *yolo, int64_t time_ms, sight_error *err)
-{
-    json_t *dets = json_object_get(yolo, "detections");
-    size_t n = json_array_size(dets);
-    track_det *td = calloc(n + 1, sizeof *td);
-    int64_t *ids = calloc(n + 1, sizeof *ids);
-    if (!td || !ids) {
-        free(td);
-        free(ids);
-        sight_error_set(err, "out_of_memory", "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *d = json_array_get(dets, i), *b = json_object_get(d, "box");
-        td[i] = (track_det){(float)json_number_value(json_object_get(b, "x1")), (float)json_number_value(json_object_get(b, "y1")),
-                            (float)json_number_value(json_object_get(b, "x2")), (float)json_number_value(json_object_get(b, "y2")),
-                            (float)json_number_value(json_object_get(d, "confidence")), (int)json_integer_value(json_object_get(d, "class_id"))};
-    }
-    double t = clock_s();
-    int rc = bytetrack_update(vr->bt, td, (int)n, time_ms, ids);
-    vr->track_s += clock_s() - t;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        json_t *d = json_array_get(dets, i);
-        json_object_set_new(d, "track_id", ids[i] ? json_integer(ids[i]) : json_null());
-        char key[24];
-        snprintf(key, sizeof key, "%d", td[i].cls);
-        if (ids[i] && !json_object_get(vr->class_names, key)) json_object_set(vr->class_names, key, json_object_get(d, "class"));
-    }
-    free(td);
-    free(ids);
-    if (rc != 0) sight_error_set(err, "out_of_memory", "out of memory tracking objects");
-    return rc;
-}
-
-static json_t *tracks_json(const video_run *vr)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < bytetrack_count(vr->bt); i++) {
-        const track_summary *s = bytetrack_summary(vr->bt, i);
-        char key[24];
-        snprintf(key, sizeof key, "%d", s->cls);
-        json_t *name = json_object_get(vr->class_names, key);
-        json_array_append_new(a, json_pack("{s:I,s:O,s:i,s:I,s:I,s:I,s:f}", "track_id", (json_int_t)s->track_id, "class", name ? name : json_null(), "class_id", s->cls, "first_ms", (json_int_t)s->first_ms, "last_ms", (json_int_t)s->last_ms, "frames", (json_int_t)s->frames, "best_confidence", round(s->best_confidence * 1e6) / 1e6));
-    }
-    return a;
-}
-
 /* One decoded frame through the stages; its line goes out through emit. */
 static int analyse(const stage_set *set, const stage_call *call, video_run *vr, const image_t *img, int64_t k, int64_t ms, sight_error *err)
 {
@@ -101,7 +52,7 @@ static int analyse(const stage_set *set, const stage_call *call, video_run *vr, 
     int rc = 0;
     if (f->is_yolo) rc = run_one(set->yolo, "yolo", STAGE_YOLO, &in, earlier, &vr->yolo_s, err);
     if (rc == 0 && f->is_ocr) rc = run_one(set->ocr, "ocr", STAGE_OCR, &in, earlier, &vr->ocr_s, err);
-    if (rc == 0 && vr->bt) rc = track_frame(vr, json_object_get(earlier, "yolo"), ms, err);
+    if (rc == 0 && vr->bt) rc = track_json_update(vr->bt, json_object_get(earlier, "yolo"), ms, vr->class_names, &vr->track_s, err);
     if (rc != 0) {
         json_decref(earlier);
         return -1;
@@ -174,7 +125,7 @@ json_t *video_stages_run(const stage_set *set, const stage_call *call, sight_err
         if (vr.bt) json_object_set_new(timing, "track", json_real(vr.track_s * 1000.0));
         json_object_set_new(timing, "total", json_real((clock_s() - t0) * 1000.0));
         result = json_pack("{s:o}", "video", video);
-        if (vr.bt) json_object_set_new(result, "tracks", tracks_json(&vr));
+        if (vr.bt) json_object_set_new(result, "tracks", track_json_list(vr.bt, vr.class_names));
         json_object_set_new(result, "timing_ms", timing);
     }
     video_close(v);

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from conftest import SIGHTD, V1, photo_path
+from conftest import SIGHTD, V1, photo_path, png_bytes
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
                                 reason="ffmpeg (Debian) makes the clips: scripts/bootstrap --test installs it")
@@ -272,3 +272,75 @@ def test_detect_command_takes_videos(clips):
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert [x["status"] for x in lines] == ["frame"] * 10 + ["done"]
     assert lines[-1]["result"]["video"]["frames"] == 10 and lines[-1]["result"]["tracks"]
+
+
+def predict_image(server, data, meta, key=None):
+    r = httpx.post(server.url + V1, data={"api_key": key or server.key, "metadata": [json.dumps(meta)]},
+                   files=[("files", ("f.png", data, "image/png"))], timeout=60)
+    assert r.status_code == 200, r.text
+    done = [json.loads(x) for x in r.text.splitlines() if x][-2]
+    assert done["status"] == "done", done
+    return done["result"]["yolo"]["detections"]
+
+
+def test_track_on_images_and_streams_between_requests(server):
+    astro = photo_path("skimage_astronaut.png").read_bytes()
+    messi = photo_path("opencv_messi5.jpg").read_bytes()
+    # One image alone: each confident box is a track of its own, from 1.
+    dets = predict_image(server, messi, {"is_yolo": True, "track": True})
+    strong = [d["track_id"] for d in dets if d["confidence"] >= 0.6]
+    assert sorted(strong) == list(range(1, len(strong) + 1)) and len(strong) >= 3
+    assert all(d["track_id"] is None for d in dets if d["confidence"] < 0.5)
+    # A stream: an empty frame first, then the astronaut: her first sight
+    # (not the stream's first frame) starts a track that her second confirms.
+    gray = png_bytes(320, 240, pixel=lambda x, y: (128, 128, 128))
+    cam1 = {"is_yolo": True, "track_stream": "cam-1"}
+    assert predict_image(server, gray, cam1) == []
+    assert [d["track_id"] for d in predict_image(server, astro, cam1)] == [None]
+    again = [d["track_id"] for d in predict_image(server, astro, cam1)]
+    assert again == [1]
+    # Another name, or another key with the same name: trackers of their own,
+    # whose first frame confirms at once.
+    assert [d["track_id"] for d in predict_image(server, astro, {"is_yolo": True, "track_stream": "cam-2"})] == [1]
+    other = server.keys("create", "--name", "other").strip()
+    assert [d["track_id"] for d in predict_image(server, gray, cam1, key=other)] == []
+    assert [d["track_id"] for d in predict_image(server, astro, cam1, key=other)] == [None]
+    # The first key's stream goes on with its track.
+    assert [d["track_id"] for d in predict_image(server, astro, cam1)] == again
+
+
+def test_v2_url_of_a_video(start_server, clips):
+    """A v2 item's URL may name a video; its video keys are checked like v1's."""
+    import http.server
+    import threading
+    body = (clips / "short.mp4").read_bytes()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.2", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        s = start_server("--url-allow", "127.0.0.2/32")
+        url = f"http://127.0.0.2:{srv.server_address[1]}/clip.mp4"
+        item = {"image_url": url, "is_yolo": True, "track": True, "fps": 2}
+        lines = []
+        with httpx.stream("POST", s.url + V1 + "/v2", json={"api_key": s.key, "data": [item]}, timeout=60) as r:
+            assert r.status_code == 200
+            lines = [json.loads(x) for x in r.iter_lines() if x]
+        frames = [x for x in lines if x["status"] == "frame"]
+        done = next(x for x in lines if x["status"] == "done")
+        assert [f["time_ms"] for f in frames] == [0, 520, 1000, 1520] and done["filename"] == "clip.mp4"
+        assert done["result"]["video"]["frames"] == 4 and done["result"]["tracks"]
+        r = httpx.post(s.url + V1 + "/v2", json={"api_key": s.key, "data": [dict(item, fps=-2)]})
+        assert r.status_code == 422 and r.json()["detail"]["code"] == "invalid_item", r.text
+    finally:
+        srv.shutdown()

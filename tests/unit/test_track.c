@@ -9,6 +9,7 @@
 #include "track/assign.h"
 #include "track/bytetrack.h"
 #include "track/kalman.h"
+#include "track/track_streams.h"
 
 static void test_kalman(void)
 {
@@ -142,11 +143,46 @@ static void test_low_and_lost(void)
     bytetrack_free(t);
 }
 
+/* Streams are per key and name, bounded per key (the least recently used
+ * one not in use makes room), and a held stream is never dropped. */
+static void test_streams(void)
+{
+    track_stream *h, *held;
+    int64_t ms, ids[1];
+    bytetrack *a = track_stream_acquire(1, "cam", &ms, &held);
+    CHECK(a != NULL);
+    track_det d = box(10, 10, 0.9f, 0);
+    bytetrack_update(a, &d, 1, ms, ids);
+    CHECK_EQ_INT(ids[0], 1);
+    char name[16];
+    for (int i = 0; i < TRACK_STREAMS_PER_KEY + 4; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        bytetrack *b = track_stream_acquire(1, name, &ms, &h);
+        CHECK(b != NULL && b != a);
+        if (b) track_stream_release(h);
+    }
+    CHECK_EQ_INT(track_streams_count(), TRACK_STREAMS_PER_KEY);
+    /* "cam" was held all along: still there, with its track. */
+    track_stream_release(held);
+    a = track_stream_acquire(1, "cam", &ms, &held);
+    d = box(12, 10, 0.9f, 0);
+    bytetrack_update(a, &d, 1, ms, ids);
+    CHECK_EQ_INT(ids[0], 1);
+    CHECK_EQ_INT(bytetrack_count(a), 1);
+    track_stream_release(held);
+    /* Another key's stream of the same name is its own. */
+    bytetrack *o = track_stream_acquire(2, "cam", &ms, &h);
+    CHECK(o != NULL && o != a && bytetrack_count(o) == 0);
+    track_stream_release(h);
+    CHECK_EQ_INT(track_streams_count(), TRACK_STREAMS_PER_KEY + 1);
+}
+
 int main(void)
 {
     test_kalman();
     test_assign();
     test_crossing();
     test_low_and_lost();
+    test_streams();
     return check_report("track");
 }
