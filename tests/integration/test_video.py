@@ -13,7 +13,8 @@ import time
 import httpx
 import pytest
 
-from conftest import SIGHTD, V1, photo_path, png_bytes
+from conftest import SIGHTD, V1, node_bin, photo_path, png_bytes  # noqa: F401 (node_bin: a fixture)
+from test_web import playwright_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
                                 reason="ffmpeg (Debian) makes the clips: scripts/bootstrap --test installs it")
@@ -344,3 +345,13 @@ def test_v2_url_of_a_video(start_server, clips):
         assert r.status_code == 422 and r.json()["detail"]["code"] == "invalid_item", r.text
     finally:
         srv.shutdown()
+
+
+def test_playground_plays_a_video_with_its_tracks(server, clips, playwright_dir, node_bin, tmp_path):  # noqa: F811
+    """The playground (web/) in Debian's chromium: tests/web/e2e_video.mjs."""
+    out = tmp_path / "shots"
+    r = subprocess.run([node_bin, str(playwright_dir / "e2e_video.mjs"), server.url, server.key, str(clips / "walk.webm"),
+                        str(out)], capture_output=True, text=True, timeout=300)
+    print(r.stdout)
+    assert r.returncode == 0, f"e2e_video.mjs failed:\n{r.stdout}\n{r.stderr}"
+    assert (out / "playground-video.png").stat().st_size > 10000
