@@ -355,3 +355,16 @@ def test_playground_plays_a_video_with_its_tracks(server, clips, playwright_dir,
     print(r.stdout)
     assert r.returncode == 0, f"e2e_video.mjs failed:\n{r.stdout}\n{r.stderr}"
     assert (out / "playground-video.png").stat().st_size > 10000
+
+
+def test_batch_endpoint_puts_frames_in_the_result(server, clips):
+    r = httpx.post(server.url + "/api/v1/inference/predict/batch", timeout=120,
+                   data={"api_key": server.key, "metadata": [json.dumps({"is_yolo": True, "track": True, "fps": 2})]},
+                   files=[("files", ("short.mp4", (clips / "short.mp4").read_bytes(), "video/mp4"))])
+    assert r.status_code == 200, r.text
+    f = r.json()["result"]["files"][0]
+    assert f["status"] == "done"
+    frames = f["result"]["frames"]
+    assert [x["time_ms"] for x in frames] == [0, 520, 1000, 1520] and f["result"]["video"]["frames"] == 4
+    assert all(set(x) == {"frame", "time_ms", "result"} for x in frames)
+    assert frames[-1]["result"]["yolo"]["detections"][0]["track_id"] == 1
