@@ -333,11 +333,15 @@ static enum MHD_Result batch_continue(struct MHD_Connection *c, http_req *hr)
         }
         bool ours = idx >= 0 && (size_t)idx < predict_request_nfiles(pr);
         /* A video's frames go into its result, as "frames" (the stream's frame lines). */
-        if (st && !strcmp(st, "frame") && ours) {
-            json_object_del(ev, "index");
-            json_object_del(ev, "filename");
-            json_object_del(ev, "status");
-            json_array_append(json_array_get(frames, (size_t)idx), ev);
+        if (st && !strcmp(st, "frame")) {
+            if (ours) {
+                json_object_del(ev, "index");
+                json_object_del(ev, "filename");
+                json_object_del(ev, "status"); /* st goes with it */
+                json_array_append(json_array_get(frames, (size_t)idx), ev);
+            }
+            json_decref(ev);
+            continue;
         }
         if (st && ours && json_array_size(json_array_get(frames, (size_t)idx))) {
             if (!strcmp(st, "done")) json_object_set(json_object_get(ev, "result"), "frames", json_array_get(frames, (size_t)idx));
