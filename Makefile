@@ -56,7 +56,7 @@ test-asan:
 # build-fuzz/artifacts/. CI runs it after the tests (.ci/run).
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= multipart form_json urlencoded json_out pyrepr sse url image request_check buf
+FUZZ_TARGETS ?= multipart form_json urlencoded json_out pyrepr sse url image request_check buf video
 FUZZ_ARGS    ?=
 fuzz:
 	@scripts/bootstrap --fuzz

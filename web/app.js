@@ -14,7 +14,7 @@ const keyInput = $('key'), queryInput = $('query'), filesInput = $('files'), dro
 const urlsInput = $('urls'), itemsList = $('items'), results = $('results'), banner = $('banner');
 const conf = $('conf'), confOut = $('conf-out'), downloadBtn = $('download'), runBtn = $('run');
 
-let items = [];      // {kind: 'file'|'url', file?, url?, name, yolo, ocr, llm, slice}
+let items = [];      // {kind: 'file'|'url', file?, url?, name, yolo, ocr, llm, slice, video?}
 let raw = [];        // every NDJSON line received, for the download
 let running = 0;
 let blobUrls = [];   // object URLs of the shown files, revoked when the results are cleared
@@ -75,8 +75,10 @@ queryInput.addEventListener('input', () => localStorage.setItem('sight.query', q
 // ---- choosing images ----
 function addFiles(list) {
   for (const f of list) {
-    if (f.type && !f.type.startsWith('image/')) continue;
-    items.push({ kind: 'file', file: f, name: f.name, yolo: true, ocr: false, llm: false, slice: false });
+    const video = f.type ? f.type.startsWith('video/') : /\.(mp4|m4v|mov|webm|mkv)$/i.test(f.name);
+    if (f.type && !f.type.startsWith('image/') && !video) continue;
+    // A video is analysed at 5 frames a second with ByteTrack ids (an LLM does not take videos).
+    items.push({ kind: 'file', file: f, name: f.name, yolo: true, ocr: false, llm: false, slice: false, video });
   }
   renderItems();
 }
@@ -101,8 +103,8 @@ function renderItems() {
     const rm = el('button', { type: 'button', title: 'Remove', 'aria-label': 'Remove ' + it.name, text: '\u00d7' });
     rm.addEventListener('click', () => { items.splice(i, 1); renderItems(); });
     return el('li', {}, el('span', { class: 'name', title: it.name, text: it.name }),
-      el('span', { class: 'kind', text: it.kind === 'file' ? 'file (v1)' : 'URL (v2)' }),
-      box('yolo', 'YOLO'), box('slice', 'slice'), box('ocr', 'OCR'), box('llm', 'LLM'), rm);
+      el('span', { class: 'kind', text: it.video ? 'video (v1)' : it.kind === 'file' ? 'file (v1)' : 'URL (v2)' }),
+      box('yolo', 'YOLO'), it.video ? null : box('slice', 'slice'), box('ocr', 'OCR'), it.video ? null : box('llm', 'LLM'), rm);
   }));
 }
 filesInput.addEventListener('change', () => { addFiles(filesInput.files); filesInput.value = ''; });
@@ -149,7 +151,9 @@ downloadBtn.addEventListener('click', () => {
 // ---- one card per image ----
 function makeCard(it) {
   const state = el('span', { class: 'state queued', text: 'queued' });
-  const img = el('img', { alt: it.name });
+  // A video plays in a <video>; its boxes follow it (drawVideo).
+  const img = it.video ? el('video', { controls: '', muted: '', loop: '', playsinline: '', preload: 'auto' }) : el('img', { alt: it.name });
+  if (it.video) img.muted = true;
   img.src = it.kind === 'file' ? URL.createObjectURL(it.file) : it.url;
   if (it.kind === 'file') blobUrls.push(img.src);
   const overlay = svg('svg', { class: 'overlay', 'aria-hidden': 'true' });
@@ -160,7 +164,7 @@ function makeCard(it) {
   const llm = el('div', { class: 'llm' });
   card.append(llm, body);
   results.append(card);
-  return { card, state, img, overlay, body, llm, it };
+  return { card, state, img, overlay, body, llm, it, frames: [] };
 }
 function clearResults() {
   results.replaceChildren();
@@ -210,7 +214,68 @@ function keypointRow(d) {
   return el('tr', { class: 'kp-row', 'data-conf': d.confidence }, el('td', { colspan: 3 }, el('ul', { class: 'kps' }, ...items)));
 }
 
+// Boxes with their class, confidence and (tracked video) track id, into parent.
+function drawDetections(parent, dets, fs) {
+  for (const d of dets) {
+    const col = colour(d.class_id), b = d.box;
+    const g = svg('g', { class: 'det', 'data-conf': d.confidence, 'data-class': d.class });
+    if (d.track_id != null) g.setAttribute('data-track', d.track_id);
+    drawShape(g, d, col, fs);
+    g.append(svg('rect', { class: 'box', x: b.x1, y: b.y1, width: Math.max(0, b.x2 - b.x1), height: Math.max(0, b.y2 - b.y1), stroke: col, 'vector-effect': 'non-scaling-stroke' }));
+    const label = `${d.track_id != null ? '#' + d.track_id + ' ' : ''}${d.class} ${fmt(d.confidence, 2)}`;
+    const ty = b.y1 >= fs * 1.3 ? b.y1 - fs * 1.3 : b.y1;
+    g.append(svg('rect', { class: 'tag', x: b.x1, y: ty, width: label.length * fs * 0.6 + fs * 0.4, height: fs * 1.3, fill: col }));
+    const t = svg('text', { x: b.x1 + fs * 0.2, y: ty + fs * 1.02, 'font-size': fs });
+    t.textContent = label;
+    g.append(t);
+    parent.append(g);
+  }
+}
+
+// A video's boxes in time with it: the last analysed frame at or before the
+// playing position, redrawn as it plays or is seeked.
+function drawVideo(c, r) {
+  const v = r.video || {};
+  const W = v.width || c.img.videoWidth || 1, H = v.height || c.img.videoHeight || 1;
+  c.overlay.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  c.overlay.setAttribute('preserveAspectRatio', 'none');
+  const fs = Math.max(10, Math.round(Math.max(W, H) / 45));
+  let shown = -2;
+  const at = () => {
+    const ms = c.img.currentTime * 1000;
+    let lo = 0, hi = c.frames.length - 1, k = -1;
+    while (lo <= hi) { const mid = (lo + hi) >> 1; if (c.frames[mid].time_ms <= ms + 1) { k = mid; lo = mid + 1; } else hi = mid - 1; }
+    if (k === shown) return;
+    shown = k;
+    c.overlay.replaceChildren();
+    if (k >= 0) drawDetections(c.overlay, c.frames[k].result?.yolo?.detections || [], fs);
+    c.card.dataset.frameShown = k >= 0 ? c.frames[k].frame : '';
+    applyConfidence();
+  };
+  const loop = () => { at(); if (!c.img.paused) requestAnimationFrame(loop); };
+  c.img.addEventListener('play', () => requestAnimationFrame(loop));
+  for (const ev of ['seeked', 'timeupdate', 'loadeddata']) c.img.addEventListener(ev, at);
+  at();
+  const tracks = r.tracks || [];
+  c.body.append(el('h3', { text: `Video · ${c.frames.length} frames analysed of ${v.decoded_frames}` }));
+  if (r.tracks) {
+    c.body.append(el('h3', { text: `Tracks (${tracks.length})` }), tracks.length ? el('table', { class: 'dets tracks' },
+      el('thead', {}, el('tr', {}, el('th', { text: 'track' }), el('th', { text: 'class' }), el('th', { class: 'num', text: 'seen (s)' }),
+        el('th', { class: 'num', text: 'frames' }), el('th', { class: 'num', text: 'best' }))),
+      el('tbody', {}, ...tracks.map((t) => el('tr', { 'data-conf': t.best_confidence },
+        el('td', { text: '#' + t.track_id }),
+        el('td', {}, el('span', { class: 'swatch', style: { background: colour(t.class_id) } }), t.class || String(t.class_id)),
+        el('td', { class: 'num', text: `${fmt(t.first_ms / 1000, 1)}–${fmt(t.last_ms / 1000, 1)}` }),
+        el('td', { class: 'num', text: String(t.frames) }),
+        el('td', { class: 'num', text: fmt(t.best_confidence, 2) }))))) : el('p', { text: 'No tracks.' }));
+  }
+  const tm = r.timing_ms || {};
+  c.body.append(el('div', { class: 'timings', text: `${W}×${H} ${v.codec || ''} ${fmt(v.fps)} fps, ${fmt((v.duration_ms || 0) / 1000)} s · ` +
+    Object.entries(tm).map(([k, x]) => `${k} ${fmt(x)} ms`).join(' · ') }));
+}
+
 function drawResult(c, r) {
+  if (r.video) { drawVideo(c, r); return; }
   const W = r.image?.width || c.img.naturalWidth || 1, H = r.image?.height || c.img.naturalHeight || 1;
   // The overlay uses the image's own pixels as units; CSS scales it to the displayed size.
   c.overlay.setAttribute('viewBox', `0 0 ${W} ${H}`);
@@ -228,19 +293,7 @@ function drawResult(c, r) {
     c.overlay.append(svg('rect', { class: 'tile', x, y, width: w, height: h, 'vector-effect': 'non-scaling-stroke' }));
   }
   const dets = r.yolo?.detections || [];
-  for (const d of dets) {
-    const col = colour(d.class_id), b = d.box;
-    const g = svg('g', { class: 'det', 'data-conf': d.confidence, 'data-class': d.class });
-    drawShape(g, d, col, fs);
-    g.append(svg('rect', { class: 'box', x: b.x1, y: b.y1, width: Math.max(0, b.x2 - b.x1), height: Math.max(0, b.y2 - b.y1), stroke: col, 'vector-effect': 'non-scaling-stroke' }));
-    const label = `${d.class} ${fmt(d.confidence, 2)}`;
-    const ty = b.y1 >= fs * 1.3 ? b.y1 - fs * 1.3 : b.y1;
-    g.append(svg('rect', { class: 'tag', x: b.x1, y: ty, width: label.length * fs * 0.6 + fs * 0.4, height: fs * 1.3, fill: col }));
-    const t = svg('text', { x: b.x1 + fs * 0.2, y: ty + fs * 1.02, 'font-size': fs });
-    t.textContent = label;
-    g.append(t);
-    c.overlay.append(g);
-  }
+  drawDetections(c.overlay, dets, fs);
   if (r.yolo) {
     const rows = dets.flatMap((d) => [el('tr', { 'data-conf': d.confidence },
       el('td', {}, el('span', { class: 'swatch', style: { background: colour(d.class_id) } }), d.class),
@@ -292,6 +345,7 @@ async function stream(resp, cards) {
     const c = cards[m.index];
     if (m.status === 'processing' && c) setState(c, 'processing', 'processing\u2026');
     else if (m.status === 'llm_delta' && c) c.llm.textContent += m.delta || '';
+    else if (m.status === 'frame' && c) { c.frames.push(m); setState(c, 'processing', `frame ${c.frames.length}…`); c.card.dataset.frames = c.frames.length; }
     else if (m.status === 'done' && c) { setState(c, 'done'); drawResult(c, m.result || {}); }
     else if (m.status === 'error' && c) showError(c, m.error || {});
     else if (m.status === 'complete') {
@@ -357,7 +411,8 @@ $('form').addEventListener('submit', async (e) => {
     fd.append('confidence', String(REQUEST_CONFIDENCE));
     for (const f of files) {
       fd.append('files', f.file, f.name);
-      fd.append('metadata', JSON.stringify({ is_yolo: f.yolo, is_ocr: f.ocr, is_llm: f.llm, ...(f.slice ? { slice: true } : {}) }));
+      fd.append('metadata', JSON.stringify(f.video ? { is_yolo: f.yolo, is_ocr: f.ocr, track: f.yolo }
+        : { is_yolo: f.yolo, is_ocr: f.ocr, is_llm: f.llm, ...(f.slice ? { slice: true } : {}) }));
     }
     jobs.push(send(V1, { method: 'POST', body: fd }, cards));
   }

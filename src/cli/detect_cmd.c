@@ -13,10 +13,13 @@ static const char *const OPTION_FLAGS[] = {"confidence", "iou", "max-detections"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sightd detect IMAGE... [--confidence C] [--iou I] [--max-detections N] [--classes A,B]\n"
+    fprintf(out, "usage: sightd detect FILE... [--confidence C] [--iou I] [--max-detections N] [--classes A,B]\n"
                  "                     [--mask-format polygon|rle] [--dump-raw DIR] [--slice[=JSON]] [--max-tiles N]\n"
+                 "                     [--fps F] [--max-frames N] [--track] [--max-video-seconds S]\n"
                  "                     [--model PATH] [--labels FILE] [--model-layout L] [--ort-threads N] ...\n"
-                 "Prints one NDJSON line per image, shaped like the stream's done/error lines.\n"
+                 "Prints one NDJSON line per image or video, shaped like the stream's done/error lines;\n"
+                 "a video's frame lines come first (--fps: frames analysed per second, default 5, 0 = all;\n"
+                 "--track: ByteTrack ids on the detections).\n"
                  "--dump-raw DIR also writes each image's raw model outputs there (.npy, for reference checks).\n"
                  "--slice runs sliced detection (tiles of the model's input, 20%% overlap, merged) on images over twice\n"
                  "the input; --slice='{\"size\":640,\"overlap\":0.2,\"full\":true,\"merge\":\"nmm\"}' always slices.\n");
@@ -24,7 +27,7 @@ static void usage(FILE *out)
 
 /* Splits argv into images, per-request options and server options. */
 static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, char ***images, int *nimages,
-                      const char **dump_dir, const char **slice)
+                      const char **dump_dir, const char **slice, video_meta *video)
 {
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     *images = calloc((size_t)argc + 1, sizeof **images);
@@ -51,6 +54,25 @@ static int split_args(int argc, char **argv, sight_config *cfg, json_t *params, 
         }
         if (!strcmp(a, "--dump-raw") && i + 1 < argc) {
             *dump_dir = argv[++i];
+            continue;
+        }
+        if (!strcmp(a, "--track")) {
+            video->track = true;
+            continue;
+        }
+        if (!strcmp(a, "--fps") && i + 1 < argc) {
+            /* The metadata key's own checks (0..240). */
+            char *end;
+            double x = strtod(argv[++i], &end);
+            json_t *v = json_real(x);
+            char msg[128];
+            int vr = *end ? -1 : video_meta_key(video, "fps", v, msg, sizeof msg);
+            json_decref(v);
+            if (vr < 0) {
+                fprintf(stderr, "sightd detect: --fps must be a number from 0 (every frame) to 240\n");
+                free(rest);
+                return -1;
+            }
             continue;
         }
         int opt = -1;
@@ -81,7 +103,8 @@ int detect_command(int argc, char **argv)
     char **images = NULL;
     int nimages = 0;
     const char *dump_dir = NULL, *slice_arg = NULL;
-    int rc = split_args(argc, argv, &cfg, params, &images, &nimages, &dump_dir, &slice_arg);
+    video_meta video = {0};
+    int rc = split_args(argc, argv, &cfg, params, &images, &nimages, &dump_dir, &slice_arg, &video);
     slice_opts slice = {0};
     char smsg[160];
     json_t *sv = slice_arg ? json_string(slice_arg) : NULL;
@@ -119,8 +142,8 @@ int detect_command(int argc, char **argv)
         return 2;
     }
     image_set_icc_to_srgb(cfg.icc_to_srgb); /* as sightd serve: --icc-to-srgb, SIGHT_ICC_TO_SRGB */
-    stage_set set = {.yolo = st, .llm = NULL, .max_pixels = cfg.max_pixels, .max_tiles = cfg.max_tiles};
-    int failures = cli_run_files(&set, params, images, nimages, true, false, slice_arg ? &slice : NULL);
+    stage_set set = {.yolo = st, .llm = NULL, .max_pixels = cfg.max_pixels, .max_tiles = cfg.max_tiles, .max_video_seconds = cfg.max_video_seconds, .max_frames = cfg.max_frames};
+    int failures = cli_run_files(&set, params, images, nimages, true, false, slice_arg ? &slice : NULL, &video);
     detector_close(det);
     free(images);
     json_decref(params);

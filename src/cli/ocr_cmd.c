@@ -66,7 +66,7 @@ int ocr_command(int argc, char **argv)
     }
     image_set_icc_to_srgb(cfg.icc_to_srgb); /* as sightd serve */
     stage_set set = {.ocr = ocr_stage(eng), .max_pixels = cfg.max_pixels};
-    int failures = cli_run_files(&set, NULL, images, nimages, false, true, NULL);
+    int failures = cli_run_files(&set, NULL, images, nimages, false, true, NULL, NULL);
     ocr_close(eng);
     free(images);
     return failures ? 1 : 0;

@@ -330,6 +330,8 @@ static int json_item(form *f, size_t i, const json_t *item)
     const char *k;
     json_t *v;
     const char *url = NULL, *name = NULL;
+    char vmsg[128];
+    int vr;
     json_object_foreach((json_t *)item, k, v) {
         bool *flag = meta_flag(&f->meta[i], k);
         if (flag) {
@@ -345,8 +347,10 @@ static int json_item(form *f, size_t i, const json_t *item)
             if (meta_model(f, &f->meta[i], v, "data", i)) return -1;
         } else if (!strcmp(k, "slice")) {
             if (meta_slice(f, &f->meta[i], v, "data", i)) return -1;
+        } else if ((vr = video_meta_key(&f->meta[i].video, k, v, vmsg, sizeof vmsg)) != 0) {
+            if (vr < 0) return fail(f, 422, "invalid_item", "data[%zu].%s", i, vmsg);
         } else {
-            return fail(f, 422, "invalid_item", "data[%zu] has unknown key '%.64s' (expected image_url, filename, is_yolo, is_llm, is_ocr, model, slice)", i, k);
+            return fail(f, 422, "invalid_item", "data[%zu] has unknown key '%.64s' (expected image_url, filename, is_yolo, is_llm, is_ocr, model, slice, fps, max_frames, track, track_stream)", i, k);
         }
     }
     if (!url) return fail(f, 422, "invalid_item", "data[%zu] has no image_url", i);
@@ -471,8 +475,15 @@ static int parse_meta(form *f, size_t i)
             if ((rc = meta_slice(f, &f->meta[i], v, "metadata", i))) goto out;
             continue;
         }
+        char vmsg[128];
+        int vr = dst ? 0 : video_meta_key(&f->meta[i].video, k, v, vmsg, sizeof vmsg);
+        if (vr < 0) {
+            rc = fail(f, 422, "invalid_metadata", "metadata[%zu].%s", i, vmsg);
+            goto out;
+        }
+        if (vr > 0) continue;
         if (!dst) {
-            rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr, model, slice)", i, k);
+            rc = fail(f, 422, "invalid_metadata", "metadata[%zu] has unknown key '%.64s' (expected is_yolo, is_llm, is_ocr, model, slice, fps, max_frames, track, track_stream)", i, k);
             goto out;
         }
         if (!json_is_boolean(v)) {

@@ -17,6 +17,7 @@
 #include "pipeline/slice_opts.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "video/video_meta.h"
 
 typedef struct {
     int64_t max_file_bytes;
@@ -34,6 +35,7 @@ typedef struct {
     bool is_yolo, is_ocr, is_llm;
     char *model;      /* "model": the detection model by name (Sight's extension); NULL = the default */
     slice_opts slice; /* "slice": sliced detection (Sight's extension) */
+    video_meta video; /* fps, max_frames, track, track_stream */
 } form_meta;
 
 typedef struct {

@@ -227,6 +227,8 @@ static predict_request *build_request(http_req *hr)
         files[i].data = form_take_file(f, i, &files[i].len);
         files[i].model = form_take_model(f, i);
         files[i].slice = m->slice;
+        files[i].video = m->video;
+        files[i].key_id = hr->key_id;
         files[i].filename_len = strlen(files[i].filename);
     }
     predict_request *pr = predict_request_new(hr->request_id, f->query, f->params, files, f->nfiles);
@@ -309,9 +311,12 @@ static enum MHD_Result batch_continue(struct MHD_Connection *c, http_req *hr)
         if (!hr->batch_ended && atomic_load(&s->aborting)) continue;
         return MHD_YES; /* the daemon is being stopped */
     }
-    json_t *files = json_array(), *complete = NULL;
+    json_t *files = json_array(), *complete = NULL, *frames = json_array();
     bool unmetered = false;
-    for (size_t i = 0; i < predict_request_nfiles(pr); i++) json_array_append_new(files, json_null());
+    for (size_t i = 0; i < predict_request_nfiles(pr); i++) {
+        json_array_append_new(files, json_null());
+        json_array_append_new(frames, json_array());
+    }
     char *save = NULL;
     for (char *line = strtok_r(text->data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_t *ev = json_loads(line, 0, NULL);
@@ -327,10 +332,26 @@ static enum MHD_Result batch_continue(struct MHD_Connection *c, http_req *hr)
             json_decref(ev);
             continue;
         }
-        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && idx >= 0 && (size_t)idx < predict_request_nfiles(pr))
-            json_array_set(files, (size_t)idx, ev);
+        bool ours = idx >= 0 && (size_t)idx < predict_request_nfiles(pr);
+        /* A video's frames go into its result, as "frames" (the stream's frame lines). */
+        if (st && !strcmp(st, "frame")) {
+            if (ours) {
+                json_object_del(ev, "index");
+                json_object_del(ev, "filename");
+                json_object_del(ev, "status"); /* st goes with it */
+                json_array_append(json_array_get(frames, (size_t)idx), ev);
+            }
+            json_decref(ev);
+            continue;
+        }
+        if (st && ours && json_array_size(json_array_get(frames, (size_t)idx))) {
+            if (!strcmp(st, "done")) json_object_set(json_object_get(ev, "result"), "frames", json_array_get(frames, (size_t)idx));
+            else if (!strcmp(st, "error")) json_object_set(ev, "frames", json_array_get(frames, (size_t)idx));
+        }
+        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && ours) json_array_set(files, (size_t)idx, ev);
         json_decref(ev);
     }
+    json_decref(frames);
     if (unmetered) {
         json_decref(complete);
         json_decref(files);

@@ -59,7 +59,7 @@ enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const char
     if (!strncmp(f->content_type, "text/html", 9)) {
         /* Nothing from elsewhere: the page works offline and runs only its own script. */
         MHD_add_response_header(r, "Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' blob: data: http: https:; connect-src 'self'; "
+                                "default-src 'self'; img-src 'self' blob: data: http: https:; media-src 'self' blob:; connect-src 'self'; "
                                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
         MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     }

@@ -12,6 +12,7 @@
 #include "metrics/metrics.h"
 #include "pipeline/fanout.h"
 #include "pipeline/request_internal.h"
+#include "pipeline/video_stages.h"
 #include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
@@ -168,6 +169,23 @@ static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, sight_
     return w;
 }
 
+/* A video holds its CPU worker from its first frame to its last; its frame
+ * lines wait for a slow client, which holds back its decoding. */
+static void run_video_job(pipeline *p, job *j)
+{
+    predict_request *r = j->req;
+    file_job *f = &r->files[j->index];
+    sight_error err = {0};
+    emit_ctx ec = {r, j->index, false};
+    stage_call call = {.query = r->query, .params = r->params, .file = f, .cancelled = &r->cancelled, .emit = preq_emit_frame, .emit_ctx = &ec};
+    j->t0 = clock_s();
+    preq_push_line(r, preq_file_event("processing", j->index, f));
+    json_t *result = video_stages_run(&p->stages, &call, &err);
+    preq_free_file_data(f);
+    preq_report(r, j->index, j->t0, result, &err);
+    job_done(j);
+}
+
 /* On a CPU worker: decode and the CPU stages; a file that asks for the llm
  * stage moves on to the llm queue (when there are threads for it). */
 static void run_cpu_job(pipeline *p, job *j)
@@ -182,6 +200,10 @@ static void run_cpu_job(pipeline *p, job *j)
     size_t i = j->index;
     file_job *f = &r->files[i];
     if (skip_cancelled(r, i, j)) return;
+    if (video_stages_is_video(f)) {
+        run_video_job(p, j);
+        return;
+    }
     bool to_llm = f->is_llm && !f->llm_refused && p->llm.nthreads > 0;
     /* Files waiting on a slow provider must not each hold a decoded image
      * (32 files of 12 MP would be over 1 GB): once every llm thread has one

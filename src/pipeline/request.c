@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "metrics/metrics.h"
 #include "pipeline/request_internal.h"
@@ -136,6 +137,29 @@ void preq_emit_line(void *ctx, json_t *event)
         log_req(LOG_INFO, ec->r->request_id, "client is %u KiB behind; no more progress lines for file %zu",
                 PROGRESS_MAX_QUEUED >> 10, ec->index);
     }
+}
+
+/* Frame lines wait (the decoder with them) while this much is unread. */
+#define FRAMES_MAX_QUEUED (256u << 10)
+
+void preq_emit_frame(void *ctx, json_t *event)
+{
+    emit_ctx *ec = ctx;
+    const file_job *f = &ec->r->files[ec->index];
+    /* status, index and filename first, as on every line. */
+    json_t *line = preq_file_event("frame", ec->index, f);
+    const char *k;
+    json_t *v;
+    json_object_foreach(event, k, v)
+        if (strcmp(k, "status")) json_object_set(line, k, v);
+    json_decref(event);
+    /* A client that stops reading is closed after --client-timeout, which
+     * cancels the request and ends this wait. */
+    while (eq_queued(ec->r->events) > FRAMES_MAX_QUEUED && !atomic_load(&ec->r->cancelled)) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    preq_push_line(ec->r, line);
 }
 
 /* The "complete" line, then EOF. Called with r->mu held. The meter runs

@@ -45,6 +45,9 @@ json_t *preq_file_event(const char *status, size_t index, const file_job *f);
 json_t *preq_error_event(size_t index, const file_job *f, const char *code, const char *message);
 /* A stage's extra line (ctx: an emit_ctx). */
 void preq_emit_line(void *ctx, json_t *event);
+/* A video's frame line (ctx: an emit_ctx): never dropped; it waits while the
+ * client is behind, so a slow reader holds back decoding. */
+void preq_emit_frame(void *ctx, json_t *event);
 /* Records file i's outcome with its line (ev, taken; NULL: none). */
 void preq_finish_file(predict_request *r, size_t i, json_t *ev, bool ok);
 /* A file's stages are over: its done or error line (t0: when it began). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "metrics/metrics.h"
+#include "pipeline/track_json.h"
 #include "util/clock.h"
 
 /* Runs one stage; its output goes into `earlier` (for later stages) and,
@@ -119,6 +120,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
     int rc = 0;
     if (file->is_yolo || (grounding && set->yolo))
         rc = run_stage(set->yolo, "yolo", STAGE_YOLO, &in, file->is_yolo, w->earlier, w->result, w->timing, err);
+    if (rc == 0 && file->is_yolo && file->video.track) rc = track_json_image(file, json_object_get(w->earlier, "yolo"), err);
     if (rc == 0 && (file->is_ocr || (grounding && set->ocr)))
         rc = run_stage(set->ocr, "ocr", STAGE_OCR, &in, file->is_ocr, w->earlier, w->result, w->timing, err);
     if (rc != 0) {
@@ -166,6 +168,12 @@ void stages_count_result(request_usage *u, const json_t *result)
     const json_t *yolo = json_object_get(result, "yolo");
     const json_t *runs = json_object_get(yolo, "runs");
     if (yolo) u->yolo_runs += json_is_integer(runs) ? json_integer_value(runs) : 1;
+    /* A video: every analysed frame counts as an image would. */
+    const json_t *vid = json_object_get(result, "video"), *vt = json_object_get(result, "timing_ms");
+    double frames = (double)json_integer_value(json_object_get(vid, "frames"));
+    u->megapixels += frames * (double)json_integer_value(json_object_get(vid, "width")) * (double)json_integer_value(json_object_get(vid, "height")) / 1e6;
+    if (vid && json_object_get(vt, "yolo")) u->yolo_runs += (int64_t)frames;
+    if (vid && json_object_get(vt, "ocr")) u->ocr_runs += (int64_t)frames;
     if (json_object_get(result, "ocr")) u->ocr_runs++;
     const json_t *llm = json_object_get(result, "llm");
     if (llm) {

@@ -16,6 +16,7 @@
 #include "image/decode.h"
 #include "pipeline/slice_opts.h"
 #include "util/error.h"
+#include "video/video_meta.h"
 
 /* One uploaded (or fetched) file and what the client asked for it. */
 typedef struct {
@@ -28,6 +29,8 @@ typedef struct {
     bool llm_refused; /* the key's LLM-token quota is spent: is_llm ends in llm_quota_exceeded */
     char *model;      /* the detection model it names; NULL = the default */
     slice_opts slice; /* sliced detection (SAHI); mode SLICE_OFF = one pass */
+    video_meta video; /* its video options (a video file; track on images too) */
+    int64_t key_id;   /* the request's API key: track_stream state is per key */
 } file_job;
 
 /* Sends an extra line on the request's stream while a stage runs (e.g.
@@ -95,7 +98,9 @@ typedef struct {
     const stage *ocr;  /* NULL when no OCR models are configured */
     const stage *llm;  /* NULL when no analyser is configured */
     int64_t max_pixels;
-    int max_tiles; /* per sliced image; 0 = 64 */
+    int max_tiles;         /* per sliced image; 0 = 64 */
+    int max_video_seconds; /* longer videos are refused; 0 = 600 */
+    int max_frames;        /* analysed frames per video at most; 0 = 3000 */
 } stage_set;
 
 /* Runs decode and the requested stages for one file, in the order yolo, ocr,

@@ -129,6 +129,14 @@ ssize_t eq_read(event_queue *q, char *buf, size_t max)
 
 int eq_fd(const event_queue *q) { return q->efd; }
 
+size_t eq_queued(event_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->queued;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
 size_t eq_bytes_pushed(event_queue *q)
 {
     pthread_mutex_lock(&q->mu);

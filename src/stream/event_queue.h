@@ -36,6 +36,10 @@ ssize_t eq_read(event_queue *q, char *buf, size_t max);
 /* Readable (POLLIN) whenever eq_read may have something new. eq_read clears it. */
 int eq_fd(const event_queue *q);
 
+/* Bytes pushed and not yet read: a producer that must not run ahead of its
+ * reader (a video's frames) waits while this is high. */
+size_t eq_queued(event_queue *q);
+
 /* Total bytes pushed so far (for tests and logs). */
 size_t eq_bytes_pushed(event_queue *q);
 

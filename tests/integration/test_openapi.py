@@ -91,3 +91,22 @@ def test_document_and_real_responses_validate(server, checker, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     out = checker(tmp_path / "bad.json", [{"schema": "Models", "body": {"models": [{"name": 1}]}}], tmp_path)
     assert not out["ok"] and any(e.startswith("document") for e in out["errors"]) and any("Models" in e for e in out["errors"])
+
+
+def test_video_lines_validate(server, checker, tmp_path):
+    """A tracked video's frame and done lines, and an image's track_id, against the document."""
+    if not shutil.which("ffmpeg"):
+        pytest.fail("ffmpeg is needed (scripts/bootstrap --test installs it)")
+    clip = tmp_path / "c.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(REPO / ".deps" / "testdata" / "skimage" / "astronaut.png"),
+                    "-vf", "scale=320:320,format=yuv420p", "-t", "1", "-r", "10", "-c:v", "libx264", "-preset", "ultrafast",
+                    str(clip)], check=True, timeout=60)
+    r = httpx.post(server.url + V1, timeout=60, **multipart(server.key, [("c.mp4", clip.read_bytes()), ("a.jpg", photo(STREET))],
+                                                             ['{"is_yolo": true, "track": true, "fps": 0}', '{"is_yolo": true, "track": true}']))
+    lines = [json.loads(x) for x in r.text.splitlines() if x]
+    frames = [x for x in lines if x["status"] == "frame"]
+    assert len(frames) == 10 and all(d.get("track_id") for d in frames[-1]["result"]["yolo"]["detections"])
+    assert any("tracks" in x.get("result", {}) for x in lines)
+    s = [{"schema": "StreamEvent", "body": x} for x in lines] + [{"schema": "Frame", "body": x} for x in frames]
+    out = checker(DOC, s, tmp_path)
+    assert out["ok"], out["errors"]

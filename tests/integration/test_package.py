@@ -34,7 +34,8 @@ def test_package_states_its_dependencies(deb):
                           check=True).stdout
     assert "Package: sight" in info
     depends = info.split("Depends:", 1)[1]
-    for lib in ("libc6", "libmicrohttpd12", "libjansson4", "libcurl4", "libsqlite3-0", "libssl3"):
+    for lib in ("libc6", "libmicrohttpd12", "libjansson4", "libcurl4", "libsqlite3-0", "libssl3", "libavformat59", "libavcodec59",
+                "libswscale6"):
         assert lib in depends, depends
     files = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     for f in ("./usr/bin/sightd", "./usr/lib/sight/libonnxruntime.so.1", "./usr/share/sight/models/yolox-nano.onnx",

@@ -1,0 +1,136 @@
+#include "pipeline/video_stages.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics/metrics.h"
+#include "pipeline/track_json.h"
+#include "util/clock.h"
+#include "video/video_decode.h"
+
+#define DEFAULT_MAX_SECONDS 600
+#define DEFAULT_MAX_FRAMES 3000
+
+bool video_stages_is_video(const file_job *f) { return f->data && video_sniff(f->data, f->len) != VIDEO_FMT_NONE; }
+
+typedef struct {
+    bytetrack *bt;
+    json_t *class_names; /* class_id -> class name, for the track list */
+    double yolo_s, ocr_s, track_s;
+    int64_t frames;
+} video_run;
+
+static int run_one(const stage *st, const char *name, metrics_stage metric, const stage_input *in, json_t *earlier, double *spent, sight_error *err)
+{
+    if (!st) {
+        char code[48];
+        snprintf(code, sizeof code, "%s_unavailable", name);
+        sight_error_set(err, code, "%s was requested but this server has no such stage configured", name);
+        return -1;
+    }
+    double t = clock_s();
+    json_t *out = NULL;
+    if (st->run(st->self, in, &out, err) != 0) {
+        json_decref(out);
+        return -1;
+    }
+    double dt = clock_s() - t;
+    metrics_stage_seconds(metric, dt);
+    *spent += dt;
+    json_object_set_new(earlier, st->name, out);
+    return 0;
+}
+
+/* One decoded frame through the stages; its line goes out through emit. */
+static int analyse(const stage_set *set, const stage_call *call, video_run *vr, const image_t *img, int64_t k, int64_t ms, sight_error *err)
+{
+    const file_job *f = call->file;
+    json_t *earlier = json_object();
+    /* A frame is never sliced (a video is analysed at the model's input size). */
+    stage_input in = {.query = call->query, .params = call->params, .image = img, .earlier = earlier, .model = f->model, .cancelled = call->cancelled};
+    int rc = 0;
+    if (f->is_yolo) rc = run_one(set->yolo, "yolo", STAGE_YOLO, &in, earlier, &vr->yolo_s, err);
+    if (rc == 0 && f->is_ocr) rc = run_one(set->ocr, "ocr", STAGE_OCR, &in, earlier, &vr->ocr_s, err);
+    if (rc == 0 && vr->bt) rc = track_json_update(vr->bt, json_object_get(earlier, "yolo"), ms, vr->class_names, &vr->track_s, err);
+    if (rc != 0) {
+        json_decref(earlier);
+        return -1;
+    }
+    vr->frames++;
+    json_t *ev = json_pack("{s:s,s:I,s:I,s:o}", "status", "frame", "frame", (json_int_t)k, "time_ms", (json_int_t)ms, "result", earlier);
+    if (call->emit) call->emit(call->emit_ctx, ev);
+    else json_decref(ev);
+    return 0;
+}
+
+static void limits_for(const stage_set *set, const stage_call *call, video_limits *lim)
+{
+    const file_job *f = call->file;
+    int64_t cap = set->max_frames > 0 ? set->max_frames : DEFAULT_MAX_FRAMES;
+    *lim = (video_limits){.fps = f->video.fps_given ? f->video.fps : VIDEO_DEFAULT_FPS,
+                          .max_frames = f->video.max_frames > 0 && f->video.max_frames < cap ? f->video.max_frames : cap,
+                          .max_seconds = set->max_video_seconds > 0 ? set->max_video_seconds : DEFAULT_MAX_SECONDS,
+                          .max_pixels = (uint64_t)set->max_pixels,
+                          .cancelled = call->cancelled};
+    /* Detection alone works from a frame scaled to its input (boxes still
+     * come back in the frame's own pixels); OCR wants every pixel. */
+    if (f->is_yolo && !f->is_ocr && set->yolo && set->yolo->min_width > 0 && set->yolo->min_height > 0) {
+        lim->fit_w = set->yolo->min_width;
+        lim->fit_h = set->yolo->min_height;
+    }
+}
+
+json_t *video_stages_run(const stage_set *set, const stage_call *call, sight_error *err)
+{
+    const file_job *f = call->file;
+    if (f->is_llm) {
+        sight_error_set(err, "llm_video_unsupported", "%s", "is_llm is not supported on video files: ask about a frame sent as an image");
+        return NULL;
+    }
+    double t0 = clock_s();
+    video_limits lim;
+    limits_for(set, call, &lim);
+    video_reader *v = video_open(f->data, f->len, &lim, err);
+    if (!v) return NULL;
+    video_run vr = {.class_names = json_object()};
+    if (f->video.track && f->is_yolo && !(vr.bt = bytetrack_new(NULL))) {
+        sight_error_set(err, "out_of_memory", "out of memory");
+        video_close(v);
+        json_decref(vr.class_names);
+        return NULL;
+    }
+    image_t img;
+    int64_t k, ms;
+    int rc;
+    int w = 0, h = 0;
+    while ((rc = video_next(v, &img, &k, &ms, err)) == 1) {
+        w = img.orig_width;
+        h = img.orig_height;
+        rc = analyse(set, call, &vr, &img, k, ms, err);
+        image_free(&img);
+        if (rc != 0) break;
+    }
+    json_t *result = NULL;
+    if (rc == 0) {
+        const video_info *vi = video_reader_info(v);
+        double dec = video_decode_seconds(v);
+        metrics_stage_seconds(STAGE_DECODE, dec);
+        json_t *video = json_pack("{s:I,s:I,s:I,s:f,s:i,s:i,s:s}", "frames", (json_int_t)vr.frames, "decoded_frames", (json_int_t)video_decoded_frames(v),
+                                  "duration_ms", (json_int_t)vi->duration_ms, "fps", round(vi->fps * 1000) / 1000, "width", vi->width > 0 ? vi->width : w,
+                                  "height", vi->height > 0 ? vi->height : h, "codec", vi->codec ? vi->codec : "unknown");
+        json_t *timing = json_pack("{s:f}", "decode", dec * 1000.0);
+        if (f->is_yolo) json_object_set_new(timing, "yolo", json_real(vr.yolo_s * 1000.0));
+        if (f->is_ocr) json_object_set_new(timing, "ocr", json_real(vr.ocr_s * 1000.0));
+        if (vr.bt) json_object_set_new(timing, "track", json_real(vr.track_s * 1000.0));
+        json_object_set_new(timing, "total", json_real((clock_s() - t0) * 1000.0));
+        result = json_pack("{s:o}", "video", video);
+        if (vr.bt) json_object_set_new(result, "tracks", track_json_list(vr.bt, vr.class_names));
+        json_object_set_new(result, "timing_ms", timing);
+    }
+    video_close(v);
+    bytetrack_free(vr.bt);
+    json_decref(vr.class_names);
+    return result;
+}
