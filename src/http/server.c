@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "http/acceptor.h"
+#include "http/capacity.h"
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "util/clock.h"
@@ -407,7 +408,8 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
     if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) ||
         !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, cfg->key_cache_ttl_s * 1000, KEY_CACHE_POLL_MS)) ||
-        !(s->kc = kc_start(keys, s->cache, key_check_threads(cfg))) || !(s->probe = store_probe_start(keys, 1.0))) {
+        !(s->kc = kc_start(keys, s->cache, key_check_threads(cfg))) || !(s->probe = store_probe_start(keys, 1.0)) ||
+        !(s->cap = capacity_new(cfg->max_inflight, cfg->max_inflight_per_key ? cfg->max_inflight_per_key : cfg->max_inflight / 2))) {
         log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }
@@ -467,6 +469,7 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
              cfg->max_connections, cfg->max_connections_per_ip ? "" : " (no per-address limit)");
     return s;
 fail:
+    capacity_free(s->cap);
     store_probe_stop(s->probe);
     acc_free(s->acc);
     kc_stop(s->kc);
@@ -539,6 +542,7 @@ void server_shutdown(server *s)
     kc_free(s->kc);
     key_cache_free(s->cache);
     acc_free(s->acc);
+    capacity_free(s->cap);
     close(s->abort_fd);
     json_decref(s->models);
     free(s->tls_cert_pem);
