@@ -3,7 +3,8 @@
 
 Starts SIGHTD (a binary) with its own key store, opens N raw connections that
 each upload FILES images in one v1 stream request and never read the answer,
-waits until the server has finished every file, then reports the server's RSS
+waits until the server has finished every file (or has stopped starting them:
+back-pressure holds the rest), then reports the server's RSS
 (/proc/PID/status) and how long one more (reading) client waits for its
 answer, and what it got (200, or 429 and its code).
 
@@ -128,9 +129,15 @@ def main():
         t0 = time.time()
         socks = [open_stream(port, keys[i % len(keys)], a.files, img, a.meta) for i in range(a.clients)]
         want = a.clients * a.files
+        # Until every file is settled, or none has been for 8 s (the rest wait
+        # for clients that do not read: back-pressure).
+        last, last_change, max_rss = -1, time.time(), 0
         while time.time() - t0 < a.wait:
             settled = metric(url, 'sight_files_total{outcome="done"}') + metric(url, 'sight_files_total{outcome="error"}')
-            if settled >= want:
+            max_rss = max(max_rss, rss_kb(proc.pid))
+            if settled != last:
+                last, last_change = settled, time.time()
+            if settled >= want or (settled > 0 and time.time() - last_change > 8):
                 break
             time.sleep(0.2)
         work_s = time.time() - t0
@@ -147,7 +154,8 @@ def main():
         code = r.json()["detail"]["code"] if r.status_code != 200 else None
         out = {"clients": a.clients, "files": a.files, "settled_files": settled, "work_s": round(work_s, 2),
                "idle_rss_mb": round(idle_rss / 1024, 1), "rss_mb": round(rss / 1024, 1),
-               "peak_rss_mb": round(hwm / 1024, 1), "in_flight_after_work": inflight,
+               "peak_rss_mb": round(hwm / 1024, 1),
+               "max_rss_while_held_mb": round(max(max_rss, rss) / 1024, 1), "in_flight_after_work": inflight,
                "next_client_status": r.status_code, "next_client_code": code,
                "next_client_s": round(fifth_s, 3)}
         print(json.dumps(out))

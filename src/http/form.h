@@ -34,6 +34,9 @@ typedef struct {
     char *model; /* "model": the detection model by name (Sight's extension); NULL = the default */
 } form_meta;
 
+/* The api_key field's limit, in bytes. */
+#define FORM_MAX_API_KEY 256
+
 typedef struct {
     form_limits lim;
     char *api_key;  /* NULL when absent */
@@ -59,6 +62,7 @@ typedef struct {
     buf text;              /* text value being assembled, capped at its field's limit */
     sight_error err;       /* the first refusal, with its HTTP status */
     bool failed;
+    bool api_key_too_large; /* the key itself was over its limit: 413, not 401 missing_api_key */
 } form;
 
 void form_init(form *f, const form_limits *lim);

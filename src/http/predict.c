@@ -403,6 +403,10 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
         if (r != MHD_YES || hr->responded) return r;
     }
     if (!hr->has_header_key && !hr->key_ok) {
+        /* An oversized key is not a missing one (docs/api.md). */
+        if (hr->form.api_key_too_large)
+            return reply_error(c, hr, 413, "field_too_large", "the api_key field is over its %d byte limit",
+                               FORM_MAX_API_KEY);
         enum MHD_Result r = predict_check_key(c, hr, hr->form.api_key, &ok);
         if (!ok) return r;
     }
@@ -424,9 +428,13 @@ static enum MHD_Result parse_body(struct MHD_Connection *c, http_req *hr)
         /* Not JSON at all: nothing else (not even a key) can be read from it. */
         if (hr->form.failed && hr->form.err.status == 400) return form_failed(c, hr);
     }
-    if (hr->mp && !hr->too_large && (hr->mp_failed || mp_done(hr->mp) != 0))
+    if (hr->mp && !hr->too_large && (hr->mp_failed || mp_done(hr->mp) != 0)) {
+        /* An ambiguous part or a NUL in a name has its own code. */
+        const char *code = hr->mp_failed ? mp_error_code(hr->mp) : "malformed_multipart";
+        if (strcmp(code, "malformed_multipart")) return reply_error(c, hr, 400, code, "%s", mp_error(hr->mp));
         return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is %s",
                            hr->mp_failed ? mp_error(hr->mp) : "truncated (no closing boundary)");
+    }
     return MHD_YES;
 }
 
