@@ -196,7 +196,9 @@ def test_slowloris_headers_are_cut_by_the_header_deadline_while_others_are_serve
 
 
 def test_slow_body_is_cut_by_the_minimum_rate_while_others_are_served(start_server):
-    s = start_server("--body-timeout", "1", "--body-min-rate", "100", "--client-timeout", "30")
+    # All 50 with one key: let it hold every place (by default a key holds half).
+    s = start_server("--body-timeout", "1", "--body-min-rate", "100", "--client-timeout", "30",
+                     "--max-inflight-per-key", "64")
     head = (b"POST " + V1.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
             b"X-API-Key: " + s.key.encode() + b"\r\nContent-Length: 100000\r\n\r\n")
     socks = []
