@@ -1,13 +1,15 @@
 """Hostile form parts and the JSON that answers them: Unicode line
 separators never split an NDJSON line, a NUL in a name or an ambiguous part
 is refused with 400 and its own code, an oversized key is 413
-field_too_large; each refusal is JSON with X-Request-Id and is counted."""
+field_too_large, a head too large 431 header_too_large; each refusal is
+JSON with X-Request-Id and is counted."""
 import json
+import socket
 
 import httpx
 
 from conftest import V1, png_bytes
-from test_hostile import META_PLAIN, V2, assert_error, part, post_raw
+from test_hostile import META_PLAIN, V2, assert_error, parse, part, post_raw, read_all
 
 SEPARATORS = ["\u2028", "\u2029", "\u0085", "\u0080", "\u009f"]
 
@@ -101,3 +103,44 @@ def test_an_oversized_api_key_field_is_413_field_too_large(server):
     body = part(b"U", "api_key", b"k" * 256) + part(b"U", "files", png_bytes(2, 2), b"a.png") + \
         part(b"U", "metadata", META_PLAIN.encode())
     assert_error(mp_post(server, body, key=False), 401, "invalid_api_key")
+
+
+def raw_exchange(server, req):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(req)
+    except OSError:
+        pass  # the server may answer and close before it has all of it
+    got = read_all(sock, 10)
+    sock.close()
+    return got
+
+
+def test_a_head_too_large_is_431_json_with_a_request_id_and_counted(server):
+    cases = {
+        "one 20 KB field": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+        "one 100 KB field": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n",
+        "a thousand fields": b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H-%04d: v\r\n" % i for i in range(1000)) + b"\r\n",
+        "a 20 KB request line": b"GET /healthz?" + b"q" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        "on a prediction route": b"POST " + V1.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Big: "
+        + b"a" * 20000 + b"\r\n\r\nhello",
+    }
+    for what, req in cases.items():
+        route = "predict_v1" if "prediction" in what else "healthz"
+        metric = f'sight_http_requests_total{{route="{route}",status="431"}}'
+        before = server.metric(metric)
+        r = parse(raw_exchange(server, req))
+        assert_error(r, 431, "header_too_large")
+        assert r[1].get("x-request-id"), what
+        assert server.metric(metric) == before + 1, what
+    # Under the limit: served.
+    r = parse(raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: "
+                           + b"a" * 8000 + b"\r\n\r\n"))
+    assert r[0] == 200
+    # Past libmicrohttpd's own buffer for a head it answers itself; still counted.
+    before = server.metric('sight_http_requests_total{route="other",status="431"}')
+    r = parse(raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 300000 + b"\r\n\r\n"))
+    assert r[0] == 431
+    assert server.metric('sight_http_requests_total{route="other",status="431"}') == before + 1
+    assert httpx.get(server.url + "/healthz").status_code == 200
