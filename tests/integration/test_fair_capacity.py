@@ -176,9 +176,10 @@ def big_answers():
 
 
 def llm_server(start_server, fake, *extra):
-    # One provider call at a time: each file starts after the one before.
+    # One provider call at a time, one CPU worker: each file starts after the
+    # one before, and at most one waits decoded for the provider's thread.
     return start_server("--llm-url", fake.url, "--llm-model", fake.model, "--llm-max-image-side", "64",
-                        "--llm-concurrency", "1", *extra,
+                        "--llm-concurrency", "1", "--workers", "1", *extra,
                         env={"SIGHT_LLM_API_KEY": LLM_API_KEY})
 
 
@@ -237,7 +238,10 @@ def test_a_stream_held_behind_past_the_client_timeout_is_cut(start_server, big_a
         # (the second file may have been cut mid-answer too)
         assert s.metric('sight_files_total{outcome="done"}') + s.metric('sight_files_total{outcome="cancelled"}') == 3
         assert wait_for(lambda: s.metric("sight_requests_in_flight") == 0, 5)
-        assert "stream cut" in s.log_text()
+        # Cut for reading too little while files waited, or (when the kernel's
+        # buffer never had room for a write) for making no progress at all.
+        log = s.log_text()
+        assert "stream cut" in log or "made no progress" in log, log[-3000:]
     finally:
         stop.set()
         reader.join()

@@ -119,13 +119,11 @@ def test_a_client_that_never_reads_is_dropped_after_the_client_timeout(start_ser
     sock = raw_request(s, rcvbuf=4096)
     t0 = time.time()
     ended = 'sight_http_requests_total{route="predict_v1",status="200"}'
-    assert wait_for(lambda: s.metric('sight_files_total{outcome="done"}') == 1, 30)
-    # Its work is done: it no longer holds a place in --max-inflight.
-    assert wait_for(lambda: s.metric("sight_requests_in_flight") == 0, 10)
-    assert s.metric(ended) == 0
     # The done line alone (10 MiB) cannot fit in the socket buffers: the server is
     # stuck writing until its write timeout gives up on the client.
     assert wait_for(lambda: s.metric(ended) == 1, 30), s.log_text()[-2000:]
+    # Its place is free once its work is over (a file cut mid-answer is cancelled).
+    assert wait_for(lambda: s.metric("sight_requests_in_flight") == 0, 10)
     took = time.time() - t0
     data = read_all(sock, timeout=10)                    # what had been sent, then EOF
     sock.close()
