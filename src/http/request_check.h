@@ -78,8 +78,8 @@ bool rc_target_ok(const char *target, char *msg, size_t cap);
  * page (431, or 414 for a request line alone), counted by status in
  * /metrics. libmicrohttpd 0.9.75 has no hook for that page. The buffer is
  * mapped lazily: an idle connection still costs a few KiB. */
-#define RC_MAX_HEAD_BYTES (16 * 1024)
-#define RC_MAX_HEAD_FIELDS 100
+#define RC_MAX_HEAD_BYTES (32 * 1024)
+#define RC_MAX_HEAD_FIELDS 200
 #define RC_HEAD_POOL_BYTES (128 * 1024)
 
 /* 431 with a message when a head of head_bytes and fields is over the
