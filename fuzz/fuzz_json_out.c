@@ -22,6 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = 0;
     char *line = json_line(json_pack("{s:O}", "filename", s), &n);
     if (!line || n == 0 || line[n - 1] != '\n' || memchr(line, '\n', n - 1)) abort();
+    /* Nor any other line break a reader may split on: U+2028, U+2029, C1 controls. */
+    for (size_t i = 0; i + 1 < n; i++) {
+        const unsigned char *u = (const unsigned char *)line + i;
+        if (u[0] == 0xC2 && u[1] >= 0x80 && u[1] <= 0x9F) abort();
+        if (i + 2 < n && u[0] == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9)) abort();
+    }
     json_t *obj = json_loadb(line, n, 0, &err);
     if (!obj || !json_equal(json_object_get(obj, "filename"), s)) abort();
     json_decref(obj);

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "keys/db_url.h"
 #include "keys/keystore.h"
+#include "util/json_out.h"
 #include "limits/usage_report.h"
 
 static int bad(const char *msg)
@@ -91,8 +92,9 @@ int usage_command(int argc, char **argv)
         fprintf(stderr, "sightd usage: no key with ID %lld\n", (long long)only);
         rc = 1;
     } else if (as_json) {
-        json_dumpf(all, stdout, JSON_COMPACT);
-        printf("\n");
+        char *text = json_dumps_safe(all, JSON_COMPACT);
+        if (text) printf("%s\n", text);
+        free(text);
     } else {
         printf("%-6s %-20s %-10s %8s %8s %9s %8s %10s %12s %8s %8s %8s %10s %10s\n", "KEY", "NAME", "DATE", "REQUESTS",
                "FILES", "SUCCEEDED", "FAILED", "MEGAPIXELS", "BYTES_IN", "YOLO", "OCR", "LLM", "PROMPT_TOK", "COMPL_TOK");

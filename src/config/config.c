@@ -45,6 +45,7 @@ static const opt_def OPTS[] = {
     {"db", "SIGHT_DB", OPT_STR, OFF(db_path), SZ(db_path), 0, 0, "key store: a SQLite file, or a PostgreSQL URL postgresql://USER:PASS@HOST:PORT/DB (default DATA_DIR/sight.db)"},
     {"workers", "SIGHT_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "files worked on at once, all requests together (default: number of CPUs)"},
     {"max-inflight", "SIGHT_MAX_INFLIGHT", OPT_INT, OFF(max_inflight), 0, 1, 100000, "prediction requests accepted at once; more get 429 (default 64)"},
+    {"max-inflight-per-key", "SIGHT_MAX_INFLIGHT_PER_KEY", OPT_INT, OFF(max_inflight_per_key), 0, 0, 100000, "of those, most one API key may hold; more get 429 concurrency_limited (default 0: half of --max-inflight)"},
     {"max-connections", "SIGHT_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), 0, 4, 1000000, "open HTTP connections; lowered to what the open-file limit allows (default 10000)"},
     {"max-connections-per-ip", "SIGHT_MAX_CONNECTIONS_PER_IP", OPT_INT, OFF(max_connections_per_ip), 0, 0, 1000000, "open HTTP connections from one address (default 0: no limit, as behind a proxy)"},
     {"http-threads", "SIGHT_HTTP_THREADS", OPT_INT, OFF(http_threads), 0, 1, 64, "threads serving HTTP connections, each many at once (default 2)"},

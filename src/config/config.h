@@ -20,6 +20,7 @@ typedef struct {
     char db_path[1024];         /* "" = DATA_DIR/sight.db */
     int workers;                /* files worked on at once, all requests together */
     int max_inflight;           /* prediction requests accepted at once; more get 429 */
+    int max_inflight_per_key;   /* of those, one key's most; 0 = half of max_inflight */
     int max_connections;        /* open HTTP connections */
     int max_connections_per_ip; /* 0: no limit */
     int http_threads;           /* libmicrohttpd's epoll thread pool */

@@ -12,7 +12,7 @@
 const char *const FORM_OPTION_FIELDS[] = {"confidence", "iou", "max_detections", "classes", "mask_format", NULL};
 
 /* Text fields are small; anything bigger is a mistake or an attack. */
-#define MAX_API_KEY 256
+#define MAX_API_KEY FORM_MAX_API_KEY
 #define MAX_QUERY (16 * 1024)
 #define MAX_METADATA 4096
 /* Repeated `classes` fields are joined; the whole list has this limit (each
@@ -230,6 +230,7 @@ int form_part_data(form *f, const char *data, size_t size)
         : f->cur == CUR_PARAM                                                  ? f->cur_param
                                                                                : "metadata";
     int rc = buf_add(&f->text, data, size);
+    if (rc == BUF_TOO_BIG && f->cur == CUR_API_KEY) f->api_key_too_large = true;
     if (rc == BUF_TOO_BIG)
         fail(f, 413, "field_too_large", "form field '%s' is over its %zu byte limit", name, f->text.max);
     else if (rc)
@@ -382,6 +383,7 @@ void form_parse_json(form *f, const char *body, size_t len)
         fail(f, 500, "out_of_memory", "out of memory");
         goto out;
     }
+    if (f->api_key && strlen(f->api_key) > MAX_API_KEY) f->api_key_too_large = true;
     json_object_foreach(root, k, v) {
         if (!strcmp(k, "api_key")) {
             if (!json_is_string(v) && !json_is_null(v)) {

@@ -38,6 +38,9 @@ typedef struct {
     video_meta video; /* fps, max_frames, track, track_stream */
 } form_meta;
 
+/* The api_key field's limit, in bytes. */
+#define FORM_MAX_API_KEY 256
+
 typedef struct {
     form_limits lim;
     char *api_key;  /* NULL when absent */
@@ -63,6 +66,7 @@ typedef struct {
     buf text;              /* text value being assembled, capped at its field's limit */
     sight_error err;       /* the first refusal, with its HTTP status */
     bool failed;
+    bool api_key_too_large; /* the key itself was over its limit: 413, not 401 missing_api_key */
 } form;
 
 void form_init(form *f, const form_limits *lim);

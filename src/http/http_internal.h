@@ -24,6 +24,7 @@ struct server {
     unsigned port;
     atomic_int inflight; /* prediction requests being received or streamed */
     atomic_bool shutting_down;
+    struct capacity *cap;      /* --max-inflight: requests being received or worked on */
     int abort_fd;              /* eventfd, readable once streams must end now */
     conn_guard *guard;         /* header and body deadlines */
     atomic_bool aborting;      /* set just before abort_fd becomes readable */
@@ -78,6 +79,8 @@ typedef struct http_req {
     char target_error[80]; /* what is wrong with the raw request target ("" if nothing) */
     uintptr_t target_at;   /* where libmicrohttpd had the raw target, and its length */
     size_t target_len;
+    /* its place in --max-inflight (capacity.h), until the pipeline's request takes it */
+    struct cap_ticket *ticket;
 
     /* v1 upload */
     struct mp_parser *mp; /* multipart bodies */

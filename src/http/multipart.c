@@ -29,14 +29,20 @@ struct mp_parser {
     bool in_part; /* a part is open (data goes to part_data) */
     buf in;       /* unprocessed bytes */
     char err[160];
+    const char *err_code; /* NULL: malformed_multipart */
 };
 
-static int fail(mp_parser *p, const char *msg)
+static int fail_code(mp_parser *p, const char *code, const char *msg)
 {
-    if (p->state != S_ERROR) snprintf(p->err, sizeof p->err, "%s", msg);
+    if (p->state != S_ERROR) {
+        snprintf(p->err, sizeof p->err, "%s", msg);
+        p->err_code = code;
+    }
     p->state = S_ERROR;
     return -1;
 }
+
+static int fail(mp_parser *p, const char *msg) { return fail_code(p, NULL, msg); }
 
 int mp_boundary(const char *ct, char *out, size_t out_len)
 {
@@ -99,6 +105,8 @@ void mp_free(mp_parser *p)
 int mp_done(const mp_parser *p) { return p->state == S_END ? 0 : -1; }
 const char *mp_error(const mp_parser *p) { return p->err[0] ? p->err : "incomplete multipart body"; }
 
+const char *mp_error_code(const mp_parser *p) { return p->err_code ? p->err_code : "malformed_multipart"; }
+
 /* Copies one header parameter value (token or quoted-string with backslash
  * escapes) into a new string; *s is advanced past it. */
 static char *param_value(const char **s)
@@ -154,6 +162,19 @@ static char *ext_value(const char *v)
     return out;
 }
 
+/* How many bytes ext_value makes of v (valid ext-value): a decoded %00
+ * shows as a shorter string. */
+static size_t decoded_len(const char *v)
+{
+    const char *s = strchr(strchr(v, '\'') + 1, '\'') + 1;
+    size_t n = 0;
+    while (*s) {
+        s += *s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0 ? 3 : 1;
+        n++;
+    }
+    return n;
+}
+
 /* Parses one part's header block (lines separated by CRLF, NUL-terminated)
  * and opens the part. */
 static int begin_part(mp_parser *p, char *block)
@@ -176,7 +197,10 @@ static int begin_part(mp_parser *p, char *block)
         const char *v = colon + 1;
         while (*v == ' ' || *v == '\t') v++;
         if (!strcasecmp(line, "Content-Type")) {
-            free(ctype);
+            if (ctype) {
+                rc = fail_code(p, "ambiguous_part", "a part with two Content-Type headers");
+                goto out;
+            }
             if (!(ctype = strdup(v))) {
                 rc = fail(p, "out of memory");
                 goto out;
@@ -184,6 +208,13 @@ static int begin_part(mp_parser *p, char *block)
             continue;
         }
         if (strcasecmp(line, "Content-Disposition")) continue;
+        /* Two of them, or a parameter twice: one reader (a proxy that checked
+         * the request) may take the first and another the last. Refused
+         * rather than guessed, like a second boundary. */
+        if (disposition) {
+            rc = fail_code(p, "ambiguous_part", "a part with two Content-Disposition headers");
+            goto out;
+        }
         if (strncasecmp(v, "form-data", 9)) {
             rc = fail(p, "part is not form-data");
             goto out;
@@ -207,10 +238,16 @@ static int begin_part(mp_parser *p, char *block)
                 : kl == 8 && !strncasecmp(key, "filename", 8)    ? &filename
                 : kl == 9 && !strncasecmp(key, "filename*", 9)   ? &filename_ext
                                                                  : NULL;
-            if (dst) {
-                free(*dst);
-                *dst = val;
-            } else free(val);
+            if (dst && *dst) {
+                free(val);
+                rc = fail_code(p, "ambiguous_part",
+                               dst == &name           ? "a part with two name parameters"
+                                   : dst == &filename ? "a part with two filename parameters"
+                                                      : "a part with two filename* parameters");
+                goto out;
+            }
+            if (dst) *dst = val;
+            else free(val);
         }
     }
     if (!disposition || !name) {
@@ -220,6 +257,12 @@ static int begin_part(mp_parser *p, char *block)
     if (filename_ext) {
         /* filename* wins when it can be decoded (RFC 7578 section 4.2 / RFC 6266). */
         char *dec = ext_value(filename_ext);
+        if (dec && strlen(dec) != decoded_len(filename_ext)) {
+            /* %00: a name cut short where the client meant more. */
+            free(dec);
+            rc = fail_code(p, "invalid_filename", "a part's filename* holds a NUL byte");
+            goto out;
+        }
         if (dec) {
             free(filename);
             filename = dec;
@@ -233,6 +276,19 @@ out:
     free(filename_ext);
     free(ctype);
     return rc;
+}
+
+/* A NUL byte in a part's header block (b, hl bytes): read as a C string the
+ * header would end there, silently shortening a name. In Content-Disposition
+ * it is a name's or file name's. */
+static int refuse_nul(mp_parser *p, const char *b, size_t hl)
+{
+    const char *nul = memchr(b, 0, hl);
+    const char *line = b;
+    for (const char *q; (q = memmem(line, (size_t)(nul - line), "\r\n", 2));) line = q + 2;
+    if ((size_t)(nul - line) >= 19 && !strncasecmp(line, "Content-Disposition", 19))
+        return fail_code(p, "invalid_filename", "a NUL byte in a part's name or filename");
+    return fail(p, "a NUL byte in a part's headers");
 }
 
 static int emit(mp_parser *p, const char *data, size_t n)
@@ -294,6 +350,7 @@ static int process(mp_parser *p)
             }
             size_t hl = empty_block ? 0 : (size_t)(end - b);
             if (hl > MAX_HEADER_BLOCK) return fail(p, "part headers too large");
+            if (memchr(b, 0, hl)) return refuse_nul(p, b, hl);
             char *block = malloc(hl + 1);
             if (!block) return fail(p, "out of memory");
             memcpy(block, b, hl);

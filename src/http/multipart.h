@@ -37,5 +37,9 @@ int mp_feed(mp_parser *p, const char *data, size_t len);
 /* 0 when the closing delimiter has been seen (the body was complete). */
 int mp_done(const mp_parser *p);
 const char *mp_error(const mp_parser *p);
+/* The error's code: malformed_multipart, or ambiguous_part (a part with two
+ * Content-Disposition or Content-Type headers, or a parameter twice) or
+ * invalid_filename (a NUL byte in a name or filename). */
+const char *mp_error_code(const mp_parser *p);
 
 #endif

@@ -18,11 +18,13 @@
 #include <strings.h>
 
 #include "detect/model_registry.h"
+#include "http/capacity.h"
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
 #include "http/limit_jobs.h"
 #include "http/multipart.h"
+#include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
@@ -54,6 +56,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             log_req(LOG_INFO, predict_request_id(s->req), "ending the stream for shutdown");
             predict_request_end(s->req, "shutting_down", SHUTDOWN_MESSAGE);
             s->ended = true;
+        }
+        /* Files have waited for this client to read (back-pressure) for
+         * longer than --client-timeout: one that reads a trickle would hold
+         * its work and what waits for it for ever. */
+        double held = predict_request_held_since(s->req);
+        if (held > 0 && clock_s() - held > s->srv->cfg.client_timeout_s) {
+            log_req(LOG_INFO, predict_request_id(s->req), "client read too little for %d s; stream cut",
+                    s->srv->cfg.client_timeout_s);
+            predict_request_cancel(s->req);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         ssize_t n = eq_read(predict_request_events(s->req), buf, max);
         if (n > 0) return n;
@@ -121,13 +133,13 @@ static enum MHD_Result start(struct MHD_Connection *c, http_req *hr)
     char why[160];
     if (limiter_ledger_health(s->lim, why, sizeof why) != 0)
         return reply_refuse(c, hr, 503, "ledger_unavailable", "%s; try again later", why);
-    if (atomic_fetch_add(&s->inflight, 1) >= s->cfg.max_inflight) {
-        atomic_fetch_sub(&s->inflight, 1);
+    /* A place in --max-inflight until the request's work is over (capacity.h);
+     * s->inflight counts it until its answer is sent (shutdown waits on that). */
+    if (!(hr->ticket = cap_enter(s->cap)))
         return reply_refuse(c, hr, 429, "too_many_requests", "%d prediction requests are already running; retry shortly",
                             s->cfg.max_inflight);
-    }
+    atomic_fetch_add(&s->inflight, 1);
     hr->counted = true;
-    metrics_inflight_add(1);
 
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     /* DeepStack's route is a batch of its one image. */
@@ -249,6 +261,9 @@ static predict_request *build_request(http_req *hr)
         hr->reserved = 0;
         predict_request_set_meter(pr, meter_commit, m, meter_free);
     }
+    /* Its place in --max-inflight goes with it, given back when its work is over. */
+    if (pr) predict_request_set_on_done(pr, cap_ticket_leave, hr->ticket, cap_ticket_free);
+    if (pr) hr->ticket = NULL;
     return pr;
 }
 
@@ -410,6 +425,10 @@ static enum MHD_Result finish(struct MHD_Connection *c, http_req *hr)
         if (r != MHD_YES || hr->responded) return r;
     }
     if (!hr->has_header_key && !hr->key_ok) {
+        /* An oversized key is not a missing one (docs/api.md). */
+        if (hr->form.api_key_too_large)
+            return reply_error(c, hr, 413, "field_too_large", "the api_key field is over its %d byte limit",
+                               FORM_MAX_API_KEY);
         enum MHD_Result r = predict_check_key(c, hr, hr->form.api_key, &ok);
         if (!ok) return r;
     }
@@ -431,9 +450,13 @@ static enum MHD_Result parse_body(struct MHD_Connection *c, http_req *hr)
         /* Not JSON at all: nothing else (not even a key) can be read from it. */
         if (hr->form.failed && hr->form.err.status == 400) return form_failed(c, hr);
     }
-    if (hr->mp && !hr->too_large && (hr->mp_failed || mp_done(hr->mp) != 0))
+    if (hr->mp && !hr->too_large && (hr->mp_failed || mp_done(hr->mp) != 0)) {
+        /* An ambiguous part or a NUL in a name has its own code. */
+        const char *code = hr->mp_failed ? mp_error_code(hr->mp) : "malformed_multipart";
+        if (strcmp(code, "malformed_multipart")) return reply_error(c, hr, 400, code, "%s", mp_error(hr->mp));
         return reply_error(c, hr, 400, "malformed_multipart", "the multipart body is %s",
                            hr->mp_failed ? mp_error(hr->mp) : "truncated (no closing boundary)");
+    }
     return MHD_YES;
 }
 
@@ -549,9 +572,10 @@ void predict_cleanup(http_req *hr)
     hr->limit_slot = 0;
     limiter_release(hr->srv->lim, hr->key_id, &hr->limits, hr->reserved); /* refused after reserving: unused */
     hr->reserved = 0;
+    cap_ticket_free(hr->ticket);
+    hr->ticket = NULL;
     if (hr->counted) {
         atomic_fetch_sub(&hr->srv->inflight, 1);
-        metrics_inflight_add(-1);
         hr->counted = false;
     }
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/capacity.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
 #include "http/limit_jobs.h"
@@ -51,7 +52,15 @@ static enum MHD_Result entered(struct MHD_Connection *c, http_req *hr, int rc, c
     snprintf(hr->rl_policy, sizeof hr->rl_policy, "%s", v->policy);
     snprintf(hr->rl_state, sizeof hr->rl_state, "%s", v->state);
     if (rc != 0) return refuse_limited(c, hr, v, now);
-    hr->entered = true;
+    hr->entered = true; /* the slot is left at cleanup, even if refused below */
+    /* Its key's share of --max-inflight (capacity.h): no key takes the whole server. */
+    if (!cap_ticket_key(hr->ticket, hr->key_id)) {
+        limit_verdict share = {.status = 429, .code = "concurrency_limited", .retry_after = 1};
+        snprintf(share.message, sizeof share.message,
+                 "this key already has %d request(s) running, its share of the server (--max-inflight-per-key)",
+                 capacity_per_key(hr->srv->cap));
+        return refuse_limited(c, hr, &share, now);
+    }
     hr->key_ok = true;
     return MHD_YES;
 }
@@ -120,7 +129,7 @@ enum MHD_Result predict_check_key(struct MHD_Connection *c, http_req *hr, const 
     *ok = false;
     if (hr->limit_job) {
         enum MHD_Result r = enter_wait(c, hr, false);
-        *ok = hr->entered;
+        *ok = hr->key_ok;
         return r;
     }
     if (!key || !*key)
@@ -145,7 +154,7 @@ enum MHD_Result predict_check_key(struct MHD_Connection *c, http_req *hr, const 
     switch (v) {
     case KEY_VALID: {
         enum MHD_Result r = enter_limits(c, hr, id, &own, false);
-        *ok = hr->entered;
+        *ok = hr->key_ok;
         return r;
     }
     case KEY_UNKNOWN: return reply_refuse(c, hr, 401, "invalid_api_key", "the API key is unknown or revoked");

@@ -223,13 +223,25 @@ bool rc_target_ok(const char *target, char *msg, size_t cap)
 
 static const char *reason(unsigned status)
 {
-    return status == 501 ? "Not Implemented" : "Bad Request";
+    return status == 501 ? "Not Implemented" : status == 431 ? "Request Header Fields Too Large"
+                                                             : "Bad Request";
+}
+
+unsigned rc_head_size(size_t head_bytes, unsigned fields, char *msg, size_t cap)
+{
+    if (head_bytes > RC_MAX_HEAD_BYTES)
+        snprintf(msg, cap, "the request line and headers are %zu bytes, over the %d byte limit", head_bytes,
+                 RC_MAX_HEAD_BYTES);
+    else if (fields > RC_MAX_HEAD_FIELDS)
+        snprintf(msg, cap, "the request has %u header fields, over the limit of %d", fields, RC_MAX_HEAD_FIELDS);
+    else return 0;
+    return 431;
 }
 
 size_t rc_format_refusal(char *buf, size_t cap, unsigned status, const char *request_id, const char *message)
 {
     size_t bl = 0;
-    char *body = json_error_body("malformed_request", message, &bl);
+    char *body = json_error_body(status == 431 ? "header_too_large" : "malformed_request", message, &bl);
     if (!body) return 0;
     bool rid = request_id && request_id[0];
     int n = snprintf(buf, cap,

@@ -68,9 +68,27 @@ bool rc_layout_end(const rc_layout *l, size_t header_size);
  * when it holds a control character, a space or DEL (RFC 9112 section 3.2). */
 bool rc_target_ok(const char *target, char *msg, size_t cap);
 
+/* The request head's limits: request line and header fields, in bytes (as
+ * MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE counts them), and fields. Over
+ * either: 431 header_too_large. libmicrohttpd's buffer for a head
+ * (RC_HEAD_POOL_BYTES, MHD_OPTION_CONNECTION_MEMORY_LIMIT; it holds the
+ * head and ~56 bytes per field) is kept well above them, so that these, with
+ * the usual JSON answer, are what refuses a large head; only a head over
+ * that buffer (128 KiB, less ~56 bytes per field) gets libmicrohttpd's own
+ * page (431, or 414 for a request line alone), counted by status in
+ * /metrics. libmicrohttpd 0.9.75 has no hook for that page. The buffer is
+ * mapped lazily: an idle connection still costs a few KiB. */
+#define RC_MAX_HEAD_BYTES (32 * 1024)
+#define RC_MAX_HEAD_FIELDS 200
+#define RC_HEAD_POOL_BYTES (128 * 1024)
+
+/* 431 with a message when a head of head_bytes and fields is over the
+ * limits above; else 0. */
+unsigned rc_head_size(size_t head_bytes, unsigned fields, char *msg, size_t cap);
+
 /* Formats the whole refusal: status line, Connection: close, X-Request-Id,
- * and the usual JSON error body with code "malformed_request". Returns its
- * length (< cap), or 0 when it does not fit. */
+ * and the usual JSON error body with code "malformed_request" (431:
+ * "header_too_large"). Returns its length (< cap), or 0 when it does not fit. */
 size_t rc_format_refusal(char *buf, size_t cap, unsigned status, const char *request_id, const char *message);
 
 /* Sends the refusal on fd (waiting at most timeout_ms for room), shuts the

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "http/acceptor.h"
+#include "http/capacity.h"
 #include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "util/clock.h"
@@ -103,7 +104,8 @@ static cg_conn *conn_of(struct MHD_Connection *c)
 typedef struct {
     rc_state st;
     rc_layout lay;
-    uintptr_t head; /* the method's first byte: the head's start in libmicrohttpd's buffer */
+    uintptr_t head;  /* the method's first byte: the head's start in libmicrohttpd's buffer */
+    unsigned fields; /* header fields seen */
 } head_check;
 
 /* Offset of p from the head's start, as an integer (the pointers may not
@@ -119,6 +121,7 @@ static enum MHD_Result check_header(void *cls, enum MHD_ValueKind kind, const ch
 {
     (void)kind;
     head_check *h = cls;
+    h->fields++;
     rc_header(&h->st, key, key_size, value, value_size);
     rc_layout_field(&h->lay, head_off(h, key), key_size, head_off(h, value), value_size);
     return MHD_YES;
@@ -149,14 +152,16 @@ static enum MHD_Result refuse_if_malformed(struct MHD_Connection *c, http_req *h
                  "the request head holds bytes outside its parts: an obs-fold, a NUL, a bare LF, "
                  "a field without a name or a doubled space (RFC 9112 sections 2.2, 3, 5.1, 5.2)");
     }
+    if (!status && hs) status = rc_head_size(hs->header_size, h.fields, st->message, sizeof st->message);
     *refused = status != 0;
     if (!status) return MHD_YES;
-    log_req(LOG_INFO, hr->request_id, "%u malformed_request: %s; connection closed", status, st->message);
+    log_req(LOG_INFO, hr->request_id, "%u %s: %s; connection closed", status,
+            status == 431 ? "header_too_large" : "malformed_request", st->message);
     if (hr->srv->tls) {
         /* No raw bytes inside TLS: queued with Connection: close, an early
          * answer makes libmicrohttpd read nothing more of this connection. */
         hr->close_after = true;
-        reply_error(c, hr, status, "malformed_request", "%s", st->message);
+        reply_error(c, hr, status, status == 431 ? "header_too_large" : "malformed_request", "%s", st->message);
         return MHD_YES;
     }
     const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -300,8 +305,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
     if (!hr) return;
     *req_cls = NULL;
     if (!hr->started) {
-        /* Only the request line arrived, or libmicrohttpd refused the headers
-         * itself: never a request of ours (nor counted in the metrics). */
+        /* Only the request line arrived, or libmicrohttpd refused the head
+         * itself (over its buffer, RC_HEAD_POOL_BYTES: its own page, 431 or
+         * 414): the latter is counted, by the status it sent. */
+        const union MHD_ConnectionInfo *st = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        if (st && st->http_status >= 400) {
+            metrics_request(METRIC_ROUTE_OTHER, st->http_status, 0);
+            log_info("a request head over %d bytes: %u from libmicrohttpd; connection closed", RC_HEAD_POOL_BYTES,
+                     st->http_status);
+        }
         free(hr);
         return;
     }
@@ -407,7 +419,8 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
     if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) ||
         !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, cfg->key_cache_ttl_s * 1000, KEY_CACHE_POLL_MS)) ||
-        !(s->kc = kc_start(keys, s->cache, key_check_threads(cfg))) || !(s->probe = store_probe_start(keys, 1.0))) {
+        !(s->kc = kc_start(keys, s->cache, key_check_threads(cfg))) || !(s->probe = store_probe_start(keys, 1.0)) ||
+        !(s->cap = capacity_new(cfg->max_inflight, cfg->max_inflight_per_key ? cfg->max_inflight_per_key : cfg->max_inflight / 2))) {
         log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }
@@ -432,6 +445,9 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->client_timeout_s,
+                                 /* Room for a head well over RC_MAX_HEAD_BYTES, so that
+                                  * the handler's JSON 431 is what refuses one. */
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)RC_HEAD_POOL_BYTES,
                                  MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                  /* 0.9.75's levels: 1 answers a missing Host with
@@ -467,6 +483,7 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
              cfg->max_connections, cfg->max_connections_per_ip ? "" : " (no per-address limit)");
     return s;
 fail:
+    capacity_free(s->cap);
     store_probe_stop(s->probe);
     acc_free(s->acc);
     kc_stop(s->kc);
@@ -540,6 +557,7 @@ void server_shutdown(server *s)
     kc_free(s->kc);
     key_cache_free(s->cache);
     acc_free(s->acc);
+    capacity_free(s->cap);
     close(s->abort_fd);
     json_decref(s->models);
     free(s->tls_cert_pem);

@@ -14,6 +14,7 @@
 #include "metrics/metrics.h"
 #include "util/clock.h"
 #include "util/gate.h"
+#include "util/json_out.h"
 #include "util/log.h"
 
 #define MAX_RETRIES 2         /* for 429 and 5xx: three attempts in all */
@@ -243,7 +244,7 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, sight_error *
     char *url = llm_image_data_url(in->image, l->max_side, &sw, &sh);
     char *text = llm_user_text(in->query, in->earlier, in->image->orig_width, in->image->orig_height);
     json_t *req = url && text ? llm_request_body(l->model, l->max_tokens, text, url) : NULL;
-    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    char *body = req ? json_dumps_safe(req, JSON_COMPACT) : NULL;
     json_decref(req);
     free(url);
     free(text);

@@ -11,6 +11,7 @@
 
 #include "metrics/metrics.h"
 #include "pipeline/fanout.h"
+#include "pipeline/backlog.h"
 #include "pipeline/request_internal.h"
 #include "pipeline/video_stages.h"
 #include "util/clock.h"
@@ -200,6 +201,10 @@ static void run_cpu_job(pipeline *p, job *j)
     size_t i = j->index;
     file_job *f = &r->files[i];
     if (skip_cancelled(r, i, j)) return;
+    /* Its client is behind: the file waits (backlog.c) rather than add to
+     * what is held for it. */
+    if (backlog_park(r, j)) return;
+    if (skip_cancelled(r, i, j)) return;
     if (video_stages_is_video(f)) {
         run_video_job(p, j);
         return;
@@ -236,6 +241,9 @@ static void run_llm_job(pipeline *p, job *j)
     emit_ctx ec = {r, i, false};
     stage_call call = {r->query, r->params, &r->files[i], &r->cancelled, preq_emit_line, &ec, run_parallel, p};
     if (!j->work) {
+        if (skip_cancelled(r, i, j)) return;
+        /* Not started yet: it waits for a client that is behind, as on a CPU worker. */
+        if (backlog_park(r, j)) return;
         if (skip_cancelled(r, i, j)) return;
         if (!(j->work = begin_job(p, j, &call, &err))) {
             preq_report(r, i, j->t0, NULL, &err);
@@ -394,6 +402,9 @@ static void on_fetched(void *ctx, uint8_t *data, size_t len, const sight_error *
     enqueue(p, &p->cpu, j, j);
 }
 
+/* A parked job (backlog.c) goes back to the CPU queue. */
+static void requeue(void *pipe, void *j) { enqueue(pipe, &((pipeline *)pipe)->cpu, j, j); }
+
 int pipeline_submit(pipeline *p, predict_request *r)
 {
     if (r->nfiles == 0) return -1; /* callers refuse empty requests (422) before this */
@@ -416,6 +427,7 @@ int pipeline_submit(pipeline *p, predict_request *r)
         return -1;
     }
     for (size_t i = 0; i < r->nfiles; i++) predict_request_ref(r);
+    backlog_init(r, requeue, p);
     /* Uploaded files go to the workers in request order; fetched ones when they arrive. */
     job *first = NULL, *last = NULL;
     for (size_t i = 0; i < r->nfiles; i++) {

@@ -53,6 +53,17 @@ void predict_request_end(predict_request *r, const char *code, const char *messa
 typedef int (*request_meter_fn)(void *ctx, const request_usage *u);
 void predict_request_set_meter(predict_request *r, request_meter_fn fn, void *ctx, void (*free_ctx)(void *));
 
+/* Called once, when the request's work is over: every file settled and the
+ * last line queued (whether or not the client has read it), or never when
+ * the request ends otherwise; free_ctx (may be NULL) runs with the request's
+ * last reference in every case. For what the request holds only while it
+ * works (a place in --max-inflight). */
+typedef void (*request_done_fn)(void *ctx);
+void predict_request_set_on_done(predict_request *r, request_done_fn fn, void *ctx, void (*free_ctx)(void *));
+/* Since when (monotonic seconds) files of the request wait for its client to
+ * read what was already sent (back-pressure); 0 when none waits. */
+double predict_request_held_since(predict_request *r);
+
 typedef struct pipeline pipeline;
 
 /* workers: threads for decode and the CPU stages; llm_workers: threads for

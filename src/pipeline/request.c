@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "pipeline/backlog.h"
 #include "pipeline/request_internal.h"
 #include "util/clock.h"
 #include "util/json_out.h"
@@ -46,6 +47,7 @@ predict_request *predict_request_new(const char *request_id, char *query, json_t
     atomic_init(&r->refs, 1);
     atomic_init(&r->cancelled, false);
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->park_mu, NULL);
     r->started = clock_s();
     r->usage.files = (int64_t)nfiles;
     for (size_t i = 0; i < nfiles; i++) r->usage.bytes_in += (int64_t)files[i].len;
@@ -57,6 +59,21 @@ void predict_request_set_meter(predict_request *r, request_meter_fn fn, void *ct
     r->meter = fn;
     r->meter_ctx = ctx;
     r->meter_free = free_ctx;
+}
+
+void predict_request_set_on_done(predict_request *r, request_done_fn fn, void *ctx, void (*free_ctx)(void *))
+{
+    r->on_done = fn;
+    r->on_done_ctx = ctx;
+    r->on_done_free = free_ctx;
+}
+
+double predict_request_held_since(predict_request *r)
+{
+    pthread_mutex_lock(&r->park_mu);
+    double t = r->parked_since;
+    pthread_mutex_unlock(&r->park_mu);
+    return t;
 }
 
 const char *predict_request_id(const predict_request *r) { return r->request_id; }
@@ -81,11 +98,19 @@ void predict_request_unref(predict_request *r)
     json_decref(r->params);
     eq_free(r->events);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->park_mu);
     if (r->meter_free) r->meter_free(r->meter_ctx);
+    if (r->on_done_free) r->on_done_free(r->on_done_ctx);
     free(r);
 }
 
-void predict_request_cancel(predict_request *r) { atomic_store(&r->cancelled, true); }
+void predict_request_cancel(predict_request *r)
+{
+    atomic_store(&r->cancelled, true);
+    /* Files parked for a slow client go back to be skipped: nothing else
+     * would ever settle them. */
+    if (r->requeue) backlog_release(r);
+}
 
 void preq_push_line(predict_request *r, json_t *obj)
 {
@@ -162,6 +187,16 @@ void preq_emit_frame(void *ctx, json_t *event)
     preq_push_line(ec->r, line);
 }
 
+/* The request's work is over (r->mu held). */
+static void work_done(predict_request *r)
+{
+    eq_close(r->events);
+    r->ended = true;
+    request_done_fn fn = r->on_done;
+    r->on_done = NULL;
+    if (fn) fn(r->on_done_ctx);
+}
+
 /* The "complete" line, then EOF. Called with r->mu held. The meter runs
  * first: a client that has seen "complete" can rely on the use being
  * recorded (it only blocks this request's own threads). */
@@ -174,16 +209,14 @@ static void close_stream(predict_request *r)
     if (metered != 0) {
         /* Not "complete": that promises the use is in the ledger. */
         preq_push_line(r, json_pack("{s:s,s:{s:s,s:s}}", "status", "error", "error", "code", "ledger_unavailable", "message", "the results were sent but their use could not be recorded in time"));
-        eq_close(r->events);
-        r->ended = true;
+        work_done(r);
         return;
     }
     json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
                           "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
                           "time_ms", (clock_s() - r->started) * 1000.0);
     preq_push_line(r, c);
-    eq_close(r->events);
-    r->ended = true;
+    work_done(r);
 }
 
 /* Records file i's outcome with its line (ev; NULL = none, for a cancelled

@@ -28,6 +28,16 @@ struct predict_request {
     request_meter_fn meter;
     void *meter_ctx;
     void (*meter_free)(void *);
+    request_done_fn on_done; /* once, when the last line is queued */
+    void *on_done_ctx;
+    void (*on_done_free)(void *);
+
+    /* Back-pressure (backlog.c): jobs waiting for the client to read. */
+    pthread_mutex_t park_mu;
+    struct parked *parked;
+    double parked_since; /* monotonic seconds; 0 when nothing is parked */
+    void (*requeue)(void *pipe, void *job);
+    void *pipe;
 };
 
 /* Extra lines a stage streams while it works (e.g. llm_delta). */

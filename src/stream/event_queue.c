@@ -1,6 +1,7 @@
 #include "stream/event_queue.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +23,15 @@ struct event_queue {
     size_t queued; /* bytes pushed and not yet read */
     bool closed;
     int efd;
+    /* Back-pressure (eq_over): call on_room once queued <= room_at. */
+    bool room_wanted;
+    size_t room_at;
+    void (*on_room)(void *);
+    void *on_room_arg;
 };
+
+/* Unread bytes over every queue: one server-wide budget (pipeline/backlog.c). */
+static atomic_size_t all_queued;
 
 event_queue *eq_new(void)
 {
@@ -40,6 +49,7 @@ event_queue *eq_new(void)
 void eq_free(event_queue *q)
 {
     if (!q) return;
+    atomic_fetch_sub(&all_queued, q->queued);
     for (line *l = q->head, *n; l; l = n) {
         n = l->next;
         free(l->text);
@@ -76,6 +86,7 @@ static int push(event_queue *q, char *text, size_t len, size_t max_queued)
     q->tail = l;
     q->pushed += len;
     q->queued += len;
+    atomic_fetch_add(&all_queued, len);
     pthread_mutex_unlock(&q->mu);
     wake(q);
     return 0;
@@ -122,12 +133,27 @@ ssize_t eq_read(event_queue *q, char *buf, size_t max)
         }
     }
     bool eof = !q->head && q->closed;
+    atomic_fetch_sub(&all_queued, n);
+    void (*room)(void *) = NULL;
+    if (q->room_wanted && q->queued <= q->room_at) {
+        q->room_wanted = false;
+        room = q->on_room;
+    }
     pthread_mutex_unlock(&q->mu);
+    if (room) room(q->on_room_arg);
     if (n > 0) return (ssize_t)n;
     return eof ? -1 : 0;
 }
 
 int eq_fd(const event_queue *q) { return q->efd; }
+
+size_t eq_bytes_pushed(event_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->pushed;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
 
 size_t eq_queued(event_queue *q)
 {
@@ -137,10 +163,25 @@ size_t eq_queued(event_queue *q)
     return n;
 }
 
-size_t eq_bytes_pushed(event_queue *q)
+size_t eq_queued_all(void) { return atomic_load(&all_queued); }
+
+bool eq_over(event_queue *q, size_t limit, size_t resume_at)
 {
     pthread_mutex_lock(&q->mu);
-    size_t n = q->pushed;
+    bool over = q->queued > limit;
+    if (over) {
+        /* The lowest mark asked for wins: every waiter's condition then holds. */
+        q->room_at = q->room_wanted && q->room_at < resume_at ? q->room_at : resume_at;
+        q->room_wanted = true;
+    }
     pthread_mutex_unlock(&q->mu);
-    return n;
+    return over;
+}
+
+void eq_on_room(event_queue *q, void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&q->mu);
+    q->on_room = fn;
+    q->on_room_arg = arg;
+    pthread_mutex_unlock(&q->mu);
 }

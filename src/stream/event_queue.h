@@ -9,6 +9,7 @@
 #ifndef SIGHT_STREAM_EVENT_QUEUE_H
 #define SIGHT_STREAM_EVENT_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -36,11 +37,22 @@ ssize_t eq_read(event_queue *q, char *buf, size_t max);
 /* Readable (POLLIN) whenever eq_read may have something new. eq_read clears it. */
 int eq_fd(const event_queue *q);
 
-/* Bytes pushed and not yet read: a producer that must not run ahead of its
- * reader (a video's frames) waits while this is high. */
-size_t eq_queued(event_queue *q);
-
 /* Total bytes pushed so far (for tests and logs). */
 size_t eq_bytes_pushed(event_queue *q);
+
+/* Bytes pushed and not yet read: in q, and in every queue of the process. A
+ * producer that must not run ahead of its reader (a video's frames) waits
+ * while eq_queued is high. */
+size_t eq_queued(event_queue *q);
+size_t eq_queued_all(void);
+
+/* Back-pressure for the producer. Whether more than limit bytes wait unread
+ * in q; if so, q remembers it and calls its room callback (eq_on_room) once,
+ * on the reader's thread, after the read that leaves resume_at bytes or
+ * fewer. A reader that never reads never calls it: whoever parked work on it
+ * must also release that work when the stream is abandoned. */
+bool eq_over(event_queue *q, size_t limit, size_t resume_at);
+/* The room callback (see eq_over); it runs without q's lock held. */
+void eq_on_room(event_queue *q, void (*fn)(void *arg), void *arg);
 
 #endif

@@ -1,5 +1,6 @@
 #include "util/json_out.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,11 +69,74 @@ json_t *json_string_lossy(const char *s, size_t len)
     return j;
 }
 
+/* Length of the UTF-8 sequence at p (at most n bytes) that must be escaped
+ * (U+0080..U+009F: C2 80..C2 9F; U+2028, U+2029: E2 80 A8, E2 80 A9), or 0. */
+static size_t separator_at(const unsigned char *p, size_t n, unsigned *cp)
+{
+    if (n >= 2 && p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+        *cp = p[1];
+        return 2;
+    }
+    if (n >= 3 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) {
+        *cp = 0x2000u | (p[2] & 0x3Fu); /* E2 80 A8 = U+2028 */
+        return 3;
+    }
+    return 0;
+}
+
+char *json_escape_separators(const char *text, size_t len, size_t *len_out)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t extra = 0;
+    unsigned cp;
+    /* Outside strings jansson writes ASCII only, so every match is inside a
+     * string, where an escape means the same character. */
+    for (size_t i = 0; i < len; i++) {
+        size_t k = separator_at(p + i, len - i, &cp);
+        if (k) {
+            extra += 6 - k;
+            i += k - 1;
+        }
+    }
+    char *out = malloc(len + extra + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = separator_at(p + i, len - i, &cp);
+        if (k) {
+            static const char hex[] = "0123456789abcdef";
+            char esc[6] = {'\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15], hex[cp & 15]};
+            memcpy(out + o, esc, 6);
+            o += 6;
+            i += k;
+        } else {
+            out[o++] = text[i++];
+        }
+    }
+    out[o] = 0;
+    if (len_out) *len_out = o;
+    return out;
+}
+
+char *json_dumps_safe(const json_t *json, size_t flags)
+{
+    char *text = json_dumps(json, flags);
+    if (!text) return NULL;
+    size_t n = strlen(text);
+    unsigned cp;
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++) any = separator_at((const unsigned char *)text + i, n - i, &cp) != 0;
+    if (!any) return text; /* the usual case: no copy */
+    char *safe = json_escape_separators(text, n, NULL);
+    free(text);
+    return safe;
+}
+
 char *json_line(json_t *obj, size_t *len_out)
 {
     if (!obj) return NULL;
     /* 7 significant digits: timings to the microsecond, boxes to a thousandth of a pixel. */
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    char *text = json_dumps_safe(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     json_decref(obj);
     if (!text) return NULL;
     size_t n = strlen(text);

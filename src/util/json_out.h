@@ -13,6 +13,18 @@ json_t *json_string_lossy(const char *s, size_t len);
  * *out_len (if not NULL) gets its length. NULL when out of memory. */
 char *utf8_lossy_dup(const char *s, size_t len, size_t *out_len);
 
+/* json_dumps, then U+2028, U+2029 and the C1 controls (U+0080..U+009F)
+ * written as \uXXXX escapes. JSON allows them raw, but readers that split
+ * lines on Unicode separators (Python's str.splitlines, JavaScript before
+ * ES2019) would cut a line in two; jansson escapes them only with
+ * JSON_ENSURE_ASCII, which would escape every non-ASCII character. Every JSON
+ * text this server writes goes through here. NULL when out of memory. */
+char *json_dumps_safe(const json_t *json, size_t flags);
+
+/* The same escaping on text jansson wrote (valid UTF-8 JSON): a new string
+ * (caller frees; *len_out its length), or NULL when out of memory. */
+char *json_escape_separators(const char *text, size_t len, size_t *len_out);
+
 /* Serialises compactly and appends "\n": one NDJSON line. Takes ownership of
  * obj (decref'd). Returns malloc'd text and its length, or NULL. */
 char *json_line(json_t *obj, size_t *len_out);

@@ -36,7 +36,7 @@ static char *json_record(const char *ts, const char *level, const char *rid, con
     json_object_set_new(o, "msg", json_string_lossy(msg, strlen(msg)));
     if (rid && rid[0]) json_object_set_new(o, "request_id", json_string_lossy(rid, strlen(rid)));
     /* Compact: control characters, newlines included, are escaped, so a record is one line. */
-    char *text = json_dumps(o, JSON_COMPACT);
+    char *text = json_dumps_safe(o, JSON_COMPACT);
     json_decref(o);
     return text;
 }

@@ -293,6 +293,7 @@ def test_a_thousand_v2_streams_on_a_slow_image_host(start_server):
     t.start()
     ready.wait(10)
     s = start_server("--model", "none", "--url-allow", "127.0.0.2/32", "--max-inflight", "1100",
+                     "--max-inflight-per-key", "1100",
                      "--url-timeout", "60")
     idle = threads(s)
     n = 1000
@@ -315,7 +316,8 @@ def test_two_hundred_v1_streams_on_a_slow_llm(start_server):
     fake.script = lambda req: ("stream", ["The ", "answer ", "is ", "here."], {"delay": 0.1})
     try:
         s = start_server("--llm-url", fake.url, "--llm-model", fake.model, "--llm-max-image-side", "64",
-                         "--llm-concurrency", "50", "--max-inflight", "300", "--llm-timeout", "60",
+                         "--llm-concurrency", "50", "--max-inflight", "300", "--max-inflight-per-key", "300",
+                         "--llm-timeout", "60",
                          env={"SIGHT_LLM_API_KEY": "sk-fake"})
         idle = threads(s)
         req = httpx.Request("POST", s.url + V1, data={"api_key": s.key, "metadata": META_LLM, "query": "q"},

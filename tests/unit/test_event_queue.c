@@ -114,8 +114,38 @@ static void test_progress_dropped_when_behind(void)
     eq_free(q);
 }
 
+static void count_call(void *arg) { (*(int *)arg)++; }
+
+/* Back-pressure: eq_over says when the reader is behind, and the room
+ * callback runs once, on the read that brings the queue down to resume_at. */
+static void test_room_callback(void)
+{
+    event_queue *q = eq_new();
+    int calls = 0;
+    eq_on_room(q, count_call, &calls);
+    size_t all0 = eq_queued_all();
+    for (int i = 0; i < 10; i++) eq_push(q, dup_s("0123456789"), 10);
+    CHECK_EQ_INT(eq_queued(q), 100);
+    CHECK_EQ_INT(eq_queued_all(), all0 + 100);
+    CHECK(!eq_over(q, 100, 50)); /* at the limit is not over it */
+    CHECK(eq_over(q, 99, 50));
+    CHECK(eq_over(q, 99, 30)); /* the lower mark wins */
+    char buf[64];
+    CHECK_EQ_INT(eq_read(q, buf, 40), 40); /* 60 left */
+    CHECK_EQ_INT(calls, 0);
+    CHECK_EQ_INT(eq_read(q, buf, 25), 25); /* 35 left: above 30 */
+    CHECK_EQ_INT(calls, 0);
+    CHECK_EQ_INT(eq_read(q, buf, 5), 5); /* 30 left */
+    CHECK_EQ_INT(calls, 1);
+    CHECK_EQ_INT(eq_read(q, buf, 5), 5); /* once only */
+    CHECK_EQ_INT(calls, 1);
+    eq_free(q); /* with 25 bytes unread: the process total forgets them */
+    CHECK_EQ_INT(eq_queued_all(), all0);
+}
+
 int main(void)
 {
+    test_room_callback();
     test_progress_dropped_when_behind();
     test_order_and_partial_reads();
     test_close_drains_first();

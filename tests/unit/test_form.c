@@ -115,6 +115,19 @@ static void test_errors(void)
     memset(q, 'q', 19999);
     q[19999] = 0;
     expect_error("query over limit", 413, "field_too_large", &f, feed(&f, "query", NULL, q, 4096));
+
+    /* An oversized key is said to be so (413), not taken for a missing one. */
+    form_init(&f, &LIM);
+    q[FORM_MAX_API_KEY + 1] = 0;
+    CHECK_EQ_INT(feed(&f, "api_key", NULL, q, 100), -1);
+    CHECK(f.api_key_too_large);
+    CHECK(f.api_key == NULL);
+    expect_error("api_key over limit", 413, "field_too_large", &f, -1);
+    form_init(&f, &LIM);
+    q[FORM_MAX_API_KEY] = 0;
+    CHECK_EQ_INT(feed(&f, "api_key", NULL, q, 100), 0);
+    CHECK(!f.api_key_too_large);
+    form_free(&f);
     free(q);
 }
 

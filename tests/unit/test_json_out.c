@@ -33,7 +33,34 @@ int main(void)
     CHECK_EQ_INT(len, strlen(line));
     free(line);
 
-    char *err = json_error_body("no_files", "say \"hi\"\n", &len);
+    /* U+2028, U+2029 and the C1 controls (U+0085 among them) are escaped, so
+     * that readers splitting on Unicode line breaks see one line; U+00A0 and
+     * U+2027, next to them, are left alone. */
+    line = json_line(json_pack("{s:s}", "filename",
+                               "a\xE2\x80\xA8"
+                               "b\xE2\x80\xA9"
+                               "c\xC2\x85"
+                               "d\xC2\x80\xC2\x9F\xC2\xA0\xE2\x80\xA7"),
+                     &len);
+    CHECK_STR(line, "{\"filename\":\"a\\u2028b\\u2029c\\u0085d\\u0080\\u009f\xC2\xA0\xE2\x80\xA7\"}\n");
+    CHECK_EQ_INT(len, strlen(line));
+    free(line);
+    /* The same for every writer: json_dumps_safe, and an error body's message. */
+    json_t *o = json_pack("[s]", "x\xE2\x80\xA8y");
+    char *d = json_dumps_safe(o, JSON_COMPACT);
+    CHECK_STR(d, "[\"x\\u2028y\"]");
+    free(d);
+    json_decref(o);
+    char *err = json_error_body("c", "m\xC2\x85", &len);
+    CHECK_STR(err, "{\"detail\":{\"code\":\"c\",\"message\":\"m\\u0085\"}}\n");
+    free(err);
+    /* A lone lead byte at the end is not a match (and stays as it was). */
+    size_t n;
+    char *e = json_escape_separators("\xE2\x80", 2, &n);
+    CHECK_EQ_INT(n, 2);
+    free(e);
+
+    err = json_error_body("no_files", "say \"hi\"\n", &len);
     CHECK_STR(err, "{\"detail\":{\"code\":\"no_files\",\"message\":\"say \\\"hi\\\"\\n\"}}\n");
     free(err);
     return check_report("json_out");

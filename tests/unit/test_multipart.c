@@ -443,9 +443,69 @@ static void test_split_invariance(void)
     }
 }
 
+/* body (len bytes, NULs allowed) is refused with code, whatever the split. */
+static void expect_code(const char *what, const char *body, size_t len, const char *code)
+{
+    for (size_t step = 1; step <= len; step += step < 8 ? 1 : 13) {
+        rec r;
+        memset(&r, 0, sizeof r);
+        mp_parser *p = mp_new("b", &CB, &r);
+        int rc = 0;
+        for (size_t off = 0; off < len && rc == 0; off += step)
+            rc = mp_feed(p, body + off, len - off < step ? len - off : step);
+        CHECK_EQ_INT(rc, -1);
+        CHECK_STR(mp_error_code(p), code);
+        if (rc != -1 || strcmp(mp_error_code(p), code)) fprintf(stderr, "  case: %s, step %zu\n", what, step);
+        mp_free(p);
+        if (rc != -1) return;
+    }
+}
+
+static void test_ambiguous_parts_and_nul_names(void)
+{
+#define CASE(what, body, code) expect_code(what, body, sizeof body - 1, code)
+    /* What a proxy that checked the first reads differs from the last. */
+    CASE("two name parameters", "--b\r\nContent-Disposition: form-data; name=\"metadata\"; name=\"api_key\"\r\n\r\nx\r\n--b--",
+         "ambiguous_part");
+    CASE("two names, one unquoted", "--b\r\nContent-Disposition: form-data; name=a; NAME=\"b\"\r\n\r\nx\r\n--b--",
+         "ambiguous_part");
+    CASE("two filenames",
+         "--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.jpg\"; filename=\"b.exe\"\r\n\r\nx\r\n--b--",
+         "ambiguous_part");
+    CASE("two filename*",
+         "--b\r\nContent-Disposition: form-data; name=files; filename*=utf-8''a; filename*=utf-8''b\r\n\r\nx\r\n--b--",
+         "ambiguous_part");
+    CASE("two Content-Disposition headers",
+         "--b\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Disposition: form-data; "
+         "name=\"files\"; filename=\"a\"\r\n\r\nx\r\n--b--",
+         "ambiguous_part");
+    CASE("two Content-Type headers",
+         "--b\r\nContent-Disposition: form-data; name=files; filename=a\r\nContent-Type: image/png\r\n"
+         "content-type: text/html\r\n\r\nx\r\n--b--",
+         "ambiguous_part");
+    /* A NUL would end the name early for anything reading it as a C string. */
+    CASE("NUL in a filename", "--b\r\nContent-Disposition: form-data; name=files; filename=\"a.jpg\0.exe\"\r\n\r\nx\r\n--b--",
+         "invalid_filename");
+    CASE("NUL in a name", "--b\r\nContent-Disposition: form-data; name=\"api_key\0x\"\r\n\r\nx\r\n--b--",
+         "invalid_filename");
+    CASE("NUL in filename*",
+         "--b\r\nContent-Disposition: form-data; name=files; filename*=UTF-8''a.jpg%00.exe\r\n\r\nx\r\n--b--",
+         "invalid_filename");
+    CASE("NUL in another header", "--b\r\nContent-Disposition: form-data; name=files\r\nX-A: \0\r\n\r\nx\r\n--b--",
+         "malformed_multipart");
+#undef CASE
+    /* One of each is fine, and %-escapes other than %00 are decoded as before. */
+    const char *ok = "--b\r\nContent-Disposition: form-data; name=files; filename=\"a\"; filename*=UTF-8''%41%2e\r\n"
+                     "Content-Type: image/png\r\n\r\nx\r\n--b--";
+    rec r;
+    CHECK_EQ_INT(parse("b", ok, strlen(ok), 5, &r), 0);
+    CHECK_STR(r.log, "files|A.|image/png=x;");
+}
+
 int main(void)
 {
     test_every_split();
+    test_ambiguous_parts_and_nul_names();
     test_header_forms();
     test_malformed();
     test_boundary_parameter();

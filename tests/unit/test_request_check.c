@@ -224,6 +224,18 @@ static void test_send(void)
     CHECK(cl && (size_t)atoi(cl + 16) == n - (size_t)(body + 4 - buf));
     CHECK_EQ_INT(rc_format_refusal(buf, 40, 400, "", "m"), 0); /* does not fit: nothing */
 
+    /* A head too large: 431 with its own code. */
+    char msg[200];
+    CHECK_EQ_INT(rc_head_size(RC_MAX_HEAD_BYTES, RC_MAX_HEAD_FIELDS, msg, sizeof msg), 0);
+    CHECK_EQ_INT(rc_head_size(RC_MAX_HEAD_BYTES + 1, 3, msg, sizeof msg), 431);
+    CHECK(strstr(msg, "bytes") != NULL);
+    CHECK_EQ_INT(rc_head_size(100, RC_MAX_HEAD_FIELDS + 1, msg, sizeof msg), 431);
+    CHECK(strstr(msg, "fields") != NULL);
+    CHECK(RC_HEAD_POOL_BYTES >= RC_MAX_HEAD_BYTES + 56 * (RC_MAX_HEAD_FIELDS + 64));
+    n = rc_format_refusal(buf, sizeof buf, 431, "r1", msg);
+    CHECK(n > 0 && !strncmp(buf, "HTTP/1.1 431 Request Header Fields Too Large\r\n", 46));
+    CHECK(strstr(buf, "{\"detail\":{\"code\":\"header_too_large\"") != NULL);
+
     /* Over a socket pair: the answer, then EOF; what the peer sent is dropped. */
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
