@@ -55,6 +55,7 @@ static const opt_def OPTS[] = {
     {"max-files", "SIGHT_MAX_FILES", OPT_INT, OFF(max_files), 0, 1, 100000, "files per request (default 32)"},
     {"max-parts", "SIGHT_MAX_PARTS", OPT_INT, OFF(max_parts), 0, 1, 1000000, "multipart parts or form fields per request (default 1000)"},
     {"max-pixels", "SIGHT_MAX_PIXELS", OPT_COUNT, OFF(max_pixels), 0, 1, INT64_MAX, "largest decoded image in pixels; refuses decompression bombs (default 50M)"},
+    {"max-pixels-heif", "SIGHT_MAX_PIXELS_HEIF", OPT_COUNT, OFF(max_pixels_heif), 0, 1, INT64_MAX, "largest HEIC/HEIF or AVIF image in pixels: libheif decodes at full size (default 49M, a phone's 48 MP photo)"},
     {"client-timeout", "SIGHT_CLIENT_TIMEOUT", OPT_INT, OFF(client_timeout_s), 0, 1, 86400, "seconds a connection may make no progress, sending or reading its stream, before it is closed (default 60)"},
     {"header-timeout", "SIGHT_HEADER_TIMEOUT", OPT_INT, OFF(header_timeout_s), 0, 0, 86400, "seconds for the request line and headers, from the accept or the previous request (default 20; 0: off)"},
     {"body-timeout", "SIGHT_BODY_TIMEOUT", OPT_INT, OFF(body_timeout_s), 0, 0, 86400, "seconds of grace for a request body, extended by --body-min-rate (default 20; 0: off)"},
@@ -112,6 +113,7 @@ void config_defaults(sight_config *c)
     c->max_body_bytes = 100LL << 20;
     c->max_files = 32;
     c->max_pixels = 50000000;
+    c->max_pixels_heif = 49000000; /* a 48 MP phone photo is 8064x6048 = 48.8M */
     c->client_timeout_s = 60;
     c->shutdown_timeout_s = 30;
     c->ledger_timeout_s = 30;

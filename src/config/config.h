@@ -29,6 +29,8 @@ typedef struct {
     int64_t max_body_bytes;
     int max_files;
     int64_t max_pixels;
+    /* HEIF/AVIF: libheif cannot shrink on load */
+    int64_t max_pixels_heif;
     int client_timeout_s;   /* idle time before a silent client is dropped */
     int header_timeout_s;   /* request line + headers must arrive within this; 0 = off */
     int body_timeout_s;     /* grace for a request body; 0 = off */

@@ -89,7 +89,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
         return NULL;
     }
     w->t0 = clock_s();
-    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
+    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true, .max_pixels_heif = (uint64_t)set->max_pixels_heif, .cancelled = call->cancelled};
     decode_hint(set, file, &opts);
 
     char msg[256];

@@ -81,6 +81,7 @@ typedef struct {
     const stage *ocr;  /* NULL when no OCR models are configured */
     const stage *llm;  /* NULL when no analyser is configured */
     int64_t max_pixels;
+    int64_t max_pixels_heif; /* 0 = only max_pixels */
 } stage_set;
 
 /* Runs decode and the requested stages for one file, in the order yolo, ocr,
