@@ -380,11 +380,11 @@ image_status image_cost_check(image_format f, const image_cost *c, const image_d
         return IMAGE_TOO_COMPLEX;
     }
     if (f == IMAGE_FMT_TIFF && c->pages > IMAGE_TIFF_MAX_PAGES) {
-        err_printf(msg, msg_len, "TIFF has more than %d pages", IMAGE_TIFF_MAX_PAGES);
+        err_printf(msg, msg_len, "TIFF has more pages than the limit of %d", IMAGE_TIFF_MAX_PAGES);
         return IMAGE_TOO_COMPLEX;
     }
     if (f == IMAGE_FMT_GIF && c->pages > IMAGE_GIF_MAX_FRAMES) {
-        err_printf(msg, msg_len, "GIF has more than %d frames", IMAGE_GIF_MAX_FRAMES);
+        err_printf(msg, msg_len, "GIF has more frames than the limit of %d", IMAGE_GIF_MAX_FRAMES);
         return IMAGE_TOO_COMPLEX;
     }
     if (f == IMAGE_FMT_TIFF && c->strips > IMAGE_TIFF_MAX_STRIPS) {

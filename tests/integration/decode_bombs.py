@@ -107,8 +107,7 @@ def progressive_jpeg(width, height, components=1, scans=None, cmyk=False, icc=Fa
 
 def _ifd(tags, at, next_ifd):
     """A little-endian IFD placed at offset `at`: tags is [(tag, type, values)], values that do
-    not fit in 4 bytes follow the IFD. Returns its bytes."""
-    sizes = {3: 2, 4: 4}
+    not fit in 4 bytes follow the IFD (kept at even offsets). Returns its bytes."""
     fmt = {3: "H", 4: "I"}
     tags = sorted(tags)
     head = struct.pack("<H", len(tags))
@@ -123,7 +122,7 @@ def _ifd(tags, at, next_ifd):
             extra += raw
             if len(extra) % 2:
                 extra += b"\x00"
-    return head + struct.pack("<I", next_ifd) + bytes(extra), sizes
+    return head + struct.pack("<I", next_ifd) + bytes(extra)
 
 
 def tiff(width, height, spp=1, bps=8, rows_per_strip=None, pages=1, sample_format=1):
@@ -132,7 +131,8 @@ def tiff(width, height, spp=1, bps=8, rows_per_strip=None, pages=1, sample_forma
     rows = rows_per_strip or height
     strip = zlib.compress(b"\x00" * (rows * width * spp * bps // 8), 9)
     nstrips = (height + rows - 1) // rows
-    out = bytearray(b"II*\x00" + struct.pack("<I", 8 + len(strip)) + strip)
+    pad = b"\x00" * (len(strip) % 2)  # directories at even offsets
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8 + len(strip) + len(pad)) + strip + pad)
     strip_at = 8
     for p in range(pages):
         tags = [(256, 4, [width]), (257, 4, [height]), (258, 3, [bps] * spp), (259, 3, [8]),
@@ -142,12 +142,8 @@ def tiff(width, height, spp=1, bps=8, rows_per_strip=None, pages=1, sample_forma
         if spp > 3 or (spp == 2):
             tags.append((338, 3, [0] * (spp - (3 if spp >= 3 else 1))))
         at = len(out)
-        body, _ = _ifd(tags, at, 0)
-        nxt = at + len(body) if p + 1 < pages else 0
-        body, _ = _ifd(tags, at, nxt + (nxt % 2))
-        out += body
-        if len(out) % 2:
-            out += b"\x00"
+        size = len(_ifd(tags, at, 0))  # the next pointer does not change the size
+        out += _ifd(tags, at, at + size if p + 1 < pages else 0)
     return bytes(out)
 
 
@@ -169,10 +165,11 @@ def bombs():
     """name -> bytes of each class (what the issue measured, scaled to stay small)."""
     return {
         "scans_direct.jpg": progressive_jpeg(7000, 7000, 1, scans=883),
+        "scans_budget.jpg": progressive_jpeg(7000, 7000, 1, scans=400),
         "scans_icc.jpg": progressive_jpeg(7000, 7000, 3, scans=2001, icc=True),
         "scans_cmyk.jpg": progressive_jpeg(7000, 7000, 4, scans=2001, cmyk=True),
         "bands10.jpg": progressive_jpeg(7000, 7000, 10, icc=True),
-        "samples256.tif": tiff(16, 200000, spp=256, rows_per_strip=16),
+        "samples256.tif": tiff(200000, 16, spp=256, rows_per_strip=1),
         "bits32.tif": tiff(4000, 4000, spp=3, bps=32, rows_per_strip=64, sample_format=3),
         "pages.tif": tiff(16, 16, pages=20000),
         "frames.gif": many_frame_gif(200000),
