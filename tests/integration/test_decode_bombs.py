@@ -85,7 +85,8 @@ def small_request_s(s):
     return time.monotonic() - t0
 
 
-def test_client_that_drops_its_stream_frees_the_workers_at_once(start_server):
+@pytest.mark.parametrize("route", ["stream", "batch"])
+def test_client_that_drops_its_request_frees_the_workers_at_once(start_server, route):
     """Four scan bombs that pass the cost budget (a server with a huge --max-pixels) take
     seconds each to decode. The client drops the stream once they are being decoded: the
     decodes stop (libjpeg's progress monitor sees the request cancelled), so a normal request
@@ -94,17 +95,20 @@ def test_client_that_drops_its_stream_frees_the_workers_at_once(start_server):
     bomb = progressive_jpeg(7000, 7000, 1, scans=480)
     idle = sorted(small_request_s(s) for _ in range(3))[1]
 
-    req = httpx.Request("POST", s.url + V1, **multipart(s.key, [(f"b{i}.jpg", bomb) for i in range(4)], [META] * 4))
+    path = V1 if route == "stream" else V1.replace("/stream", "/batch")
+    req = httpx.Request("POST", s.url + path, **multipart(s.key, [(f"b{i}.jpg", bomb) for i in range(4)], [META] * 4))
     body = req.read()
-    head = f"POST {V1} HTTP/1.1\r\nHost: x\r\n" + "".join(
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\n" + "".join(
         f"{k}: {v}\r\n" for k, v in req.headers.items() if k.lower() != "host") + "\r\n"
     sock = socket.create_connection(("127.0.0.1", s.port), timeout=20)
     sock.sendall(head.encode() + body)
-    seen, t0 = b"", time.monotonic()
-    while seen.count(b'"processing"') < 2 and time.monotonic() - t0 < 20:
-        seen += sock.recv(65536)
-    assert seen.count(b'"processing"') >= 2, seen
-    time.sleep(0.3)  # well into the decodes (each takes seconds)
+    if route == "stream":
+        seen, t0 = b"", time.monotonic()
+        while seen.count(b'"processing"') < 2 and time.monotonic() - t0 < 20:
+            seen += sock.recv(65536)
+        assert seen.count(b'"processing"') >= 2, seen
+    time.sleep(0.5)  # well into the decodes (each takes seconds); a batch answers only at the end
+    assert s.metric('sight_workers_busy{pool="cpu"}') == 2  # both workers on bombs
     sock.close()
     cpu0 = cpu_s(s.proc.pid)
     time.sleep(0.2)
@@ -112,7 +116,14 @@ def test_client_that_drops_its_stream_frees_the_workers_at_once(start_server):
     assert after < max(3 * idle, idle + 0.3), f"{after:.2f} s after the drop, {idle:.2f} s idle"
     time.sleep(0.5)
     assert cpu_s(s.proc.pid) - cpu0 < 0.5, "the dropped request's decodes went on"
-    assert "client went away" in s.log_text()
+
+
+def test_deepstack_route_refuses_a_bomb_with_400(server):
+    bomb = progressive_jpeg(4000, 4000, 1, scans=600)
+    r = httpx.post(server.url + "/v1/vision/detection", data={"api_key": server.key},
+                   files={"image": ("b.jpg", bomb, "image/jpeg")}, timeout=30)
+    assert r.status_code == 400, r.text
+    assert r.json()["success"] is False and "scans" in r.json()["error"], r.text
 
 
 def heic_of(tmp_path, w, h):

@@ -469,10 +469,13 @@ static void test_decode(void)
     CHECK_EQ_INT(image_decode(b.data, b.len, &o, &img, msg, sizeof msg), IMAGE_OK);
     image_free(&img);
     free(b.data);
-    b = tiff_simple(64, 64, 1, 8, 0, 1, 1); /* libvips' path; strip data is the offsets, any bytes do */
+    b = gif_frames(1); /* libvips' path: render() stops before its first strip */
     atomic_store(&cancelled, true);
-    image_status st = image_decode(b.data, b.len, &o, &img, msg, sizeof msg);
-    CHECK(st == IMAGE_CANCELLED || st == IMAGE_CORRUPT);
+    CHECK_EQ_INT(image_decode(b.data, b.len, &o, &img, msg, sizeof msg), IMAGE_CANCELLED);
+    CHECK_STR(msg, "decode cancelled");
+    atomic_store(&cancelled, false);
+    CHECK_EQ_INT(image_decode(b.data, b.len, &o, &img, msg, sizeof msg), IMAGE_OK);
+    image_free(&img);
     free(b.data);
 
     CHECK_STR(image_status_code(IMAGE_TOO_COMPLEX), "image_too_complex");
