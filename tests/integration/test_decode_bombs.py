@@ -113,7 +113,11 @@ def test_client_that_drops_its_request_frees_the_workers_at_once(start_server, r
     cpu0 = cpu_s(s.proc.pid)
     time.sleep(0.2)
     after = small_request_s(s)
-    assert after < max(3 * idle, idle + 0.3), f"{after:.2f} s after the drop, {idle:.2f} s idle"
+    print(f"idle {idle:.3f} s, after the drop {after:.3f} s")
+    # A decode still running would hold its worker for seconds (each takes ~4 s); the margin is
+    # for a shared machine and sanitizer builds, where freeing the aborted decodes' 100 MB
+    # coefficient buffers takes a visible fraction of a second.
+    assert after < idle + 1.0, f"{after:.2f} s after the drop, {idle:.2f} s idle"
     time.sleep(0.5)
     assert cpu_s(s.proc.pid) - cpu0 < 0.5, "the dropped request's decodes went on"
 
