@@ -54,6 +54,8 @@ static void jpeg_read_sof(const uint8_t *s, size_t n, jpeg_frame *fr, image_cost
         fr->hv_max = h * v > fr->hv_max ? h * v : fr->hv_max;
     }
     fr->mcus = ((c->width + 8 * hmax - 1) / (8 * hmax)) * ((c->height + 8 * vmax - 1) / (8 * vmax));
+    for (unsigned k = 0; k < s[5] && 6 + 3 * k + 3 <= n; k++)
+        c->frame_blocks += fr->mcus * fr->hv[s[6 + 3 * k]];
 }
 
 /* Skips entropy-coded data from i: to the next marker that is not a
@@ -118,7 +120,8 @@ static bool read_jpeg(const uint8_t *b, size_t n, image_cost *c)
             unsigned ns = avail > 2 ? s[0] : 0;
             for (unsigned k = 0; k < ns && 1 + 2 * k + 2 <= avail - 2; k++) {
                 unsigned hv = fr.hv[s[1 + 2 * k]];
-                c->blocks += fr.mcus * (hv ? hv : fr.hv_max);
+                uint64_t add = fr.mcus * (hv ? hv : fr.hv_max); /* < 2^34 */
+                c->blocks = c->blocks > UINT64_MAX - add ? UINT64_MAX : c->blocks + add;
             }
             i = jpeg_skip_entropy(b, n, i + avail);
             continue;
@@ -377,6 +380,15 @@ image_status image_cost_check(image_format f, const image_cost *c, const image_d
                    "--max-pixels image (%.1f million)",
                    (unsigned long long)c->scans, millions(c->blocks), IMAGE_JPEG_SCAN_PASSES,
                    millions(budget / 64 * IMAGE_JPEG_SCAN_PASSES));
+        return IMAGE_TOO_COMPLEX;
+    }
+    /* 128 bytes of coefficients a block = 32 4-byte pixels. */
+    if (f == IMAGE_FMT_JPEG && budget && c->scans > 1 && c->frame_blocks > budget / 32) {
+        err_printf(msg, msg_len,
+                   "JPEG of %llu scans is decoded through %.0f MB of coefficients (%llux%llu, %u components), over "
+                   "the --max-pixels budget of %.0f MB",
+                   (unsigned long long)c->scans, (double)c->frame_blocks * 128 / 1e6, (unsigned long long)c->width,
+                   (unsigned long long)c->height, c->samples, (double)budget * 4 / 1e6);
         return IMAGE_TOO_COMPLEX;
     }
     if (f == IMAGE_FMT_TIFF && c->pages > IMAGE_TIFF_MAX_PAGES) {

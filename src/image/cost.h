@@ -17,7 +17,13 @@
  * - at most 4 samples per pixel (5 when one is alpha), at most 16 bits each.
  * - JPEG: at most IMAGE_JPEG_MAX_SCANS scans, and the blocks all scans walk
  *   at most IMAGE_JPEG_SCAN_PASSES passes over a P-pixel image (P / 64
- *   blocks each). Legitimate progressive files have about 10 scans.
+ *   blocks each). Legitimate progressive files have about 10 scans, 5-15
+ *   passes over their own blocks. A file
+ *   of several scans (progressive) is decoded through a buffer of every
+ *   block's coefficients, 128 bytes a block: that buffer, counted in 4-byte
+ *   pixels, is within P too (4:2:0 is 3 bytes a pixel, 4:4:4 6, CMYK 8: a
+ *   progressive CMYK JPEG of over 25 MP is refused; a 7000x7000 one of 300
+ *   KB needed 550 MB).
  * - TIFF: at most IMAGE_TIFF_MAX_PAGES pages, IMAGE_TIFF_MAX_STRIPS strips or
  *   tiles, tiles no larger than the image (or 1024 a side).
  * - GIF: at most IMAGE_GIF_MAX_FRAMES frames.
@@ -36,7 +42,7 @@
 #define IMAGE_MAX_SAMPLES 4
 #define IMAGE_MAX_BITS 16
 #define IMAGE_JPEG_MAX_SCANS 500
-#define IMAGE_JPEG_SCAN_PASSES 40
+#define IMAGE_JPEG_SCAN_PASSES 20
 #define IMAGE_TIFF_MAX_PAGES 1000
 #define IMAGE_TIFF_MAX_STRIPS 65536
 #define IMAGE_GIF_MAX_FRAMES 10000
@@ -45,12 +51,13 @@
  * walk did not get that far. Counts stop a little past their limit. */
 typedef struct {
     uint64_t width, height;
-    unsigned samples; /* per pixel, alpha included */
-    bool alpha;       /* one of them is alpha (TIFF ExtraSamples) */
-    unsigned bits;    /* per sample, the largest */
-    uint64_t scans;   /* JPEG: scans before EOI */
-    uint64_t blocks;  /* JPEG: 8x8 blocks all those scans walk, summed */
-    uint64_t strips;  /* TIFF: strips or tiles of the first page */
+    unsigned samples;      /* per pixel, alpha included */
+    bool alpha;            /* one of them is alpha (TIFF ExtraSamples) */
+    unsigned bits;         /* per sample, the largest */
+    uint64_t scans;        /* JPEG: scans before EOI */
+    uint64_t blocks;       /* JPEG: 8x8 blocks all those scans walk, summed */
+    uint64_t frame_blocks; /* JPEG: blocks of the whole frame, every component */
+    uint64_t strips;       /* TIFF: strips or tiles of the first page */
     uint64_t tile_w, tile_h;
     uint64_t pages; /* TIFF pages, GIF frames */
 } image_cost;

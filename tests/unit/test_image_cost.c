@@ -310,6 +310,17 @@ static void test_jpeg(void)
     free(b.data);
     b = jpeg_bomb(640, 480, 1, 400, false);
     CHECK_EQ_INT(check(IMAGE_FMT_JPEG, &b, 50000000, &c, msg), IMAGE_OK);
+    /* Few scans, but a progressive CMYK 7000x7000 decodes through 392 MB of
+     * coefficients: over the budget (50M 4-byte pixels = 200 MB). 4:4:4
+     * YCbCr of 25 MP (150 MB) passes. */
+    free(b.data);
+    b = jpeg_bomb(7000, 7000, 4, 5, false);
+    CHECK_EQ_INT(check(IMAGE_FMT_JPEG, &b, 50000000, &c, msg), IMAGE_TOO_COMPLEX);
+    CHECK_EQ_INT(c.frame_blocks, 4ull * 875 * 875);
+    CHECK(strstr(msg, "coefficients"));
+    free(b.data);
+    b = jpeg_bomb(5000, 5000, 3, 5, false);
+    CHECK_EQ_INT(check(IMAGE_FMT_JPEG, &b, 50000000, &c, msg), IMAGE_OK);
     /* No pixel budget: only the scan cap. */
     free(b.data);
     b = jpeg_bomb(7000, 7000, 1, 400, false);
@@ -344,6 +355,7 @@ static void test_jpeg(void)
     CHECK_EQ_INT(c.scans, 1);
     /* 4:2:0: 21x16 MCUs of 6 blocks. */
     CHECK_EQ_INT(c.blocks, 21 * 16 * 6);
+    CHECK_EQ_INT(c.frame_blocks, 21 * 16 * 6);
     free(b.data);
 }
 
