@@ -168,7 +168,7 @@ def bombs():
         "scans_budget.jpg": progressive_jpeg(7000, 7000, 1, scans=400),
         "scans_icc.jpg": progressive_jpeg(7000, 7000, 3, scans=2001, icc=True),
         "scans_cmyk.jpg": progressive_jpeg(7000, 7000, 4, scans=2001, cmyk=True),
-        "coefficients_cmyk.jpg": progressive_jpeg(7000, 7000, 4, scans=37, cmyk=True),
+        "coefficients_cmyk.jpg": progressive_jpeg(7000, 7000, 4, scans=5, cmyk=True),
         "bands10.jpg": progressive_jpeg(7000, 7000, 10, icc=True),
         "samples256.tif": tiff(200000, 16, spp=256, rows_per_strip=1),
         "bits32.tif": tiff(4000, 4000, spp=3, bps=32, rows_per_strip=64, sample_format=3),
