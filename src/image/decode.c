@@ -260,8 +260,8 @@ static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
 /* Computes x (3-band uchar) into a new malloc'd buffer (*out, w*h*3 bytes),
  * in this thread, strip by strip from the top: no libvips worker threads and
  * no second copy of the image. Sequential loaders are read in order, as they
- * require. Stops between strips once *cancelled is set. Returns 0, or -1 with *out NULL (no memory) or set (libvips
- * failed; the caller frees it). */
+ * require. Returns 0, or -1 with *out NULL (no memory) or set (libvips
+ * failed, or *cancelled was set: checked between strips; the caller frees it). */
 static int render(VipsImage *x, uint8_t **out, const atomic_bool *cancelled)
 {
     size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize, size = w * h * 3;

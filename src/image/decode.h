@@ -4,7 +4,7 @@
  *
  * Everything here treats the input as hostile: dimensions are checked against
  * a pixel budget from the header before any pixels are decoded (decompression
- * bombs), only the loaders listed in decode.c may run, truncated or corrupt
+ * bombs), and so is what decoding will cost (cost.h: scans, samples, pages), only the loaders listed in decode.c may run, truncated or corrupt
  * data fails instead of being padded, and every library error becomes an
  * image_status, never an abort. */
 #ifndef SIGHT_IMAGE_DECODE_H
