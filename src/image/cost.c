@@ -209,16 +209,46 @@ static uint64_t tiff_values_in_file(const tiff_in *t, const tiff_entry *e)
     return e->count < room ? e->count : room;
 }
 
+/* JPEG-compressed strips or tiles (Compression 7): each is a JPEG, which
+ * libtiff lets repeat up to 100 scans. The blocks their scans walk are
+ * summed into c->blocks (the JPEG scan budget applies). Strips may all point
+ * at the same bytes: past 4x the file's size the walk stops and the rest is
+ * estimated from the strips walked. */
+static void tiff_walk_jpeg_strips(const tiff_in *t, const tiff_entry *offs, const tiff_entry *counts, image_cost *c)
+{
+    uint64_t n = tiff_values_in_file(t, offs), walked = 0, k = 0, blocks = 0;
+    uint64_t nc = tiff_values_in_file(t, counts);
+    for (; k < n && k < nc && k <= IMAGE_TIFF_MAX_STRIPS && walked <= 4 * (uint64_t)t->n; k++) {
+        uint64_t at = tiff_value(t, offs, k), len = tiff_value(t, counts, k);
+        if (at >= t->n)
+            continue;
+        len = len < t->n - at ? len : t->n - at;
+        image_cost s;
+        memset(&s, 0, sizeof s);
+        read_jpeg(t->b + at, (size_t)len, &s);
+        walked += len;
+        blocks = blocks > UINT64_MAX / 2 - s.blocks ? UINT64_MAX / 2 : blocks + s.blocks;
+    }
+    if (k && k < n && k < nc) /* stopped early: the rest at the same rate */
+        blocks = blocks / k > UINT64_MAX / n ? UINT64_MAX : blocks / k * n;
+    c->blocks = blocks;
+}
+
 static void tiff_read_ifd0(const tiff_in *t, uint64_t off, uint64_t entries, image_cost *c)
 {
     unsigned esize = t->big ? 20 : 12;
     uint64_t first = off + (t->big ? 8 : 2);
     c->samples = 1; /* TIFF's defaults */
     c->bits = 1;
+    tiff_entry offs = {0}, counts = {0};
+    uint64_t compression = 1;
     for (uint64_t k = 0; k < entries; k++) {
         tiff_entry e = tiff_read_entry(t, first + k * esize);
         uint64_t have = tiff_values_in_file(t, &e);
         switch (e.tag) {
+        case 259: compression = tiff_value(t, &e, 0); break;
+        case 279:
+        case 325: counts = e; break; /* StripByteCounts, TileByteCounts */
         case 256: c->width = tiff_value(t, &e, 0); break;
         case 257: c->height = tiff_value(t, &e, 0); break;
         case 258: /* BitsPerSample: one per sample; the largest counts */
@@ -233,8 +263,11 @@ static void tiff_read_ifd0(const tiff_in *t, uint64_t off, uint64_t entries, ima
             c->samples = (unsigned)(v > 65535 ? 65535 : v);
             break;
         }
-        case 273:
-        case 324: c->strips = e.count; break; /* StripOffsets, TileOffsets */
+        case 273: /* StripOffsets, TileOffsets */
+        case 324:
+            c->strips = e.count;
+            offs = e;
+            break;
         case 322: c->tile_w = tiff_value(t, &e, 0); break;
         case 323: c->tile_h = tiff_value(t, &e, 0); break;
         case 338: /* ExtraSamples: 1 associated, 2 unassociated alpha */
@@ -245,6 +278,8 @@ static void tiff_read_ifd0(const tiff_in *t, uint64_t off, uint64_t entries, ima
         default: break;
         }
     }
+    if (compression == 7)
+        tiff_walk_jpeg_strips(t, &offs, &counts, c);
 }
 
 /* The first directory's geometry, and the directories in the chain: libtiff
@@ -372,6 +407,13 @@ image_status image_cost_check(image_format f, const image_cost *c, const image_d
     if (f == IMAGE_FMT_JPEG && c->scans > IMAGE_JPEG_MAX_SCANS) {
         err_printf(msg, msg_len, "JPEG has %llu scans, over the limit of %d", (unsigned long long)c->scans,
                    IMAGE_JPEG_MAX_SCANS);
+        return IMAGE_TOO_COMPLEX;
+    }
+    if (f == IMAGE_FMT_TIFF && budget && c->blocks / IMAGE_JPEG_SCAN_PASSES > budget / 64) {
+        err_printf(msg, msg_len,
+                   "TIFF's JPEG strips walk %.1f million 8x8 blocks, over the budget of %d passes over a "
+                   "--max-pixels image (%.1f million)",
+                   millions(c->blocks), IMAGE_JPEG_SCAN_PASSES, millions(budget / 64 * IMAGE_JPEG_SCAN_PASSES));
         return IMAGE_TOO_COMPLEX;
     }
     if (f == IMAGE_FMT_JPEG && budget && c->blocks / IMAGE_JPEG_SCAN_PASSES > budget / 64) {

@@ -25,7 +25,9 @@
  *   progressive CMYK JPEG of over 25 MP is refused; a 7000x7000 one of 300
  *   KB needed 550 MB).
  * - TIFF: at most IMAGE_TIFF_MAX_PAGES pages, IMAGE_TIFF_MAX_STRIPS strips or
- *   tiles, tiles no larger than the image (or 1024 a side).
+ *   tiles, tiles no larger than the image (or 1024 a side); JPEG-compressed
+ *   strips (each a JPEG that libtiff lets repeat 100 scans) within the JPEG
+ *   scan budget, summed over the strips.
  * - GIF: at most IMAGE_GIF_MAX_FRAMES frames.
  * - HEIF/AVIF: width x height <= --max-pixels-heif (libheif decodes at full
  *   size, ~12x the CPU of a JPEG of the same size), checked by decode.c from
@@ -55,7 +57,7 @@ typedef struct {
     bool alpha;            /* one of them is alpha (TIFF ExtraSamples) */
     unsigned bits;         /* per sample, the largest */
     uint64_t scans;        /* JPEG: scans before EOI */
-    uint64_t blocks;       /* JPEG: 8x8 blocks all those scans walk, summed */
+    uint64_t blocks;       /* JPEG, and TIFF's JPEG strips: 8x8 blocks all scans walk, summed */
     uint64_t frame_blocks; /* JPEG: blocks of the whole frame, every component */
     uint64_t strips;       /* TIFF: strips or tiles of the first page */
     uint64_t tile_w, tile_h;

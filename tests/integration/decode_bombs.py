@@ -147,6 +147,20 @@ def tiff(width, height, spp=1, bps=8, rows_per_strip=None, pages=1, sample_forma
     return bytes(out)
 
 
+def jpeg_strip_tiff(width, height, rows_per_strip=16, scans=99):
+    """A JPEG-compressed grey TIFF whose strips all point at one progressive JPEG strip of
+    `scans` scans (libtiff allows 100): every strip walks all its blocks that many times."""
+    strip = progressive_jpeg(width, rows_per_strip, 1, scans=scans)
+    strip += b"\x00" * (len(strip) % 2)
+    nstrips = (height + rows_per_strip - 1) // rows_per_strip
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8 + len(strip)) + strip)
+    tags = [(256, 4, [width]), (257, 4, [height]), (258, 3, [8]), (259, 3, [7]), (262, 3, [1]),
+            (273, 4, [8] * nstrips), (277, 3, [1]), (278, 4, [rows_per_strip]),
+            (279, 4, [len(strip)] * nstrips), (284, 3, [1])]
+    out += _ifd(tags, len(out), 0)
+    return bytes(out)
+
+
 # ------------------------------------------------------------------ GIF
 
 def many_frame_gif(frames, width=1, height=1):
@@ -172,6 +186,7 @@ def bombs():
         "bands10.jpg": progressive_jpeg(7000, 7000, 10, icc=True),
         "samples256.tif": tiff(200000, 16, spp=256, rows_per_strip=1),
         "bits32.tif": tiff(4000, 4000, spp=3, bps=32, rows_per_strip=64, sample_format=3),
+        "jpeg_strips.tif": jpeg_strip_tiff(7000, 7000),
         "pages.tif": tiff(16, 16, pages=20000),
         "frames.gif": many_frame_gif(200000),
     }

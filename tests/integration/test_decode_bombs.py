@@ -46,7 +46,7 @@ def bomb_files():
 
 @pytest.mark.parametrize("name", [
     "scans_direct.jpg", "scans_budget.jpg", "scans_icc.jpg", "scans_cmyk.jpg", "coefficients_cmyk.jpg", "bands10.jpg",
-    "samples256.tif", "bits32.tif", "pages.tif", "frames.gif"])
+    "samples256.tif", "bits32.tif", "jpeg_strips.tif", "pages.tif", "frames.gif"])
 def test_bomb_is_refused_before_decoding(start_server, bomb_files, name):
     """A fresh server per bomb, so that its peak memory is this request's."""
     s = start_server()

@@ -423,6 +423,33 @@ static void test_tiff(void)
     CHECK_EQ_INT(check(IMAGE_FMT_TIFF, &b, 50000000, &c, msg), IMAGE_TOO_COMPLEX);
     CHECK(strstr(msg, "tiles"));
     free(b.data);
+    /* JPEG strips: 438 strips of 7000x16 all pointing at one progressive
+     * JPEG of 99 scans walk 76 million blocks (20 passes over 50 MP: 15.6
+     * million); the same with 3 scans is within the budget. The walk stops
+     * past 4x the file and estimates the rest. */
+    for (int round = 0; round < 2; round++) {
+        bytes strip = jpeg_bomb(7000, 16, 1, round == 0 ? 99 : 3, false);
+        uint32_t at[438], len[438], seven[] = {7}, w7000[] = {7000}, rows[] = {16};
+        for (int k = 0; k < 438; k++)
+            at[k] = 0, len[k] = (uint32_t)strip.len;
+        tag_spec jt[] = {{256, 4, 1, w7000}, {257, 4, 1, w7000}, {258, 3, 1, eight}, {259, 3, 1, seven}, {273, 4, 438, at}, {278, 4, 1, rows}, {279, 4, 438, len}};
+        bytes probe = tiff_make(jt, 7, 1, false);
+        for (int k = 0; k < 438; k++)
+            at[k] = (uint32_t)probe.len;
+        free(probe.data);
+        b = tiff_make(jt, 7, 1, false);
+        put(&b, strip.data, strip.len);
+        image_status st = check(IMAGE_FMT_TIFF, &b, 50000000, &c, msg);
+        if (round == 0) {
+            CHECK_EQ_INT(st, IMAGE_TOO_COMPLEX);
+            CHECK(strstr(msg, "JPEG strips"));
+            CHECK(c.blocks > 70000000 && c.blocks < 80000000);
+        } else {
+            CHECK_EQ_INT(st, IMAGE_OK);
+        }
+        free(b.data);
+        free(strip.data);
+    }
     /* A count that claims more values than the file holds reads only those. */
     uint32_t huge_spp[] = {3};
     tag_spec lies[] = {{256, 4, 1, W}, {257, 4, 1, W}, {258, 3, 0x7FFFFFFF, eight}, {277, 3, 1, huge_spp}};
