@@ -144,7 +144,7 @@ static int start_all(const sight_config *cfg, services *sv)
         return -1;
     }
 
-    stage_set stages = {.yolo = sv->reg ? model_registry_stage(sv->reg) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL, .llm = llm_stage(sv->an), .max_pixels = cfg->max_pixels, .max_video_seconds = cfg->max_video_seconds, .max_frames = cfg->max_frames, .max_tiles = cfg->max_tiles};
+    stage_set stages = {.yolo = sv->reg ? model_registry_stage(sv->reg) : NULL, .ocr = sv->ocr ? ocr_stage(sv->ocr) : NULL, .llm = llm_stage(sv->an), .max_pixels = cfg->max_pixels, .max_pixels_heif = cfg->max_pixels_heif, .max_video_seconds = cfg->max_video_seconds, .max_frames = cfg->max_frames, .max_tiles = cfg->max_tiles};
     if (!(sv->pipe = pipeline_start(cfg->workers, cfg->llm_concurrency, &stages, sv->fetch))) {
         log_error("cannot start %d worker threads", cfg->workers);
         return -1;

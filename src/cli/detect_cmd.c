@@ -142,7 +142,7 @@ int detect_command(int argc, char **argv)
         return 2;
     }
     image_set_icc_to_srgb(cfg.icc_to_srgb); /* as sightd serve: --icc-to-srgb, SIGHT_ICC_TO_SRGB */
-    stage_set set = {.yolo = st, .llm = NULL, .max_pixels = cfg.max_pixels, .max_tiles = cfg.max_tiles, .max_video_seconds = cfg.max_video_seconds, .max_frames = cfg.max_frames};
+    stage_set set = {.yolo = st, .llm = NULL, .max_pixels = cfg.max_pixels, .max_pixels_heif = cfg.max_pixels_heif, .max_tiles = cfg.max_tiles, .max_video_seconds = cfg.max_video_seconds, .max_frames = cfg.max_frames};
     int failures = cli_run_files(&set, params, images, nimages, true, false, slice_arg ? &slice : NULL, &video);
     detector_close(det);
     free(images);

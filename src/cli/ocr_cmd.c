@@ -65,7 +65,7 @@ int ocr_command(int argc, char **argv)
         return 1;
     }
     image_set_icc_to_srgb(cfg.icc_to_srgb); /* as sightd serve */
-    stage_set set = {.ocr = ocr_stage(eng), .max_pixels = cfg.max_pixels};
+    stage_set set = {.ocr = ocr_stage(eng), .max_pixels = cfg.max_pixels, .max_pixels_heif = cfg.max_pixels_heif};
     int failures = cli_run_files(&set, NULL, images, nimages, false, true, NULL, NULL);
     ocr_close(eng);
     free(images);

@@ -59,6 +59,7 @@ static const opt_def OPTS[] = {
     {"max-tiles", "SIGHT_MAX_TILES", OPT_INT, OFF(max_tiles), 0, 1, 10000, "tiles one image may be cut into for sliced detection (\"slice\"); more is that file's too_many_tiles error (default 64)"},
     {"max-video-seconds", "SIGHT_MAX_VIDEO_SECONDS", OPT_INT, OFF(max_video_seconds), 0, 1, 86400, "longest video file accepted, in seconds of video (default 600)"},
     {"max-frames", "SIGHT_MAX_FRAMES", OPT_INT, OFF(max_frames), 0, 1, 1000000, "frames analysed per video file at most; a request's max_frames may only lower it (default 3000)"},
+    {"max-pixels-heif", "SIGHT_MAX_PIXELS_HEIF", OPT_COUNT, OFF(max_pixels_heif), 0, 1, INT64_MAX, "largest HEIC/HEIF or AVIF image in pixels: libheif decodes at full size (default 49M, a phone's 48 MP photo)"},
     {"client-timeout", "SIGHT_CLIENT_TIMEOUT", OPT_INT, OFF(client_timeout_s), 0, 1, 86400, "seconds a connection may make no progress, sending or reading its stream, before it is closed (default 60)"},
     {"header-timeout", "SIGHT_HEADER_TIMEOUT", OPT_INT, OFF(header_timeout_s), 0, 0, 86400, "seconds for the request line and headers, from the accept or the previous request (default 20; 0: off)"},
     {"body-timeout", "SIGHT_BODY_TIMEOUT", OPT_INT, OFF(body_timeout_s), 0, 0, 86400, "seconds of grace for a request body, extended by --body-min-rate (default 20; 0: off)"},
@@ -119,6 +120,7 @@ void config_defaults(sight_config *c)
     c->max_tiles = 64;
     c->max_video_seconds = 600;
     c->max_frames = 3000;
+    c->max_pixels_heif = 49000000; /* a 48 MP phone photo is 8064x6048 = 48.8M */
     c->client_timeout_s = 60;
     c->shutdown_timeout_s = 30;
     c->ledger_timeout_s = 30;

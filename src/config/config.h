@@ -30,9 +30,11 @@ typedef struct {
     int64_t max_body_bytes;
     int max_files;
     int64_t max_pixels;
-    int max_tiles;          /* per image under sliced detection */
-    int max_video_seconds;  /* longest video accepted */
-    int max_frames;         /* analysed frames per video file */
+    int max_tiles;         /* per image under sliced detection */
+    int max_video_seconds; /* longest video accepted */
+    int max_frames;        /* analysed frames per video file */
+    /* HEIF/AVIF: libheif cannot shrink on load */
+    int64_t max_pixels_heif;
     int client_timeout_s;   /* idle time before a silent client is dropped */
     int header_timeout_s;   /* request line + headers must arrive within this; 0 = off */
     int body_timeout_s;     /* grace for a request body; 0 = off */

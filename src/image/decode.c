@@ -29,6 +29,7 @@
 #include <vips/vips.h>
 
 #include "image/bmp.h"
+#include "image/cost.h"
 #include "image/direct.h"
 #include "image/heif_orient.h"
 #include "image/limits.h"
@@ -260,8 +261,8 @@ static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
  * in this thread, strip by strip from the top: no libvips worker threads and
  * no second copy of the image. Sequential loaders are read in order, as they
  * require. Returns 0, or -1 with *out NULL (no memory) or set (libvips
- * failed; the caller frees it). */
-static int render(VipsImage *x, uint8_t **out)
+ * failed, or *cancelled was set: checked between strips; the caller frees it). */
+static int render(VipsImage *x, uint8_t **out, const atomic_bool *cancelled)
 {
     size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize, size = w * h * 3;
     *out = malloc(size ? size : 1);
@@ -279,6 +280,11 @@ static int render(VipsImage *x, uint8_t **out)
     VipsRect all = {0, 0, (int)w, (int)h};
     int rc = vips_region_image(to, &all);
     for (int y = 0; rc == 0 && y < (int)h; y += RENDER_ROWS) {
+        if (cancelled && atomic_load(cancelled)) { /* the caller tells it from a failure */
+            vips_image_set_kill(x, TRUE);
+            rc = -1;
+            break;
+        }
         VipsRect strip = {0, y, (int)w, (int)h - y < RENDER_ROWS ? (int)h - y : RENDER_ROWS};
         rc = vips_region_prepare_to(from, to, &strip, 0, y);
     }
@@ -370,10 +376,12 @@ static image_status decode_pipeline(image_format f, const uint8_t *buf, size_t l
     } else {
         *w = (size_t)x->Xsize;
         *h = (size_t)x->Ysize;
-        if (render(x, px) != 0) {
+        if (render(x, px, opts ? opts->cancelled : NULL) != 0) {
             st = *px ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
             if (!*px)
                 err_printf(msg, msg_len, "out of memory for a %zux%zu image", *w, *h);
+            else if (opts && opts->cancelled && atomic_load(opts->cancelled))
+                st = IMAGE_CANCELLED, err_printf(msg, msg_len, "decode cancelled");
             free(*px);
             *px = NULL;
         }
@@ -394,7 +402,7 @@ static image_status orient(image_format f, int orientation, uint8_t **px, size_t
     if (mem) {
         vips_image_set_int(mem, VIPS_META_ORIENTATION, orientation);
         if (vips_autorot(mem, &turned_img, NULL) == 0)
-            rc = render(turned_img, &turned);
+            rc = render(turned_img, &turned, NULL);
     }
     /* Both point into *px: release them before freeing it. */
     VIPS_UNREF(turned_img);
@@ -445,6 +453,8 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
         return vips_msg(f, "corrupt", msg, msg_len);
     uint64_t fw = (uint64_t)head->Xsize, fh = (uint64_t)head->Ysize;
     image_status st = image_check_dims(fw, fh, opts, image_format_title(f), msg, msg_len);
+    if (st == IMAGE_OK)
+        st = image_check_heif_dims(f, fw, fh, opts, msg, msg_len);
     int orientation = vips_image_get_orientation(head), found = orientation;
     if (f == IMAGE_FMT_HEIF || f == IMAGE_FMT_AVIF) {
         found = image_heif_exif_orientation(head);
@@ -471,7 +481,7 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
     if (direct_ok(f, head)) {
         g_object_unref(head);
         int dw = 0, dh = 0;
-        st = f == IMAGE_FMT_JPEG ? image_direct_jpeg(buf, len, shrink, &px, &dw, &dh, msg, msg_len)
+        st = f == IMAGE_FMT_JPEG ? image_direct_jpeg(buf, len, shrink, opts ? opts->cancelled : NULL, &px, &dw, &dh, msg, msg_len)
                                  : image_direct_webp(buf, len, (int)fw, (int)fh, &px, msg, msg_len);
         w = f == IMAGE_FMT_JPEG ? (size_t)dw : fw;
         h = f == IMAGE_FMT_JPEG ? (size_t)dh : fh;
@@ -497,7 +507,7 @@ static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_deco
         return st;
     int shrink = image_jpeg_shrink(jh.width, jh.height, opts, jh.orientation >= 5), w = 0, h = 0;
     uint8_t *px = NULL;
-    st = image_direct_jpeg(buf, len, shrink, &px, &w, &h, msg, msg_len);
+    st = image_direct_jpeg(buf, len, shrink, opts ? opts->cancelled : NULL, &px, &w, &h, msg, msg_len);
     return finish(IMAGE_FMT_JPEG, st, px, (size_t)w, (size_t)h, jh.width, jh.height, jh.orientation,
                   jh.orientation, out, msg, msg_len);
 }
@@ -529,9 +539,13 @@ image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opt
         err_printf(msg, msg_len, "image library failed to start");
         return IMAGE_NO_MEMORY;
     }
-    image_status st = f == IMAGE_FMT_BMP ? decode_bmp(buf, len, opts, out, msg, msg_len)
-        : f == IMAGE_FMT_JPEG            ? decode_jpeg(buf, len, opts, out, msg, msg_len)
-                                         : decode_vips(f, buf, len, opts, out, msg, msg_len);
+    /* What decoding will cost, from the header bytes, before any decoder runs. */
+    image_status st = image_check_cost(f, buf, len, opts, msg, msg_len);
+    if (st != IMAGE_OK)
+        return st;
+    st = f == IMAGE_FMT_BMP   ? decode_bmp(buf, len, opts, out, msg, msg_len)
+        : f == IMAGE_FMT_JPEG ? decode_jpeg(buf, len, opts, out, msg, msg_len)
+                              : decode_vips(f, buf, len, opts, out, msg, msg_len);
     if (st != IMAGE_OK) {
         memset(out, 0, sizeof *out);
         return st;

@@ -4,12 +4,13 @@
  *
  * Everything here treats the input as hostile: dimensions are checked against
  * a pixel budget from the header before any pixels are decoded (decompression
- * bombs), only the loaders listed in decode.c may run, truncated or corrupt
+ * bombs), and so is what decoding will cost (cost.h: scans, samples, pages), only the loaders listed in decode.c may run, truncated or corrupt
  * data fails instead of being padded, and every library error becomes an
  * image_status, never an abort. */
 #ifndef SIGHT_IMAGE_DECODE_H
 #define SIGHT_IMAGE_DECODE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,8 @@ typedef enum {
     IMAGE_CORRUPT,     /* recognised format, but the data is broken or truncated */
     IMAGE_TOO_LARGE,   /* width*height over max_pixels (checked from the header) */
     IMAGE_NO_MEMORY,
+    IMAGE_TOO_COMPLEX, /* decoding would cost more than its pixels justify (cost.h), checked before decoding */
+    IMAGE_CANCELLED,   /* opts->cancelled was set while decoding */
 } image_status;
 
 typedef enum {
@@ -46,6 +49,12 @@ typedef struct {
      * box when scaled to fit inside it, i.e. be at least that wide OR that
      * tall: the rule for a letterbox, which fits the image's long side. */
     bool fit;
+    /* HEIF/AVIF over this many pixels are refused (--max-pixels-heif):
+     * libheif cannot shrink on load. 0 = only max_pixels. */
+    uint64_t max_pixels_heif;
+    /* When set (the request was cancelled), a decode stops as soon as it can
+     * with IMAGE_CANCELLED. May be NULL. */
+    const atomic_bool *cancelled;
 } image_decode_opts;
 
 typedef struct {

@@ -27,7 +27,8 @@ typedef struct {
     struct jpeg_progress_mgr progress;
     jmp_buf jb;
     int saw_eof; /* JWRN_JPEG_EOF: the source ran dry, libjpeg padded with grey */
-    int why;     /* 0: libjpeg's error; 1: too many warnings; 2: too many scans */
+    int why;     /* 0: libjpeg's error; 1: too many warnings; 2: too many scans; 3: cancelled */
+    const atomic_bool *cancelled;
 } jpeg_ctx;
 
 /* The default error_exit calls exit(); unwind to the caller instead. */
@@ -63,13 +64,20 @@ static void jpeg_on_progress(j_common_ptr cinfo)
         ctx->why = 2;
         longjmp(ctx->jb, 1);
     }
+    if (ctx->cancelled && atomic_load(ctx->cancelled)) {
+        ctx->why = 3;
+        longjmp(ctx->jb, 1);
+    }
 }
 
 static image_status jpeg_failed(j_decompress_ptr cinfo, jpeg_ctx *ctx, char *msg, size_t msg_len)
 {
     char text[JMSG_LENGTH_MAX];
     image_status st = IMAGE_CORRUPT;
-    if (ctx->saw_eof) {
+    if (ctx->why == 3) {
+        st = IMAGE_CANCELLED;
+        err_printf(msg, msg_len, "decode cancelled");
+    } else if (ctx->saw_eof) {
         /* A truncated header shows as a follow-on error ("JPEG datastream
          * contains no image"): name the cause. */
         err_printf(msg, msg_len, "truncated JPEG data");
@@ -139,8 +147,8 @@ image_status image_direct_jpeg_header(const uint8_t *buf, size_t len, image_jpeg
     return IMAGE_OK;
 }
 
-image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, uint8_t **px, int *w, int *h, char *msg,
-                               size_t msg_len)
+image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, const atomic_bool *cancelled, uint8_t **px,
+                               int *w, int *h, char *msg, size_t msg_len)
 {
     struct jpeg_decompress_struct cinfo;
     jpeg_ctx ctx;
@@ -154,6 +162,7 @@ image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, uint8
     ctx.pub.emit_message = jpeg_on_message;
     ctx.pub.output_message = jpeg_silent;
     ctx.progress.progress_monitor = jpeg_on_progress;
+    ctx.cancelled = cancelled;
     if (setjmp(ctx.jb)) {
         image_status st = jpeg_failed(&cinfo, &ctx, msg, msg_len);
         jpeg_destroy_decompress(&cinfo);

@@ -15,6 +15,7 @@
 #ifndef SIGHT_IMAGE_DIRECT_H
 #define SIGHT_IMAGE_DIRECT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,9 +37,11 @@ image_status image_direct_jpeg_header(const uint8_t *buf, size_t len, image_jpeg
  * a new malloc'd buffer (*px, *w x *h). Fails like libvips' loader with
  * fail_on=truncated: truncation and fatal errors fail, recoverable damage
  * (extraneous bytes) does not; more than 100 warnings or 500 progressive
- * scans fail as corrupt (decompression bombs). */
-image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, uint8_t **px, int *w, int *h, char *msg,
-                               size_t msg_len);
+ * scans fail as corrupt (decompression bombs). Stops with IMAGE_CANCELLED
+ * once *cancelled (may be NULL) is set: libjpeg's progress monitor looks
+ * at it every row of blocks, during the scans and the output. */
+image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, const atomic_bool *cancelled, uint8_t **px,
+                               int *w, int *h, char *msg, size_t msg_len);
 
 /* A still WebP of w x h (its size in the header libvips read) as 8-bit RGB,
  * any alpha dropped, into a new buffer (*px). */

@@ -131,6 +131,8 @@ const char *image_status_code(image_status s)
     case IMAGE_CORRUPT: return "corrupt_image";
     case IMAGE_TOO_LARGE: return "image_too_large";
     case IMAGE_NO_MEMORY: return "out_of_memory";
+    case IMAGE_TOO_COMPLEX: return "image_too_complex";
+    case IMAGE_CANCELLED: return "cancelled";
     }
     return "unknown";
 }

@@ -94,7 +94,7 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
     }
     w->t0 = clock_s();
     w->max_tiles = set->max_tiles > 0 ? set->max_tiles : 64;
-    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
+    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true, .max_pixels_heif = (uint64_t)set->max_pixels_heif, .cancelled = call->cancelled};
     decode_hint(set, file, &opts);
 
     char msg[256];

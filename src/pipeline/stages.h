@@ -98,9 +98,10 @@ typedef struct {
     const stage *ocr;  /* NULL when no OCR models are configured */
     const stage *llm;  /* NULL when no analyser is configured */
     int64_t max_pixels;
-    int max_tiles;         /* per sliced image; 0 = 64 */
-    int max_video_seconds; /* longer videos are refused; 0 = 600 */
-    int max_frames;        /* analysed frames per video at most; 0 = 3000 */
+    int max_tiles;           /* per sliced image; 0 = 64 */
+    int max_video_seconds;   /* longer videos are refused; 0 = 600 */
+    int max_frames;          /* analysed frames per video at most; 0 = 3000 */
+    int64_t max_pixels_heif; /* 0 = only max_pixels */
 } stage_set;
 
 /* Runs decode and the requested stages for one file, in the order yolo, ocr,

@@ -13,6 +13,7 @@ int main(void)
     CHECK_EQ_INT(c.max_body_bytes, 100 << 20);
     CHECK_EQ_INT(c.max_files, 32);
     CHECK_EQ_INT(c.max_pixels, 50000000);
+    CHECK_EQ_INT(c.max_pixels_heif, 49000000); /* passes a 48 MP phone photo, 8064x6048 */
     CHECK_EQ_INT(c.header_timeout_s, 20);
     CHECK_EQ_INT(c.body_timeout_s, 20);
     CHECK_EQ_INT(c.body_min_rate, 500);
@@ -41,6 +42,8 @@ int main(void)
     CHECK_EQ_INT(config_parse_count("5MiB"), -1);
     CHECK_EQ_INT(config_set(&c, "max-pixels", "40M", (char[64]){0}, 64), 0);
     CHECK_EQ_INT(c.max_pixels, 40000000);
+    CHECK_EQ_INT(config_set(&c, "max-pixels-heif", "24M", (char[64]){0}, 64), 0);
+    CHECK_EQ_INT(c.max_pixels_heif, 24000000);
     CHECK_EQ_INT(config_parse_size("-1"), -1);
     CHECK_EQ_INT(config_parse_size("99999999999999999999G"), -1);
 
