@@ -16,6 +16,7 @@
 #include "detect/raw_dump.h"
 #include "detect/task_result.h"
 #include "detect/yolo_tasks.h"
+#include "image/icc.h"
 #include "ort/ort_env.h"
 #include "util/array.h"
 #include "util/clock.h"
@@ -444,6 +445,11 @@ void detector_describe(const detector *d, char *buf, size_t len)
              d->names ? "" : " (no names: ids shown)", d->concurrency, d->intra_threads);
 }
 
+static void apply_icc(const void *icc, uint8_t *rgb, size_t n)
+{
+    image_icc_apply(icc, rgb, n);
+}
+
 int detector_detect(detector *d, const image_t *img, const detect_params *p, json_t **out, sight_error *err)
 {
     /* ORT's messages are long (source path, then the reason last): room for all of it. */
@@ -455,9 +461,12 @@ int detector_detect(detector *d, const image_t *img, const detect_params *p, jso
         return -1;
     }
     letterbox_map map = {.gain = 1.0f};
+    /* A deferred ICC conversion (decode.h) runs on the model's pixels only. */
+    const letterbox_colour colour = {apply_icc, img->icc};
+    const letterbox_colour *lc = img->icc ? &colour : NULL;
     if (d->spec.task != YOLO_TASK_CLASSIFY) {
-        letterbox(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, &map);
-    } else if (center_crop_input(img->pixels, img->width, img->height, buf, d->in_w, d->in_h)) {
+        letterbox_with_colour(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, d->style, lc, &map);
+    } else if (center_crop_input(img->pixels, img->width, img->height, buf, d->in_w, d->in_h, lc)) {
         pool_put(d, buf);
         sight_error_set(err, "out_of_memory", "out of memory");
         return -1;

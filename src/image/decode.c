@@ -31,6 +31,7 @@
 #include "image/bmp.h"
 #include "image/direct.h"
 #include "image/heif_orient.h"
+#include "image/icc.h"
 #include "image/limits.h"
 #include "image/sniff.h"
 #include "util/error.h"
@@ -57,10 +58,10 @@ static const char *const allowed_loaders[] = {
 static int init_rc = -1;
 static const char *init_argv0;
 /* --icc-to-srgb: convert images with a non-sRGB ICC profile (Display P3,
- * Adobe RGB) to sRGB. Off by default: the detectors' reference pipelines
- * (Ultralytics, YOLOX: cv2 / djpeg) ignore ICC profiles, and converting moves
- * scores enough to change detections (bus.jpg of the shared photos is Display
- * P3: one person at 0.83 drops to 0.14 with yolo26n). See README. */
+ * Adobe RGB) to sRGB. On by default (config.c): what a phone's photo shows is
+ * what the model should see. The detectors' reference pipelines (Ultralytics,
+ * YOLOX: cv2 / djpeg) ignore ICC profiles, and converting moves scores (bus.jpg
+ * of the shared photos is Display P3), hence the switch. See README. */
 static bool icc_to_srgb;
 
 /* libvips reports loader warnings (corrupt chunks, extraneous bytes) through
@@ -482,7 +483,9 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
 }
 
 /* JPEG: the header by libjpeg (no libvips objects for a plain file), then
- * direct.c; CMYK, or a profile to convert, through libvips. */
+ * direct.c, with a colour JPEG's ICC profile applied by icc.c (to the whole
+ * image here, or later to what the consumer reads: defer_icc); CMYK, and a
+ * grey JPEG with a profile, through libvips. */
 static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_decode_opts *opts, image_t *out,
                                 char *msg, size_t msg_len)
 {
@@ -490,16 +493,32 @@ static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_deco
     image_status st = image_direct_jpeg_header(buf, len, &jh, msg, msg_len);
     if (st != IMAGE_OK)
         return st;
-    if (jh.cmyk || (icc_to_srgb && jh.has_icc))
+    /* A profile whose chunks libjpeg cannot reassemble goes to libvips, as
+     * before, which ignores it or reads what it can. */
+    bool icc = icc_to_srgb && jh.has_icc;
+    if (jh.cmyk || (icc && (jh.grey || !jh.icc))) {
+        free(jh.icc);
         return decode_vips(IMAGE_FMT_JPEG, buf, len, opts, out, msg, msg_len);
+    }
+    image_icc *xf = icc ? image_icc_acquire(jh.icc, jh.icc_len) : NULL;
+    free(jh.icc);
     st = image_check_dims(jh.width, jh.height, opts, "JPEG", msg, msg_len);
-    if (st != IMAGE_OK)
-        return st;
     int shrink = image_jpeg_shrink(jh.width, jh.height, opts, jh.orientation >= 5), w = 0, h = 0;
     uint8_t *px = NULL;
-    st = image_direct_jpeg(buf, len, shrink, &px, &w, &h, msg, msg_len);
-    return finish(IMAGE_FMT_JPEG, st, px, (size_t)w, (size_t)h, jh.width, jh.height, jh.orientation,
-                  jh.orientation, out, msg, msg_len);
+    if (st == IMAGE_OK)
+        st = image_direct_jpeg(buf, len, shrink, &px, &w, &h, msg, msg_len);
+    if (st == IMAGE_OK && xf && !(opts && opts->defer_icc)) {
+        image_icc_apply(xf, px, (size_t)w * (size_t)h);
+        image_icc_release(xf);
+        xf = NULL;
+    }
+    st = finish(IMAGE_FMT_JPEG, st, px, (size_t)w, (size_t)h, jh.width, jh.height, jh.orientation,
+                jh.orientation, out, msg, msg_len);
+    if (st == IMAGE_OK)
+        out->icc = xf;
+    else
+        image_icc_release(xf);
+    return st;
 }
 
 image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opts *opts,
@@ -547,5 +566,6 @@ void image_free(image_t *img)
     if (!img)
         return;
     free(img->pixels);
+    image_icc_release(img->icc);
     memset(img, 0, sizeof *img);
 }

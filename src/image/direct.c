@@ -119,11 +119,12 @@ image_status image_direct_jpeg_header(const uint8_t *buf, size_t len, image_jpeg
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff); /* EXIF */
-    jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 12);     /* enough to see "ICC_PROFILE" */
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xffff); /* ICC_PROFILE chunks */
     jpeg_read_header(&cinfo, TRUE);
     h->width = cinfo.image_width;
     h->height = cinfo.image_height;
     h->cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    h->grey = cinfo.num_components == 1;
     h->orientation = 1;
     bool exif = false;
     for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
@@ -135,6 +136,12 @@ image_status image_direct_jpeg_header(const uint8_t *buf, size_t len, image_jpeg
             h->orientation = image_exif_orientation(m->data, m->data_length);
         }
     }
+    /* libjpeg checks the chunks' numbering and reassembles them; broken
+     * chunks leave icc NULL (a warning, not an error). */
+    JOCTET *icc = NULL;
+    unsigned icc_len = 0;
+    if (h->has_icc && jpeg_read_icc_profile(&cinfo, &icc, &icc_len))
+        h->icc = icc, h->icc_len = icc_len;
     jpeg_destroy_decompress(&cinfo);
     return IMAGE_OK;
 }

@@ -89,7 +89,9 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
         return NULL;
     }
     w->t0 = clock_s();
-    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true};
+    /* The detector converts colour on its letterbox; OCR and the LLM stage
+     * read the whole image, which is converted before they run. */
+    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true, .defer_icc = true};
     decode_hint(set, file, &opts);
 
     char msg[256];
@@ -115,8 +117,10 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
     int rc = 0;
     if (file->is_yolo || (grounding && set->yolo))
         rc = run_stage(set->yolo, "yolo", STAGE_YOLO, &in, file->is_yolo, w->earlier, w->result, w->timing, err);
-    if (rc == 0 && (file->is_ocr || (grounding && set->ocr)))
+    if (rc == 0 && (file->is_ocr || (grounding && set->ocr))) {
+        image_to_srgb(&w->img);
         rc = run_stage(set->ocr, "ocr", STAGE_OCR, &in, file->is_ocr, w->earlier, w->result, w->timing, err);
+    }
     if (rc != 0) {
         stages_work_free(w);
         return NULL;
@@ -135,6 +139,7 @@ json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *
         sight_error_set(err, "llm_quota_exceeded", "%s", "this API key's LLM-token quota is spent for this period");
         rc = -1;
     } else if (w->llm_left) {
+        image_to_srgb(&w->img);
         stage_input in = input_of(call, w);
         rc = run_stage(set->llm, "llm", STAGE_LLM, &in, true, w->earlier, w->result, w->timing, err);
     }

@@ -24,6 +24,7 @@
 
 #include "check.h"
 #include "image/decode.h"
+#include "image/icc.h"
 
 #include <vips/vips.h>
 
@@ -1214,6 +1215,40 @@ static void test_icc(void)
     blob_free(&prof);
 }
 
+/* defer_icc: the pixels come back as stored with the transform beside them;
+ * image_to_srgb then gives what the decoder's own conversion gives. The
+ * transform is built once per profile, whatever the number of images. */
+static void test_icc_deferred(void)
+{
+    const uint8_t p3[3] = {200, 60, 60};
+    blob prof = p3_profile();
+    blob b = jpeg_flat_icc(p3, 24, 16, prof.data, prof.len);
+    image_t now, later;
+    CHECK_EQ_INT(dec(&b, NULL, &now), IMAGE_OK);
+    CHECK(now.icc == NULL);
+    int cached = image_icc_cached();
+    image_decode_opts o = {.defer_icc = true};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(dec(&b, &o, &later), IMAGE_OK);
+        CHECK(later.icc != NULL);
+        if (later.pixels && now.pixels) {
+            CHECK(near(px_at(&later, 8, 8), 200, 60, 60, 2));
+            image_to_srgb(&later);
+            CHECK(later.icc == NULL);
+            CHECK(!memcmp(later.pixels, now.pixels, (size_t)now.width * now.height * 3));
+        }
+        image_free(&later);
+    }
+    CHECK_EQ_INT(image_icc_cached(), cached);
+    /* Freed with the conversion still pending: the reference is released
+     * (ASan's leak check). */
+    CHECK_EQ_INT(dec(&b, &o, &later), IMAGE_OK);
+    image_free(&later);
+    image_free(&now);
+    blob_free(&b);
+    blob_free(&prof);
+}
+
 /* ---------------------------------------------- formats through libvips */
 
 /* Encodes RGB pixels with libvips' own savers ("gif", "tif", "heic", "avif"). */
@@ -1889,6 +1924,7 @@ int main(void)
     test_orientation();
     test_exif_hostile();
     test_icc();
+    test_icc_deferred();
     test_more_formats();
     test_truncated();
     test_too_large();
