@@ -12,7 +12,8 @@
  * still WebP; a colour JPEG's ICC profile is handed back for icc.c to apply.
  * Everything else (CMYK, animation, grey JPEG or WebP with a profile, the
  * other formats) stays on libvips. The pixels are the same as libvips' for these cases: it calls the
- * same libraries with the same settings. */
+ * same libraries with the same settings (the ICC conversion excepted: LittleCMS'
+ * 8-bit transform against libvips' float one, within a level or two). */
 #ifndef SIGHT_IMAGE_DIRECT_H
 #define SIGHT_IMAGE_DIRECT_H
 
@@ -27,10 +28,11 @@ typedef struct {
     bool cmyk;              /* CMYK or YCCK: for libvips */
     bool has_icc;           /* an ICC_PROFILE APP2 marker */
     bool grey;              /* one component */
-    uint8_t *icc;           /* the profile reassembled from its markers (malloc'd; NULL when
-                             * none or its chunks are broken); the caller frees it */
+    int orientation;        /* EXIF orientation 1..8 (1 when none) */
+    /* The profile reassembled from its markers (malloc'd; NULL when none or
+     * its chunks are broken); the caller frees it. */
+    uint8_t *icc;
     unsigned icc_len;
-    int orientation; /* EXIF orientation 1..8 (1 when none) */
 } image_jpeg_header;
 
 /* Reads a JPEG's header with libjpeg: no pixels. On success the caller
