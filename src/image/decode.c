@@ -34,6 +34,7 @@
 #include "image/icc.h"
 #include "image/limits.h"
 #include "image/sniff.h"
+#include "util/block_reuse.h"
 #include "util/error.h"
 
 #define SUPPORTED_LIST "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
@@ -265,7 +266,7 @@ static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
 static int render(VipsImage *x, uint8_t **out)
 {
     size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize, size = w * h * 3;
-    *out = malloc(size ? size : 1);
+    *out = block_alloc(size);
     if (!*out)
         return -1;
         /* The buffer is written, never read, through dst; gcc takes the const
@@ -400,7 +401,7 @@ static image_status orient(image_format f, int orientation, uint8_t **px, size_t
     /* Both point into *px: release them before freeing it. */
     VIPS_UNREF(turned_img);
     VIPS_UNREF(mem);
-    free(*px);
+    block_free(*px);
     *px = NULL;
     if (rc != 0) {
         image_status st = turned ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
@@ -565,7 +566,7 @@ void image_free(image_t *img)
 {
     if (!img)
         return;
-    free(img->pixels);
+    block_free(img->pixels);
     image_icc_release(img->icc);
     memset(img, 0, sizeof *img);
 }

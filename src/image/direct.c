@@ -12,6 +12,7 @@
 #include <webp/decode.h>
 
 #include "image/heif_orient.h"
+#include "util/block_reuse.h"
 #include "util/error.h"
 
 /* libvips' JPEG loader gives up after as many warnings (each repeat of a
@@ -164,7 +165,7 @@ image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, uint8
     if (setjmp(ctx.jb)) {
         image_status st = jpeg_failed(&cinfo, &ctx, msg, msg_len);
         jpeg_destroy_decompress(&cinfo);
-        free(pixels);
+        block_free(pixels);
         return st;
     }
     jpeg_create_decompress(&cinfo);
@@ -185,7 +186,7 @@ image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, uint8
         return IMAGE_UNSUPPORTED;
     }
     const size_t stride = (size_t)cinfo.output_width * 3;
-    pixels = malloc(stride * cinfo.output_height);
+    pixels = block_alloc(stride * cinfo.output_height);
     if (!pixels) {
         err_printf(msg, msg_len, "out of memory for a %ux%u image", cinfo.output_width, cinfo.output_height);
         jpeg_destroy_decompress(&cinfo);
