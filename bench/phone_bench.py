@@ -11,8 +11,8 @@ default settings (ICC conversion on) and the model, in ROUNDS rounds whose order
   after those requests, divided by their number;
 - end to end: images/s at concurrency 4, next to the bare ONNX Runtime Run rate measured in the
   same round (`sightd bench-ort --callers 2 --ort-concurrency 2 --ort-threads 1`);
-- RSS: loadgen's load mode with the 12 MP photo for LOAD_S seconds (8 clients): RSS a few seconds
-  after, against idle.
+- RSS: loadgen's load mode with the 12 MP photo for LOAD_S seconds (8 clients): RSS 5 s after,
+  against the RSS when the server had started (model loaded, no request yet).
 Medians over the rounds. Usage:
   phone_bench.py OUT_DIR PHOTO MODEL LOADGEN LABEL=SIGHTD [LABEL=SIGHTD ...]
 Env: BENCH_PHONE_ROUNDS (3), BENCH_PHONE_N (requests per point, 40), BENCH_PHONE_LOAD_S (10)."""
@@ -76,6 +76,13 @@ def djpeg_ms(path, scale, tiny, runs=15):
     return med(path, ["-scale", scale] if scale != "1" else []) - med(tiny, [])
 
 
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def minflt(pid):
     # Field 10 of /proc/PID/stat, counted after the ")" that ends the command name.
     return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[7])
@@ -103,6 +110,7 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         self.url = f"http://127.0.0.1:{self.port}/api/v1/inference/predict/stream"
+        self.rss_start = rss_kb(self.proc.pid)  # idle: started, model loaded, no request yet
 
     def stop(self):
         self.proc.terminate()
@@ -148,8 +156,9 @@ def main(out_dir, photo, model, lg, *sides):
         for label, srv in servers.items():
             ld = loadgen(lg, srv, paths["12mp"], "-c", "8", "-duration", f"{LOAD_S}s", "-pid", str(srv.proc.pid),
                          "-settle", "5s")
-            rows.append((0, label, "12mp", "rss_after_vs_idle", ld["rss_after_vs_idle"]))
-            rows.append((0, label, "12mp", "rss_idle_mb", ld["rss_idle_kb"] / 1024))
+            rows.append((0, label, "12mp", "rss_start_mb", srv.rss_start / 1024))
+            rows.append((0, label, "12mp", "rss_before_load_mb", ld["rss_idle_kb"] / 1024))
+            rows.append((0, label, "12mp", "rss_peak_mb", ld["rss_peak_kb"] / 1024))
             rows.append((0, label, "12mp", "rss_after_mb", ld["rss_after_kb"] / 1024))
     finally:
         for srv in servers.values():
@@ -174,9 +183,10 @@ def report(rows, labels):
             print(f"  {label:>7}: decode {d:6.1f} ms ({d / dj:4.2f}x djpeg)  faults/request "
                   f"{med(label, name, 'faults_per_req'):6.0f}  c=4 {ips:5.1f} img/s ({ips / bare:4.2f}x bare Run)")
     for label in labels:
-        print(f"RSS, 12 MP load ({LOAD_S} s, 8 clients), {label}: idle {med(label, '12mp', 'rss_idle_mb'):.0f} MB, "
-              f"after {med(label, '12mp', 'rss_after_mb'):.0f} MB "
-              f"({med(label, '12mp', 'rss_after_vs_idle') * 100:+.1f}%)")
+        start, after = med(label, "12mp", "rss_start_mb"), med(label, "12mp", "rss_after_mb")
+        print(f"RSS, 12 MP load ({LOAD_S} s, 8 clients), {label}: idle at start {start:.0f} MB, before the load "
+              f"{med(label, '12mp', 'rss_before_load_mb'):.0f} MB, peak {med(label, '12mp', 'rss_peak_mb'):.0f} MB, "
+              f"5 s after {after:.0f} MB ({(after / start - 1) * 100:+.1f}% of idle at start)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <lcms2.h>
 
 #include "image/decode.h"
+#include "image/icc_fast.h"
 #include "image/sniff.h"
 
 /* Distinct profiles kept: a fleet of phones sends a handful; a rare one past
@@ -22,6 +23,7 @@
 struct image_icc {
     atomic_int refs;
     cmsHTRANSFORM xf;
+    icc_fast *fast; /* NULL: LittleCMS applies xf */
 };
 
 typedef struct {
@@ -48,6 +50,7 @@ void image_icc_release(image_icc *t)
 {
     if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
         cmsDeleteTransform(t->xf);
+        free(t->fast);
         free(t);
     }
 }
@@ -71,6 +74,7 @@ static image_icc *build(const uint8_t *profile, size_t len)
         if (t) {
             atomic_init(&t->refs, 1);
             t->xf = xf;
+            t->fast = icc_fast_build(in, xf);
         }
     }
     cmsCloseProfile(in);
@@ -126,6 +130,10 @@ image_icc *image_icc_acquire(const uint8_t *profile, size_t len)
 
 void image_icc_apply(const image_icc *t, uint8_t *rgb, size_t n)
 {
+    if (t->fast) {
+        icc_fast_apply(t->fast, rgb, n);
+        return;
+    }
     /* cmsDoTransform takes a 32-bit count; in place is allowed when the
      * formats are the same size. */
     while (n > 0) {
