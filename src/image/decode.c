@@ -8,8 +8,8 @@
  * the hint allows it. The pixels then flow through ICC -> sRGB, 8-bit RGB and
  * orientation straight into a buffer we own, in one pass with sequential
  * access; only a rotated image is materialised in memory first (rotating
- * needs random access). Plain JPEG and still WebP skip the libvips pipeline
- * after the header: direct.c has libjpeg / libwebp write the same pixels
+ * needs random access). Plain JPEG (with an ICC profile too: icc.c converts)
+ * and still WebP skip the libvips pipeline after the header: direct.c has libjpeg / libwebp write the same pixels
  * into our buffer, much cheaper (see direct.h). Nothing touches the disc: sequential decoding needs
  * no temporary image, and the in-memory copy is explicit.
  *
@@ -501,9 +501,10 @@ static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_deco
         free(jh.icc);
         return decode_vips(IMAGE_FMT_JPEG, buf, len, opts, out, msg, msg_len);
     }
-    image_icc *xf = icc ? image_icc_acquire(jh.icc, jh.icc_len) : NULL;
-    free(jh.icc);
     st = image_check_dims(jh.width, jh.height, opts, "JPEG", msg, msg_len);
+    /* The transform only for an image that will be decoded. */
+    image_icc *xf = icc && st == IMAGE_OK ? image_icc_acquire(jh.icc, jh.icc_len) : NULL;
+    free(jh.icc);
     int shrink = image_jpeg_shrink(jh.width, jh.height, opts, jh.orientation >= 5), w = 0, h = 0;
     uint8_t *px = NULL;
     if (st == IMAGE_OK)
