@@ -9,8 +9,9 @@ default settings (ICC conversion on) and the model, in ROUNDS rounds whose order
   640 model needs), process start subtracted (djpeg of a 16x16 JPEG);
 - minor page faults per request at steady state: /proc/PID/stat field 10 (minflt) before and
   after those requests, divided by their number;
-- end to end: images/s at concurrency 4, next to the bare ONNX Runtime Run rate measured in the
-  same round (`sightd bench-ort --callers 2 --ort-concurrency 2 --ort-threads 1`);
+- end to end: images/s at concurrency 4, next to the bare ONNX Runtime Run rate measured at the
+  start and the end of the same round, averaged (`sightd bench-ort --callers 2 --ort-concurrency 2
+  --ort-threads 1`); the ratio is also given per round, as a range;
 - RSS: loadgen's load mode with the 12 MP photo for LOAD_S seconds (8 clients): RSS 5 s after,
   against the RSS when the server had started (model loaded, no request yet).
 Medians over the rounds. Usage:
@@ -138,11 +139,15 @@ def main(out_dir, photo, model, lg, *sides):
                 loadgen(lg, srv, p, "-c", "1", "-n", "4")
         for name, (_, _, scale) in IMAGES.items():
             rows.append((0, "djpeg", name, "decode_ms", djpeg_ms(paths[name], scale, tiny)))
+        def bare():
+            out = subprocess.run([sides[-1][1], "bench-ort", "--model", model, "--runs", str(2 * N), "--callers",
+                                  "2", "--ort-concurrency", "2", "--ort-threads", "1", "--log-level", "warn"],
+                                 check=True, capture_output=True, text=True).stdout
+            return json.loads(out)["runs_per_s"]
         for r in range(ROUNDS):
-            bare = subprocess.run([sides[-1][1], "bench-ort", "--model", model, "--runs", str(2 * N), "--callers",
-                                   "2", "--ort-concurrency", "2", "--ort-threads", "1", "--log-level", "warn"],
-                                  check=True, capture_output=True, text=True).stdout
-            rows.append((r, "bare", "-", "runs_per_s", json.loads(bare)["runs_per_s"]))
+            # The bare rate before and after the round's requests, averaged: the machine's load
+            # drifts within a round too.
+            b0 = bare()
             order = list(servers.items()) if r % 2 == 0 else list(reversed(servers.items()))
             for label, srv in order:
                 for name, p in paths.items():
@@ -153,6 +158,7 @@ def main(out_dir, photo, model, lg, *sides):
                     rows.append((r, label, name, "faults_per_req", faults))
                     four = loadgen(lg, srv, p, "-c", "4", "-n", str(N), "-warmup", "0")
                     rows.append((r, label, name, "img_per_s_c4", four["images_per_s"]))
+            rows.append((r, "bare", "-", "runs_per_s", (b0 + bare()) / 2))
         for label, srv in servers.items():
             ld = loadgen(lg, srv, paths["12mp"], "-c", "8", "-duration", f"{LOAD_S}s", "-pid", str(srv.proc.pid),
                          "-settle", "5s")
@@ -174,14 +180,18 @@ def report(rows, labels):
         v = [x[4] for x in rows if x[1] == side and x[2] == image and x[3] == metric]
         return statistics.median(v) if v else float("nan")
     bare = med("bare", "-", "runs_per_s")
+    bare_of = {x[0]: x[4] for x in rows if x[1] == "bare"}
     print(f"phone photos (Display P3, ICC conversion on), medians of {ROUNDS} rounds; bare ORT Run: {bare:.1f}/s")
     for name, (w, h, scale) in IMAGES.items():
         dj = med("djpeg", name, "decode_ms")
         print(f"{name} ({w}x{h}): djpeg{'' if scale == '1' else ' -scale ' + scale} {dj:.1f} ms")
         for label in labels:
             d, ips = med(label, name, "decode_ms"), med(label, name, "img_per_s_c4")
+            per = sorted(x[4] / bare_of[x[0]] for x in rows if x[1] == label and x[2] == name
+                         and x[3] == "img_per_s_c4")
             print(f"  {label:>7}: decode {d:6.1f} ms ({d / dj:4.2f}x djpeg)  faults/request "
-                  f"{med(label, name, 'faults_per_req'):6.0f}  c=4 {ips:5.1f} img/s ({ips / bare:4.2f}x bare Run)")
+                  f"{med(label, name, 'faults_per_req'):6.0f}  c=4 {ips:5.1f} img/s ({ips / bare:4.2f}x bare Run; "
+                  f"per round {per[0]:.2f}-{per[-1]:.2f}, median {statistics.median(per):.2f})")
     for label in labels:
         start, after = med(label, "12mp", "rss_start_mb"), med(label, "12mp", "rss_after_mb")
         print(f"RSS, 12 MP load ({LOAD_S} s, 8 clients), {label}: idle at start {start:.0f} MB, before the load "
