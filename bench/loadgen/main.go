@@ -20,6 +20,7 @@ import (
 
 type result struct {
 	latency   time.Duration
+	decode    float64 // ms, the done line's timing_ms.decode
 	inference float64 // ms, as the server measured its model run
 	ok        bool
 }
@@ -85,11 +86,15 @@ func main() {
 							Inference float64 `json:"inference"`
 						} `json:"speed_ms"`
 					} `json:"yolo"`
+					Timing struct {
+						Decode float64 `json:"decode"`
+					} `json:"timing_ms"`
 				} `json:"result"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil {
 				if line.Status == "done" {
 					r.inference = line.Result.Yolo.Speed.Inference
+					r.decode = line.Result.Timing.Decode
 				} else if line.Status == "error" {
 					r.ok = false
 				}
@@ -129,7 +134,7 @@ func main() {
 	wg.Wait()
 	wall := time.Since(start).Seconds()
 
-	var lat, inf []float64
+	var lat, inf, dec []float64
 	failed := 0
 	for _, r := range results {
 		if !r.ok {
@@ -138,9 +143,11 @@ func main() {
 		}
 		lat = append(lat, float64(r.latency.Microseconds())/1000)
 		inf = append(inf, r.inference)
+		dec = append(dec, r.decode)
 	}
 	sort.Float64s(lat)
 	sort.Float64s(inf)
+	sort.Float64s(dec)
 	pct := func(v []float64, p float64) float64 {
 		if len(v) == 0 {
 			return 0
@@ -155,7 +162,7 @@ func main() {
 		"concurrency": *conc, "requests": len(results), "failed": failed,
 		"images_per_s": float64(len(lat)) / wall,
 		"p50_ms":       pct(lat, 0.5), "p95_ms": pct(lat, 0.95),
-		"inference_p50_ms": pct(inf, 0.5),
+		"inference_p50_ms": pct(inf, 0.5), "decode_p50_ms": pct(dec, 0.5),
 	}
 	b, _ := json.Marshal(out)
 	fmt.Println(string(b))

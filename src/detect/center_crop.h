@@ -9,8 +9,12 @@
 
 #include <stdint.h>
 
+#include "detect/letterbox.h"
+
 /* Fills dst (3 * dst_h * dst_w floats, NCHW) from the RGB image src
- * (stride src_w * 3). Returns 0, or -1 when out of memory (dst untouched). */
-int center_crop_input(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, int dst_h);
+ * (stride src_w * 3), colour (NULL: none) applied to the resized pixels.
+ * Returns 0, or -1 when out of memory (dst untouched). */
+int center_crop_input(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, int dst_h,
+                      const letterbox_colour *colour);
 
 #endif

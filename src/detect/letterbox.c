@@ -17,10 +17,11 @@
 #define TILE 512 /* output columns per pass: bounds the stack buffers, no malloc */
 
 typedef struct {
-    float *plane[3]; /* destination plane of source channel 0, 1, 2 (RGB or BGR order) */
-    int stride;      /* dst_w */
-    size_t off;      /* top * dst_w + left */
-    float lut[256];  /* value written for each byte */
+    float *plane[3];                /* destination plane of source channel 0, 1, 2 (RGB or BGR order) */
+    int stride;                     /* dst_w */
+    size_t off;                     /* top * dst_w + left */
+    float lut[256];                 /* value written for each byte */
+    const letterbox_colour *colour; /* NULL: none */
 } out_t;
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi
@@ -39,8 +40,27 @@ static inline orow out_row(const out_t *o, int y, int x)
     return (orow){o->plane[0] + at, o->plane[1] + at, o->plane[2] + at};
 }
 
+/* Bytes of one output row (n pixels at x) through the colour conversion,
+ * then into the planes. */
+static void put_colour(const out_t *o, int y, int x, uint8_t *rgb, int n)
+{
+    o->colour->apply(o->colour->ctx, rgb, (size_t)n);
+    orow d = out_row(o, y, x);
+    for (int i = 0; i < n; i++, rgb += 3) d.p0[i] = o->lut[rgb[0]], d.p1[i] = o->lut[rgb[1]], d.p2[i] = o->lut[rgb[2]];
+}
+
 static void copy_same(const uint8_t *src, int w, int h, const out_t *o)
 {
+    if (o->colour) {
+        uint8_t t[TILE * 3];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x += TILE) {
+                int n = w - x < TILE ? w - x : TILE;
+                memcpy(t, src + ((size_t)y * w + x) * 3, (size_t)n * 3);
+                put_colour(o, y, x, t, n);
+            }
+        return;
+    }
     float lut[256];
     memcpy(lut, o->lut, sizeof lut);
     for (int y = 0; y < h; y++) {
@@ -54,6 +74,19 @@ static void copy_same(const uint8_t *src, int w, int h, const out_t *o)
 static void resize_half(const uint8_t *src, int sw, int nw, int nh, const out_t *o)
 {
     const size_t step = (size_t)sw * 3;
+    if (o->colour) {
+        uint8_t t[TILE * 3];
+        for (int y = 0; y < nh; y++)
+            for (int x = 0; x < nw; x += TILE) {
+                int n = nw - x < TILE ? nw - x : TILE;
+                const uint8_t *s0 = src + (size_t)(2 * y) * step + (size_t)x * 6, *s1 = s0 + step;
+                for (int i = 0; i < n * 3; i += 3, s0 += 6, s1 += 6)
+                    for (int c = 0; c < 3; c++)
+                        t[i + c] = (uint8_t)((s0[c] + s0[c + 3] + s1[c] + s1[c + 3] + 2) >> 2);
+                put_colour(o, y, x, t, n);
+            }
+        return;
+    }
     float lut[256];
     memcpy(lut, o->lut, sizeof lut);
     for (int y = 0; y < nh; y++) {
@@ -161,6 +194,10 @@ static void resize_linear(const uint8_t *src, int sw, int sh, int nw, int nh, co
                 S1 = buf[1];
             }
             vpass(S0, S1, (3 * tw + VBLK - 1) / VBLK * VBLK, (int16_t)b0, (int16_t)b1, vb);
+            if (o->colour) {
+                put_colour(o, dy, tx, vb, tw);
+                continue;
+            }
             orow d = out_row(o, dy, tx);
             const uint8_t *v = vb;
             for (int i = 0; i < tw; i++, v += 3) d.p0[i] = lut[v[0]], d.p1[i] = lut[v[1]], d.p2[i] = lut[v[2]];
@@ -175,6 +212,12 @@ static void fill(float *p, size_t n, float v)
 
 void letterbox(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, int dst_h, letterbox_style style,
                letterbox_map *map)
+{
+    letterbox_with_colour(src, src_w, src_h, dst, dst_w, dst_h, style, NULL, map);
+}
+
+void letterbox_with_colour(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, int dst_h,
+                           letterbox_style style, const letterbox_colour *colour, letterbox_map *map)
 {
     const bool yolox = style == LETTERBOX_YOLOX;
     const float pad = yolox ? 114.0f : 114.0f / 255.0f;
@@ -204,7 +247,7 @@ void letterbox(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, 
     }
     *map = (letterbox_map){.gain = (float)r, .pad_left = left, .pad_top = top, .new_w = nw, .new_h = nh};
 
-    out_t o = {.stride = dst_w, .off = (size_t)top * dst_w + left};
+    out_t o = {.stride = dst_w, .off = (size_t)top * dst_w + left, .colour = colour && colour->apply ? colour : NULL};
     for (int c = 0; c < 3; c++) o.plane[c] = dst + (size_t)(yolox ? 2 - c : c) * plane;
     for (int v = 0; v < 256; v++) o.lut[v] = yolox ? (float)v : (float)v / 255.0f; /* as im / 255 in float32 */
 

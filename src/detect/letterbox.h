@@ -11,6 +11,7 @@
 #define SIGHT_DETECT_LETTERBOX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { LETTERBOX_ULTRALYTICS = 0,
@@ -29,6 +30,18 @@ typedef struct {
  * gets 1 pixel there (upstream would fail). */
 void letterbox(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, int dst_h, letterbox_style style,
                letterbox_map *map);
+
+/* A colour conversion of n RGB pixels in place (an ICC transform). */
+typedef struct {
+    void (*apply)(const void *ctx, uint8_t *rgb, size_t n);
+    const void *ctx;
+} letterbox_colour;
+
+/* letterbox, with colour (when not NULL) applied to the resized 8-bit pixels
+ * before they become floats: the colour conversion of an image whose
+ * conversion the decoder deferred, on the model's pixels only. */
+void letterbox_with_colour(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w, int dst_h,
+                           letterbox_style style, const letterbox_colour *colour, letterbox_map *map);
 
 /* Maps a box from model pixels back to image pixels, clipped to [0, img_w] x
  * [0, img_h] (Ultralytics scale_boxes + clip_boxes; YOLOX's demo only divides

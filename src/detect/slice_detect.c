@@ -50,7 +50,9 @@ static void run_one(void *arg, size_t i)
         return;
     }
     const slice_rect *t = &c->tiles[i];
-    image_t tile = {.width = t->w, .height = t->h, .orig_width = t->w, .orig_height = t->h, .format = c->img->format, .exif_orientation = 1};
+    /* The image's deferred ICC transform is borrowed (the tile is freed with
+     * free, not image_free): the detector converts each tile's letterbox. */
+    image_t tile = {.width = t->w, .height = t->h, .orig_width = t->w, .orig_height = t->h, .format = c->img->format, .exif_orientation = 1, .icc = c->img->icc};
     if (!(tile.pixels = malloc((size_t)t->w * t->h * 3))) {
         sight_error_set(&c->errs[i], "out_of_memory", "%s", "out of memory for a tile");
         return;

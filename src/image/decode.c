@@ -8,8 +8,8 @@
  * the hint allows it. The pixels then flow through ICC -> sRGB, 8-bit RGB and
  * orientation straight into a buffer we own, in one pass with sequential
  * access; only a rotated image is materialised in memory first (rotating
- * needs random access). Plain JPEG and still WebP skip the libvips pipeline
- * after the header: direct.c has libjpeg / libwebp write the same pixels
+ * needs random access). Plain JPEG (with an ICC profile too: icc.c converts)
+ * and still WebP skip the libvips pipeline after the header: direct.c has libjpeg / libwebp write the same pixels
  * into our buffer, much cheaper (see direct.h). Nothing touches the disc: sequential decoding needs
  * no temporary image, and the in-memory copy is explicit.
  *
@@ -32,8 +32,10 @@
 #include "image/cost.h"
 #include "image/direct.h"
 #include "image/heif_orient.h"
+#include "image/icc.h"
 #include "image/limits.h"
 #include "image/sniff.h"
+#include "util/block_reuse.h"
 #include "util/error.h"
 
 #define SUPPORTED_LIST "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
@@ -58,10 +60,10 @@ static const char *const allowed_loaders[] = {
 static int init_rc = -1;
 static const char *init_argv0;
 /* --icc-to-srgb: convert images with a non-sRGB ICC profile (Display P3,
- * Adobe RGB) to sRGB. Off by default: the detectors' reference pipelines
- * (Ultralytics, YOLOX: cv2 / djpeg) ignore ICC profiles, and converting moves
- * scores enough to change detections (bus.jpg of the shared photos is Display
- * P3: one person at 0.83 drops to 0.14 with yolo26n). See README. */
+ * Adobe RGB) to sRGB. On by default (config.c): what a phone's photo shows is
+ * what the model should see. The detectors' reference pipelines (Ultralytics,
+ * YOLOX: cv2 / djpeg) ignore ICC profiles, and converting moves scores (bus.jpg
+ * of the shared photos is Display P3), hence the switch. See README. */
 static bool icc_to_srgb;
 
 /* libvips reports loader warnings (corrupt chunks, extraneous bytes) through
@@ -265,7 +267,7 @@ static int to_srgb8(VipsObject *ctx, VipsImage *in, VipsImage **out)
 static int render(VipsImage *x, uint8_t **out, const atomic_bool *cancelled)
 {
     size_t w = (size_t)x->Xsize, h = (size_t)x->Ysize, size = w * h * 3;
-    *out = malloc(size ? size : 1);
+    *out = block_alloc(size);
     if (!*out)
         return -1;
         /* The buffer is written, never read, through dst; gcc takes the const
@@ -407,7 +409,7 @@ static image_status orient(image_format f, int orientation, uint8_t **px, size_t
     /* Both point into *px: release them before freeing it. */
     VIPS_UNREF(turned_img);
     VIPS_UNREF(mem);
-    free(*px);
+    block_free(*px);
     *px = NULL;
     if (rc != 0) {
         image_status st = turned ? vips_msg(f, "corrupt", msg, msg_len) : IMAGE_NO_MEMORY;
@@ -492,7 +494,9 @@ static image_status decode_vips(image_format f, const uint8_t *buf, size_t len,
 }
 
 /* JPEG: the header by libjpeg (no libvips objects for a plain file), then
- * direct.c; CMYK, or a profile to convert, through libvips. */
+ * direct.c, with a colour JPEG's ICC profile applied by icc.c (to the whole
+ * image here, or later to what the consumer reads: defer_icc); CMYK, and a
+ * grey JPEG with a profile, through libvips. */
 static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_decode_opts *opts, image_t *out,
                                 char *msg, size_t msg_len)
 {
@@ -500,16 +504,33 @@ static image_status decode_jpeg(const uint8_t *buf, size_t len, const image_deco
     image_status st = image_direct_jpeg_header(buf, len, &jh, msg, msg_len);
     if (st != IMAGE_OK)
         return st;
-    if (jh.cmyk || (icc_to_srgb && jh.has_icc))
+    /* A profile whose chunks libjpeg cannot reassemble goes to libvips, as
+     * before, which ignores it or reads what it can. */
+    bool icc = icc_to_srgb && jh.has_icc;
+    if (jh.cmyk || (icc && (jh.grey || !jh.icc))) {
+        free(jh.icc);
         return decode_vips(IMAGE_FMT_JPEG, buf, len, opts, out, msg, msg_len);
+    }
     st = image_check_dims(jh.width, jh.height, opts, "JPEG", msg, msg_len);
-    if (st != IMAGE_OK)
-        return st;
+    /* The transform only for an image that will be decoded. */
+    image_icc *xf = icc && st == IMAGE_OK ? image_icc_acquire(jh.icc, jh.icc_len) : NULL;
+    free(jh.icc);
     int shrink = image_jpeg_shrink(jh.width, jh.height, opts, jh.orientation >= 5), w = 0, h = 0;
     uint8_t *px = NULL;
-    st = image_direct_jpeg(buf, len, shrink, opts ? opts->cancelled : NULL, &px, &w, &h, msg, msg_len);
-    return finish(IMAGE_FMT_JPEG, st, px, (size_t)w, (size_t)h, jh.width, jh.height, jh.orientation,
-                  jh.orientation, out, msg, msg_len);
+    if (st == IMAGE_OK)
+        st = image_direct_jpeg(buf, len, shrink, opts ? opts->cancelled : NULL, &px, &w, &h, msg, msg_len);
+    if (st == IMAGE_OK && xf && !(opts && opts->defer_icc)) {
+        image_icc_apply(xf, px, (size_t)w * (size_t)h);
+        image_icc_release(xf);
+        xf = NULL;
+    }
+    st = finish(IMAGE_FMT_JPEG, st, px, (size_t)w, (size_t)h, jh.width, jh.height, jh.orientation,
+                jh.orientation, out, msg, msg_len);
+    if (st == IMAGE_OK)
+        out->icc = xf;
+    else
+        image_icc_release(xf);
+    return st;
 }
 
 image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opts *opts,
@@ -560,6 +581,7 @@ void image_free(image_t *img)
 {
     if (!img)
         return;
-    free(img->pixels);
+    block_free(img->pixels);
+    image_icc_release(img->icc);
     memset(img, 0, sizeof *img);
 }

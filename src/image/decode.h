@@ -55,6 +55,11 @@ typedef struct {
     /* When set (the request was cancelled), a decode stops as soon as it can
      * with IMAGE_CANCELLED. May be NULL. */
     const atomic_bool *cancelled;
+    /* Leave a JPEG's ICC conversion to the consumer: pixels[] stays in the
+     * embedded profile's colours and icc holds the transform to apply (to a
+     * letterbox, after resizing: far fewer pixels than the photo). Without
+     * it the decoder converts the whole image. */
+    bool defer_icc;
 } image_decode_opts;
 
 typedef struct {
@@ -63,6 +68,9 @@ typedef struct {
     image_format format;
     int exif_orientation; /* 1..8 as found (1 when absent) */
     uint8_t *pixels;      /* RGB, 3 bytes per pixel, row-major, stride width*3; free with image_free */
+    /* Non-NULL only with defer_icc: pixels[] are in an embedded profile's
+     * colours, and this converts them to sRGB (image_icc_apply, icc.h). */
+    struct image_icc *icc;
 } image_t;
 
 /* Starts libvips for this process: once, before any thread calls image_decode
@@ -71,7 +79,7 @@ typedef struct {
  * bound the parallelism), and blocks every loader but the ones listed in
  * decode.c. Returns 0, or -1 when libvips cannot start. Safe to call again. */
 int image_init(const char *argv0);
-/* Convert images with a non-sRGB ICC profile to sRGB (--icc-to-srgb; off by
+/* Convert images with a non-sRGB ICC profile to sRGB (--icc-to-srgb; on by
  * default). Set once at start, before any decode. */
 void image_set_icc_to_srgb(bool on);
 
@@ -80,6 +88,9 @@ void image_set_icc_to_srgb(bool on);
 image_status image_decode(const uint8_t *buf, size_t len, const image_decode_opts *opts,
                           image_t *out, char *msg, size_t msg_len);
 void image_free(image_t *img);
+/* Applies a deferred ICC conversion (img->icc) to all of pixels[], in place,
+ * for a consumer that reads the whole image; nothing when there is none. */
+void image_to_srgb(image_t *img);
 
 /* Sniffs the format from magic bytes only. */
 image_format image_sniff(const uint8_t *buf, size_t len);

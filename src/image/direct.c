@@ -12,6 +12,7 @@
 #include <webp/decode.h>
 
 #include "image/heif_orient.h"
+#include "util/block_reuse.h"
 #include "util/error.h"
 
 /* libvips' JPEG loader gives up after as many warnings (each repeat of a
@@ -127,11 +128,12 @@ image_status image_direct_jpeg_header(const uint8_t *buf, size_t len, image_jpeg
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff); /* EXIF */
-    jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 12);     /* enough to see "ICC_PROFILE" */
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xffff); /* ICC_PROFILE chunks */
     jpeg_read_header(&cinfo, TRUE);
     h->width = cinfo.image_width;
     h->height = cinfo.image_height;
     h->cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    h->grey = cinfo.num_components == 1;
     h->orientation = 1;
     bool exif = false;
     for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
@@ -143,6 +145,12 @@ image_status image_direct_jpeg_header(const uint8_t *buf, size_t len, image_jpeg
             h->orientation = image_exif_orientation(m->data, m->data_length);
         }
     }
+    /* libjpeg checks the chunks' numbering and reassembles them; broken
+     * chunks leave icc NULL (a warning, not an error). */
+    JOCTET *icc = NULL;
+    unsigned icc_len = 0;
+    if (h->has_icc && jpeg_read_icc_profile(&cinfo, &icc, &icc_len))
+        h->icc = icc, h->icc_len = icc_len;
     jpeg_destroy_decompress(&cinfo);
     return IMAGE_OK;
 }
@@ -166,7 +174,7 @@ image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, const
     if (setjmp(ctx.jb)) {
         image_status st = jpeg_failed(&cinfo, &ctx, msg, msg_len);
         jpeg_destroy_decompress(&cinfo);
-        free(pixels);
+        block_free(pixels);
         return st;
     }
     jpeg_create_decompress(&cinfo);
@@ -187,7 +195,7 @@ image_status image_direct_jpeg(const uint8_t *buf, size_t len, int shrink, const
         return IMAGE_UNSUPPORTED;
     }
     const size_t stride = (size_t)cinfo.output_width * 3;
-    pixels = malloc(stride * cinfo.output_height);
+    pixels = block_alloc(stride * cinfo.output_height);
     if (!pixels) {
         err_printf(msg, msg_len, "out of memory for a %ux%u image", cinfo.output_width, cinfo.output_height);
         jpeg_destroy_decompress(&cinfo);

@@ -9,9 +9,11 @@
  * JPEG 10-40% (its objects fall out of the cache between images). So a JPEG's
  * header is read here (pixel budget, orientation, ICC marker); a WebP's by
  * libvips. These decode only the plain cases: JPEG in YCbCr, RGB or grey,
- * still WebP, no ICC conversion to do. Everything else (CMYK, animation,
- * ICC -> sRGB, the other formats) stays on libvips. The pixels are the same as libvips' for these cases: it calls the
- * same libraries with the same settings. */
+ * still WebP; a colour JPEG's ICC profile is handed back for icc.c to apply.
+ * Everything else (CMYK, animation, grey JPEG or WebP with a profile, the
+ * other formats) stays on libvips. The pixels are the same as libvips' for these cases: it calls the
+ * same libraries with the same settings (the ICC conversion excepted: LittleCMS'
+ * 8-bit transform against libvips' float one, within a level or two). */
 #ifndef SIGHT_IMAGE_DIRECT_H
 #define SIGHT_IMAGE_DIRECT_H
 
@@ -26,10 +28,16 @@ typedef struct {
     uint32_t width, height; /* as stored (before orientation) */
     bool cmyk;              /* CMYK or YCCK: for libvips */
     bool has_icc;           /* an ICC_PROFILE APP2 marker */
+    bool grey;              /* one component */
     int orientation;        /* EXIF orientation 1..8 (1 when none) */
+    /* The profile reassembled from its markers (malloc'd; NULL when none or
+     * its chunks are broken); the caller frees it. */
+    uint8_t *icc;
+    unsigned icc_len;
 } image_jpeg_header;
 
-/* Reads a JPEG's header with libjpeg: no pixels. */
+/* Reads a JPEG's header with libjpeg: no pixels. On success the caller
+ * frees h->icc. */
 image_status image_direct_jpeg_header(const uint8_t *buf, size_t len, image_jpeg_header *h, char *msg,
                                       size_t msg_len);
 

@@ -9,6 +9,7 @@
 #include "metrics/metrics.h"
 #include "pipeline/backlog.h"
 #include "pipeline/request_internal.h"
+#include "util/block_reuse.h"
 #include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
@@ -19,7 +20,7 @@ static void free_files(file_job *files, size_t n)
         free(files[i].filename);
         free(files[i].model);
         free(files[i].url);
-        free(files[i].data);
+        block_free(files[i].data); /* an upload's pages serve the next (block_reuse.h) */
     }
     free(files);
 }
@@ -84,7 +85,7 @@ void predict_request_ref(predict_request *r) { atomic_fetch_add(&r->refs, 1); }
 
 void preq_free_file_data(file_job *f)
 {
-    free(f->data);
+    block_free(f->data);
     f->data = NULL;
     f->len = 0;
 }

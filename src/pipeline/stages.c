@@ -94,7 +94,9 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
     }
     w->t0 = clock_s();
     w->max_tiles = set->max_tiles > 0 ? set->max_tiles : 64;
-    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true, .max_pixels_heif = (uint64_t)set->max_pixels_heif, .cancelled = call->cancelled};
+    /* The detector converts colour on its letterbox; OCR and the LLM stage
+     * read the whole image, which is converted before they run. */
+    image_decode_opts opts = {.max_pixels = (uint64_t)set->max_pixels, .fit = true, .max_pixels_heif = (uint64_t)set->max_pixels_heif, .cancelled = call->cancelled, .defer_icc = true};
     decode_hint(set, file, &opts);
 
     char msg[256];
@@ -121,8 +123,10 @@ stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_err
     if (file->is_yolo || (grounding && set->yolo))
         rc = run_stage(set->yolo, "yolo", STAGE_YOLO, &in, file->is_yolo, w->earlier, w->result, w->timing, err);
     if (rc == 0 && file->is_yolo && file->video.track) rc = track_json_image(file, json_object_get(w->earlier, "yolo"), err);
-    if (rc == 0 && (file->is_ocr || (grounding && set->ocr)))
+    if (rc == 0 && (file->is_ocr || (grounding && set->ocr))) {
+        image_to_srgb(&w->img);
         rc = run_stage(set->ocr, "ocr", STAGE_OCR, &in, file->is_ocr, w->earlier, w->result, w->timing, err);
+    }
     if (rc != 0) {
         stages_work_free(w);
         return NULL;
@@ -141,6 +145,7 @@ json_t *stages_finish(const stage_set *set, const stage_call *call, stage_work *
         sight_error_set(err, "llm_quota_exceeded", "%s", "this API key's LLM-token quota is spent for this period");
         rc = -1;
     } else if (w->llm_left) {
+        image_to_srgb(&w->img);
         stage_input in = input_of(call, w);
         rc = run_stage(set->llm, "llm", STAGE_LLM, &in, true, w->earlier, w->result, w->timing, err);
     }

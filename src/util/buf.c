@@ -1,5 +1,7 @@
 #include "util/buf.h"
 
+#include "util/block_reuse.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +20,7 @@ void buf_init(buf *b, size_t max)
 
 void buf_free(buf *b)
 {
-    free(b->data);
+    block_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -36,7 +38,19 @@ static int grow(buf *b, size_t need)
     size_t cap = b->cap ? b->cap : BUF_FIRST;
     while (cap < need + 1) cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
     if (cap > b->max + 1) cap = b->max + 1;
-    char *d = realloc(b->data, cap);
+    /* Growing large (an upload): a pooled block whose pages are mapped
+     * already, when there is one (block_reuse.h). */
+    size_t got = 0;
+    char *d = cap >= BLOCK_REUSE_MIN ? block_take(cap, &got) : NULL;
+    if (d) {
+        if (b->data) memcpy(d, b->data, b->len + 1);
+        else d[0] = 0;
+        free(b->data);
+        b->data = d;
+        b->cap = got < b->max + 1 ? got : b->max + 1;
+        return BUF_OK;
+    }
+    d = realloc(b->data, cap);
     if (!d) return BUF_NOMEM;
     if (!b->data) d[0] = 0;
     b->data = d;

@@ -24,6 +24,8 @@
 
 #include "check.h"
 #include "image/decode.h"
+#include "image/icc.h"
+#include "image/icc_fast.h"
 
 #include <vips/vips.h>
 
@@ -1216,6 +1218,69 @@ static void test_icc(void)
     blob_free(&prof);
 }
 
+/* icc_fast.c against LittleCMS on the P3 profile: used (a matrix/TRC
+ * profile), and within one level on 100k pseudo-random colours. */
+static void test_icc_fast(void)
+{
+    blob prof = p3_profile();
+    cmsHPROFILE in = cmsOpenProfileFromMem(prof.data, (cmsUInt32Number)prof.len), s = cmsCreate_sRGBProfile();
+    cmsHTRANSFORM x = cmsCreateTransform(in, TYPE_RGB_8, s, TYPE_RGB_8, INTENT_RELATIVE_COLORIMETRIC, 0);
+    icc_fast *f = icc_fast_build(in, x);
+    CHECK(f != NULL);
+    enum { N = 100000 };
+    uint8_t *a = malloc(N * 3), *b = malloc(N * 3);
+    uint32_t r = 12345;
+    for (int i = 0; i < N * 3; i++)
+        a[i] = b[i] = (uint8_t)((r = r * 1103515245u + 12345u) >> 16);
+    int worst = 0;
+    if (f) {
+        cmsDoTransform(x, a, a, N);
+        icc_fast_apply(f, b, N);
+        for (int i = 0; i < N * 3; i++)
+            worst = abs(a[i] - b[i]) > worst ? abs(a[i] - b[i]) : worst;
+    }
+    CHECK(worst <= 1);
+    free(a), free(b), free(f);
+    cmsDeleteTransform(x);
+    cmsCloseProfile(in);
+    cmsCloseProfile(s);
+    blob_free(&prof);
+}
+
+/* defer_icc: the pixels come back as stored with the transform beside them;
+ * image_to_srgb then gives what the decoder's own conversion gives. The
+ * transform is built once per profile, whatever the number of images. */
+static void test_icc_deferred(void)
+{
+    const uint8_t p3[3] = {200, 60, 60};
+    blob prof = p3_profile();
+    blob b = jpeg_flat_icc(p3, 24, 16, prof.data, prof.len);
+    image_t now, later;
+    CHECK_EQ_INT(dec(&b, NULL, &now), IMAGE_OK);
+    CHECK(now.icc == NULL);
+    int cached = image_icc_cached();
+    image_decode_opts o = {.defer_icc = true};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(dec(&b, &o, &later), IMAGE_OK);
+        CHECK(later.icc != NULL);
+        if (later.pixels && now.pixels) {
+            CHECK(near(px_at(&later, 8, 8), 200, 60, 60, 2));
+            image_to_srgb(&later);
+            CHECK(later.icc == NULL);
+            CHECK(!memcmp(later.pixels, now.pixels, (size_t)now.width * now.height * 3));
+        }
+        image_free(&later);
+    }
+    CHECK_EQ_INT(image_icc_cached(), cached);
+    /* Freed with the conversion still pending: the reference is released
+     * (ASan's leak check). */
+    CHECK_EQ_INT(dec(&b, &o, &later), IMAGE_OK);
+    image_free(&later);
+    image_free(&now);
+    blob_free(&b);
+    blob_free(&prof);
+}
+
 /* ---------------------------------------------- formats through libvips */
 
 /* Encodes RGB pixels with libvips' own savers ("gif", "tif", "heic", "avif"). */
@@ -1891,6 +1956,8 @@ int main(void)
     test_orientation();
     test_exif_hostile();
     test_icc();
+    test_icc_deferred();
+    test_icc_fast();
     test_more_formats();
     test_truncated();
     test_too_large();

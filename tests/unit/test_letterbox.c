@@ -4,6 +4,7 @@
  * is spelled out below). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "detect/letterbox.h"
@@ -217,8 +218,42 @@ static void test_unmap(void)
     free(t);
 }
 
+/* The colour hook sees the resized bytes: a channel swap through it equals
+ * the letterbox of the swapped image, on each resize path (plain copy, the
+ * 2x area path, bilinear, and wider than one tile of columns). */
+static void swap_rb(const void *ctx, uint8_t *p, size_t n)
+{
+    (*(int *)ctx)++;
+    for (size_t i = 0; i < n; i++, p += 3) {
+        uint8_t t = p[0];
+        p[0] = p[2], p[2] = t;
+    }
+}
+
+static void test_colour_hook(void)
+{
+    static const int sizes[][4] = {{6, 4, 6, 6}, {16, 8, 8, 8}, {33, 17, 20, 20}, {1300, 40, 640, 640}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const int w = sizes[k][0], h = sizes[k][1], dw = sizes[k][2], dh = sizes[k][3];
+        uint8_t *a = malloc((size_t)w * h * 3), *b = malloc((size_t)w * h * 3);
+        for (int i = 0; i < w * h * 3; i++) a[i] = (uint8_t)(i * 37 + i / 7);
+        for (int i = 0; i < w * h; i++) b[3 * i] = a[3 * i + 2], b[3 * i + 1] = a[3 * i + 1], b[3 * i + 2] = a[3 * i];
+        float *t1 = malloc(sizeof(float) * 3 * dw * dh), *t2 = malloc(sizeof(float) * 3 * dw * dh);
+        int calls = 0;
+        const letterbox_colour c = {swap_rb, &calls};
+        letterbox_map m1, m2;
+        letterbox_with_colour(a, w, h, t1, dw, dh, LETTERBOX_ULTRALYTICS, &c, &m1);
+        letterbox(b, w, h, t2, dw, dh, LETTERBOX_ULTRALYTICS, &m2);
+        CHECK(calls >= m1.new_h);
+        CHECK(m1.new_w == m2.new_w && m1.new_h == m2.new_h);
+        CHECK(!memcmp(t1, t2, sizeof(float) * 3 * dw * dh));
+        free(a), free(b), free(t1), free(t2);
+    }
+}
+
 int main(void)
 {
+    test_colour_hook();
     test_ultralytics_upscale();
     test_yolox_style();
     test_identity_copy();
