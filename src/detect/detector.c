@@ -26,8 +26,10 @@
 #include "util/log.h"
 
 /* See detector_open: how much larger than the model input a reduced-scale
- * JPEG decode must stay, in halves (3: 1.5 times). */
+ * JPEG decode must stay, in halves (3: 1.5 times), and how much larger the
+ * photo must be for a reduced decode at all (5 times). */
 #define SHRINK_MARGIN_HALVES 3
+#define SHRINK_FROM 5
 
 struct detector {
     const OrtApi *api;
@@ -393,15 +395,18 @@ detector *detector_open(const detector_config *cfg, char *err, size_t err_len)
     char *dot = strrchr(d->model_name, '.');
     if (dot && !strcmp(dot, ".onnx")) *dot = 0;
 
-    /* Shrink-on-load only for images well larger than the input: the decode
-     * must still cover 1.5 times the letterbox. Below that, results stay
-     * identical to upstream's full-size decode + cv2 resize (checked against
-     * a reference on the shared photos, all under 1920 px); above it the
-     * resize samples so sparsely that a reduced-scale decode (DCT scaling
-     * averages, where cv2's bilinear skips pixels) is as faithful, and much
-     * cheaper: a 12 MP phone photo decodes at 1/4 (1008x756) for a 640 model,
-     * not at 1/2 (the margin was 3 until issue 24). */
-    d->st = (stage){.name = "yolo", .self = d, .run = stage_run, .validate = stage_validate, .min_width = SHRINK_MARGIN_HALVES * d->in_w / 2, .min_height = SHRINK_MARGIN_HALVES * d->in_h / 2};
+    /* Shrink-on-load only for photos at least SHRINK_FROM times the input's
+     * longer side, and then so that the decode still covers 1.5 times the
+     * letterbox. Below that, results stay identical to upstream's full-size
+     * decode + cv2 resize (checked against a reference on the shared photos,
+     * up to 1352 px, with 320, 416 and 640 models: a 1.5x margin alone
+     * halved a 1280 px photo for a 416 model and moved its boxes by up to
+     * 12 px); above it the resize samples so sparsely that a reduced-scale
+     * decode (DCT scaling averages, where cv2's bilinear skips pixels) is as
+     * faithful, and much cheaper: a 12 MP phone photo decodes at 1/4
+     * (1008x756) for a 640 model. */
+    int in_long = d->in_w > d->in_h ? d->in_w : d->in_h;
+    d->st = (stage){.name = "yolo", .self = d, .run = stage_run, .validate = stage_validate, .min_width = SHRINK_MARGIN_HALVES * d->in_w / 2, .min_height = SHRINK_MARGIN_HALVES * d->in_h / 2, .shrink_from = SHRINK_FROM * in_long};
     return d;
 fail:
     release_outputs(d, warm);

@@ -49,6 +49,11 @@ typedef struct {
      * box when scaled to fit inside it, i.e. be at least that wide OR that
      * tall: the rule for a letterbox, which fits the image's long side. */
     bool fit;
+    /* Shrink only an image whose longer stored side is at least this many
+     * pixels (0: any image the hint allows). Lets a caller ask for a small
+     * decode of a large photo without touching the sizes where a full-size
+     * decode is what its reference does. */
+    int shrink_from;
     /* HEIF/AVIF over this many pixels are refused (--max-pixels-heif):
      * libheif cannot shrink on load. 0 = only max_pixels. */
     uint64_t max_pixels_heif;

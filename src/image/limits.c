@@ -51,6 +51,8 @@ int image_jpeg_shrink(uint64_t w, uint64_t h, const image_decode_opts *opts, boo
 {
     if (!opts || opts->min_width <= 0 || opts->min_height <= 0)
         return 1;
+    if (opts->shrink_from > 0 && (w > h ? w : h) < (uint64_t)opts->shrink_from)
+        return 1;
     static const int shrinks[] = {8, 4, 2};
     for (size_t i = 0; i < sizeof shrinks / sizeof shrinks[0]; i++) {
         uint64_t s = (uint64_t)shrinks[i];

@@ -58,6 +58,7 @@ static void decode_hint(const stage_set *set, const file_job *f, image_decode_op
         }
         if (req[i]->min_width > o->min_width) o->min_width = req[i]->min_width;
         if (req[i]->min_height > o->min_height) o->min_height = req[i]->min_height;
+        if (req[i]->shrink_from > o->shrink_from) o->shrink_from = req[i]->shrink_from;
     }
 }
 

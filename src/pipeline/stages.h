@@ -88,6 +88,8 @@ typedef struct stage {
     /* Smallest decode this stage can work from (shrink-on-load hint, with
      * image_decode_opts.fit semantics), 0 = full size. */
     int min_width, min_height;
+    /* Shrink-on-load only for images whose longer side is at least this (0: any). */
+    int shrink_from;
     /* Runs after detection and OCR of the same image even when the client did
      * not ask for them (their results arrive in stage_input.earlier). */
     bool wants_grounding;
