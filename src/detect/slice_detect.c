@@ -13,7 +13,6 @@
 
 /* SAHI's defaults: IOS 0.5 for merging, and the same bar for the NMS after it. */
 #define MERGE_THRESHOLD 0.5
-#define MAX_POLYGON 200
 
 bool slice_wanted(const detector *d, const stage_input *in)
 {
@@ -98,27 +97,7 @@ static int merged_mask(json_t *o, const slice_mask_part *parts, size_t n, const 
     if (slice_mask_union(parts, n, &m)) return -1;
     json_object_del(o, "rle");
     json_object_del(o, "polygon");
-    json_object_set_new(o, "mask_area", json_integer(m.area));
-    int rc;
-    if (rle) {
-        uint32_t *counts;
-        size_t nc;
-        if ((rc = mask_rle(&m, img->orig_width, img->orig_height, &counts, &nc)) == 0) {
-            json_t *ca = json_array();
-            for (size_t i = 0; i < nc; i++) json_array_append_new(ca, json_integer(counts[i]));
-            json_object_set_new(o, "rle", json_pack("{s:[i,i],s:o}", "size", img->orig_height, img->orig_width, "counts", ca));
-            free(counts);
-        }
-    } else {
-        float *pts;
-        int np;
-        if ((rc = mask_outline(&m, MAX_POLYGON, &pts, &np)) == 0) {
-            json_t *pa = json_array();
-            for (int i = 0; i < np; i++) json_array_append_new(pa, json_pack("[i,i]", (int)pts[2 * i], (int)pts[2 * i + 1]));
-            json_object_set_new(o, "polygon", pa);
-            free(pts);
-        }
-    }
+    int rc = task_mask_json(o, &m, img->orig_width, img->orig_height, rle);
     mask_free(&m);
     return rc;
 }

@@ -56,6 +56,32 @@ static json_t *keypoints_json(const task_ctx *c, int idx, double sx, double sy, 
     return arr;
 }
 
+int task_mask_json(json_t *o, const yolo_mask *m, int orig_w, int orig_h, bool rle)
+{
+    json_object_set_new(o, "mask_area", json_integer(m->area));
+    int rc;
+    if (rle) {
+        uint32_t *counts;
+        size_t n;
+        if ((rc = mask_rle(m, orig_w, orig_h, &counts, &n)) == 0) {
+            json_t *ca = json_array();
+            for (size_t i = 0; i < n; i++) json_array_append_new(ca, json_integer(counts[i]));
+            json_object_set_new(o, "rle", json_pack("{s:[i,i],s:o}", "size", orig_h, orig_w, "counts", ca));
+            free(counts);
+        }
+    } else {
+        float *pts;
+        int np;
+        if ((rc = mask_outline(m, MAX_POLYGON, &pts, &np)) == 0) {
+            json_t *pa = json_array();
+            for (int i = 0; i < np; i++) json_array_append_new(pa, json_pack("[i,i]", (int)pts[2 * i], (int)pts[2 * i + 1]));
+            json_object_set_new(o, "polygon", pa);
+            free(pts);
+        }
+    }
+    return rc;
+}
+
 static int mask_json(const task_ctx *c, const yolo_det *b, const float box_in[4], json_t *o, double sx, double sy)
 {
     const yolo_task_spec *s = c->spec;
@@ -63,27 +89,7 @@ static int mask_json(const task_ctx *c, const yolo_det *b, const float box_in[4]
     yolo_mask m;
     const float *coeffs = c->data + (int64_t)(4 + s->nc) * c->N + b->idx;
     if (mask_build(coeffs, (size_t)c->N, c->protos, s->n_proto, s->proto_h, s->proto_w, &g, box_in, &m)) return -1;
-    json_object_set_new(o, "mask_area", json_integer(m.area));
-    int rc = 0;
-    if (c->mask_rle) {
-        uint32_t *counts;
-        size_t n;
-        if ((rc = mask_rle(&m, c->orig_w, c->orig_h, &counts, &n)) == 0) {
-            json_t *ca = json_array();
-            for (size_t i = 0; i < n; i++) json_array_append_new(ca, json_integer(counts[i]));
-            json_object_set_new(o, "rle", json_pack("{s:[i,i],s:o}", "size", c->orig_h, c->orig_w, "counts", ca));
-            free(counts);
-        }
-    } else {
-        float *pts;
-        int np;
-        if ((rc = mask_outline(&m, MAX_POLYGON, &pts, &np)) == 0) {
-            json_t *pa = json_array();
-            for (int i = 0; i < np; i++) json_array_append_new(pa, json_pack("[i,i]", (int)pts[2 * i], (int)pts[2 * i + 1]));
-            json_object_set_new(o, "polygon", pa);
-            free(pts);
-        }
-    }
+    int rc = task_mask_json(o, &m, c->orig_w, c->orig_h, c->mask_rle);
     mask_free(&m);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "detect/letterbox.h"
+#include "detect/mask.h"
 #include "detect/yolo_tasks.h"
 #include "util/error.h"
 
@@ -28,6 +29,10 @@ typedef struct {
 } task_ctx;
 
 double task_round(double v, double q);
+
+/* Sets o's "mask_area" and its "rle" (rle) or "polygon" from m, a mask in an
+ * orig_w x orig_h image. 0, or -1 when out of memory. */
+int task_mask_json(json_t *o, const yolo_mask *m, int orig_w, int orig_h, bool rle);
 
 /* Appends one object per detection to arr; *extra_ms gets the time spent on
  * masks / keypoints / oriented boxes. -1 with err set (detector_failed for a
