@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/job_runner.h"
+#include "jobs/job_store.h"
 #include "cli/keys_cmd.h"
 #include "cli/usage_cmd.h"
 #include "cli/bench_cmd.h"
@@ -85,19 +87,42 @@ typedef struct {
     fetcher *fetch;
     pipeline *pipe;
     limiter *lim;
+    job_store *jobs;
+    job_runner *runner;
     server *srv;
 } services;
 
 static void close_all(services *sv)
 {
     if (sv->srv) server_shutdown(sv->srv);
-    fetcher_stop(sv->fetch); /* before the pipeline: its last callbacks still finish files */
+    job_runner_stop(sv->runner); /* before the pipeline: it cancels its items there */
+    fetcher_stop(sv->fetch);     /* before the pipeline: its last callbacks still finish files */
     pipeline_stop(sv->pipe);
     limiter_free(sv->lim); /* after the pipeline: its last requests still commit their use */
+    job_store_close(sv->jobs);
     llm_close(sv->an);
     ocr_close(sv->ocr);
     model_registry_close(sv->reg);
     keystore_close(sv->ks);
+}
+
+/* Jobs live in the key store's database; a store that cannot carry them
+ * (PostgreSQL, for now) leaves the jobs routes answering 501. One worker is
+ * always left to the streams. */
+static int start_jobs(const sight_config *cfg, services *sv)
+{
+    char msg[1024] = "";
+    if (!(sv->jobs = job_store_open(cfg->db_path, msg, sizeof msg))) {
+        log_warn("jobs unavailable: %s", msg);
+        return 0;
+    }
+    job_runner_config rc = {.js = sv->jobs, .pipe = sv->pipe, .slots = cfg->workers > 1 ? cfg->workers - 1 : 1, .lease_ms = (int64_t)cfg->job_lease_s * 1000, .retention_s = cfg->job_retention_s, .metering = cfg->metering};
+    if (!(sv->runner = job_runner_start(&rc))) {
+        log_error("cannot start the job runner");
+        return -1;
+    }
+    server_set_jobs(sv->srv, sv->jobs);
+    return 0;
 }
 
 static int start_all(const sight_config *cfg, services *sv)
@@ -159,7 +184,7 @@ static int start_all(const sight_config *cfg, services *sv)
     model_entry_release(def);
     sv->srv = server_start(cfg, sv->ks, sv->lim, sv->pipe, models, sv->reg);
     json_decref(models);
-    return sv->srv ? 0 : -1;
+    return sv->srv ? start_jobs(cfg, sv) : -1;
 }
 
 /* Connections cost a descriptor each (plus one per prediction in flight, its
