@@ -10,8 +10,6 @@
 #include "jobs/job_store_internal.h"
 #include "util/array.h"
 
-#define COMPLETE_PREFIX "{\"status\":\"complete\""
-
 void job_item_clear(job_item *it)
 {
     free(it->url);
@@ -67,6 +65,7 @@ static int claim_rows(job_store *js, sqlite3_stmt *sel, sqlite3_stmt *upd, const
 
 int job_store_claim(job_store *js, const char *owner, int max, int64_t lease_ms, job_item **out, size_t *n)
 {
+    if (js->pg) return job_pg_claim(js->pg, owner, max, lease_ms, out, n);
     *out = NULL;
     *n = 0;
     size_t cap = 0;
@@ -110,6 +109,7 @@ int job_store_claim(job_store *js, const char *owner, int max, int64_t lease_ms,
 
 int job_store_renew(job_store *js, const job_item *it, int64_t lease_ms)
 {
+    if (js->pg) return job_pg_lease(js->pg, it, lease_ms, false);
     pthread_mutex_lock(&js->mu);
     sqlite3_stmt *st = js_prep(js, "UPDATE job_items SET lease_until = ?1 WHERE job_id = ?2 AND idx = ?3"
                                    " AND attempt = ?4 AND state = 'running'");
@@ -128,6 +128,7 @@ int job_store_renew(job_store *js, const job_item *it, int64_t lease_ms)
 
 int job_store_release(job_store *js, const job_item *it)
 {
+    if (js->pg) return job_pg_lease(js->pg, it, 0, true) < 0 ? -1 : 0;
     pthread_mutex_lock(&js->mu);
     sqlite3_stmt *st = js_prep(js, "UPDATE job_items SET state = 'queued', owner = NULL, lease_until = 0"
                                    " WHERE job_id = ?1 AND idx = ?2 AND attempt = ?3 AND state = 'running'");
@@ -158,14 +159,7 @@ static int insert_event(job_store *js, const char *job_id, int64_t seq, const ch
 /* line with "seq" added, inserted as event seq. */
 static int insert_line(job_store *js, const char *job_id, int64_t seq, const char *line)
 {
-    json_t *o = json_loads(line, 0, NULL);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return -1;
-    }
-    json_object_set_new(o, "seq", json_integer(seq));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    char *text = js_with_seq(line, seq);
     int rc = text ? insert_event(js, job_id, seq, text) : -1;
     free(text);
     return rc;
@@ -224,12 +218,10 @@ static int advance_job(job_store *js, const job_item *it, size_t nlines, bool su
     sqlite3_bind_int64(st, 2, js_now_ms() / 1000);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
-    char line[256];
-    snprintf(line, sizeof line,
-             COMPLETE_PREFIX ",\"seq\":%lld,\"job_status\":\"completed\",\"total\":%lld,\"succeeded\":%lld,"
-                             "\"failed\":%lld}",
-             (long long)done_seq, (long long)total, (long long)ok, (long long)bad);
-    return rc == 0 ? insert_event(js, it->job_id, done_seq, line) : -1;
+    char *line = js_complete_line(done_seq, "completed", total, ok, bad);
+    rc = rc == 0 && line ? insert_event(js, it->job_id, done_seq, line) : -1;
+    free(line);
+    return rc;
 }
 
 int job_store_finish(job_store *js, const job_item *it, const char *const *lines, size_t nlines, bool succeeded,
@@ -237,6 +229,7 @@ int job_store_finish(job_store *js, const job_item *it, const char *const *lines
 {
     *job_ended = false;
     if (nlines == 0) return -1;
+    if (js->pg) return job_pg_finish(js->pg, it, lines, nlines, succeeded, usage, job_ended);
     pthread_mutex_lock(&js->mu);
     int rc = -1;
     if (js_exec(js, "BEGIN IMMEDIATE") == 0) {
@@ -257,11 +250,8 @@ int job_store_finish(job_store *js, const job_item *it, const char *const *lines
         for (size_t i = 0; rc == 0 && i < nlines; i++) rc = insert_line(js, it->job_id, seq + (int64_t)i, lines[i]);
         if (rc == 0 && usage) {
             usage_row u = *usage;
-            time_t t = time(NULL);
-            struct tm tm;
-            gmtime_r(&t, &tm);
             u.key_id = it->key_id;
-            strftime(u.day, sizeof u.day, "%Y-%m-%d", &tm);
+            js_today(u.day);
             rc = add_usage(js, &u);
         }
         if (rc == 0 && js_exec(js, "COMMIT") != 0) rc = -1;
@@ -277,6 +267,7 @@ int job_store_finish(job_store *js, const job_item *it, const char *const *lines
 int job_store_events(job_store *js, const char *id, int64_t after, int max, char **text, size_t *len, int64_t *last,
                      bool *ended)
 {
+    if (js->pg) return job_pg_events(js->pg, id, after, max, false, text, len, last, ended);
     size_t cap = 0;
     *text = NULL;
     *len = 0;
@@ -309,6 +300,8 @@ int job_store_events(job_store *js, const char *id, int64_t after, int max, char
 
 int job_store_results(job_store *js, const char *id, int64_t after, int max, char **text, size_t *len, int64_t *last)
 {
+    bool ended;
+    if (js->pg) return job_pg_events(js->pg, id, after, max, true, text, len, last, &ended);
     size_t cap = 0;
     *text = NULL;
     *len = 0;
@@ -325,13 +318,8 @@ int job_store_results(job_store *js, const char *id, int64_t after, int max, cha
             int64_t idx = sqlite3_column_int64(st, 0);
             const char *line = (const char *)sqlite3_column_text(st, 1);
             char *made = NULL;
-            if (!line) { /* cancelled before it ran: its one final line says so */
-                json_t *o = json_pack("{s:s,s:I,s:s,s:{s:s,s:s}}", "status", "error", "index", (json_int_t)idx, "url",
-                                      (const char *)sqlite3_column_text(st, 2), "error", "code", "cancelled",
-                                      "message", "the job was cancelled before this item finished");
-                line = made = o ? json_dumps(o, JSON_COMPACT) : NULL;
-                json_decref(o);
-            }
+            if (!line) /* cancelled before it ran: its one final line says so */
+                line = made = js_cancelled_line(idx, (const char *)sqlite3_column_text(st, 2));
             int bad = !line || js_append(text, len, &cap, line);
             free(made);
             if (bad) break;

@@ -1,5 +1,6 @@
 /* The job store's schema and its jobs: create (with its idempotency key and
  * the key's open-job limit), read, list, cancel and purge. */
+#include <jansson.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,41 @@ int js_bind_text(sqlite3_stmt *st, int i, const char *s)
     return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
 }
 
+char *js_with_seq(const char *line, int64_t seq)
+{
+    json_t *o = json_loads(line, 0, NULL);
+    char *text = NULL;
+    if (json_is_object(o) && json_object_set_new(o, "seq", json_integer(seq)) == 0) text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+char *js_complete_line(int64_t seq, const char *job_status, int64_t total, int64_t ok, int64_t bad)
+{
+    char line[256];
+    snprintf(line, sizeof line,
+             COMPLETE_PREFIX ",\"seq\":%lld,\"job_status\":\"%s\",\"total\":%lld,\"succeeded\":%lld,\"failed\":%lld}",
+             (long long)seq, job_status, (long long)total, (long long)ok, (long long)bad);
+    return strdup(line);
+}
+
+char *js_cancelled_line(int64_t index, const char *url)
+{
+    json_t *o = json_pack("{s:s,s:I,s:s?,s:{s:s,s:s}}", "status", "error", "index", (json_int_t)index, "url", url,
+                          "error", "code", "cancelled", "message", "the job was cancelled before this item finished");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+void js_today(char day[11])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, 11, "%Y-%m-%d", &tm);
+}
+
 int js_append(char **text, size_t *len, size_t *cap, const char *line)
 {
     size_t n = strlen(line);
@@ -88,16 +124,19 @@ static const char SCHEMA[] =
 
 job_store *job_store_open(const char *path, char *err, size_t err_len)
 {
-    if (db_url_is_postgres(path)) {
-        err_printf(err, err_len, "jobs need the SQLite key store (a PostgreSQL store does not carry them yet)");
-        return NULL;
-    }
     job_store *js = calloc(1, sizeof *js);
     if (!js) {
         err_printf(err, err_len, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&js->mu, NULL);
+    if (db_url_is_postgres(path)) {
+        if (!(js->pg = job_pg_open(path, err, err_len))) {
+            job_store_close(js);
+            return NULL;
+        }
+        return js;
+    }
     if (sqlite3_open_v2(path, &js->db, SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         err_printf(err, err_len, "%s: %s", path, js->db ? sqlite3_errmsg(js->db) : "out of memory");
         job_store_close(js);
@@ -118,6 +157,7 @@ job_store *job_store_open(const char *path, char *err, size_t err_len)
 void job_store_close(job_store *js)
 {
     if (!js) return;
+    job_pg_close(js->pg);
     sqlite3_close(js->db);
     pthread_mutex_destroy(&js->mu);
     free(js);
@@ -152,6 +192,7 @@ static int get_locked(job_store *js, int64_t key_id, const char *id, job_info *o
 
 int job_store_get(job_store *js, int64_t key_id, const char *id, job_info *out)
 {
+    if (js->pg) return job_pg_get(js->pg, key_id, id, out);
     pthread_mutex_lock(&js->mu);
     int rc = get_locked(js, key_id, id, out);
     pthread_mutex_unlock(&js->mu);
@@ -231,6 +272,7 @@ job_create_rc job_store_create(job_store *js, const job_new *n, job_info *out)
     char id[JOB_ID_LEN + 1] = "job_";
     if (RAND_bytes(rnd, sizeof rnd) != 1) return JOB_STORE_ERROR;
     for (int i = 0; i < 10; i++) snprintf(id + 4 + 2 * i, 3, "%02x", rnd[i]);
+    if (js->pg) return job_pg_create(js->pg, n, id, out);
     int64_t now_ms = js_now_ms();
     job_create_rc rc = JOB_STORE_ERROR;
     pthread_mutex_lock(&js->mu);
@@ -252,6 +294,7 @@ job_create_rc job_store_create(job_store *js, const job_new *n, job_info *out)
 
 int job_store_list(job_store *js, int64_t key_id, const char *before, int limit, job_info **out, size_t *n)
 {
+    if (js->pg) return job_pg_list(js->pg, key_id, before, limit, out, n);
     *out = NULL;
     *n = 0;
     size_t cap = 0;
@@ -284,6 +327,7 @@ int job_store_list(job_store *js, int64_t key_id, const char *before, int limit,
 
 int job_store_cancel(job_store *js, int64_t key_id, const char *id, job_info *out)
 {
+    if (js->pg) return job_pg_cancel(js->pg, key_id, id, out);
     pthread_mutex_lock(&js->mu);
     int rc = -1;
     if (js_exec(js, "BEGIN IMMEDIATE") == 0) {
@@ -304,15 +348,12 @@ int job_store_cancel(job_store *js, int64_t key_id, const char *id, job_info *ou
             }
             if (rc == 0) {
                 int64_t seq = sqlite3_column_int64(b, 0);
-                char line[256];
-                snprintf(line, sizeof line,
-                         "{\"status\":\"complete\",\"seq\":%lld,\"job_status\":\"cancelled\",\"total\":%lld,"
-                         "\"succeeded\":%lld,\"failed\":%lld}",
-                         (long long)seq, (long long)out->total, (long long)out->succeeded, (long long)out->failed);
+                char *line = js_complete_line(seq, "cancelled", out->total, out->succeeded, out->failed);
                 js_bind_text(c, 1, id);
                 sqlite3_bind_int64(c, 2, seq);
                 js_bind_text(c, 3, line);
-                rc = sqlite3_step(c) == SQLITE_DONE ? 0 : -1;
+                rc = line && sqlite3_step(c) == SQLITE_DONE ? 0 : -1;
+                free(line);
             }
             sqlite3_finalize(a);
             sqlite3_finalize(b);
@@ -328,6 +369,7 @@ int job_store_cancel(job_store *js, int64_t key_id, const char *id, job_info *ou
 
 int64_t job_store_purge(job_store *js, int64_t cutoff)
 {
+    if (js->pg) return job_pg_purge(js->pg, cutoff);
     pthread_mutex_lock(&js->mu);
     int64_t n = -1;
     if (js_exec(js, "BEGIN IMMEDIATE") == 0) {

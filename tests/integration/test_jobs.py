@@ -65,7 +65,7 @@ def create(s, items, key=None, headers=None, **extra):
     return httpx.post(s.url + JOBS, json={"items": items, **extra}, headers=h, timeout=60)
 
 
-def get(s, path, key=None, **kw):
+def get(s, path, key=None, **kw):  # s: anything with .url and .key
     return httpx.get(s.url + path, headers={"X-API-Key": key or s.key}, timeout=60, **kw)
 
 
