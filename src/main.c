@@ -9,6 +9,7 @@
 
 #include "jobs/job_runner.h"
 #include "jobs/job_store.h"
+#include "jobs/webhook_sender.h"
 #include "cli/keys_cmd.h"
 #include "cli/usage_cmd.h"
 #include "cli/bench_cmd.h"
@@ -89,6 +90,7 @@ typedef struct {
     limiter *lim;
     job_store *jobs;
     job_runner *runner;
+    webhook_sender *hooks;
     server *srv;
 } services;
 
@@ -96,7 +98,8 @@ static void close_all(services *sv)
 {
     if (sv->srv) server_shutdown(sv->srv);
     job_runner_stop(sv->runner); /* before the pipeline: it cancels its items there */
-    fetcher_stop(sv->fetch);     /* before the pipeline: its last callbacks still finish files */
+    webhook_sender_stop(sv->hooks);
+    fetcher_stop(sv->fetch); /* before the pipeline: its last callbacks still finish files */
     pipeline_stop(sv->pipe);
     limiter_free(sv->lim); /* after the pipeline: its last requests still commit their use */
     job_store_close(sv->jobs);
@@ -106,9 +109,9 @@ static void close_all(services *sv)
     keystore_close(sv->ks);
 }
 
-/* Jobs live in the key store's database; a store that cannot carry them
- * (PostgreSQL, for now) leaves the jobs routes answering 501. One worker is
- * always left to the streams. */
+/* Jobs live in the key store's database (SQLite or PostgreSQL); one that
+ * cannot be opened for them leaves the jobs routes answering 501. One
+ * worker is always left to the streams. */
 static int start_jobs(const sight_config *cfg, services *sv)
 {
     char msg[1024] = "";
@@ -119,6 +122,10 @@ static int start_jobs(const sight_config *cfg, services *sv)
     job_runner_config rc = {.js = sv->jobs, .pipe = sv->pipe, .slots = cfg->workers > 1 ? cfg->workers - 1 : 1, .lease_ms = (int64_t)cfg->job_lease_s * 1000, .retention_s = cfg->job_retention_s, .metering = cfg->metering};
     if (!(sv->runner = job_runner_start(&rc))) {
         log_error("cannot start the job runner");
+        return -1;
+    }
+    if (!(sv->hooks = webhook_sender_start(sv->jobs, cfg->url_allow, cfg->url_http, msg, sizeof msg))) {
+        log_error("jobs' webhooks: %s", msg);
         return -1;
     }
     server_set_jobs(sv->srv, sv->jobs);

@@ -14,6 +14,7 @@
 #include "http/http_internal.h"
 #include "http/key_check.h"
 #include "jobs/job_store.h"
+#include "jobs/webhook_sender.h"
 #include "keys/key_cache.h"
 #include "keys/sha256_hex.h"
 #include "util/json_out.h"
@@ -163,9 +164,22 @@ static void do_create(jobs_call *j, int64_t key_id, json_t *root)
     json_t *items = json_object_get(root, "items"), *params = NULL, *webhook = NULL;
     const char *query = NULL;
     if (parse_options(j, root, &params, &query, &webhook)) goto out;
+    const char *hook_url = NULL, *hook_secret = NULL;
     if (webhook && !json_is_null(webhook)) {
-        fail(j, 422, "webhooks_unsupported", "job webhooks are not available on this server yet; poll the events");
-        goto out;
+        json_t *u = json_object_get(webhook, "url"), *sec = json_object_get(webhook, "secret");
+        hook_url = json_string_value(u);
+        hook_secret = json_string_value(sec);
+        bool https = hook_url && !strncasecmp(hook_url, "https://", 8);
+        bool http = hook_url && !strncasecmp(hook_url, "http://", 7) && cfg->url_http;
+        if (!json_is_object(webhook) || json_object_size(webhook) != 2 || !(https || http) ||
+            strlen(hook_url) > MAX_URL_LEN) {
+            fail(j, 422, "invalid_webhook", "webhook must be {\"url\": \"https://...\", \"secret\": \"whsec_...\"}");
+            goto out;
+        }
+        if (webhook_sign(hook_secret, NULL, 0, NULL, NULL, 0) != 0) {
+            fail(j, 422, "invalid_webhook_secret", "webhook.secret must be \"whsec_\" and the base64 of 1 to 192 bytes");
+            goto out;
+        }
     }
     size_t n = json_is_array(items) ? json_array_size(items) : 0;
     if (!n) {
@@ -193,7 +207,7 @@ static void do_create(jobs_call *j, int64_t key_id, json_t *root)
     for (size_t i = 0; i < n && !bad; i++) bad = parse_item(j, i, json_array_get(items, i), &spec[i], set, params);
     char hash[65], *ptext = params ? json_dumps(params, JSON_COMPACT) : NULL;
     sha256_hex(j->body, j->body_len, hash);
-    job_new nj = {.key_id = key_id, .query = query, .params = ptext, .items = spec, .nitems = n, .idem_key = j->has_idem ? j->idem : NULL, .body_hash = hash, .max_open = cfg->max_open_jobs};
+    job_new nj = {.key_id = key_id, .query = query, .params = ptext, .items = spec, .nitems = n, .idem_key = j->has_idem ? j->idem : NULL, .body_hash = hash, .max_open = cfg->max_open_jobs, .webhook_url = hook_url, .webhook_secret = hook_secret};
     job_info info;
     job_create_rc rc = bad ? JOB_STORE_ERROR : job_store_create(j->js, &nj, &info);
     free(ptext);
@@ -370,7 +384,7 @@ enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const char *
         j->js = atomic_load(&s->jobs);
         if (!j->js) {
             free(j);
-            return reply_error(c, hr, 501, "jobs_unavailable", "jobs need the SQLite key store (--db); not available here");
+            return reply_error(c, hr, 501, "jobs_unavailable", "jobs are not available: the key store could not carry them (see the log)");
         }
         if (hr->too_large) {
             free(j);

@@ -221,7 +221,7 @@ static int advance_job(job_store *js, const job_item *it, size_t nlines, bool su
     char *line = js_complete_line(done_seq, "completed", total, ok, bad);
     rc = rc == 0 && line ? insert_event(js, it->job_id, done_seq, line) : -1;
     free(line);
-    return rc;
+    return rc == 0 ? js_sqlite_enqueue_webhook(js, it->job_id) : rc;
 }
 
 int job_store_finish(job_store *js, const job_item *it, const char *const *lines, size_t nlines, bool succeeded,

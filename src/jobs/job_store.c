@@ -108,7 +108,12 @@ static const char SCHEMA[] =
     " total INTEGER NOT NULL, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
     " query TEXT, params TEXT, created_at INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
     " finished_at INTEGER, next_seq INTEGER NOT NULL DEFAULT 1,"
-    " idem_key TEXT, body_hash TEXT);"
+    " idem_key TEXT, body_hash TEXT, webhook_url TEXT, webhook_secret TEXT);"
+    "CREATE TABLE IF NOT EXISTS job_webhooks("
+    " id TEXT PRIMARY KEY, job_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, body TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS job_webhooks_due ON job_webhooks(state, next_at);"
     "CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(key_id, created_ms, id);"
     "CREATE INDEX IF NOT EXISTS jobs_by_idem ON jobs(key_id, idem_key);"
     "CREATE TABLE IF NOT EXISTS job_items("
@@ -233,7 +238,8 @@ static int64_t count_open(job_store *js, int64_t key_id)
 static int insert_job(job_store *js, const job_new *n, const char *id, int64_t now_ms)
 {
     sqlite3_stmt *st = js_prep(js, "INSERT INTO jobs(id, key_id, status, total, query, params, created_at, created_ms,"
-                                   " idem_key, body_hash) VALUES(?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+                                   " idem_key, body_hash, webhook_url, webhook_secret)"
+                                   " VALUES(?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
     if (!st) return -1;
     js_bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, n->key_id);
@@ -244,6 +250,8 @@ static int insert_job(job_store *js, const job_new *n, const char *id, int64_t n
     sqlite3_bind_int64(st, 7, now_ms);
     js_bind_text(st, 8, n->idem_key);
     js_bind_text(st, 9, n->idem_key ? n->body_hash : NULL);
+    js_bind_text(st, 10, n->webhook_url);
+    js_bind_text(st, 11, n->webhook_secret);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
     if (rc) return -1;
@@ -359,6 +367,7 @@ int job_store_cancel(job_store *js, int64_t key_id, const char *id, job_info *ou
             sqlite3_finalize(b);
             sqlite3_finalize(c);
             if (rc == 0) rc = get_locked(js, key_id, id, out);
+            if (rc == 0) rc = js_sqlite_enqueue_webhook(js, id);
         }
         if (rc >= 0 && js_exec(js, "COMMIT") != 0) rc = -1;
         if (rc < 0) sqlite3_exec(js->db, "ROLLBACK", NULL, NULL, NULL);
@@ -381,6 +390,7 @@ int64_t job_store_purge(job_store *js, int64_t cutoff)
                  "DELETE FROM purge_ids; INSERT INTO purge_ids SELECT id FROM jobs WHERE finished_at IS NOT NULL"
                  " AND finished_at < %lld;"
                  " DELETE FROM job_events WHERE job_id IN (SELECT id FROM purge_ids);"
+                 " DELETE FROM job_webhooks WHERE job_id IN (SELECT id FROM purge_ids);"
                  " DELETE FROM job_items WHERE job_id IN (SELECT id FROM purge_ids);"
                  " DELETE FROM jobs WHERE id IN (SELECT id FROM purge_ids);",
                  (long long)cutoff);

@@ -8,9 +8,9 @@
  * the item's attempt, so an item that ran twice (a lease that lapsed) is
  * shown and metered once.
  *
- * Only the SQLite key store carries jobs for now: with a PostgreSQL store,
- * job_store_open fails and the jobs routes answer 501. All functions are
- * thread-safe (one connection behind a mutex, as keystore_sqlite.c). */
+ * SQLite (one node; one connection behind a mutex, as keystore_sqlite.c)
+ * or PostgreSQL (several nodes; job_store_pg.c). All functions are
+ * thread-safe. */
 #ifndef SIGHT_JOBS_JOB_STORE_H
 #define SIGHT_JOBS_JOB_STORE_H
 
@@ -43,9 +43,10 @@ typedef struct {
     const char *params; /* JSON text of the options; may be NULL */
     const job_item_spec *items;
     size_t nitems;
-    const char *idem_key;  /* Idempotency-Key, or NULL */
-    const char *body_hash; /* SHA-256 hex of the body, with idem_key */
-    int64_t max_open;      /* queued or running jobs the key may hold; 0 = no limit */
+    const char *idem_key;                     /* Idempotency-Key, or NULL */
+    const char *body_hash;                    /* SHA-256 hex of the body, with idem_key */
+    int64_t max_open;                         /* queued or running jobs the key may hold; 0 = no limit */
+    const char *webhook_url, *webhook_secret; /* POSTed to when the job ends; NULL = none */
 } job_new;
 
 typedef enum {
@@ -56,7 +57,7 @@ typedef enum {
     JOB_STORE_ERROR,
 } job_create_rc;
 
-/* path: the SQLite key store's file (a postgresql:// URL fails with err). */
+/* path: the key store's SQLite file or postgresql:// URL. */
 job_store *job_store_open(const char *path, char *err, size_t err_len);
 void job_store_close(job_store *js);
 
@@ -110,6 +111,23 @@ int job_store_release(job_store *js, const job_item *it);
  * no longer this attempt's), -1 error. */
 int job_store_finish(job_store *js, const job_item *it, const char *const *lines, size_t nlines, bool succeeded,
                      const usage_row *usage, bool *job_ended);
+
+/* ---- webhooks (job_webhooks.c): one durable message per ended job ---- */
+
+typedef struct {
+    char id[40]; /* webhook-id: the same on every retry */
+    char *url, *secret, *body;
+    int64_t attempts;   /* this one included */
+    int64_t created_at; /* unix seconds */
+} job_webhook;
+
+void job_webhook_clear(job_webhook *w);
+/* Claims up to max messages due now (each held for hold_ms against other
+ * nodes); caller clears and frees. 0 or -1. */
+int job_store_webhooks_due(job_store *js, int max, int64_t hold_ms, job_webhook **out, size_t *n);
+/* After an attempt: delivered, or tried again at next_ms (unix ms), or
+ * given up (0 = retry at next_ms). 0 or -1. */
+int job_store_webhook_after(job_store *js, const char *id, bool delivered, bool give_up, int64_t next_ms);
 
 /* Deletes jobs ended before cutoff (unix seconds), with their items and
  * events. Returns how many, or -1. */

@@ -23,6 +23,10 @@ char *js_with_seq(const char *line, int64_t seq);
 char *js_complete_line(int64_t seq, const char *job_status, int64_t total, int64_t ok, int64_t bad);
 /* The one results line of an item cancelled before it finished; malloc'd. */
 char *js_cancelled_line(int64_t index, const char *url);
+/* Queues the ended job's webhook message (if it has a webhook), inside
+ * the transaction that ended it: {"type": "job." + status, "data": job}.
+ * The text to insert, or NULL when none is due; *id filled. */
+char *js_webhook_body(const job_info *j, char id[40]);
 /* Today (UTC), YYYY-MM-DD. */
 void js_today(char day[11]);
 
@@ -40,6 +44,10 @@ int job_pg_lease(struct job_pg *pg, const job_item *it, int64_t lease_ms, bool r
 int job_pg_finish(struct job_pg *pg, const job_item *it, const char *const *lines, size_t nlines, bool succeeded,
                   const usage_row *usage, bool *job_ended);
 int64_t job_pg_purge(struct job_pg *pg, int64_t cutoff);
+int job_pg_webhooks_due(struct job_pg *pg, int max, int64_t hold_ms, job_webhook **out, size_t *n);
+int job_pg_webhook_after(struct job_pg *pg, const char *id, bool delivered, bool give_up, int64_t next_ms);
+/* SQLite side: the webhook row of an ended job, under the store's lock. */
+int js_sqlite_enqueue_webhook(job_store *js, const char *job_id);
 
 /* A statement prepared on js->db, or NULL (logged). */
 sqlite3_stmt *js_prep(job_store *js, const char *sql);

@@ -31,7 +31,13 @@ static const char SCHEMA[] =
     " id TEXT PRIMARY KEY, key_id BIGINT NOT NULL, status TEXT NOT NULL,"
     " total BIGINT NOT NULL, succeeded BIGINT NOT NULL DEFAULT 0, failed BIGINT NOT NULL DEFAULT 0,"
     " query TEXT, params TEXT, created_at BIGINT NOT NULL, created_ms BIGINT NOT NULL,"
-    " finished_at BIGINT, next_seq BIGINT NOT NULL DEFAULT 1, idem_key TEXT, body_hash TEXT);"
+    " finished_at BIGINT, next_seq BIGINT NOT NULL DEFAULT 1, idem_key TEXT, body_hash TEXT,"
+    " webhook_url TEXT, webhook_secret TEXT);"
+    "CREATE TABLE IF NOT EXISTS job_webhooks("
+    " id TEXT PRIMARY KEY, job_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, body TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'pending', attempts BIGINT NOT NULL DEFAULT 0, next_at BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS job_webhooks_due ON job_webhooks(state, next_at);"
     "CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(key_id, created_ms, id);"
     "CREATE INDEX IF NOT EXISTS jobs_by_idem ON jobs(key_id, idem_key);"
     "CREATE TABLE IF NOT EXISTS job_items("
@@ -248,11 +254,12 @@ static job_create_rc create_on(PGconn *c, const job_new *n, const char *id, job_
         PQclear(r);
         if (open >= n->max_open) return JOB_TOO_MANY_OPEN;
     }
-    const char *p[] = {id, k, total, n->query, n->params, now_s, now_ms, n->idem_key, n->idem_key ? n->body_hash : NULL};
+    const char *p[] = {id, k, total, n->query, n->params, now_s, now_ms, n->idem_key,
+                       n->idem_key ? n->body_hash : NULL, n->webhook_url, n->webhook_secret};
     r = jpg_q(c,
-              "INSERT INTO jobs(id, key_id, status, total, query, params, created_at, created_ms, idem_key, body_hash)"
-              " VALUES($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9)",
-              9, p, PGRES_COMMAND_OK);
+              "INSERT INTO jobs(id, key_id, status, total, query, params, created_at, created_ms, idem_key, body_hash,"
+              " webhook_url, webhook_secret) VALUES($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+              11, p, PGRES_COMMAND_OK);
     if (!r) return JOB_STORE_ERROR;
     PQclear(r);
     const char *pi[] = {id, items};
@@ -334,7 +341,8 @@ static int cancel_on(PGconn *c, int64_t key_id, const char *id, job_info *out)
     free(line);
     if (!r) return -1;
     PQclear(r);
-    return get_on(c, key_id, id, out, false);
+    rc = get_on(c, key_id, id, out, false);
+    return rc == 0 ? jpg_enqueue_webhook(c, out) : rc;
 }
 
 int job_pg_cancel(struct job_pg *pg, int64_t key_id, const char *id, job_info *out)

@@ -26,5 +26,7 @@ void jpg_give(struct job_pg *pg, int i);
 PGresult *jpg_q(PGconn *c, const char *sql, int n, const char *const *p, ExecStatusType want);
 bool jpg_ok(PGconn *c, const char *sql);
 void jpg_num(char *buf, int64_t v); /* buf: 24 bytes */
+/* Inside the transaction that ended job j: its webhook message, if any. 0 or -1. */
+int jpg_enqueue_webhook(PGconn *c, const job_info *j);
 
 #endif

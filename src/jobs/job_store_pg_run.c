@@ -184,7 +184,19 @@ static int finish_on(PGconn *c, const job_item *it, const char *const *lines, si
     char *line = js_complete_line(seq + (int64_t)nlines, "completed", total, ok, bad);
     int rc = insert_event(c, it->job_id, seq + (int64_t)nlines, line);
     free(line);
-    return rc;
+    if (rc) return -1;
+    job_info j = {.total = total, .succeeded = ok, .failed = bad, .finished_at = js_now_ms() / 1000};
+    snprintf(j.id, sizeof j.id, "%s", it->job_id);
+    snprintf(j.status, sizeof j.status, "completed");
+    const char *pid[] = {it->job_id};
+    PGresult *cr = jpg_q(c, "SELECT created_at FROM jobs WHERE id = $1", 1, pid, PGRES_TUPLES_OK);
+    if (!cr || PQntuples(cr) != 1) {
+        PQclear(cr);
+        return -1;
+    }
+    j.created_at = atoll(PQgetvalue(cr, 0, 0));
+    PQclear(cr);
+    return jpg_enqueue_webhook(c, &j);
 }
 
 int job_pg_finish(struct job_pg *pg, const job_item *it, const char *const *lines, size_t nlines, bool succeeded,
@@ -211,7 +223,8 @@ int64_t job_pg_purge(struct job_pg *pg, int64_t cutoff)
     PGresult *r = jpg_q(pg->conn[i],
                         "WITH d AS (DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id),"
                         " e AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM d)),"
-                        " f AS (DELETE FROM job_items WHERE job_id IN (SELECT id FROM d))"
+                        " f AS (DELETE FROM job_items WHERE job_id IN (SELECT id FROM d)),"
+                        " w AS (DELETE FROM job_webhooks WHERE job_id IN (SELECT id FROM d))"
                         " SELECT COUNT(*) FROM d",
                         1, p, PGRES_TUPLES_OK);
     jpg_give(pg, i);

@@ -257,3 +257,81 @@ def test_node_killed_mid_job_finishes_after_restart(tmp_path, images):
             assert b.stop() == 0, b.log_text()[-3000:]
         if a.proc.poll() is None:
             a.stop()
+
+
+class HookReceiver(http.server.BaseHTTPRequestHandler):
+    """Answers 500 to the first delivery of each webhook-id, then 200."""
+    protocol_version = "HTTP/1.1"
+    got = []
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        wid = self.headers["webhook-id"]
+        first = all(g["id"] != wid for g in HookReceiver.got)
+        HookReceiver.got.append({"id": wid, "ts": self.headers["webhook-timestamp"],
+                                 "sig": self.headers["webhook-signature"], "body": body, "at": time.time()})
+        self.send_response(500 if first else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_webhook_is_signed_and_retried(start_server, images):
+    import base64
+    import hashlib
+    import hmac
+    srv = http.server.ThreadingHTTPServer(("127.0.0.2", 0), HookReceiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    raw = b"0123456789abcdef0123456789abcdef"
+    secret = "whsec_" + base64.b64encode(raw).decode()
+    try:
+        s = start_server(*ARGS)
+        hook = {"url": f"http://127.0.0.2:{srv.server_address[1]}/hook", "secret": secret}
+        bad = create(s, [{"url": f"{images}/ok.png"}], webhook={**hook, "secret": "nope"})
+        assert bad.status_code == 422 and bad.json()["detail"]["code"] == "invalid_webhook_secret"
+        job = create(s, [{"url": f"{images}/ok{i}.png"} for i in range(3)], webhook=hook).json()
+        deadline = time.time() + 20
+        while time.time() < deadline and len(HookReceiver.got) < 2:
+            time.sleep(0.1)
+        got = HookReceiver.got
+        assert len(got) == 2, got
+        assert got[0]["id"] == got[1]["id"] and got[1]["at"] - got[0]["at"] >= 0.9  # the same message, after a backoff
+        for g in got:
+            signed = f"{g['id']}.{g['ts']}.".encode() + g["body"]
+            want = base64.b64encode(hmac.new(raw, signed, hashlib.sha256).digest()).decode()
+            assert g["sig"] == "v1," + want
+        ev = json.loads(got[1]["body"])
+        assert ev["type"] == "job.completed"
+        assert ev["data"]["id"] == job["id"] and ev["data"]["succeeded"] == 3 and ev["data"]["status"] == "completed"
+        time.sleep(1.5)
+        assert len(HookReceiver.got) == 2  # delivered: no more attempts
+    finally:
+        srv.shutdown()
+
+
+def test_webhook_url_goes_through_the_address_policy(start_server, images):
+    import base64
+    s = start_server(*ARGS)
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    # 127.0.0.1 is not allowlisted (only 127.0.0.2 is): never connected to.
+    seen = []
+
+    class Trap(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(1)
+            self.send_response(200)
+            self.end_headers()
+
+    trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trap)
+    threading.Thread(target=trap.serve_forever, daemon=True).start()
+    try:
+        hook = {"url": f"http://127.0.0.1:{trap.server_address[1]}/hook", "secret": secret}
+        job = create(s, [{"url": f"{images}/ok.png"}], webhook=hook).json()
+        wait_status(s, job["id"], ("completed",))
+        time.sleep(2.0)
+        assert seen == []
+        assert "webhook" in s.log_text() and "got no answer" in s.log_text()
+    finally:
+        trap.shutdown()
