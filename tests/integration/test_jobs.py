@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from conftest import Server, png_bytes
+from test_openapi import checker  # noqa: F401 (the fixture)
 
 JOBS = "/api/v1/jobs"
 
@@ -335,3 +336,16 @@ def test_webhook_url_goes_through_the_address_policy(start_server, images):
         assert "webhook" in s.log_text() and "got no answer" in s.log_text()
     finally:
         trap.shutdown()
+
+
+def test_job_responses_match_the_openapi_document(node, images, checker, tmp_path):
+    from test_openapi import DOC
+    job = create(node, [{"url": f"{images}/ok.png"}, {"url": f"{images}/text.html"}]).json()
+    wait_status(node, job["id"], ("completed",))
+    s = [{"schema": "Job", "body": job}, {"schema": "Job", "body": get(node, f"{JOBS}/{job['id']}").json()},
+         {"schema": "JobList", "body": get(node, JOBS).json()},
+         {"schema": "Error", "body": get(node, f"{JOBS}/job_00000000000000000000").json()}]
+    s += [{"schema": "JobEvent", "body": x} for x in lines(get(node, f"{JOBS}/{job['id']}/events").text)]
+    s += [{"schema": "JobEvent", "body": x} for x in lines(get(node, f"{JOBS}/{job['id']}/results").text)]
+    out = checker(DOC, s, tmp_path)
+    assert out["ok"], out["errors"]
