@@ -11,6 +11,7 @@
 #include "jobs/job_store.h"
 #include "jobs/webhook_sender.h"
 #include "cli/keys_cmd.h"
+#include "cli/jobs_cmd.h"
 #include "cli/usage_cmd.h"
 #include "cli/bench_cmd.h"
 #include "cli/detect_cmd.h"
@@ -36,6 +37,7 @@ static void usage(FILE *out)
                  "  keys revoke ID         revoke a key; a running server refuses it at once\n"
                  "  keys update ID [limits] change a key's limits (--rate, --burst, --max-concurrent, --quota-images, --quota-llm-tokens)\n"
                  "  usage [--key ID]       use per key and UTC day (--from, --to, --json)\n"
+                 "  jobs list|show|cancel  jobs of every key (list --key ID --limit N --json; show ID; cancel ID)\n"
                  "  detect IMAGE...        run detection on files, print NDJSON (sightd detect --help)\n"
                  "  ocr IMAGE...           read the text in files, print NDJSON (sightd ocr --help)\n"
                  "  version                print the version\n");
@@ -293,6 +295,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!strcmp(cmd, "usage")) return usage_command(argc - 1, argv + 1);
+    if (!strcmp(cmd, "jobs")) return jobs_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return detect_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "ocr")) return ocr_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-ort")) return bench_ort_command(argc - 1, argv + 1);

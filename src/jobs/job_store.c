@@ -308,8 +308,9 @@ int job_store_list(job_store *js, int64_t key_id, const char *before, int limit,
     size_t cap = 0;
     pthread_mutex_lock(&js->mu);
     /* The cursor is a job: those created before it (ties by id). */
-    sqlite3_stmt *st = js_prep(js, "SELECT " JOB_COLUMNS " FROM jobs WHERE key_id = ?1 AND (?2 IS NULL OR"
-                                   " (created_ms, id) < (SELECT created_ms, id FROM jobs WHERE id = ?2 AND key_id = ?1))"
+    sqlite3_stmt *st = js_prep(js, "SELECT " JOB_COLUMNS " FROM jobs WHERE (?1 < 0 OR key_id = ?1) AND (?2 IS NULL OR"
+                                   " (created_ms, id) < (SELECT created_ms, id FROM jobs WHERE id = ?2"
+                                   " AND (?1 < 0 OR key_id = ?1)))"
                                    " ORDER BY created_ms DESC, id DESC LIMIT ?3");
     int rc = -1;
     if (st) {

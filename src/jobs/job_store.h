@@ -62,10 +62,11 @@ job_store *job_store_open(const char *path, char *err, size_t err_len);
 void job_store_close(job_store *js);
 
 job_create_rc job_store_create(job_store *js, const job_new *n, job_info *out);
-/* 0 found, 1 no such job for this key, -1 error. */
+/* 0 found, 1 no such job for this key (any key when key_id < 0), -1 error. */
 int job_store_get(job_store *js, int64_t key_id, const char *id, job_info *out);
-/* The key's jobs, newest first, those created before the cursor job
- * (before: a job id, or NULL for the newest). Caller frees *out. */
+/* The key's jobs (every key's when key_id < 0, for the CLI), newest first,
+ * those created before the cursor job (before: a job id, or NULL for the
+ * newest). Caller frees *out. */
 int job_store_list(job_store *js, int64_t key_id, const char *before, int limit, job_info **out, size_t *n);
 /* Cancels a queued or running job: its items not finished never run (a
  * running one's result is dropped), a "complete" line ends its events.

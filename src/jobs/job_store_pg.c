@@ -301,8 +301,9 @@ int job_pg_list(struct job_pg *pg, int64_t key_id, const char *before, int limit
     int i = jpg_take(pg);
     if (i < 0) return -1;
     PGresult *r = jpg_q(pg->conn[i],
-                        "SELECT " JOB_COLUMNS " FROM jobs WHERE key_id = $1 AND ($2::text IS NULL OR (created_ms, id) <"
-                        " (SELECT created_ms, id FROM jobs WHERE id = $2 AND key_id = $1))"
+                        "SELECT " JOB_COLUMNS " FROM jobs WHERE ($1::bigint < 0 OR key_id = $1) AND ($2::text IS NULL"
+                        " OR (created_ms, id) < (SELECT created_ms, id FROM jobs WHERE id = $2"
+                        " AND ($1::bigint < 0 OR key_id = $1)))"
                         " ORDER BY created_ms DESC, id DESC LIMIT $3",
                         3, p, PGRES_TUPLES_OK);
     jpg_give(pg, i);

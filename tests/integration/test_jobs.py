@@ -349,3 +349,24 @@ def test_job_responses_match_the_openapi_document(node, images, checker, tmp_pat
     s += [{"schema": "JobEvent", "body": x} for x in lines(get(node, f"{JOBS}/{job['id']}/results").text)]
     out = checker(DOC, s, tmp_path)
     assert out["ok"], out["errors"]
+
+
+def test_cli_lists_shows_and_cancels(start_server, images):
+    import subprocess
+    from conftest import SIGHTD
+    s = start_server(*ARGS[:-2], "--workers", "2")
+
+    def cli(*args):
+        return subprocess.run([SIGHTD, "jobs", *args, "--db", s.db], capture_output=True, text=True, timeout=30)
+
+    job = create(s, [{"url": f"{images}/slow-cli{i}.png"} for i in range(10)]).json()
+    out = cli("list", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout.splitlines()[0])["id"] == job["id"]
+    assert job["id"] in cli("list").stdout
+    assert json.loads(cli("show", job["id"]).stdout)["total"] == 10
+    c = cli("cancel", job["id"])
+    assert c.returncode == 0 and json.loads(c.stdout)["status"] == "cancelled"
+    assert get(s, f"{JOBS}/{job['id']}").json()["status"] == "cancelled"
+    bad = cli("show", "job_nope")
+    assert bad.returncode == 1 and "no job" in bad.stderr
+    assert cli("frobnicate").returncode == 2
