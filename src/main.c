@@ -121,7 +121,7 @@ static int start_jobs(const sight_config *cfg, services *sv)
         log_warn("jobs unavailable: %s", msg);
         return 0;
     }
-    job_runner_config rc = {.js = sv->jobs, .pipe = sv->pipe, .slots = cfg->workers > 1 ? cfg->workers - 1 : 1, .lease_ms = (int64_t)cfg->job_lease_s * 1000, .retention_s = cfg->job_retention_s, .metering = cfg->metering};
+    job_runner_config rc = {.js = sv->jobs, .pipe = sv->pipe, .slots = cfg->workers > 1 ? cfg->workers - 1 : 1, .lease_ms = (int64_t)cfg->job_lease_s * 1000, .retention_s = cfg->job_retention_s, .metering = cfg->metering, .lim = cfg->metering ? sv->lim : NULL, .ks = sv->ks};
     if (!(sv->runner = job_runner_start(&rc))) {
         log_error("cannot start the job runner");
         return -1;

@@ -27,6 +27,8 @@ typedef struct {
     size_t len, cap;
     struct meter_box *mb; /* the request's (freed with it), read after its end */
     bool lost;
+    key_limits eff;   /* the key's limits, for its quota */
+    int64_t reserved; /* quota reserved for the item, released once it is committed */
 } slot;
 
 /* What the request used, written by the pipeline before its last line. */
@@ -52,17 +54,53 @@ static int meter_capture(void *ctx, const request_usage *u)
     return 0;
 }
 
-static void slot_free(slot *s)
+static void slot_free(job_runner *r, slot *s)
 {
+    if (s->reserved && r->cfg.lim) limiter_release(r->cfg.lim, s->it.key_id, &s->eff, s->reserved);
     if (s->pr) predict_request_unref(s->pr);
     job_item_clear(&s->it);
     free(s->text);
     memset(s, 0, sizeof *s);
 }
 
+/* The item's quota verdict, before it runs: 0 go (*llm_ok: its LLM tokens
+ * too), -1 refused (the item's error line committed). */
+static int take_quota(job_runner *r, slot *s, bool *llm_ok)
+{
+    *llm_ok = true;
+    if (!r->cfg.lim) return 0;
+    key_info *keys = NULL;
+    size_t n = 0;
+    key_limits own = {0};
+    if (keystore_list(r->cfg.ks, &keys, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (keys[i].id == s->it.key_id) own = keys[i].limits;
+    free(keys);
+    limiter_effective(r->cfg.lim, &own, &s->eff);
+    limit_verdict v;
+    int rc = limiter_reserve(r->cfg.lim, s->it.key_id, &s->eff, 1, llm_ok, &v);
+    if (rc == 0) s->reserved = 1;
+    if (rc >= 0) return 0;
+    json_t *ev = json_pack("{s:s,s:I,s:s,s:{s:s,s:s}}", "status", "error", "index", (json_int_t)s->it.index, "url",
+                           s->it.url, "error", "code", v.code ? v.code : "quota_exceeded", "message", v.message);
+    char *line = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    const char *lines[1] = {line};
+    bool ended;
+    if (!line || job_store_finish(r->cfg.js, &s->it, lines, 1, false, NULL, &ended) < 0)
+        job_store_release(r->cfg.js, &s->it);
+    free(line);
+    return -1;
+}
+
 /* Hands the item in s->it to the pipeline; on failure the item is given back. */
 static void slot_start(job_runner *r, slot *s)
 {
+    bool llm_ok;
+    if (take_quota(r, s, &llm_ok) != 0) {
+        slot_free(r, s);
+        return;
+    }
     file_job *f = calloc(1, sizeof *f);
     json_t *params = s->it.params ? json_loads(s->it.params, 0, NULL) : NULL;
     if (f) {
@@ -73,6 +111,7 @@ static void slot_start(job_runner *r, slot *s)
         f->is_yolo = s->it.is_yolo;
         f->is_ocr = s->it.is_ocr;
         f->is_llm = s->it.is_llm;
+        f->llm_refused = s->it.is_llm && !llm_ok;
     }
     char id[64];
     snprintf(id, sizeof id, "%s/%lld", s->it.job_id, (long long)s->it.index);
@@ -84,7 +123,7 @@ static void slot_start(job_runner *r, slot *s)
     if (!s->pr || !ok || (r->cfg.metering && !s->mb) || pipeline_submit(r->cfg.pipe, s->pr) != 0) {
         log_error("jobs: cannot start item %s", id);
         job_store_release(r->cfg.js, &s->it);
-        slot_free(s);
+        slot_free(r, s);
     }
 }
 
@@ -140,7 +179,7 @@ static void slot_finish(job_runner *r, slot *s)
     }
     free(lines[0]);
     free(lines[1]);
-    slot_free(s);
+    slot_free(r, s);
 }
 
 /* Reads what s's request queued; finishes it at its end. */
@@ -233,7 +272,7 @@ static void *run(void *arg)
         if (!s->pr) continue;
         predict_request_cancel(s->pr);
         if (!s->lost) job_store_release(r->cfg.js, &s->it);
-        slot_free(s);
+        slot_free(r, s);
     }
     return NULL;
 }

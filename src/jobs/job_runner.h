@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "jobs/job_store.h"
+#include "keys/keystore.h"
+#include "limits/limiter.h"
 #include "pipeline/pipeline.h"
 
 typedef struct {
@@ -21,6 +23,13 @@ typedef struct {
     int64_t lease_ms;    /* --job-lease */
     int64_t retention_s; /* --job-retention */
     bool metering;       /* items' use goes to the usage ledger */
+    /* Quotas count items as they run: each takes one image of its key's
+     * quota before it starts (refused: that item's quota_exceeded error).
+     * The quota reads the ledger, where the item's commit puts its use, so
+     * only this process's limits work (not --redis: jobs_routes.c refuses
+     * jobs to keys with quotas there). NULL: no quotas. */
+    limiter *lim;
+    keystore *ks;
 } job_runner_config;
 
 typedef struct job_runner job_runner;

@@ -370,3 +370,17 @@ def test_cli_lists_shows_and_cancels(start_server, images):
     bad = cli("show", "job_nope")
     assert bad.returncode == 1 and "no job" in bad.stderr
     assert cli("frobnicate").returncode == 2
+
+
+def test_quota_counts_items_as_they_run(start_server, images):
+    s = start_server(*ARGS)
+    key = s.keys("create", "--name", "quota").strip()
+    kid = next(line.split()[0] for line in s.keys("list").splitlines()[1:] if line.split()[2] == "quota")
+    s.keys("update", kid, "--quota-images", "5/day")
+    job = create(s, [{"url": f"{images}/q{i}.png"} for i in range(8)], key=key).json()
+    j = wait_status(s, job["id"], ("completed",), key)
+    assert j["succeeded"] == 5 and j["failed"] == 3
+    res = lines(get(s, f"{JOBS}/{job['id']}/results", key).text)
+    assert sorted(x["index"] for x in res) == list(range(8))
+    assert sum(1 for x in res if x["status"] == "error" and x["error"]["code"] == "quota_exceeded") == 3
+    assert usage_files(s, key) == 5  # the refused items are not metered
