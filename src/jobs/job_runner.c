@@ -217,11 +217,13 @@ static void renew_all(job_runner *r)
     }
 }
 
+/* Items claimed, or -1 when no slot is free (then the next look comes as
+ * soon as one is, not after the idle pause). */
 static int claim(job_runner *r)
 {
     int free_n = 0;
     for (int i = 0; i < r->cfg.slots; i++) free_n += r->slots[i].pr == NULL;
-    if (!free_n) return 0;
+    if (!free_n) return -1;
     job_item *items = NULL;
     size_t n = 0;
     if (job_store_claim(r->cfg.js, r->owner, free_n, r->cfg.lease_ms, &items, &n) != 0) return 0;
@@ -264,7 +266,7 @@ static void *run(void *arg)
             if (n > 0) log_info("jobs: purged %lld ended job(s) past --job-retention", (long long)n);
             next_purge = now + purge_every;
         }
-        if (now >= next_claim) next_claim = claim(r) > 0 ? now : now + IDLE_CLAIM_S;
+        if (now >= next_claim) next_claim = claim(r) != 0 ? now : now + IDLE_CLAIM_S;
     }
     /* Stopping: what runs is cancelled and goes back to the queue. */
     for (int i = 0; i < r->cfg.slots; i++) {

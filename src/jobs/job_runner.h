@@ -2,9 +2,9 @@
  * under a lease, hands each to the pipeline as a one-file v2 request (the
  * same fetcher, address policy and stages as a stream), renews the leases
  * while they run, and commits each outcome (job_store_finish). It holds at
- * most `slots` items at once, fewer than the workers, so that a stream
- * request always finds a worker about to be free rather than the whole job
- * ahead of it. It also purges ended jobs past their retention. */
+ * most `slots` items at once (about the workers), so that a stream
+ * request finds a worker about to be free rather than the whole job ahead
+ * of it. It also purges ended jobs past their retention. */
 #ifndef SIGHT_JOBS_JOB_RUNNER_H
 #define SIGHT_JOBS_JOB_RUNNER_H
 
