@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/job_runner.h"
+#include "jobs/job_store.h"
+#include "jobs/webhook_sender.h"
 #include "cli/keys_cmd.h"
+#include "cli/jobs_cmd.h"
 #include "cli/usage_cmd.h"
 #include "cli/bench_cmd.h"
 #include "cli/detect_cmd.h"
@@ -33,6 +37,7 @@ static void usage(FILE *out)
                  "  keys revoke ID         revoke a key; a running server refuses it at once\n"
                  "  keys update ID [limits] change a key's limits (--rate, --burst, --max-concurrent, --quota-images, --quota-llm-tokens)\n"
                  "  usage [--key ID]       use per key and UTC day (--from, --to, --json)\n"
+                 "  jobs list|show|cancel  jobs of every key (list --key ID --limit N --json; show ID; cancel ID)\n"
                  "  detect IMAGE...        run detection on files, print NDJSON (sightd detect --help)\n"
                  "  ocr IMAGE...           read the text in files, print NDJSON (sightd ocr --help)\n"
                  "  version                print the version\n");
@@ -85,19 +90,51 @@ typedef struct {
     fetcher *fetch;
     pipeline *pipe;
     limiter *lim;
+    job_store *jobs;
+    job_runner *runner;
+    webhook_sender *hooks;
     server *srv;
 } services;
 
 static void close_all(services *sv)
 {
     if (sv->srv) server_shutdown(sv->srv);
+    job_runner_stop(sv->runner); /* before the pipeline: it cancels its items there */
+    webhook_sender_stop(sv->hooks);
     fetcher_stop(sv->fetch); /* before the pipeline: its last callbacks still finish files */
     pipeline_stop(sv->pipe);
     limiter_free(sv->lim); /* after the pipeline: its last requests still commit their use */
+    job_store_close(sv->jobs);
     llm_close(sv->an);
     ocr_close(sv->ocr);
     model_registry_close(sv->reg);
     keystore_close(sv->ks);
+}
+
+/* Jobs live in the key store's database (SQLite or PostgreSQL); one that
+ * cannot be opened for them leaves the jobs routes answering 501. A node
+ * holds at most workers - 1 items (2 on a node of one or two workers,
+ * where one would halve a job's speed, an item's download included): a
+ * stream's file then waits for at most the items already running, never
+ * for a job's queue. */
+static int start_jobs(const sight_config *cfg, services *sv)
+{
+    char msg[1024] = "";
+    if (!(sv->jobs = job_store_open(cfg->db_path, msg, sizeof msg))) {
+        log_warn("jobs unavailable: %s", msg);
+        return 0;
+    }
+    job_runner_config rc = {.js = sv->jobs, .pipe = sv->pipe, .slots = cfg->workers > 2 ? cfg->workers - 1 : 2, .lease_ms = (int64_t)cfg->job_lease_s * 1000, .retention_s = cfg->job_retention_s, .metering = cfg->metering, .lim = cfg->metering ? sv->lim : NULL, .ks = sv->ks};
+    if (!(sv->runner = job_runner_start(&rc))) {
+        log_error("cannot start the job runner");
+        return -1;
+    }
+    if (!(sv->hooks = webhook_sender_start(sv->jobs, cfg->url_allow, cfg->url_http, msg, sizeof msg))) {
+        log_error("jobs' webhooks: %s", msg);
+        return -1;
+    }
+    server_set_jobs(sv->srv, sv->jobs);
+    return 0;
 }
 
 static int start_all(const sight_config *cfg, services *sv)
@@ -159,7 +196,7 @@ static int start_all(const sight_config *cfg, services *sv)
     model_entry_release(def);
     sv->srv = server_start(cfg, sv->ks, sv->lim, sv->pipe, models, sv->reg);
     json_decref(models);
-    return sv->srv ? 0 : -1;
+    return sv->srv ? start_jobs(cfg, sv) : -1;
 }
 
 /* Connections cost a descriptor each (plus one per prediction in flight, its
@@ -261,6 +298,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!strcmp(cmd, "usage")) return usage_command(argc - 1, argv + 1);
+    if (!strcmp(cmd, "jobs")) return jobs_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return detect_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "ocr")) return ocr_command(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench-ort")) return bench_ort_command(argc - 1, argv + 1);

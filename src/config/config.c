@@ -99,6 +99,10 @@ static const opt_def OPTS[] = {
     {"redis", "SIGHT_REDIS", OPT_STR, OFF(redis_url), SZ(redis_url), 0, 0, "redis://[:PASSWORD@]HOST:PORT[/DB]: rate, open-request and quota counters shared by every node (default none: limits per node)"},
     {"limits-on-redis-error", "SIGHT_LIMITS_ON_REDIS_ERROR", OPT_REDIS_ERR, OFF(limits_deny_on_redis_error), 0, 0, 0, "allow or deny requests of limited keys while Redis cannot be reached (default allow)"},
     {"ledger-timeout", "SIGHT_LEDGER_TIMEOUT", OPT_INT, OFF(ledger_timeout_s), 0, 1, 3600, "seconds a request waits for its use to be committed, and the ledger may fail to commit before the server refuses new work with 503 (default 30)"},
+    {"max-job-items", "SIGHT_MAX_JOB_ITEMS", OPT_INT, OFF(max_job_items), 0, 1, 10000000, "image URLs per job, POST /api/v1/jobs (default 100000)"},
+    {"max-open-jobs", "SIGHT_MAX_OPEN_JOBS", OPT_INT, OFF(max_open_jobs), 0, 0, 1000000, "queued or running jobs per key (default 10; 0: no limit)"},
+    {"job-lease", "SIGHT_JOB_LEASE", OPT_INT, OFF(job_lease_s), 0, 1, 3600, "seconds a node holds a job item it claimed without renewing it; a node that dies leaves its items to others after this (default 30)"},
+    {"job-retention", "SIGHT_JOB_RETENTION", OPT_INT, OFF(job_retention_s), 0, 1, 366 * 86400, "seconds an ended job, its events and results are kept (default 604800, 7 days)"},
     {"create-first-key", "SIGHT_CREATE_FIRST_KEY", OPT_BOOL, OFF(create_first_key), 0, 0, 0, "on start, create and print a key if the store has none active"},
 };
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
@@ -124,6 +128,10 @@ void config_defaults(sight_config *c)
     c->client_timeout_s = 60;
     c->shutdown_timeout_s = 30;
     c->ledger_timeout_s = 30;
+    c->max_job_items = 100000;
+    c->max_open_jobs = 10;
+    c->job_lease_s = 30;
+    c->job_retention_s = 7 * 86400;
     c->header_timeout_s = 20;
     c->body_timeout_s = 20;
     c->body_min_rate = 500;

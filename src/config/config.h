@@ -75,6 +75,10 @@ typedef struct {
     char redis_url[512];             /* limits' shared state; "" = in this process */
     bool limits_deny_on_redis_error; /* Redis down: 503 for limited keys (else admit) */
     int ledger_timeout_s;            /* wait for a ledger commit; failing this long: not ready */
+    int max_job_items;               /* URLs per job */
+    int max_open_jobs;               /* queued or running jobs per key; 0 = no limit */
+    int job_lease_s;                 /* a claimed item's lease */
+    int job_retention_s;             /* ended jobs are purged after this */
 } sight_config;
 
 void config_defaults(sight_config *c);

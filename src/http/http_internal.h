@@ -39,6 +39,7 @@ struct server {
     json_t *models;                   /* what serves detection and OCR, for /readyz */
     limiter *lim;                     /* per-key limits and the usage ledger */
     struct model_registry *reg;       /* detection models by name; NULL: detection off */
+    _Atomic(struct job_store *) jobs; /* NULL: jobs unavailable (jobs_routes.c answers 501) */
 };
 
 /* What a request's URL asks for (server.c's route_of). */
@@ -54,6 +55,7 @@ typedef enum {
     ROUTE_USAGE,
     ROUTE_DEEPSTACK, /* POST /v1/vision/detection and /v1/vision/custom/{model} */
     ROUTE_MODELS,    /* GET /api/v1/models */
+    ROUTE_JOBS,      /* /api/v1/jobs and below (jobs_routes.c) */
     ROUTE_OTHER
 } http_route;
 
@@ -181,5 +183,13 @@ enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const char
 
 /* models.c: GET /api/v1/models. */
 enum MHD_Result models_handle(struct MHD_Connection *c, http_req *hr);
+
+/* jobs_routes.c: every /api/v1/jobs route; jobs_stream.c: a job's events
+ * (following it when events) or results as NDJSON, after seq or index. */
+struct job_store;
+enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const char *url, const char *method,
+                            const char *upload_data, size_t *upload_data_size, bool first);
+enum MHD_Result jobs_stream_start(struct MHD_Connection *c, http_req *hr, struct job_store *js, const char *id,
+                                  bool events, int64_t after);
 
 #endif

@@ -46,6 +46,7 @@ static http_route route_of(const char *url)
     if (!strcmp(url, "/api/v1/usage")) return ROUTE_USAGE;
     if (!strcmp(url, "/v1/vision/detection") || !strncmp(url, DS_CUSTOM, strlen(DS_CUSTOM))) return ROUTE_DEEPSTACK;
     if (!strcmp(url, "/api/v1/models")) return ROUTE_MODELS;
+    if (!strcmp(url, "/api/v1/jobs") || !strncmp(url, "/api/v1/jobs/", 13)) return ROUTE_JOBS;
     if (static_file_find(url)) return ROUTE_WEB;
     return ROUTE_OTHER;
 }
@@ -64,6 +65,7 @@ static metrics_route route_metric(http_route r)
     case ROUTE_USAGE: return METRIC_ROUTE_USAGE;
     case ROUTE_DEEPSTACK: return METRIC_ROUTE_DEEPSTACK;
     case ROUTE_MODELS: return METRIC_ROUTE_MODELS;
+    case ROUTE_JOBS:
     case ROUTE_OTHER: break;
     }
     return METRIC_ROUTE_OTHER;
@@ -253,6 +255,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     bool is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    /* The jobs routes take GET, POST and DELETE, and read their own body. */
+    bool takes_body = route_is_predict(hr->route) || hr->route == ROUTE_JOBS;
     if (first) {
         /* Decided now, answered once the request is complete (below): an
          * answer queued before that makes libmicrohttpd close the connection,
@@ -262,11 +266,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             defer_error(hr, 405, "method_not_allowed", "use POST for %s", url);
         else if (hr->route == ROUTE_OTHER)
             defer_error(hr, 404, "not_found", "no such endpoint: %s %.200s", method, url);
-        else if (!route_is_predict(hr->route) && !is_get)
+        else if (!takes_body && !is_get)
             defer_error(hr, 405, "method_not_allowed", "use GET for %s", url);
-        if (hr->deferred.status || !route_is_predict(hr->route)) return MHD_YES;
+        if (hr->deferred.status || !takes_body) return MHD_YES;
     }
-    if (hr->deferred.status || !route_is_predict(hr->route)) {
+    if (hr->deferred.status || !takes_body) {
         /* A body that no route takes is read and dropped; one that goes on far
          * past the body limit is cut off. */
         if (*upload_data_size > 0) {
@@ -291,6 +295,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     /* Their store reads run on key_check's threads (usage.c). */
     case ROUTE_USAGE: return usage_handle(c, hr);
     case ROUTE_MODELS: return models_handle(c, hr);
+    case ROUTE_JOBS: return jobs_handle(c, hr, url, method, upload_data, upload_data_size, first);
     default: return MHD_NO; /* ROUTE_OTHER is deferred above */
     }
 }
@@ -502,6 +507,8 @@ fail:
 }
 
 unsigned server_port(const server *s) { return s->port; }
+
+void server_set_jobs(server *s, struct job_store *js) { atomic_store(&s->jobs, js); }
 
 void server_shutdown(server *s)
 {

@@ -21,6 +21,10 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
                      struct model_registry *reg);
 /* The port actually bound (useful with --listen 127.0.0.1:0). */
 unsigned server_port(const server *s);
+/* Serves the jobs routes from js (owned by the caller; until then they
+ * answer 501). */
+struct job_store;
+void server_set_jobs(server *s, struct job_store *js);
 /* Stops accepting, lets running streams finish for up to the configured
  * shutdown timeout, then ends the rest and frees everything. */
 void server_shutdown(server *s);

@@ -1,0 +1,430 @@
+/* The jobs routes (jobs/job_store.h): POST /api/v1/jobs, GET /api/v1/jobs,
+ * GET and DELETE /api/v1/jobs/{id}; GET /api/v1/jobs/{id}/events and
+ * /results stream from jobs_stream.c. The key comes as on the other routes
+ * (X-API-Key, Authorization: Bearer, "api_key" in a POST's body, ?api_key=).
+ *
+ * Every store access and the body's parse run on a key_check thread, the
+ * connection suspended meanwhile, as usage.c does. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http_internal.h"
+#include "http/key_check.h"
+#include "jobs/job_store.h"
+#include "jobs/webhook_sender.h"
+#include "keys/key_cache.h"
+#include "keys/sha256_hex.h"
+#include "util/json_out.h"
+
+#define JOBS_PATH "/api/v1/jobs"
+#define MAX_URL_LEN 8192
+#define LIST_DEFAULT 20
+#define LIST_MAX 100
+
+typedef enum { OP_CREATE,
+               OP_LIST,
+               OP_GET,
+               OP_CANCEL,
+               OP_EVENTS,
+               OP_RESULTS } jobs_op;
+
+/* One call's work and answer, run on a key_check thread; owned by the job. */
+typedef struct {
+    jobs_op op;
+    server *srv;
+    job_store *js;
+    char key[KEYSTORE_KEY_MAX + 2];
+    char id[JOB_ID_LEN + 8], before[JOB_ID_LEN + 8];
+    bool has_before;
+    int limit;
+    char *body; /* create */
+    size_t body_len;
+    char idem[256];
+    bool has_idem;
+    /* the answer: status and (2xx) body, or an error */
+    unsigned status;
+    char code[48], message[300];
+    json_t *answer;
+    bool limited;
+    limit_verdict lv;
+} jobs_call;
+
+static void call_free(void *p)
+{
+    jobs_call *j = p;
+    free(j->body);
+    json_decref(j->answer);
+    free(j);
+}
+
+static void fail(jobs_call *j, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(jobs_call *j, unsigned status, const char *code, const char *fmt, ...)
+{
+    j->status = status;
+    snprintf(j->code, sizeof j->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->message, sizeof j->message, fmt, ap);
+    va_end(ap);
+}
+
+json_t *jobs_info_json(const job_info *i)
+{
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o}", "id", i->id, "status", i->status, "total", (json_int_t)i->total,
+                     "succeeded", (json_int_t)i->succeeded, "failed", (json_int_t)i->failed, "created_at",
+                     (json_int_t)i->created_at, "finished_at",
+                     i->finished_at ? json_integer(i->finished_at) : json_null());
+}
+
+/* One item of the body: {url (or image_url), is_yolo, is_ocr, is_llm, model}. */
+static int parse_item(jobs_call *j, size_t i, json_t *v, job_item_spec *it, const stage_set *set, const json_t *params)
+{
+    if (!json_is_object(v)) {
+        fail(j, 422, "invalid_item", "items[%zu] must be an object with url, is_yolo, is_ocr, is_llm, model", i);
+        return -1;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) {
+        bool *flag = !strcmp(k, "is_yolo") ? &it->is_yolo : !strcmp(k, "is_ocr") ? &it->is_ocr
+            : !strcmp(k, "is_llm")                                               ? &it->is_llm
+                                                                                 : NULL;
+        if (flag) {
+            if (!json_is_boolean(x) && !json_is_null(x)) {
+                fail(j, 422, "invalid_item", "items[%zu].%s must be true or false", i, k);
+                return -1;
+            }
+            *flag = json_is_true(x);
+        } else if (!strcmp(k, "url") || !strcmp(k, "image_url")) {
+            if (!json_is_string(x) || !json_string_length(x) || json_string_length(x) > MAX_URL_LEN) {
+                fail(j, 422, "invalid_item", "items[%zu].url must be a string of 1 to %d bytes", i, MAX_URL_LEN);
+                return -1;
+            }
+            it->url = json_string_value(x);
+        } else if (!strcmp(k, "model")) {
+            if (!json_is_string(x) && !json_is_null(x)) {
+                fail(j, 422, "invalid_model", "items[%zu].model must be a model's name (GET /api/v1/models)", i);
+                return -1;
+            }
+            it->model = json_string_value(x);
+        } else {
+            fail(j, 422, "invalid_item", "items[%zu] has unknown key '%.64s' (expected url, is_yolo, is_ocr, is_llm, model)",
+                 i, k);
+            return -1;
+        }
+    }
+    if (!it->url) {
+        fail(j, 422, "invalid_item", "items[%zu] has no url", i);
+        return -1;
+    }
+    sight_error e;
+    const stage *y = set->yolo;
+    if (it->is_yolo && it->model && y && y->validate_model && y->validate_model(y->self, it->model, params, &e)) {
+        fail(j, 422, e.code, "items[%zu]: %s", i, e.message);
+        return -1;
+    }
+    return 0;
+}
+
+/* The body's options (as v2's) and the stages' check of them. */
+static int parse_options(jobs_call *j, json_t *root, json_t **params, const char **query, json_t **webhook)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        int opt = -1;
+        for (int i = 0; FORM_OPTION_FIELDS[i]; i++)
+            if (!strcmp(k, FORM_OPTION_FIELDS[i])) opt = i;
+        if (opt >= 0) {
+            if (!*params) *params = json_object();
+            json_object_set(*params, k, v);
+        } else if (!strcmp(k, "query")) {
+            if (!json_is_string(v) && !json_is_null(v)) {
+                fail(j, 422, "invalid_field", "query must be a string");
+                return -1;
+            }
+            *query = json_string_value(v);
+        } else if (!strcmp(k, "webhook")) {
+            *webhook = v;
+        } else if (strcmp(k, "api_key") && strcmp(k, "items")) {
+            fail(j, 422, "unknown_field", "unknown field '%.64s' (expected api_key, query, items and v2's options)", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void do_create(jobs_call *j, int64_t key_id, json_t *root)
+{
+    const sight_config *cfg = &j->srv->cfg;
+    json_t *items = json_object_get(root, "items"), *params = NULL, *webhook = NULL;
+    const char *query = NULL;
+    if (parse_options(j, root, &params, &query, &webhook)) goto out;
+    const char *hook_url = NULL, *hook_secret = NULL;
+    if (webhook && !json_is_null(webhook)) {
+        json_t *u = json_object_get(webhook, "url"), *sec = json_object_get(webhook, "secret");
+        hook_url = json_string_value(u);
+        hook_secret = json_string_value(sec);
+        bool https = hook_url && !strncasecmp(hook_url, "https://", 8);
+        bool http = hook_url && !strncasecmp(hook_url, "http://", 7) && cfg->url_http;
+        if (!json_is_object(webhook) || json_object_size(webhook) != 2 || !(https || http) ||
+            strlen(hook_url) > MAX_URL_LEN) {
+            fail(j, 422, "invalid_webhook", "webhook must be {\"url\": \"https://...\", \"secret\": \"whsec_...\"}");
+            goto out;
+        }
+        if (webhook_sign(hook_secret, NULL, 0, NULL, NULL, 0) != 0) {
+            fail(j, 422, "invalid_webhook_secret", "webhook.secret must be \"whsec_\" and the base64 of 1 to 192 bytes");
+            goto out;
+        }
+    }
+    size_t n = json_is_array(items) ? json_array_size(items) : 0;
+    if (!n) {
+        fail(j, 422, "no_items", "items must be a non-empty array of {url, is_yolo, is_ocr, is_llm, model}");
+        goto out;
+    }
+    if (n > (size_t)cfg->max_job_items) {
+        fail(j, 413, "too_many_items", "more than %d items (--max-job-items)", cfg->max_job_items);
+        goto out;
+    }
+    const stage_set *set = pipeline_stages(j->srv->pipe);
+    const stage *st[3] = {set->yolo, set->ocr, set->llm};
+    sight_error e;
+    for (int i = 0; i < 3 && params; i++)
+        if (st[i] && st[i]->validate && st[i]->validate(st[i]->self, params, &e)) {
+            fail(j, 422, e.code, "%s", e.message);
+            goto out;
+        }
+    job_item_spec *spec = calloc(n, sizeof *spec);
+    if (!spec) {
+        fail(j, 500, "out_of_memory", "out of memory");
+        goto out;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad; i++) bad = parse_item(j, i, json_array_get(items, i), &spec[i], set, params);
+    char hash[65], *ptext = params ? json_dumps(params, JSON_COMPACT) : NULL;
+    sha256_hex(j->body, j->body_len, hash);
+    job_new nj = {.key_id = key_id, .query = query, .params = ptext, .items = spec, .nitems = n, .idem_key = j->has_idem ? j->idem : NULL, .body_hash = hash, .max_open = cfg->max_open_jobs, .webhook_url = hook_url, .webhook_secret = hook_secret};
+    job_info info;
+    job_create_rc rc = bad ? JOB_STORE_ERROR : job_store_create(j->js, &nj, &info);
+    free(ptext);
+    free(spec);
+    if (bad) goto out;
+    switch (rc) {
+    case JOB_CREATED:
+    case JOB_REPLAYED:
+        j->status = rc == JOB_CREATED ? 201 : 200;
+        j->answer = jobs_info_json(&info);
+        break;
+    case JOB_KEY_REUSED:
+        fail(j, 422, "idempotency_key_reused", "this Idempotency-Key was used within 24 h for another body");
+        break;
+    case JOB_TOO_MANY_OPEN:
+        fail(j, 429, "too_many_open_jobs", "the key already has %d queued or running jobs (--max-open-jobs)",
+             cfg->max_open_jobs);
+        break;
+    default: fail(j, 503, "job_store_unavailable", "the job store cannot be written; try again");
+    }
+out:
+    json_decref(params);
+}
+
+/* The key's rate applies to creating a job (its concurrency slot is held
+ * only for the call). Quotas count items as they run (job_runner.h), from
+ * the ledger: with --redis, whose counters the items' commits do not move,
+ * or without metering, a key with a quota is refused jobs rather than let
+ * past it. 0 admitted. */
+static int admit_create(jobs_call *j, int64_t key_id, const key_limits *own)
+{
+    key_limits eff;
+    limiter_effective(j->srv->lim, own, &eff);
+    if ((eff.quota_images > 0 || eff.quota_llm_tokens > 0) && (j->srv->cfg.redis_url[0] || !j->srv->cfg.metering)) {
+        fail(j, 403, "jobs_unavailable_with_quota",
+             "jobs are not available to a key with an image or LLM-token quota with --redis or --metering=false; use the v2 routes");
+        return -1;
+    }
+    uint64_t slot;
+    if (limiter_enter(j->srv->lim, key_id, &eff, &j->lv, &slot) != 0) {
+        j->limited = true;
+        return -1;
+    }
+    limiter_leave(j->srv->lim, key_id, slot);
+    return 0;
+}
+
+static void call_run(keystore *ks, void *p)
+{
+    (void)ks;
+    jobs_call *j = p;
+    json_t *root = NULL;
+    if (j->op == OP_CREATE) {
+        json_error_t jerr;
+        root = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *k = json_object_get(root, "api_key");
+        if (!j->key[0] && json_is_string(k)) snprintf(j->key, sizeof j->key, "%s", json_string_value(k));
+        if (!root && j->key[0]) {
+            /* A key is still checked first: without one the caller learns nothing else. */
+        } else if (!root) {
+            fail(j, 400, "malformed_json", "the body is not valid JSON: %s (line %d)", jerr.text, jerr.line);
+            return;
+        }
+    }
+    if (!j->key[0]) {
+        fail(j, 401, "missing_api_key", "no API key: send Authorization: Bearer <key>, X-API-Key or api_key");
+        goto out;
+    }
+    int64_t key_id;
+    key_limits own = {0};
+    key_cache *cache = j->srv->cache;
+    key_verdict v = key_cache_get(cache, j->key, &key_id, &own) ? KEY_VALID : key_cache_verify(cache, j->key, &key_id, &own);
+    if (v != KEY_VALID) {
+        if (v == KEY_UNKNOWN) fail(j, 401, "invalid_api_key", "the API key is unknown or revoked");
+        else fail(j, 503, "key_store_unavailable", "the API key store cannot be read; try again");
+        goto out;
+    }
+    job_info info;
+    int rc;
+    switch (j->op) {
+    case OP_CREATE:
+        if (!root) fail(j, 400, "malformed_json", "the body is not valid JSON");
+        else if (!json_is_object(root)) fail(j, 422, "invalid_body", "the body must be a JSON object");
+        else if (admit_create(j, key_id, &own) == 0) do_create(j, key_id, root);
+        break;
+    case OP_LIST: {
+        job_info *list = NULL;
+        size_t n = 0;
+        if (job_store_list(j->js, key_id, j->has_before ? j->before : NULL, j->limit, &list, &n) != 0) {
+            fail(j, 503, "job_store_unavailable", "the job store cannot be read; try again");
+            break;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) json_array_append_new(arr, jobs_info_json(&list[i]));
+        j->answer = json_pack("{s:o,s:o}", "jobs", arr, "next_before",
+                              n == (size_t)j->limit && n ? json_string(list[n - 1].id) : json_null());
+        j->status = 200;
+        free(list);
+        break;
+    }
+    default:
+        rc = j->op == OP_CANCEL ? job_store_cancel(j->js, key_id, j->id, &info) : job_store_get(j->js, key_id, j->id, &info);
+        if (rc == 1) fail(j, 404, "job_not_found", "no job %.40s for this key", j->id);
+        else if (rc < 0) fail(j, 503, "job_store_unavailable", "the job store cannot be read; try again");
+        else {
+            j->status = 200;
+            j->answer = jobs_info_json(&info);
+        }
+    }
+out:
+    json_decref(root);
+}
+
+/* The route's op and job id from the URL and method; false: no such route. */
+static bool route(jobs_call *j, const char *url, const char *method)
+{
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (!strcmp(url, JOBS_PATH)) {
+        j->op = get ? OP_LIST : OP_CREATE;
+        return get || !strcmp(method, "POST");
+    }
+    const char *rest = url + strlen(JOBS_PATH) + 1; /* route_of matched JOBS_PATH "/" */
+    const char *slash = strchr(rest, '/');
+    size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (!idlen || idlen >= sizeof j->id) idlen = 0; /* matches no job: 404 after the key */
+    memcpy(j->id, rest, idlen);
+    j->id[idlen] = '\0';
+    if (!slash) {
+        j->op = get ? OP_GET : OP_CANCEL;
+        return get || !strcmp(method, "DELETE");
+    }
+    j->op = !strcmp(slash, "/events") ? OP_EVENTS : !strcmp(slash, "/results") ? OP_RESULTS
+                                                                               : OP_GET;
+    return (j->op == OP_EVENTS || j->op == OP_RESULTS) && get;
+}
+
+static void read_list_args(struct MHD_Connection *c, jobs_call *j)
+{
+    const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *before = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "before");
+    if (!before) before = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
+    long n = lim ? strtol(lim, NULL, 10) : LIST_DEFAULT;
+    j->limit = n < 1 ? 1 : n > LIST_MAX ? LIST_MAX
+                                        : (int)n;
+    if (before && *before) {
+        snprintf(j->before, sizeof j->before, "%s", before);
+        j->has_before = true;
+    }
+}
+
+enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const char *url, const char *method,
+                            const char *upload_data, size_t *upload_data_size, bool first)
+{
+    server *s = hr->srv;
+    if (first) {
+        buf_init(&hr->raw, (size_t)s->cfg.max_body_bytes);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        int rc = hr->too_large ? BUF_TOO_BIG : buf_add(&hr->raw, upload_data, *upload_data_size);
+        hr->body_bytes += (int64_t)*upload_data_size;
+        *upload_data_size = 0;
+        if (rc == BUF_TOO_BIG) hr->too_large = true;
+        return rc == BUF_NOMEM || hr->body_bytes > 2 * s->cfg.max_body_bytes ? MHD_NO : MHD_YES;
+    }
+    hr->body_read = true;
+    if (!hr->key_job) {
+        jobs_call *j = calloc(1, sizeof *j);
+        if (!j) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+        if (!route(j, url, method)) {
+            free(j);
+            return reply_error(c, hr, 405, "method_not_allowed", "%s is not allowed on %.200s", method, url);
+        }
+        j->srv = s;
+        j->js = atomic_load(&s->jobs);
+        if (!j->js) {
+            free(j);
+            return reply_error(c, hr, 501, "jobs_unavailable", "jobs are not available: the key store could not carry them (see the log)");
+        }
+        if (hr->too_large) {
+            free(j);
+            return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
+                               (long long)s->cfg.max_body_bytes);
+        }
+        const char *key = get_request_key(c);
+        if (key) snprintf(j->key, sizeof j->key, "%s", key);
+        const char *idem = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+        if (idem && (strlen(idem) == 0 || strlen(idem) >= sizeof j->idem)) {
+            free(j);
+            return reply_error(c, hr, 422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 bytes");
+        }
+        if (idem) {
+            snprintf(j->idem, sizeof j->idem, "%s", idem);
+            j->has_idem = true;
+        }
+        if (j->op == OP_LIST) read_list_args(c, j);
+        if (j->op == OP_CREATE) j->body = buf_take(&hr->raw, &j->body_len);
+        if (!(hr->key_job = kc_submit_call(s->kc, call_run, j, call_free)))
+            return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+    }
+    if (!kc_wait(hr->key_job, c)) return MHD_YES;
+    jobs_call *j = kc_ctx(hr->key_job);
+    if (j->limited) return predict_refuse_limited(c, hr, &j->lv);
+    if (j->status >= 400) return reply_error(c, hr, j->status, j->code, "%s", j->message);
+    if (j->op == OP_EVENTS || j->op == OP_RESULTS) {
+        int64_t after = -1;
+        const char *a = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+        if (a) {
+            char *end;
+            after = strtoll(a, &end, 10);
+            if (*end || end == a || after < 0)
+                return reply_error(c, hr, 422, "invalid_after", "after must be a whole number (the last seq read)");
+        }
+        if (j->op == OP_EVENTS && after < 0) after = 0;
+        return jobs_stream_start(c, hr, j->js, j->id, j->op == OP_EVENTS, after);
+    }
+    size_t len;
+    char *body = json_line(json_incref(j->answer), &len);
+    return body ? reply_body(c, hr, j->status, "application/json", body, len) : MHD_NO;
+}
