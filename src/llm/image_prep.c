@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "llm/llm_internal.h"
+#include "util/rgb_resample.h"
 
 void llm_target_size(int w, int h, int max_side, int *tw, int *th)
 {
@@ -27,37 +28,6 @@ void llm_target_size(int w, int h, int max_side, int *tw, int *th)
     *th = (int)(h * s + 0.5);
     if (*tw < 1) *tw = 1;
     if (*th < 1) *th = 1;
-}
-
-uint8_t *llm_resample(const uint8_t *src, int w, int h, int tw, int th)
-{
-    uint8_t *dst = malloc((size_t)tw * th * 3);
-    if (!dst) return NULL;
-    double sx = (double)w / tw, sy = (double)h / th;
-    for (int y = 0; y < th; y++) {
-        /* Source rows this target row covers; at least one (upscaling picks the nearest). */
-        int y0 = (int)(y * sy), y1 = (int)((y + 1) * sy + 0.999999);
-        if (y1 > h) y1 = h;
-        if (y1 <= y0) y1 = y0 + 1;
-        for (int x = 0; x < tw; x++) {
-            int x0 = (int)(x * sx), x1 = (int)((x + 1) * sx + 0.999999);
-            if (x1 > w) x1 = w;
-            if (x1 <= x0) x1 = x0 + 1;
-            unsigned long sum[3] = {0, 0, 0};
-            for (int yy = y0; yy < y1; yy++) {
-                const uint8_t *p = src + ((size_t)yy * w + x0) * 3;
-                for (int xx = x0; xx < x1; xx++, p += 3) {
-                    sum[0] += p[0];
-                    sum[1] += p[1];
-                    sum[2] += p[2];
-                }
-            }
-            unsigned long n = (unsigned long)(y1 - y0) * (unsigned long)(x1 - x0);
-            uint8_t *d = dst + ((size_t)y * tw + x) * 3;
-            for (int c = 0; c < 3; c++) d[c] = (uint8_t)((sum[c] + n / 2) / n);
-        }
-    }
-    return dst;
 }
 
 typedef struct {
@@ -124,7 +94,7 @@ char *llm_image_data_url(const image_t *img, int max_side, int *sent_w, int *sen
     const uint8_t *px = img->pixels;
     uint8_t *scaled = NULL;
     if (tw != img->width || th != img->height) {
-        scaled = llm_resample(img->pixels, img->width, img->height, tw, th);
+        scaled = rgb_resample(img->pixels, img->width, img->height, tw, th);
         if (!scaled) return NULL;
         px = scaled;
     }

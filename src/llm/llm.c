@@ -243,6 +243,17 @@ static int run_remote(llm *l, const stage_input *in, json_t **out, sight_error *
     int sw = 0, sh = 0;
     char *url = llm_image_data_url(in->image, l->max_side, &sw, &sh);
     char *text = llm_user_text(in->query, in->earlier, in->image->orig_width, in->image->orig_height);
+    if (text && in->context) {
+        size_t cl = strlen(in->context), tl = strlen(text);
+        char *both = malloc(cl + 1 + tl + 1);
+        if (both) {
+            memcpy(both, in->context, cl);
+            both[cl] = '\n';
+            memcpy(both + cl + 1, text, tl + 1);
+        }
+        free(text);
+        text = both;
+    }
     json_t *req = url && text ? llm_request_body(l->model, l->max_tokens, text, url) : NULL;
     char *body = req ? json_dumps_safe(req, JSON_COMPACT) : NULL;
     json_decref(req);

@@ -72,8 +72,6 @@ void llm_error_message(const char *body, size_t len, char *out, size_t out_len);
 /* Size of the image as sent: the original scaled so its long side is at most
  * max_side (never enlarged). */
 void llm_target_size(int w, int h, int max_side, int *tw, int *th);
-/* Area-average resample of RGB pixels; returns malloc'd tw*th*3 bytes. */
-uint8_t *llm_resample(const uint8_t *src, int w, int h, int tw, int th);
 /* JPEG at the given quality into a malloc'd buffer. */
 int llm_jpeg_encode(const uint8_t *rgb, int w, int h, int quality, unsigned char **out, size_t *out_len);
 /* "data:image/jpeg;base64,..." for img scaled to max_side; *sent_w/h get its size. */

@@ -172,6 +172,12 @@ void preq_emit_frame(void *ctx, json_t *event)
 {
     emit_ctx *ec = ctx;
     const file_job *f = &ec->r->files[ec->index];
+    /* Other lines of a video (is_llm's llm_delta) go as they do for an image. */
+    const char *st = json_string_value(json_object_get(event, "status"));
+    if (st && strcmp(st, "frame")) {
+        preq_emit_line(ctx, event);
+        return;
+    }
     /* status, index and filename first, as on every line. */
     json_t *line = preq_file_event("frame", ec->index, f);
     const char *k;

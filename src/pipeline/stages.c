@@ -82,7 +82,7 @@ void stages_work_free(stage_work *w)
 
 static stage_input input_of(const stage_call *call, stage_work *w)
 {
-    return (stage_input){call->query, call->params, &w->img, w->earlier, call->file->model, call->cancelled, call->emit, call->emit_ctx, &call->file->slice, w->max_tiles, call->parallel, call->parallel_ctx};
+    return (stage_input){call->query, call->params, &w->img, w->earlier, call->file->model, call->cancelled, call->emit, call->emit_ctx, &call->file->slice, w->max_tiles, call->parallel, call->parallel_ctx, NULL};
 }
 
 stage_work *stages_begin(const stage_set *set, const stage_call *call, sight_error *err)

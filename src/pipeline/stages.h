@@ -73,6 +73,9 @@ typedef struct {
     int max_tiles;           /* tiles one sliced image may have (--max-tiles) */
     stage_parallel_fn parallel;
     void *parallel_ctx;
+    /* Said about the image before the grounding, for the llm stage (a video's
+     * contact sheet: which frame is where); NULL = nothing. */
+    const char *context;
 } stage_input;
 
 typedef struct stage {

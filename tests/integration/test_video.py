@@ -13,7 +13,8 @@ import time
 import httpx
 import pytest
 
-from conftest import SIGHTD, V1, node_bin, photo_path, png_bytes  # noqa: F401 (node_bin: a fixture)
+from conftest import SIGHTD, V1, multipart, node_bin, photo_path, png_bytes  # noqa: F401 (node_bin: a fixture)
+from fake_openai import FakeOpenAI
 from test_web import playwright_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
@@ -252,10 +253,87 @@ def test_invalid_video_metadata_is_422(server, meta, where):
     assert err["code"] == "invalid_metadata" and where in err["message"], err
 
 
-def test_llm_on_a_video_is_refused_with_its_code(server, clips):
-    frames, end = outcome(stream(server, "walk.mp4", (clips / "short.mp4").read_bytes(),
-                                 {"is_yolo": True, "is_llm": True}))
-    assert end["status"] == "error" and end["error"]["code"] == "llm_video_unsupported" and not frames
+LLM_KEY = "sk-video-0123456789"
+
+
+@pytest.fixture
+def fake():
+    f = FakeOpenAI(api_key=LLM_KEY)
+    yield f
+    f.close()
+
+
+def ask(server, data, meta, query):
+    """One video with a query: its lines, in order, each a dict."""
+    form = multipart(server.key, [("short.mp4", data, "video/mp4")], [json.dumps(meta)], query=query)
+    with httpx.Client(timeout=120) as c, c.stream("POST", server.url + V1, **form) as r:
+        assert r.status_code == 200, r.read()
+        return [json.loads(x) for x in r.iter_lines() if x.strip()]
+
+
+def jpeg_rgb(data, w, h):
+    """A JPEG's pixels (RGB rows), decoded by ffmpeg."""
+    p = subprocess.run(["ffmpeg", "-v", "error", "-f", "jpeg_pipe", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                       input=data, capture_output=True, check=True, timeout=60)
+    assert len(p.stdout) == w * h * 3
+    return p.stdout
+
+
+def test_llm_on_a_video_asks_once_about_a_contact_sheet(start_server, fake, clips):
+    sent = []
+
+    def script(req):
+        sent.append(req["body"]["messages"][1]["content"][1]["image_url"]["url"])
+        return ("stream", ["Two people", ", one walks in."], {"usage": {"prompt_tokens": 900, "completion_tokens": 6,
+                                                                          "total_tokens": 906}})
+    fake.script = script
+    s = start_server("--llm-url", fake.url, "--llm-model", fake.model, "--llm-max-image-side", "400",
+                     "--llm-timeout", "20", env={"SIGHT_LLM_API_KEY": LLM_KEY})
+    from test_limits import key_id, usage
+    s.keys("update", key_id(s), "--quota-llm-tokens", "500/day")
+    lines = ask(s, (clips / "short.mp4").read_bytes(), {"is_yolo": True, "track": True, "is_llm": True},
+                "who walks in?")
+    kinds = [m["status"] for m in lines]
+    done = next(m for m in lines if m["status"] == "done")
+    deltas = [i for i, k in enumerate(kinds) if k == "llm_delta"]
+    frames = [i for i, k in enumerate(kinds) if k == "frame"]
+    assert len(frames) >= 8 and deltas and max(frames) < min(deltas) and max(deltas) < kinds.index("done"), kinds
+    assert "".join(lines[i]["delta"] for i in deltas) == "Two people, one walks in."
+    llm = done["result"]["llm"]
+    assert llm["provider"] == "openai" and llm["response"] == "Two people, one walks in."
+    assert llm["usage"]["prompt_tokens"] == 900 and done["result"]["timing_ms"]["llm"] > 0
+    assert done["result"]["video"]["frames"] == len(frames) and done["result"]["tracks"]
+    # One request; its image is a 2x2 grid of 640x360 frames, each cell at most 400 / 2 on its long side.
+    (req,) = fake.requests
+    assert req["image"] == ("jpeg", 400, 226) and llm["image"] == {"width": 400, "height": 226}
+    assert "Question: who walks in?" in req["text"] and "2x2 contact sheet of 4 frames" in req["text"]
+    assert req["text"].count(" t=") == 4 and "- person (" in req["text"] and "#1 person" in req["text"]
+    rgb = jpeg_rgb(__import__("base64").b64decode(sent[0].split(",", 1)[1]), 400, 226)
+
+    def cell_mean(cx, cy):
+        vals = [rgb[(y * 400 + x) * 3 + c] for y in range(cy * 113 + 10, cy * 113 + 100, 4)
+                for x in range(cx * 200 + 10, cx * 200 + 190, 4) for c in range(3)]
+        return sum(vals) / len(vals)
+    means = [cell_mean(i % 2, i // 2) for i in range(4)]
+    assert all(m > 60 for m in means), means  # every cell holds a frame (empty ones are near black)
+    assert len({round(m) for m in means}) > 1, means  # and not the same one (the camera pans)
+    # Usage counts the call as for an image; a spent token quota refuses the next video's call.
+    day = usage(s)["usage"][-1]
+    assert day["llm_calls"] == 1 and day["llm_prompt_tokens"] == 900 and day["llm_completion_tokens"] == 6
+    lines = ask(s, (clips / "short.mp4").read_bytes(), {"is_yolo": True, "is_llm": True}, "who?")
+    end = next(m for m in lines if m["status"] in ("done", "error"))
+    assert end["status"] == "error" and end["error"]["code"] == "llm_quota_exceeded", end
+    assert len(fake.requests) == 1
+
+
+def test_llm_on_a_video_with_the_local_analyser(server, clips):
+    lines = ask(server, (clips / "short.mp4").read_bytes(), {"is_llm": True}, "How many people are there?")
+    done = next(m for m in lines if m["status"] in ("done", "error"))
+    assert done["status"] == "done", done
+    llm = done["result"]["llm"]
+    assert llm["provider"] == "local" and "person" in llm["response"].lower(), llm
+    # Detection ran on the kept frames for grounding only: the frame lines do not show it.
+    assert "yolo" not in done["result"] and all("yolo" not in m["result"] for m in lines if m["status"] == "frame")
 
 
 def test_heif_and_avif_brands_stay_images(server):

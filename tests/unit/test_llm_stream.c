@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "llm/llm_internal.h"
+#include "util/rgb_resample.h"
 
 typedef struct {
     char got[16][256];
@@ -157,7 +158,7 @@ static void test_image(void)
         uint8_t v = (i % 4) < 2 ? 10 : 200;
         src[i * 3] = src[i * 3 + 1] = src[i * 3 + 2] = v;
     }
-    uint8_t *dst = llm_resample(src, 4, 2, 2, 1);
+    uint8_t *dst = rgb_resample(src, 4, 2, 2, 1);
     CHECK(dst && dst[0] == 10 && dst[3] == 200);
     free(dst);
 
