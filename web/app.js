@@ -77,7 +77,7 @@ function addFiles(list) {
   for (const f of list) {
     const video = f.type ? f.type.startsWith('video/') : /\.(mp4|m4v|mov|webm|mkv)$/i.test(f.name);
     if (f.type && !f.type.startsWith('image/') && !video) continue;
-    // A video is analysed at 5 frames a second with ByteTrack ids (an LLM does not take videos).
+    // A video is analysed at 5 frames a second with ByteTrack ids (the LLM answers once, about four of its frames).
     items.push({ kind: 'file', file: f, name: f.name, yolo: true, ocr: false, llm: false, slice: false, video });
   }
   renderItems();
@@ -104,7 +104,7 @@ function renderItems() {
     rm.addEventListener('click', () => { items.splice(i, 1); renderItems(); });
     return el('li', {}, el('span', { class: 'name', title: it.name, text: it.name }),
       el('span', { class: 'kind', text: it.video ? 'video (v1)' : it.kind === 'file' ? 'file (v1)' : 'URL (v2)' }),
-      box('yolo', 'YOLO'), it.video ? null : box('slice', 'slice'), box('ocr', 'OCR'), it.video ? null : box('llm', 'LLM'), rm);
+      box('yolo', 'YOLO'), it.video ? null : box('slice', 'slice'), box('ocr', 'OCR'), box('llm', 'LLM'), rm);
   }));
 }
 filesInput.addEventListener('change', () => { addFiles(filesInput.files); filesInput.value = ''; });
@@ -269,9 +269,22 @@ function drawVideo(c, r) {
         el('td', { class: 'num', text: String(t.frames) }),
         el('td', { class: 'num', text: fmt(t.best_confidence, 2) }))))) : el('p', { text: 'No tracks.' }));
   }
+  drawLlm(c, r);
   const tm = r.timing_ms || {};
   c.body.append(el('div', { class: 'timings', text: `${W}×${H} ${v.codec || ''} ${fmt(v.fps)} fps, ${fmt((v.duration_ms || 0) / 1000)} s · ` +
     Object.entries(tm).map(([k, x]) => `${k} ${fmt(x)} ms`).join(' · ') }));
+}
+
+// The LLM's answer (for a video: about its contact sheet of four frames).
+function drawLlm(c, r) {
+  if (!r.llm) return;
+  c.llm.textContent = r.llm.response || '';
+  // The local provider's text answers point at their matches ("below").
+  const found = (r.llm.matches || []).map((m) => `${m.text}${m.line && m.line !== m.text ? ` (in "${m.line}")` : ''}` +
+    (typeof m.confidence === 'number' ? `, ${fmt(m.confidence, 2)}` : ''));
+  if (found.length) c.llm.append(el('ul', { class: 'matches' }, ...found.map((t) => el('li', { text: t }))));
+  const meta = [r.llm.provider, r.llm.model].filter(Boolean).join(' / ');
+  if (meta) c.llm.append(el('div', { class: 'timings', text: meta }));
 }
 
 function drawResult(c, r) {
@@ -316,15 +329,7 @@ function drawResult(c, r) {
       lines.length ? el('ol', { class: 'ocr-lines' }, ...lines.map((l) => el('li', { class: 'ocr-line', text: `${l.text}  (${fmt(l.confidence, 2)})` })))
         : el('p', { text: 'No text found.' }));
   }
-  if (r.llm) {
-    c.llm.textContent = r.llm.response || '';
-    // The local provider's text answers point at their matches ("below").
-    const found = (r.llm.matches || []).map((m) => `${m.text}${m.line && m.line !== m.text ? ` (in "${m.line}")` : ''}` +
-      (typeof m.confidence === 'number' ? `, ${fmt(m.confidence, 2)}` : ''));
-    if (found.length) c.llm.append(el('ul', { class: 'matches' }, ...found.map((t) => el('li', { text: t }))));
-    const meta = [r.llm.provider, r.llm.model].filter(Boolean).join(' / ');
-    if (meta) c.llm.append(el('div', { class: 'timings', text: meta }));
-  }
+  drawLlm(c, r);
   const tm = r.timing_ms || {};
   c.body.append(el('div', { class: 'timings', text: `${W}\u00d7${H} ${r.image?.format || ''} \u00b7 ` +
     Object.entries(tm).map(([k, v]) => `${k} ${fmt(v)} ms`).join(' \u00b7 ') }));
@@ -411,7 +416,7 @@ $('form').addEventListener('submit', async (e) => {
     fd.append('confidence', String(REQUEST_CONFIDENCE));
     for (const f of files) {
       fd.append('files', f.file, f.name);
-      fd.append('metadata', JSON.stringify(f.video ? { is_yolo: f.yolo, is_ocr: f.ocr, track: f.yolo }
+      fd.append('metadata', JSON.stringify(f.video ? { is_yolo: f.yolo, is_ocr: f.ocr, is_llm: f.llm, track: f.yolo }
         : { is_yolo: f.yolo, is_ocr: f.ocr, is_llm: f.llm, ...(f.slice ? { slice: true } : {}) }));
     }
     jobs.push(send(V1, { method: 'POST', body: fd }, cards));
