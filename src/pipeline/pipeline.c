@@ -206,6 +206,8 @@ static void run_cpu_job(pipeline *p, job *j)
     if (backlog_park(r, j)) return;
     if (skip_cancelled(r, i, j)) return;
     if (video_stages_is_video(f)) {
+        /* is_llm included: a video's one LLM call (about its contact sheet)
+         * runs inline at its end, on this worker (video_stages.c). */
         run_video_job(p, j);
         return;
     }
