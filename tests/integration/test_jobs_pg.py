@@ -112,20 +112,28 @@ def test_events_read_with_postgres_frozen_stalls_no_http_thread(tmp_path, images
         total = 12
         items = [{"url": f"{images}/slow-f{i}.png"} for i in range(total)]
         r = httpx.post(node.url + JOBS, json={"items": items}, headers={"X-API-Key": key}, timeout=60)
-        assert r.status_code == 201, r.text
+        assert r.status_code == 201, r.text + node.log_text()[-3000:]
         job = r.json()["id"]
         got, failed = [], []
 
         def follow():
-            try:
-                with httpx.stream("GET", node.url + f"{JOBS}/{job}/events", headers={"X-API-Key": key},
-                                  timeout=120) as resp:
-                    assert resp.status_code == 200
-                    for line in resp.iter_lines():
-                        if line:
-                            got.append((time.time(), json.loads(line)))
-            except Exception as e:  # noqa: BLE001 (reported below)
-                failed.append(e)
+            # As a client does: a dropped stream is resumed with after= the last seq read.
+            drops = 0
+            while not (got and got[-1][1]["status"] == "complete"):
+                after = got[-1][1]["seq"] if got else 0
+                try:
+                    with httpx.stream("GET", node.url + f"{JOBS}/{job}/events?after={after}",
+                                      headers={"X-API-Key": key}, timeout=120) as resp:
+                        assert resp.status_code == 200
+                        for line in resp.iter_lines():
+                            if line:
+                                got.append((time.time(), json.loads(line)))
+                except httpx.HTTPError as e:
+                    drops += 1
+                    if drops > 5:
+                        failed.append(e)
+                        return
+                    time.sleep(0.5)
 
         t = threading.Thread(target=follow)
         t.start()
