@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from pg_service import PgService, skip_reason
+from pg_service import PgService, skip_reason, wait_until
 from sight_node import Node
 from test_jobs import check_exactly_once, images  # noqa: F401 (images: the fixture)
 
@@ -109,6 +109,9 @@ def test_events_read_with_postgres_frozen_stalls_no_http_thread(tmp_path, images
         key = subprocess.run([SIGHTD, "keys", "create", "--name", "t", "--db", db], capture_output=True, text=True,
                              timeout=60, check=True).stdout.strip()
         node = Node(tmp_path, db, "--model", "none", "--url-allow", "127.0.0.2/32", "--http-threads", "1")
+        # The job store is attached just after the HTTP front starts (501 jobs_unavailable until then).
+        assert wait_until(lambda: httpx.get(node.url + JOBS, headers={"X-API-Key": key}, timeout=30).status_code == 200,
+                          timeout=30), node.log_text()[-3000:]
         total = 12
         items = [{"url": f"{images}/slow-f{i}.png"} for i in range(total)]
         r = httpx.post(node.url + JOBS, json={"items": items}, headers={"X-API-Key": key}, timeout=60)
