@@ -109,7 +109,7 @@ def test_events_read_with_postgres_frozen_stalls_no_http_thread(tmp_path, images
         key = subprocess.run([SIGHTD, "keys", "create", "--name", "t", "--db", db], capture_output=True, text=True,
                              timeout=60, check=True).stdout.strip()
         node = Node(tmp_path, db, "--model", "none", "--url-allow", "127.0.0.2/32", "--http-threads", "1")
-        # The job store is attached just after the HTTP front starts (501 jobs_unavailable until then).
+        # Jobs are available from the first request (the store is opened before the HTTP front).
         assert wait_until(lambda: httpx.get(node.url + JOBS, headers={"X-API-Key": key}, timeout=30).status_code == 200,
                           timeout=30), node.log_text()[-3000:]
         total = 12
