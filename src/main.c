@@ -133,7 +133,6 @@ static int start_jobs(const sight_config *cfg, services *sv)
         log_error("jobs' webhooks: %s", msg);
         return -1;
     }
-    server_set_jobs(sv->srv, sv->jobs);
     return 0;
 }
 
@@ -194,9 +193,16 @@ static int start_all(const sight_config *cfg, services *sv)
                                    : json_null(),
                                "ocr", sv->ocr != NULL);
     model_entry_release(def);
+    /* Jobs first: opening their store (a PostgreSQL connect, the schema) took
+     * long enough that the first requests were answered 501 jobs_unavailable. */
+    if (start_jobs(cfg, sv) != 0) {
+        json_decref(models);
+        return -1;
+    }
     sv->srv = server_start(cfg, sv->ks, sv->lim, sv->pipe, models, sv->reg);
     json_decref(models);
-    return sv->srv ? start_jobs(cfg, sv) : -1;
+    if (sv->srv && sv->jobs) server_set_jobs(sv->srv, sv->jobs);
+    return sv->srv ? 0 : -1;
 }
 
 /* Connections cost a descriptor each (plus one per prediction in flight, its
