@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/store_open.h"
 #include "config/config.h"
 #include "jobs/job_store.h"
-#include "keys/db_url.h"
 
 #define USAGE "usage: sightd jobs list [--key ID] [--limit N] [--json] | show ID | cancel ID  [--db PATH]\n"
 
@@ -97,12 +97,7 @@ int jobs_command(int argc, char **argv)
         return bad("--limit wants 1 to 100000");
     char err[512] = "";
     job_store *js = job_store_open(cfg.db_path, err, sizeof err);
-    if (!js) {
-        char shown[sizeof cfg.db_path];
-        db_url_mask(cfg.db_path, shown, sizeof shown);
-        fprintf(stderr, "sightd: cannot open the job store %s: %s\n", shown, err);
-        return 1;
-    }
+    if (!js) return cli_store_unopened("the job store", cfg.db_path, err);
     int rc = run(js, verb, id, key, (int)limit, as_json);
     job_store_close(js);
     return rc;

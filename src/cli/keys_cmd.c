@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/store_open.h"
 #include "config/config.h"
-#include "keys/db_url.h"
 #include "keys/keystore.h"
 
 static void usage(FILE *out)
@@ -179,12 +179,7 @@ int keys_command(int argc, char **argv)
 
     char err[256] = "";
     keystore *ks = keystore_open(cfg.db_path, err, sizeof err);
-    if (!ks) {
-        char shown[sizeof cfg.db_path];
-        db_url_mask(cfg.db_path, shown, sizeof shown);
-        fprintf(stderr, "sightd: cannot open key store %s: %s\n", shown, err);
-        return 1;
-    }
+    if (!ks) return cli_store_unopened("key store", cfg.db_path, err);
     int rc = 0;
     if (!strcmp(sub, "create")) {
         char key[KEYSTORE_KEY_MAX];

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/store_open.h"
 #include "config/config.h"
-#include "keys/db_url.h"
 #include "keys/keystore.h"
 #include "util/json_out.h"
 #include "limits/usage_report.h"
@@ -66,12 +66,7 @@ int usage_command(int argc, char **argv)
 
     char err[256] = "";
     keystore *ks = keystore_open(cfg.db_path, err, sizeof err);
-    if (!ks) {
-        char shown[sizeof cfg.db_path];
-        db_url_mask(cfg.db_path, shown, sizeof shown);
-        fprintf(stderr, "sightd: cannot open key store %s: %s\n", shown, err);
-        return 1;
-    }
+    if (!ks) return cli_store_unopened("key store", cfg.db_path, err);
     key_info *keys = NULL;
     size_t n = 0;
     int rc = 0, found = 0;

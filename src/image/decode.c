@@ -152,6 +152,14 @@ static image_status vips_msg(image_format f, const char *what, char *msg, size_t
 
 /* ----------------------------------------------------------------- loads */
 
+/* The formats whose loader takes no option of its own: they load alike. */
+typedef int (*vips_buffer_load_fn)(void *buf, size_t len, VipsImage **out, ...);
+static vips_buffer_load_fn plain_loader(image_format f)
+{
+    return f == IMAGE_FMT_PNG ? vips_pngload_buffer : f == IMAGE_FMT_GIF ? vips_gifload_buffer
+                                                                         : vips_tiffload_buffer;
+}
+
 /* memory (WebP only): libvips' WebP loader decodes the whole image first,
  * and without this puts images over 100 MB (a 50-megapixel WebP) in a
  * temporary file. The other loaders read in order straight into render()'s
@@ -173,8 +181,9 @@ static int load(image_format f, const uint8_t *buf, size_t len, int shrink, bool
         return vips_jpegload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                     VIPS_FAIL_ON_TRUNCATED, "shrink", shrink, NULL);
     case IMAGE_FMT_PNG:
-        return vips_pngload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                   VIPS_FAIL_ON_ERROR, NULL);
+    case IMAGE_FMT_GIF:
+    case IMAGE_FMT_TIFF:
+        return plain_loader(f)(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
     case IMAGE_FMT_WEBP:
         return vips_webpload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "memory", TRUE, "fail_on",
                                     VIPS_FAIL_ON_ERROR, NULL);
@@ -182,12 +191,6 @@ static int load(image_format f, const uint8_t *buf, size_t len, int shrink, bool
     case IMAGE_FMT_AVIF:
         return vips_heifload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                     VIPS_FAIL_ON_ERROR, "thumbnail", thumbnail, NULL);
-    case IMAGE_FMT_GIF:
-        return vips_gifload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                   VIPS_FAIL_ON_ERROR, NULL);
-    case IMAGE_FMT_TIFF:
-        return vips_tiffload_buffer(b, len, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                    VIPS_FAIL_ON_ERROR, NULL);
     default:
         vips_error("sight", "no loader");
         return -1;

@@ -94,3 +94,16 @@ int key_hash_for_lookup(const char *key, char hash[65])
     sha256_hex(key, len, hash);
     return hash[0] ? 1 : -1;
 }
+
+key_verdict keystore_verify_limits(keystore *ks, const char *key, int64_t *id, key_limits *l)
+{
+    char hash[65];
+    int h = key_hash_for_lookup(key, hash);
+    if (h <= 0) return h == 0 ? KEY_UNKNOWN : KEY_ERROR;
+    int64_t found = 0;
+    key_limits lim = {0};
+    key_verdict v = ks->ops->verify(ks, hash, &found, &lim);
+    if (v == KEY_VALID && id) *id = found;
+    if (v == KEY_VALID && l) *l = lim;
+    return v;
+}

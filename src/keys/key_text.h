@@ -1,5 +1,6 @@
 /* What every key store backend does alike: make a key's text, its hash and
- * prefix, and check a key's name. The text is shown once; stores keep only
+ * prefix, check a key's name, and verify one by its hash (keystore_verify_limits,
+ * declared in keystore.h). The text is shown once; stores keep only
  * the SHA-256 hash (hex) and the prefix. */
 #ifndef SIGHT_KEYS_KEY_TEXT_H
 #define SIGHT_KEYS_KEY_TEXT_H

@@ -53,9 +53,11 @@ typedef struct {
      * 0 ok, -1 error (*out NULL, *n 0). */
     int (*list)(keystore *ks, key_info **out, size_t *n);
     int (*revoke)(keystore *ks, int64_t id); /* 0 ok, 1 no such active key, -1 error */
-    /* id_out and limits_out (either may be NULL) are set only for KEY_VALID.
-     * The limits come with the same lookup, so a change is seen at once. */
-    key_verdict (*verify)(keystore *ks, const char *key, int64_t *id_out, key_limits *limits_out);
+    /* Looks up a key by its hash (key_hash_for_lookup: keystore_verify_limits
+     * hashes it, and refuses what cannot be a key, for every backend). Sets
+     * *id_out and *limits_out for KEY_VALID. The limits come with the same
+     * lookup, so a change is seen at once. */
+    key_verdict (*verify)(keystore *ks, const char hash[65], int64_t *id_out, key_limits *limits_out);
     int (*count_active)(keystore *ks, int64_t *n); /* 0 ok, -1 error */
     /* Replaces key id's limits. 0 ok, 1 no such key, -1 error. */
     int (*set_limits)(keystore *ks, int64_t id, const key_limits *l);
@@ -106,13 +108,13 @@ static inline int keystore_create(keystore *ks, const char *name, char *key_out,
 }
 static inline int keystore_list(keystore *ks, key_info **out, size_t *n) { return ks->ops->list(ks, out, n); }
 static inline int keystore_revoke(keystore *ks, int64_t id) { return ks->ops->revoke(ks, id); }
+/* Hashes key (refusing what cannot be one of ours without asking the store)
+ * and looks it up in ks. id and l (either may be NULL) are set only for
+ * KEY_VALID. */
+key_verdict keystore_verify_limits(keystore *ks, const char *key, int64_t *id, key_limits *l);
 static inline key_verdict keystore_verify(keystore *ks, const char *key, int64_t *id)
 {
-    return ks->ops->verify(ks, key, id, NULL);
-}
-static inline key_verdict keystore_verify_limits(keystore *ks, const char *key, int64_t *id, key_limits *l)
-{
-    return ks->ops->verify(ks, key, id, l);
+    return keystore_verify_limits(ks, key, id, NULL);
 }
 static inline int keystore_set_limits(keystore *ks, int64_t id, const key_limits *l)
 {

@@ -136,12 +136,9 @@ static int pg_revoke(keystore *base, int64_t id)
     return rc;
 }
 
-static key_verdict pg_verify(keystore *base, const char *key, int64_t *id_out, key_limits *limits_out)
+static key_verdict pg_verify(keystore *base, const char hash[65], int64_t *id_out, key_limits *limits_out)
 {
     pg_ks *s = (pg_ks *)base;
-    char hash[65];
-    int h = key_hash_for_lookup(key, hash);
-    if (h <= 0) return h == 0 ? KEY_UNKNOWN : KEY_ERROR;
     const char *p[] = {hash};
     PGresult *r = pg_exec(s, "verify", 1, p, PGRES_TUPLES_OK, true);
     if (!r) return KEY_ERROR;
@@ -167,8 +164,8 @@ static key_verdict pg_verify(keystore *base, const char *key, int64_t *id_out, k
         const char *q[] = {a.s, b.s, c.s};
         PQclear(pg_exec(s, "touch", 3, q, PGRES_COMMAND_OK, false));
     }
-    if (v == KEY_VALID && id_out) *id_out = id;
-    if (v == KEY_VALID && limits_out) *limits_out = lim;
+    *id_out = id;
+    *limits_out = lim;
     return v;
 }
 

@@ -127,18 +127,21 @@ static int ks_list(keystore *base, key_info **out, size_t *n)
         k->revoked_at = col_int_or_zero(s->list, 5);
         read_limits(s->list, 6, &k->limits);
     }
-    if (ok && rc != SQLITE_DONE) ok = 0;
-    sqlite3_reset(s->list);
-    pthread_mutex_unlock(&s->mu);
-
-    if (!ok) {
-        free(v);
-        v = NULL;
-        len = 0;
-    }
-    *out = v;
+    *out = ks_rows_end(s, s->list, rc, &ok, v, &len);
     *n = len;
     return ok ? 0 : -1;
+}
+
+void *ks_rows_end(sqlite_ks *s, sqlite3_stmt *st, int step_rc, int *ok, void *rows, size_t *len)
+{
+    if (*ok && step_rc != SQLITE_DONE) *ok = 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pthread_mutex_unlock(&s->mu);
+    if (*ok) return rows;
+    free(rows);
+    *len = 0;
+    return NULL;
 }
 
 static int ks_revoke(keystore *base, int64_t id)
@@ -154,12 +157,9 @@ static int ks_revoke(keystore *base, int64_t id)
     return rc;
 }
 
-static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out, key_limits *limits_out)
+static key_verdict ks_verify(keystore *base, const char hash[65], int64_t *id_out, key_limits *limits_out)
 {
     sqlite_ks *s = (sqlite_ks *)base;
-    char hash[65];
-    int h = key_hash_for_lookup(key, hash);
-    if (h <= 0) return h == 0 ? KEY_UNKNOWN : KEY_ERROR;
 
     key_verdict v = KEY_ERROR;
     int64_t id = 0, t = now();
@@ -196,23 +196,29 @@ static key_verdict ks_verify(keystore *base, const char *key, int64_t *id_out, k
     }
     pthread_mutex_unlock(&s->mu);
 
-    if (v == KEY_VALID && id_out) *id_out = id;
-    if (v == KEY_VALID && limits_out) *limits_out = lim;
+    *id_out = id;
+    *limits_out = lim;
     return v;
+}
+
+/* The one number a one-row statement answers. The reset ends the read, so
+ * the next one sees other processes' commits. 0 ok, -1 error. */
+static int read_int64(sqlite_ks *s, sqlite3_stmt *st, int64_t *out)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    }
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 static int ks_count_active(keystore *base, int64_t *n)
 {
-    sqlite_ks *s = (sqlite_ks *)base;
-    int rc = -1;
-    pthread_mutex_lock(&s->mu);
-    if (sqlite3_step(s->count) == SQLITE_ROW) {
-        *n = sqlite3_column_int64(s->count, 0);
-        rc = 0;
-    }
-    sqlite3_reset(s->count);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return read_int64((sqlite_ks *)base, ((sqlite_ks *)base)->count, n);
 }
 
 static int ks_set_limits(keystore *base, int64_t id, const key_limits *l)
@@ -233,16 +239,7 @@ static int ks_set_limits(keystore *base, int64_t id, const key_limits *l)
 
 static int ks_keys_version(keystore *base, int64_t *v)
 {
-    sqlite_ks *s = (sqlite_ks *)base;
-    int rc = -1;
-    pthread_mutex_lock(&s->mu);
-    if (sqlite3_step(s->version) == SQLITE_ROW) {
-        *v = sqlite3_column_int64(s->version, 0);
-        rc = 0;
-    }
-    sqlite3_reset(s->version); /* ends the read: the next poll sees other processes' commits */
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return read_int64((sqlite_ks *)base, ((sqlite_ks *)base)->version, v);
 }
 
 static const keystore_ops SQLITE_OPS = {

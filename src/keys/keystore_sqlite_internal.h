@@ -23,6 +23,10 @@ typedef struct {
 
 int ks_exec(sqlite3 *db, const char *sql, char *err, size_t err_len);
 int ks_prepare(sqlite_ks *s, sqlite3_stmt **st, const char *sql, char *err, size_t err_len);
+/* Ends a read of rows begun under s->mu: it succeeded when every row was kept
+ * (*ok) and the rows ran out (step_rc SQLITE_DONE). Resets st and unlocks;
+ * returns rows, or on failure frees them and returns NULL with *ok and *len 0. */
+void *ks_rows_end(sqlite_ks *s, sqlite3_stmt *st, int step_rc, int *ok, void *rows, size_t *len);
 
 int usage_prepare(sqlite_ks *s, char *err, size_t err_len);
 void usage_finalize(sqlite_ks *s);

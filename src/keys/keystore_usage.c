@@ -96,16 +96,7 @@ int ks_usage_get(keystore *base, int64_t id, const char *from, const char *to, u
             r->llm_completion_tokens = sqlite3_column_int64(st, 11);
         }
     }
-    if (ok && rc != SQLITE_DONE) ok = 0;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    pthread_mutex_unlock(&s->mu);
-    if (!ok) {
-        free(v);
-        v = NULL;
-        len = 0;
-    }
-    *out = v;
+    *out = ks_rows_end(s, st, rc, &ok, v, &len);
     *n = len;
     return ok ? 0 : -1;
 }

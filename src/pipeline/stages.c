@@ -8,19 +8,13 @@
 #include "pipeline/track_json.h"
 #include "util/clock.h"
 
-/* Runs one stage; its output goes into `earlier` (for later stages) and,
- * when the client asked for it, into the result. */
-static int run_stage(const stage *st, const char *name, metrics_stage metric, stage_input *in, bool show,
-                     json_t *earlier, json_t *result, json_t *timing, sight_error *err)
+int stage_run_one(const stage *st, const char *name, metrics_stage metric, const stage_input *in, json_t *earlier,
+                  double *seconds, sight_error *err)
 {
     if (!st) {
         char code[48];
         snprintf(code, sizeof code, "%s_unavailable", name);
         sight_error_set(err, code, "%s was requested but this server has no such stage configured", name);
-        return -1;
-    }
-    if (atomic_load(in->cancelled)) {
-        sight_error_set(err, "cancelled", "%s", "request cancelled");
         return -1;
     }
     double t = clock_s();
@@ -29,14 +23,27 @@ static int run_stage(const stage *st, const char *name, metrics_stage metric, st
         json_decref(out);
         return -1;
     }
-    double dt = clock_s() - t;
-    metrics_stage_seconds(metric, dt);
-    json_object_set(earlier, st->name, out);
+    *seconds = clock_s() - t;
+    metrics_stage_seconds(metric, *seconds);
+    json_object_set_new(earlier, st->name, out);
+    return 0;
+}
+
+/* One stage of an image, between two checks of cancellation; when the client
+ * asked for it, its output and time go into the result too. */
+static int run_stage(const stage *st, const char *name, metrics_stage metric, stage_input *in, bool show,
+                     json_t *earlier, json_t *result, json_t *timing, sight_error *err)
+{
+    if (st && atomic_load(in->cancelled)) {
+        sight_error_set(err, "cancelled", "%s", "request cancelled");
+        return -1;
+    }
+    double dt;
+    if (stage_run_one(st, name, metric, in, earlier, &dt, err) != 0) return -1;
     if (show) {
-        json_object_set(result, st->name, out);
+        json_object_set(result, st->name, json_object_get(earlier, st->name));
         json_object_set_new(timing, st->name, json_real(dt * 1000.0));
     }
-    json_decref(out);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "image/decode.h"
+#include "metrics/metrics.h"
 #include "pipeline/slice_opts.h"
 #include "util/error.h"
 #include "video/video_meta.h"
@@ -126,6 +127,14 @@ typedef struct {
 void stages_count_result(request_usage *u, const json_t *result);
 
 json_t *stages_run_file(const stage_set *set, const stage_call *call, sight_error *err);
+
+/* Runs stage st (NULL: not configured, the "<name>_unavailable" error) on
+ * in->image and files its output under the stage's name in earlier, for the
+ * stages after it. Sets *seconds to the time it took, also counted in the
+ * stage metric. Returns 0, or -1 with err filled. The image and video paths
+ * both run their stages through it. */
+int stage_run_one(const stage *st, const char *name, metrics_stage metric, const stage_input *in, json_t *earlier,
+                  double *seconds, sight_error *err);
 
 /* The same in two steps, so that the pipeline can run the CPU-bound part
  * (decode, yolo, ocr) on its CPU workers and hand the LLM stage, which mostly

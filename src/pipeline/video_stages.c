@@ -24,24 +24,12 @@ typedef struct {
     video_sheet *sheet; /* is_llm: the frames kept for its contact sheet */
 } video_run;
 
+/* One stage on a frame; its time adds to *spent (the per-stage totals). */
 static int run_one(const stage *st, const char *name, metrics_stage metric, const stage_input *in, json_t *earlier, double *spent, sight_error *err)
 {
-    if (!st) {
-        char code[48];
-        snprintf(code, sizeof code, "%s_unavailable", name);
-        sight_error_set(err, code, "%s was requested but this server has no such stage configured", name);
-        return -1;
-    }
-    double t = clock_s();
-    json_t *out = NULL;
-    if (st->run(st->self, in, &out, err) != 0) {
-        json_decref(out);
-        return -1;
-    }
-    double dt = clock_s() - t;
-    metrics_stage_seconds(metric, dt);
+    double dt;
+    if (stage_run_one(st, name, metric, in, earlier, &dt, err) != 0) return -1;
     *spent += dt;
-    json_object_set_new(earlier, st->name, out);
     return 0;
 }
 

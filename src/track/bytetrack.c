@@ -125,16 +125,28 @@ static int confirm(bytetrack *t, track *x)
     return 0;
 }
 
-/* Detection d (index di) joins track x. */
-static int absorb(bytetrack *t, track *x, const track_det *d, int di, int64_t ms, int64_t *ids)
+/* Detection d as the Kalman filter's measurement. */
+static void det_z(const track_det *d, double z[4])
 {
     const float b[4] = {d->x1, d->y1, d->x2, d->y2};
-    double z[4];
     kalman_z_from_corners(b, z);
-    kalman_update(&x->kf, z);
+}
+
+/* Track x was seen in this frame as detection d. */
+static void seen(const bytetrack *t, track *x, const track_det *d)
+{
     x->state = T_TRACKED;
     x->last_frame = t->frame;
     x->score = d->score;
+}
+
+/* Detection d (index di) joins track x. */
+static int absorb(bytetrack *t, track *x, const track_det *d, int di, int64_t ms, int64_t *ids)
+{
+    double z[4];
+    det_z(d, z);
+    kalman_update(&x->kf, z);
+    seen(t, x, d);
     if (!x->confirmed && confirm(t, x) != 0) return -1;
     if (x->summary != SIZE_MAX) {
         track_summary *s = &t->sum[x->summary];
@@ -223,14 +235,12 @@ int bytetrack_update(bytetrack *t, const track_det *dets, int n, int64_t time_ms
         }
         track *x = &t->tracks[t->n++];
         memset(x, 0, sizeof *x);
-        const float bx[4] = {d->x1, d->y1, d->x2, d->y2};
         double z[4];
-        kalman_z_from_corners(bx, z);
+        det_z(d, z);
         kalman_init(&x->kf, z);
-        x->state = T_TRACKED;
+        seen(t, x, d);
         x->cls = d->cls;
-        x->last_frame = t->frame;
-        x->score = x->first_score = d->score;
+        x->first_score = d->score;
         x->first_ms = time_ms;
         /* In the first frame every track is confirmed at once (the paper). */
         if (t->frame == 1) {
