@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "metrics/metrics.h"
 #include "pipeline/backlog.h"
@@ -108,6 +107,8 @@ void predict_request_unref(predict_request *r)
 void predict_request_cancel(predict_request *r)
 {
     atomic_store(&r->cancelled, true);
+    /* A video's frame lines wait for the reader no longer. */
+    eq_stop_waits(r->events);
     /* Files parked for a slow client go back to be skipped: nothing else
      * would ever settle them. */
     if (r->requeue) backlog_release(r);
@@ -185,12 +186,10 @@ void preq_emit_frame(void *ctx, json_t *event)
     json_object_foreach(event, k, v)
         if (strcmp(k, "status")) json_object_set(line, k, v);
     json_decref(event);
-    /* A client that stops reading is closed after --client-timeout, which
-     * cancels the request and ends this wait. */
-    while (eq_queued(ec->r->events) > FRAMES_MAX_QUEUED && !atomic_load(&ec->r->cancelled)) {
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
+    /* Asleep until the client has read its way under the budget. A client
+     * that stops reading is closed after --client-timeout, which cancels the
+     * request and so ends this wait (predict_request_cancel). */
+    eq_wait_room(ec->r->events, FRAMES_MAX_QUEUED);
     preq_push_line(ec->r, line);
 }
 

@@ -28,6 +28,10 @@ struct event_queue {
     size_t room_at;
     void (*on_room)(void *);
     void *on_room_arg;
+    /* Producers blocked in eq_wait_room: a read that frees bytes wakes them. */
+    pthread_cond_t room_cv;
+    int room_waiters;
+    bool waits_stopped; /* eq_stop_waits: no wait blocks any more */
 };
 
 /* Unread bytes over every queue: one server-wide budget (pipeline/backlog.c). */
@@ -43,6 +47,7 @@ event_queue *eq_new(void)
         return NULL;
     }
     pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->room_cv, NULL);
     return q;
 }
 
@@ -56,6 +61,7 @@ void eq_free(event_queue *q)
         free(l);
     }
     close(q->efd);
+    pthread_cond_destroy(&q->room_cv);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -103,6 +109,7 @@ void eq_close(event_queue *q)
 {
     pthread_mutex_lock(&q->mu);
     q->closed = true;
+    pthread_cond_broadcast(&q->room_cv);
     pthread_mutex_unlock(&q->mu);
     wake(q);
 }
@@ -139,6 +146,8 @@ ssize_t eq_read(event_queue *q, char *buf, size_t max)
         q->room_wanted = false;
         room = q->on_room;
     }
+    /* Each waiter checks its own limit again; only a read can make room. */
+    if (n > 0 && q->room_waiters > 0) pthread_cond_broadcast(&q->room_cv);
     pthread_mutex_unlock(&q->mu);
     if (room) room(q->on_room_arg);
     if (n > 0) return (ssize_t)n;
@@ -183,5 +192,24 @@ void eq_on_room(event_queue *q, void (*fn)(void *), void *arg)
     pthread_mutex_lock(&q->mu);
     q->on_room = fn;
     q->on_room_arg = arg;
+    pthread_mutex_unlock(&q->mu);
+}
+
+int eq_wait_room(event_queue *q, size_t limit)
+{
+    pthread_mutex_lock(&q->mu);
+    q->room_waiters++;
+    while (q->queued > limit && !q->closed && !q->waits_stopped) pthread_cond_wait(&q->room_cv, &q->mu);
+    q->room_waiters--;
+    int rc = q->queued <= limit ? 0 : -1;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+void eq_stop_waits(event_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->waits_stopped = true;
+    pthread_cond_broadcast(&q->room_cv);
     pthread_mutex_unlock(&q->mu);
 }

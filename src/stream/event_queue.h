@@ -40,9 +40,7 @@ int eq_fd(const event_queue *q);
 /* Total bytes pushed so far (for tests and logs). */
 size_t eq_bytes_pushed(event_queue *q);
 
-/* Bytes pushed and not yet read: in q, and in every queue of the process. A
- * producer that must not run ahead of its reader (a video's frames) waits
- * while eq_queued is high. */
+/* Bytes pushed and not yet read: in q, and in every queue of the process. */
 size_t eq_queued(event_queue *q);
 size_t eq_queued_all(void);
 
@@ -54,5 +52,15 @@ size_t eq_queued_all(void);
 bool eq_over(event_queue *q, size_t limit, size_t resume_at);
 /* The room callback (see eq_over); it runs without q's lock held. */
 void eq_on_room(event_queue *q, void (*fn)(void *arg), void *arg);
+
+/* For a producer that must not run ahead of its reader (a video's frames):
+ * blocks the calling thread while more than limit bytes wait unread in q,
+ * asleep until a read leaves limit bytes or fewer (no polling). Returns 0
+ * when there is room, or -1 without waiting for it once q is closed or its
+ * waits are stopped. */
+int eq_wait_room(event_queue *q, size_t limit);
+/* Ends every eq_wait_room on q, now and later: its reader may never read
+ * again (the request was cancelled). */
+void eq_stop_waits(event_queue *q);
 
 #endif

@@ -1,7 +1,10 @@
 /* The per-request NDJSON queue: ordering, partial reads, EOF, wake-ups. */
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "check.h"
 #include "stream/event_queue.h"
@@ -143,8 +146,115 @@ static void test_room_callback(void)
     CHECK_EQ_INT(eq_queued_all(), all0);
 }
 
+/* This thread's voluntary context switches so far (Linux): a thread asleep
+ * on a condition adds one per wake-up, a polling one one per poll. */
+static long voluntary_switches(void)
+{
+    FILE *f = fopen("/proc/thread-self/status", "r");
+    char l[256];
+    long v = -1;
+    while (f && fgets(l, sizeof l, f))
+        if (sscanf(l, "voluntary_ctxt_switches: %ld", &v) == 1) break;
+    if (f) fclose(f);
+    return v;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+typedef struct {
+    event_queue *q;
+    size_t limit;
+    atomic_int rc; /* eq_wait_room's answer; 2 while it waits */
+    long switches; /* the waiter's context switches during the wait */
+} room_wait;
+
+static void *room_waiter(void *arg)
+{
+    room_wait *w = arg;
+    long before = voluntary_switches();
+    int rc = eq_wait_room(w->q, w->limit);
+    w->switches = voluntary_switches() - before;
+    atomic_store(&w->rc, rc);
+    return NULL;
+}
+
+static bool returns_within(room_wait *w, int ms)
+{
+    for (int i = 0; i < ms && atomic_load(&w->rc) == 2; i++) sleep_ms(1);
+    return atomic_load(&w->rc) != 2;
+}
+
+static void start_wait(room_wait *w, pthread_t *t, event_queue *q, size_t limit)
+{
+    *w = (room_wait){.q = q, .limit = limit, .rc = 2};
+    pthread_create(t, NULL, room_waiter, w);
+}
+
+/* A producer over the limit sleeps until a read makes room: reads that leave
+ * it over do not release it, the one that brings the queue to the limit does,
+ * and in all that time it woke only for those reads (no polling). */
+static void test_wait_room(void)
+{
+    event_queue *q = eq_new();
+    char buf[64];
+    CHECK_EQ_INT(eq_wait_room(q, 100), 0); /* room already: no wait */
+    for (int i = 0; i < 20; i++) eq_push(q, dup_s("0123456789"), 10);
+    room_wait w;
+    pthread_t t;
+    start_wait(&w, &t, q, 100);
+    sleep_ms(300);
+    CHECK_EQ_INT(atomic_load(&w.rc), 2);   /* 200 queued: still waiting */
+    CHECK_EQ_INT(eq_read(q, buf, 60), 60); /* 140 left: over */
+    sleep_ms(100);
+    CHECK_EQ_INT(atomic_load(&w.rc), 2);
+    CHECK_EQ_INT(eq_read(q, buf, 40), 40); /* 100 left: room */
+    CHECK(returns_within(&w, 2000));
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(atomic_load(&w.rc), 0);
+    /* 400 ms asleep: a 2 ms poll would have switched ~200 times. */
+    CHECK(w.switches >= 0 && w.switches <= 10);
+    eq_free(q);
+}
+
+/* Stopping the waits (a cancelled request) releases a blocked producer at
+ * once and keeps later waits from blocking; so does closing the queue. */
+static void test_wait_room_stopped(void)
+{
+    event_queue *q = eq_new();
+    for (int i = 0; i < 20; i++) eq_push(q, dup_s("0123456789"), 10);
+    room_wait w;
+    pthread_t t;
+    start_wait(&w, &t, q, 100);
+    sleep_ms(100);
+    CHECK_EQ_INT(atomic_load(&w.rc), 2);
+    eq_stop_waits(q);
+    CHECK(returns_within(&w, 2000));
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(atomic_load(&w.rc), -1);
+    CHECK_EQ_INT(eq_wait_room(q, 100), -1); /* stopped for good */
+    CHECK_EQ_INT(eq_queued(q), 200);        /* nothing was read or dropped */
+    eq_free(q);
+
+    q = eq_new();
+    for (int i = 0; i < 20; i++) eq_push(q, dup_s("0123456789"), 10);
+    start_wait(&w, &t, q, 100);
+    sleep_ms(100);
+    CHECK_EQ_INT(atomic_load(&w.rc), 2);
+    eq_close(q);
+    CHECK(returns_within(&w, 2000));
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(atomic_load(&w.rc), -1);
+    eq_free(q);
+}
+
 int main(void)
 {
+    test_wait_room();
+    test_wait_room_stopped();
     test_room_callback();
     test_progress_dropped_when_behind();
     test_order_and_partial_reads();
