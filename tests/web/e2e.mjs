@@ -3,37 +3,17 @@
 // E2E_BOX=class,x1,y1,x2,y2,width,height: a detection the street photo must show (the test
 // takes it from `sightd detect`), to check where its box is drawn.
 // Prints one "ok ..." line per check and the screenshot paths; exits non-zero on failure.
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import { check, runPage } from './e2e_common.mjs';
 
 const [base, key, busJpg, textJpg, outDir] = process.argv.slice(2);
 if (!outDir || !process.env.E2E_BOX) { console.error('usage: E2E_BOX=... node e2e.mjs BASE_URL API_KEY STREET_JPG TEXT_JPG OUT_DIR'); process.exit(2); }
 const [want, ...nums] = process.env.E2E_BOX.split(',');
 const [bx1, by1, bx2, by2, imgW, imgH] = nums.map(Number);
-fs.mkdirSync(outDir, { recursive: true });
 
-function check(cond, what) {
-  if (!cond) throw new Error('FAILED: ' + what);
-  console.log('ok ' + what);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
-let failed = false;
-const consoleErrors = [];
-try {
-  // A fresh, isolated profile (playwright's contexts are): nothing from other runs.
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
-  const page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  page.setDefaultTimeout(60000);
-
+// Checks its own console errors: the wrong key at the end must log one.
+await runPage(outDir, async (page, consoleErrors, newPage) => {
   const resp = await page.goto(base + '/');
   check(resp.status() === 200, 'GET / answers 200');
   check((resp.headers()['content-security-policy'] || '').includes("default-src 'self'"), 'the page has a CSP');
@@ -126,10 +106,7 @@ try {
   // v2 and llm_delta, against a second server whose LLM is a scripted fake that streams slowly
   // (E2E_LLM_URL, E2E_LLM_KEY): an image URL (a data: URL) with LLM ticked; the answer grows.
   if (process.env.E2E_LLM_URL) {
-    const p2 = await ctx.newPage();
-    p2.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-    p2.on('pageerror', (e) => consoleErrors.push(String(e)));
-    p2.setDefaultTimeout(60000);
+    const p2 = await newPage();
     await p2.goto(process.env.E2E_LLM_URL + '/');
     await p2.fill('#key', process.env.E2E_LLM_KEY);
     await p2.fill('#query', 'what is in the picture');
@@ -175,12 +152,4 @@ try {
   const shot401 = path.join(outDir, 'playground-401.png');
   await page.screenshot({ path: shot401 });
   console.log('screenshot ' + shot401);
-
-} catch (e) {
-  failed = true;
-  console.error(e.stack || String(e));
-  if (consoleErrors.length) console.error('browser console: ' + consoleErrors.join('\n'));
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+}, { viewport: { width: 1280, height: 900 }, checkErrors: false });

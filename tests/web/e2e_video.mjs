@@ -3,42 +3,18 @@
 // labelled with their track ids; the track list is shown.
 // Usage: node e2e_video.mjs URL KEY VIDEO OUT_DIR
 // Prints one "ok ..." line per check and the screenshot path; exits non-zero on failure.
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
 import path from 'node:path';
+import { check, runAndWait, runPage } from './e2e_common.mjs';
 
 const [url, key, video, outDir] = process.argv.slice(2);
 if (!outDir) { console.error('usage: node e2e_video.mjs URL KEY VIDEO OUT_DIR'); process.exit(2); }
-fs.mkdirSync(outDir, { recursive: true });
 
-function check(cond, what) {
-  if (!cond) throw new Error('FAILED: ' + what);
-  console.log('ok ' + what);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--autoplay-policy=no-user-gesture-required'],
-});
-let failed = false;
-const errors = [];
-try {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1400 }, deviceScaleFactor: 1 });
-  const page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.setDefaultTimeout(60000);
+await runPage(outDir, async (page) => {
   await page.goto(url + '/');
   await page.fill('#key', key);
   await page.setInputFiles('#files', [video]);
   check(await page.locator('#items li .kind').textContent() === 'video (v1)', 'the file is listed as a video');
-  await page.click('#run');
-  await page.waitForFunction(() => {
-    const c = document.querySelector('.card');
-    return c && (c.dataset.state === 'done' || c.dataset.state === 'error');
-  }, null, { timeout: 120000 });
+  await runAndWait(page, 120000);
   const card = page.locator('.card');
   check(await card.getAttribute('data-state') === 'done', 'the video is done');
   const frames = Number(await card.getAttribute('data-frames'));
@@ -66,11 +42,4 @@ try {
   const shot = path.join(outDir, 'playground-video.png');
   await page.screenshot({ path: shot, fullPage: true });
   console.log('screenshot ' + shot);
-  check(errors.length === 0, `no console errors (${errors.join(' | ')})`);
-} catch (e) {
-  failed = true;
-  console.error(e.message || e);
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+}, { args: ['--autoplay-policy=no-user-gesture-required'] });
