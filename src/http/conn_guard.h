@@ -4,7 +4,8 @@
  * sending one byte now and then (slowloris): each connection then stays
  * open forever. Here every connection is registered when it opens, the HTTP
  * handler reports its progress (headers complete, body bytes, request
- * complete), and one reaper thread cuts the connections that are late:
+ * complete), and a reaper (a chore on the ticker's thread, every 250 ms)
+ * cuts the connections that are late:
  *
  *   - headers: the request line and headers must be complete within
  *     header_timeout_s of the accept, or of the end of the previous request on

@@ -7,8 +7,8 @@
  * keys cannot grow the cache, which is bounded by capacity anyway, the least
  * recently used entry making room).
  *
- * Invalidation: one watcher thread polls the store's keys_version
- * (keystore.h) every poll_ms; when it moves, every entry is dropped. While
+ * Invalidation: a ticker chore (util/ticker.h, run on the work queue)
+ * reads the store's keys_version (keystore.h) every poll_ms; when it moves, every entry is dropped. While
  * it cannot be read (the database restarting) the entries stay until their
  * lifetime ends, so cached keys keep working; a change made meanwhile
  * drops them at the next read that succeeds. A verify that raced with the change cannot put a stale verdict

@@ -67,7 +67,7 @@ int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verd
 void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot);
 /* Whether limiter_enter (or limiter_reserve) may wait for eff: a Redis round
  * trip, a read of the ledger in the key store. Then the caller runs it where
- * waiting stalls nobody else (the HTTP front: on a key_check thread); when
+ * waiting stalls nobody else (the HTTP front: a key_check job on the work queue); when
  * false it returns at once. */
 bool limiter_enter_may_block(const limiter *lm, const key_limits *eff);
 bool limiter_reserve_may_block(const limiter *lm, const key_limits *eff);
