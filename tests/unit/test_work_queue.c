@@ -1,11 +1,13 @@
 /* util/work_queue: every job runs, its completion once and after it, the
  * bound refuses (the caller keeps the job), stopping drains what is queued
- * and refuses later pushes, and the jobs run on the pool's threads. */
+ * and refuses later pushes, and the jobs run on the pool's threads. Also
+ * util/parallel: every index once, index 0 on the caller, the rest not. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
 #include "check.h"
+#include "util/parallel.h"
 #include "util/work_queue.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -49,6 +51,18 @@ static void blocker(void *arg)
     blocked++;
     pthread_cond_broadcast(&cv);
     while (!open_gate) pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+}
+
+static int par_calls[8];
+static bool par_on_main[8];
+
+static void par_fn(void *arg, int i)
+{
+    (void)arg;
+    pthread_mutex_lock(&mu);
+    par_calls[i]++;
+    par_on_main[i] = pthread_equal(pthread_self(), main_thread);
     pthread_mutex_unlock(&mu);
 }
 
@@ -104,5 +118,13 @@ int main(void)
     CHECK_EQ_INT(c.ran + c.done, 0);
     wq_free(NULL);
     CHECK_EQ_INT(wq_push(NULL, run, done, &c), -1);
+
+    parallel_run(8, par_fn, NULL); /* joined on return: no lock needed to read */
+    for (int i = 0; i < 8; i++) {
+        CHECK_EQ_INT(par_calls[i], 1);
+        CHECK(par_on_main[i] == (i == 0));
+    }
+    parallel_run(0, par_fn, NULL);
+    CHECK_EQ_INT(par_calls[0], 1);
     return check_report("work_queue");
 }
