@@ -26,6 +26,8 @@
 #include "ocr/ocr.h"
 #include "pipeline/pipeline.h"
 #include "util/log.h"
+#include "util/ticker.h"
+#include "util/work_queue.h"
 
 static void usage(FILE *out)
 {
@@ -83,6 +85,8 @@ static int open_ocr(const sight_config *cfg, ocr_engine **out)
 
 /* Everything the server runs on; closed in reverse order by close_all. */
 typedef struct {
+    work_queue *wq; /* the one pool for work that may block (util/work_queue.h) */
+    ticker *tk;     /* the one timer thread (util/ticker.h) */
     keystore *ks;
     model_registry *reg;
     ocr_engine *ocr;
@@ -96,18 +100,26 @@ typedef struct {
     server *srv;
 } services;
 
+/* docs/internals/threads.md explains the order. */
 static void close_all(services *sv)
 {
-    if (sv->srv) server_shutdown(sv->srv);
-    job_runner_stop(sv->runner); /* before the pipeline: it cancels its items there */
+    if (sv->srv) server_shutdown(sv->srv); /* its key checks end on the queue; its chores leave the ticker */
+    job_runner_stop(sv->runner);           /* before the pipeline: it cancels its items there */
     webhook_sender_stop(sv->hooks);
     fetcher_stop(sv->fetch); /* before the pipeline: its last callbacks still finish files */
     pipeline_stop(sv->pipe);
+    /* After the pipeline, whose last requests give back limits (deferred to
+     * the queue with --redis): the queue runs what is queued, then its
+     * threads end. Later pushes are refused: their callers work inline, and
+     * the ticker skips its chores. */
+    wq_stop(sv->wq);
     limiter_free(sv->lim); /* after the pipeline: its last requests still commit their use */
     job_store_close(sv->jobs);
     llm_close(sv->an);
     ocr_close(sv->ocr);
     model_registry_close(sv->reg);
+    ticker_stop(sv->tk); /* every chore's owner is gone */
+    wq_free(sv->wq);
     keystore_close(sv->ks);
 }
 
@@ -129,16 +141,31 @@ static int start_jobs(const sight_config *cfg, services *sv)
         log_error("cannot start the job runner");
         return -1;
     }
-    if (!(sv->hooks = webhook_sender_start(sv->jobs, cfg->url_allow, cfg->url_http, msg, sizeof msg))) {
+    if (!(sv->hooks = webhook_sender_start(sv->jobs, cfg->url_allow, cfg->url_http, sv->tk, msg, sizeof msg))) {
         log_error("jobs' webhooks: %s", msg);
         return -1;
     }
     return 0;
 }
 
+/* Key checks read the store (a cache miss); with --redis the limit checks
+ * and the deferred leaves and releases run there too, each waiting a Redis
+ * round trip on the network rather than on a CPU, so more threads keep a
+ * Redis a few milliseconds away from capping the node (BENCH_ONLY=slowredis
+ * make bench). */
+static int work_threads(const sight_config *cfg) { return cfg->redis_url[0] ? 8 : 2; }
+/* Jobs waiting for a thread: key checks, limit calls, store reads of the
+ * jobs routes, deferred Redis calls, chores. A full queue makes the caller
+ * work inline (or a chore skip a run). */
+#define WORK_QUEUE_MAX 8192
+
 static int start_all(const sight_config *cfg, services *sv)
 {
     char msg[1024] = "", shown[sizeof cfg->db_path];
+    if (!(sv->wq = wq_start(work_threads(cfg), WORK_QUEUE_MAX)) || !(sv->tk = ticker_start(sv->wq))) {
+        log_error("cannot start the work queue's threads");
+        return -1;
+    }
     db_url_mask(cfg->db_path, shown, sizeof shown);
     if (!(sv->ks = keystore_open(cfg->db_path, msg, sizeof msg))) {
         log_error("cannot open the key store %s: %s", shown, msg);
@@ -153,7 +180,8 @@ static int start_all(const sight_config *cfg, services *sv)
         return -1;
     }
     if (cfg->redis_url[0] &&
-        limiter_use_redis(sv->lim, cfg->redis_url, cfg->limits_deny_on_redis_error, msg, sizeof msg) != 0) {
+        limiter_use_redis(sv->lim, cfg->redis_url, cfg->limits_deny_on_redis_error, sv->wq, sv->tk, msg, sizeof msg) !=
+            0) {
         log_error("%s", msg); /* never the URL: it may hold a password */
         return -1;
     }
@@ -199,7 +227,7 @@ static int start_all(const sight_config *cfg, services *sv)
         json_decref(models);
         return -1;
     }
-    sv->srv = server_start(cfg, sv->ks, sv->lim, sv->pipe, models, sv->reg);
+    sv->srv = server_start(cfg, sv->ks, sv->lim, sv->pipe, models, sv->reg, sv->wq, sv->tk);
     json_decref(models);
     if (sv->srv && sv->jobs) server_set_jobs(sv->srv, sv->jobs);
     return sv->srv ? 0 : -1;
@@ -280,7 +308,7 @@ static int serve(int argc, char **argv)
              server_port(sv.srv), cfg.workers, shown, cfg.ocr_dir);
 
     int sig = 0;
-    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) model_registry_reload(sv.reg);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) model_registry_reload(sv.reg, sv.wq);
     log_info("received %s: finishing running requests (up to %ds)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              cfg.shutdown_timeout_s);
     close_all(&sv);

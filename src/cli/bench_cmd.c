@@ -8,6 +8,7 @@
 #include "cli/run_files.h"
 #include "config/config.h"
 #include "util/clock.h"
+#include "util/parallel.h"
 
 typedef struct {
     detector *d;
@@ -18,8 +19,9 @@ typedef struct {
     float *input;
 } bench_ctx;
 
-static void *bench_worker(void *arg)
+static void bench_worker(void *arg, int caller)
 {
+    (void)caller;
     bench_ctx *b = arg;
     for (;;) {
         pthread_mutex_lock(&b->mu);
@@ -29,7 +31,6 @@ static void *bench_worker(void *arg)
         /* Each caller uses the shared input read-only: ORT does not write inputs. */
         detector_time_run(b->d, b->input, &b->ms[i]);
     }
-    return NULL;
 }
 
 /* Benchmark support: times n back-to-back Runs on one prepared input, using up
@@ -41,17 +42,12 @@ static int detector_bench_runs(detector *d, int n, int threads, double *ms, doub
     if (!b.input) return -1;
     for (size_t i = 0; i < nin; i++) b.input[i] = (float)(i % 251) / 255.0f;
     pthread_mutex_init(&b.mu, NULL);
-    pthread_t *t = calloc((size_t)threads, sizeof *t);
     double t0 = clock_ms();
-    int started = 0;
-    for (int i = 0; t && i < threads; i++)
-        if (pthread_create(&t[i], NULL, bench_worker, &b) == 0) started++;
-    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+    parallel_run(threads, bench_worker, &b);
     *wall_s = (clock_ms() - t0) / 1000.0;
-    free(t);
     pthread_mutex_destroy(&b.mu);
     free(b.input);
-    return started ? 0 : -1;
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b)

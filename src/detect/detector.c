@@ -24,6 +24,7 @@
 #include "util/file_read.h"
 #include "util/json_out.h"
 #include "util/log.h"
+#include "util/parallel.h"
 
 /* See detector_open: how much larger than the model input a reduced-scale
  * JPEG decode must stay, in halves (3: 1.5 times), and how much larger the
@@ -286,25 +287,20 @@ typedef struct {
     float *input;
 } warm_ctx;
 
-static void *warm_one(void *arg)
+static void warm_one(void *arg, int i)
 {
+    (void)i;
     warm_ctx *w = arg;
     char err[256];
     OrtValue *ov[2] = {NULL, NULL};
     if (run_model(w->d, w->input, ov, NULL, err, sizeof err) == 0) release_outputs(w->d, ov);
-    return NULL;
 }
 
 /* One Run per slot, all at once (the input is only read). */
 static void warm_slots(detector *d, float *input)
 {
     warm_ctx w = {d, input};
-    pthread_t *t = calloc((size_t)d->concurrency, sizeof *t);
-    int started = 0;
-    for (int i = 0; t && i < d->concurrency; i++)
-        if (pthread_create(&t[started], NULL, warm_one, &w) == 0) started++;
-    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
-    free(t);
+    parallel_run(d->concurrency, warm_one, &w);
 }
 
 detector *detector_open(const detector_config *cfg, char *err, size_t err_len)

@@ -35,10 +35,10 @@ struct model_registry {
     char default_name[64];
     stage st;
     sight_config *cfg; /* what to reload from */
-    /* SIGHUP's reload thread, and whether another reload was asked meanwhile */
-    pthread_t reloader;
+    /* SIGHUP's reload, a work-queue job: whether one is queued or running,
+     * and whether another was asked meanwhile */
     bool running, again, stopping;
-    bool joinable; /* reloader was started (only the signal thread and close touch it) */
+    pthread_cond_t idle; /* running fell to false (close waits for it) */
 };
 
 /* NAME=PATH, or PATH named by its file stem (as config.c splits it). */
@@ -231,6 +231,7 @@ model_registry *model_registry_open(const sight_config *cfg, int *fatal, char *m
         return NULL;
     }
     pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->idle, NULL);
     if (!(r->cfg = malloc(sizeof *r->cfg))) {
         snprintf(msg, msg_len, "out of memory");
         goto fail;
@@ -282,10 +283,11 @@ void model_registry_close(model_registry *r)
     if (!r) return;
     pthread_mutex_lock(&r->mu);
     r->stopping = true;
+    while (r->running) pthread_cond_wait(&r->idle, &r->mu);
     pthread_mutex_unlock(&r->mu);
-    if (r->joinable) pthread_join(r->reloader, NULL);
     for (int i = 0; i < r->n; i++) model_entry_release(r->e[i]);
     free(r->cfg);
+    pthread_cond_destroy(&r->idle);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -365,7 +367,9 @@ static void reload_once(model_registry *r)
     }
 }
 
-static void *reload_thread(void *arg)
+/* The reload job, on a work-queue thread: passes until none was asked for
+ * during the last one. */
+static void reload_job(void *arg)
 {
     model_registry *r = arg;
     pthread_mutex_lock(&r->mu);
@@ -377,31 +381,33 @@ static void *reload_thread(void *arg)
         pthread_mutex_lock(&r->mu);
         if (!r->again) break;
     }
-    r->running = false;
     pthread_mutex_unlock(&r->mu);
     log_info("reload: done");
-    return NULL;
 }
 
-void model_registry_reload(model_registry *r)
+static void reload_done(void *arg)
+{
+    model_registry *r = arg;
+    pthread_mutex_lock(&r->mu);
+    r->running = false;
+    pthread_cond_broadcast(&r->idle);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void model_registry_reload(model_registry *r, work_queue *wq)
 {
     if (!r) return;
     pthread_mutex_lock(&r->mu);
-    if (r->running) {
+    if (r->running || r->stopping) {
         r->again = true; /* the running pass may have read a file before this change */
         pthread_mutex_unlock(&r->mu);
         return;
     }
     r->running = true;
-    bool joinable = r->joinable;
     pthread_mutex_unlock(&r->mu);
     log_info("reload: checking the model files");
-    if (joinable) pthread_join(r->reloader, NULL); /* the last pass, over */
-    r->joinable = pthread_create(&r->reloader, NULL, reload_thread, r) == 0;
-    if (!r->joinable) {
-        log_error("reload: cannot start its thread");
-        pthread_mutex_lock(&r->mu);
-        r->running = false;
-        pthread_mutex_unlock(&r->mu);
+    if (wq_push(wq, reload_job, reload_done, r) != 0) {
+        log_error("reload: cannot queue it (the work queue is full or stopped)");
+        reload_done(r);
     }
 }

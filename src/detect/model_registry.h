@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "detect/detector.h"
+#include "util/work_queue.h"
 #include "pipeline/stages.h"
 
 typedef struct model_registry model_registry;
@@ -38,9 +39,10 @@ json_t *model_registry_list(model_registry *r);
 
 const stage *model_registry_stage(model_registry *r);
 
-/* SIGHUP: reloads the model files in a background thread (see reload_once).
- * Called from one thread (main's signal loop); a call while one runs makes it
- * go over the files again. */
-void model_registry_reload(model_registry *r);
+/* SIGHUP: reloads the model files as a job on wq (see reload_once); it
+ * holds one of wq's threads while it loads. Called from one thread (main's
+ * signal loop); a call while one runs makes it go over the files again.
+ * model_registry_close waits for a reload queued or running. */
+void model_registry_reload(model_registry *r, work_queue *wq);
 
 #endif

@@ -16,7 +16,7 @@
 #include "util/log.h"
 
 /* How often the reaper looks: a cut lands at most this late. */
-#define REAP_INTERVAL_NS (250LL * 1000000)
+#define REAP_INTERVAL_S 0.25
 #define NS 1000000000LL
 
 struct cg_conn {
@@ -40,10 +40,9 @@ struct conn_guard {
      * which runs before it closes the fd) takes it too: the reaper can never
      * shut down a descriptor that has been closed and reused. */
     pthread_mutex_t mu;
-    pthread_cond_t wake;
     cg_conn *head;
-    bool stop;
-    pthread_t thread;
+    ticker *tk;
+    tk_chore *reaper;
 };
 
 int64_t cg_deadline(const cg_limits *l, cg_phase ph, int64_t since_ns, int64_t body_bytes)
@@ -121,41 +120,27 @@ static void cut_if_half_closed(cg_conn *c)
     c->hup_bytes = c->body_bytes;
 }
 
-static void *reaper(void *arg)
+/* The ticker's chore, every REAP_INTERVAL_S. */
+static void reap(void *arg)
 {
     conn_guard *g = arg;
     pthread_mutex_lock(&g->mu);
-    while (!g->stop) {
-        int64_t now = clock_ns();
-        for (cg_conn *c = g->head; c; c = c->next) {
-            if (!c->cut && cg_deadline(&g->lim, c->phase, c->since_ns, c->body_bytes) <= now) cut(g, c, now);
-            if (!c->cut && c->phase == CG_BODY) cut_if_half_closed(c);
-        }
-        int64_t until = now + REAP_INTERVAL_NS;
-        struct timespec ts = {(time_t)(until / NS), (long)(until % NS)};
-        pthread_cond_timedwait(&g->wake, &g->mu, &ts);
+    int64_t now = clock_ns();
+    for (cg_conn *c = g->head; c; c = c->next) {
+        if (!c->cut && cg_deadline(&g->lim, c->phase, c->since_ns, c->body_bytes) <= now) cut(g, c, now);
+        if (!c->cut && c->phase == CG_BODY) cut_if_half_closed(c);
     }
     pthread_mutex_unlock(&g->mu);
-    return NULL;
 }
 
-conn_guard *cg_start(const cg_limits *l)
+conn_guard *cg_start(const cg_limits *l, ticker *tk)
 {
     conn_guard *g = calloc(1, sizeof *g);
     if (!g) return NULL;
     g->lim = *l;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&g->wake, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc) {
-        free(g);
-        return NULL;
-    }
+    g->tk = tk;
     pthread_mutex_init(&g->mu, NULL);
-    if (pthread_create(&g->thread, NULL, reaper, g)) {
-        pthread_cond_destroy(&g->wake);
+    if (!(g->reaper = ticker_add(tk, REAP_INTERVAL_S, false, reap, g))) {
         pthread_mutex_destroy(&g->mu);
         free(g);
         return NULL;
@@ -166,18 +151,13 @@ conn_guard *cg_start(const cg_limits *l)
 void cg_stop(conn_guard *g)
 {
     if (!g) return;
-    pthread_mutex_lock(&g->mu);
-    g->stop = true;
-    pthread_cond_signal(&g->wake);
-    pthread_mutex_unlock(&g->mu);
-    pthread_join(g->thread, NULL);
+    ticker_remove(g->tk, g->reaper);
     /* libmicrohttpd has closed every connection by now; anything left is a leak guard. */
     while (g->head) {
         cg_conn *c = g->head;
         g->head = c->next;
         free(c);
     }
-    pthread_cond_destroy(&g->wake);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }

@@ -4,7 +4,8 @@
  * sending one byte now and then (slowloris): each connection then stays
  * open forever. Here every connection is registered when it opens, the HTTP
  * handler reports its progress (headers complete, body bytes, request
- * complete), and one reaper thread cuts the connections that are late:
+ * complete), and a reaper (a chore on the ticker's thread, every 250 ms)
+ * cuts the connections that are late:
  *
  *   - headers: the request line and headers must be complete within
  *     header_timeout_s of the accept, or of the end of the previous request on
@@ -23,6 +24,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "util/ticker.h"
 
 typedef enum { CG_HEADERS = 0,
                CG_BODY,
@@ -48,8 +51,9 @@ int64_t cg_deadline(const cg_limits *l, cg_phase ph, int64_t since_ns, int64_t b
 typedef struct conn_guard conn_guard;
 typedef struct cg_conn cg_conn;
 
-/* Starts the reaper thread. NULL on failure. */
-conn_guard *cg_start(const cg_limits *l);
+/* Starts the reaper: a chore on tk's own thread (util/ticker.h; it only
+ * calls send and shutdown, never blocking). NULL on failure. */
+conn_guard *cg_start(const cg_limits *l, ticker *tk);
 /* Stops the reaper and frees everything; every connection must be closed. */
 void cg_stop(conn_guard *g);
 

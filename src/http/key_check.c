@@ -8,14 +8,13 @@
 #include <string.h>
 
 struct kc_job {
-    kc_job *next;
     struct key_checker *k;
     char key[KEYSTORE_KEY_MAX + 2];
     kc_fn fn; /* or run this instead of verifying */
     void *ctx;
     void (*ctx_free)(void *);
     bool done;
-    bool released;                 /* the request let go: the worker frees it */
+    bool released;                 /* the request let go: the completion frees it */
     struct MHD_Connection *waiter; /* suspended on it; resumed when done */
     key_verdict verdict;
     int64_t id;        /* a valid key's id */
@@ -25,22 +24,12 @@ struct kc_job {
 struct key_checker {
     keystore *ks;
     key_cache *cache;
+    work_queue *wq;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    kc_job *head, *tail;
+    pthread_cond_t ended; /* pending fell to 0 while stopping (kc_stop waits on it) */
+    int pending;          /* jobs queued or running */
     bool stop;
-    int nthreads;
-    pthread_t threads[8];
 };
-
-static void run(key_checker *k, kc_job *j)
-{
-    if (j->fn) j->fn(k->ks, j->ctx);
-    else {
-        j->verdict = key_cache_verify(k->cache, j->key, &j->id, &j->limits);
-        metrics_key_lookup(false); /* once made: a test may wait for it before stopping the store */
-    }
-}
 
 static void job_free(kc_job *j)
 {
@@ -48,53 +37,51 @@ static void job_free(kc_job *j)
     free(j);
 }
 
-static void *worker(void *arg)
+/* On a work-queue thread. */
+static void job_run(void *arg)
 {
-    key_checker *k = arg;
+    kc_job *j = arg;
+    key_checker *k = j->k;
     pthread_mutex_lock(&k->mu);
-    for (;;) {
-        while (!k->head && !k->stop) pthread_cond_wait(&k->cv, &k->mu);
-        if (!k->head) break;
-        kc_job *j = k->head;
-        k->head = j->next;
-        if (!k->head) k->tail = NULL;
-        bool skip = j->released;
-        pthread_mutex_unlock(&k->mu);
-        if (!skip) run(k, j);
-        pthread_mutex_lock(&k->mu);
-        j->done = true;
-        if (j->waiter) MHD_resume_connection(j->waiter);
-        j->waiter = NULL;
-        if (j->released) {
-            /* Outside the lock: ctx_free may release a limit (a Redis round
-             * trip), which must not stall every other check and kc_wait. */
-            pthread_mutex_unlock(&k->mu);
-            job_free(j);
-            pthread_mutex_lock(&k->mu);
-        }
-    }
+    bool skip = j->released;
     pthread_mutex_unlock(&k->mu);
-    return NULL;
+    if (skip) return;
+    if (j->fn) j->fn(k->ks, j->ctx);
+    else {
+        j->verdict = key_cache_verify(k->cache, j->key, &j->id, &j->limits);
+        metrics_key_lookup(false); /* once made: a test may wait for it before stopping the store */
+    }
 }
 
-key_checker *kc_start(keystore *ks, key_cache *cache, int threads)
+/* The job's completion, right after job_run: resumes the waiting connection. */
+static void job_done(void *arg)
 {
+    kc_job *j = arg;
+    key_checker *k = j->k;
+    pthread_mutex_lock(&k->mu);
+    j->done = true;
+    if (j->waiter) MHD_resume_connection(j->waiter);
+    j->waiter = NULL;
+    bool release = j->released;
+    pthread_mutex_unlock(&k->mu);
+    /* Outside the lock: ctx_free may release a limit (a Redis round trip),
+     * which must not stall every other check and kc_wait. */
+    if (release) job_free(j);
+    pthread_mutex_lock(&k->mu);
+    if (--k->pending == 0 && k->stop) pthread_cond_broadcast(&k->ended);
+    pthread_mutex_unlock(&k->mu);
+}
+
+key_checker *kc_start(keystore *ks, key_cache *cache, work_queue *wq)
+{
+    if (!wq) return NULL;
     key_checker *k = calloc(1, sizeof *k);
     if (!k) return NULL;
     k->ks = ks;
     k->cache = cache;
+    k->wq = wq;
     pthread_mutex_init(&k->mu, NULL);
-    pthread_cond_init(&k->cv, NULL);
-    if (threads < 1) threads = 1;
-    if (threads > 8) threads = 8;
-    for (; k->nthreads < threads; k->nthreads++)
-        if (pthread_create(&k->threads[k->nthreads], NULL, worker, k)) break;
-    if (!k->nthreads) {
-        pthread_cond_destroy(&k->cv);
-        pthread_mutex_destroy(&k->mu);
-        free(k);
-        return NULL;
-    }
+    pthread_cond_init(&k->ended, NULL);
     return k;
 }
 
@@ -103,36 +90,34 @@ void kc_stop(key_checker *k)
     if (!k) return;
     pthread_mutex_lock(&k->mu);
     k->stop = true;
-    pthread_cond_broadcast(&k->cv);
+    while (k->pending > 0) pthread_cond_wait(&k->ended, &k->mu);
     pthread_mutex_unlock(&k->mu);
-    for (int i = 0; i < k->nthreads; i++) pthread_join(k->threads[i], NULL);
-    k->nthreads = 0;
 }
 
 void kc_free(key_checker *k)
 {
     if (!k) return;
-    pthread_cond_destroy(&k->cv);
+    kc_stop(k);
+    pthread_cond_destroy(&k->ended);
     pthread_mutex_destroy(&k->mu);
     free(k);
 }
 
-/* Jobs not yet taken by a worker are not freed by kc_stop: the workers drain
- * the queue before they exit, so every job ends done. */
+/* The queue drains rather than cancels, so every job queued ends done. */
 static kc_job *enqueue(key_checker *k, kc_job *j)
 {
     pthread_mutex_lock(&k->mu);
-    if (k->stop) {
-        pthread_mutex_unlock(&k->mu);
-        job_free(j);
-        return NULL;
-    }
-    if (k->tail) k->tail->next = j;
-    else k->head = j;
-    k->tail = j;
-    pthread_cond_signal(&k->cv);
+    bool ok = !k->stop;
+    if (ok) k->pending++;
     pthread_mutex_unlock(&k->mu);
-    return j;
+    if (ok && wq_push(k->wq, job_run, job_done, j) == 0) return j;
+    if (ok) {
+        pthread_mutex_lock(&k->mu);
+        if (--k->pending == 0 && k->stop) pthread_cond_broadcast(&k->ended);
+        pthread_mutex_unlock(&k->mu);
+    }
+    job_free(j);
+    return NULL;
 }
 
 kc_job *kc_submit(key_checker *k, const char *key)
@@ -167,7 +152,7 @@ bool kc_wait(kc_job *j, struct MHD_Connection *c)
     pthread_mutex_lock(&k->mu);
     bool done = j->done;
     if (!done) {
-        /* Under the lock the worker takes to resume: it cannot finish in between. */
+        /* Under the lock the completion takes to resume: it cannot finish in between. */
         MHD_suspend_connection(c);
         j->waiter = c;
     }

@@ -1,8 +1,10 @@
-/* API key checks off libmicrohttpd's threads. A verify reads the key store
- * (SQLite may wait on its lock behind a `sightd keys` writer; PostgreSQL is a
- * round trip), which must not stall the
- * other connections an HTTP thread serves. A small fixed pool runs the
- * checks; the request waits for the verdict with its connection suspended. */
+/* API key checks, and other store or Redis work of a request, off
+ * libmicrohttpd's threads. A verify reads the key store (SQLite may wait on
+ * its lock behind a `sightd keys` writer; PostgreSQL is a round trip), which
+ * must not stall the other connections an HTTP thread serves. The jobs run
+ * on the server's work queue (util/work_queue.h); the request waits for the
+ * verdict with its connection suspended, and the job's completion resumes
+ * it. */
 #ifndef SIGHT_HTTP_KEY_CHECK_H
 #define SIGHT_HTTP_KEY_CHECK_H
 
@@ -12,14 +14,16 @@
 
 #include "keys/key_cache.h"
 #include "keys/keystore.h"
+#include "util/work_queue.h"
 
 typedef struct key_checker key_checker;
 typedef struct kc_job kc_job;
 
-/* Verifies through cache (key_cache.h), which remembers valid keys. */
-key_checker *kc_start(keystore *ks, key_cache *cache, int threads);
-/* Finishes the queued checks (resuming their connections) and joins; later
- * submits get NULL. Before the daemon stops. */
+/* Verifies through cache (key_cache.h), which remembers valid keys; runs
+ * the jobs on wq. */
+key_checker *kc_start(keystore *ks, key_cache *cache, work_queue *wq);
+/* Waits for every job submitted to end (each resumes its connection);
+ * later submits get NULL. Before the daemon stops, and before wq stops. */
 void kc_stop(key_checker *k);
 /* After the daemon stopped (every job released). */
 void kc_free(key_checker *k);

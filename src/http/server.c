@@ -384,14 +384,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Threads are fixed: --http-threads, each serving many connections (epoll). */
-/* Key checks read the store (a cache miss); with --redis the limit checks
- * run there too, each waiting a Redis round trip on the network rather than
- * on a CPU, so more threads keep a Redis a few milliseconds away from
- * capping the node (BENCH_ONLY=slowredis make bench). */
-static int key_check_threads(const sight_config *cfg) { return cfg->redis_url[0] ? 8 : 2; }
-
 server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models,
-                     struct model_registry *reg)
+                     struct model_registry *reg, work_queue *wq, ticker *tk)
 {
     server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -422,17 +416,17 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
             goto fail;
     }
     cg_limits lim = {cfg->header_timeout_s, cfg->body_timeout_s, cfg->body_min_rate, s->tls};
-    if (!(s->guard = cg_start(&lim)) || !(s->cw = cw_start(s->abort_fd)) ||
-        !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, cfg->key_cache_ttl_s * 1000, KEY_CACHE_POLL_MS)) ||
-        !(s->kc = kc_start(keys, s->cache, key_check_threads(cfg))) || !(s->probe = store_probe_start(keys, 1.0)) ||
+    if (!(s->guard = cg_start(&lim, tk)) || !(s->cw = cw_start(s->abort_fd)) ||
+        !(s->cache = key_cache_new(keys, KEY_CACHE_CAPACITY, cfg->key_cache_ttl_s * 1000, KEY_CACHE_POLL_MS, tk)) ||
+        !(s->kc = kc_start(keys, s->cache, wq)) || !(s->probe = store_probe_start(keys, 1.0, tk)) ||
         !(s->cap = capacity_new(cfg->max_inflight, cfg->max_inflight_per_key ? cfg->max_inflight_per_key : cfg->max_inflight / 2))) {
         log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }
     /* Event-driven: a pool of epoll threads serves every connection; a stream
      * or batch waiting for results is suspended (conn_wait.h), a key check
-     * (and a limit check that asks Redis or the ledger) runs on key_check's
-     * threads. Nothing here sleeps, so the number of
+     * (and a limit check that asks Redis or the ledger) runs on the work
+     * queue (key_check.h). Nothing here sleeps, so the number of
      * connections costs memory, not threads. */
     if (!(s->acc = acc_open(cfg->listen_host, cfg->listen_port))) goto fail;
     /* No listening socket of its own: acceptor.h says why. */

@@ -9,16 +9,20 @@
 #include "keys/keystore.h"
 #include "limits/limiter.h"
 #include "pipeline/pipeline.h"
+#include "util/ticker.h"
+#include "util/work_queue.h"
 
 struct model_registry;
 
 typedef struct server server;
 
-/* Starts listening. keys and pipe stay owned by the caller and must outlive
- * the server; models (copied; may be NULL) says which models serve, shown by
- * /readyz. Returns NULL (with a logged reason) when it cannot bind. */
+/* Starts listening. keys, pipe, wq and tk stay owned by the caller and must
+ * outlive the server: key checks and the server's store work run on wq, its
+ * reaper, store probe and key-version poll on tk. models (copied; may be
+ * NULL) says which models serve, shown by /readyz. Returns NULL (with a
+ * logged reason) when it cannot bind. */
 server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, pipeline *pipe, const json_t *models,
-                     struct model_registry *reg);
+                     struct model_registry *reg, work_queue *wq, ticker *tk);
 /* The port actually bound (useful with --listen 127.0.0.1:0). */
 unsigned server_port(const server *s);
 /* Serves the jobs routes from js (owned by the caller; until then they

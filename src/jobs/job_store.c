@@ -10,6 +10,7 @@
 #include "jobs/job_store_internal.h"
 #include "keys/db_url.h"
 #include "util/array.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -17,12 +18,7 @@
 #define IDEMPOTENCY_WINDOW_S (24 * 3600)
 #define JOB_COLUMNS "id, status, total, succeeded, failed, created_at, finished_at"
 
-int64_t js_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t js_now_ms(void) { return clock_unix_ms(); }
 
 sqlite3_stmt *js_prep(job_store *js, const char *sql)
 {

@@ -1,8 +1,7 @@
-/* The webhook sender's thread (webhook_sender.h). */
+/* The webhook sender (webhook_sender.h): a ticker chore on the work queue. */
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +26,9 @@ struct webhook_sender {
     job_store *js;
     addr_policy *policy;
     bool allow_http;
-    pthread_t thread;
     atomic_bool stop;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
+    ticker *tk;
+    tk_chore *chore;
 };
 
 int webhook_sign(const char *secret, const char *id, long long timestamp, const char *body, char *out, size_t out_len)
@@ -60,13 +58,6 @@ int webhook_sign(const char *secret, const char *id, long long timestamp, const 
     memcpy(out, "v1,", 3);
     EVP_EncodeBlock((unsigned char *)out + 3, mac, (int)mlen);
     return 0;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
@@ -120,7 +111,11 @@ static long deliver(webhook_sender *w, const job_webhook *m)
     return status;
 }
 
-static void *run(void *arg)
+/* The ticker's chore, every IDLE_MS on the work queue (one run at a time):
+ * sends what is due, batch after batch while there is any, so a burst is
+ * not paced by the tick. One delivery may hold a work-queue thread for up
+ * to TIMEOUT_S. */
+static void send_due(void *arg)
 {
     webhook_sender *w = arg;
     while (!atomic_load(&w->stop)) {
@@ -138,23 +133,17 @@ static void *run(void *arg)
                     log_warn("jobs: webhook %s to a job's URL %s (attempt %lld)%s", m->id,
                              status ? "was answered with a non-2xx status" : "got no answer", (long long)m->attempts,
                              give_up ? "; giving up after a day" : "; retrying");
-                job_store_webhook_after(w->js, m->id, ok, give_up, wall_ms() + wait_s * 1000);
+                job_store_webhook_after(w->js, m->id, ok, give_up, clock_unix_ms() + wait_s * 1000);
                 job_webhook_clear(m);
             }
             free(msgs);
         }
-        if (n) continue;
-        pthread_mutex_lock(&w->mu);
-        if (!atomic_load(&w->stop)) {
-            struct timespec ts = clock_deadline(IDLE_MS / 1000.0);
-            pthread_cond_timedwait(&w->wake, &w->mu, &ts);
-        }
-        pthread_mutex_unlock(&w->mu);
+        if (!n) break;
     }
-    return NULL;
 }
 
-webhook_sender *webhook_sender_start(job_store *js, const char *allow, bool allow_http, char *err, size_t err_len)
+webhook_sender *webhook_sender_start(job_store *js, const char *allow, bool allow_http, ticker *tk, char *err,
+                                     size_t err_len)
 {
     webhook_sender *w = calloc(1, sizeof *w);
     if (!w) {
@@ -167,10 +156,9 @@ webhook_sender *webhook_sender_start(job_store *js, const char *allow, bool allo
         free(w);
         return NULL;
     }
-    pthread_mutex_init(&w->mu, NULL);
-    clock_cond_init(&w->wake);
-    if (pthread_create(&w->thread, NULL, run, w) != 0) {
-        err_printf(err, err_len, "cannot start the webhook thread");
+    w->tk = tk;
+    if (!(w->chore = ticker_add(tk, IDLE_MS / 1000.0, true, send_due, w))) {
+        err_printf(err, err_len, "out of memory");
         addr_policy_free(w->policy);
         free(w);
         return NULL;
@@ -181,13 +169,8 @@ webhook_sender *webhook_sender_start(job_store *js, const char *allow, bool allo
 void webhook_sender_stop(webhook_sender *w)
 {
     if (!w) return;
-    pthread_mutex_lock(&w->mu);
-    atomic_store(&w->stop, true);
-    pthread_cond_signal(&w->wake);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    atomic_store(&w->stop, true); /* a run in progress ends after its current delivery */
+    ticker_remove(w->tk, w->chore);
     addr_policy_free(w->policy);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->wake);
     free(w);
 }

@@ -13,11 +13,15 @@
 #include <stddef.h>
 
 #include "jobs/job_store.h"
+#include "util/ticker.h"
 
 typedef struct webhook_sender webhook_sender;
 
-/* allow: --url-allow; allow_http: --url-http. NULL (err) on a bad allowlist. */
-webhook_sender *webhook_sender_start(job_store *js, const char *allow, bool allow_http, char *err, size_t err_len);
+/* allow: --url-allow; allow_http: --url-http. Due messages are looked for
+ * every 250 ms by a chore of tk, and sent on its work queue. NULL (err) on a
+ * bad allowlist. */
+webhook_sender *webhook_sender_start(job_store *js, const char *allow, bool allow_http, ticker *tk, char *err,
+                                     size_t err_len);
 void webhook_sender_stop(webhook_sender *w); /* accepts NULL */
 
 /* The Standard Webhooks signature "v1,<base64>" of id.timestamp.body with

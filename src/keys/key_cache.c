@@ -1,6 +1,5 @@
 #include "keys/key_cache.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +30,9 @@ struct key_cache {
     uint64_t gen; /* moves on every clear: a fill begun before it is dropped */
     int ttl_ms, poll_ms;
 
-    /* the watcher */
-    pthread_cond_t cv;
-    bool stop, running;
-    pthread_t thread;
+    /* the version poll */
+    ticker *tk;
+    tk_chore *poll;
     int64_t version;
     bool have_version;
 };
@@ -121,39 +119,31 @@ static void insert_locked(key_cache *c, const char *hash, int64_t id, const key_
     c->n++;
 }
 
-/* Polls the keys' version; a move drops everything. */
-static void *watch(void *arg)
+/* The ticker's chore, every poll_ms on the work queue: reads the keys'
+ * version; a move drops everything. */
+static void poll_version(void *arg)
 {
     key_cache *c = arg;
+    int64_t v = 0;
+    int rc = keystore_keys_version(c->ks, &v);
     pthread_mutex_lock(&c->mu);
-    while (!c->stop) {
-        struct timespec ts = clock_deadline(c->poll_ms / 1000.0);
-        while (!c->stop && pthread_cond_timedwait(&c->cv, &c->mu, &ts) != ETIMEDOUT) {
-        }
-        if (c->stop) break;
-        pthread_mutex_unlock(&c->mu);
-        int64_t v = 0;
-        int rc = keystore_keys_version(c->ks, &v);
-        pthread_mutex_lock(&c->mu);
-        /* A failed read (the database restarting) keeps the verdicts: no key
-         * can change while the store cannot be written either, and they still
-         * expire by their lifetime. The next read compares with the last
-         * version seen, so a change made meanwhile still drops them. */
-        if (rc == 0 && (!c->have_version || v != c->version)) {
-            if (c->n) log_debug("key cache: keys changed (version %lld -> %lld), %d verdict(s) dropped",
-                                (long long)c->version, (long long)v, (int)c->n);
-            clear_locked(c);
-        }
-        if (rc == 0) {
-            c->have_version = true;
-            c->version = v;
-        }
+    /* A failed read (the database restarting) keeps the verdicts: no key
+     * can change while the store cannot be written either, and they still
+     * expire by their lifetime. The next read compares with the last
+     * version seen, so a change made meanwhile still drops them. */
+    if (rc == 0 && (!c->have_version || v != c->version)) {
+        if (c->n) log_debug("key cache: keys changed (version %lld -> %lld), %d verdict(s) dropped",
+                            (long long)c->version, (long long)v, (int)c->n);
+        clear_locked(c);
+    }
+    if (rc == 0) {
+        c->have_version = true;
+        c->version = v;
     }
     pthread_mutex_unlock(&c->mu);
-    return NULL;
 }
 
-key_cache *key_cache_new(keystore *ks, size_t capacity, int ttl_ms, int poll_ms)
+key_cache *key_cache_new(keystore *ks, size_t capacity, int ttl_ms, int poll_ms, ticker *tk)
 {
     if (capacity < 1) capacity = 1;
     if (capacity > (1u << 24)) capacity = 1u << 24;
@@ -170,17 +160,15 @@ key_cache *key_cache_new(keystore *ks, size_t capacity, int ttl_ms, int poll_ms)
     c->ttl_ms = ttl_ms;
     c->poll_ms = poll_ms;
     pthread_mutex_init(&c->mu, NULL);
-    clock_cond_init(&c->cv);
     clear_locked(c);
-    /* Read before any fill: a change after this is one the watcher sees. */
+    /* Read before any fill: a change after this is one the poll sees. */
     c->have_version = keystore_keys_version(ks, &c->version) == 0;
-    if (poll_ms > 0 && ttl_ms > 0) {
-        if (pthread_create(&c->thread, NULL, watch, c) != 0) {
-            pthread_cond_destroy(&c->cv);
+    if (poll_ms > 0 && ttl_ms > 0 && tk) {
+        if (!(c->poll = ticker_add(tk, poll_ms / 1000.0, true, poll_version, c))) {
             pthread_mutex_destroy(&c->mu);
             goto fail;
         }
-        c->running = true;
+        c->tk = tk;
     }
     return c;
 fail:
@@ -193,14 +181,7 @@ fail:
 void key_cache_free(key_cache *c)
 {
     if (!c) return;
-    if (c->running) {
-        pthread_mutex_lock(&c->mu);
-        c->stop = true;
-        pthread_cond_broadcast(&c->cv);
-        pthread_mutex_unlock(&c->mu);
-        pthread_join(c->thread, NULL);
-    }
-    pthread_cond_destroy(&c->cv);
+    ticker_remove(c->tk, c->poll);
     pthread_mutex_destroy(&c->mu);
     free(c->e);
     free(c->bucket);

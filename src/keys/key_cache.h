@@ -7,8 +7,8 @@
  * keys cannot grow the cache, which is bounded by capacity anyway, the least
  * recently used entry making room).
  *
- * Invalidation: one watcher thread polls the store's keys_version
- * (keystore.h) every poll_ms; when it moves, every entry is dropped. While
+ * Invalidation: a ticker chore (util/ticker.h, run on the work queue)
+ * reads the store's keys_version (keystore.h) every poll_ms; when it moves, every entry is dropped. While
  * it cannot be read (the database restarting) the entries stay until their
  * lifetime ends, so cached keys keep working; a change made meanwhile
  * drops them at the next read that succeeds. A verify that raced with the change cannot put a stale verdict
@@ -23,17 +23,19 @@
 #include <stdint.h>
 
 #include "keys/keystore.h"
+#include "util/ticker.h"
 
 typedef struct key_cache key_cache;
 
 #define KEY_CACHE_CAPACITY 10000
 #define KEY_CACHE_POLL_MS 200
 
-/* ttl_ms 0: nothing is cached (every verify reads the store). poll_ms 0: no
- * watcher thread (entries then expire by age alone). NULL
- * when out of memory or the thread cannot start. */
-key_cache *key_cache_new(keystore *ks, size_t capacity, int ttl_ms, int poll_ms);
-/* Stops the watcher and frees everything. Accepts NULL. */
+/* ttl_ms 0: nothing is cached (every verify reads the store). Every
+ * poll_ms, a chore on tk (a store read, so on its work queue) reads the
+ * keys' version; poll_ms 0 or tk NULL: no poll (entries then expire by age
+ * alone). NULL when out of memory. */
+key_cache *key_cache_new(keystore *ks, size_t capacity, int ttl_ms, int poll_ms, ticker *tk);
+/* Stops the poll and frees everything. Accepts NULL. */
 void key_cache_free(key_cache *c);
 
 /* Memory only, never waits on the store: true, with the key's id and own

@@ -9,8 +9,9 @@
 
 #include "keys/keystore.h"
 
-/* Connections at most: the key_check threads, the ledger's writer and the
- * HTTP side share them; a caller waits when all are busy. */
+/* Connections at most: the work queue's threads (key checks, the store
+ * probe, the key-version poll), the ledger's writer and the HTTP side
+ * share them; a caller waits when all are busy. */
 #define PG_POOL 8
 
 typedef struct {

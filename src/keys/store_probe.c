@@ -1,9 +1,7 @@
 #include "keys/store_probe.h"
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "util/clock.h"
 
@@ -14,15 +12,16 @@ struct store_probe {
     keystore *ks;
     double interval_s;
     pthread_mutex_t mu;
-    pthread_cond_t wake;
-    bool stopping;
     int64_t n;      /* the last successful count */
     double last_ok; /* clock_s() of the last check that succeeded; 0: none yet */
-    pthread_t thread;
+    ticker *tk;
+    tk_chore *chore;
 };
 
-static void check(store_probe *p)
+/* Also the ticker's chore. */
+static void check(void *arg)
 {
+    store_probe *p = arg;
     int64_t n = 0;
     int rc = keystore_count_active(p->ks, &n);
     pthread_mutex_lock(&p->mu);
@@ -33,34 +32,17 @@ static void check(store_probe *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void *run(void *arg)
-{
-    store_probe *p = arg;
-    pthread_mutex_lock(&p->mu);
-    while (!p->stopping) {
-        struct timespec ts = clock_deadline(p->interval_s);
-        pthread_cond_timedwait(&p->wake, &p->mu, &ts);
-        if (p->stopping) break;
-        pthread_mutex_unlock(&p->mu);
-        check(p);
-        pthread_mutex_lock(&p->mu);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-store_probe *store_probe_start(keystore *ks, double interval_s)
+store_probe *store_probe_start(keystore *ks, double interval_s, ticker *tk)
 {
     store_probe *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->ks = ks;
     p->interval_s = interval_s > 0 ? interval_s : 1;
+    p->tk = tk;
     pthread_mutex_init(&p->mu, NULL);
-    clock_cond_init(&p->wake);
     check(p);
-    if (pthread_create(&p->thread, NULL, run, p) != 0) {
+    if (!(p->chore = ticker_add(tk, p->interval_s, true, check, p))) {
         pthread_mutex_destroy(&p->mu);
-        pthread_cond_destroy(&p->wake);
         free(p);
         return NULL;
     }
@@ -85,12 +67,7 @@ int store_probe_get(store_probe *p, int64_t *active_keys)
 void store_probe_stop(store_probe *p)
 {
     if (!p) return;
-    pthread_mutex_lock(&p->mu);
-    p->stopping = true;
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->thread, NULL);
+    ticker_remove(p->tk, p->chore);
     pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->wake);
     free(p);
 }

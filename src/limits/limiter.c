@@ -12,20 +12,17 @@
 #include "limits/limits_redis.h"
 #include "limits/limits_state.h"
 #include "metrics/metrics.h"
-#include "util/bg_queue.h"
+#include "util/work_queue.h"
 #include "util/log.h"
 
 /* Redis's connect and command timeout: a limit check costs a request at
  * most this much when Redis is slow, then the client's breaker fails fast. */
 #define REDIS_TIMEOUT_MS 150
-/* Leaves and releases waiting for the background thread (--redis). Each is
- * one round trip, or nothing while the breaker is open, so this is far more
- * than a stalled Redis can pile up in a timeout; past it the caller does the
- * work itself. */
+/* Leaves and releases queued on the work queue (--redis) and not yet run.
+ * Each is one round trip, or nothing while the breaker is open, so this is
+ * far more than a stalled Redis can pile up in a timeout; past it (or when
+ * the queue refuses) the caller does the work itself. */
 #define DEFERRED_MAX 4096
-/* Each deferred call waits a Redis round trip, not the CPU: with one thread a
- * Redis 5 ms away would cap a node at 200 requests/s (BENCH_ONLY=slowredis). */
-#define DEFERRED_THREADS 4
 
 struct limiter {
     keystore *ks;
@@ -35,8 +32,10 @@ struct limiter {
     ledger *lg;
     limits_state *st;
     bool redis, deny_on_error;
-    bg_queue *bg;          /* --redis: leaves and releases, off the caller's thread */
-    pthread_mutex_t mu;    /* last_error_log */
+    work_queue *wq;        /* --redis: leaves and releases, off the caller's thread */
+    pthread_mutex_t mu;    /* last_error_log, deferred */
+    pthread_cond_t idle;   /* deferred fell to 0 (limiter_free waits for it) */
+    int deferred;          /* leaves and releases queued or running on wq */
     double last_error_log; /* wall seconds; errors are logged once a minute */
     unsigned long long errors_since_log;
 };
@@ -57,8 +56,10 @@ limiter *limiter_new(keystore *ks, const key_limits *defaults, bool metering, li
     lm->metering = metering;
     lm->now = now ? now : real_now;
     pthread_mutex_init(&lm->mu, NULL);
+    pthread_cond_init(&lm->idle, NULL);
     if (!(lm->st = limits_local_new()) || (metering && !(lm->lg = ledger_start(ks, 0)))) {
         if (lm->st) lm->st->ops->free(lm->st);
+        pthread_cond_destroy(&lm->idle);
         pthread_mutex_destroy(&lm->mu);
         free(lm);
         return NULL;
@@ -66,24 +67,19 @@ limiter *limiter_new(keystore *ks, const key_limits *defaults, bool metering, li
     return lm;
 }
 
-int limiter_use_redis(limiter *lm, const char *url, bool deny, char *err, size_t err_len)
+int limiter_use_redis(limiter *lm, const char *url, bool deny, work_queue *wq, ticker *tk, char *err,
+                      size_t err_len)
 {
     redis_url u;
     if (redis_url_parse(url, &u, err, err_len) != 0) return -1;
-    limits_state *st = limits_redis_new(&u, REDIS_TIMEOUT_MS);
+    limits_state *st = limits_redis_new(&u, REDIS_TIMEOUT_MS, tk);
     if (!st) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
-    bg_queue *bg = bgq_start(DEFERRED_MAX, DEFERRED_THREADS);
-    if (!bg) {
-        st->ops->free(st);
         snprintf(err, err_len, "out of memory");
         return -1;
     }
     lm->st->ops->free(lm->st);
     lm->st = st;
-    lm->bg = bg;
+    lm->wq = wq;
     lm->redis = true;
     lm->deny_on_error = deny;
     return 0;
@@ -103,10 +99,14 @@ bool limiter_ready(limiter *lm, const char **redis, const char **why)
 void limiter_free(limiter *lm)
 {
     if (!lm) return;
-    /* The leaves and releases still queued go to Redis before it is closed. */
-    bgq_stop(lm->bg);
+    /* The leaves and releases still queued go to Redis before it is closed
+     * (the work queue drains; they may already have run: wq_stop comes first). */
+    pthread_mutex_lock(&lm->mu);
+    while (lm->deferred > 0) pthread_cond_wait(&lm->idle, &lm->mu);
+    pthread_mutex_unlock(&lm->mu);
     ledger_stop(lm->lg);
     lm->st->ops->free(lm->st);
+    pthread_cond_destroy(&lm->idle);
     pthread_mutex_destroy(&lm->mu);
     free(lm);
 }
@@ -242,21 +242,43 @@ static void run_deferred(void *arg)
     limits_state *st = d->lm->st;
     if (d->slot) st->ops->leave(st, d->key_id, d->slot);
     else st->ops->release(st, d->key_id, &d->q, d->n);
-    free(d);
 }
 
-/* Runs d on the background thread when there is one, else (no Redis: in
- * memory, quick; or the queue is full) here. Owns d. */
+/* The queued call's completion. */
+static void deferred_done(void *arg)
+{
+    deferred *d = arg;
+    limiter *lm = d->lm;
+    free(d);
+    pthread_mutex_lock(&lm->mu);
+    if (--lm->deferred == 0) pthread_cond_broadcast(&lm->idle);
+    pthread_mutex_unlock(&lm->mu);
+}
+
+/* Runs d on the work queue when there is one, else (no Redis: in memory,
+ * quick; or the queue is full or stopped) here. Owns d. */
 static void defer(limiter *lm, deferred *d)
 {
-    if (lm->bg && bgq_push(lm->bg, run_deferred, d) == 0) return;
+    if (lm->wq) {
+        pthread_mutex_lock(&lm->mu);
+        bool room = lm->deferred < DEFERRED_MAX;
+        if (room) lm->deferred++;
+        pthread_mutex_unlock(&lm->mu);
+        if (room && wq_push(lm->wq, run_deferred, deferred_done, d) == 0) return;
+        if (room) {
+            pthread_mutex_lock(&lm->mu);
+            if (--lm->deferred == 0) pthread_cond_broadcast(&lm->idle);
+            pthread_mutex_unlock(&lm->mu);
+        }
+    }
     run_deferred(d);
+    free(d);
 }
 
 void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot)
 {
     if (!slot) return;
-    deferred *d = lm->bg ? malloc(sizeof *d) : NULL;
+    deferred *d = lm->wq ? malloc(sizeof *d) : NULL;
     if (d) {
         *d = (deferred){.lm = lm, .key_id = key_id, .slot = slot};
         defer(lm, d);
@@ -380,7 +402,7 @@ void limiter_release(limiter *lm, int64_t key_id, const key_limits *eff, int64_t
     if (reserved <= 0 || eff->quota_images <= 0) return;
     limits_quota_in q;
     quota_in(eff, lm->now(), 0, &q);
-    deferred *d = lm->bg ? malloc(sizeof *d) : NULL;
+    deferred *d = lm->wq ? malloc(sizeof *d) : NULL;
     if (d) {
         *d = (deferred){.lm = lm, .key_id = key_id, .q = q, .n = reserved};
         defer(lm, d);

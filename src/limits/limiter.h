@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "keys/keystore.h"
+#include "util/ticker.h"
+#include "util/work_queue.h"
 
 typedef struct limiter limiter;
 
@@ -41,12 +43,15 @@ void limiter_free(limiter *lm);
  * process, so that every node shares the limits. deny: while Redis cannot
  * answer, keys with a limit get 503 limits_unavailable (else they are
  * admitted; both counted in sight_limits_redis_errors_total). 0, or -1
- * with err set (a bad URL). Call before the first request. */
-int limiter_use_redis(limiter *lm, const char *url, bool deny, char *err, size_t err_len);
+ * with err set (a bad URL). Call before the first request. Leaves and
+ * releases then run on wq (which must outlive the limiter, or be stopped
+ * before limiter_free); tk pings Redis and refreshes the leases. */
+int limiter_use_redis(limiter *lm, const char *url, bool deny, work_queue *wq, ticker *tk, char *err,
+                      size_t err_len);
 
 /* Whether the limits can be checked: false (with *why, a code) when Redis
  * is down and deny is set. *redis: "none", "up" or "down". Never waits: it
- * reads what the last command to Redis found, and a probe thread pings
+ * reads what the last command to Redis found, and a ticker chore pings
  * Redis every second so that it stays current without traffic. */
 bool limiter_ready(limiter *lm, const char **redis, const char **why);
 
@@ -57,12 +62,12 @@ void limiter_effective(const limiter *lm, const key_limits *own, key_limits *out
  * token). 0: admitted, and holding one of the key's slots (*slot) until
  * limiter_leave; -1: refused, v filled. v's headers are filled either way. */
 int limiter_enter(limiter *lm, int64_t key_id, const key_limits *eff, limit_verdict *v, uint64_t *slot);
-/* Never waits: with --redis the slot is given back on a background thread
+/* Never waits: with --redis the slot is given back on the work queue
  * (drained by limiter_free). */
 void limiter_leave(limiter *lm, int64_t key_id, uint64_t slot);
 /* Whether limiter_enter (or limiter_reserve) may wait for eff: a Redis round
  * trip, a read of the ledger in the key store. Then the caller runs it where
- * waiting stalls nobody else (the HTTP front: on a key_check thread); when
+ * waiting stalls nobody else (the HTTP front: a key_check job on the work queue); when
  * false it returns at once. */
 bool limiter_enter_may_block(const limiter *lm, const key_limits *eff);
 bool limiter_reserve_may_block(const limiter *lm, const key_limits *eff);

@@ -131,11 +131,11 @@ typedef struct {
     redis_client *rc;
     char node[24]; /* this process, in slot members */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     slot *open; /* under mu */
     uint64_t next_seq;
-    bool stopping;
-    pthread_t refresher;
+    ticker *tk;
+    tk_chore *refresher;
+    int ticks; /* refresher runs since the last lease refresh (one at a time) */
 } redis_state;
 
 static void key_name(char *out, size_t n, int64_t id, const char *what)
@@ -326,44 +326,28 @@ static void refresh_leases(redis_state *rs)
     free(copy);
 }
 
-/* Pings Redis every PROBE_S (the breaker lets it through only when a retry
- * is due), and refreshes the leases every third of a lease. */
-static void *refresher_main(void *arg)
+/* The ticker's chore, every PROBE_S on the work queue: pings Redis (the
+ * breaker lets it through only when a retry is due), and refreshes the
+ * leases every third of a lease. */
+static void refresh(void *arg)
 {
     redis_state *rs = arg;
-    int ticks = 0;
-    pthread_mutex_lock(&rs->mu);
-    while (!rs->stopping) {
-        struct timespec until = clock_deadline(PROBE_S);
-        while (!rs->stopping && pthread_cond_timedwait(&rs->cv, &rs->mu, &until) == 0) {
-        }
-        if (rs->stopping) break;
-        pthread_mutex_unlock(&rs->mu);
-        redis_client_ping(rs->rc);
-        if (++ticks >= LEASE_S / 3 / PROBE_S) {
-            ticks = 0;
-            refresh_leases(rs);
-        }
-        pthread_mutex_lock(&rs->mu);
+    redis_client_ping(rs->rc);
+    if (++rs->ticks >= LEASE_S / 3 / PROBE_S) {
+        rs->ticks = 0;
+        refresh_leases(rs);
     }
-    pthread_mutex_unlock(&rs->mu);
-    return NULL;
 }
 
 static void redis_free(limits_state *st)
 {
     redis_state *rs = (redis_state *)st;
-    pthread_mutex_lock(&rs->mu);
-    rs->stopping = true;
-    pthread_cond_signal(&rs->cv);
-    pthread_mutex_unlock(&rs->mu);
-    pthread_join(rs->refresher, NULL);
+    ticker_remove(rs->tk, rs->refresher);
     for (slot *s = rs->open, *nx; s; s = nx) {
         nx = s->next;
         free(s);
     }
     redis_client_free(rs->rc);
-    pthread_cond_destroy(&rs->cv);
     pthread_mutex_destroy(&rs->mu);
     free(rs);
 }
@@ -378,7 +362,7 @@ static void init_scripts(void)
         redis_script_init(all[i]);
 }
 
-limits_state *limits_redis_new(const redis_url *u, int timeout_ms)
+limits_state *limits_redis_new(const redis_url *u, int timeout_ms, ticker *tk)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     redis_state *rs = calloc(1, sizeof *rs);
@@ -393,10 +377,9 @@ limits_state *limits_redis_new(const redis_url *u, int timeout_ms)
         return NULL;
     }
     pthread_mutex_init(&rs->mu, NULL);
-    clock_cond_init(&rs->cv);
-    if (pthread_create(&rs->refresher, NULL, refresher_main, rs) != 0) {
+    rs->tk = tk;
+    if (!(rs->refresher = ticker_add(tk, PROBE_S, true, refresh, rs))) {
         redis_client_free(rs->rc);
-        pthread_cond_destroy(&rs->cv);
         pthread_mutex_destroy(&rs->mu);
         free(rs);
         return NULL;

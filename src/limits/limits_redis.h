@@ -4,9 +4,11 @@
 
 #include "limits/limits_state.h"
 #include "limits/redis_client.h"
+#include "util/ticker.h"
 
-/* timeout_ms: for connecting and for each command. NULL when out of memory;
- * Redis unreachable at start is not an error. */
-limits_state *limits_redis_new(const redis_url *u, int timeout_ms);
+/* timeout_ms: for connecting and for each command. A chore of tk (on its
+ * work queue) pings Redis and refreshes the leases. NULL when out of
+ * memory; Redis unreachable at start is not an error. */
+limits_state *limits_redis_new(const redis_url *u, int timeout_ms, ticker *tk);
 
 #endif

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "util/parallel.h"
+
 struct fanout {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -57,31 +59,22 @@ void fanout_unref(fanout *g)
     free(g);
 }
 
-static void *helper_main(void *arg)
+static void work_on(void *arg, int i)
 {
-    fanout *g = arg;
-    fanout_work(g);
-    fanout_unref(g);
-    return NULL;
+    (void)i;
+    fanout_work(arg);
 }
 
 void fanout_run_threads(size_t n, void (*fn)(void *arg, size_t i), void *arg, int threads)
 {
-    int helpers = threads - 1 < (int)n - 1 ? threads - 1 : (int)n - 1;
-    fanout *g = fanout_new(n, fn, arg, helpers > 0 ? helpers : 0);
+    int runners = threads < (int)n ? threads : (int)n;
+    /* parallel_run joins every runner before it returns: one reference will do. */
+    fanout *g = fanout_new(n, fn, arg, 0);
     if (!g) {
         for (size_t i = 0; i < n; i++) fn(arg, i);
         return;
     }
-    pthread_t *t = helpers > 0 ? calloc((size_t)helpers, sizeof *t) : NULL;
-    int started = 0;
-    for (int h = 0; h < helpers; h++) {
-        if (t && pthread_create(&t[started], NULL, helper_main, g) == 0) started++;
-        else fanout_unref(g);
-    }
-    fanout_work(g);
+    parallel_run(runners > 1 ? runners : 1, work_on, g);
     fanout_wait(g);
-    for (int h = 0; h < started; h++) pthread_join(t[h], NULL);
-    free(t);
     fanout_unref(g);
 }

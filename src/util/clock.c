@@ -38,3 +38,10 @@ struct timespec clock_deadline(double s)
     int64_t at = clock_ns() + (int64_t)(s * 1e9);
     return (struct timespec){(time_t)(at / 1000000000), (long)(at % 1000000000)};
 }
+
+int64_t clock_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -12,6 +12,11 @@ double clock_ms(void);
 /* Nanoseconds since the same start. */
 int64_t clock_ns(void);
 
+/* The wall clock, in milliseconds since 1970: for timestamps that are
+ * stored or shown (a job's created_at, a webhook's next try), never for a
+ * duration or a wait. */
+int64_t clock_unix_ms(void);
+
 /* Timed waits on the monotonic clock: a wall clock stepped back would stall
  * a pthread_cond_timedwait on CLOCK_REALTIME (a probe that never runs), one
  * stepped forward would end it early (a commit that times out at once).

@@ -56,7 +56,9 @@ int main(void)
     /* The reaper itself, on socket pairs: a connection stuck in its headers is
      * told 408 and shut down; one whose request is complete is left alone. */
     cg_limits fast = {1, 1, 1000, false};
-    conn_guard *g = cg_start(&fast);
+    ticker *tk = ticker_start(NULL);
+    CHECK(tk != NULL);
+    conn_guard *g = cg_start(&fast, tk);
     CHECK(g != NULL);
     int stuck[2], sending[2], body[2];
     CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, stuck), 0);
@@ -94,6 +96,7 @@ int main(void)
     cg_close(b);
     cg_close(c);
     cg_stop(g);
+    ticker_stop(tk);
     for (int i = 0; i < 2; i++) {
         close(stuck[i]);
         close(sending[i]);

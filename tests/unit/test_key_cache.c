@@ -55,7 +55,12 @@ int main(void)
     key_limits l, set = {.rate = 7, .rate_per_s = 60};
     CHECK_EQ_INT(keystore_set_limits(cli, id1, &set), 0);
 
-    key_cache *c = key_cache_new(server, 16, 60000, 20);
+    /* The key-version poll runs as the server runs it: a blocking chore of
+     * the ticker, on a work queue. */
+    work_queue *wq = wq_start(2, 64);
+    ticker *tk = ticker_start(wq);
+    CHECK(wq && tk);
+    key_cache *c = key_cache_new(server, 16, 60000, 20, tk);
     CHECK(c != NULL);
     if (!c) return check_report("key_cache");
     CHECK(!key_cache_get(c, k1, &id, &l)); /* nothing until verified */
@@ -91,7 +96,7 @@ int main(void)
     key_cache_free(c);
 
     /* Bounded: 4 entries at most, the least recently used goes first. */
-    c = key_cache_new(server, 4, 60000, 0);
+    c = key_cache_new(server, 4, 60000, 0, tk);
     char keys[8][KEYSTORE_KEY_MAX + 1];
     for (int i = 0; i < 8; i++) {
         char name[16];
@@ -113,13 +118,15 @@ int main(void)
     key_cache_free(c);
 
     /* Lifetime: gone after ttl even with nothing changed. */
-    c = key_cache_new(server, 4, 50, 0);
+    c = key_cache_new(server, 4, 50, 0, tk);
     CHECK_EQ_INT(key_cache_verify(c, keys[0], &id, &l), KEY_VALID);
     CHECK(key_cache_get(c, keys[0], &id, &l));
     sleep_ms(80);
     CHECK(!key_cache_get(c, keys[0], &id, &l));
     key_cache_free(c);
 
+    ticker_stop(tk);
+    wq_free(wq);
     keystore_close(cli);
     keystore_close(server);
     const char *sfx[] = {"", "-wal", "-shm"};
