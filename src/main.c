@@ -152,8 +152,9 @@ static int start_jobs(const sight_config *cfg, services *sv)
  * and the deferred leaves and releases run there too, each waiting a Redis
  * round trip on the network rather than on a CPU, so more threads keep a
  * Redis a few milliseconds away from capping the node (BENCH_ONLY=slowredis
- * make bench). */
-static int work_threads(const sight_config *cfg) { return cfg->redis_url[0] ? 8 : 2; }
+ * make bench). 12 with --redis: as many threads as waited on Redis before
+ * the queue was shared (8 key-check and 4 deferred-call threads). */
+static int work_threads(const sight_config *cfg) { return cfg->redis_url[0] ? 12 : 2; }
 /* Jobs waiting for a thread: key checks, limit calls, store reads of the
  * jobs routes, deferred Redis calls, chores. A full queue makes the caller
  * work inline (or a chore skip a run). */
