@@ -12,9 +12,7 @@
  * PH_LIMITS (form validation, options, quotas), and only then the 200 and
  * the stream, or PH_RESPOND while a batch collects its results. Every
  * refusal before the stream is a JSON error. */
-#include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,15 +21,12 @@
 
 #include "detect/model_registry.h"
 #include "http/capacity.h"
+#include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
 #include "http/limit_jobs.h"
-#include "http/conn_wait.h"
 #include "http/multipart.h"
 #include "http/predict_answer.h"
-#include "util/clock.h"
-#include "util/json_out.h"
-#include "util/log.h"
 
 /* The multipart parser's callbacks feed the form model. */
 static int on_part_begin(void *ctx, const char *name, const char *filename, const char *content_type)

@@ -69,7 +69,6 @@ enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned stat
     return reply_queue(c, hr, status, r);
 }
 
-
 enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
                             const char *fmt, ...)
 {
