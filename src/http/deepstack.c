@@ -1,18 +1,23 @@
 /* The DeepStack / CodeProject.AI detection answer (POST /v1/vision/detection).
  * The request runs as a batch of one file through the usual path (predict.c);
- * this turns its result line into what Frigate, Blue Iris and Home Assistant
- * read, and every error into DeepStack's {"success":false,...} shape. */
+ * its routes (routes.c) name this file's answer and error body, which turn
+ * its result line into what Frigate, Blue Iris and Home Assistant read, and
+ * every error into DeepStack's {"success":false,...} shape. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/deepstack.h"
 #include "http/http_internal.h"
 #include "util/clock.h"
 #include "util/json_out.h"
 
-char *deepstack_error_body(unsigned status, const char *message, size_t *len)
+char *deepstack_error_body(unsigned *status, const char *code, const char *message, size_t *len)
 {
-    return json_line(json_pack("{s:b,s:s,s:i}", "success", 0, "error", message, "code", (int)status), len);
+    (void)code;
+    /* DeepStack's clients know 400 for a bad request, not 422. */
+    if (*status == 422) *status = 400;
+    return json_line(json_pack("{s:b,s:s,s:i}", "success", 0, "error", message, "code", (int)*status), len);
 }
 
 /* Orders detections by confidence, highest first: Frigate stops reading at
@@ -34,8 +39,10 @@ static unsigned error_status(const char *code)
 
 static long px(const json_t *box, const char *k) { return lround(json_number_value(json_object_get(box, k))); }
 
-enum MHD_Result deepstack_reply(struct MHD_Connection *c, http_req *hr, const json_t *ev)
+enum MHD_Result deepstack_answer(struct MHD_Connection *c, http_req *hr, json_t *files, json_t *complete)
 {
+    (void)complete;
+    const json_t *ev = json_array_get(files, 0);
     const char *st = json_string_value(json_object_get(ev, "status"));
     if (!st || strcmp(st, "done")) {
         const json_t *e = json_object_get(ev, "error");

@@ -1,4 +1,5 @@
-/* Types shared by the HTTP front's files (server.c, predict.c, reply.c). */
+/* Types shared by the HTTP front's files: the server, a request's state and
+ * phases, and the functions the route handlers share. */
 #ifndef SIGHT_HTTP_INTERNAL_H
 #define SIGHT_HTTP_INTERNAL_H
 
@@ -14,6 +15,7 @@
 #include "limits/limiter.h"
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
+#include "http/routes.h"
 #include "http/server.h"
 
 struct server {
@@ -42,42 +44,46 @@ struct server {
     _Atomic(struct job_store *) jobs; /* NULL: jobs unavailable (jobs_routes.c answers 501) */
 };
 
-/* What a request's URL asks for (server.c's route_of). */
+/* Where a request is (http_req.phase). Each call of the handler resumes
+ * the request at its phase; a phase either moves it on or waits (for more
+ * of the body, or a check running off the HTTP thread with the connection
+ * suspended). Every route goes through them in this order, skipping those
+ * it has no use for (docs/internals/README.md lists who runs which). */
 typedef enum {
-    ROUTE_PREDICT_V1,
-    ROUTE_PREDICT_V2,
-    ROUTE_BATCH_V1,
-    ROUTE_BATCH_V2,
-    ROUTE_HEALTHZ,
-    ROUTE_READYZ,
-    ROUTE_METRICS,
-    ROUTE_WEB,
-    ROUTE_USAGE,
-    ROUTE_DEEPSTACK, /* POST /v1/vision/detection and /v1/vision/custom/{model} */
-    ROUTE_MODELS,    /* GET /api/v1/models */
-    ROUTE_JOBS,      /* /api/v1/jobs and below (jobs_routes.c) */
-    ROUTE_OTHER
-} http_route;
+    PH_NEW,      /* only the request line is in: the handler has not run yet */
+    PH_ADMIT,    /* the first call: the route's admission (shutdown, capacity, type, size) */
+    PH_HEAD_KEY, /* a header key checked before any body is read, with its rate and concurrency */
+    PH_BODY,     /* the body arrives (or a refused one is read and dropped) */
+    PH_KEY,      /* the body is in: a header key (or ?api_key=) not decided yet */
+    PH_PARSE,    /* what was kept of the body is parsed */
+    PH_FORM_KEY, /* a key from the body (form or JSON api_key) */
+    PH_LIMITS,   /* the form's checks and the key's quotas: whether the work may start */
+    PH_RESPOND,  /* the answer is being made (a batch collects its lines, a GET its store work) */
+    PH_DONE      /* a response is queued, or the connection refused: the rest is dropped */
+} http_phase;
 
-/* The prediction routes (the four and DeepStack's): POST only, with a body. */
-static inline bool route_is_predict(http_route r)
-{
-    return r == ROUTE_PREDICT_V1 || r == ROUTE_PREDICT_V2 || r == ROUTE_BATCH_V1 || r == ROUTE_BATCH_V2 ||
-        r == ROUTE_DEEPSTACK;
-}
+/* What one phase's step did. */
+typedef enum {
+    STEP_NEXT,  /* moved on: run the request's next phase now */
+    STEP_AGAIN, /* waits: the handler is called again (more body, or on resume) */
+    STEP_DONE,  /* answered, or a refusal deferred until the body is read */
+    STEP_CLOSE  /* end the connection (a raw refusal, or a response that could not be queued) */
+} step;
+
+static inline step step_of(enum MHD_Result r) { return r == MHD_YES ? STEP_DONE : STEP_CLOSE; }
+static inline enum MHD_Result step_result(step s) { return s == STEP_CLOSE ? MHD_NO : MHD_YES; }
 
 /* Per-HTTP-request state, kept in libmicrohttpd's request closure. */
 typedef struct http_req {
     struct server *srv;
-    http_route route;
+    const route *route; /* never NULL once the handler ran (routes.h) */
+    http_phase phase;
     char request_id[40];
     double t_start;        /* clock_ms() when the request began (DeepStack's processMs) */
-    char ds_model[72];     /* /v1/vision/custom/{model}: the model ("" = the default) */
+    char ds_model[72];     /* DEEPSTACK_CUSTOM{model}: the model ("" = the default) */
     cg_conn *conn;         /* the connection's deadline tracking (may be NULL) */
     unsigned status;       /* of the response queued, for metrics */
-    bool responded;        /* a response is queued: swallow the rest of the upload */
     bool counted;          /* holds one of srv->inflight */
-    bool started;          /* the handler has run (the request line alone may have arrived) */
     char target_error[80]; /* what is wrong with the raw request target ("" if nothing) */
     uintptr_t target_at;   /* where libmicrohttpd had the raw target, and its length */
     size_t target_len;
@@ -88,24 +94,18 @@ typedef struct http_req {
     struct mp_parser *mp; /* multipart bodies */
     bool mp_failed;       /* the body is not valid multipart */
     bool urlencoded;      /* application/x-www-form-urlencoded: kept whole in raw */
-    bool json_body;       /* v2: application/json, kept whole in raw */
-    bool batch;           /* answer once with every result instead of streaming */
-    buf raw;              /* capped at MAX_URLENCODED or the body limit */
+    buf raw;              /* url-encoded or JSON (ROUTE_JSON): capped at MAX_URLENCODED or the body limit */
     bool too_large;       /* over --max-body-size: read on, dropped */
     bool expect_continue; /* the client waits for 100 Continue before sending the body */
     sight_error deferred; /* a refusal to send once the body is read (see refuse()); status 0: none */
     form form;
-    bool body_read;
     int64_t body_bytes;
     char header_key[KEYSTORE_KEY_MAX + 2]; /* from Authorization / X-API-Key */
     bool has_header_key;
     bool close_after;         /* answer with Connection: close (a refusal under TLS) */
-    struct kc_job *key_job;   /* the key's check, running or done */
+    struct kc_job *key_job;   /* the key's check, running or done (auth.c) */
     struct kc_job *limit_job; /* its rate and concurrency, when checked off the HTTP thread */
-    struct kc_job *quota_job; /* its quotas, likewise (predict.c's decide) */
-    bool head_wait;           /* suspended for the header key's check (or its limits') before any body is read */
-    bool key_ok;
-    bool parsed;
+    struct kc_job *work_job;  /* the route's store work: quotas, a usage report, a jobs call */
     /* batch routes: the lines collected so far, the connection suspended between them */
     predict_request *batch_pr;
     struct cw_slot *batch_slot;
@@ -113,9 +113,10 @@ typedef struct http_req {
     bool batch_ended;
 
     /* per-key limits (limits/limiter.h) */
-    int64_t key_id;                   /* once the key is verified */
+    int64_t key_id;                   /* once the key is verified (auth.c) */
+    key_limits key_own;               /* its own limits, as stored */
     key_limits limits;                /* the key's effective limits */
-    bool entered;                     /* holds one of the key's concurrency slots */
+    bool entered;                     /* holds one of the key's concurrency slots: its key is admitted */
     uint64_t limit_slot;              /* which (limiter_leave) */
     int64_t retry_after;              /* for a 429 of the limiter; 0: --retry-after */
     int64_t reserved;                 /* quota reserved and not yet handed to the request */
@@ -123,7 +124,11 @@ typedef struct http_req {
     char rl_policy[96], rl_state[96]; /* RateLimit-Policy and RateLimit ("" none) */
 } http_req;
 
-/* reply.c: every response goes through these, so each carries X-Request-Id. */
+/* Whether the body has been read (to its end, or dropped). */
+static inline bool req_body_read(const http_req *hr) { return hr->phase > PH_BODY; }
+
+/* reply.c: every response goes through these, so each carries X-Request-Id;
+ * the error bodies are in the route's dialect (route->error_body). */
 enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned status, const char *content_type,
                            char *body, size_t len);
 enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
@@ -133,8 +138,9 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
  * closing the connection with the body unread, and a client still sending
  * then sees a reset instead of the answer. So unless the client waits for
  * 100-continue (it has sent nothing yet) or the body is over the limit (not
- * worth reading), the refusal is kept in hr->deferred, the body read to its
- * end and dropped, and the answer goes out then (server.c's handler). */
+ * worth reading), the refusal is kept in hr->deferred, the request moved to
+ * PH_BODY, the body read to its end and dropped, and the answer goes out
+ * then (server.c's handler). */
 enum MHD_Result reply_refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
                              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Refuses now, before any of the body is read, and ends the connection
@@ -145,50 +151,47 @@ enum MHD_Result reply_refuse(struct MHD_Connection *c, http_req *hr, unsigned st
  * before it uploads a body for nothing. */
 enum MHD_Result reply_refuse_now(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
                                  const char *msg);
+/* A refusal of the limiter: 429 with its code and Retry-After (now: reply_refuse_now). */
+enum MHD_Result reply_limited(struct MHD_Connection *c, http_req *hr, const limit_verdict *v, bool now);
 
-/* predict.c: the four prediction routes (v1/v2, stream/batch) share it. */
-enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const char *upload_data,
-                               size_t *upload_data_size, bool first_call);
+/* auth.c: the one authentication step, whatever carries the key. */
+/* The key of the headers (Authorization: Bearer, else X-API-Key), or with
+ * query the ?api_key= of the URL after them; NULL if none is sent. */
+const char *auth_request_key(struct MHD_Connection *c, bool query);
+/* Checks key: from the key cache, else on a work-queue thread with the
+ * connection suspended (STEP_AGAIN: call again with the same key on
+ * resume). STEP_NEXT once decided, *valid telling (hr->key_id and
+ * hr->key_own set); STEP_DONE or STEP_CLOSE once refused (401 missing or
+ * invalid, 503 store; through reply_refuse). tentative (a header key before
+ * the body): a key that is not valid is not refused but left for a later
+ * check (STEP_NEXT, !*valid), which reuses the verdict. */
+step auth_check(struct MHD_Connection *c, http_req *hr, const char *key, bool tentative, bool *valid);
+
+/* predict.c: the prediction routes (v1/v2, stream/batch, DeepStack's), as
+ * one loop over the request's phases; predict_key.c: their key phases. */
+enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
 void predict_cleanup(http_req *hr);
+/* The batch routes' answer: {"result": {"files": [...], "complete": {...}}, "code": 0}. */
+enum MHD_Result predict_batch_answer(struct MHD_Connection *c, http_req *hr, json_t *files, json_t *complete);
+/* The key phase: authenticates key (now and tentatively: at the head, before
+ * the body) and enters the key's rate and concurrency; STEP_NEXT once
+ * admitted, or (tentative) left undecided for PH_KEY. */
+step predict_key(struct MHD_Connection *c, http_req *hr, const char *key, bool at_head);
 
-/* predict_key.c: the request's API key and the key's limits. */
-void predict_header_key(struct MHD_Connection *c, http_req *hr);
-/* The header key at the handler's first call (hr->head_wait while it waits). */
-enum MHD_Result predict_key_at_head(struct MHD_Connection *c, http_req *hr);
-/* Checks key (the form's, or a header key not decided at the head):
- * MHD_YES with *ok once valid and admitted; MHD_YES with !*ok while waiting
- * (the handler is called again on resume) or once refused. */
-enum MHD_Result predict_check_key(struct MHD_Connection *c, http_req *hr, const char *key, bool *ok);
-/* A refusal of the limiter: 429 with its code and Retry-After. */
-enum MHD_Result predict_refuse_limited(struct MHD_Connection *c, http_req *hr, const limit_verdict *v);
+/* The route handlers (routes.c's table). status_routes.c: GET /healthz,
+ * /readyz, /metrics and the playground's files; usage.c: GET /api/v1/usage;
+ * models.c: GET /api/v1/models; jobs_routes.c: every /api/v1/jobs route. */
+enum MHD_Result healthz_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
+enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
+enum MHD_Result metrics_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
+enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
+enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
+enum MHD_Result models_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
+enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
 
-/* deepstack.c: the answer to POST /v1/vision/detection from its file's
- * done or error line, and DeepStack's error body. */
-enum MHD_Result deepstack_reply(struct MHD_Connection *c, http_req *hr, const json_t *ev);
-char *deepstack_error_body(unsigned status, const char *message, size_t *len);
-
-/* usage.c: GET /api/v1/usage; the key of a GET (headers or ?api_key=). */
-enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr);
-const char *get_request_key(struct MHD_Connection *c);
-/* The GET's key: 1 valid (from the key cache, or checked on a key_check
- * thread); 0 refused (401/503 queued, *ret); -1 waiting with the connection
- * suspended (*ret MHD_YES; the handler is called again on resume). */
-int get_key_check(struct MHD_Connection *c, http_req *hr, int64_t *id, key_limits *own, enum MHD_Result *ret);
-
-/* status_routes.c: GET /healthz, /readyz, /metrics and the playground's files. */
-enum MHD_Result healthz_handle(struct MHD_Connection *c, http_req *hr);
-enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr);
-enum MHD_Result metrics_handle(struct MHD_Connection *c, http_req *hr);
-enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const char *url);
-
-/* models.c: GET /api/v1/models. */
-enum MHD_Result models_handle(struct MHD_Connection *c, http_req *hr);
-
-/* jobs_routes.c: every /api/v1/jobs route; jobs_stream.c: a job's events
- * (following it when events) or results as NDJSON, after seq or index. */
+/* jobs_stream.c: a job's events (following it when events) or results as
+ * NDJSON, after seq or index. */
 struct job_store;
-enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const char *url, const char *method,
-                            const char *upload_data, size_t *upload_data_size, bool first);
 enum MHD_Result jobs_stream_start(struct MHD_Connection *c, http_req *hr, struct job_store *js, const char *id,
                                   bool events, int64_t after);
 

@@ -1,10 +1,14 @@
 /* The jobs routes (jobs/job_store.h): POST /api/v1/jobs, GET /api/v1/jobs,
  * GET and DELETE /api/v1/jobs/{id}; GET /api/v1/jobs/{id}/events and
  * /results stream from jobs_stream.c. The key comes as on the other routes
- * (X-API-Key, Authorization: Bearer, "api_key" in a POST's body, ?api_key=).
+ * (X-API-Key, Authorization: Bearer, ?api_key=, or "api_key" in a POST's
+ * body) and is checked by the one authentication step (auth.c).
  *
- * Every store access and the body's parse run on a key_check thread, the
- * connection suspended meanwhile, as usage.c does. */
+ * Phases: PH_BODY (kept whole), then PH_KEY with a key in the headers or
+ * URL; without one a creation's body is parsed first (PH_PARSE) for its
+ * api_key (PH_FORM_KEY); then PH_RESPOND, the call itself. Every store
+ * access and the body's parse run on a work-queue thread, the connection
+ * suspended meanwhile. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +19,6 @@
 #include "http/key_check.h"
 #include "jobs/job_store.h"
 #include "jobs/webhook_sender.h"
-#include "keys/key_cache.h"
 #include "keys/sha256_hex.h"
 #include "util/json_out.h"
 
@@ -31,12 +34,16 @@ typedef enum { OP_CREATE,
                OP_EVENTS,
                OP_RESULTS } jobs_op;
 
-/* One call's work and answer, run on a key_check thread; owned by the job. */
+/* One call's work and answer, run on a work-queue thread; owned by the job. */
 typedef struct {
     jobs_op op;
     server *srv;
     job_store *js;
-    char key[KEYSTORE_KEY_MAX + 2];
+    char key[KEYSTORE_KEY_MAX + 2]; /* parse_only: the body's api_key */
+    int64_t key_id;                 /* the caller's key, valid */
+    key_limits own;
+    bool parse_only; /* a creation without a key in the headers: parse the body for its api_key */
+    json_t *root;    /* a creation's body, parsed */
     char id[JOB_ID_LEN + 8], before[JOB_ID_LEN + 8];
     bool has_before;
     int limit;
@@ -56,6 +63,7 @@ static void call_free(void *p)
 {
     jobs_call *j = p;
     free(j->body);
+    json_decref(j->root);
     json_decref(j->answer);
     free(j);
 }
@@ -259,44 +267,29 @@ static void call_run(keystore *ks, void *p)
 {
     (void)ks;
     jobs_call *j = p;
-    json_t *root = NULL;
-    if (j->op == OP_CREATE) {
+    if (j->op == OP_CREATE && !j->root) {
         json_error_t jerr;
-        root = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &jerr);
-        json_t *k = json_object_get(root, "api_key");
-        if (!j->key[0] && json_is_string(k)) snprintf(j->key, sizeof j->key, "%s", json_string_value(k));
-        if (!root && j->key[0]) {
-            /* A key is still checked first: without one the caller learns nothing else. */
-        } else if (!root) {
-            fail(j, 400, "malformed_json", "the body is not valid JSON: %s (line %d)", jerr.text, jerr.line);
+        j->root = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (j->parse_only) {
+            json_t *k = json_object_get(j->root, "api_key");
+            if (json_is_string(k)) snprintf(j->key, sizeof j->key, "%s", json_string_value(k));
+            if (!j->root)
+                fail(j, 400, "malformed_json", "the body is not valid JSON: %s (line %d)", jerr.text, jerr.line);
             return;
         }
-    }
-    if (!j->key[0]) {
-        fail(j, 401, "missing_api_key", "no API key: send Authorization: Bearer <key>, X-API-Key or api_key");
-        goto out;
-    }
-    int64_t key_id;
-    key_limits own = {0};
-    key_cache *cache = j->srv->cache;
-    key_verdict v = key_cache_get(cache, j->key, &key_id, &own) ? KEY_VALID : key_cache_verify(cache, j->key, &key_id, &own);
-    if (v != KEY_VALID) {
-        if (v == KEY_UNKNOWN) fail(j, 401, "invalid_api_key", "the API key is unknown or revoked");
-        else fail(j, 503, "key_store_unavailable", "the API key store cannot be read; try again");
-        goto out;
     }
     job_info info;
     int rc;
     switch (j->op) {
     case OP_CREATE:
-        if (!root) fail(j, 400, "malformed_json", "the body is not valid JSON");
-        else if (!json_is_object(root)) fail(j, 422, "invalid_body", "the body must be a JSON object");
-        else if (admit_create(j, key_id, &own) == 0) do_create(j, key_id, root);
+        if (!j->root) fail(j, 400, "malformed_json", "the body is not valid JSON");
+        else if (!json_is_object(j->root)) fail(j, 422, "invalid_body", "the body must be a JSON object");
+        else if (admit_create(j, j->key_id, &j->own) == 0) do_create(j, j->key_id, j->root);
         break;
     case OP_LIST: {
         job_info *list = NULL;
         size_t n = 0;
-        if (job_store_list(j->js, key_id, j->has_before ? j->before : NULL, j->limit, &list, &n) != 0) {
+        if (job_store_list(j->js, j->key_id, j->has_before ? j->before : NULL, j->limit, &list, &n) != 0) {
             fail(j, 503, "job_store_unavailable", "the job store cannot be read; try again");
             break;
         }
@@ -309,7 +302,8 @@ static void call_run(keystore *ks, void *p)
         break;
     }
     default:
-        rc = j->op == OP_CANCEL ? job_store_cancel(j->js, key_id, j->id, &info) : job_store_get(j->js, key_id, j->id, &info);
+        rc = j->op == OP_CANCEL ? job_store_cancel(j->js, j->key_id, j->id, &info)
+                                : job_store_get(j->js, j->key_id, j->id, &info);
         if (rc == 1) fail(j, 404, "job_not_found", "no job %.40s for this key", j->id);
         else if (rc < 0) fail(j, 503, "job_store_unavailable", "the job store cannot be read; try again");
         else {
@@ -317,19 +311,17 @@ static void call_run(keystore *ks, void *p)
             j->answer = jobs_info_json(&info);
         }
     }
-out:
-    json_decref(root);
 }
 
 /* The route's op and job id from the URL and method; false: no such route. */
-static bool route(jobs_call *j, const char *url, const char *method)
+static bool op_of(jobs_call *j, const char *url, const char *method)
 {
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     if (!strcmp(url, JOBS_PATH)) {
         j->op = get ? OP_LIST : OP_CREATE;
         return get || !strcmp(method, "POST");
     }
-    const char *rest = url + strlen(JOBS_PATH) + 1; /* route_of matched JOBS_PATH "/" */
+    const char *rest = url + strlen(JOBS_PATH) + 1; /* the route table matched JOBS_PATH "/" */
     const char *slash = strchr(rest, '/');
     size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
     if (!idlen || idlen >= sizeof j->id) idlen = 0; /* matches no job: 404 after the key */
@@ -358,60 +350,115 @@ static void read_list_args(struct MHD_Connection *c, jobs_call *j)
     }
 }
 
-enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const char *url, const char *method,
-                            const char *upload_data, size_t *upload_data_size, bool first)
+/* What the request's line and headers say of the call (j): checked once the
+ * body is in, and again to fill the call that runs (the same answer). */
+static step call_fill(struct MHD_Connection *c, http_req *hr, const route_call *call, jobs_call *j)
 {
     server *s = hr->srv;
-    if (first) {
-        buf_init(&hr->raw, (size_t)s->cfg.max_body_bytes);
-        return MHD_YES;
+    if (!op_of(j, call->url, call->method))
+        return step_of(reply_error(c, hr, 405, "method_not_allowed", "%s is not allowed on %.200s", call->method,
+                                   call->url));
+    j->srv = s;
+    if (!(j->js = atomic_load(&s->jobs)))
+        return step_of(reply_error(c, hr, 501, "jobs_unavailable",
+                                   "jobs are not available: the key store could not carry them (see the log)"));
+    if (hr->too_large)
+        return step_of(reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
+                                   (long long)s->cfg.max_body_bytes));
+    const char *idem = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    if (idem && (strlen(idem) == 0 || strlen(idem) >= sizeof j->idem))
+        return step_of(reply_error(c, hr, 422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 bytes"));
+    if (idem) {
+        snprintf(j->idem, sizeof j->idem, "%s", idem);
+        j->has_idem = true;
     }
-    if (*upload_data_size > 0) {
-        int rc = hr->too_large ? BUF_TOO_BIG : buf_add(&hr->raw, upload_data, *upload_data_size);
-        hr->body_bytes += (int64_t)*upload_data_size;
-        *upload_data_size = 0;
+    if (j->op == OP_LIST) read_list_args(c, j);
+    return STEP_NEXT;
+}
+
+/* PH_BODY: kept whole (a creation's), up to the body limit. */
+static step take_body(struct MHD_Connection *c, http_req *hr, const route_call *call)
+{
+    server *s = hr->srv;
+    if (*call->upload_size > 0) {
+        int rc = hr->too_large ? BUF_TOO_BIG : buf_add(&hr->raw, call->upload, *call->upload_size);
+        hr->body_bytes += (int64_t)*call->upload_size;
+        *call->upload_size = 0;
         if (rc == BUF_TOO_BIG) hr->too_large = true;
-        return rc == BUF_NOMEM || hr->body_bytes > 2 * s->cfg.max_body_bytes ? MHD_NO : MHD_YES;
+        return rc == BUF_NOMEM || hr->body_bytes > 2 * s->cfg.max_body_bytes ? STEP_CLOSE : STEP_AGAIN;
     }
-    hr->body_read = true;
-    if (!hr->key_job) {
+    jobs_call j = {0};
+    step st = call_fill(c, hr, call, &j);
+    if (st != STEP_NEXT) return st;
+    const char *key = auth_request_key(c, true);
+    /* Without a key in the headers or URL, a creation's may be in its body. */
+    hr->phase = (key && *key) || j.op != OP_CREATE ? PH_KEY : PH_PARSE;
+    return STEP_NEXT;
+}
+
+/* PH_PARSE: the body parsed on a work-queue thread, for its api_key. */
+static step parse_body(struct MHD_Connection *c, http_req *hr)
+{
+    if (!hr->work_job) {
         jobs_call *j = calloc(1, sizeof *j);
-        if (!j) return reply_error(c, hr, 500, "out_of_memory", "out of memory");
-        if (!route(j, url, method)) {
-            free(j);
-            return reply_error(c, hr, 405, "method_not_allowed", "%s is not allowed on %.200s", method, url);
-        }
-        j->srv = s;
-        j->js = atomic_load(&s->jobs);
-        if (!j->js) {
-            free(j);
-            return reply_error(c, hr, 501, "jobs_unavailable", "jobs are not available: the key store could not carry them (see the log)");
-        }
-        if (hr->too_large) {
-            free(j);
-            return reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
-                               (long long)s->cfg.max_body_bytes);
-        }
-        const char *key = get_request_key(c);
-        if (key) snprintf(j->key, sizeof j->key, "%s", key);
-        const char *idem = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
-        if (idem && (strlen(idem) == 0 || strlen(idem) >= sizeof j->idem)) {
-            free(j);
-            return reply_error(c, hr, 422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 bytes");
-        }
-        if (idem) {
-            snprintf(j->idem, sizeof j->idem, "%s", idem);
-            j->has_idem = true;
-        }
-        if (j->op == OP_LIST) read_list_args(c, j);
-        if (j->op == OP_CREATE) j->body = buf_take(&hr->raw, &j->body_len);
-        if (!(hr->key_job = kc_submit_call(s->kc, call_run, j, call_free)))
-            return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
+        if (!j) return step_of(reply_error(c, hr, 500, "out_of_memory", "out of memory"));
+        j->op = OP_CREATE;
+        j->parse_only = true;
+        j->body = buf_take(&hr->raw, &j->body_len);
+        if (!(hr->work_job = kc_submit_call(hr->srv->kc, call_run, j, call_free)))
+            return step_of(reply_error(c, hr, 503, "shutting_down", "the server is shutting down"));
     }
-    if (!kc_wait(hr->key_job, c)) return MHD_YES;
-    jobs_call *j = kc_ctx(hr->key_job);
-    if (j->limited) return predict_refuse_limited(c, hr, &j->lv);
-    if (j->status >= 400) return reply_error(c, hr, j->status, j->code, "%s", j->message);
+    if (!kc_wait(hr->work_job, c)) return STEP_AGAIN;
+    const jobs_call *j = kc_ctx(hr->work_job);
+    /* Not JSON, and no key anywhere: nothing else can be read from it. */
+    if (j->status >= 400) return step_of(reply_error(c, hr, j->status, j->code, "%s", j->message));
+    hr->phase = PH_FORM_KEY;
+    return STEP_NEXT;
+}
+
+/* PH_KEY or PH_FORM_KEY: the one authentication step, whatever carried the key. */
+static step check_key(struct MHD_Connection *c, http_req *hr)
+{
+    const char *key =
+        hr->phase == PH_KEY ? auth_request_key(c, true) : ((const jobs_call *)kc_ctx(hr->work_job))->key;
+    bool valid;
+    step st = auth_check(c, hr, key, false, &valid);
+    if (st != STEP_NEXT) return st;
+    hr->phase = PH_RESPOND;
+    return STEP_NEXT;
+}
+
+/* PH_RESPOND: the call, run on a work-queue thread, and its answer. */
+static step respond(struct MHD_Connection *c, http_req *hr, const route_call *call)
+{
+    server *s = hr->srv;
+    jobs_call *parsed = hr->work_job ? kc_ctx(hr->work_job) : NULL;
+    if (!hr->work_job || parsed->parse_only) {
+        jobs_call *j = calloc(1, sizeof *j);
+        if (!j) return step_of(reply_error(c, hr, 500, "out_of_memory", "out of memory"));
+        step st = call_fill(c, hr, call, j);
+        if (st != STEP_NEXT) {
+            free(j);
+            return st;
+        }
+        j->key_id = hr->key_id;
+        j->own = hr->key_own;
+        if (parsed) {
+            /* The body parsed already, for its key. */
+            j->root = parsed->root;
+            parsed->root = NULL;
+            kc_release(hr->work_job);
+            hr->work_job = NULL;
+        } else if (j->op == OP_CREATE) {
+            j->body = buf_take(&hr->raw, &j->body_len);
+        }
+        if (!(hr->work_job = kc_submit_call(s->kc, call_run, j, call_free)))
+            return step_of(reply_error(c, hr, 503, "shutting_down", "the server is shutting down"));
+    }
+    if (!kc_wait(hr->work_job, c)) return STEP_AGAIN;
+    jobs_call *j = kc_ctx(hr->work_job);
+    if (j->limited) return step_of(reply_limited(c, hr, &j->lv, false));
+    if (j->status >= 400) return step_of(reply_error(c, hr, j->status, j->code, "%s", j->message));
     if (j->op == OP_EVENTS || j->op == OP_RESULTS) {
         int64_t after = -1;
         const char *a = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
@@ -419,12 +466,33 @@ enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const char *
             char *end;
             after = strtoll(a, &end, 10);
             if (*end || end == a || after < 0)
-                return reply_error(c, hr, 422, "invalid_after", "after must be a whole number (the last seq read)");
+                return step_of(
+                    reply_error(c, hr, 422, "invalid_after", "after must be a whole number (the last seq read)"));
         }
         if (j->op == OP_EVENTS && after < 0) after = 0;
-        return jobs_stream_start(c, hr, j->js, j->id, j->op == OP_EVENTS, after);
+        return step_of(jobs_stream_start(c, hr, j->js, j->id, j->op == OP_EVENTS, after));
     }
     size_t len;
     char *body = json_line(json_incref(j->answer), &len);
-    return body ? reply_body(c, hr, j->status, "application/json", body, len) : MHD_NO;
+    return step_of(body ? reply_body(c, hr, j->status, "application/json", body, len) : MHD_NO);
+}
+
+enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+{
+    for (;;) {
+        step st;
+        switch (hr->phase) {
+        case PH_ADMIT:
+            buf_init(&hr->raw, (size_t)hr->srv->cfg.max_body_bytes);
+            hr->phase = PH_BODY;
+            return MHD_YES;
+        case PH_BODY: st = take_body(c, hr, call); break;
+        case PH_PARSE: st = parse_body(c, hr); break;
+        case PH_KEY:
+        case PH_FORM_KEY: st = check_key(c, hr); break;
+        case PH_RESPOND: st = respond(c, hr, call); break;
+        default: return MHD_YES;
+        }
+        if (st != STEP_NEXT) return step_result(st);
+    }
 }

@@ -3,7 +3,7 @@
  * its "complete" line: with nothing new the connection is suspended
  * (conn_wait.h) on a timer and looks again at each tick, so any node serves
  * any job's events, whichever node runs it. Each read (a page, or the job's
- * status when nothing is new) runs on a key_check thread with the connection
+ * status when nothing is new) runs on a work-queue thread with the connection
  * suspended (kc_wait): on PostgreSQL a round trip, up to the store's timeouts
  * when it is slow or down, must not stall the other connections of the HTTP
  * thread. */
@@ -32,7 +32,7 @@ typedef struct {
     int tfd;
     cw_slot *slot;
     struct MHD_Connection *conn;
-    kc_job *read; /* the store read in flight on a key_check thread */
+    kc_job *read; /* the store read in flight on a work-queue thread */
 } pager;
 
 /* One store read, owned by its kc_job (so a connection that ends first

@@ -36,13 +36,12 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
         MHD_add_response_header(r, "RateLimit-Policy", hr->rl_policy);
         MHD_add_response_header(r, "RateLimit", hr->rl_state);
     }
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, route_is_predict(hr->route) ? "POST" : "GET, HEAD");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, hr->route->allow);
     /* A request refused before its body was read leaves that body unread on the
      * socket: closing is the only safe way to end the exchange. Shutting down,
      * a kept connection would only carry requests to refuse. */
     if (hr->close_after || atomic_load(&hr->srv->shutting_down) || client_done_sending(c) ||
-        (status >= 400 && !hr->body_read && route_is_predict(hr->route)))
+        (status >= 400 && !req_body_read(hr) && (hr->route->flags & ROUTE_PREDICT)))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     /* From here the connection is sending: no request deadline applies. Marked
      * before queueing, so the reaper never writes its 408 beside this response. */
@@ -51,7 +50,7 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
     MHD_destroy_response(r);
     if (ret == MHD_YES) {
         hr->status = status;
-        hr->responded = true;
+        hr->phase = PH_DONE;
     } else {
         log_req(LOG_WARN, hr->request_id, "could not queue a %u response", status);
     }
@@ -70,14 +69,6 @@ enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned stat
     return reply_queue(c, hr, status, r);
 }
 
-/* The error body for the route (DeepStack's shape on its routes). */
-static char *error_body(http_req *hr, unsigned *status, const char *code, const char *msg, size_t *len)
-{
-    /* DeepStack's clients know 400 for a bad request, not 422. */
-    if (hr->route == ROUTE_DEEPSTACK && *status == 422) *status = 400;
-    return hr->route == ROUTE_DEEPSTACK ? deepstack_error_body(*status, msg, len) : json_error_body(code, msg, len);
-}
-
 enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
                             const char *fmt, ...)
 {
@@ -87,7 +78,7 @@ enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned sta
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     size_t len;
-    char *body = error_body(hr, &status, code, msg, &len);
+    char *body = hr->route->error_body(&status, code, msg, &len);
     if (!body) return MHD_NO;
     log_req(LOG_DEBUG, hr->request_id, "%u %s: %s", status, code, msg);
     return reply_body(c, hr, status, "application/json", body, len);
@@ -101,8 +92,10 @@ enum MHD_Result reply_refuse(struct MHD_Connection *c, http_req *hr, unsigned st
     va_start(ap, fmt);
     sight_error_vset(&e, status, code, fmt, ap);
     va_end(ap);
-    if (hr->body_read || hr->expect_continue || status == 413) return reply_error(c, hr, status, code, "%s", e.message);
+    if (req_body_read(hr) || hr->expect_continue || status == 413)
+        return reply_error(c, hr, status, code, "%s", e.message);
     hr->deferred = e;
+    hr->phase = PH_BODY; /* read on to the body's end (server.c answers then) */
     return MHD_YES;
 }
 
@@ -117,7 +110,7 @@ enum MHD_Result reply_refuse_now(struct MHD_Connection *c, http_req *hr, unsigne
         return reply_error(c, hr, status, code, "%s", msg);
     }
     size_t blen;
-    char *body = error_body(hr, &status, code, msg, &blen);
+    char *body = hr->route->error_body(&status, code, msg, &blen);
     if (!body) return MHD_NO;
     buf b;
     buf_init(&b, 8192);
@@ -139,7 +132,7 @@ enum MHD_Result reply_refuse_now(struct MHD_Connection *c, http_req *hr, unsigne
     /* From here this thread answers: no request deadline applies. */
     cg_request_done(hr->conn);
     hr->status = status;
-    hr->responded = true;
+    hr->phase = PH_DONE;
     /* A few hundred bytes into an empty send buffer: written without
      * waiting. Then the lingering close on the watcher's thread (a duplicate
      * of the socket, outliving libmicrohttpd's close): what the client still
@@ -152,4 +145,12 @@ enum MHD_Result reply_refuse_now(struct MHD_Connection *c, http_req *hr, unsigne
     int dupfd = fcntl(fd->connect_fd, F_DUPFD_CLOEXEC, 0);
     if (dupfd >= 0) cw_linger(hr->srv->cw, dupfd, 1000);
     return MHD_NO;
+}
+
+enum MHD_Result reply_limited(struct MHD_Connection *c, http_req *hr, const limit_verdict *v, bool now)
+{
+    if (v->status == 429) metrics_refused(v->code);
+    hr->retry_after = v->retry_after;
+    if (now) return reply_refuse_now(c, hr, v->status, v->code, v->message);
+    return reply_refuse(c, hr, v->status, v->code, "%s", v->message);
 }

@@ -23,53 +23,8 @@
 #include "http/key_check.h"
 #include "http/pem_file.h"
 #include "http/request_check.h"
-#include "http/static_files.h"
 #include "keys/store_probe.h"
 #include "util/log.h"
-
-#define PATH_V1 "/api/v1/inference/predict/stream"
-#define PATH_V2 "/api/v1/inference/predict/stream/v2"
-#define PATH_BATCH_V1 "/api/v1/inference/predict/batch"
-#define PATH_BATCH_V2 "/api/v1/inference/predict/batch/v2"
-
-#define DS_CUSTOM "/v1/vision/custom/"
-
-static http_route route_of(const char *url)
-{
-    if (!strcmp(url, PATH_V1)) return ROUTE_PREDICT_V1;
-    if (!strcmp(url, PATH_V2)) return ROUTE_PREDICT_V2;
-    if (!strcmp(url, PATH_BATCH_V1)) return ROUTE_BATCH_V1;
-    if (!strcmp(url, PATH_BATCH_V2)) return ROUTE_BATCH_V2;
-    if (!strcmp(url, "/healthz")) return ROUTE_HEALTHZ;
-    if (!strcmp(url, "/readyz")) return ROUTE_READYZ;
-    if (!strcmp(url, "/metrics")) return ROUTE_METRICS;
-    if (!strcmp(url, "/api/v1/usage")) return ROUTE_USAGE;
-    if (!strcmp(url, "/v1/vision/detection") || !strncmp(url, DS_CUSTOM, strlen(DS_CUSTOM))) return ROUTE_DEEPSTACK;
-    if (!strcmp(url, "/api/v1/models")) return ROUTE_MODELS;
-    if (!strcmp(url, "/api/v1/jobs") || !strncmp(url, "/api/v1/jobs/", 13)) return ROUTE_JOBS;
-    if (static_file_find(url)) return ROUTE_WEB;
-    return ROUTE_OTHER;
-}
-
-static metrics_route route_metric(http_route r)
-{
-    switch (r) {
-    case ROUTE_PREDICT_V1: return METRIC_ROUTE_PREDICT_V1;
-    case ROUTE_PREDICT_V2: return METRIC_ROUTE_PREDICT_V2;
-    case ROUTE_BATCH_V1: return METRIC_ROUTE_BATCH_V1;
-    case ROUTE_BATCH_V2: return METRIC_ROUTE_BATCH_V2;
-    case ROUTE_HEALTHZ: return METRIC_ROUTE_HEALTHZ;
-    case ROUTE_READYZ: return METRIC_ROUTE_READYZ;
-    case ROUTE_METRICS: return METRIC_ROUTE_METRICS;
-    case ROUTE_WEB: return METRIC_ROUTE_WEB;
-    case ROUTE_USAGE: return METRIC_ROUTE_USAGE;
-    case ROUTE_DEEPSTACK: return METRIC_ROUTE_DEEPSTACK;
-    case ROUTE_MODELS: return METRIC_ROUTE_MODELS;
-    case ROUTE_JOBS:
-    case ROUTE_OTHER: break;
-    }
-    return METRIC_ROUTE_OTHER;
-}
 
 /* Keeps a caller's X-Request-Id when it is short and plain, so logs line up
  * across services; otherwise makes a fresh random one. */
@@ -170,7 +125,7 @@ static enum MHD_Result refuse_if_malformed(struct MHD_Connection *c, http_req *h
     /* From here this thread writes the answer: no request deadline applies. */
     cg_request_done(hr->conn);
     hr->status = status;
-    hr->responded = true;
+    hr->phase = PH_DONE;
     if (fd) {
         /* The answer fits an empty send buffer: written without waiting. The
          * lingering read happens on the watcher's thread, on a duplicate of
@@ -218,21 +173,26 @@ static void defer_error(http_req *hr, unsigned status, const char *code, const c
     va_end(ap);
 }
 
+/* The dispatcher: the route's admission by method, a refused request's body
+ * read and dropped, the key of a KEY_FIRST route, then the route's handler,
+ * called again at each step until the request is answered (its phase says
+ * where it resumes). */
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_data_size,
                                void **req_cls)
 {
     server *s = cls;
     http_req *hr = *req_cls;
-    bool first = hr == NULL || !hr->started;
+    bool first = hr == NULL || hr->phase == PH_NEW;
     if (first) {
         if (!hr && !(hr = calloc(1, sizeof *hr))) return MHD_NO;
-        hr->started = true;
+        hr->phase = PH_ADMIT;
         hr->srv = s;
-        hr->route = route_of(url);
-        /* An over-long name is cut here and then matches no model: 404 all the same. */
-        if (!strncmp(url, DS_CUSTOM, strlen(DS_CUSTOM)))
-            snprintf(hr->ds_model, sizeof hr->ds_model, "%s", url + strlen(DS_CUSTOM));
+        hr->route = route_find(url);
+        /* DEEPSTACK_CUSTOM{model}; an over-long name is cut here and then
+         * matches no model: 404 all the same. */
+        if (hr->route->match == MATCH_PREFIX)
+            snprintf(hr->ds_model, sizeof hr->ds_model, "%s", url + strlen(hr->route->path));
         set_request_id(c, hr);
         hr->t_start = clock_ms();
         hr->conn = conn_of(c);
@@ -241,7 +201,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         bool refused;
         enum MHD_Result r = refuse_if_malformed(c, hr, method, version, &refused);
         if (refused) return r;
-    } else if (hr->head_wait) {
+    } else if (hr->phase < PH_BODY) {
         /* Called again after a wait at the head (the key's check): no body yet. */
     } else if (*upload_data_size > 0) {
         cg_body_bytes(hr->conn, (int64_t)*upload_data_size);
@@ -249,55 +209,52 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         /* The whole request is in: what follows is work and the answer. */
         cg_request_done(hr->conn);
     }
-    if (hr->responded) {
+    if (hr->phase == PH_DONE) {
         /* Already answered (an early error): discard whatever body still arrives. */
         *upload_data_size = 0;
         return MHD_YES;
     }
-    bool is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    /* The jobs routes take GET, POST and DELETE, and read their own body. */
-    bool takes_body = route_is_predict(hr->route) || hr->route == ROUTE_JOBS;
+    const route *rt = hr->route;
+    bool takes_body = rt->flags & ROUTE_BODY;
     if (first) {
         /* Decided now, answered once the request is complete (below): an
          * answer queued before that makes libmicrohttpd close the connection,
          * and one to a request with a body would leave the body unread and
          * the client, still sending, would see a reset. */
-        if (route_is_predict(hr->route) && strcmp(method, "POST"))
-            defer_error(hr, 405, "method_not_allowed", "use POST for %s", url);
-        else if (hr->route == ROUTE_OTHER)
+        if (!rt->handler) {
             defer_error(hr, 404, "not_found", "no such endpoint: %s %.200s", method, url);
-        else if (!takes_body && !is_get)
-            defer_error(hr, 405, "method_not_allowed", "use GET for %s", url);
-        if (hr->deferred.status || !takes_body) return MHD_YES;
+        } else if (!route_allows(rt, method)) {
+            size_t n = strcspn(rt->allow, ",");
+            defer_error(hr, 405, "method_not_allowed", "use %.*s for %s", (int)n, rt->allow, url);
+        }
+        if (hr->deferred.status || !takes_body) {
+            hr->phase = PH_BODY;
+            return MHD_YES;
+        }
     }
     if (hr->deferred.status || !takes_body) {
         /* A body that no route takes is read and dropped; one that goes on far
          * past the body limit is cut off. */
-        if (*upload_data_size > 0) {
-            hr->body_bytes += (int64_t)*upload_data_size;
-            *upload_data_size = 0;
-            return hr->body_bytes > 2 * s->cfg.max_body_bytes ? MHD_NO : MHD_YES;
+        if (hr->phase == PH_BODY) {
+            if (*upload_data_size > 0) {
+                hr->body_bytes += (int64_t)*upload_data_size;
+                *upload_data_size = 0;
+                return hr->body_bytes > 2 * s->cfg.max_body_bytes ? MHD_NO : MHD_YES;
+            }
+            hr->phase = !hr->deferred.status && rt->key == KEY_FIRST ? PH_KEY : PH_RESPOND;
         }
-        hr->body_read = true;
         if (hr->deferred.status)
             return reply_error(c, hr, hr->deferred.status, hr->deferred.code, "%s", hr->deferred.message);
     }
-    switch (hr->route) {
-    case ROUTE_PREDICT_V1:
-    case ROUTE_PREDICT_V2:
-    case ROUTE_BATCH_V1:
-    case ROUTE_BATCH_V2:
-    case ROUTE_DEEPSTACK: return predict_handle(c, hr, upload_data, upload_data_size, first);
-    case ROUTE_HEALTHZ: return healthz_handle(c, hr);
-    case ROUTE_READYZ: return readyz_handle(c, hr);
-    case ROUTE_METRICS: return metrics_handle(c, hr);
-    case ROUTE_WEB: return static_handle(c, hr, url);
-    /* Their store reads run on key_check's threads (usage.c). */
-    case ROUTE_USAGE: return usage_handle(c, hr);
-    case ROUTE_MODELS: return models_handle(c, hr);
-    case ROUTE_JOBS: return jobs_handle(c, hr, url, method, upload_data, upload_data_size, first);
-    default: return MHD_NO; /* ROUTE_OTHER is deferred above */
+    if (hr->phase == PH_KEY && rt->key == KEY_FIRST) {
+        /* Every store read runs off the HTTP thread (auth.c). */
+        bool valid;
+        step st = auth_check(c, hr, auth_request_key(c, true), false, &valid);
+        if (st != STEP_NEXT) return step_result(st);
+        hr->phase = PH_RESPOND;
     }
+    route_call call = {url, method, upload_data, upload_data_size};
+    return rt->handler(c, hr, &call);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
@@ -309,7 +266,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
     cg_next_request(cc);
     if (!hr) return;
     *req_cls = NULL;
-    if (!hr->started) {
+    if (hr->phase == PH_NEW) {
         /* Only the request line arrived, or libmicrohttpd refused the head
          * itself (over its buffer, RC_HEAD_POOL_BYTES: its own page, 431 or
          * 414): the latter is counted, by the status it sent. */
@@ -325,7 +282,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls, enum 
     /* A request cut off before any response counts as 499 (client closed), as
      * nginx logs it, or 408 when our body deadline cut it. */
     unsigned status = hr->status ? hr->status : (cut ? 408 : 499);
-    metrics_request(route_metric(hr->route), status, (clock_ms() - hr->t_start) / 1e3);
+    metrics_request(hr->route->metric, status, (clock_ms() - hr->t_start) / 1e3);
     if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
         /* Includes a client that stopped reading its stream: writes made no
          * progress for --client-timeout seconds. */

@@ -17,8 +17,9 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, http_req *hr, unsign
     return reply_body(c, hr, status, ctype, body, strlen(body));
 }
 
-enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr)
+enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
 {
+    (void)call;
     if (atomic_load(&hr->srv->shutting_down))
         return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
     char why[160];
@@ -43,8 +44,9 @@ enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr)
 
 /* The playground's embedded files: no-cache with a strong ETag, so a browser
  * revalidates (304) and always sees the files of the running binary. */
-enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const char *url)
+enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
 {
+    const char *url = call->url;
     const static_file *f = static_file_find(url);
     if (!f) return reply_error(c, hr, 404, "not_found", "no such endpoint: GET %.200s", url);
     const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
@@ -66,13 +68,15 @@ enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const char
     return reply_queue(c, hr, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 }
 
-enum MHD_Result healthz_handle(struct MHD_Connection *c, http_req *hr)
+enum MHD_Result healthz_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
 {
+    (void)call;
     return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
 }
 
-enum MHD_Result metrics_handle(struct MHD_Connection *c, http_req *hr)
+enum MHD_Result metrics_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
 {
+    (void)call;
     size_t len;
     char *body = metrics_render(&len);
     return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;

@@ -1,0 +1,216 @@
+/* The prediction routes' answers, once the work is submitted: the NDJSON
+ * stream (the connection suspended while no line is queued), or a batch's
+ * lines collected (PH_RESPOND) and answered once in the route's shape. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/conn_wait.h"
+#include "http/http_internal.h"
+#include "http/predict_answer.h"
+#include "util/clock.h"
+#include "util/json_out.h"
+#include "util/log.h"
+
+/* Bytes handed to libmicrohttpd per read of the stream. */
+#define STREAM_BLOCK (16 * 1024)
+
+typedef struct {
+    predict_request *req;
+    cw_slot *slot; /* suspends the connection while nothing is queued */
+    server *srv;
+    bool ended; /* shutdown ended the request: only its last lines are left to send */
+} stream_ctx;
+
+#define SHUTDOWN_MESSAGE "the server is shutting down: this file was not finished within --shutdown-timeout"
+
+/* Never blocks: with nothing queued the connection is suspended (returning 0
+ * bytes) and the watcher resumes it when a line is pushed, the client hangs
+ * up or shutdown ends the streams; libmicrohttpd then calls this again. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_ctx *s = cls;
+    for (;;) {
+        if (!s->ended && atomic_load(&s->srv->aborting)) {
+            /* Shutdown ran out of patience. Rather than cut the stream, which a
+             * client cannot tell from a network fault, end it properly: an
+             * error line per unfinished file, then "complete" (both queued by
+             * predict_request_end), sent by the next turns of this loop. */
+            log_req(LOG_INFO, predict_request_id(s->req), "ending the stream for shutdown");
+            predict_request_end(s->req, "shutting_down", SHUTDOWN_MESSAGE);
+            s->ended = true;
+        }
+        /* Files have waited for this client to read (back-pressure) for
+         * longer than --client-timeout: one that reads a trickle would hold
+         * its work and what waits for it for ever. */
+        double held = predict_request_held_since(s->req);
+        if (held > 0 && clock_s() - held > s->srv->cfg.client_timeout_s) {
+            log_req(LOG_INFO, predict_request_id(s->req), "client read too little for %d s; stream cut",
+                    s->srv->cfg.client_timeout_s);
+            predict_request_cancel(s->req);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        ssize_t n = eq_read(predict_request_events(s->req), buf, max);
+        if (n > 0) return n;
+        if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (cw_client_gone(s->slot)) {
+            log_req(LOG_INFO, predict_request_id(s->req), "client went away, cancelling its work");
+            predict_request_cancel(s->req);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (cw_suspend(s->slot)) return 0;
+        /* Not suspended: shutdown aborted the streams (end this one on the
+         * next turn), or the daemon is being stopped. */
+        if (!s->ended && atomic_load(&s->srv->aborting)) continue;
+        return 0;
+    }
+}
+
+static void stream_free(void *cls)
+{
+    stream_ctx *s = cls;
+    cw_detach(s->slot);
+    /* Normally every job is done by now; if not (client gone), skip the rest. */
+    predict_request_cancel(s->req);
+    predict_request_unref(s->req);
+    free(s);
+}
+
+
+/* Answers 200 and streams pr's events as the pipeline produces them. */
+enum MHD_Result predict_start_stream(struct MHD_Connection *c, http_req *hr, predict_request *pr)
+{
+    server *s = hr->srv;
+    stream_ctx *sc = malloc(sizeof *sc);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct MHD_Response *resp = sc ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, sc, stream_free) : NULL;
+    if (!resp) {
+        free(sc);
+        predict_request_unref(pr);
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    }
+    *sc = (stream_ctx){pr, cw_attach(s->cw, c, eq_fd(predict_request_events(pr)), ci ? ci->connect_fd : -1), s, false};
+    if (!sc->slot) {
+        MHD_destroy_response(resp); /* frees sc and pr (stream_free) */
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+    /* Ask proxies (nginx) not to buffer the stream. */
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    /* From here the response (sc) owns our reference; the pipeline takes one per file. */
+    if (pipeline_submit(s->pipe, pr) != 0) {
+        MHD_destroy_response(resp);
+        return reply_error(c, hr, 500, "out_of_memory", "out of memory");
+    }
+    log_req(LOG_INFO, hr->request_id, "streaming %zu file(s)", predict_request_nfiles(pr));
+    return reply_queue(c, hr, 200, resp);
+}
+
+/* Collects every line of the batch (hr->batch_pr), the connection suspended
+ * while none is queued; then answers once with all results in request order:
+ * {"result": {"files": [...], "complete": {...}}, "code": 0}. */
+step predict_batch_continue(struct MHD_Connection *c, http_req *hr)
+{
+    server *s = hr->srv;
+    predict_request *pr = hr->batch_pr;
+    buf *text = &hr->batch_text;
+    for (;;) {
+        if (!hr->batch_ended && atomic_load(&s->aborting)) {
+            /* Shutdown: answer with what is done and shutting_down for the rest. */
+            predict_request_end(pr, "shutting_down", SHUTDOWN_MESSAGE);
+            hr->batch_ended = true;
+        }
+        /* The lines of at most --max-files files, each bounded where it is made
+         * (an LLM answer at 16 MiB): nothing to refuse here. */
+        if (buf_room(text) < STREAM_BLOCK && buf_reserve(text, text->cap ? text->cap : STREAM_BLOCK * 2))
+            return STEP_CLOSE;
+        ssize_t n = eq_read(predict_request_events(pr), text->data + text->len, buf_room(text));
+        if (n < 0) break;
+        if (n > 0) {
+            buf_commit(text, (size_t)n);
+            continue;
+        }
+        if (cw_client_gone(hr->batch_slot)) return STEP_CLOSE; /* cleanup cancels the work */
+        if (cw_suspend(hr->batch_slot)) return STEP_AGAIN;
+        if (!hr->batch_ended && atomic_load(&s->aborting)) continue;
+        return STEP_AGAIN; /* the daemon is being stopped */
+    }
+    json_t *files = json_array(), *complete = NULL, *frames = json_array();
+    bool unmetered = false;
+    for (size_t i = 0; i < predict_request_nfiles(pr); i++) {
+        json_array_append_new(files, json_null());
+        json_array_append_new(frames, json_array());
+    }
+    char *save = NULL;
+    for (char *line = strtok_r(text->data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        const char *st = json_string_value(json_object_get(ev, "status"));
+        json_int_t idx = json_integer_value(json_object_get(ev, "index"));
+        if (st && !strcmp(st, "complete")) {
+            json_decref(complete);
+            complete = ev;
+            continue;
+        }
+        if (st && !strcmp(st, "error") && !json_object_get(ev, "index")) {
+            unmetered = true; /* the request's own last line: its use is not recorded */
+            json_decref(ev);
+            continue;
+        }
+        bool ours = idx >= 0 && (size_t)idx < predict_request_nfiles(pr);
+        /* A video's frames go into its result, as "frames" (the stream's frame lines). */
+        if (st && !strcmp(st, "frame")) {
+            if (ours) {
+                json_object_del(ev, "index");
+                json_object_del(ev, "filename");
+                json_object_del(ev, "status"); /* st goes with it */
+                json_array_append(json_array_get(frames, (size_t)idx), ev);
+            }
+            json_decref(ev);
+            continue;
+        }
+        if (st && ours && json_array_size(json_array_get(frames, (size_t)idx))) {
+            if (!strcmp(st, "done")) json_object_set(json_object_get(ev, "result"), "frames", json_array_get(frames, (size_t)idx));
+            else if (!strcmp(st, "error")) json_object_set(ev, "frames", json_array_get(frames, (size_t)idx));
+        }
+        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && ours) json_array_set(files, (size_t)idx, ev);
+        json_decref(ev);
+    }
+    json_decref(frames);
+    if (unmetered) {
+        json_decref(complete);
+        json_decref(files);
+        return step_of(reply_error(c, hr, 503, "ledger_unavailable",
+                                   "the usage ledger cannot be written; the request's use was not recorded in time"));
+    }
+    enum MHD_Result r = hr->route->batch_answer(c, hr, files, complete);
+    json_decref(complete);
+    json_decref(files);
+    return step_of(r);
+}
+
+enum MHD_Result predict_batch_answer(struct MHD_Connection *c, http_req *hr, json_t *files, json_t *complete)
+{
+    size_t blen;
+    char *body = json_line(json_pack("{s:{s:O,s:o},s:i}", "result", "files", files, "complete",
+                                     complete ? json_incref(complete) : json_object(), "code", 0),
+                           &blen);
+    return body ? reply_body(c, hr, 200, "application/json", body, blen) : MHD_NO;
+}
+
+step predict_start_batch(struct MHD_Connection *c, http_req *hr, predict_request *pr)
+{
+    server *s = hr->srv;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    hr->batch_slot = cw_attach(s->cw, c, eq_fd(predict_request_events(pr)), ci ? ci->connect_fd : -1);
+    if (!hr->batch_slot || pipeline_submit(s->pipe, pr) != 0) {
+        predict_request_unref(pr);
+        return step_of(reply_error(c, hr, 500, "out_of_memory", "out of memory"));
+    }
+    hr->batch_pr = pr;
+    buf_init(&hr->batch_text, SIZE_MAX);
+    log_req(LOG_INFO, hr->request_id, "batch of %zu file(s)", predict_request_nfiles(pr));
+    hr->phase = PH_RESPOND;
+    return STEP_NEXT;
+}
