@@ -1,7 +1,7 @@
 /* The one authentication step. Every route that takes a key checks it here,
  * whatever carried it (a header, ?api_key=, a form field, a JSON body's
  * api_key): from the key cache (key_cache.h) at once on the HTTP thread,
- * else on a key_check thread with the connection suspended. */
+ * else on a work-queue thread with the connection suspended. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>

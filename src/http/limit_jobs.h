@@ -1,6 +1,6 @@
 /* The limiter's calls that may wait (limiter_enter_may_block,
  * limiter_reserve_may_block: a Redis round trip, a read of the usage
- * ledger), run on a key_check thread while the request waits with its
+ * ledger), run on a work-queue thread while the request waits with its
  * connection suspended (kc_wait), as its key check does. The job owns what
  * it got: a slot or a reservation the request never takes (it ended first)
  * is given back when the job is released. */

@@ -304,7 +304,7 @@ static step start_work(struct MHD_Connection *c, http_req *hr, int qrc, bool llm
     if (qrc < 0) return step_of(reply_limited(c, hr, lv, false));
     hr->reserved = qrc == 0 ? (int64_t)hr->form.nfiles : 0;
     hr->llm_refused = !llm_ok;
-    /* The reservation waited on a key_check thread: shutdown may have begun. */
+    /* The reservation waited on a work-queue thread: shutdown may have begun. */
     if (atomic_load(&hr->srv->aborting))
         return step_of(reply_error(c, hr, 503, "shutting_down", "the server is shutting down"));
     predict_request *pr = build_request(hr);
@@ -315,7 +315,7 @@ static step start_work(struct MHD_Connection *c, http_req *hr, int qrc, bool llm
 
 /* PH_LIMITS: body parsed, key admitted: the form, the stages' options
  * (413, 422), the quotas, then the work. The quotas are checked on a
- * key_check thread when they read the ledger or make a Redis round trip
+ * work-queue thread when they read the ledger or make a Redis round trip
  * (hr->work_job, the connection suspended). */
 static step decide(struct MHD_Connection *c, http_req *hr)
 {

@@ -4,7 +4,7 @@
  *
  * A key in a header is known with the headers, so it is decided then
  * (PH_HEAD_KEY), before any of the body is read; its limits then, on a
- * key_check thread when they are counted in Redis. A 429 of its limits is
+ * work-queue thread when they are counted in Redis. A 429 of its limits is
  * answered before the client uploads a body for nothing. A header key not
  * decided at the head is checked once the body is in (PH_KEY), a key in the
  * form (api_key) once the body is parsed (PH_FORM_KEY). */

@@ -17,7 +17,7 @@
 #include "limits/usage_report.h"
 #include "util/json_out.h"
 
-/* The report's job, run on a key_check thread; owned by the job. */
+/* The report's job, run on a work-queue thread; owned by the job. */
 typedef struct {
     int64_t key_id;
     key_limits own;
