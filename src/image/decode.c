@@ -107,7 +107,10 @@ void image_set_icc_to_srgb(bool on)
 int image_init(const char *argv0)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    init_argv0 = argv0;
+    /* Only main() passes a name, before any thread starts; the workers' calls
+     * (NULL) must not write it while another thread's init_once reads it. */
+    if (argv0)
+        init_argv0 = argv0;
     pthread_once(&once, init_once);
     return init_rc;
 }
