@@ -48,7 +48,7 @@ test:
 
 # The same suite, built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:
-	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_ARGS="-DSIGHT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_ARGS="-DSIGHT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)"
 
 # ThreadSanitizer (gcc's -fsanitize=thread; it cannot share a build with ASan): everything
 # built in build-tsan/, then the unit tests that start threads and the integration tests of
