@@ -58,7 +58,7 @@ test-asan:
 # uninstrumented libraries whose own synchronisation TSan cannot see, each with why.
 # Which test runs which thread (besides the main thread, acceptor, HTTP workers, key-check
 # workers, key-cache watcher, store probe and ledger writer that every server runs):
-#   test_predict_v1.py        CPU workers; connection watcher (streams, a client that leaves,
+#   test_predict_v1 (8 tests) CPU workers; connection watcher (streams, a client that leaves,
 #                             slow clients); deadline reaper (--client-timeout); /readyz reads
 #                             the store probe; a revoked key (key-cache watcher); SIGTERM drain
 #   test_stream_backpressure  connection watcher with a client that is behind or never reads
@@ -71,7 +71,14 @@ test-asan:
 #   test_models (1 test)      model reloader (SIGHUP under load)
 #   test_faults (1 test)      SIGTERM under load: every thread's stop, in order
 #   test_tls (1 test)         the HTTP workers over TLS with keep-alive
-TSAN_TESTS ?= tests/integration/test_predict_v1.py \
+TSAN_TESTS ?= tests/integration/test_predict_v1.py::test_three_images_stream_processing_done_error_complete \
+  tests/integration/test_predict_v1.py::test_files_and_metadata_in_any_interleaving \
+  tests/integration/test_predict_v1.py::test_key_in_headers \
+  tests/integration/test_predict_v1.py::test_revoked_key_is_refused_within_a_second_by_a_running_server \
+  tests/integration/test_predict_v1.py::test_health_ready_metrics \
+  tests/integration/test_predict_v1.py::test_client_disconnect_mid_stream_cancels_and_frees_the_request \
+  tests/integration/test_predict_v1.py::test_slow_clients_do_not_block_others \
+  tests/integration/test_predict_v1.py::test_sigterm_lets_running_streams_finish_then_exits_0 \
   tests/integration/test_stream_backpressure.py \
   tests/integration/test_hostile.py::test_slowloris_headers_are_cut_by_the_header_deadline_while_others_are_served \
   tests/integration/test_hostile.py::test_slow_body_is_cut_by_the_minimum_rate_while_others_are_served \
