@@ -56,6 +56,9 @@ test-asan:
 # come and go. TSan reports go to build-tsan/tsan/ (each sightd also exits 66 after one, so
 # the test that saw it fails) and any report fails the target. tests/tsan.supp lists the
 # uninstrumented libraries whose own synchronisation TSan cannot see, each with why.
+# Time on the 2-core development machine (load about 6): 5 min 18 s with build-tsan up to
+# date (unit tests 7 s, the 30 integration tests 5 min 4 s); building build-tsan from
+# scratch took 4.5 min more.
 # Which test runs which thread (besides the main thread, acceptor, HTTP workers, key-check
 # workers, key-cache watcher, store probe and ledger writer that every server runs):
 #   test_predict_v1 (8 tests) CPU workers; connection watcher (streams, a client that leaves,
