@@ -129,7 +129,7 @@ fuzz:
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
 	  $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null 2>/dev/null || \
 	  { echo "make fuzz: needs $(FUZZ_CC) with libFuzzer: sudo apt-get install clang-14 libclang-rt-14-dev" >&2; exit 1; }
-	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=$(FUZZ_CC) -DSIGHT_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=$(FUZZ_CC) -DSIGHT_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS) \
 	  -DORT_ROOT=$$(cat .deps/ort-root) >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS="$(FUZZ_ARGS)" scripts/fuzz $(FUZZ_TARGETS)

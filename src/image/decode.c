@@ -275,10 +275,14 @@ static int render(VipsImage *x, uint8_t **out, const atomic_bool *cancelled)
         return -1;
         /* The buffer is written, never read, through dst; gcc takes the const
      * void * parameter for a read of uninitialised memory. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning, and says so */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
     VipsImage *dst = vips_image_new_from_memory(*out, size, (int)w, (int)h, 3, VIPS_FORMAT_UCHAR);
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
     if (!dst)
         return -1;
     VipsRegion *from = vips_region_new(x), *to = vips_region_new(dst);
