@@ -183,7 +183,7 @@ static void scan_dir(model_registry *r)
     DIR *d = dir[0] ? opendir(dir) : NULL;
     if (dir[0] && !d) log_warn("--models-dir %s cannot be read", dir);
     if (!d) return;
-    char *found[REGISTRY_MAX];
+    char *found[REGISTRY_MAX] = {0};
     int nf = 0;
     for (struct dirent *de; nf < REGISTRY_MAX && (de = readdir(d));) {
         size_t l = strlen(de->d_name);

@@ -32,7 +32,7 @@ detector *model_select_open(const sight_config *cfg, int *fatal, char *msg, size
                           .intra_threads = cfg->ort_threads,
                           .concurrency = cfg->ort_concurrency,
                           .layout_hint = layout_hint(cfg->model_layout)};
-    builtin_model bm;
+    builtin_model bm = {0};
     if (!strcmp(src, "built-in")) {
         builtin_model_get(&bm);
         dc.model_data = bm.data;

@@ -107,7 +107,10 @@ void image_set_icc_to_srgb(bool on)
 int image_init(const char *argv0)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    init_argv0 = argv0;
+    /* Only main() passes a name, before any thread starts; the workers' calls
+     * (NULL) must not write it while another thread's init_once reads it. */
+    if (argv0)
+        init_argv0 = argv0;
     pthread_once(&once, init_once);
     return init_rc;
 }
@@ -275,10 +278,14 @@ static int render(VipsImage *x, uint8_t **out, const atomic_bool *cancelled)
         return -1;
         /* The buffer is written, never read, through dst; gcc takes the const
      * void * parameter for a read of uninitialised memory. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning, and says so */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
     VipsImage *dst = vips_image_new_from_memory(*out, size, (int)w, (int)h, 3, VIPS_FORMAT_UCHAR);
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
     if (!dst)
         return -1;
     VipsRegion *from = vips_region_new(x), *to = vips_region_new(dst);

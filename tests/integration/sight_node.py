@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from conftest import SIGHTD, free_port
+from conftest import SIGHTD, START_S, free_port
 
 
 class Node:
@@ -19,7 +19,7 @@ class Node:
             [SIGHTD, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", db, "--log-level", "debug",
              "--workers", "2", *args],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
-        deadline = time.time() + 20
+        deadline = time.time() + START_S
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sightd exited early:\n{self.log_text()}")

@@ -270,7 +270,7 @@ static image_status check(image_format f, const bytes *b, uint64_t max_pixels, i
     uint8_t *copy = malloc(b->len);
     memcpy(copy, b->data, b->len);
     image_decode_opts o = {.max_pixels = max_pixels};
-    image_cost tmp;
+    image_cost tmp = {0};
     c = c ? c : &tmp;
     msg[0] = '\0';
     image_status st = image_cost_read(f, copy, b->len, c) ? image_cost_check(f, c, &o, msg, 256) : IMAGE_OK;

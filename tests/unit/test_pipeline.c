@@ -119,7 +119,9 @@ static json_t *read_lines(predict_request *r)
             if (poll(&p, 1, 100) == 0) waits++;
             continue;
         }
-        text = realloc(text, len + (size_t)n + 1);
+        char *more = realloc(text, len + (size_t)n + 1);
+        if (!more) break;
+        text = more;
         memcpy(text + len, chunk, (size_t)n);
         len += (size_t)n;
         text[len] = 0;

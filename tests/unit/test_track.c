@@ -151,6 +151,7 @@ static void test_streams(void)
     int64_t ms, ids[1];
     bytetrack *a = track_stream_acquire(1, "cam", &ms, &held);
     CHECK(a != NULL);
+    if (!a) return;
     track_det d = box(10, 10, 0.9f, 0);
     bytetrack_update(a, &d, 1, ms, ids);
     CHECK_EQ_INT(ids[0], 1);
