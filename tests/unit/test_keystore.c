@@ -577,7 +577,7 @@ static void test_paths(void)
     ks = open_ok(db);
     CHECK(ks != NULL);
     keystore_close(ks);
-    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 4"), SQLITE_OK);
+    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 5"), SQLITE_OK);
     err[0] = '\0';
     CHECK(keystore_open_sqlite(db, err, sizeof err) == NULL);
     CHECK(strstr(err, "newer") != NULL);
