@@ -360,11 +360,11 @@ def test_cli_lists_shows_and_cancels(start_server, images):
     def cli(*args):
         return subprocess.run([SIGHTD, "jobs", *args, "--db", s.db], capture_output=True, text=True, timeout=30)
 
-    job = create(s, [{"url": f"{images}/slow-cli{i}.png"} for i in range(10)]).json()
+    job = create(s, [{"url": f"{images}/slow-cli{i}.png"} for i in range(60)]).json()  # 9 s at 2 at once
     out = cli("list", "--json")
     assert out.returncode == 0 and json.loads(out.stdout.splitlines()[0])["id"] == job["id"]
     assert job["id"] in cli("list").stdout
-    assert json.loads(cli("show", job["id"]).stdout)["total"] == 10
+    assert json.loads(cli("show", job["id"]).stdout)["total"] == 60
     c = cli("cancel", job["id"])
     assert c.returncode == 0 and json.loads(c.stdout)["status"] == "cancelled"
     assert get(s, f"{JOBS}/{job['id']}").json()["status"] == "cancelled"
