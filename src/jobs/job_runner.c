@@ -172,11 +172,13 @@ static void slot_finish(job_runner *r, slot *s)
             : !strcmp(st, "llm_delta")                    ? DELTA
             : !strcmp(st, "done") || !strcmp(st, "error") ? FINAL
                                                           : -1;
-        if (which == DELTA && !lines[FINAL]) {
+        if (which == DELTA && !lines[FINAL] && !oom) {
             const char *d = json_string_value(json_object_get(ev, "delta"));
             size_t n = d ? json_string_length(json_object_get(ev, "delta")) : 0;
-            char *t = dlen + n + 1 > dcap ? realloc(delta, dcap = (dlen + n + 1) * 2) : delta;
+            size_t want = dlen + n + 1;
+            char *t = want > dcap ? realloc(delta, want * 2) : delta;
             if (t) {
+                if (want > dcap) dcap = want * 2;
                 delta = t;
                 memcpy(delta + dlen, d ? d : "", n);
                 dlen += n;
