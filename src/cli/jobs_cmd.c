@@ -9,6 +9,7 @@
 #include "cli/store_open.h"
 #include "config/config.h"
 #include "jobs/job_store.h"
+#include "keys/keystore.h"
 
 #define USAGE "usage: sightd jobs list [--key ID] [--limit N] [--json] | show ID | cancel ID  [--db PATH]\n"
 
@@ -96,7 +97,10 @@ int jobs_command(int argc, char **argv)
     if (limit_arg && ((limit = strtol(limit_arg, &end, 10)) < 1 || limit > 100000 || *end))
         return bad("--limit wants 1 to 100000");
     char err[512] = "";
-    job_store *js = job_store_open(cfg.db_path, err, sizeof err);
+    /* The key store brings the schema up to date (the jobs tables are among its migrations). */
+    keystore *ks = keystore_open(cfg.db_path, err, sizeof err);
+    job_store *js = ks ? job_store_open(cfg.db_path, err, sizeof err) : NULL;
+    keystore_close(ks);
     if (!js) return cli_store_unopened("the job store", cfg.db_path, err);
     int rc = run(js, verb, id, key, (int)limit, as_json);
     job_store_close(js);

@@ -241,17 +241,17 @@ out:
 }
 
 /* The key's rate applies to creating a job (its concurrency slot is held
- * only for the call). Quotas count items as they run (job_runner.h), from
- * the ledger: with --redis, whose counters the items' commits do not move,
- * or without metering, a key with a quota is refused jobs rather than let
- * past it. 0 admitted. */
+ * only for the call). Quotas count items as they run (job_runner.h): an
+ * item's use is counted once its commit has written it to the ledger, so
+ * without metering (no ledger, and no use captured) a key with a quota is
+ * refused jobs rather than let past it. 0 admitted. */
 static int admit_create(jobs_call *j, int64_t key_id, const key_limits *own)
 {
     key_limits eff;
     limiter_effective(j->srv->lim, own, &eff);
-    if ((eff.quota_images > 0 || eff.quota_llm_tokens > 0) && (j->srv->cfg.redis_url[0] || !j->srv->cfg.metering)) {
+    if ((eff.quota_images > 0 || eff.quota_llm_tokens > 0) && !j->srv->cfg.metering) {
         fail(j, 403, "jobs_unavailable_with_quota",
-             "jobs are not available to a key with an image or LLM-token quota with --redis or --metering=false; use the v2 routes");
+             "jobs are not available to a key with an image or LLM-token quota with --metering=false; use the v2 routes");
         return -1;
     }
     uint64_t slot;

@@ -264,27 +264,35 @@ int job_store_finish(job_store *js, const job_item *it, const char *const *lines
     return rc;
 }
 
-int job_store_events(job_store *js, const char *id, int64_t after, int max, char **text, size_t *len, int64_t *last,
-                     bool *ended)
+/* A page of lines from sql (bound: id, after, max; columns: position,
+ * line, url), as job_pg_events reads it: results' cancelled items (line
+ * NULL) get their error line, and events' "complete" sets *ended. */
+static int read_lines(job_store *js, const char *sql, const char *id, int64_t after, int max, bool results, char **text,
+                      size_t *len, int64_t *last, bool *ended)
 {
-    if (js->pg) return job_pg_events(js->pg, id, after, max, false, text, len, last, ended);
     size_t cap = 0;
     *text = NULL;
     *len = 0;
     *ended = false;
     *last = after;
     pthread_mutex_lock(&js->mu);
-    sqlite3_stmt *st = js_prep(js, "SELECT seq, line FROM job_events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+    sqlite3_stmt *st = js_prep(js, sql);
     int rc = -1;
     if (st) {
         js_bind_text(st, 1, id);
         sqlite3_bind_int64(st, 2, after);
         sqlite3_bind_int(st, 3, max);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t at = sqlite3_column_int64(st, 0);
             const char *line = (const char *)sqlite3_column_text(st, 1);
-            if (!line || js_append(text, len, &cap, line)) break;
-            *last = sqlite3_column_int64(st, 0);
-            if (!strncmp(line, COMPLETE_PREFIX, strlen(COMPLETE_PREFIX))) *ended = true;
+            char *made = NULL;
+            if (!line && results) /* cancelled before it ran: its one final line says so */
+                line = made = js_cancelled_line(at, (const char *)sqlite3_column_text(st, 2));
+            int bad = !line || js_append(text, len, &cap, line);
+            if (!bad && !results && !strncmp(line, COMPLETE_PREFIX, strlen(COMPLETE_PREFIX))) *ended = true;
+            free(made);
+            if (bad) break;
+            *last = at;
         }
         rc = rc == SQLITE_DONE ? 0 : -1;
         sqlite3_finalize(st);
@@ -298,41 +306,20 @@ int job_store_events(job_store *js, const char *id, int64_t after, int max, char
     return rc;
 }
 
+int job_store_events(job_store *js, const char *id, int64_t after, int max, char **text, size_t *len, int64_t *last,
+                     bool *ended)
+{
+    if (js->pg) return job_pg_events(js->pg, id, after, max, false, text, len, last, ended);
+    return read_lines(js, "SELECT seq, line, NULL FROM job_events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                      id, after, max, false, text, len, last, ended);
+}
+
 int job_store_results(job_store *js, const char *id, int64_t after, int max, char **text, size_t *len, int64_t *last)
 {
     bool ended;
     if (js->pg) return job_pg_events(js->pg, id, after, max, true, text, len, last, &ended);
-    size_t cap = 0;
-    *text = NULL;
-    *len = 0;
-    *last = after;
-    pthread_mutex_lock(&js->mu);
-    sqlite3_stmt *st = js_prep(js, "SELECT idx, result, url FROM job_items WHERE job_id = ?1 AND idx > ?2"
-                                   " AND (result IS NOT NULL OR state = 'cancelled') ORDER BY idx LIMIT ?3");
-    int rc = -1;
-    if (st) {
-        js_bind_text(st, 1, id);
-        sqlite3_bind_int64(st, 2, after);
-        sqlite3_bind_int(st, 3, max);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            int64_t idx = sqlite3_column_int64(st, 0);
-            const char *line = (const char *)sqlite3_column_text(st, 1);
-            char *made = NULL;
-            if (!line) /* cancelled before it ran: its one final line says so */
-                line = made = js_cancelled_line(idx, (const char *)sqlite3_column_text(st, 2));
-            int bad = !line || js_append(text, len, &cap, line);
-            free(made);
-            if (bad) break;
-            *last = idx;
-        }
-        rc = rc == SQLITE_DONE ? 0 : -1;
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&js->mu);
-    if (rc) {
-        free(*text);
-        *text = NULL;
-        *len = 0;
-    }
-    return rc;
+    return read_lines(js,
+                      "SELECT idx, result, url FROM job_items WHERE job_id = ?1 AND idx > ?2"
+                      " AND (result IS NOT NULL OR state = 'cancelled') ORDER BY idx LIMIT ?3",
+                      id, after, max, true, text, len, last, &ended);
 }

@@ -132,44 +132,88 @@ static void usage_of(const request_usage *u, usage_row *row)
     *row = (usage_row){.files = u->files, .succeeded = u->succeeded, .failed = u->failed, .megapixels = u->megapixels, .bytes_in = u->bytes_in, .yolo_runs = u->yolo_runs, .ocr_runs = u->ocr_runs, .llm_calls = u->llm_calls, .llm_prompt_tokens = u->llm_prompt_tokens, .llm_completion_tokens = u->llm_completion_tokens};
 }
 
-/* The request ended: its "processing" and final line become the item's
- * events (index and url those of the job), committed with its use. */
+/* An item's event, with the index and url of the job; NULL on failure. */
+static char *item_line(const slot *s, json_t *ev)
+{
+    json_object_set_new(ev, "index", json_integer(s->it.index));
+    json_object_set_new(ev, "url", json_string(s->it.url));
+    return json_dumps(ev, JSON_COMPACT);
+}
+
+/* The item's llm_delta lines as one: its deltas concatenated. Events are
+ * committed when the item ends, so one line per delta (one per token) would
+ * show nothing sooner and only multiply the stored rows; the one line keeps
+ * the text a follower would have read from them. */
+static char *coalesced_delta(const slot *s, const char *text, size_t len)
+{
+    json_t *ev = json_pack("{s:s,s:s%}", "status", "llm_delta", "delta", text, len);
+    char *line = ev ? item_line(s, ev) : NULL;
+    json_decref(ev);
+    return line;
+}
+
+/* The request ended: its "processing", its llm_delta lines (as one) and its
+ * final line become the item's events, committed with its use. */
 static void slot_finish(job_runner *r, slot *s)
 {
-    char *lines[2] = {NULL, NULL};
-    bool succeeded = false, have_final = false;
+    enum { PROCESSING,
+           DELTA,
+           FINAL };
+    char *lines[3] = {NULL, NULL, NULL};
+    char *delta = NULL;
+    size_t dlen = 0, dcap = 0;
+    bool succeeded = false, have_delta = false, oom = false;
     char *save = NULL;
     for (char *l = s->text ? strtok_r(s->text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
         json_t *ev = json_loads(l, 0, NULL);
         const char *st = json_string_value(json_object_get(ev, "status"));
         int which = !st || !json_object_get(ev, "index")  ? -1
-            : !strcmp(st, "processing")                   ? 0
-            : !strcmp(st, "done") || !strcmp(st, "error") ? 1
+            : !strcmp(st, "processing")                   ? PROCESSING
+            : !strcmp(st, "llm_delta")                    ? DELTA
+            : !strcmp(st, "done") || !strcmp(st, "error") ? FINAL
                                                           : -1;
-        if (which >= 0 && !lines[which]) {
-            json_object_set_new(ev, "index", json_integer(s->it.index));
-            json_object_set_new(ev, "url", json_string(s->it.url));
-            lines[which] = json_dumps(ev, JSON_COMPACT);
-            if (which == 1) {
-                have_final = lines[1] != NULL;
-                succeeded = !strcmp(st, "done");
+        if (which == DELTA && !lines[FINAL] && !oom) {
+            const char *d = json_string_value(json_object_get(ev, "delta"));
+            size_t n = d ? json_string_length(json_object_get(ev, "delta")) : 0;
+            size_t want = dlen + n + 1;
+            char *t = want > dcap ? realloc(delta, want * 2) : delta;
+            if (t) {
+                if (want > dcap) dcap = want * 2;
+                delta = t;
+                memcpy(delta + dlen, d ? d : "", n);
+                dlen += n;
+                have_delta = true;
+            } else {
+                oom = true;
             }
+        } else if (which >= 0 && which != DELTA && !lines[which]) {
+            lines[which] = item_line(s, ev);
+            if (which == FINAL) succeeded = !strcmp(st, "done");
         }
         json_decref(ev);
     }
-    if (!have_final || s->lost || atomic_load(&r->stop)) {
-        /* Cancelled (the job, or this node stopping): nothing to show. */
+    if (have_delta && !oom) lines[DELTA] = coalesced_delta(s, delta, dlen);
+    free(delta);
+    if (!lines[FINAL] || (have_delta && !lines[DELTA]) || oom || s->lost || atomic_load(&r->stop)) {
+        /* Cancelled (the job, or this node stopping), or out of memory:
+         * nothing to show (given back, the item runs again). */
         if (!s->lost) job_store_release(r->cfg.js, &s->it);
     } else {
-        const char *v[2];
+        const char *v[3];
         size_t n = 0;
-        if (lines[0]) v[n++] = lines[0];
-        v[n++] = lines[1];
+        for (int i = 0; i < 3; i++)
+            if (lines[i]) v[n++] = lines[i];
         usage_row row;
         bool metered = s->mb && s->mb->metered;
         if (metered) usage_of(&s->mb->usage, &row);
         bool ended;
         int rc = job_store_finish(r->cfg.js, &s->it, v, n, succeeded, metered ? &row : NULL, &ended);
+        if (rc == 0 && s->reserved && r->cfg.lim) {
+            /* In the ledger now: the quota's counters (Redis's too) take it. */
+            limiter_counted(r->cfg.lim, s->it.key_id, &s->eff, metered ? row.files : 0,
+                            metered ? row.llm_prompt_tokens + row.llm_completion_tokens : 0, s->reserved);
+            s->reserved = 0;
+        }
         if (rc < 0) {
             log_error("jobs: cannot record item %lld of %s; it runs again", (long long)s->it.index, s->it.job_id);
             job_store_release(r->cfg.js, &s->it);
@@ -177,8 +221,7 @@ static void slot_finish(job_runner *r, slot *s)
             log_info("jobs: %s completed", s->it.job_id);
         }
     }
-    free(lines[0]);
-    free(lines[1]);
+    for (int i = 0; i < 3; i++) free(lines[i]);
     slot_free(r, s);
 }
 

@@ -24,10 +24,11 @@ typedef struct {
     int64_t retention_s; /* --job-retention */
     bool metering;       /* items' use goes to the usage ledger */
     /* Quotas count items as they run: each takes one image of its key's
-     * quota before it starts (refused: that item's quota_exceeded error).
-     * The quota reads the ledger, where the item's commit puts its use, so
-     * only this process's limits work (not --redis: jobs_routes.c refuses
-     * jobs to keys with quotas there). NULL: no quotas. */
+     * quota before it starts (refused: that item's quota_exceeded error);
+     * once the item's commit has put its use in the ledger, the limiter's
+     * counters (Redis's, with --redis) take it (limiter_counted). NULL: no
+     * quotas (--metering=false: no ledger, so jobs_routes.c refuses jobs
+     * to keys with quotas). */
     limiter *lim;
     keystore *ks;
 } job_runner_config;

@@ -96,32 +96,10 @@ int js_append(char **text, size_t *len, size_t *cap, const char *line)
     return 0;
 }
 
-/* Created if missing; the key store's migrations (PRAGMA user_version) are
- * not involved, so either side can change without the other. */
-static const char SCHEMA[] =
-    "CREATE TABLE IF NOT EXISTS jobs("
-    " id TEXT PRIMARY KEY, key_id INTEGER NOT NULL, status TEXT NOT NULL,"
-    " total INTEGER NOT NULL, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
-    " query TEXT, params TEXT, created_at INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
-    " finished_at INTEGER, next_seq INTEGER NOT NULL DEFAULT 1,"
-    " idem_key TEXT, body_hash TEXT, webhook_url TEXT, webhook_secret TEXT);"
-    "CREATE TABLE IF NOT EXISTS job_webhooks("
-    " id TEXT PRIMARY KEY, job_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, body TEXT NOT NULL,"
-    " state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
-    " created_at INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS job_webhooks_due ON job_webhooks(state, next_at);"
-    "CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(key_id, created_ms, id);"
-    "CREATE INDEX IF NOT EXISTS jobs_by_idem ON jobs(key_id, idem_key);"
-    "CREATE TABLE IF NOT EXISTS job_items("
-    " job_id TEXT NOT NULL, idx INTEGER NOT NULL, url TEXT NOT NULL, model TEXT,"
-    " is_yolo INTEGER NOT NULL, is_ocr INTEGER NOT NULL, is_llm INTEGER NOT NULL,"
-    " state TEXT NOT NULL DEFAULT 'queued'," /* queued, running, done, error, cancelled */
-    " attempt INTEGER NOT NULL DEFAULT 0, owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0, result TEXT,"
-    " PRIMARY KEY(job_id, idx)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS job_items_claim ON job_items(state, lease_until);"
-    "CREATE TABLE IF NOT EXISTS job_events("
-    " job_id TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL,"
-    " PRIMARY KEY(job_id, seq)) WITHOUT ROWID;";
+/* The jobs tables come with the key store's schema (its migrations in
+ * keys/, version 4 on SQLite, 3 on PostgreSQL), applied when the key store
+ * opens; this only checks that they are there. */
+static const char PROBE[] = "SELECT 1 FROM jobs, job_items, job_events, job_webhooks LIMIT 0";
 
 job_store *job_store_open(const char *path, char *err, size_t err_len)
 {
@@ -144,11 +122,10 @@ job_store *job_store_open(const char *path, char *err, size_t err_len)
         return NULL;
     }
     sqlite3_busy_timeout(js->db, BUSY_TIMEOUT_MS);
-    if (sqlite3_exec(js->db, "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(js->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(js->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        err_printf(err, err_len, "%s: jobs schema: %s", path, sqlite3_errmsg(js->db));
-        sqlite3_exec(js->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sqlite3_exec(js->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(js->db, PROBE, NULL, NULL, NULL) != SQLITE_OK) {
+        err_printf(err, err_len, "%s: no jobs tables (the key store's migrations make them): %s", path,
+                   sqlite3_errmsg(js->db));
         job_store_close(js);
         return NULL;
     }

@@ -25,29 +25,9 @@
 #define IDEMPOTENCY_WINDOW_S (24 * 3600)
 
 
-static const char SCHEMA[] =
-    "SELECT pg_advisory_xact_lock(23491488097469527);"
-    "CREATE TABLE IF NOT EXISTS jobs("
-    " id TEXT PRIMARY KEY, key_id BIGINT NOT NULL, status TEXT NOT NULL,"
-    " total BIGINT NOT NULL, succeeded BIGINT NOT NULL DEFAULT 0, failed BIGINT NOT NULL DEFAULT 0,"
-    " query TEXT, params TEXT, created_at BIGINT NOT NULL, created_ms BIGINT NOT NULL,"
-    " finished_at BIGINT, next_seq BIGINT NOT NULL DEFAULT 1, idem_key TEXT, body_hash TEXT,"
-    " webhook_url TEXT, webhook_secret TEXT);"
-    "CREATE TABLE IF NOT EXISTS job_webhooks("
-    " id TEXT PRIMARY KEY, job_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, body TEXT NOT NULL,"
-    " state TEXT NOT NULL DEFAULT 'pending', attempts BIGINT NOT NULL DEFAULT 0, next_at BIGINT NOT NULL,"
-    " created_at BIGINT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS job_webhooks_due ON job_webhooks(state, next_at);"
-    "CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(key_id, created_ms, id);"
-    "CREATE INDEX IF NOT EXISTS jobs_by_idem ON jobs(key_id, idem_key);"
-    "CREATE TABLE IF NOT EXISTS job_items("
-    " job_id TEXT NOT NULL, idx BIGINT NOT NULL, url TEXT NOT NULL, model TEXT,"
-    " is_yolo INTEGER NOT NULL, is_ocr INTEGER NOT NULL, is_llm INTEGER NOT NULL,"
-    " state TEXT NOT NULL DEFAULT 'queued', attempt BIGINT NOT NULL DEFAULT 0, owner TEXT,"
-    " lease_until BIGINT NOT NULL DEFAULT 0, result TEXT, PRIMARY KEY(job_id, idx));"
-    "CREATE INDEX IF NOT EXISTS job_items_claim ON job_items(state, lease_until);"
-    "CREATE TABLE IF NOT EXISTS job_events("
-    " job_id TEXT NOT NULL, seq BIGINT NOT NULL, line TEXT NOT NULL, PRIMARY KEY(job_id, seq));";
+/* The jobs tables come with the key store's migrations (keys/keystore_pg.c,
+ * migration 3), applied when the key store opens; this only checks them. */
+static const char PROBE[] = "SELECT 1 FROM jobs, job_items, job_events, job_webhooks LIMIT 0";
 
 static PGconn *connect_pg(const char *url, char *err, size_t err_len)
 {
@@ -105,6 +85,15 @@ void jpg_give(struct job_pg *pg, int i)
     pthread_mutex_unlock(&pg->mu);
 }
 
+PGresult *jpg_run(struct job_pg *pg, const char *sql, int n, const char *const *p, ExecStatusType want)
+{
+    int i = jpg_take(pg);
+    if (i < 0) return NULL;
+    PGresult *r = jpg_q(pg->conn[i], sql, n, p, want);
+    jpg_give(pg, i);
+    return r;
+}
+
 /* Runs sql with text parameters; the result when its status is want, else NULL (logged). */
 PGresult *jpg_q(PGconn *c, const char *sql, int n, const char *const *p, ExecStatusType want)
 {
@@ -142,13 +131,9 @@ struct job_pg *job_pg_open(const char *url, char *err, size_t err_len)
         job_pg_close(pg);
         return NULL;
     }
-    PGresult *r = PQexec(pg->conn[0], "BEGIN");
-    PQclear(r);
-    r = PQexec(pg->conn[0], SCHEMA);
-    bool good = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!good) err_printf(err, err_len, "jobs schema: %s", PQerrorMessage(pg->conn[0]));
-    PQclear(r);
-    r = PQexec(pg->conn[0], good ? "COMMIT" : "ROLLBACK");
+    PGresult *r = PQexec(pg->conn[0], PROBE);
+    bool good = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!good) err_printf(err, err_len, "no jobs tables (the key store's migrations make them): %s", PQerrorMessage(pg->conn[0]));
     PQclear(r);
     if (!good) {
         job_pg_close(pg);
@@ -298,15 +283,12 @@ int job_pg_list(struct job_pg *pg, int64_t key_id, const char *before, int limit
     jpg_num(k, key_id);
     jpg_num(l, limit);
     const char *p[] = {k, before, l};
-    int i = jpg_take(pg);
-    if (i < 0) return -1;
-    PGresult *r = jpg_q(pg->conn[i],
-                        "SELECT " JOB_COLUMNS " FROM jobs WHERE ($1::bigint < 0 OR key_id = $1) AND ($2::text IS NULL"
-                        " OR (created_ms, id) < (SELECT created_ms, id FROM jobs WHERE id = $2"
-                        " AND ($1::bigint < 0 OR key_id = $1)))"
-                        " ORDER BY created_ms DESC, id DESC LIMIT $3",
-                        3, p, PGRES_TUPLES_OK);
-    jpg_give(pg, i);
+    PGresult *r = jpg_run(pg,
+                          "SELECT " JOB_COLUMNS " FROM jobs WHERE ($1::bigint < 0 OR key_id = $1) AND ($2::text IS NULL"
+                          " OR (created_ms, id) < (SELECT created_ms, id FROM jobs WHERE id = $2"
+                          " AND ($1::bigint < 0 OR key_id = $1)))"
+                          " ORDER BY created_ms DESC, id DESC LIMIT $3",
+                          3, p, PGRES_TUPLES_OK);
     if (!r) return -1;
     for (int row = 0; row < PQntuples(r); row++) {
         job_info *j = array_push((void **)out, n, &cap, sizeof *j);
@@ -369,14 +351,11 @@ int job_pg_events(struct job_pg *pg, const char *id, int64_t after, int max, boo
     jpg_num(a, after);
     jpg_num(m, max);
     const char *p[] = {id, a, m};
-    int i = jpg_take(pg);
-    if (i < 0) return -1;
-    PGresult *r = jpg_q(pg->conn[i],
-                        results ? "SELECT idx, result, url FROM job_items WHERE job_id = $1 AND idx > $2"
-                                  " AND (result IS NOT NULL OR state = 'cancelled') ORDER BY idx LIMIT $3"
-                                : "SELECT seq, line FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                        3, p, PGRES_TUPLES_OK);
-    jpg_give(pg, i);
+    PGresult *r = jpg_run(pg,
+                          results ? "SELECT idx, result, url FROM job_items WHERE job_id = $1 AND idx > $2"
+                                    " AND (result IS NOT NULL OR state = 'cancelled') ORDER BY idx LIMIT $3"
+                                  : "SELECT seq, line FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                          3, p, PGRES_TUPLES_OK);
     if (!r) return -1;
     int rc = 0;
     for (int row = 0; row < PQntuples(r) && rc == 0; row++) {

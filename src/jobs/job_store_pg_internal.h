@@ -24,6 +24,9 @@ int jpg_take(struct job_pg *pg);
 void jpg_give(struct job_pg *pg, int i);
 /* sql with text parameters: the result when its status is want, else NULL (logged). */
 PGresult *jpg_q(PGconn *c, const char *sql, int n, const char *const *p, ExecStatusType want);
+/* jpg_q on a pooled connection taken and given back around it; NULL also
+ * when no connection can be had. */
+PGresult *jpg_run(struct job_pg *pg, const char *sql, int n, const char *const *p, ExecStatusType want);
 bool jpg_ok(PGconn *c, const char *sql);
 void jpg_num(char *buf, int64_t v); /* buf: 24 bytes */
 /* Inside the transaction that ended job j: its webhook message, if any. 0 or -1. */

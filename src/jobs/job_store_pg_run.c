@@ -24,19 +24,16 @@ int job_pg_claim(struct job_pg *pg, const char *owner, int max, int64_t lease_ms
     jpg_num(m, max);
     jpg_num(until, t + lease_ms);
     const char *p[] = {now, m, owner, until};
-    int i = jpg_take(pg);
-    if (i < 0) return -1;
-    PGresult *r = jpg_q(pg->conn[i],
-                        "WITH c AS (SELECT job_id, idx FROM job_items WHERE state = 'queued'"
-                        "  OR (state = 'running' AND lease_until < $1) LIMIT $2 FOR UPDATE SKIP LOCKED),"
-                        " u AS (UPDATE job_items i SET state = 'running', attempt = i.attempt + 1, owner = $3,"
-                        "  lease_until = $4 FROM c WHERE i.job_id = c.job_id AND i.idx = c.idx RETURNING i.*),"
-                        " s AS (UPDATE jobs SET status = 'running' WHERE status = 'queued'"
-                        "  AND id IN (SELECT job_id FROM u))"
-                        " SELECT u.job_id, u.idx, u.url, u.model, u.is_yolo, u.is_ocr, u.is_llm, u.attempt, j.key_id,"
-                        " j.query, j.params FROM u JOIN jobs j ON j.id = u.job_id",
-                        4, p, PGRES_TUPLES_OK);
-    jpg_give(pg, i);
+    PGresult *r = jpg_run(pg,
+                          "WITH c AS (SELECT job_id, idx FROM job_items WHERE state = 'queued'"
+                          "  OR (state = 'running' AND lease_until < $1) LIMIT $2 FOR UPDATE SKIP LOCKED),"
+                          " u AS (UPDATE job_items i SET state = 'running', attempt = i.attempt + 1, owner = $3,"
+                          "  lease_until = $4 FROM c WHERE i.job_id = c.job_id AND i.idx = c.idx RETURNING i.*),"
+                          " s AS (UPDATE jobs SET status = 'running' WHERE status = 'queued'"
+                          "  AND id IN (SELECT job_id FROM u))"
+                          " SELECT u.job_id, u.idx, u.url, u.model, u.is_yolo, u.is_ocr, u.is_llm, u.attempt, j.key_id,"
+                          " j.query, j.params FROM u JOIN jobs j ON j.id = u.job_id",
+                          4, p, PGRES_TUPLES_OK);
     if (!r) return -1;
     int rc = 0;
     for (int row = 0; row < PQntuples(r) && rc == 0; row++) {
@@ -77,15 +74,12 @@ int job_pg_lease(struct job_pg *pg, const job_item *it, int64_t lease_ms, bool r
     jpg_num(att, it->attempt);
     jpg_num(until, js_now_ms() + lease_ms);
     const char *p[] = {it->job_id, idx, att, until};
-    int i = jpg_take(pg);
-    if (i < 0) return -1;
-    PGresult *r = jpg_q(pg->conn[i],
-                        release ? "UPDATE job_items SET state = 'queued', owner = NULL, lease_until = 0 WHERE job_id = $1"
-                                  " AND idx = $2 AND attempt = $3 AND state = 'running' AND $4::bigint > 0"
-                                : "UPDATE job_items SET lease_until = $4 WHERE job_id = $1 AND idx = $2 AND attempt = $3"
-                                  " AND state = 'running'",
-                        4, p, PGRES_COMMAND_OK);
-    jpg_give(pg, i);
+    PGresult *r = jpg_run(pg,
+                          release ? "UPDATE job_items SET state = 'queued', owner = NULL, lease_until = 0 WHERE job_id = $1"
+                                    " AND idx = $2 AND attempt = $3 AND state = 'running' AND $4::bigint > 0"
+                                  : "UPDATE job_items SET lease_until = $4 WHERE job_id = $1 AND idx = $2 AND attempt = $3"
+                                    " AND state = 'running'",
+                          4, p, PGRES_COMMAND_OK);
     if (!r) return -1;
     int rc = atoi(PQcmdTuples(r)) > 0 ? 0 : 1;
     PQclear(r);
@@ -218,16 +212,13 @@ int64_t job_pg_purge(struct job_pg *pg, int64_t cutoff)
     char cut[24];
     jpg_num(cut, cutoff);
     const char *p[] = {cut};
-    int i = jpg_take(pg);
-    if (i < 0) return -1;
-    PGresult *r = jpg_q(pg->conn[i],
-                        "WITH d AS (DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id),"
-                        " e AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM d)),"
-                        " f AS (DELETE FROM job_items WHERE job_id IN (SELECT id FROM d)),"
-                        " w AS (DELETE FROM job_webhooks WHERE job_id IN (SELECT id FROM d))"
-                        " SELECT COUNT(*) FROM d",
-                        1, p, PGRES_TUPLES_OK);
-    jpg_give(pg, i);
+    PGresult *r = jpg_run(pg,
+                          "WITH d AS (DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id),"
+                          " e AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM d)),"
+                          " f AS (DELETE FROM job_items WHERE job_id IN (SELECT id FROM d)),"
+                          " w AS (DELETE FROM job_webhooks WHERE job_id IN (SELECT id FROM d))"
+                          " SELECT COUNT(*) FROM d",
+                          1, p, PGRES_TUPLES_OK);
     if (!r) return -1;
     int64_t n = atoll(PQgetvalue(r, 0, 0));
     PQclear(r);

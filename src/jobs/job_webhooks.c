@@ -144,14 +144,11 @@ int job_pg_webhooks_due(struct job_pg *pg, int max, int64_t hold_ms, job_webhook
     jpg_num(m, max);
     jpg_num(until, t + hold_ms);
     const char *p[] = {now, m, until};
-    int i = jpg_take(pg);
-    if (i < 0) return -1;
-    PGresult *r = jpg_q(pg->conn[i],
-                        "WITH c AS (SELECT id FROM job_webhooks WHERE state = 'pending' AND next_at <= $1 LIMIT $2"
-                        " FOR UPDATE SKIP LOCKED) UPDATE job_webhooks w SET attempts = w.attempts + 1, next_at = $3"
-                        " FROM c WHERE w.id = c.id RETURNING w.id, w.url, w.secret, w.body, w.attempts, w.created_at",
-                        3, p, PGRES_TUPLES_OK);
-    jpg_give(pg, i);
+    PGresult *r = jpg_run(pg,
+                          "WITH c AS (SELECT id FROM job_webhooks WHERE state = 'pending' AND next_at <= $1 LIMIT $2"
+                          " FOR UPDATE SKIP LOCKED) UPDATE job_webhooks w SET attempts = w.attempts + 1, next_at = $3"
+                          " FROM c WHERE w.id = c.id RETURNING w.id, w.url, w.secret, w.body, w.attempts, w.created_at",
+                          3, p, PGRES_TUPLES_OK);
     if (!r) return -1;
     int rc = 0;
     for (int row = 0; row < PQntuples(r) && rc == 0; row++) {
@@ -195,11 +192,8 @@ int job_store_webhook_after(job_store *js, const char *id, bool delivered, bool 
         char nx[24];
         jpg_num(nx, next_ms);
         const char *p[] = {state, nx, id};
-        int i = jpg_take(js->pg);
-        if (i < 0) return -1;
-        PGresult *r = jpg_q(js->pg->conn[i], "UPDATE job_webhooks SET state = $1, next_at = $2 WHERE id = $3", 3, p,
-                            PGRES_COMMAND_OK);
-        jpg_give(js->pg, i);
+        PGresult *r = jpg_run(js->pg, "UPDATE job_webhooks SET state = $1, next_at = $2 WHERE id = $3", 3, p,
+                              PGRES_COMMAND_OK);
         PQclear(r);
         return r ? 0 : -1;
     }

@@ -74,6 +74,30 @@ static const char *const MIGRATIONS[] = {
     "CREATE TRIGGER api_keys_version AFTER INSERT OR DELETE OR UPDATE OF revoked_at, rate, rate_per, burst,"
     " max_concurrent, quota_images, quota_images_per, quota_llm_tokens, quota_llm_per ON api_keys"
     " FOR EACH STATEMENT EXECUTE FUNCTION sight_bump_keys_version();",
+    /* 3: jobs (jobs/job_store.h), their items, events and webhook messages.
+     * IF NOT EXISTS: builds before this migration created the same tables
+     * themselves, unversioned. */
+    "CREATE TABLE IF NOT EXISTS jobs("
+    " id TEXT PRIMARY KEY, key_id BIGINT NOT NULL, status TEXT NOT NULL,"
+    " total BIGINT NOT NULL, succeeded BIGINT NOT NULL DEFAULT 0, failed BIGINT NOT NULL DEFAULT 0,"
+    " query TEXT, params TEXT, created_at BIGINT NOT NULL, created_ms BIGINT NOT NULL,"
+    " finished_at BIGINT, next_seq BIGINT NOT NULL DEFAULT 1, idem_key TEXT, body_hash TEXT,"
+    " webhook_url TEXT, webhook_secret TEXT);"
+    "CREATE TABLE IF NOT EXISTS job_webhooks("
+    " id TEXT PRIMARY KEY, job_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, body TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'pending', attempts BIGINT NOT NULL DEFAULT 0, next_at BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS job_webhooks_due ON job_webhooks(state, next_at);"
+    "CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(key_id, created_ms, id);"
+    "CREATE INDEX IF NOT EXISTS jobs_by_idem ON jobs(key_id, idem_key);"
+    "CREATE TABLE IF NOT EXISTS job_items("
+    " job_id TEXT NOT NULL, idx BIGINT NOT NULL, url TEXT NOT NULL, model TEXT,"
+    " is_yolo INTEGER NOT NULL, is_ocr INTEGER NOT NULL, is_llm INTEGER NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'queued', attempt BIGINT NOT NULL DEFAULT 0, owner TEXT,"
+    " lease_until BIGINT NOT NULL DEFAULT 0, result TEXT, PRIMARY KEY(job_id, idx));"
+    "CREATE INDEX IF NOT EXISTS job_items_claim ON job_items(state, lease_until);"
+    "CREATE TABLE IF NOT EXISTS job_events("
+    " job_id TEXT NOT NULL, seq BIGINT NOT NULL, line TEXT NOT NULL, PRIMARY KEY(job_id, seq));",
 };
 #define NMIGRATIONS (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 

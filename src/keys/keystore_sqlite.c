@@ -32,7 +32,7 @@
 /* The last_used_at write is best effort and runs under the mutex every
  * verify waits on, so it must not wait long for another writer. */
 #define TOUCH_BUSY_TIMEOUT_MS 50
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 
 static int64_t now(void) { return (int64_t)time(NULL); }
@@ -364,6 +364,38 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
                      "CREATE TRIGGER IF NOT EXISTS keys_version_update AFTER UPDATE OF key_hash, revoked_at, " LIMIT_COLUMNS " ON api_keys BEGIN"
                      " UPDATE meta SET value = value + 1 WHERE name = 'keys_version'; END;"
                      "PRAGMA user_version = 3;",
+                     err, err_len);
+        if (rc == 0) version = 3;
+    }
+    /* 3 -> 4: jobs (jobs/job_store.h), their items, events and webhook
+     * messages. IF NOT EXISTS: builds before this version created the same
+     * tables themselves, unversioned. */
+    if (version == 3) {
+        rc = ks_exec(db,
+                     "CREATE TABLE IF NOT EXISTS jobs("
+                     " id TEXT PRIMARY KEY, key_id INTEGER NOT NULL, status TEXT NOT NULL,"
+                     " total INTEGER NOT NULL, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
+                     " query TEXT, params TEXT, created_at INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+                     " finished_at INTEGER, next_seq INTEGER NOT NULL DEFAULT 1,"
+                     " idem_key TEXT, body_hash TEXT, webhook_url TEXT, webhook_secret TEXT);"
+                     "CREATE TABLE IF NOT EXISTS job_webhooks("
+                     " id TEXT PRIMARY KEY, job_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,"
+                     " body TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,"
+                     " next_at INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+                     "CREATE INDEX IF NOT EXISTS job_webhooks_due ON job_webhooks(state, next_at);"
+                     "CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(key_id, created_ms, id);"
+                     "CREATE INDEX IF NOT EXISTS jobs_by_idem ON jobs(key_id, idem_key);"
+                     "CREATE TABLE IF NOT EXISTS job_items("
+                     " job_id TEXT NOT NULL, idx INTEGER NOT NULL, url TEXT NOT NULL, model TEXT,"
+                     " is_yolo INTEGER NOT NULL, is_ocr INTEGER NOT NULL, is_llm INTEGER NOT NULL,"
+                     " state TEXT NOT NULL DEFAULT 'queued'," /* queued, running, done, error, cancelled */
+                     " attempt INTEGER NOT NULL DEFAULT 0, owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0,"
+                     " result TEXT, PRIMARY KEY(job_id, idx)) WITHOUT ROWID;"
+                     "CREATE INDEX IF NOT EXISTS job_items_claim ON job_items(state, lease_until);"
+                     "CREATE TABLE IF NOT EXISTS job_events("
+                     " job_id TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL,"
+                     " PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
+                     "PRAGMA user_version = 4;",
                      err, err_len);
     } else if (version == SCHEMA_VERSION) {
         rc = 0;

@@ -227,13 +227,15 @@ bool limiter_enter_may_block(const limiter *lm, const key_limits *eff)
     return lm->redis && (eff->max_concurrent > 0 || eff->rate > 0);
 }
 
-/* A leave or a release handed to the background thread. */
+/* A leave, a release or a count handed to the background thread. */
 typedef struct {
     limiter *lm;
     int64_t key_id;
     uint64_t slot;     /* a leave */
     limits_quota_in q; /* or a release of n */
     int64_t n;
+    bool counted; /* or a commit of n: files and tokens used (limiter_counted) */
+    int64_t files, tokens;
 } deferred;
 
 static void run_deferred(void *arg)
@@ -241,6 +243,7 @@ static void run_deferred(void *arg)
     deferred *d = arg;
     limits_state *st = d->lm->st;
     if (d->slot) st->ops->leave(st, d->key_id, d->slot);
+    else if (d->counted) st->ops->commit(st, d->key_id, &d->q, d->n, d->files, d->tokens);
     else st->ops->release(st, d->key_id, &d->q, d->n);
 }
 
@@ -409,6 +412,21 @@ void limiter_release(limiter *lm, int64_t key_id, const key_limits *eff, int64_t
     } else {
         lm->st->ops->release(lm->st, key_id, &q, reserved);
     }
+}
+
+void limiter_counted(limiter *lm, int64_t key_id, const key_limits *eff, int64_t files, int64_t tokens,
+                     int64_t reserved)
+{
+    if (eff->quota_images <= 0 && eff->quota_llm_tokens <= 0) return;
+    limits_quota_in q;
+    quota_in(eff, lm->now(), 0, &q);
+    deferred *d = malloc(sizeof *d);
+    if (!d) {
+        lm->st->ops->commit(lm->st, key_id, &q, reserved, files, tokens);
+        return;
+    }
+    *d = (deferred){.lm = lm, .key_id = key_id, .q = q, .n = reserved, .counted = true, .files = files, .tokens = tokens};
+    defer(lm, d);
 }
 
 int limiter_commit(limiter *lm, int64_t key_id, const key_limits *eff, usage_row *row, int64_t reserved)

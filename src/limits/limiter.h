@@ -86,6 +86,13 @@ void limiter_release(limiter *lm, int64_t key_id, const key_limits *eff, int64_t
  * 0, or -1 when the commit failed (logged). */
 int limiter_commit(limiter *lm, int64_t key_id, const key_limits *eff, usage_row *row, int64_t reserved);
 
+/* Use the caller has already made durable in the ledger itself (a job
+ * item's usage row, committed in the item's own transaction): the shared
+ * counters take it, as limiter_commit's do, and the reservation is
+ * released. Never writes the ledger. Never waits, as limiter_leave. */
+void limiter_counted(limiter *lm, int64_t key_id, const key_limits *eff, int64_t files, int64_t tokens,
+                     int64_t reserved);
+
 /* Today (UTC) per the limiter's clock, YYYY-MM-DD. */
 void limiter_today(const limiter *lm, char out[11]);
 bool limiter_metering(const limiter *lm);

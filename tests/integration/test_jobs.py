@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from conftest import Server, png_bytes
+from fake_openai import FakeOpenAI
 from test_openapi import checker  # noqa: F401 (the fixture)
 
 JOBS = "/api/v1/jobs"
@@ -198,7 +199,7 @@ def test_limits_on_items_and_open_jobs(start_server, images):
 
 
 def test_cancel_stops_items_not_started(start_server, images):
-    s = start_server(*ARGS[:-2], "--workers", "2")  # two items at a time
+    s = start_server(*ARGS[:-2], "--workers", "2")  # four items at a time (2 x workers)
     before = usage_files(s)
     job = create(s, [{"url": f"{images}/slow{i}.png"} for i in range(20)]).json()
     time.sleep(0.8)
@@ -217,7 +218,7 @@ def test_cancel_stops_items_not_started(start_server, images):
     assert [e["seq"] for e in evs] == list(range(1, len(evs) + 1))
     # Only what ran is metered; the rest never ran.
     assert usage_files(s) - before == done
-    assert sum(ImageHandler.hits.get(f"/slow{i}.png", 0) for i in range(20)) <= done + 2  # + those running
+    assert sum(ImageHandler.hits.get(f"/slow{i}.png", 0) for i in range(20)) <= done + 4  # + those running
 
 
 def test_retention_purges_ended_jobs(start_server, images):
@@ -359,11 +360,11 @@ def test_cli_lists_shows_and_cancels(start_server, images):
     def cli(*args):
         return subprocess.run([SIGHTD, "jobs", *args, "--db", s.db], capture_output=True, text=True, timeout=30)
 
-    job = create(s, [{"url": f"{images}/slow-cli{i}.png"} for i in range(10)]).json()
+    job = create(s, [{"url": f"{images}/slow-cli{i}.png"} for i in range(60)]).json()  # 9 s at 2 at once
     out = cli("list", "--json")
     assert out.returncode == 0 and json.loads(out.stdout.splitlines()[0])["id"] == job["id"]
     assert job["id"] in cli("list").stdout
-    assert json.loads(cli("show", job["id"]).stdout)["total"] == 10
+    assert json.loads(cli("show", job["id"]).stdout)["total"] == 60
     c = cli("cancel", job["id"])
     assert c.returncode == 0 and json.loads(c.stdout)["status"] == "cancelled"
     assert get(s, f"{JOBS}/{job['id']}").json()["status"] == "cancelled"
@@ -384,3 +385,27 @@ def test_quota_counts_items_as_they_run(start_server, images):
     assert sorted(x["index"] for x in res) == list(range(8))
     assert sum(1 for x in res if x["status"] == "error" and x["error"]["code"] == "quota_exceeded") == 3
     assert usage_files(s, key) == 5  # the refused items are not metered
+
+
+def test_llm_deltas_are_kept_one_line_per_item(start_server, images):
+    fake = FakeOpenAI(api_key="sk-jobs")
+    fake.script = lambda req: ("stream", ["A ", "red ", "square", "."], {})
+    try:
+        s = start_server(*ARGS, "--llm-url", fake.url, "--llm-model", fake.model, "--llm-timeout", "20",
+                         env={"SIGHT_LLM_API_KEY": "sk-jobs"})
+        items = [{"url": f"{images}/llm{i}.png", "is_llm": True, "is_yolo": False} for i in range(3)]
+        items.append({"url": f"{images}/plain.png"})
+        job = create(s, items, query="What is it?").json()
+        wait_status(s, job["id"], ("completed",))
+        res, evs = check_exactly_once(s, job["id"], 4)
+        assert len(fake.requests) == 3 and not fake.errors
+        for i in range(3):
+            mine = [e for e in evs if e.get("index") == i]
+            # processing, the deltas as one line, then done; seq in that order.
+            assert [e["status"] for e in mine] == ["processing", "llm_delta", "done"], mine
+            assert mine[0]["seq"] < mine[1]["seq"] < mine[2]["seq"]
+            assert mine[1]["delta"] == "A red square." and mine[1]["url"] == f"{images}/llm{i}.png"
+            assert mine[2]["result"]["llm"]["response"] == "A red square."
+        assert [e["status"] for e in evs if e.get("index") == 3] == ["processing", "done"]
+    finally:
+        fake.close()

@@ -280,7 +280,7 @@ static void test_storage(void)
     CHECK_STR(stored, h);
     raw_query_text(db, "SELECT prefix FROM api_keys WHERE id = ?", id, prefix, sizeof prefix);
     CHECK(strlen(prefix) == 8 && strncmp(prefix, k, 8) == 0);
-    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 3);
+    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 4);
     char mode[32];
     raw_query_text(db, "PRAGMA journal_mode", 0, mode, sizeof mode);
     CHECK_STR(mode, "wal");
@@ -509,6 +509,33 @@ static void test_last_used(void)
     keystore_close(ks);
 }
 
+/* A version 3 file gets the jobs tables (version 4); one from a build that
+ * made them unversioned, with rows in them, keeps its rows. */
+static void test_jobs_migration(void)
+{
+    char db[512];
+    path_in_tmp(db, sizeof db, "upgrade.db");
+    keystore *ks = open_ok(db);
+    CHECK(ks != NULL);
+    keystore_close(ks);
+    CHECK_EQ_INT(raw_exec(db, "DROP TABLE job_events; DROP TABLE job_items; DROP TABLE job_webhooks;"
+                              " PRAGMA user_version = 3;"),
+                 SQLITE_OK);
+    CHECK_EQ_INT(raw_exec(db, "INSERT INTO jobs(id, key_id, status, total, created_at, created_ms)"
+                              " VALUES('job_old', 1, 'completed', 0, 1, 1000)"),
+                 SQLITE_OK);
+    CHECK_EQ_INT(raw_query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'job_items'", 0), 0);
+    ks = open_ok(db);
+    CHECK(ks != NULL);
+    keystore_close(ks);
+    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 4);
+    CHECK_EQ_INT(raw_query_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                   " ('job_items', 'job_events', 'job_webhooks', 'job_items_claim')",
+                               0),
+                 4);
+    CHECK_EQ_INT(raw_query_int(db, "SELECT count(*) FROM jobs WHERE id = 'job_old'", 0), 1);
+}
+
 static void test_paths(void)
 {
     char db[512], dir[512], err[256];
@@ -550,7 +577,7 @@ static void test_paths(void)
     ks = open_ok(db);
     CHECK(ks != NULL);
     keystore_close(ks);
-    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 4"), SQLITE_OK);
+    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 5"), SQLITE_OK);
     err[0] = '\0';
     CHECK(keystore_open_sqlite(db, err, sizeof err) == NULL);
     CHECK(strstr(err, "newer") != NULL);
@@ -699,6 +726,7 @@ int main(void)
     test_cross_connection();
     test_keys_version();
     test_last_used();
+    test_jobs_migration();
     test_paths();
     test_db_errors();
     test_concurrency();
