@@ -20,7 +20,9 @@
 #include "jobs/job_store.h"
 #include "jobs/webhook_sender.h"
 #include "keys/sha256_hex.h"
+#include "pipeline/slice_opts.h"
 #include "util/json_out.h"
+#include "video/video_meta.h"
 
 #define JOBS_PATH "/api/v1/jobs"
 #define MAX_URL_LEN 8192
@@ -88,43 +90,99 @@ json_t *jobs_info_json(const job_info *i)
                      i->finished_at ? json_integer(i->finished_at) : json_null());
 }
 
-/* One item of the body: {url (or image_url), is_yolo, is_ocr, is_llm, model}. */
-static int parse_item(jobs_call *j, size_t i, json_t *v, job_item_spec *it, const stage_set *set, const json_t *params)
+/* An item's per-file option, checked by v2's own parsers (slice_opts_parse,
+ * video_meta_key) with v2's codes, and kept in opts to apply when it runs.
+ * 1 taken, 0 not one of them, -1 refused. */
+static int item_option(jobs_call *j, size_t i, const char *k, json_t *x, json_t *opts)
+{
+    char msg[160];
+    if (!strcmp(k, "slice")) {
+        slice_opts so;
+        if (slice_opts_parse(x, &so, msg, sizeof msg)) {
+            fail(j, 422, "invalid_slice", "items[%zu].%s", i, msg);
+            return -1;
+        }
+    } else {
+        video_meta vm = {0};
+        int vr = video_meta_key(&vm, k, x, msg, sizeof msg);
+        if (vr == 0) return 0;
+        if (vr < 0) {
+            fail(j, 422, "invalid_item", "items[%zu].%s", i, msg);
+            return -1;
+        }
+    }
+    if (json_object_set(opts, k, x)) {
+        fail(j, 500, "out_of_memory", "out of memory");
+        return -1;
+    }
+    return 1;
+}
+
+/* One item of the body: {url (or image_url), is_yolo, is_ocr, is_llm, model}
+ * and v2's per-file options; *opts_text (caller frees) holds the options
+ * given, or NULL. */
+static int parse_item(jobs_call *j, size_t i, json_t *v, job_item_spec *it, char **opts_text, const stage_set *set,
+                      const json_t *params)
 {
     if (!json_is_object(v)) {
         fail(j, 422, "invalid_item", "items[%zu] must be an object with url, is_yolo, is_ocr, is_llm, model", i);
         return -1;
     }
+    json_t *opts = json_object();
+    if (!opts) {
+        fail(j, 500, "out_of_memory", "out of memory");
+        return -1;
+    }
     const char *k;
     json_t *x;
+    int rc = 0;
     json_object_foreach(v, k, x) {
         bool *flag = !strcmp(k, "is_yolo") ? &it->is_yolo : !strcmp(k, "is_ocr") ? &it->is_ocr
             : !strcmp(k, "is_llm")                                               ? &it->is_llm
                                                                                  : NULL;
+        int taken;
         if (flag) {
             if (!json_is_boolean(x) && !json_is_null(x)) {
                 fail(j, 422, "invalid_item", "items[%zu].%s must be true or false", i, k);
-                return -1;
+                rc = -1;
+                break;
             }
             *flag = json_is_true(x);
         } else if (!strcmp(k, "url") || !strcmp(k, "image_url")) {
             if (!json_is_string(x) || !json_string_length(x) || json_string_length(x) > MAX_URL_LEN) {
                 fail(j, 422, "invalid_item", "items[%zu].url must be a string of 1 to %d bytes", i, MAX_URL_LEN);
-                return -1;
+                rc = -1;
+                break;
             }
             it->url = json_string_value(x);
         } else if (!strcmp(k, "model")) {
             if (!json_is_string(x) && !json_is_null(x)) {
                 fail(j, 422, "invalid_model", "items[%zu].model must be a model's name (GET /api/v1/models)", i);
-                return -1;
+                rc = -1;
+                break;
             }
             it->model = json_string_value(x);
+        } else if ((taken = item_option(j, i, k, x, opts)) != 0) {
+            if (taken < 0) {
+                rc = -1;
+                break;
+            }
         } else {
-            fail(j, 422, "invalid_item", "items[%zu] has unknown key '%.64s' (expected url, is_yolo, is_ocr, is_llm, model)",
+            fail(j, 422, "invalid_item",
+                 "items[%zu] has unknown key '%.64s' (expected url, is_yolo, is_ocr, is_llm, model, slice, fps,"
+                 " max_frames, track, track_stream)",
                  i, k);
-            return -1;
+            rc = -1;
+            break;
         }
     }
+    if (rc == 0 && json_object_size(opts) && !(*opts_text = json_dumps(opts, JSON_COMPACT))) {
+        fail(j, 500, "out_of_memory", "out of memory");
+        rc = -1;
+    }
+    json_decref(opts);
+    if (rc) return -1;
+    it->opts = *opts_text;
     if (!it->url) {
         fail(j, 422, "invalid_item", "items[%zu] has no url", i);
         return -1;
@@ -207,12 +265,15 @@ static void do_create(jobs_call *j, int64_t key_id, json_t *root)
             goto out;
         }
     job_item_spec *spec = calloc(n, sizeof *spec);
-    if (!spec) {
+    char **opts = calloc(n, sizeof *opts);
+    if (!spec || !opts) {
+        free(spec);
+        free(opts);
         fail(j, 500, "out_of_memory", "out of memory");
         goto out;
     }
     int bad = 0;
-    for (size_t i = 0; i < n && !bad; i++) bad = parse_item(j, i, json_array_get(items, i), &spec[i], set, params);
+    for (size_t i = 0; i < n && !bad; i++) bad = parse_item(j, i, json_array_get(items, i), &spec[i], &opts[i], set, params);
     char hash[65], *ptext = params ? json_dumps(params, JSON_COMPACT) : NULL;
     sha256_hex(j->body, j->body_len, hash);
     job_new nj = {.key_id = key_id, .query = query, .params = ptext, .items = spec, .nitems = n, .idem_key = j->has_idem ? j->idem : NULL, .body_hash = hash, .max_open = cfg->max_open_jobs, .webhook_url = hook_url, .webhook_secret = hook_secret};
@@ -220,6 +281,8 @@ static void do_create(jobs_call *j, int64_t key_id, json_t *root)
     job_create_rc rc = bad ? JOB_STORE_ERROR : job_store_create(j->js, &nj, &info);
     free(ptext);
     free(spec);
+    for (size_t i = 0; i < n; i++) free(opts[i]);
+    free(opts);
     if (bad) goto out;
     switch (rc) {
     case JOB_CREATED:

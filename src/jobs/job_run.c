@@ -16,6 +16,7 @@ void job_item_clear(job_item *it)
     free(it->model);
     free(it->query);
     free(it->params);
+    free(it->opts);
     memset(it, 0, sizeof *it);
 }
 
@@ -45,6 +46,7 @@ static int claim_rows(job_store *js, sqlite3_stmt *sel, sqlite3_stmt *upd, const
         it->key_id = sqlite3_column_int64(sel, 8);
         it->query = col_dup(sel, 9);
         it->params = col_dup(sel, 10);
+        it->opts = col_dup(sel, 11);
         if (!it->url) return -1;
         js_bind_text(upd, 1, owner);
         sqlite3_bind_int64(upd, 2, until);
@@ -59,9 +61,9 @@ static int claim_rows(job_store *js, sqlite3_stmt *sel, sqlite3_stmt *upd, const
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-#define ITEM_SELECT                                                                                                 \
-    "SELECT i.job_id, i.idx, i.url, i.model, i.is_yolo, i.is_ocr, i.is_llm, i.attempt, j.key_id, j.query, j.params" \
-    " FROM job_items i JOIN jobs j ON j.id = i.job_id"
+#define ITEM_SELECT                                                                                                  \
+    "SELECT i.job_id, i.idx, i.url, i.model, i.is_yolo, i.is_ocr, i.is_llm, i.attempt, j.key_id, j.query, j.params," \
+    " i.opts FROM job_items i JOIN jobs j ON j.id = i.job_id"
 
 int job_store_claim(job_store *js, const char *owner, int max, int64_t lease_ms, job_item **out, size_t *n)
 {

@@ -13,8 +13,11 @@
 #include <unistd.h>
 
 #include "jobs/job_runner.h"
+#include "pipeline/slice_opts.h"
+#include "util/array.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "video/video_meta.h"
 
 #define MAX_SLOTS 64
 #define IDLE_CLAIM_S 0.25 /* how often a node with nothing to do looks for items */
@@ -63,6 +66,43 @@ static void slot_free(job_runner *r, slot *s)
     memset(s, 0, sizeof *s);
 }
 
+/* The item ends, before it runs, with an error line (committed; given back
+ * when that fails). */
+static void fail_item(job_runner *r, slot *s, const char *code, const char *message)
+{
+    json_t *ev = json_pack("{s:s,s:I,s:s,s:{s:s,s:s}}", "status", "error", "index", (json_int_t)s->it.index, "url",
+                           s->it.url, "error", "code", code, "message", message);
+    char *line = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    const char *lines[1] = {line};
+    bool ended;
+    if (!line || job_store_finish(r->cfg.js, &s->it, lines, 1, false, NULL, &ended) < 0)
+        job_store_release(r->cfg.js, &s->it);
+    free(line);
+}
+
+/* The item's per-file options (checked when the job was created, by the
+ * same parsers) onto its file, as a v2 item's. 0, or -1 with msg. */
+static int apply_opts(const char *text, file_job *f, char *msg, size_t len)
+{
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    if (text && !json_is_object(o)) {
+        json_decref(o);
+        snprintf(msg, len, "the item's stored options are not a JSON object");
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(o, k, v) {
+        if (!strcmp(k, "slice")) rc = slice_opts_parse(v, &f->slice, msg, len);
+        else if (video_meta_key(&f->video, k, v, msg, len) != 1) rc = -1;
+        if (rc) break;
+    }
+    json_decref(o);
+    return rc;
+}
+
 /* The item's quota verdict, before it runs: 0 go (*llm_ok: its LLM tokens
  * too), -1 refused (the item's error line committed). */
 static int take_quota(job_runner *r, slot *s, bool *llm_ok)
@@ -81,15 +121,7 @@ static int take_quota(job_runner *r, slot *s, bool *llm_ok)
     int rc = limiter_reserve(r->cfg.lim, s->it.key_id, &s->eff, 1, llm_ok, &v);
     if (rc == 0) s->reserved = 1;
     if (rc >= 0) return 0;
-    json_t *ev = json_pack("{s:s,s:I,s:s,s:{s:s,s:s}}", "status", "error", "index", (json_int_t)s->it.index, "url",
-                           s->it.url, "error", "code", v.code ? v.code : "quota_exceeded", "message", v.message);
-    char *line = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    const char *lines[1] = {line};
-    bool ended;
-    if (!line || job_store_finish(r->cfg.js, &s->it, lines, 1, false, NULL, &ended) < 0)
-        job_store_release(r->cfg.js, &s->it);
-    free(line);
+    fail_item(r, s, v.code ? v.code : "quota_exceeded", v.message);
     return -1;
 }
 
@@ -102,6 +134,13 @@ static void slot_start(job_runner *r, slot *s)
         return;
     }
     file_job *f = calloc(1, sizeof *f);
+    char msg[160] = "";
+    if (f && apply_opts(s->it.opts, f, msg, sizeof msg) != 0) {
+        free(f);
+        fail_item(r, s, "invalid_item", msg);
+        slot_free(r, s);
+        return;
+    }
     json_t *params = s->it.params ? json_loads(s->it.params, 0, NULL) : NULL;
     if (f) {
         f->url = strdup(s->it.url);
@@ -112,6 +151,7 @@ static void slot_start(job_runner *r, slot *s)
         f->is_ocr = s->it.is_ocr;
         f->is_llm = s->it.is_llm;
         f->llm_refused = s->it.is_llm && !llm_ok;
+        f->key_id = s->it.key_id; /* track_stream state is the key's */
     }
     char id[64];
     snprintf(id, sizeof id, "%s/%lld", s->it.job_id, (long long)s->it.index);
@@ -152,14 +192,17 @@ static char *coalesced_delta(const slot *s, const char *text, size_t len)
     return line;
 }
 
-/* The request ended: its "processing", its llm_delta lines (as one) and its
- * final line become the item's events, committed with its use. */
+/* The request ended: its "processing", a video's frame lines (in order),
+ * its llm_delta lines (as one) and its final line become the item's events,
+ * committed with its use. */
 static void slot_finish(job_runner *r, slot *s)
 {
     enum { PROCESSING,
            DELTA,
            FINAL };
     char *lines[3] = {NULL, NULL, NULL};
+    char **frames = NULL; /* a video's frame lines */
+    size_t nframes = 0, fcap = 0;
     char *delta = NULL;
     size_t dlen = 0, dcap = 0;
     bool succeeded = false, have_delta = false, oom = false;
@@ -186,6 +229,12 @@ static void slot_finish(job_runner *r, slot *s)
             } else {
                 oom = true;
             }
+        } else if (st && !strcmp(st, "frame") && json_object_get(ev, "index") && !lines[FINAL] && !oom) {
+            char **slot_line = array_push((void **)&frames, &nframes, &fcap, sizeof *frames);
+            if (!slot_line || !(*slot_line = item_line(s, ev))) {
+                if (slot_line) nframes--;
+                oom = true;
+            }
         } else if (which >= 0 && which != DELTA && !lines[which]) {
             lines[which] = item_line(s, ev);
             if (which == FINAL) succeeded = !strcmp(st, "done");
@@ -194,15 +243,17 @@ static void slot_finish(job_runner *r, slot *s)
     }
     if (have_delta && !oom) lines[DELTA] = coalesced_delta(s, delta, dlen);
     free(delta);
-    if (!lines[FINAL] || (have_delta && !lines[DELTA]) || oom || s->lost || atomic_load(&r->stop)) {
+    const char **v = oom ? NULL : malloc((nframes + 3) * sizeof *v);
+    if (!lines[FINAL] || (have_delta && !lines[DELTA]) || !v || s->lost || atomic_load(&r->stop)) {
         /* Cancelled (the job, or this node stopping), or out of memory:
          * nothing to show (given back, the item runs again). */
         if (!s->lost) job_store_release(r->cfg.js, &s->it);
     } else {
-        const char *v[3];
         size_t n = 0;
-        for (int i = 0; i < 3; i++)
-            if (lines[i]) v[n++] = lines[i];
+        if (lines[PROCESSING]) v[n++] = lines[PROCESSING];
+        for (size_t i = 0; i < nframes; i++) v[n++] = frames[i];
+        if (lines[DELTA]) v[n++] = lines[DELTA];
+        v[n++] = lines[FINAL];
         usage_row row;
         bool metered = s->mb && s->mb->metered;
         if (metered) usage_of(&s->mb->usage, &row);
@@ -221,7 +272,10 @@ static void slot_finish(job_runner *r, slot *s)
             log_info("jobs: %s completed", s->it.job_id);
         }
     }
+    free(v);
     for (int i = 0; i < 3; i++) free(lines[i]);
+    for (size_t i = 0; i < nframes; i++) free(frames[i]);
+    free(frames);
     slot_free(r, s);
 }
 

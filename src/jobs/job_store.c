@@ -97,9 +97,9 @@ int js_append(char **text, size_t *len, size_t *cap, const char *line)
 }
 
 /* The jobs tables come with the key store's schema (its migrations in
- * keys/, version 4 on SQLite, 3 on PostgreSQL), applied when the key store
- * opens; this only checks that they are there. */
-static const char PROBE[] = "SELECT 1 FROM jobs, job_items, job_events, job_webhooks LIMIT 0";
+ * keys/, versions 4 and 5 on SQLite, 3 and 4 on PostgreSQL), applied when
+ * the key store opens; this only checks that they are there. */
+static const char PROBE[] = "SELECT job_items.opts FROM jobs, job_items, job_events, job_webhooks LIMIT 0";
 
 job_store *job_store_open(const char *path, char *err, size_t err_len)
 {
@@ -228,8 +228,8 @@ static int insert_job(job_store *js, const job_new *n, const char *id, int64_t n
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
     if (rc) return -1;
-    st = js_prep(js, "INSERT INTO job_items(job_id, idx, url, model, is_yolo, is_ocr, is_llm)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    st = js_prep(js, "INSERT INTO job_items(job_id, idx, url, model, is_yolo, is_ocr, is_llm, opts)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!st) return -1;
     for (size_t i = 0; rc == 0 && i < n->nitems; i++) {
         const job_item_spec *it = &n->items[i];
@@ -240,6 +240,7 @@ static int insert_job(job_store *js, const job_new *n, const char *id, int64_t n
         sqlite3_bind_int(st, 5, it->is_yolo);
         sqlite3_bind_int(st, 6, it->is_ocr);
         sqlite3_bind_int(st, 7, it->is_llm);
+        js_bind_text(st, 8, it->opts);
         if (sqlite3_step(st) != SQLITE_DONE) rc = -1;
         sqlite3_reset(st);
     }

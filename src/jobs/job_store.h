@@ -35,6 +35,9 @@ typedef struct {
 typedef struct {
     const char *url, *model; /* model may be NULL */
     bool is_yolo, is_ocr, is_llm;
+    /* Its per-file options as v2's item has them (slice, fps, max_frames,
+     * track, track_stream): JSON object text, validated; NULL = none. */
+    const char *opts;
 } job_item_spec;
 
 typedef struct {
@@ -89,6 +92,7 @@ typedef struct {
     char job_id[JOB_ID_LEN + 1];
     int64_t key_id, index, attempt;
     char *url, *model, *query, *params; /* malloc'd; model, query and params may be NULL */
+    char *opts;                         /* malloc'd JSON object text (job_item_spec.opts), or NULL */
     bool is_yolo, is_ocr, is_llm;
 } job_item;
 

@@ -26,8 +26,8 @@
 
 
 /* The jobs tables come with the key store's migrations (keys/keystore_pg.c,
- * migration 3), applied when the key store opens; this only checks them. */
-static const char PROBE[] = "SELECT 1 FROM jobs, job_items, job_events, job_webhooks LIMIT 0";
+ * migrations 3 and 4), applied when the key store opens; this only checks them. */
+static const char PROBE[] = "SELECT job_items.opts FROM jobs, job_items, job_events, job_webhooks LIMIT 0";
 
 static PGconn *connect_pg(const char *url, char *err, size_t err_len)
 {
@@ -195,7 +195,7 @@ static char *items_json(const job_new *n)
     json_t *a = json_array();
     for (size_t i = 0; a && i < n->nitems; i++) {
         const job_item_spec *it = &n->items[i];
-        json_array_append_new(a, json_pack("{s:s,s:s?,s:i,s:i,s:i}", "u", it->url, "m", it->model, "y", it->is_yolo, "o", it->is_ocr, "l", it->is_llm));
+        json_array_append_new(a, json_pack("{s:s,s:s?,s:i,s:i,s:i,s:s?}", "u", it->url, "m", it->model, "y", it->is_yolo, "o", it->is_ocr, "l", it->is_llm, "x", it->opts));
     }
     char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
     json_decref(a);
@@ -249,8 +249,9 @@ static job_create_rc create_on(PGconn *c, const job_new *n, const char *id, job_
     PQclear(r);
     const char *pi[] = {id, items};
     r = jpg_q(c,
-              "INSERT INTO job_items(job_id, idx, url, model, is_yolo, is_ocr, is_llm)"
-              " SELECT $1, t.ord - 1, t.e->>'u', t.e->>'m', (t.e->>'y')::int, (t.e->>'o')::int, (t.e->>'l')::int"
+              "INSERT INTO job_items(job_id, idx, url, model, is_yolo, is_ocr, is_llm, opts)"
+              " SELECT $1, t.ord - 1, t.e->>'u', t.e->>'m', (t.e->>'y')::int, (t.e->>'o')::int, (t.e->>'l')::int,"
+              " t.e->>'x'"
               " FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, ord)",
               2, pi, PGRES_COMMAND_OK);
     if (!r) return JOB_STORE_ERROR;

@@ -32,7 +32,7 @@ int job_pg_claim(struct job_pg *pg, const char *owner, int max, int64_t lease_ms
                           " s AS (UPDATE jobs SET status = 'running' WHERE status = 'queued'"
                           "  AND id IN (SELECT job_id FROM u))"
                           " SELECT u.job_id, u.idx, u.url, u.model, u.is_yolo, u.is_ocr, u.is_llm, u.attempt, j.key_id,"
-                          " j.query, j.params FROM u JOIN jobs j ON j.id = u.job_id",
+                          " j.query, j.params, u.opts FROM u JOIN jobs j ON j.id = u.job_id",
                           4, p, PGRES_TUPLES_OK);
     if (!r) return -1;
     int rc = 0;
@@ -54,6 +54,7 @@ int job_pg_claim(struct job_pg *pg, const char *owner, int max, int64_t lease_ms
         it->key_id = atoll(PQgetvalue(r, row, 8));
         it->query = dup_or_null(r, row, 9);
         it->params = dup_or_null(r, row, 10);
+        it->opts = dup_or_null(r, row, 11);
         if (!it->url) rc = -1;
     }
     PQclear(r);

@@ -98,6 +98,8 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX IF NOT EXISTS job_items_claim ON job_items(state, lease_until);"
     "CREATE TABLE IF NOT EXISTS job_events("
     " job_id TEXT NOT NULL, seq BIGINT NOT NULL, line TEXT NOT NULL, PRIMARY KEY(job_id, seq));",
+    /* 4: a job item's per-file options (slice, video keys), as JSON text. */
+    "ALTER TABLE job_items ADD COLUMN opts TEXT;",
 };
 #define NMIGRATIONS (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 

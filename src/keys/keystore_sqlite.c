@@ -32,7 +32,7 @@
 /* The last_used_at write is best effort and runs under the mutex every
  * verify waits on, so it must not wait long for another writer. */
 #define TOUCH_BUSY_TIMEOUT_MS 50
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 
 static int64_t now(void) { return (int64_t)time(NULL); }
@@ -396,6 +396,14 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t err_len)
                      " job_id TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL,"
                      " PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
                      "PRAGMA user_version = 4;",
+                     err, err_len);
+        if (rc == 0) version = 4;
+    }
+    /* 4 -> 5: a job item's per-file options (slice, video keys), as JSON text. */
+    if (version == 4) {
+        rc = ks_exec(db,
+                     "ALTER TABLE job_items ADD COLUMN opts TEXT;"
+                     "PRAGMA user_version = 5;",
                      err, err_len);
     } else if (version == SCHEMA_VERSION) {
         rc = 0;

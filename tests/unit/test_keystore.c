@@ -280,7 +280,7 @@ static void test_storage(void)
     CHECK_STR(stored, h);
     raw_query_text(db, "SELECT prefix FROM api_keys WHERE id = ?", id, prefix, sizeof prefix);
     CHECK(strlen(prefix) == 8 && strncmp(prefix, k, 8) == 0);
-    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 4);
+    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 5);
     char mode[32];
     raw_query_text(db, "PRAGMA journal_mode", 0, mode, sizeof mode);
     CHECK_STR(mode, "wal");
@@ -509,8 +509,9 @@ static void test_last_used(void)
     keystore_close(ks);
 }
 
-/* A version 3 file gets the jobs tables (version 4); one from a build that
- * made them unversioned, with rows in them, keeps its rows. */
+/* A version 3 file gets the jobs tables (version 4) and the items' options
+ * column (version 5); one from a build that made them unversioned, with rows
+ * in them, keeps its rows. */
 static void test_jobs_migration(void)
 {
     char db[512];
@@ -528,12 +529,24 @@ static void test_jobs_migration(void)
     ks = open_ok(db);
     CHECK(ks != NULL);
     keystore_close(ks);
-    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 4);
+    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 5);
+    CHECK_EQ_INT(raw_query_int(db, "SELECT count(*) FROM pragma_table_info('job_items') WHERE name = 'opts'", 0), 1);
     CHECK_EQ_INT(raw_query_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
                                    " ('job_items', 'job_events', 'job_webhooks', 'job_items_claim')",
                                0),
                  4);
     CHECK_EQ_INT(raw_query_int(db, "SELECT count(*) FROM jobs WHERE id = 'job_old'", 0), 1);
+
+    /* A version 4 file (jobs, no options) gets the column and keeps its items. */
+    CHECK_EQ_INT(raw_exec(db, "ALTER TABLE job_items DROP COLUMN opts; PRAGMA user_version = 4;"
+                              " INSERT INTO job_items(job_id, idx, url, is_yolo, is_ocr, is_llm)"
+                              " VALUES('job_old', 0, 'http://x/a.png', 1, 0, 0)"),
+                 SQLITE_OK);
+    ks = open_ok(db);
+    CHECK(ks != NULL);
+    keystore_close(ks);
+    CHECK_EQ_INT(raw_query_int(db, "PRAGMA user_version", 0), 5);
+    CHECK_EQ_INT(raw_query_int(db, "SELECT count(*) FROM job_items WHERE job_id = 'job_old' AND opts IS NULL", 0), 1);
 }
 
 static void test_paths(void)
@@ -577,7 +590,7 @@ static void test_paths(void)
     ks = open_ok(db);
     CHECK(ks != NULL);
     keystore_close(ks);
-    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 5"), SQLITE_OK);
+    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 6"), SQLITE_OK);
     err[0] = '\0';
     CHECK(keystore_open_sqlite(db, err, sizeof err) == NULL);
     CHECK(strstr(err, "newer") != NULL);
