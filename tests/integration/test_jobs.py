@@ -5,6 +5,8 @@ database. Images come from a local server on 127.0.0.2 (allowlisted with
 --url-allow); every address used is on loopback."""
 import http.server
 import json
+import shutil
+import sqlite3
 import threading
 import time
 
@@ -21,6 +23,8 @@ JOBS = "/api/v1/jobs"
 class ImageHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     png = png_bytes(64, 48)
+    big = png_bytes(800, 600)  # sliced: 3 x 2 tiles of 416
+    clip = b""  # a short video, set by the test that serves it
     hits = {}
 
     def log_message(self, *a):
@@ -33,6 +37,10 @@ class ImageHandler(http.server.BaseHTTPRequestHandler):
             time.sleep(0.3)
         if path.startswith("/text"):
             body, ctype = b"<html>not an image</html>", "text/html"
+        elif path.startswith("/big"):
+            body, ctype = self.big, "image/png"
+        elif path.startswith("/clip"):
+            body, ctype = self.clip, "video/mp4"
         else:
             body, ctype = self.png, "image/png"
         self.send_response(200)
@@ -184,6 +192,27 @@ def test_body_checks(node, images):
     assert r.status_code == 422 and r.json()["detail"]["code"] == "unknown_field"
     r = httpx.put(node.url + JOBS, headers={"X-API-Key": node.key})
     assert r.status_code == 405
+
+
+@pytest.mark.parametrize("opt,code,words", [
+    ({"slice": {"size": 8}}, "invalid_slice", "items[1].slice.size"),
+    ({"slice": {"size": 640, "sise": 1}}, "invalid_slice", "items[1].slice has unknown key 'sise'"),
+    ({"slice": "always"}, "invalid_slice", "items[1].slice must be"),
+    ({"fps": -2}, "invalid_item", "items[1].fps"),
+    ({"max_frames": 0}, "invalid_item", "items[1].max_frames"),
+    ({"track": "yes"}, "invalid_item", "items[1].track"),
+    ({"track_stream": ""}, "invalid_item", "items[1].track_stream"),
+])
+def test_item_options_are_checked_as_v2_checks_them(node, images, opt, code, words):
+    """v2's per-file options, refused with v2's codes, naming the item; no job is made."""
+    before = len(get(node, JOBS, params={"limit": 100}).json()["jobs"])
+    r = create(node, [{"url": f"{images}/ok.png"}, {"url": f"{images}/ok.png", "is_yolo": True, **opt}])
+    assert r.status_code == 422 and r.json()["detail"]["code"] == code, r.text
+    assert words in r.json()["detail"]["message"], r.text
+    assert len(get(node, JOBS, params={"limit": 100}).json()["jobs"]) == before
+    v2 = httpx.post(node.url + "/api/v1/inference/predict/stream/v2", timeout=60, json={"api_key": node.key, "data": [
+        {"image_url": f"{images}/ok.png", "is_yolo": True, **opt}]})
+    assert v2.status_code == 422 and v2.json()["detail"]["code"] == code, v2.text
 
 
 def test_limits_on_items_and_open_jobs(start_server, images):
@@ -409,3 +438,74 @@ def test_llm_deltas_are_kept_one_line_per_item(start_server, images):
         assert [e["status"] for e in evs if e.get("index") == 3] == ["processing", "done"]
     finally:
         fake.close()
+
+
+def v2_lines(s, item):
+    r = httpx.post(s.url + "/api/v1/inference/predict/stream/v2", json={"api_key": s.key, "data": [item]}, timeout=120)
+    assert r.status_code == 200, r.text
+    return lines(r.text)
+
+
+def test_sliced_item_runs_sliced_as_in_v2(start_server, images):
+    """A job item with "slice" gives the done line v2 gives the same item;
+    the option is kept with the item in the store (a restart would run it so)."""
+    s = start_server("--url-allow", "127.0.0.2/32")
+    slc = {"full": False}
+    items = [{"url": f"{images}/big-a.png", "is_yolo": True, "slice": slc},
+             {"url": f"{images}/big-b.png", "is_yolo": True},
+             {"url": f"{images}/big-c.png", "is_yolo": True, "slice": True}]  # automatic: 800x600 is not big enough
+    r = create(s, items)
+    assert r.status_code == 201, r.text
+    job = r.json()["id"]
+    assert wait_status(s, job, ("completed",))["succeeded"] == 3
+    res = {x["index"]: x for x in lines(get(s, f"{JOBS}/{job}/results").text)}
+    sliced, plain, auto = (res[i]["result"]["yolo"] for i in range(3))
+    assert sliced["runs"] == 6 and len(sliced["slices"]) == 6 and sliced["full_pass"] is False
+    assert sliced["merge"] == "nmm"
+    assert "slices" not in plain and plain.get("runs") is None
+    assert "slices" not in auto
+    # Kept with each item in the store, as given.
+    with sqlite3.connect(s.db) as db:
+        stored = [x for (x,) in db.execute("SELECT opts FROM job_items WHERE job_id = ? ORDER BY idx", (job,))]
+    assert stored == ['{"slice":{"full":false}}', None, '{"slice":true}']
+    # What v2 shows for the same item.
+    want = next(x for x in v2_lines(s, {"image_url": items[0]["url"], "is_yolo": True, "slice": slc})
+                if x["status"] == "done")["result"]["yolo"]
+    for k in ("runs", "slices", "full_pass", "merge", "detections"):
+        assert sliced[k] == want[k], k
+    check_exactly_once(s, job, 3)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg (Debian) makes the clip")
+def test_video_item_keeps_its_frames_and_tracks(start_server, images, tmp_path):
+    """A video URL with v2's video keys: its frame lines are the job's events
+    (numbered with the rest, between its processing and done lines) and its
+    done line has the frames and tracks v2 gives."""
+    from test_video import ffmpeg, walk_args
+    ffmpeg(*walk_args(2), "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart",
+           str(tmp_path / "short.mp4"))
+    ImageHandler.clip = (tmp_path / "short.mp4").read_bytes()
+    s = start_server("--url-allow", "127.0.0.2/32")
+    item = {"url": f"{images}/clip.mp4", "is_yolo": True, "track": True, "fps": 2}
+    r = create(s, [{"url": f"{images}/ok.png", "is_yolo": True}, item])
+    assert r.status_code == 201, r.text
+    job = r.json()["id"]
+    assert wait_status(s, job, ("completed",))["succeeded"] == 2
+    res, evs = check_exactly_once(s, job, 2)
+    mine = [e for e in evs if e.get("index") == 1]
+    assert [e["status"] for e in mine] == ["processing"] + ["frame"] * 4 + ["done"]
+    assert [e["seq"] for e in mine] == list(range(mine[0]["seq"], mine[0]["seq"] + 6))
+    frames, done = mine[1:5], mine[5]
+    assert all(f["url"] == item["url"] and f["filename"] == "clip.mp4" for f in frames)
+    assert done == {**res[1], "seq": done["seq"]}
+    v2 = v2_lines(s, {"image_url": item["url"], "is_yolo": True, "track": True, "fps": 2})
+    v2_frames = [x for x in v2 if x["status"] == "frame"]
+    v2_done = next(x for x in v2 if x["status"] == "done")
+    assert [f["time_ms"] for f in frames] == [f["time_ms"] for f in v2_frames] == [0, 520, 1000, 1520]
+    assert [f["frame"] for f in frames] == [f["frame"] for f in v2_frames]
+    dets = [[(d["class"], d["track_id"], d["box"]) for d in f["result"]["yolo"]["detections"]] for f in frames]
+    assert dets == [[(d["class"], d["track_id"], d["box"]) for d in f["result"]["yolo"]["detections"]]
+                    for f in v2_frames]
+    assert any(d[1] is not None for f in dets for d in f)  # tracked
+    assert done["result"]["video"]["frames"] == v2_done["result"]["video"]["frames"] == 4
+    assert done["result"]["tracks"] and done["result"]["tracks"] == v2_done["result"]["tracks"]

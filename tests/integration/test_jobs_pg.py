@@ -168,3 +168,34 @@ def test_events_read_with_postgres_frozen_stalls_no_http_thread(tmp_path, images
         if node is not None and node.proc.poll() is None:
             assert node.stop() == 0, node.log_text()[-3000:]
         pg.close()
+
+
+def test_item_options_survive_the_postgresql_store(tmp_path, images):  # noqa: F811
+    """A sliced item's option is stored with it (job_items.opts) and the
+    node that claims it from PostgreSQL runs it sliced."""
+    import subprocess
+    from conftest import SIGHTD
+    pg = PgService().start()
+    node = None
+    try:
+        name = pg.createdb("jobopts")
+        db = pg.url(name)
+        key = subprocess.run([SIGHTD, "keys", "create", "--name", "t", "--db", db], capture_output=True, text=True,
+                             timeout=60, check=True).stdout.strip()
+        node = Node(tmp_path, db, "--url-allow", "127.0.0.2/32")
+        items = [{"url": f"{images}/big-pg.png", "is_yolo": True, "slice": {"full": False}},
+                 {"url": f"{images}/big-pg.png", "is_yolo": True}]
+        r = httpx.post(node.url + JOBS, json={"items": items}, headers={"X-API-Key": key}, timeout=60)
+        assert r.status_code == 201, r.text
+        job = r.json()["id"]
+        wait([node], key, job, lambda j: j["status"] == "completed")
+        stored = pg.psql(f"SELECT string_agg(coalesce(opts, '-'), ' ' ORDER BY idx) FROM job_items"
+                         f" WHERE job_id = '{job}'", db=name)
+        assert stored == '{"slice":{"full":false}} -', stored
+        res, _ = check_exactly_once(Fake(node.url), job, 2, key)
+        sliced, plain = (x["result"]["yolo"] for x in sorted(res, key=lambda x: x["index"]))
+        assert sliced["runs"] == 6 and sliced["full_pass"] is False and "slices" not in plain
+    finally:
+        if node and node.proc.poll() is None:
+            assert node.stop() == 0, node.log_text()[-3000:]
+        pg.close()
