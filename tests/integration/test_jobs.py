@@ -477,7 +477,7 @@ def test_sliced_item_runs_sliced_as_in_v2(start_server, images):
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg (Debian) makes the clip")
-def test_video_item_keeps_its_frames_and_tracks(start_server, images, tmp_path):
+def test_video_item_keeps_its_frames_and_tracks(start_server, images, tmp_path, checker):  # noqa: F811
     """A video URL with v2's video keys: its frame lines are the job's events
     (numbered with the rest, between its processing and done lines) and its
     done line has the frames and tracks v2 gives."""
@@ -509,3 +509,7 @@ def test_video_item_keeps_its_frames_and_tracks(start_server, images, tmp_path):
     assert any(d[1] is not None for f in dets for d in f)  # tracked
     assert done["result"]["video"]["frames"] == v2_done["result"]["video"]["frames"] == 4
     assert done["result"]["tracks"] and done["result"]["tracks"] == v2_done["result"]["tracks"]
+    from test_openapi import DOC
+    body = {"items": [item, {"url": f"{images}/big.png", "slice": {"size": 256, "merge": "nms"}}]}
+    out = checker(DOC, [{"schema": "JobRequest", "body": body}] + [{"schema": "JobEvent", "body": x} for x in evs], tmp_path)
+    assert out["ok"], out["errors"]
