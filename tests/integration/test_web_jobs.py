@@ -9,7 +9,9 @@ from test_web import playwright_dir  # noqa: F401 (fixture)
 
 
 def test_playground_runs_follows_and_cancels_jobs(start_server, images, playwright_dir, node_bin, tmp_path):  # noqa: F811
-    s = start_server("--url-allow", "127.0.0.2/32", "--workers", "3")
+    # One worker: a node runs 2 x --workers items at once, so the job's slow
+    # items go in waves and its progress is seen part way (6 at once end together).
+    s = start_server("--url-allow", "127.0.0.2/32", "--workers", "1")
     out = tmp_path / "screenshots"
     r = subprocess.run([node_bin, str(playwright_dir / "e2e_jobs.mjs"), s.url, s.key, images, str(out)],
                        capture_output=True, text=True, timeout=300)

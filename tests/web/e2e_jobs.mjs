@@ -21,7 +21,7 @@ async function createJob(page, urls) {
 await runPage(outDir, async (page) => {
   await page.goto(url + '/');
   await page.fill('#key', key);
-  const total = 6;
+  const total = 10; // 0.3 s each, 2 at a time on the test's one-worker node
   const id = await createJob(page, Array.from({ length: total }, (_, i) => `${images}/slow-e2e${i}.png`));
   check(/^job_|^[0-9a-z_-]+$/i.test(id), `job created (${id})`);
   const li = row(page, `[data-id="${id}"]`);
