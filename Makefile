@@ -102,7 +102,7 @@ TSAN_TESTS ?= tests/integration/test_predict_v1.py::test_three_images_stream_pro
   tests/integration/test_models.py::test_sighup_reloads_under_load_without_a_failure \
   tests/integration/test_faults.py::test_sigterm_under_load_ends_every_stream_properly \
   tests/integration/test_tls.py::test_curl_and_httpx_over_https_with_keep_alive
-TSAN_UNIT    = bg_queue|block_reuse|conn_guard|event_queue|key_cache|keystore|ledger|limits|pipeline
+TSAN_UNIT    = work_queue|ticker|block_reuse|conn_guard|event_queue|key_cache|keystore|ledger|limits|pipeline
 TSAN_OPTS    = suppressions=$(abspath tests/tsan.supp) log_path=$(abspath build-tsan)/tsan/report \
   exitcode=66 second_deadlock_stack=1 $(TSAN_OPTIONS)
 test-tsan:
