@@ -13,6 +13,7 @@ from conftest import SIGHTD, V1, multipart, png_bytes
 from fake_openai import FakeOpenAI
 from redis_service import REDIS_SERVER, RedisService
 from sight_node import Node
+from test_jobs import images  # noqa: F401 (the loopback image server fixture)
 
 PLAIN = json.dumps({"is_yolo": False, "is_ocr": False, "is_llm": False})
 LLM_API_KEY = "sk-test-0123456789abcdef"
@@ -291,53 +292,28 @@ def test_redis_paused_stalls_no_http_thread(cluster):
     assert len(health) > 20 and health[-2] < 0.1, health[-5:]
 
 
-def test_job_items_count_against_the_shared_quota(cluster):
+def test_job_items_count_against_the_shared_quota(cluster, images):  # noqa: F811
     """A job's items take the key's image quota in Redis as they run: the
     items past it are their own quota_exceeded errors, and v2 on another
     node then sees the quota spent."""
-    import http.server
-    import threading
+    nodes = cluster.start(2, "--redis", cluster.redis.url, "--url-allow", "127.0.0.2/32")
+    key = cluster.new_key("jobquota", "--quota-images", "5/day")
+    assert predict(nodes[1], key, 2).status_code == 200  # 2 of 5 through v2
+    items = [{"url": f"{images}/j{i}.png", "is_yolo": False} for i in range(6)]
+    r = httpx.post(nodes[0].url + "/api/v1/jobs", json={"items": items}, headers={"X-API-Key": key}, timeout=30)
+    assert r.status_code == 201, r.text
+    job = r.json()["id"]
 
-    png = png_bytes(64, 48)
+    def ended():
+        return httpx.get(f"{nodes[0].url}/api/v1/jobs/{job}", headers={"X-API-Key": key}).json()["status"] == "completed"
 
-    class Images(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *a):
-            pass
-
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Images)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        nodes = cluster.start(2, "--redis", cluster.redis.url, "--url-allow", "127.0.0.2/32")
-        key = cluster.new_key("jobquota", "--quota-images", "5/day")
-        assert predict(nodes[1], key, 2).status_code == 200  # 2 of 5 through v2
-        base = f"http://127.0.0.2:{srv.server_address[1]}"
-        items = [{"url": f"{base}/j{i}.png", "is_yolo": False} for i in range(6)]
-        r = httpx.post(nodes[0].url + "/api/v1/jobs", json={"items": items}, headers={"X-API-Key": key}, timeout=30)
-        assert r.status_code == 201, r.text
-        job = r.json()["id"]
-
-        def ended():
-            return httpx.get(f"{nodes[0].url}/api/v1/jobs/{job}", headers={"X-API-Key": key}).json()["status"] == "completed"
-
-        assert wait_for(ended, 60)
-        j = httpx.get(f"{nodes[0].url}/api/v1/jobs/{job}", headers={"X-API-Key": key}).json()
-        assert j["succeeded"] == 3 and j["failed"] == 3, j
-        res = [json.loads(x) for x in httpx.get(f"{nodes[0].url}/api/v1/jobs/{job}/results",
-                                                  headers={"X-API-Key": key}).text.splitlines() if x]
-        assert sum(1 for x in res if x["status"] == "error" and x["error"]["code"] == "quota_exceeded") == 3
-        # The items' use is in Redis's counter, which both nodes read.
-        for n in nodes:
-            r = predict(n, key, 1)
-            assert r.status_code == 429 and code(r) == "quota_exceeded", r.text
-    finally:
-        srv.shutdown()
+    assert wait_for(ended, 60)
+    j = httpx.get(f"{nodes[0].url}/api/v1/jobs/{job}", headers={"X-API-Key": key}).json()
+    assert j["succeeded"] == 3 and j["failed"] == 3, j
+    res = [json.loads(x) for x in httpx.get(f"{nodes[0].url}/api/v1/jobs/{job}/results",
+                                              headers={"X-API-Key": key}).text.splitlines() if x]
+    assert sum(1 for x in res if x["status"] == "error" and x["error"]["code"] == "quota_exceeded") == 3
+    # The items' use is in Redis's counter, which both nodes read.
+    for n in nodes:
+        r = predict(n, key, 1)
+        assert r.status_code == 429 and code(r) == "quota_exceeded", r.text
