@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,26 @@ PGresult *jpg_run(struct job_pg *pg, const char *sql, int n, const char *const *
     PGresult *r = jpg_q(pg->conn[i], sql, n, p, want);
     jpg_give(pg, i);
     return r;
+}
+
+PGresult *jpg_runf(struct job_pg *pg, ExecStatusType want, const char *sql, const char *types, ...)
+{
+    size_t n = strlen(types);
+    if (n > JPG_MAX_ARGS) return NULL;
+    char nums[JPG_MAX_ARGS][24];
+    const char *p[JPG_MAX_ARGS];
+    va_list ap;
+    va_start(ap, types);
+    for (size_t i = 0; i < n; i++) {
+        if (types[i] == 'n') {
+            jpg_num(nums[i], va_arg(ap, int64_t));
+            p[i] = nums[i];
+        } else {
+            p[i] = va_arg(ap, const char *);
+        }
+    }
+    va_end(ap);
+    return jpg_run(pg, sql, (int)n, p, want);
 }
 
 /* Runs sql with text parameters; the result when its status is want, else NULL (logged). */
@@ -280,16 +301,12 @@ int job_pg_list(struct job_pg *pg, int64_t key_id, const char *before, int limit
     *out = NULL;
     *n = 0;
     size_t cap = 0;
-    char k[24], l[24];
-    jpg_num(k, key_id);
-    jpg_num(l, limit);
-    const char *p[] = {k, before, l};
-    PGresult *r = jpg_run(pg,
-                          "SELECT " JOB_COLUMNS " FROM jobs WHERE ($1::bigint < 0 OR key_id = $1) AND ($2::text IS NULL"
-                          " OR (created_ms, id) < (SELECT created_ms, id FROM jobs WHERE id = $2"
-                          " AND ($1::bigint < 0 OR key_id = $1)))"
-                          " ORDER BY created_ms DESC, id DESC LIMIT $3",
-                          3, p, PGRES_TUPLES_OK);
+    PGresult *r = jpg_runf(pg, PGRES_TUPLES_OK,
+                           "SELECT " JOB_COLUMNS " FROM jobs WHERE ($1::bigint < 0 OR key_id = $1) AND ($2::text IS NULL"
+                           " OR (created_ms, id) < (SELECT created_ms, id FROM jobs WHERE id = $2"
+                           " AND ($1::bigint < 0 OR key_id = $1)))"
+                           " ORDER BY created_ms DESC, id DESC LIMIT $3",
+                           "nsn", key_id, before, (int64_t)limit);
     if (!r) return -1;
     for (int row = 0; row < PQntuples(r); row++) {
         job_info *j = array_push((void **)out, n, &cap, sizeof *j);
@@ -348,15 +365,11 @@ int job_pg_events(struct job_pg *pg, const char *id, int64_t after, int max, boo
     *last = after;
     *ended = false;
     size_t cap = 0;
-    char a[24], m[24];
-    jpg_num(a, after);
-    jpg_num(m, max);
-    const char *p[] = {id, a, m};
-    PGresult *r = jpg_run(pg,
-                          results ? "SELECT idx, result, url FROM job_items WHERE job_id = $1 AND idx > $2"
-                                    " AND (result IS NOT NULL OR state = 'cancelled') ORDER BY idx LIMIT $3"
-                                  : "SELECT seq, line FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                          3, p, PGRES_TUPLES_OK);
+    PGresult *r = jpg_runf(pg, PGRES_TUPLES_OK,
+                           results ? "SELECT idx, result, url FROM job_items WHERE job_id = $1 AND idx > $2"
+                                     " AND (result IS NOT NULL OR state = 'cancelled') ORDER BY idx LIMIT $3"
+                                   : "SELECT seq, line FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                           "snn", id, after, (int64_t)max);
     if (!r) return -1;
     int rc = 0;
     for (int row = 0; row < PQntuples(r) && rc == 0; row++) {

@@ -27,6 +27,12 @@ PGresult *jpg_q(PGconn *c, const char *sql, int n, const char *const *p, ExecSta
 /* jpg_q on a pooled connection taken and given back around it; NULL also
  * when no connection can be had. */
 PGresult *jpg_run(struct job_pg *pg, const char *sql, int n, const char *const *p, ExecStatusType want);
+/* jpg_run with its parameters given by types, one letter each: 'n' an
+ * int64_t (sent as its decimal text), 's' a string (NULL: SQL NULL). So a
+ * call site states its values once instead of formatting each into a
+ * buffer of its own. At most JPG_MAX_ARGS. */
+#define JPG_MAX_ARGS 8
+PGresult *jpg_runf(struct job_pg *pg, ExecStatusType want, const char *sql, const char *types, ...);
 bool jpg_ok(PGconn *c, const char *sql);
 void jpg_num(char *buf, int64_t v); /* buf: 24 bytes */
 /* Inside the transaction that ended job j: its webhook message, if any. 0 or -1. */

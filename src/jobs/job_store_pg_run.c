@@ -18,22 +18,17 @@ int job_pg_claim(struct job_pg *pg, const char *owner, int max, int64_t lease_ms
     *out = NULL;
     *n = 0;
     size_t cap = 0;
-    char now[24], m[24], until[24];
     int64_t t = js_now_ms();
-    jpg_num(now, t);
-    jpg_num(m, max);
-    jpg_num(until, t + lease_ms);
-    const char *p[] = {now, m, owner, until};
-    PGresult *r = jpg_run(pg,
-                          "WITH c AS (SELECT job_id, idx FROM job_items WHERE state = 'queued'"
-                          "  OR (state = 'running' AND lease_until < $1) LIMIT $2 FOR UPDATE SKIP LOCKED),"
-                          " u AS (UPDATE job_items i SET state = 'running', attempt = i.attempt + 1, owner = $3,"
-                          "  lease_until = $4 FROM c WHERE i.job_id = c.job_id AND i.idx = c.idx RETURNING i.*),"
-                          " s AS (UPDATE jobs SET status = 'running' WHERE status = 'queued'"
-                          "  AND id IN (SELECT job_id FROM u))"
-                          " SELECT u.job_id, u.idx, u.url, u.model, u.is_yolo, u.is_ocr, u.is_llm, u.attempt, j.key_id,"
-                          " j.query, j.params, u.opts FROM u JOIN jobs j ON j.id = u.job_id",
-                          4, p, PGRES_TUPLES_OK);
+    PGresult *r = jpg_runf(pg, PGRES_TUPLES_OK,
+                           "WITH c AS (SELECT job_id, idx FROM job_items WHERE state = 'queued'"
+                           "  OR (state = 'running' AND lease_until < $1) LIMIT $2 FOR UPDATE SKIP LOCKED),"
+                           " u AS (UPDATE job_items i SET state = 'running', attempt = i.attempt + 1, owner = $3,"
+                           "  lease_until = $4 FROM c WHERE i.job_id = c.job_id AND i.idx = c.idx RETURNING i.*),"
+                           " s AS (UPDATE jobs SET status = 'running' WHERE status = 'queued'"
+                           "  AND id IN (SELECT job_id FROM u))"
+                           " SELECT u.job_id, u.idx, u.url, u.model, u.is_yolo, u.is_ocr, u.is_llm, u.attempt, j.key_id,"
+                           " j.query, j.params, u.opts FROM u JOIN jobs j ON j.id = u.job_id",
+                           "nnsn", t, (int64_t)max, owner, t + lease_ms);
     if (!r) return -1;
     int rc = 0;
     for (int row = 0; row < PQntuples(r) && rc == 0; row++) {
@@ -210,16 +205,13 @@ int job_pg_finish(struct job_pg *pg, const job_item *it, const char *const *line
 
 int64_t job_pg_purge(struct job_pg *pg, int64_t cutoff)
 {
-    char cut[24];
-    jpg_num(cut, cutoff);
-    const char *p[] = {cut};
-    PGresult *r = jpg_run(pg,
-                          "WITH d AS (DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id),"
-                          " e AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM d)),"
-                          " f AS (DELETE FROM job_items WHERE job_id IN (SELECT id FROM d)),"
-                          " w AS (DELETE FROM job_webhooks WHERE job_id IN (SELECT id FROM d))"
-                          " SELECT COUNT(*) FROM d",
-                          1, p, PGRES_TUPLES_OK);
+    PGresult *r = jpg_runf(pg, PGRES_TUPLES_OK,
+                           "WITH d AS (DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id),"
+                           " e AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM d)),"
+                           " f AS (DELETE FROM job_items WHERE job_id IN (SELECT id FROM d)),"
+                           " w AS (DELETE FROM job_webhooks WHERE job_id IN (SELECT id FROM d))"
+                           " SELECT COUNT(*) FROM d",
+                           "n", cutoff);
     if (!r) return -1;
     int64_t n = atoll(PQgetvalue(r, 0, 0));
     PQclear(r);

@@ -138,17 +138,12 @@ static int sqlite_due(job_store *js, int max, int64_t hold_ms, job_webhook **out
 int job_pg_webhooks_due(struct job_pg *pg, int max, int64_t hold_ms, job_webhook **out, size_t *n)
 {
     size_t cap = 0;
-    char now[24], m[24], until[24];
     int64_t t = js_now_ms();
-    jpg_num(now, t);
-    jpg_num(m, max);
-    jpg_num(until, t + hold_ms);
-    const char *p[] = {now, m, until};
-    PGresult *r = jpg_run(pg,
-                          "WITH c AS (SELECT id FROM job_webhooks WHERE state = 'pending' AND next_at <= $1 LIMIT $2"
-                          " FOR UPDATE SKIP LOCKED) UPDATE job_webhooks w SET attempts = w.attempts + 1, next_at = $3"
-                          " FROM c WHERE w.id = c.id RETURNING w.id, w.url, w.secret, w.body, w.attempts, w.created_at",
-                          3, p, PGRES_TUPLES_OK);
+    PGresult *r = jpg_runf(pg, PGRES_TUPLES_OK,
+                           "WITH c AS (SELECT id FROM job_webhooks WHERE state = 'pending' AND next_at <= $1 LIMIT $2"
+                           " FOR UPDATE SKIP LOCKED) UPDATE job_webhooks w SET attempts = w.attempts + 1, next_at = $3"
+                           " FROM c WHERE w.id = c.id RETURNING w.id, w.url, w.secret, w.body, w.attempts, w.created_at",
+                           "nnn", t, (int64_t)max, t + hold_ms);
     if (!r) return -1;
     int rc = 0;
     for (int row = 0; row < PQntuples(r) && rc == 0; row++) {
