@@ -238,6 +238,13 @@ unsigned rc_head_size(size_t head_bytes, unsigned fields, char *msg, size_t cap)
     return 431;
 }
 
+bool rc_content_length_ok(const char *v)
+{
+    size_t n = 0;
+    while (v[n] >= '0' && v[n] <= '9') n++;
+    return n > 0 && n <= 19 && v[n] == 0;
+}
+
 size_t rc_format_refusal(char *buf, size_t cap, unsigned status, const char *request_id, const char *message)
 {
     size_t bl = 0;

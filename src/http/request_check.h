@@ -64,6 +64,11 @@ void rc_layout_field(rc_layout *l, long long name_off, size_t name_len, long lon
 /* True when the fields and header_size (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) account for every byte. */
 bool rc_layout_end(const rc_layout *l, size_t header_size);
 
+/* A Content-Length value as RFC 9112 8.6 has it and libmicrohttpd 0.9.75
+ * reads it: 1 to 19 digits, nothing else (no sign, space, list or hex), so
+ * that it fits in 64 bits. */
+bool rc_content_length_ok(const char *v);
+
 /* The raw request-target, before any percent-decoding: false (with a message)
  * when it holds a control character, a space or DEL (RFC 9112 section 3.2). */
 bool rc_target_ok(const char *target, char *msg, size_t cap);

@@ -137,15 +137,26 @@ static enum MHD_Result refuse_if_malformed(struct MHD_Connection *c, http_req *h
     return MHD_NO;
 }
 
+/* The request whose request line this thread parsed last, until its
+ * handler runs or its connection closes: libmicrohttpd refuses a bad
+ * Content-Length between the two without calling the handler, and only its
+ * log line says so (see cl_refusal). Each connection stays on one thread. */
+static _Thread_local struct {
+    struct MHD_Connection *c;
+    http_req *hr;
+} line_seen;
+
 /* Called by libmicrohttpd once the request line is in, with the request
  * target still raw (before percent-decoding): what it returns becomes the
  * request's closure. The debug line lets tests count what reached the node. */
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)cls;
-    (void)c;
+    server *s = cls;
     http_req *hr = calloc(1, sizeof *hr);
+    line_seen.c = hr ? c : NULL;
+    line_seen.hr = hr;
     if (!hr) return NULL; /* the handler allocates it then (and skips the target check) */
+    hr->srv = s;
     rc_target_ok(uri, hr->target_error, sizeof hr->target_error);
     if (uri) {
         hr->target_at = (uintptr_t)uri;
@@ -185,6 +196,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     http_req *hr = *req_cls;
     bool first = hr == NULL || hr->phase == PH_NEW;
     if (first) {
+        if (line_seen.c == c) line_seen.c = NULL; /* its head was accepted */
         if (!hr && !(hr = calloc(1, sizeof *hr))) return MHD_NO;
         hr->phase = PH_ADMIT;
         hr->srv = s;
@@ -304,6 +316,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
     server *s = cls;
     metrics_connections_add(code == MHD_CONNECTION_NOTIFY_CLOSED ? -1 : 1);
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (line_seen.c == c) line_seen.c = NULL;
         atomic_fetch_sub(&s->open_conns, 1);
         cg_close(*socket_ctx);
         *socket_ctx = NULL;
@@ -331,8 +344,44 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
     *socket_ctx = fd && s->guard ? cg_open(s->guard, fd->connect_fd, peer) : NULL;
 }
 
+/* libmicrohttpd 0.9.75 refuses a Content-Length that is not a number
+ * or is past 64 bits itself, without calling the handler, and
+ * writes its header block twice (a bug of that version: it builds the
+ * response's head again after the error). Its log line is the one sign, on
+ * the thread parsing that head. When the request this thread saw last
+ * (line_seen) does hold such a Content-Length, Sight's own refusal goes to
+ * the socket first, as for its other framing checks, and the write side is
+ * shut: libmicrohttpd's answer then fails to send and it closes. Under TLS
+ * no raw bytes can be written, and its answer stands. */
+static void cl_refusal(server *s, bool too_large)
+{
+    struct MHD_Connection *c = line_seen.c;
+    http_req *hr = line_seen.hr;
+    line_seen.c = NULL;
+    if (!c || !hr || s->tls) return;
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!v || rc_content_length_ok(v)) return; /* not the request that was refused */
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!fd) return;
+    set_request_id(c, hr);
+    /* Counted under its route, as the other refusals: the target is still
+     * in libmicrohttpd's buffer while it parses this head (the query cut off). */
+    hr->route = route_find(hr->target_at ? (const char *)hr->target_at : "");
+    hr->t_start = clock_ms();
+    hr->status = 400; /* as nginx answers both; libmicrohttpd said 413 for the second */
+    hr->phase = PH_DONE;
+    const char *msg = too_large ? "Content-Length is past 64 bits"
+                                : "Content-Length must be digits only: no sign, space, list or hex (RFC 9112 8.6)";
+    log_req(LOG_INFO, hr->request_id, "%u malformed_request: %s; connection closed", hr->status, msg);
+    rc_send_refusal(fd->connect_fd, hr->status, hr->request_id, msg, 0, 0);
+    int dupfd = fcntl(fd->connect_fd, F_DUPFD_CLOEXEC, 0);
+    if (dupfd >= 0) cw_linger(s->cw, dupfd, 1000);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    if (!strncmp(fmt, "Failed to parse `Content-Length'", 32)) cl_refusal(cls, false);
+    else if (!strncmp(fmt, "Too large value of 'Content-Length'", 35)) cl_refusal(cls, true);
     char buf[512];
     vsnprintf(buf, sizeof buf, fmt, ap);
     size_t n = strlen(buf);
@@ -396,7 +445,7 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
         {MHD_OPTION_END, 0, NULL},
     };
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handler, s,
-                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from conftest import SIGHTD, V1, png_bytes
-from test_smuggling import TAIL, VECTORS, exchange_on, responses
+from test_smuggling import CL_VECTORS, TAIL, VECTORS, exchange_on, responses
 
 META_PLAIN = json.dumps({"is_yolo": False, "is_llm": False})
 
@@ -99,4 +99,18 @@ def test_smuggling_vectors_over_tls(tls_server, name, data, status):
     assert st == status, raw[:600]
     assert json.loads(body)["detail"]["code"] == "malformed_request"
     assert headers["connection"] == "close"
+    assert closed, "the connection was left open"
+
+
+@pytest.mark.parametrize("name,data,status", CL_VECTORS, ids=[v[0] for v in CL_VECTORS])
+def test_content_length_vectors_over_tls_are_libmicrohttpds_answer(tls_server, name, data, status):
+    """A Content-Length libmicrohttpd 0.9.75 refuses before Sight's handler
+    runs: in plain HTTP Sight's answer goes to the socket first, but no raw
+    bytes can be written inside TLS, so the library's own answer stands (its
+    HTML, its header block written twice; docs/http-strictness.md). Still a
+    refusal, the connection ended, the GET after it never answered."""
+    raw, closed = tls_exchange(tls_server, data + TAIL)
+    assert raw.startswith(b"HTTP/1.1 4"), raw[:300]
+    assert b"Content-Length" in raw and b"malformed_request" not in raw, raw[:600]
+    assert b'{"status":"ok"}' not in raw and b"200 OK" not in raw, raw
     assert closed, "the connection was left open"
