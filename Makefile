@@ -101,7 +101,12 @@ TSAN_TESTS ?= tests/integration/test_predict_v1.py::test_three_images_stream_pro
   tests/integration/test_jobs.py::test_webhook_is_signed_and_retried \
   tests/integration/test_models.py::test_sighup_reloads_under_load_without_a_failure \
   tests/integration/test_faults.py::test_sigterm_under_load_ends_every_stream_properly \
-  tests/integration/test_tls.py::test_curl_and_httpx_over_https_with_keep_alive
+  tests/integration/test_tls.py::test_curl_and_httpx_over_https_with_keep_alive \
+  tests/integration/test_frontend.py::test_ten_thousand_idle_connections \
+  tests/integration/test_frontend.py::test_a_thousand_v2_streams_on_a_slow_image_host \
+  tests/integration/test_smuggling.py::test_refusals_are_counted_and_the_server_goes_on \
+  tests/integration/test_pg_store.py::test_server_on_postgres_limits_and_usage \
+  tests/integration/test_pg_store.py::test_two_nodes_share_keys_and_ledger
 TSAN_UNIT    = work_queue|ticker|block_reuse|conn_guard|event_queue|key_cache|keystore|ledger|limits|pipeline
 TSAN_OPTS    = suppressions=$(abspath tests/tsan.supp) log_path=$(abspath build-tsan)/tsan/report \
   exitcode=66 second_deadlock_stack=1 $(TSAN_OPTIONS)

@@ -26,9 +26,10 @@ META_LLM = json.dumps({"is_yolo": False, "is_llm": True})
 
 
 def sanitized():
-    """The sanitizer build: its shadow memory and redzones make memory figures meaningless."""
+    """A sanitizer build (ASan or TSan): its shadow memory and redzones make memory figures meaningless."""
     with open(SIGHTD, "rb") as f:
-        return b"__asan_init" in f.read()
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def proc_status(pid, field):
