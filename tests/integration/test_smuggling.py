@@ -27,7 +27,7 @@ POST = b"POST " + V1.encode() + b" HTTP/1.1\r\nHost: x\r\n"
 CHUNKED_EMPTY = b"0\r\n\r\n"
 
 # (id, bytes before TAIL, status). Each answered by Sight's own checks
-# (src/http/request_check.c) with {"detail":{"code":"malformed_request",...}}.
+# (src/http/front/request_check.c) with {"detail":{"code":"malformed_request",...}}.
 VECTORS = [
     # Content-Length and Transfer-Encoding (RFC 9112 6.1, 6.3)
     ("cl_and_te", POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNKED_EMPTY, 400),
