@@ -1,7 +1,7 @@
 /* GET /api/v1/jobs/{id}/events and /results: NDJSON read from the job store
  * a page at a time as the client takes it. The events follow the job until
  * its "complete" line: with nothing new the connection is suspended
- * (conn_wait.h) on a timer and looks again at each tick, so any node serves
+ * (front_wait_suspend, front.h) on a timer and looks again at each tick, so any node serves
  * any job's events, whichever node runs it. Each read (a page, or the job's
  * status when nothing is new) runs on a work-queue thread with the connection
  * suspended (kc_wait): on PostgreSQL a round trip, up to the store's timeouts
