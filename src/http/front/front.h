@@ -129,7 +129,8 @@ front_resp *front_resp_buffer(void *body, size_t len, front_body who);
 /* A streamed response of unknown length (chunked): read is called for up
  * to max bytes at pos and returns how many it wrote, 0 (nothing now: it
  * suspended the connection), FRONT_STREAM_END or FRONT_STREAM_ERROR
- * (the connection is closed). free_cls runs once the stream is over. */
+ * (the connection is closed). free_cls runs once the stream is over (not
+ * when this returns NULL: out of memory). */
 #define FRONT_STREAM_END ((ssize_t)-1)
 #define FRONT_STREAM_ERROR ((ssize_t)-2)
 typedef ssize_t (*front_read_fn)(void *cls, uint64_t pos, char *buf, size_t max);
