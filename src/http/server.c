@@ -206,7 +206,7 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
         log_error("cannot start the HTTP front's helper threads");
         goto fail;
     }
-    /* Last: from here requests arrive, and find the server complete. */
+    /* Last: requests arrive from front_accept on, and find the server complete. */
     front_config fc = {
         .host = cfg->listen_host,
         .port = cfg->listen_port,
@@ -225,6 +225,11 @@ server *server_start(const sight_config *cfg, keystore *keys, limiter *limits, p
         .cls = s,
     };
     if (!(s->front = front_start(&fc, tk))) goto fail;
+    /* Only once s->front is set: the handler reads it. */
+    if (front_accept(s->front) != 0) {
+        front_stop(s->front);
+        goto fail;
+    }
     s->port = front_port(s->front);
     log_info("HTTP front: %s, %d threads, up to %d connections%s", s->tls ? "HTTPS" : "HTTP", cfg->http_threads,
              cfg->max_connections, cfg->max_connections_per_ip ? "" : " (no per-address limit)");

@@ -231,11 +231,7 @@ front *front_start(const front_config *cfg, struct ticker *tk)
             log_error("cannot start the HTTP front on %s:%u", cfg->host, cfg->port);
         goto fail;
     }
-    if (acc_start(f->acc, f->daemon, &f->open_conns, cfg->max_connections) != 0) {
-        log_error("cannot start the accept thread");
-        MHD_stop_daemon(f->daemon);
-        goto fail;
-    }
+    f->max_connections = cfg->max_connections;
     f->port = acc_port(f->acc);
     return f;
 fail:
@@ -244,6 +240,13 @@ fail:
 }
 
 unsigned front_port(const front *f) { return f->port; }
+
+int front_accept(front *f)
+{
+    if (acc_start(f->acc, f->daemon, &f->open_conns, f->max_connections) == 0) return 0;
+    log_error("cannot start the accept thread");
+    return -1;
+}
 
 /* Not MHD_quiesce_daemon: acceptor.h says why. */
 void front_stop_accepting(front *f) { acc_stop(f->acc); }

@@ -24,6 +24,7 @@ struct front {
     front_done_fn done;
     void *cls;
     unsigned port;
+    int max_connections; /* for the acceptor (front_accept) */
 };
 
 /* The engine's request closure: what the head checks need, and the

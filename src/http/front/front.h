@@ -66,11 +66,14 @@ typedef struct {
     void *cls; /* for handler and done */
 } front_config;
 
-/* Binds, starts the threads and serves; NULL with the reason logged.
- * tk runs the deadline reaper (util/ticker.h). */
+/* Binds and starts the engine's threads; NULL with the reason logged. tk
+ * runs the deadline reaper (util/ticker.h). No connection is taken before
+ * front_accept, so the caller can store the pointer its handler reads. */
 struct ticker;
 front *front_start(const front_config *cfg, struct ticker *tk);
 unsigned front_port(const front *f);
+/* Starts taking connections. 0 ok; -1 (logged): call front_stop. */
+int front_accept(front *f);
 /* Stops accepting: new connections are refused from here on. */
 void front_stop_accepting(front *f);
 /* Resumes every suspended connection, stops the engine (closing every
