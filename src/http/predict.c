@@ -218,7 +218,7 @@ static predict_request *build_request(http_req *hr)
 }
 
 
-/* PH_BODY: takes the body as it arrives. libmicrohttpd cannot answer before
+/* PH_BODY: takes the body as it arrives. the engine cannot answer before
  * the body is read, so a refused upload is read on and dropped; one that
  * goes on far past the limit is cut off. A call with no data: it is all in. */
 static step take_body(http_req *hr, const route_call *call)

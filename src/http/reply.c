@@ -8,7 +8,7 @@
 #include "util/json_out.h"
 #include "util/log.h"
 
-/* The client has half-closed: it sends no next request, and libmicrohttpd's
+/* The client has half-closed: it sends no next request, and the engine's
  * edge-triggered loop may have taken that end of file with the last bytes
  * of this one without noticing it; kept alive, the connection would wait for
  * the header deadline. */

@@ -115,7 +115,7 @@ static front_result handler(void *cls, front_conn *c, const char *url, const cha
     bool takes_body = rt->flags & ROUTE_BODY;
     if (first) {
         /* Decided now, answered once the request is complete (below): an
-         * answer queued before that makes libmicrohttpd close the connection,
+         * answer queued before that makes the engine close the connection,
          * and one to a request with a body would leave the body unread and
          * the client, still sending, would see a reset. */
         if (!rt->handler) {
