@@ -142,7 +142,7 @@ fuzz:
 # clang-format with .clang-format over the C sources: format-check fails on any
 # difference (CI runs it first: it is cheap); format rewrites the files in place.
 CLANG_FORMAT   ?= clang-format
-FORMAT_FILES    = $(sort $(wildcard src/*.[ch] src/*/*.[ch] tests/unit/*.[ch] fuzz/*.[ch]))
+FORMAT_FILES    = $(sort $(wildcard src/*.[ch] src/*/*.[ch] src/*/*/*.[ch] tests/unit/*.[ch] fuzz/*.[ch]))
 format-check:
 	@command -v $(CLANG_FORMAT) >/dev/null || scripts/bootstrap --format
 	@$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES)
@@ -152,9 +152,11 @@ format:
 
 # Static analysis: cppcheck over src/, tests/unit/ and fuzz/ (about a minute on 2 cores;
 # its cache in build-analyze/ makes a second run quicker). Fails on any finding; what is
-# suppressed is in tests/analyze/cppcheck.supp or beside the line, each with why.
+# suppressed is in tests/analyze/cppcheck.supp or beside the line, each with why. First,
+# the engine's fence (tests/analyze/engine_fence): only src/http/front/ may use it.
 CPPCHECK ?= cppcheck
 analyze:
+	@tests/analyze/engine_fence
 	@command -v $(CPPCHECK) >/dev/null || scripts/bootstrap --analyze
 	@mkdir -p build-analyze
 	@$(CPPCHECK) -q -j $(JOBS) --std=c11 --enable=warning,portability --inline-suppr --error-exitcode=1 \

@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "fuzz_common.h"
-#include "http/request_check.h"
+#include "http/front/request_check.h"
 
 static int is_digits(const char *v, size_t n)
 {

@@ -23,7 +23,7 @@ typedef struct {
     int max_inflight_per_key;   /* of those, one key's most; 0 = half of max_inflight */
     int max_connections;        /* open HTTP connections */
     int max_connections_per_ip; /* 0: no limit */
-    int http_threads;           /* libmicrohttpd's epoll thread pool */
+    int http_threads;           /* the HTTP engine's epoll thread pool */
     char tls_cert[1024];        /* "" = plain HTTP */
     char tls_key[1024];
     int64_t max_file_bytes;

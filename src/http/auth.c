@@ -10,19 +10,19 @@
 #include "http/key_check.h"
 #include "keys/key_cache.h"
 
-const char *auth_request_key(struct MHD_Connection *c, bool query)
+const char *auth_request_key(front_conn *c, bool query)
 {
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *auth = front_header(c, "Authorization");
     if (auth && !strncasecmp(auth, "Bearer ", 7)) {
         auth += 7;
         while (*auth == ' ') auth++;
         return auth;
     }
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
-    return v || !query ? v : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "api_key");
+    const char *v = front_header(c, "X-API-Key");
+    return v || !query ? v : front_query(c, "api_key");
 }
 
-step auth_check(struct MHD_Connection *c, http_req *hr, const char *key, bool tentative, bool *valid)
+step auth_check(front_conn *c, http_req *hr, const char *key, bool tentative, bool *valid)
 {
     server *s = hr->srv;
     *valid = false;

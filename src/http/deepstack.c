@@ -39,7 +39,7 @@ static unsigned error_status(const char *code)
 
 static long px(const json_t *box, const char *k) { return lround(json_number_value(json_object_get(box, k))); }
 
-enum MHD_Result deepstack_answer(struct MHD_Connection *c, http_req *hr, json_t *files, json_t *complete)
+front_result deepstack_answer(front_conn *c, http_req *hr, json_t *files, json_t *complete)
 {
     (void)complete;
     const json_t *ev = json_array_get(files, 0);
@@ -74,5 +74,5 @@ enum MHD_Result deepstack_answer(struct MHD_Connection *c, http_req *hr, json_t 
                                      "inferenceMs", (json_int_t)lround(inf), "processMs",
                                      (json_int_t)lround(clock_ms() - hr->t_start)),
                            &len);
-    return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
+    return body ? reply_body(c, hr, 200, "application/json", body, len) : FRONT_CLOSE;
 }

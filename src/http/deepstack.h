@@ -4,7 +4,7 @@
 #define SIGHT_HTTP_DEEPSTACK_H
 
 #include <jansson.h>
-#include <microhttpd.h>
+#include "http/front/front.h"
 #include <stddef.h>
 
 struct http_req;
@@ -15,6 +15,6 @@ struct http_req;
 /* {"success":false,"error":...,"code":status}; a 422 becomes 400. */
 char *deepstack_error_body(unsigned *status, const char *code, const char *message, size_t *len);
 /* The answer from the one file's done or error line (files[0]). */
-enum MHD_Result deepstack_answer(struct MHD_Connection *c, struct http_req *hr, json_t *files, json_t *complete);
+front_result deepstack_answer(front_conn *c, struct http_req *hr, json_t *files, json_t *complete);
 
 #endif

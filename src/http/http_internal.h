@@ -3,14 +3,13 @@
 #ifndef SIGHT_HTTP_INTERNAL_H
 #define SIGHT_HTTP_INTERNAL_H
 
-#include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "config/config.h"
-#include "http/conn_guard.h"
 #include "http/form.h"
+#include "http/front/front.h"
 #include "keys/keystore.h"
 #include "limits/limiter.h"
 #include "metrics/metrics.h"
@@ -22,22 +21,17 @@ struct server {
     sight_config cfg;
     keystore *keys;
     pipeline *pipe;
-    struct MHD_Daemon *daemon;
+    front *front; /* the HTTP engine behind front.h: connections, deadlines, waits */
     unsigned port;
     atomic_int inflight; /* prediction requests being received or streamed */
     atomic_bool shutting_down;
     struct capacity *cap;      /* --max-inflight: requests being received or worked on */
     int abort_fd;              /* eventfd, readable once streams must end now */
-    conn_guard *guard;         /* header and body deadlines */
     atomic_bool aborting;      /* set just before abort_fd becomes readable */
-    struct conn_waiter *cw;    /* resumes suspended streams and batches */
     struct key_checker *kc;    /* API key checks off the HTTP threads */
     struct store_probe *probe; /* the key store's reachability, for /readyz */
     struct key_cache *cache;   /* verified keys: a known key costs no store query */
-    struct acceptor *acc;      /* the listening socket and its accept thread */
-    atomic_int open_conns;     /* connections the daemon holds (on_connection) */
     bool tls;
-    char *tls_cert_pem, *tls_key_pem; /* kept for the daemon's life */
     json_t *models;                   /* what serves detection and OCR, for /readyz */
     limiter *lim;                     /* per-key limits and the usage ledger */
     struct model_registry *reg;       /* detection models by name; NULL: detection off */
@@ -50,7 +44,7 @@ struct server {
  * suspended). Every route goes through them in this order, skipping those
  * it has no use for (docs/internals/README.md lists who runs which). */
 typedef enum {
-    PH_NEW,      /* only the request line is in: the handler has not run yet */
+    PH_NEW,      /* just allocated, in the handler's first call (the front holds the request before) */
     PH_ADMIT,    /* the first call: the route's admission (shutdown, capacity, type, size) */
     PH_HEAD_KEY, /* a header key checked before any body is read, with its rate and concurrency */
     PH_BODY,     /* the body arrives (or a refused one is read and dropped) */
@@ -70,23 +64,19 @@ typedef enum {
     STEP_CLOSE  /* end the connection (a raw refusal, or a response that could not be queued) */
 } step;
 
-static inline step step_of(enum MHD_Result r) { return r == MHD_YES ? STEP_DONE : STEP_CLOSE; }
-static inline enum MHD_Result step_result(step s) { return s == STEP_CLOSE ? MHD_NO : MHD_YES; }
+static inline step step_of(front_result r) { return r == FRONT_OK ? STEP_DONE : STEP_CLOSE; }
+static inline front_result step_result(step s) { return s == STEP_CLOSE ? FRONT_CLOSE : FRONT_OK; }
 
-/* Per-HTTP-request state, kept in libmicrohttpd's request closure. */
+/* Per-HTTP-request state: the handler's pointer (front.h). */
 typedef struct http_req {
     struct server *srv;
     const route *route; /* never NULL once the handler ran (routes.h) */
     http_phase phase;
     char request_id[40];
-    double t_start;        /* clock_ms() when the request began (DeepStack's processMs) */
-    char ds_model[72];     /* DEEPSTACK_CUSTOM{model}: the model ("" = the default) */
-    cg_conn *conn;         /* the connection's deadline tracking (may be NULL) */
-    unsigned status;       /* of the response queued, for metrics */
-    bool counted;          /* holds one of srv->inflight */
-    char target_error[80]; /* what is wrong with the raw request target ("" if nothing) */
-    uintptr_t target_at;   /* where libmicrohttpd had the raw target, and its length */
-    size_t target_len;
+    double t_start;    /* clock_ms() when the request began (DeepStack's processMs) */
+    char ds_model[72]; /* DEEPSTACK_CUSTOM{model}: the model ("" = the default) */
+    unsigned status;   /* of the response queued, for metrics */
+    bool counted;      /* holds one of srv->inflight */
     /* its place in --max-inflight (capacity.h), until the pipeline's request takes it */
     struct cap_ticket *ticket;
 
@@ -108,7 +98,7 @@ typedef struct http_req {
     struct kc_job *work_job;  /* the route's store work: quotas, a usage report, a jobs call */
     /* batch routes: the lines collected so far, the connection suspended between them */
     predict_request *batch_pr;
-    struct cw_slot *batch_slot;
+    front_wait *batch_slot;
     buf batch_text;
     bool batch_ended;
 
@@ -129,11 +119,11 @@ static inline bool req_body_read(const http_req *hr) { return hr->phase > PH_BOD
 
 /* reply.c: every response goes through these, so each carries X-Request-Id;
  * the error bodies are in the route's dialect (route->error_body). */
-enum MHD_Result reply_body(struct MHD_Connection *c, http_req *hr, unsigned status, const char *content_type,
-                           char *body, size_t len);
-enum MHD_Result reply_error(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
-                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned status, struct MHD_Response *r);
+front_result reply_body(front_conn *c, http_req *hr, unsigned status, const char *content_type,
+                        char *body, size_t len);
+front_result reply_error(front_conn *c, http_req *hr, unsigned status, const char *code,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+front_result reply_queue(front_conn *c, http_req *hr, unsigned status, front_resp *r);
 /* Refuses a prediction request. Answering before the body is read means
  * closing the connection with the body unread, and a client still sending
  * then sees a reset instead of the answer. So unless the client waits for
@@ -141,23 +131,23 @@ enum MHD_Result reply_queue(struct MHD_Connection *c, http_req *hr, unsigned sta
  * worth reading), the refusal is kept in hr->deferred, the request moved to
  * PH_BODY, the body read to its end and dropped, and the answer goes out
  * then (server.c's handler). */
-enum MHD_Result reply_refuse(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
-                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+front_result reply_refuse(front_conn *c, http_req *hr, unsigned status, const char *code,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Refuses now, before any of the body is read, and ends the connection
- * (MHD_NO): written straight to the socket, then a lingering close that
- * drops what the client still sends for up to a second. Under TLS, or when
- * the client waits for 100-continue, libmicrohttpd sends it with
- * Connection: close (MHD_YES). For a limit's 429, which the client must see
+ * (FRONT_CLOSE): written straight to the socket, then a lingering close
+ * that drops what the client still sends for up to a second. Under TLS, or
+ * when the client waits for 100-continue, the engine sends it with
+ * Connection: close (FRONT_OK). For a limit's 429, which the client must see
  * before it uploads a body for nothing. */
-enum MHD_Result reply_refuse_now(struct MHD_Connection *c, http_req *hr, unsigned status, const char *code,
-                                 const char *msg);
+front_result reply_refuse_now(front_conn *c, http_req *hr, unsigned status, const char *code,
+                              const char *msg);
 /* A refusal of the limiter: 429 with its code and Retry-After (now: reply_refuse_now). */
-enum MHD_Result reply_limited(struct MHD_Connection *c, http_req *hr, const limit_verdict *v, bool now);
+front_result reply_limited(front_conn *c, http_req *hr, const limit_verdict *v, bool now);
 
 /* auth.c: the one authentication step, whatever carries the key. */
 /* The key of the headers (Authorization: Bearer, else X-API-Key), or with
  * query the ?api_key= of the URL after them; NULL if none is sent. */
-const char *auth_request_key(struct MHD_Connection *c, bool query);
+const char *auth_request_key(front_conn *c, bool query);
 /* Checks key: from the key cache, else on a work-queue thread with the
  * connection suspended (STEP_AGAIN: call again with the same key on
  * resume). STEP_NEXT once decided, *valid telling (hr->key_id and
@@ -165,34 +155,34 @@ const char *auth_request_key(struct MHD_Connection *c, bool query);
  * invalid, 503 store; through reply_refuse). tentative (a header key before
  * the body): a key that is not valid is not refused but left for a later
  * check (STEP_NEXT, !*valid), which reuses the verdict. */
-step auth_check(struct MHD_Connection *c, http_req *hr, const char *key, bool tentative, bool *valid);
+step auth_check(front_conn *c, http_req *hr, const char *key, bool tentative, bool *valid);
 
 /* predict.c: the prediction routes (v1/v2, stream/batch, DeepStack's), as
  * one loop over the request's phases; predict_key.c: their key phases. */
-enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
+front_result predict_handle(front_conn *c, http_req *hr, const route_call *call);
 void predict_cleanup(http_req *hr);
 /* The batch routes' answer: {"result": {"files": [...], "complete": {...}}, "code": 0}. */
-enum MHD_Result predict_batch_answer(struct MHD_Connection *c, http_req *hr, json_t *files, json_t *complete);
+front_result predict_batch_answer(front_conn *c, http_req *hr, json_t *files, json_t *complete);
 /* The key phase: authenticates key (now and tentatively: at the head, before
  * the body) and enters the key's rate and concurrency; STEP_NEXT once
  * admitted, or (tentative) left undecided for PH_KEY. */
-step predict_key(struct MHD_Connection *c, http_req *hr, const char *key, bool at_head);
+step predict_key(front_conn *c, http_req *hr, const char *key, bool at_head);
 
 /* The route handlers (routes.c's table). status_routes.c: GET /healthz,
  * /readyz, /metrics and the playground's files; usage.c: GET /api/v1/usage;
  * models.c: GET /api/v1/models; jobs_routes.c: every /api/v1/jobs route. */
-enum MHD_Result healthz_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
-enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
-enum MHD_Result metrics_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
-enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
-enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
-enum MHD_Result models_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
-enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const route_call *call);
+front_result healthz_handle(front_conn *c, http_req *hr, const route_call *call);
+front_result readyz_handle(front_conn *c, http_req *hr, const route_call *call);
+front_result metrics_handle(front_conn *c, http_req *hr, const route_call *call);
+front_result static_handle(front_conn *c, http_req *hr, const route_call *call);
+front_result usage_handle(front_conn *c, http_req *hr, const route_call *call);
+front_result models_handle(front_conn *c, http_req *hr, const route_call *call);
+front_result jobs_handle(front_conn *c, http_req *hr, const route_call *call);
 
 /* jobs_stream.c: a job's events (following it when events) or results as
  * NDJSON, after seq or index. */
 struct job_store;
-enum MHD_Result jobs_stream_start(struct MHD_Connection *c, http_req *hr, struct job_store *js, const char *id,
-                                  bool events, int64_t after);
+front_result jobs_stream_start(front_conn *c, http_req *hr, struct job_store *js, const char *id,
+                               bool events, int64_t after);
 
 #endif

@@ -399,11 +399,11 @@ static bool op_of(jobs_call *j, const char *url, const char *method)
     return (j->op == OP_EVENTS || j->op == OP_RESULTS) && get;
 }
 
-static void read_list_args(struct MHD_Connection *c, jobs_call *j)
+static void read_list_args(front_conn *c, jobs_call *j)
 {
-    const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-    const char *before = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "before");
-    if (!before) before = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
+    const char *lim = front_query(c, "limit");
+    const char *before = front_query(c, "before");
+    if (!before) before = front_query(c, "cursor");
     long n = lim ? strtol(lim, NULL, 10) : LIST_DEFAULT;
     j->limit = n < 1 ? 1 : n > LIST_MAX ? LIST_MAX
                                         : (int)n;
@@ -415,7 +415,7 @@ static void read_list_args(struct MHD_Connection *c, jobs_call *j)
 
 /* What the request's line and headers say of the call (j): checked once the
  * body is in, and again to fill the call that runs (the same answer). */
-static step call_fill(struct MHD_Connection *c, http_req *hr, const route_call *call, jobs_call *j)
+static step call_fill(front_conn *c, http_req *hr, const route_call *call, jobs_call *j)
 {
     server *s = hr->srv;
     if (!op_of(j, call->url, call->method))
@@ -428,7 +428,7 @@ static step call_fill(struct MHD_Connection *c, http_req *hr, const route_call *
     if (hr->too_large)
         return step_of(reply_error(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                                    (long long)s->cfg.max_body_bytes));
-    const char *idem = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    const char *idem = front_header(c, "Idempotency-Key");
     if (idem && (strlen(idem) == 0 || strlen(idem) >= sizeof j->idem))
         return step_of(reply_error(c, hr, 422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 bytes"));
     if (idem) {
@@ -440,7 +440,7 @@ static step call_fill(struct MHD_Connection *c, http_req *hr, const route_call *
 }
 
 /* PH_BODY: kept whole (a creation's), up to the body limit. */
-static step take_body(struct MHD_Connection *c, http_req *hr, const route_call *call)
+static step take_body(front_conn *c, http_req *hr, const route_call *call)
 {
     server *s = hr->srv;
     if (*call->upload_size > 0) {
@@ -460,7 +460,7 @@ static step take_body(struct MHD_Connection *c, http_req *hr, const route_call *
 }
 
 /* PH_PARSE: the body parsed on a work-queue thread, for its api_key. */
-static step parse_body(struct MHD_Connection *c, http_req *hr)
+static step parse_body(front_conn *c, http_req *hr)
 {
     if (!hr->work_job) {
         jobs_call *j = calloc(1, sizeof *j);
@@ -480,7 +480,7 @@ static step parse_body(struct MHD_Connection *c, http_req *hr)
 }
 
 /* PH_KEY or PH_FORM_KEY: the one authentication step, whatever carried the key. */
-static step check_key(struct MHD_Connection *c, http_req *hr)
+static step check_key(front_conn *c, http_req *hr)
 {
     const char *key =
         hr->phase == PH_KEY ? auth_request_key(c, true) : ((const jobs_call *)kc_ctx(hr->work_job))->key;
@@ -492,7 +492,7 @@ static step check_key(struct MHD_Connection *c, http_req *hr)
 }
 
 /* PH_RESPOND: the call, run on a work-queue thread, and its answer. */
-static step respond(struct MHD_Connection *c, http_req *hr, const route_call *call)
+static step respond(front_conn *c, http_req *hr, const route_call *call)
 {
     server *s = hr->srv;
     jobs_call *parsed = hr->work_job ? kc_ctx(hr->work_job) : NULL;
@@ -524,7 +524,7 @@ static step respond(struct MHD_Connection *c, http_req *hr, const route_call *ca
     if (j->status >= 400) return step_of(reply_error(c, hr, j->status, j->code, "%s", j->message));
     if (j->op == OP_EVENTS || j->op == OP_RESULTS) {
         int64_t after = -1;
-        const char *a = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+        const char *a = front_query(c, "after");
         if (a) {
             char *end;
             after = strtoll(a, &end, 10);
@@ -537,10 +537,10 @@ static step respond(struct MHD_Connection *c, http_req *hr, const route_call *ca
     }
     size_t len;
     char *body = json_line(json_incref(j->answer), &len);
-    return step_of(body ? reply_body(c, hr, j->status, "application/json", body, len) : MHD_NO);
+    return step_of(body ? reply_body(c, hr, j->status, "application/json", body, len) : FRONT_CLOSE);
 }
 
-enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+front_result jobs_handle(front_conn *c, http_req *hr, const route_call *call)
 {
     for (;;) {
         step st;
@@ -548,13 +548,13 @@ enum MHD_Result jobs_handle(struct MHD_Connection *c, http_req *hr, const route_
         case PH_ADMIT:
             buf_init(&hr->raw, (size_t)hr->srv->cfg.max_body_bytes);
             hr->phase = PH_BODY;
-            return MHD_YES;
+            return FRONT_OK;
         case PH_BODY: st = take_body(c, hr, call); break;
         case PH_PARSE: st = parse_body(c, hr); break;
         case PH_KEY:
         case PH_FORM_KEY: st = check_key(c, hr); break;
         case PH_RESPOND: st = respond(c, hr, call); break;
-        default: return MHD_YES;
+        default: return FRONT_OK;
         }
         if (st != STEP_NEXT) return step_result(st);
     }

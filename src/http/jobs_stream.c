@@ -1,7 +1,7 @@
 /* GET /api/v1/jobs/{id}/events and /results: NDJSON read from the job store
  * a page at a time as the client takes it. The events follow the job until
  * its "complete" line: with nothing new the connection is suspended
- * (conn_wait.h) on a timer and looks again at each tick, so any node serves
+ * (front_wait_suspend, front.h) on a timer and looks again at each tick, so any node serves
  * any job's events, whichever node runs it. Each read (a page, or the job's
  * status when nothing is new) runs on a work-queue thread with the connection
  * suspended (kc_wait): on PostgreSQL a round trip, up to the store's timeouts
@@ -12,7 +12,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
 #include "jobs/job_store.h"
@@ -30,8 +29,8 @@ typedef struct {
     char *text;
     size_t len, off;
     int tfd;
-    cw_slot *slot;
-    struct MHD_Connection *conn;
+    front_wait *slot;
+    front_conn *conn;
     kc_job *read; /* the store read in flight on a work-queue thread */
 } pager;
 
@@ -78,7 +77,7 @@ static void pager_free(void *cls)
 {
     pager *p = cls;
     kc_release(p->read);
-    cw_detach(p->slot);
+    front_wait_detach(p->slot);
     if (p->tfd >= 0) close(p->tfd);
     free(p->text);
     free(p);
@@ -98,15 +97,15 @@ static ssize_t pager_read(void *cls, uint64_t pos, char *buf, size_t max)
         free(p->text);
         p->text = NULL;
         p->len = p->off = 0;
-        if (p->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (p->ended) return FRONT_STREAM_END;
         if (!p->read) {
             page_read *nr = calloc(1, sizeof *nr);
-            if (!nr) return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (!nr) return FRONT_STREAM_ERROR;
             *nr = (page_read){.js = p->js, .events = p->events, .after = p->cursor};
             memcpy(nr->id, p->id, sizeof nr->id);
             /* NULL when shutting down (nr freed): the client resumes with after=. */
             if (!(p->read = kc_submit_call(p->srv->kc, page_read_run, nr, page_read_free)))
-                return MHD_CONTENT_READER_END_WITH_ERROR;
+                return FRONT_STREAM_ERROR;
         }
         if (!kc_wait(p->read, p->conn)) return 0; /* resumed, and called again, once read */
         page_read *r = kc_ctx(p->read);
@@ -119,21 +118,21 @@ static ssize_t pager_read(void *cls, uint64_t pos, char *buf, size_t max)
         bool over = r->over;
         kc_release(p->read);
         p->read = NULL;
-        if (rc != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (rc != 0) return FRONT_STREAM_ERROR;
         if (p->len) continue;
-        if (!p->events || over) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!p->events || over) return FRONT_STREAM_END;
         /* Shutdown or a client gone: the client resumes with after=. */
-        if (atomic_load(&p->srv->aborting) || cw_client_gone(p->slot)) return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (atomic_load(&p->srv->aborting) || front_wait_client_gone(p->slot)) return FRONT_STREAM_ERROR;
         uint64_t ticks;
         ssize_t got = read(p->tfd, &ticks, sizeof ticks); /* re-arms the wake-up */
         (void)got;
-        if (cw_suspend(p->slot)) return 0;
-        return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (front_wait_suspend(p->slot)) return 0;
+        return FRONT_STREAM_ERROR;
     }
 }
 
-enum MHD_Result jobs_stream_start(struct MHD_Connection *c, http_req *hr, job_store *js, const char *id, bool events,
-                                  int64_t after)
+front_result jobs_stream_start(front_conn *c, http_req *hr, job_store *js, const char *id, bool events,
+                               int64_t after)
 {
     server *s = hr->srv;
     pager *p = calloc(1, sizeof *p);
@@ -142,21 +141,20 @@ enum MHD_Result jobs_stream_start(struct MHD_Connection *c, http_req *hr, job_st
     snprintf(p->id, sizeof p->id, "%s", id);
     if (events) {
         struct itimerspec its = {{0, POLL_MS * 1000000L}, {0, POLL_MS * 1000000L}};
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         if (p->tfd < 0 || timerfd_settime(p->tfd, 0, &its, NULL) != 0 ||
-            !(p->slot = cw_attach(s->cw, c, p->tfd, ci ? ci->connect_fd : -1))) {
+            !(p->slot = front_wait_attach(s->front, c, p->tfd))) {
             pager_free(p);
             return reply_error(c, hr, 500, "out_of_memory", "cannot follow the job's events");
         }
     }
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, pager_read, p, pager_free);
+    front_resp *resp = front_resp_stream(16 * 1024, pager_read, p, pager_free);
     if (!resp) {
         pager_free(p);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    front_resp_header(resp, "Content-Type", "application/x-ndjson");
+    front_resp_header(resp, "X-Accel-Buffering", "no");
+    front_resp_header(resp, "Cache-Control", "no-store");
     return reply_queue(c, hr, 200, resp);
 }

@@ -14,8 +14,8 @@ struct kc_job {
     void *ctx;
     void (*ctx_free)(void *);
     bool done;
-    bool released;                 /* the request let go: the completion frees it */
-    struct MHD_Connection *waiter; /* suspended on it; resumed when done */
+    bool released;      /* the request let go: the completion frees it */
+    front_conn *waiter; /* suspended on it; resumed when done */
     key_verdict verdict;
     int64_t id;        /* a valid key's id */
     key_limits limits; /* and its own limits (limits/limiter.h applies the defaults) */
@@ -60,7 +60,7 @@ static void job_done(void *arg)
     key_checker *k = j->k;
     pthread_mutex_lock(&k->mu);
     j->done = true;
-    if (j->waiter) MHD_resume_connection(j->waiter);
+    if (j->waiter) front_resume(j->waiter);
     j->waiter = NULL;
     bool release = j->released;
     pthread_mutex_unlock(&k->mu);
@@ -146,14 +146,14 @@ kc_job *kc_submit_call(key_checker *k, kc_fn fn, void *ctx, void (*ctx_free)(voi
 
 void *kc_ctx(kc_job *j) { return j->ctx; }
 
-bool kc_wait(kc_job *j, struct MHD_Connection *c)
+bool kc_wait(kc_job *j, front_conn *c)
 {
     key_checker *k = j->k;
     pthread_mutex_lock(&k->mu);
     bool done = j->done;
     if (!done) {
         /* Under the lock the completion takes to resume: it cannot finish in between. */
-        MHD_suspend_connection(c);
+        front_suspend(c);
         j->waiter = c;
     }
     pthread_mutex_unlock(&k->mu);

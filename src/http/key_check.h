@@ -1,5 +1,5 @@
 /* API key checks, and other store or Redis work of a request, off
- * libmicrohttpd's threads. A verify reads the key store (SQLite may wait on
+ * the HTTP engine's threads. A verify reads the key store (SQLite may wait on
  * its lock behind a `sightd keys` writer; PostgreSQL is a round trip), which
  * must not stall the other connections an HTTP thread serves. The jobs run
  * on the server's work queue (util/work_queue.h); the request waits for the
@@ -8,7 +8,7 @@
 #ifndef SIGHT_HTTP_KEY_CHECK_H
 #define SIGHT_HTTP_KEY_CHECK_H
 
-#include <microhttpd.h>
+#include "http/front/front.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,7 +41,7 @@ void *kc_ctx(kc_job *j);
 /* The verdict when done; false while running. If not done, the
  * connection is suspended and resumed when the job ends: the handler is then
  * called again. */
-bool kc_wait(kc_job *j, struct MHD_Connection *c);
+bool kc_wait(kc_job *j, front_conn *c);
 /* Results, once kc_wait said done. */
 key_verdict kc_verdict(const kc_job *j);
 /* A valid key's id and own limits. */

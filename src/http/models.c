@@ -4,11 +4,11 @@
 #include "http/http_internal.h"
 #include "util/json_out.h"
 
-enum MHD_Result models_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+front_result models_handle(front_conn *c, http_req *hr, const route_call *call)
 {
     (void)call;
     json_t *list = hr->srv->reg ? model_registry_list(hr->srv->reg) : json_pack("{s:[]}", "models");
     size_t len;
     char *body = json_line(list, &len);
-    return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
+    return body ? reply_body(c, hr, 200, "application/json", body, len) : FRONT_CLOSE;
 }

@@ -1,6 +1,6 @@
 /* Incremental multipart/form-data parser (RFC 7578 / RFC 2046).
  *
- * Written here rather than using libmicrohttpd's post processor, which drops
+ * Written here rather than using the HTTP engine's post processor, which drops
  * unquoted parameter values (.NET's MultipartFormDataContent sends
  * `name=api_key` without quotes, as RFC 7578 allows), ignores backslash
  * escapes and filename*, and announces values ambiguously.

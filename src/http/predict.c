@@ -21,7 +21,6 @@
 
 #include "detect/model_registry.h"
 #include "http/capacity.h"
-#include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/key_check.h"
 #include "http/limit_jobs.h"
@@ -43,7 +42,7 @@ static const mp_callbacks FORM_CALLBACKS = {on_part_begin, on_part_data, on_part
 /* A url-encoded form cannot carry files; it is small and read whole. */
 #define MAX_URLENCODED (64 * 1024)
 
-static step form_failed(struct MHD_Connection *c, http_req *hr)
+static step form_failed(front_conn *c, http_req *hr)
 {
     const sight_error *e = &hr->form.err;
     return step_of(reply_error(c, hr, e->status, e->code, "%s", e->message));
@@ -59,10 +58,10 @@ static int max_parts(const sight_config *cfg)
 }
 
 /* PH_ADMIT, the handler's first call: what the headers alone decide. */
-static step admit_request(struct MHD_Connection *c, http_req *hr)
+static step admit_request(front_conn *c, http_req *hr)
 {
     server *s = hr->srv;
-    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    const char *expect = front_header(c, "Expect");
     hr->expect_continue = expect && !strcasecmp(expect, "100-continue");
     if (atomic_load(&s->shutting_down))
         return step_of(reply_refuse(c, hr, 503, "shutting_down", "the server is shutting down"));
@@ -77,7 +76,7 @@ static step admit_request(struct MHD_Connection *c, http_req *hr)
     atomic_fetch_add(&s->inflight, 1);
     hr->counted = true;
 
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct = front_header(c, "Content-Type");
     bool json_body = hr->route->flags & ROUTE_JSON;
     if (json_body) {
         if (!ct || strncasecmp(ct, "application/json", 16))
@@ -91,7 +90,7 @@ static step admit_request(struct MHD_Connection *c, http_req *hr)
             return step_of(reply_refuse(c, hr, 415, "unsupported_media_type", "send multipart/form-data (got %.100s)",
                                         ct ? ct : "no Content-Type"));
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = front_header(c, "Content-Length");
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body_bytes)
         return step_of(reply_refuse(c, hr, 413, "body_too_large", "the request body is over the %lld byte limit",
                                     (long long)s->cfg.max_body_bytes));
@@ -124,7 +123,7 @@ static step admit_request(struct MHD_Connection *c, http_req *hr)
 
 /* PH_HEAD_KEY: a header key and its limits, before any of the body is read
  * (suspended while checked off the thread: called again on resume). */
-static step head_key(struct MHD_Connection *c, http_req *hr)
+static step head_key(front_conn *c, http_req *hr)
 {
     if (hr->has_header_key && hr->header_key[0]) {
         step st = predict_key(c, hr, hr->header_key, true);
@@ -219,7 +218,7 @@ static predict_request *build_request(http_req *hr)
 }
 
 
-/* PH_BODY: takes the body as it arrives. libmicrohttpd cannot answer before
+/* PH_BODY: takes the body as it arrives. the engine cannot answer before
  * the body is read, so a refused upload is read on and dropped; one that
  * goes on far past the limit is cut off. A call with no data: it is all in. */
 static step take_body(http_req *hr, const route_call *call)
@@ -248,7 +247,7 @@ static step take_body(http_req *hr, const route_call *call)
 /* PH_KEY: a header key not admitted at the head (unknown, store error, or
  * its check could not be queued) is answered first: a caller without a
  * valid key learns nothing about its body. */
-static step body_key(struct MHD_Connection *c, http_req *hr)
+static step body_key(front_conn *c, http_req *hr)
 {
     if (hr->has_header_key && !hr->entered) {
         step st = predict_key(c, hr, hr->header_key, false);
@@ -259,7 +258,7 @@ static step body_key(struct MHD_Connection *c, http_req *hr)
 }
 
 /* PH_PARSE: what was kept of the body. A body we could not parse is a 400. */
-static step parse_body(struct MHD_Connection *c, http_req *hr)
+static step parse_body(front_conn *c, http_req *hr)
 {
     hr->phase = PH_FORM_KEY;
     if (hr->urlencoded && !hr->too_large) form_parse_urlencoded(&hr->form, buf_str(&hr->raw), hr->raw.len);
@@ -284,7 +283,7 @@ static step parse_body(struct MHD_Connection *c, http_req *hr)
 }
 
 /* PH_FORM_KEY: without a header key, the form's (or the JSON body's) api_key. */
-static step form_key(struct MHD_Connection *c, http_req *hr)
+static step form_key(front_conn *c, http_req *hr)
 {
     if (!hr->has_header_key && !hr->entered) {
         /* An oversized key is not a missing one (docs/api.md). */
@@ -299,7 +298,7 @@ static step form_key(struct MHD_Connection *c, http_req *hr)
 }
 
 /* The quotas' verdict (limiter_reserve's rc, llm_ok and lv): the work, or a 429. */
-static step start_work(struct MHD_Connection *c, http_req *hr, int qrc, bool llm_ok, const limit_verdict *lv)
+static step start_work(front_conn *c, http_req *hr, int qrc, bool llm_ok, const limit_verdict *lv)
 {
     if (qrc < 0) return step_of(reply_limited(c, hr, lv, false));
     hr->reserved = qrc == 0 ? (int64_t)hr->form.nfiles : 0;
@@ -317,7 +316,7 @@ static step start_work(struct MHD_Connection *c, http_req *hr, int qrc, bool llm
  * (413, 422), the quotas, then the work. The quotas are checked on a
  * work-queue thread when they read the ledger or make a Redis round trip
  * (hr->work_job, the connection suspended). */
-static step decide(struct MHD_Connection *c, http_req *hr)
+static step decide(front_conn *c, http_req *hr)
 {
     server *s = hr->srv;
     bool llm_ok = true;
@@ -352,7 +351,7 @@ static step decide(struct MHD_Connection *c, http_req *hr)
 
 /* One loop over the phases: each call of the handler resumes the request
  * where it stopped, and runs phases until one waits or answers. */
-enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+front_result predict_handle(front_conn *c, http_req *hr, const route_call *call)
 {
     for (;;) {
         step st;
@@ -365,7 +364,7 @@ enum MHD_Result predict_handle(struct MHD_Connection *c, http_req *hr, const rou
         case PH_FORM_KEY: st = form_key(c, hr); break;
         case PH_LIMITS: st = decide(c, hr); break;
         case PH_RESPOND: st = predict_batch_continue(c, hr); break;
-        default: return MHD_YES; /* PH_DONE: answered (server.c drops the rest) */
+        default: return FRONT_OK; /* PH_DONE: answered (server.c drops the rest) */
         }
         if (st != STEP_NEXT) return step_result(st);
     }
@@ -386,7 +385,7 @@ void predict_cleanup(http_req *hr)
         predict_request_unref(hr->batch_pr);
         hr->batch_pr = NULL;
     }
-    cw_detach(hr->batch_slot);
+    front_wait_detach(hr->batch_slot);
     hr->batch_slot = NULL;
     buf_free(&hr->batch_text);
     mp_free(hr->mp);

@@ -5,19 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/conn_wait.h"
 #include "http/http_internal.h"
 #include "http/predict_answer.h"
 #include "util/clock.h"
 #include "util/json_out.h"
 #include "util/log.h"
 
-/* Bytes handed to libmicrohttpd per read of the stream. */
+/* Bytes handed to the engine per read of the stream. */
 #define STREAM_BLOCK (16 * 1024)
 
 typedef struct {
     predict_request *req;
-    cw_slot *slot; /* suspends the connection while nothing is queued */
+    front_wait *slot; /* suspends the connection while nothing is queued */
     server *srv;
     bool ended; /* shutdown ended the request: only its last lines are left to send */
 } stream_ctx;
@@ -26,7 +25,7 @@ typedef struct {
 
 /* Never blocks: with nothing queued the connection is suspended (returning 0
  * bytes) and the watcher resumes it when a line is pushed, the client hangs
- * up or shutdown ends the streams; libmicrohttpd then calls this again. */
+ * up or shutdown ends the streams; the engine then calls this again. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -49,17 +48,17 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             log_req(LOG_INFO, predict_request_id(s->req), "client read too little for %d s; stream cut",
                     s->srv->cfg.client_timeout_s);
             predict_request_cancel(s->req);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+            return FRONT_STREAM_ERROR;
         }
         ssize_t n = eq_read(predict_request_events(s->req), buf, max);
         if (n > 0) return n;
-        if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (cw_client_gone(s->slot)) {
+        if (n < 0) return FRONT_STREAM_END;
+        if (front_wait_client_gone(s->slot)) {
             log_req(LOG_INFO, predict_request_id(s->req), "client went away, cancelling its work");
             predict_request_cancel(s->req);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+            return FRONT_STREAM_ERROR;
         }
-        if (cw_suspend(s->slot)) return 0;
+        if (front_wait_suspend(s->slot)) return 0;
         /* Not suspended: shutdown aborted the streams (end this one on the
          * next turn), or the daemon is being stopped. */
         if (!s->ended && atomic_load(&s->srv->aborting)) continue;
@@ -70,7 +69,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
     stream_ctx *s = cls;
-    cw_detach(s->slot);
+    front_wait_detach(s->slot);
     /* Normally every job is done by now; if not (client gone), skip the rest. */
     predict_request_cancel(s->req);
     predict_request_unref(s->req);
@@ -79,29 +78,28 @@ static void stream_free(void *cls)
 
 
 /* Answers 200 and streams pr's events as the pipeline produces them. */
-enum MHD_Result predict_start_stream(struct MHD_Connection *c, http_req *hr, predict_request *pr)
+front_result predict_start_stream(front_conn *c, http_req *hr, predict_request *pr)
 {
     server *s = hr->srv;
     stream_ctx *sc = malloc(sizeof *sc);
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct MHD_Response *resp = sc ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, sc, stream_free) : NULL;
+    front_resp *resp = sc ? front_resp_stream(STREAM_BLOCK, stream_read, sc, stream_free) : NULL;
     if (!resp) {
         free(sc);
         predict_request_unref(pr);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    *sc = (stream_ctx){pr, cw_attach(s->cw, c, eq_fd(predict_request_events(pr)), ci ? ci->connect_fd : -1), s, false};
+    *sc = (stream_ctx){pr, front_wait_attach(s->front, c, eq_fd(predict_request_events(pr))), s, false};
     if (!sc->slot) {
-        MHD_destroy_response(resp); /* frees sc and pr (stream_free) */
+        front_resp_free(resp); /* frees sc and pr (stream_free) */
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+    front_resp_header(resp, "Content-Type", "application/x-ndjson");
     /* Ask proxies (nginx) not to buffer the stream. */
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    front_resp_header(resp, "X-Accel-Buffering", "no");
+    front_resp_header(resp, "Cache-Control", "no-store");
     /* From here the response (sc) owns our reference; the pipeline takes one per file. */
     if (pipeline_submit(s->pipe, pr) != 0) {
-        MHD_destroy_response(resp);
+        front_resp_free(resp);
         return reply_error(c, hr, 500, "out_of_memory", "out of memory");
     }
     log_req(LOG_INFO, hr->request_id, "streaming %zu file(s)", predict_request_nfiles(pr));
@@ -111,7 +109,7 @@ enum MHD_Result predict_start_stream(struct MHD_Connection *c, http_req *hr, pre
 /* Collects every line of the batch (hr->batch_pr), the connection suspended
  * while none is queued; then answers once with all results in request order:
  * {"result": {"files": [...], "complete": {...}}, "code": 0}. */
-step predict_batch_continue(struct MHD_Connection *c, http_req *hr)
+step predict_batch_continue(front_conn *c, http_req *hr)
 {
     server *s = hr->srv;
     predict_request *pr = hr->batch_pr;
@@ -132,8 +130,8 @@ step predict_batch_continue(struct MHD_Connection *c, http_req *hr)
             buf_commit(text, (size_t)n);
             continue;
         }
-        if (cw_client_gone(hr->batch_slot)) return STEP_CLOSE; /* cleanup cancels the work */
-        if (cw_suspend(hr->batch_slot)) return STEP_AGAIN;
+        if (front_wait_client_gone(hr->batch_slot)) return STEP_CLOSE; /* cleanup cancels the work */
+        if (front_wait_suspend(hr->batch_slot)) return STEP_AGAIN;
         if (!hr->batch_ended && atomic_load(&s->aborting)) continue;
         return STEP_AGAIN; /* the daemon is being stopped */
     }
@@ -184,26 +182,25 @@ step predict_batch_continue(struct MHD_Connection *c, http_req *hr)
         return step_of(reply_error(c, hr, 503, "ledger_unavailable",
                                    "the usage ledger cannot be written; the request's use was not recorded in time"));
     }
-    enum MHD_Result r = hr->route->batch_answer(c, hr, files, complete);
+    front_result r = hr->route->batch_answer(c, hr, files, complete);
     json_decref(complete);
     json_decref(files);
     return step_of(r);
 }
 
-enum MHD_Result predict_batch_answer(struct MHD_Connection *c, http_req *hr, json_t *files, json_t *complete)
+front_result predict_batch_answer(front_conn *c, http_req *hr, json_t *files, json_t *complete)
 {
     size_t blen;
     char *body = json_line(json_pack("{s:{s:O,s:o},s:i}", "result", "files", files, "complete",
                                      complete ? json_incref(complete) : json_object(), "code", 0),
                            &blen);
-    return body ? reply_body(c, hr, 200, "application/json", body, blen) : MHD_NO;
+    return body ? reply_body(c, hr, 200, "application/json", body, blen) : FRONT_CLOSE;
 }
 
-step predict_start_batch(struct MHD_Connection *c, http_req *hr, predict_request *pr)
+step predict_start_batch(front_conn *c, http_req *hr, predict_request *pr)
 {
     server *s = hr->srv;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    hr->batch_slot = cw_attach(s->cw, c, eq_fd(predict_request_events(pr)), ci ? ci->connect_fd : -1);
+    hr->batch_slot = front_wait_attach(s->front, c, eq_fd(predict_request_events(pr)));
     if (!hr->batch_slot || pipeline_submit(s->pipe, pr) != 0) {
         predict_request_unref(pr);
         return step_of(reply_error(c, hr, 500, "out_of_memory", "out of memory"));

@@ -5,11 +5,11 @@
 #include "http/http_internal.h"
 
 /* Answers 200 and streams pr's events as the pipeline produces them (takes pr). */
-enum MHD_Result predict_start_stream(struct MHD_Connection *c, http_req *hr, predict_request *pr);
+front_result predict_start_stream(front_conn *c, http_req *hr, predict_request *pr);
 /* Submits pr as a batch (takes pr) and moves the request to PH_RESPOND. */
-step predict_start_batch(struct MHD_Connection *c, http_req *hr, predict_request *pr);
+step predict_start_batch(front_conn *c, http_req *hr, predict_request *pr);
 /* PH_RESPOND: collects the batch's lines, the connection suspended while
  * none is queued (STEP_AGAIN), then answers with the route's batch_answer. */
-step predict_batch_continue(struct MHD_Connection *c, http_req *hr);
+step predict_batch_continue(front_conn *c, http_req *hr);
 
 #endif

@@ -17,7 +17,7 @@
 #include "http/limit_jobs.h"
 
 /* The limiter's verdict on entering (limiter_enter's rc and v). */
-static step entered(struct MHD_Connection *c, http_req *hr, int rc, const limit_verdict *v, bool now)
+static step entered(front_conn *c, http_req *hr, int rc, const limit_verdict *v, bool now)
 {
     snprintf(hr->rl_policy, sizeof hr->rl_policy, "%s", v->policy);
     snprintf(hr->rl_state, sizeof hr->rl_state, "%s", v->state);
@@ -36,7 +36,7 @@ static step entered(struct MHD_Connection *c, http_req *hr, int rc, const limit_
 
 /* The limit check running on a work-queue thread (hr->limit_job): waits for
  * it with the connection suspended, then its verdict. */
-static step enter_wait(struct MHD_Connection *c, http_req *hr, bool now)
+static step enter_wait(front_conn *c, http_req *hr, bool now)
 {
     if (!kc_wait(hr->limit_job, c)) return STEP_AGAIN;
     limit_verdict v;
@@ -49,7 +49,7 @@ static step enter_wait(struct MHD_Connection *c, http_req *hr, bool now)
 /* The key is valid: its concurrency and rate, before anything else is done
  * for it. now: refused at the head, answered before the body. With Redis
  * the check is a round trip: made on a work-queue thread (enter_wait). */
-static step enter_limits(struct MHD_Connection *c, http_req *hr, bool now)
+static step enter_limits(front_conn *c, http_req *hr, bool now)
 {
     server *s = hr->srv;
     limiter_effective(s->lim, &hr->key_own, &hr->limits);
@@ -62,7 +62,7 @@ static step enter_limits(struct MHD_Connection *c, http_req *hr, bool now)
     return entered(c, hr, rc, &v, now);
 }
 
-step predict_key(struct MHD_Connection *c, http_req *hr, const char *key, bool at_head)
+step predict_key(front_conn *c, http_req *hr, const char *key, bool at_head)
 {
     /* Resumed while its limits are checked: the key is known. */
     if (hr->limit_job) return enter_wait(c, hr, at_head);

@@ -4,7 +4,7 @@
 #ifndef SIGHT_HTTP_ROUTES_H
 #define SIGHT_HTTP_ROUTES_H
 
-#include <microhttpd.h>
+#include "http/front/front.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,19 +14,19 @@
 
 struct http_req;
 
-/* What the handler is called with (the libmicrohttpd call's arguments). */
+/* What the handler is called with (front.h's handler call's arguments). */
 typedef struct {
     const char *url, *method;
     const char *upload;  /* a chunk of the body (routes with ROUTE_BODY) */
     size_t *upload_size; /* its length; the handler sets it to what it left unread (0) */
 } route_call;
 
-typedef enum MHD_Result (*route_fn)(struct MHD_Connection *c, struct http_req *hr, const route_call *call);
+typedef front_result (*route_fn)(front_conn *c, struct http_req *hr, const route_call *call);
 /* An error body in the route's dialect; may change *status (DeepStack knows no 422). */
 typedef char *(*error_body_fn)(unsigned *status, const char *code, const char *message, size_t *len);
 /* A batch route's one answer from its files' results (in request order) and the complete line. */
-typedef enum MHD_Result (*batch_answer_fn)(struct MHD_Connection *c, struct http_req *hr, json_t *files,
-                                           json_t *complete);
+typedef front_result (*batch_answer_fn)(front_conn *c, struct http_req *hr, json_t *files,
+                                        json_t *complete);
 
 typedef enum {
     MATCH_EXACT,  /* path, exactly */

@@ -1,4 +1,4 @@
-/* HTTP front: libmicrohttpd daemon, routing, request ids, health and metrics
+/* Sight's HTTP server over the front (front/front.h): routing, request ids, health and metrics
  * endpoints, graceful shutdown. The prediction endpoints live in predict.c. */
 #ifndef SIGHT_HTTP_SERVER_H
 #define SIGHT_HTTP_SERVER_H

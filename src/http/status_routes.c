@@ -9,15 +9,15 @@
 #include "keys/store_probe.h"
 #include "util/json_out.h"
 
-static enum MHD_Result reply_text(struct MHD_Connection *c, http_req *hr, unsigned status, const char *ctype,
-                                  const char *text)
+static front_result reply_text(front_conn *c, http_req *hr, unsigned status, const char *ctype,
+                               const char *text)
 {
     char *body = strdup(text);
-    if (!body) return MHD_NO;
+    if (!body) return FRONT_CLOSE;
     return reply_body(c, hr, status, ctype, body, strlen(body));
 }
 
-enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+front_result readyz_handle(front_conn *c, http_req *hr, const route_call *call)
 {
     (void)call;
     if (atomic_load(&hr->srv->shutting_down))
@@ -39,45 +39,45 @@ enum MHD_Result readyz_handle(struct MHD_Connection *c, http_req *hr, const rout
     size_t len;
     json_t *models = hr->srv->models ? json_incref(hr->srv->models) : json_object();
     char *body = json_line(json_pack("{s:s,s:I,s:o,s:s}", "status", "ready", "active_keys", (json_int_t)n, "models", models, "redis", redis), &len);
-    return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
+    return body ? reply_body(c, hr, 200, "application/json", body, len) : FRONT_CLOSE;
 }
 
 /* The playground's embedded files: no-cache with a strong ETag, so a browser
  * revalidates (304) and always sees the files of the running binary. */
-enum MHD_Result static_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+front_result static_handle(front_conn *c, http_req *hr, const route_call *call)
 {
     const char *url = call->url;
     const static_file *f = static_file_find(url);
     if (!f) return reply_error(c, hr, 404, "not_found", "no such endpoint: GET %.200s", url);
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    const char *inm = front_header(c, "If-None-Match");
     bool fresh = static_file_etag_matches(f, inm);
-    struct MHD_Response *r = fresh ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
-                                   : MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
-    if (!r) return MHD_NO;
-    if (!fresh) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f->content_type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, f->etag);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    front_resp *r = fresh ? front_resp_buffer(NULL, 0, FRONT_BODY_STATIC)
+                          : front_resp_buffer((void *)f->data, f->len, FRONT_BODY_STATIC);
+    if (!r) return FRONT_CLOSE;
+    if (!fresh) front_resp_header(r, "Content-Type", f->content_type);
+    front_resp_header(r, "ETag", f->etag);
+    front_resp_header(r, "Cache-Control", "no-cache");
+    front_resp_header(r, "X-Content-Type-Options", "nosniff");
     if (!strncmp(f->content_type, "text/html", 9)) {
         /* Nothing from elsewhere: the page works offline and runs only its own script. */
-        MHD_add_response_header(r, "Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' blob: data: http: https:; media-src 'self' blob:; connect-src 'self'; "
-                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+        front_resp_header(r, "Content-Security-Policy",
+                          "default-src 'self'; img-src 'self' blob: data: http: https:; media-src 'self' blob:; connect-src 'self'; "
+                          "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+        front_resp_header(r, "Referrer-Policy", "no-referrer");
     }
-    return reply_queue(c, hr, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+    return reply_queue(c, hr, fresh ? 304 : 200, r);
 }
 
-enum MHD_Result healthz_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+front_result healthz_handle(front_conn *c, http_req *hr, const route_call *call)
 {
     (void)call;
     return reply_text(c, hr, 200, "application/json", "{\"status\":\"ok\"}\n");
 }
 
-enum MHD_Result metrics_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+front_result metrics_handle(front_conn *c, http_req *hr, const route_call *call)
 {
     (void)call;
     size_t len;
     char *body = metrics_render(&len);
-    return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : MHD_NO;
+    return body ? reply_body(c, hr, 200, "text/plain; version=0.0.4; charset=utf-8", body, len) : FRONT_CLOSE;
 }

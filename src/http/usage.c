@@ -48,14 +48,14 @@ static void usage_run(keystore *ks, void *p)
 }
 
 /* Dates: from and to as given (or their defaults), checked; false if bad. */
-static bool read_dates(struct MHD_Connection *c, http_req *hr, usage_job *u)
+static bool read_dates(front_conn *c, http_req *hr, usage_job *u)
 {
     char today[11], first[11];
     limiter_today(hr->srv->lim, today);
     memcpy(first, today, sizeof first);
     memcpy(first + 8, "01", 2);
-    const char *from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
-    const char *to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to");
+    const char *from = front_query(c, "from");
+    const char *to = front_query(c, "to");
     if (!to) to = today;
     if (!from) from = strcmp(first, to) <= 0 ? first : to;
     double tf, tt;
@@ -68,7 +68,7 @@ static bool read_dates(struct MHD_Connection *c, http_req *hr, usage_job *u)
 
 /* Called at PH_RESPOND, the key valid (the dispatcher's auth_check), and
  * again on resume while the report is made. */
-enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr, const route_call *call)
+front_result usage_handle(front_conn *c, http_req *hr, const route_call *call)
 {
     (void)call;
     server *s = hr->srv;
@@ -87,10 +87,10 @@ enum MHD_Result usage_handle(struct MHD_Connection *c, http_req *hr, const route
         if (!(hr->work_job = kc_submit_call(s->kc, usage_run, u, usage_job_free)))
             return reply_error(c, hr, 503, "shutting_down", "the server is shutting down");
     }
-    if (!kc_wait(hr->work_job, c)) return MHD_YES;
+    if (!kc_wait(hr->work_job, c)) return FRONT_OK;
     usage_job *u = kc_ctx(hr->work_job);
     if (!u->report) return reply_error(c, hr, 503, "key_store_unavailable", "the usage ledger cannot be read; try again");
     size_t len;
     char *body = json_line(json_incref(u->report), &len);
-    return body ? reply_body(c, hr, 200, "application/json", body, len) : MHD_NO;
+    return body ? reply_body(c, hr, 200, "application/json", body, len) : FRONT_CLOSE;
 }

@@ -61,7 +61,7 @@ void metrics_refused(const char *code);
 void metrics_limits_redis_error(bool denied);
 /* An API key check answered by the key cache (cached) or the key store. */
 void metrics_key_lookup(bool cached);
-/* A connection cut off by a request deadline (http/conn_guard.c). */
+/* A connection cut off by a request deadline (http/front/conn_guard.c). */
 void metrics_conn_cut(metrics_cut_reason reason);
 /* Connections opened (+1) and closed (-1). */
 void metrics_connections_add(int delta);

@@ -2,7 +2,7 @@
  * the HTTP connection that sends them.
  *
  * Producers push whole lines; the single consumer reads bytes. Wake-ups go
- * through an eventfd, which the HTTP front's watcher (http/conn_wait.c) polls
+ * through an eventfd, which the HTTP front's watcher (http/front/conn_wait.c) polls
  * together with the client's socket while the connection is suspended: an
  * idle stream costs neither CPU nor a thread, and a client that goes away is
  * noticed at once. */

@@ -7,7 +7,7 @@
  * ~3800 for a 12 MP one); a quarter of the server's time sat in the kernel's
  * fault path. Freed large blocks wait here in a small pool, and the next
  * allocation that fits takes one, pages already mapped. One pool for all
- * threads: an upload is received on libmicrohttpd's thread and freed on a
+ * threads: an upload is received on the HTTP engine's thread and freed on a
  * worker's.
  *
  * Bounds: blocks of BLOCK_REUSE_MIN..BLOCK_REUSE_MAX bytes only, at most

@@ -27,7 +27,7 @@ POST = b"POST " + V1.encode() + b" HTTP/1.1\r\nHost: x\r\n"
 CHUNKED_EMPTY = b"0\r\n\r\n"
 
 # (id, bytes before TAIL, status). Each answered by Sight's own checks
-# (src/http/request_check.c) with {"detail":{"code":"malformed_request",...}}.
+# (src/http/front/request_check.c) with {"detail":{"code":"malformed_request",...}}.
 VECTORS = [
     # Content-Length and Transfer-Encoding (RFC 9112 6.1, 6.3)
     ("cl_and_te", POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNKED_EMPTY, 400),
@@ -74,7 +74,7 @@ VECTORS = [
 
 # Content-Length values libmicrohttpd 0.9.75 refuses before the handler runs
 # (and answers with its header block written twice): Sight's refusal goes out
-# first, from the log line that is the only sign of it (src/http/server.c,
+# first, from the log line that is the only sign of it (src/http/front/engine.c,
 # cl_refusal). Not under TLS, where no raw bytes can be written.
 CL_VECTORS = [
     ("cl_plus", POST + b"Content-Length: +2\r\n\r\nab", 400),
@@ -201,7 +201,7 @@ def test_refusals_are_counted_and_the_server_goes_on(start_server):
     assert s.metric('sight_http_requests_total{route="healthz",status="200"}') == healthz
     assert s.metric("sight_requests_in_flight") == 0
     assert "malformed_request: both Content-Length and Transfer-Encoding; connection closed" in s.log_text()
-    assert "400 malformed_request: Content-Length must be digits only" in s.log_text()
+    assert "400 malformed_request: Content-Length must be 1 to 19 digits" in s.log_text()
     assert httpx.get(s.url + "/healthz").json() == {"status": "ok"}
 
 

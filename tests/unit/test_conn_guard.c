@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "http/conn_guard.h"
+#include "http/front/conn_guard.h"
 
 #define S 1000000000LL
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "http/request_check.h"
+#include "http/front/request_check.h"
 
 typedef struct {
     const char *method, *version;

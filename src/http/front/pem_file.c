@@ -1,4 +1,4 @@
-#include "http/pem_file.h"
+#include "http/front/pem_file.h"
 
 #include <errno.h>
 #include <stdbool.h>

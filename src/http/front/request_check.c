@@ -1,4 +1,4 @@
-#include "http/request_check.h"
+#include "http/front/request_check.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,4 +1,4 @@
-#include "http/conn_guard.h"
+#include "http/front/conn_guard.h"
 
 #include <errno.h>
 #include <pthread.h>

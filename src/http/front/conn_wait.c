@@ -1,4 +1,4 @@
-#include "http/conn_wait.h"
+#include "http/front/conn_wait.h"
 
 #include <errno.h>
 #include <pthread.h>

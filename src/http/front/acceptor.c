@@ -1,4 +1,4 @@
-#include "http/acceptor.h"
+#include "http/front/acceptor.h"
 
 #include <errno.h>
 #include <netdb.h>
