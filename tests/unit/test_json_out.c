@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -63,5 +64,29 @@ int main(void)
     err = json_error_body("no_files", "say \"hi\"\n", &len);
     CHECK_STR(err, "{\"detail\":{\"code\":\"no_files\",\"message\":\"say \\\"hi\\\"\\n\"}}\n");
     free(err);
+
+    /* json_line_estimate: exact where there is no real (escapes, separators,
+     * controls, integers to their extremes, nesting, empty containers). */
+    json_t *samples[] = {
+        json_pack("{s:s,s:I,s:I,s:I,s:b,s:b,s:n}", "s", "plain", "zero", (json_int_t)0, "min", (json_int_t)INT64_MIN,
+                  "max", (json_int_t)INT64_MAX, "t", 1, "f", 0, "nil"),
+        json_pack("{s:s,s:s%,s:s}", "esc", "q\" b\\ \b\f\n\r\t /", "ctl", "\x01\x1f\0x", (size_t)4, "sep",
+                  "\xE2\x80\xA8 \xE2\x80\xA9 \xC2\x85 caf\xC3\xA9 \xE2\x82\xAC"),
+        json_pack("{s:[],s:{},s:[[i,i],{s:[s]}]}", "a", "o", "n", 10, -7, "k\"ey", "v"),
+        json_pack("[]"),
+    };
+    for (size_t i = 0; i < sizeof samples / sizeof *samples; i++) {
+        CHECK(samples[i] != NULL);
+        size_t est = json_line_estimate(samples[i]), real;
+        char *line = json_line(samples[i], &real);
+        CHECK(line != NULL);
+        CHECK_EQ_INT(est, real);
+        free(line);
+    }
+    /* A real counts as JSON_REAL_ESTIMATE bytes. */
+    json_t *r = json_pack("[f]", 0.5);
+    CHECK_EQ_INT(json_line_estimate(r), 2 + JSON_REAL_ESTIMATE + 1);
+    json_decref(r);
+    CHECK_EQ_INT(json_line_estimate(NULL), 0);
     return check_report("json_out");
 }
