@@ -141,10 +141,11 @@ json_t *preq_error_event(size_t index, const file_job *f, const char *code, cons
     return ev;
 }
 
-/* Progress lines are worth sending only to a client that keeps up. Past this
- * many unread bytes in a request's queue they are dropped, which bounds what a
- * client that stops reading can make the server hold (the done line still
- * carries the whole answer). */
+/* Progress lines are worth sending only to a client that keeps up. Once the
+ * events waiting unread in a request's queue hold this many bytes (see
+ * event_queue.c) they are dropped, which bounds what a client that stops
+ * reading can make the server hold (the done line still carries the whole
+ * answer). */
 #define PROGRESS_MAX_QUEUED (1u << 20)
 
 

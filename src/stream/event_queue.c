@@ -13,15 +13,16 @@
 #include "util/log.h"
 
 /* Accounting. The budgets on a queue (back-pressure, dropped progress, the
- * server-wide total) are stated in bytes of the stream a client has not read,
- * as when the queue held text. An event is written once, by its consumer, so
- * when it is pushed its size can only be told without writing it: it counts
- * as json_line_estimate (exact but for reals, a few bytes each), and once
- * eq_read writes its line, as that line's exact length. Writing it at push
- * only to measure it would be the second serialisation this queue exists to
- * avoid. The objects themselves take a few times the bytes of their text:
- * what a stalled client makes the server hold stays bounded by the same
- * limits, by a constant factor more memory. */
+ * server-wide total) bound the memory a client that does not read can make
+ * the server hold, as when the queue held text: they count the bytes each
+ * queued event holds. An event not written yet holds its objects, counted as
+ * json_held_estimate (a walk of the object, without writing it); once
+ * eq_read writes its line, the object is freed and the event holds its text,
+ * counted as that line's length. Counting the line's length from the start
+ * would mean writing it at push only to measure it (the second
+ * serialisation this queue avoids), and would let small events hold several
+ * times their budget: a 4-byte llm_delta's object takes ~800 bytes for a
+ * 70-byte line. */
 typedef struct item {
     struct item *next;
     stream_event ev; /* ev.obj NULL once written (text) */
@@ -92,7 +93,7 @@ static void wake(event_queue *q)
 static int push(event_queue *q, stream_event ev, size_t max_queued)
 {
     item *it = malloc(sizeof *it);
-    size_t cost = json_line_estimate(ev.obj); /* outside the lock: it walks the object */
+    size_t cost = json_held_estimate(ev.obj); /* outside the lock: it walks the object */
     pthread_mutex_lock(&q->mu);
     int rc = q->closed || !it || !ev.obj ? -1 : q->queued + cost > max_queued ? 1
                                                                               : 0;
@@ -177,7 +178,7 @@ static void write_head(event_queue *q)
         log_error("could not write an event of the stream (out of memory)");
         len = 0;
     }
-    /* From the estimate to the exact length. */
+    /* Its objects are freed: it holds its text now. */
     q->queued = q->queued - it->cost + len;
     atomic_fetch_add(&all_queued, len);
     atomic_fetch_sub(&all_queued, it->cost);

@@ -56,7 +56,7 @@ void eq_free(event_queue *q);
 int eq_push(event_queue *q, stream_event ev);
 
 /* The same for an event the client can do without (progress): it is dropped
- * (freed, returns 1) when more than max_queued bytes would be waiting unread,
+ * (freed, returns 1) when more than max_queued bytes would be held unread,
  * so a client that stops reading cannot make the queue grow without end. */
 int eq_push_unless_behind(event_queue *q, stream_event ev, size_t max_queued);
 
@@ -78,9 +78,9 @@ int eq_take(event_queue *q, stream_event *ev);
 /* Readable (POLLIN) whenever eq_read or eq_take may have something new; they clear it. */
 int eq_fd(const event_queue *q);
 
-/* Bytes: what the queued events take as NDJSON text. An event not written
- * yet counts as json_line_estimate's figure, the line being written as its
- * exact length (see event_queue.c). */
+/* Bytes: what the queued events hold in memory. An event not written yet
+ * counts as json_held_estimate's figure for its objects, one being written
+ * as the length of its line's unread part (see event_queue.c). */
 
 /* Total bytes pushed so far (for tests and logs). */
 size_t eq_bytes_pushed(event_queue *q);

@@ -29,13 +29,11 @@ char *json_escape_separators(const char *text, size_t len, size_t *len_out);
  * obj (decref'd). Returns malloc'd text and its length, or NULL. */
 char *json_line(json_t *obj, size_t *len_out);
 
-/* The length json_line(obj) will have, estimated without writing it: exact
- * for strings (escapes included), integers, literals and the punctuation; a
- * real counts as JSON_REAL_ESTIMATE bytes (formatting reals is most of what
- * serialising costs, and they come out at 3 to 14 bytes). For accounting
- * what a queue of objects would take once written. */
-#define JSON_REAL_ESTIMATE 8
-size_t json_line_estimate(const json_t *obj);
+/* The bytes of memory obj takes, estimated without allocating: jansson's
+ * structures and what malloc adds to each block (glibc, 64-bit: exact there
+ * for the types this server makes). A value shared with another holder
+ * counts in full. For bounding what a queue of objects holds. */
+size_t json_held_estimate(const json_t *obj);
 
 /* {"detail":{"code":code,"message":message}} as malloc'd text. */
 char *json_error_body(const char *code, const char *message, size_t *len_out);

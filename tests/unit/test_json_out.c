@@ -1,4 +1,4 @@
-#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -65,28 +65,31 @@ int main(void)
     CHECK_STR(err, "{\"detail\":{\"code\":\"no_files\",\"message\":\"say \\\"hi\\\"\\n\"}}\n");
     free(err);
 
-    /* json_line_estimate: exact where there is no real (escapes, separators,
-     * controls, integers to their extremes, nesting, empty containers). */
-    json_t *samples[] = {
-        json_pack("{s:s,s:I,s:I,s:I,s:b,s:b,s:n}", "s", "plain", "zero", (json_int_t)0, "min", (json_int_t)INT64_MIN,
-                  "max", (json_int_t)INT64_MAX, "t", 1, "f", 0, "nil"),
-        json_pack("{s:s,s:s%,s:s}", "esc", "q\" b\\ \b\f\n\r\t /", "ctl", "\x01\x1f\0x", (size_t)4, "sep",
-                  "\xE2\x80\xA8 \xE2\x80\xA9 \xC2\x85 caf\xC3\xA9 \xE2\x82\xAC"),
-        json_pack("{s:[],s:{},s:[[i,i],{s:[s]}]}", "a", "o", "n", 10, -7, "k\"ey", "v"),
-        json_pack("[]"),
-    };
-    for (size_t i = 0; i < sizeof samples / sizeof *samples; i++) {
-        CHECK(samples[i] != NULL);
-        size_t est = json_line_estimate(samples[i]), real;
-        char *line = json_line(samples[i], &real);
-        CHECK(line != NULL);
-        CHECK_EQ_INT(est, real);
-        free(line);
+    /* json_held_estimate: what jansson allocates, with malloc's headers
+     * (glibc, 64-bit), for each kind of value. */
+    json_t *h = json_string("abcd");
+    CHECK_EQ_INT(json_held_estimate(h), 48 + 32); /* json_t block, text block */
+    json_decref(h);
+    h = json_pack("[i,f,b,n]", 1, 0.5, 1);
+    CHECK_EQ_INT(json_held_estimate(h), 48 + 80 + 32 + 32); /* the singletons are free */
+    json_decref(h);
+    /* An event as the pipeline makes one: object, 4 members, 3 strings, 1 integer. */
+    h = json_pack("{s:s,s:s,s:i,s:s}", "status", "llm_delta", "delta", "abcd", "index", 0, "filename", "a.png");
+    CHECK_EQ_INT(json_held_estimate(h), 224 + 4 * 80 + 3 * 80 + 32);
+    json_decref(h);
+    /* Past 8 members the buckets double; past 8 items the table does. */
+    h = json_object();
+    json_t *arr = json_array();
+    for (int i = 0; i < 9; i++) {
+        char k[4];
+        snprintf(k, sizeof k, "k%d", i);
+        json_object_set_new(h, k, json_null());
+        json_array_append_new(arr, json_null());
     }
-    /* A real counts as JSON_REAL_ESTIMATE bytes. */
-    json_t *r = json_pack("[f]", 0.5);
-    CHECK_EQ_INT(json_line_estimate(r), 2 + JSON_REAL_ESTIMATE + 1);
-    json_decref(r);
-    CHECK_EQ_INT(json_line_estimate(NULL), 0);
+    CHECK_EQ_INT(json_held_estimate(h), 224 + 8 * 16 + 9 * 80);
+    CHECK_EQ_INT(json_held_estimate(arr), 48 + 144);
+    json_decref(h);
+    json_decref(arr);
+    CHECK_EQ_INT(json_held_estimate(NULL), 0);
     return check_report("json_out");
 }
