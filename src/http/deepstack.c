@@ -1,7 +1,7 @@
 /* The DeepStack / CodeProject.AI detection answer (POST /v1/vision/detection).
  * The request runs as a batch of one file through the usual path (predict.c);
  * its routes (routes.c) name this file's answer and error body, which turn
- * its result line into what Frigate, Blue Iris and Home Assistant read, and
+ * its result event into what Frigate, Blue Iris and Home Assistant read, and
  * every error into DeepStack's {"success":false,...} shape. */
 #include <math.h>
 #include <stdlib.h>
@@ -29,11 +29,22 @@ static int by_confidence(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* A file error's status: what is wrong with the image is the client's (400). */
+/* A file error's status, by its code: the server's failings; any other
+ * code is what is wrong with the image, the client's (400). */
+static const struct {
+    const char *code;
+    unsigned status;
+} error_statuses[] = {
+    {"shutting_down", 503},
+    {"yolo_unavailable", 503},
+    {"out_of_memory", 500},
+    {"detector_failed", 500},
+};
+
 static unsigned error_status(const char *code)
 {
-    if (!strcmp(code, "shutting_down") || !strcmp(code, "yolo_unavailable")) return 503;
-    if (!strcmp(code, "out_of_memory") || !strcmp(code, "detector_failed")) return 500;
+    for (size_t i = 0; i < sizeof error_statuses / sizeof *error_statuses; i++)
+        if (!strcmp(code, error_statuses[i].code)) return error_statuses[i].status;
     return 400;
 }
 

@@ -14,7 +14,7 @@ struct http_req;
 
 /* {"success":false,"error":...,"code":status}; a 422 becomes 400. */
 char *deepstack_error_body(unsigned *status, const char *code, const char *message, size_t *len);
-/* The answer from the one file's done or error line (files[0]). */
+/* The answer from the one file's done or error event (files[0]). */
 front_result deepstack_answer(front_conn *c, struct http_req *hr, json_t *files, json_t *complete);
 
 #endif

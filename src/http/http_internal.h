@@ -52,7 +52,7 @@ typedef enum {
     PH_PARSE,    /* what was kept of the body is parsed */
     PH_FORM_KEY, /* a key from the body (form or JSON api_key) */
     PH_LIMITS,   /* the form's checks and the key's quotas: whether the work may start */
-    PH_RESPOND,  /* the answer is being made (a batch collects its lines, a GET its store work) */
+    PH_RESPOND,  /* the answer is being made (a batch collects its events, a GET its store work) */
     PH_DONE      /* a response is queued, or the connection refused: the rest is dropped */
 } http_phase;
 
@@ -66,6 +66,9 @@ typedef enum {
 
 static inline step step_of(front_result r) { return r == FRONT_OK ? STEP_DONE : STEP_CLOSE; }
 static inline front_result step_result(step s) { return s == STEP_CLOSE ? FRONT_CLOSE : FRONT_OK; }
+
+/* A batch's events, folded into its answer (predict_answer.c). */
+typedef struct batch_result batch_result;
 
 /* Per-HTTP-request state: the handler's pointer (front.h). */
 typedef struct http_req {
@@ -96,10 +99,10 @@ typedef struct http_req {
     struct kc_job *key_job;   /* the key's check, running or done (auth.c) */
     struct kc_job *limit_job; /* its rate and concurrency, when checked off the HTTP thread */
     struct kc_job *work_job;  /* the route's store work: quotas, a usage report, a jobs call */
-    /* batch routes: the lines collected so far, the connection suspended between them */
+    /* batch routes: the events collected so far, the connection suspended between them */
     predict_request *batch_pr;
     front_wait *batch_slot;
-    buf batch_text;
+    batch_result *batch; /* predict_answer.c */
     bool batch_ended;
 
     /* per-key limits (limits/limiter.h) */

@@ -387,7 +387,8 @@ void predict_cleanup(http_req *hr)
     }
     front_wait_detach(hr->batch_slot);
     hr->batch_slot = NULL;
-    buf_free(&hr->batch_text);
+    predict_batch_free(hr->batch);
+    hr->batch = NULL;
     mp_free(hr->mp);
     hr->mp = NULL;
     buf_free(&hr->raw);

@@ -1,6 +1,6 @@
 /* The prediction routes' answers, once the work is submitted: the NDJSON
  * stream (the connection suspended while no line is queued), or a batch's
- * lines collected (PH_RESPOND) and answered once in the route's shape. */
+ * events collected (PH_RESPOND) and answered once in the route's shape. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,28 +106,96 @@ front_result predict_start_stream(front_conn *c, http_req *hr, predict_request *
     return reply_queue(c, hr, 200, resp);
 }
 
-/* Collects every line of the batch (hr->batch_pr), the connection suspended
+/* A batch's answer, folded from its events as they come (the objects the
+ * pipeline made: nothing is read back from text). */
+struct batch_result {
+    json_t *files;    /* per file: its done or error event; null until then */
+    json_t *frames;   /* per file: a video's frames, in order */
+    json_t *complete; /* the "complete" event */
+    bool unmetered;   /* it ended with ledger_unavailable: its use is not recorded */
+};
+
+static batch_result *batch_new(size_t nfiles)
+{
+    batch_result *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->files = json_array();
+    b->frames = json_array();
+    bool ok = b->files && b->frames;
+    for (size_t i = 0; ok && i < nfiles; i++)
+        ok = !json_array_append_new(b->files, json_null()) && !json_array_append_new(b->frames, json_array());
+    if (!ok) {
+        predict_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void predict_batch_free(batch_result *b)
+{
+    if (!b) return;
+    json_decref(b->files);
+    json_decref(b->frames);
+    json_decref(b->complete);
+    free(b);
+}
+
+/* One event of the batch (ev.obj taken). */
+static void batch_add(batch_result *b, stream_event ev)
+{
+    json_t *frames = ev.index < json_array_size(b->frames) ? json_array_get(b->frames, ev.index) : NULL;
+    switch (ev.kind) {
+    case EV_END:
+        if (ev.end == END_COMPLETE) {
+            json_decref(b->complete);
+            b->complete = json_incref(ev.obj);
+        } else {
+            b->unmetered = true;
+        }
+        break;
+    case EV_FRAME:
+        /* A video's frames go into its result, as "frames" (the stream's frame lines). */
+        if (frames) {
+            json_object_del(ev.obj, "index");
+            json_object_del(ev.obj, "filename");
+            json_object_del(ev.obj, "status");
+            json_array_append(frames, ev.obj);
+        }
+        break;
+    case EV_DONE:
+    case EV_ERROR:
+        if (!frames) break;
+        if (json_array_size(frames))
+            json_object_set(ev.kind == EV_DONE ? json_object_get(ev.obj, "result") : ev.obj, "frames", frames);
+        json_array_set(b->files, ev.index, ev.obj);
+        break;
+    default: /* progress: the answer carries the whole result */
+        break;
+    }
+    json_decref(ev.obj);
+}
+
+/* Collects every event of the batch (hr->batch_pr), the connection suspended
  * while none is queued; then answers once with all results in request order:
  * {"result": {"files": [...], "complete": {...}}, "code": 0}. */
 step predict_batch_continue(front_conn *c, http_req *hr)
 {
     server *s = hr->srv;
     predict_request *pr = hr->batch_pr;
-    buf *text = &hr->batch_text;
+    batch_result *b = hr->batch;
     for (;;) {
         if (!hr->batch_ended && atomic_load(&s->aborting)) {
             /* Shutdown: answer with what is done and shutting_down for the rest. */
             predict_request_end(pr, "shutting_down", SHUTDOWN_MESSAGE);
             hr->batch_ended = true;
         }
-        /* The lines of at most --max-files files, each bounded where it is made
-         * (an LLM answer at 16 MiB): nothing to refuse here. */
-        if (buf_room(text) < STREAM_BLOCK && buf_reserve(text, text->cap ? text->cap : STREAM_BLOCK * 2))
-            return STEP_CLOSE;
-        ssize_t n = eq_read(predict_request_events(pr), text->data + text->len, buf_room(text));
+        /* The events of at most --max-files files, each bounded where it is
+         * made (an LLM answer at 16 MiB): nothing to refuse here. */
+        stream_event ev;
+        int n = eq_take(predict_request_events(pr), &ev);
         if (n < 0) break;
         if (n > 0) {
-            buf_commit(text, (size_t)n);
+            batch_add(b, ev);
             continue;
         }
         if (front_wait_client_gone(hr->batch_slot)) return STEP_CLOSE; /* cleanup cancels the work */
@@ -135,57 +203,10 @@ step predict_batch_continue(front_conn *c, http_req *hr)
         if (!hr->batch_ended && atomic_load(&s->aborting)) continue;
         return STEP_AGAIN; /* the daemon is being stopped */
     }
-    json_t *files = json_array(), *complete = NULL, *frames = json_array();
-    bool unmetered = false;
-    for (size_t i = 0; i < predict_request_nfiles(pr); i++) {
-        json_array_append_new(files, json_null());
-        json_array_append_new(frames, json_array());
-    }
-    char *save = NULL;
-    for (char *line = strtok_r(text->data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        json_t *ev = json_loads(line, 0, NULL);
-        const char *st = json_string_value(json_object_get(ev, "status"));
-        json_int_t idx = json_integer_value(json_object_get(ev, "index"));
-        if (st && !strcmp(st, "complete")) {
-            json_decref(complete);
-            complete = ev;
-            continue;
-        }
-        if (st && !strcmp(st, "error") && !json_object_get(ev, "index")) {
-            unmetered = true; /* the request's own last line: its use is not recorded */
-            json_decref(ev);
-            continue;
-        }
-        bool ours = idx >= 0 && (size_t)idx < predict_request_nfiles(pr);
-        /* A video's frames go into its result, as "frames" (the stream's frame lines). */
-        if (st && !strcmp(st, "frame")) {
-            if (ours) {
-                json_object_del(ev, "index");
-                json_object_del(ev, "filename");
-                json_object_del(ev, "status"); /* st goes with it */
-                json_array_append(json_array_get(frames, (size_t)idx), ev);
-            }
-            json_decref(ev);
-            continue;
-        }
-        if (st && ours && json_array_size(json_array_get(frames, (size_t)idx))) {
-            if (!strcmp(st, "done")) json_object_set(json_object_get(ev, "result"), "frames", json_array_get(frames, (size_t)idx));
-            else if (!strcmp(st, "error")) json_object_set(ev, "frames", json_array_get(frames, (size_t)idx));
-        }
-        if (st && (!strcmp(st, "done") || !strcmp(st, "error")) && ours) json_array_set(files, (size_t)idx, ev);
-        json_decref(ev);
-    }
-    json_decref(frames);
-    if (unmetered) {
-        json_decref(complete);
-        json_decref(files);
+    if (b->unmetered)
         return step_of(reply_error(c, hr, 503, "ledger_unavailable",
                                    "the usage ledger cannot be written; the request's use was not recorded in time"));
-    }
-    front_result r = hr->route->batch_answer(c, hr, files, complete);
-    json_decref(complete);
-    json_decref(files);
-    return step_of(r);
+    return step_of(hr->route->batch_answer(c, hr, b->files, b->complete));
 }
 
 front_result predict_batch_answer(front_conn *c, http_req *hr, json_t *files, json_t *complete)
@@ -201,12 +222,12 @@ step predict_start_batch(front_conn *c, http_req *hr, predict_request *pr)
 {
     server *s = hr->srv;
     hr->batch_slot = front_wait_attach(s->front, c, eq_fd(predict_request_events(pr)));
-    if (!hr->batch_slot || pipeline_submit(s->pipe, pr) != 0) {
+    hr->batch = batch_new(predict_request_nfiles(pr));
+    if (!hr->batch_slot || !hr->batch || pipeline_submit(s->pipe, pr) != 0) {
         predict_request_unref(pr);
         return step_of(reply_error(c, hr, 500, "out_of_memory", "out of memory"));
     }
     hr->batch_pr = pr;
-    buf_init(&hr->batch_text, SIZE_MAX);
     log_req(LOG_INFO, hr->request_id, "batch of %zu file(s)", predict_request_nfiles(pr));
     hr->phase = PH_RESPOND;
     return STEP_NEXT;

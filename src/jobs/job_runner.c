@@ -23,11 +23,25 @@
 #define IDLE_CLAIM_S 0.25 /* how often a node with nothing to do looks for items */
 #define TICK_MS 100
 
+/* An item's events so far, as the rows they are stored as: its
+ * "processing", a video's frame lines (in order), its llm_delta lines (as
+ * one) and its final line. Events are committed when the item ends, so one
+ * row per delta (one per token) would show nothing sooner and only multiply
+ * the stored rows; the one row keeps the text a follower would have read
+ * from them. */
+typedef struct {
+    char *processing, *final;
+    char **frames;
+    size_t nframes, fcap;
+    char *delta; /* the deltas concatenated */
+    size_t dlen, dcap;
+    bool have_delta, succeeded, oom;
+} item_rows;
+
 typedef struct {
     job_item it;
-    predict_request *pr; /* NULL: the slot is free */
-    char *text;          /* the request's lines so far */
-    size_t len, cap;
+    predict_request *pr;  /* NULL: the slot is free */
+    item_rows rows;       /* what the request sent so far */
     struct meter_box *mb; /* the request's (freed with it), read after its end */
     bool lost;
     key_limits eff;   /* the key's limits, for its quota */
@@ -62,7 +76,11 @@ static void slot_free(job_runner *r, slot *s)
     if (s->reserved && r->cfg.lim) limiter_release(r->cfg.lim, s->it.key_id, &s->eff, s->reserved);
     if (s->pr) predict_request_unref(s->pr);
     job_item_clear(&s->it);
-    free(s->text);
+    free(s->rows.processing);
+    free(s->rows.final);
+    for (size_t i = 0; i < s->rows.nframes; i++) free(s->rows.frames[i]);
+    free(s->rows.frames);
+    free(s->rows.delta);
     memset(s, 0, sizeof *s);
 }
 
@@ -172,93 +190,98 @@ static void usage_of(const request_usage *u, usage_row *row)
     *row = (usage_row){.files = u->files, .succeeded = u->succeeded, .failed = u->failed, .megapixels = u->megapixels, .bytes_in = u->bytes_in, .yolo_runs = u->yolo_runs, .ocr_runs = u->ocr_runs, .llm_calls = u->llm_calls, .llm_prompt_tokens = u->llm_prompt_tokens, .llm_completion_tokens = u->llm_completion_tokens};
 }
 
-/* An item's event, with the index and url of the job; NULL on failure. */
+/* An item's event (taken), with the index and url of the job, as the row
+ * it is stored as; NULL on failure. Reals as the stream writes them (7
+ * significant digits, json_line): a row holds the values a client of the
+ * stream would have read. */
 static char *item_line(const slot *s, json_t *ev)
 {
     json_object_set_new(ev, "index", json_integer(s->it.index));
     json_object_set_new(ev, "url", json_string(s->it.url));
-    return json_dumps(ev, JSON_COMPACT);
-}
-
-/* The item's llm_delta lines as one: its deltas concatenated. Events are
- * committed when the item ends, so one line per delta (one per token) would
- * show nothing sooner and only multiply the stored rows; the one line keeps
- * the text a follower would have read from them. */
-static char *coalesced_delta(const slot *s, const char *text, size_t len)
-{
-    json_t *ev = json_pack("{s:s,s:s%}", "status", "llm_delta", "delta", text, len);
-    char *line = ev ? item_line(s, ev) : NULL;
+    char *line = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(7));
     json_decref(ev);
     return line;
 }
 
-/* The request ended: its "processing", a video's frame lines (in order),
- * its llm_delta lines (as one) and its final line become the item's events,
- * committed with its use. */
+/* The item's llm_delta lines as one: its deltas concatenated. */
+static char *coalesced_delta(const slot *s, const char *text, size_t len)
+{
+    json_t *ev = json_pack("{s:s,s:s%}", "status", "llm_delta", "delta", text, len);
+    return ev ? item_line(s, ev) : NULL;
+}
+
+/* One event of the item's request (ev.obj taken) into its rows. What comes
+ * after its final line is left out. */
+static void slot_add(slot *s, stream_event ev)
+{
+    item_rows *w = &s->rows;
+    if (w->final || w->oom) {
+        json_decref(ev.obj);
+        return;
+    }
+    switch (ev.kind) {
+    case EV_PROCESSING:
+        if (!w->processing) w->processing = item_line(s, ev.obj);
+        else json_decref(ev.obj);
+        return;
+    case EV_LLM_DELTA: {
+        const json_t *d = json_object_get(ev.obj, "delta");
+        size_t n = json_string_length(d), want = w->dlen + n + 1;
+        char *t = want > w->dcap ? realloc(w->delta, want * 2) : w->delta;
+        if (t) {
+            if (want > w->dcap) w->dcap = want * 2;
+            w->delta = t;
+            if (n) memcpy(w->delta + w->dlen, json_string_value(d), n);
+            w->dlen += n;
+            w->have_delta = true;
+        } else {
+            w->oom = true;
+        }
+        json_decref(ev.obj);
+        return;
+    }
+    case EV_FRAME: {
+        char **row = array_push((void **)&w->frames, &w->nframes, &w->fcap, sizeof *w->frames);
+        if (!row || !(*row = item_line(s, ev.obj))) {
+            if (row) w->nframes--;
+            else json_decref(ev.obj);
+            w->oom = true;
+        }
+        return;
+    }
+    case EV_DONE:
+    case EV_ERROR:
+        w->final = item_line(s, ev.obj);
+        w->succeeded = ev.kind == EV_DONE;
+        w->oom = !w->final;
+        return;
+    default: /* other progress, and the request's end */
+        json_decref(ev.obj);
+        return;
+    }
+}
+
+/* The request ended: the item's rows are committed with its use. */
 static void slot_finish(job_runner *r, slot *s)
 {
-    enum { PROCESSING,
-           DELTA,
-           FINAL };
-    char *lines[3] = {NULL, NULL, NULL};
-    char **frames = NULL; /* a video's frame lines */
-    size_t nframes = 0, fcap = 0;
-    char *delta = NULL;
-    size_t dlen = 0, dcap = 0;
-    bool succeeded = false, have_delta = false, oom = false;
-    char *save = NULL;
-    for (char *l = s->text ? strtok_r(s->text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-        json_t *ev = json_loads(l, 0, NULL);
-        const char *st = json_string_value(json_object_get(ev, "status"));
-        int which = !st || !json_object_get(ev, "index")  ? -1
-            : !strcmp(st, "processing")                   ? PROCESSING
-            : !strcmp(st, "llm_delta")                    ? DELTA
-            : !strcmp(st, "done") || !strcmp(st, "error") ? FINAL
-                                                          : -1;
-        if (which == DELTA && !lines[FINAL] && !oom) {
-            const char *d = json_string_value(json_object_get(ev, "delta"));
-            size_t n = d ? json_string_length(json_object_get(ev, "delta")) : 0;
-            size_t want = dlen + n + 1;
-            char *t = want > dcap ? realloc(delta, want * 2) : delta;
-            if (t) {
-                if (want > dcap) dcap = want * 2;
-                delta = t;
-                memcpy(delta + dlen, d ? d : "", n);
-                dlen += n;
-                have_delta = true;
-            } else {
-                oom = true;
-            }
-        } else if (st && !strcmp(st, "frame") && json_object_get(ev, "index") && !lines[FINAL] && !oom) {
-            char **slot_line = array_push((void **)&frames, &nframes, &fcap, sizeof *frames);
-            if (!slot_line || !(*slot_line = item_line(s, ev))) {
-                if (slot_line) nframes--;
-                oom = true;
-            }
-        } else if (which >= 0 && which != DELTA && !lines[which]) {
-            lines[which] = item_line(s, ev);
-            if (which == FINAL) succeeded = !strcmp(st, "done");
-        }
-        json_decref(ev);
-    }
-    if (have_delta && !oom) lines[DELTA] = coalesced_delta(s, delta, dlen);
-    free(delta);
-    const char **v = oom ? NULL : malloc((nframes + 3) * sizeof *v);
-    if (!lines[FINAL] || (have_delta && !lines[DELTA]) || !v || s->lost || atomic_load(&r->stop)) {
+    item_rows *w = &s->rows;
+    char *delta = w->have_delta && !w->oom ? coalesced_delta(s, w->delta, w->dlen) : NULL;
+    const char **v = w->oom ? NULL : malloc((w->nframes + 3) * sizeof *v);
+    if (!w->final || (w->have_delta && !delta) || !v || s->lost || atomic_load(&r->stop)) {
         /* Cancelled (the job, or this node stopping), or out of memory:
          * nothing to show (given back, the item runs again). */
         if (!s->lost) job_store_release(r->cfg.js, &s->it);
     } else {
         size_t n = 0;
-        if (lines[PROCESSING]) v[n++] = lines[PROCESSING];
-        for (size_t i = 0; i < nframes; i++) v[n++] = frames[i];
-        if (lines[DELTA]) v[n++] = lines[DELTA];
-        v[n++] = lines[FINAL];
+        if (w->processing) v[n++] = w->processing;
+        for (size_t i = 0; i < w->nframes; i++) v[n++] = w->frames[i];
+        if (delta) v[n++] = delta;
+        v[n++] = w->final;
         usage_row row;
         bool metered = s->mb && s->mb->metered;
         if (metered) usage_of(&s->mb->usage, &row);
         bool ended;
-        int rc = job_store_finish(r->cfg.js, &s->it, v, n, succeeded, metered ? &row : NULL, &ended);
+        int rc = job_store_finish(r->cfg.js, &s->it, v, n, w->succeeded, metered ? &row : NULL, &ended);
         if (rc == 0 && s->reserved && r->cfg.lim) {
             /* In the ledger now: the quota's counters (Redis's too) take it. */
             limiter_counted(r->cfg.lim, s->it.key_id, &s->eff, metered ? row.files : 0,
@@ -273,32 +296,17 @@ static void slot_finish(job_runner *r, slot *s)
         }
     }
     free(v);
-    for (int i = 0; i < 3; i++) free(lines[i]);
-    for (size_t i = 0; i < nframes; i++) free(frames[i]);
-    free(frames);
+    free(delta);
     slot_free(r, s);
 }
 
-/* Reads what s's request queued; finishes it at its end. */
+/* Takes what s's request queued; finishes it at its end. */
 static void slot_read(job_runner *r, slot *s)
 {
-    for (;;) {
-        if (s->cap - s->len < 4097) {
-            size_t c = s->cap ? s->cap * 2 : 16384;
-            char *t = realloc(s->text, c);
-            if (!t) return;
-            s->text = t;
-            s->cap = c;
-        }
-        ssize_t n = eq_read(predict_request_events(s->pr), s->text + s->len, s->cap - s->len - 1);
-        if (n > 0) {
-            s->len += (size_t)n;
-            s->text[s->len] = '\0';
-            continue;
-        }
-        if (n < 0) slot_finish(r, s);
-        return;
-    }
+    stream_event ev;
+    int rc;
+    while ((rc = eq_take(predict_request_events(s->pr), &ev)) > 0) slot_add(s, ev);
+    if (rc < 0) slot_finish(r, s);
 }
 
 static void renew_all(job_runner *r)

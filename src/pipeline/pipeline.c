@@ -164,7 +164,7 @@ static stage_work *begin_job(pipeline *p, job *j, const stage_call *call, sight_
 {
     predict_request *r = j->req;
     j->t0 = clock_s();
-    preq_push_line(r, preq_file_event("processing", j->index, &r->files[j->index]));
+    preq_push(r, EV_PROCESSING, j->index, preq_file_event("processing", j->index, &r->files[j->index]));
     stage_work *w = stages_begin(&p->stages, call, err);
     preq_free_file_data(&r->files[j->index]); /* decoded now: give the memory back early */
     return w;
@@ -180,7 +180,7 @@ static void run_video_job(pipeline *p, job *j)
     emit_ctx ec = {r, j->index, false};
     stage_call call = {.query = r->query, .params = r->params, .file = f, .cancelled = &r->cancelled, .emit = preq_emit_frame, .emit_ctx = &ec};
     j->t0 = clock_s();
-    preq_push_line(r, preq_file_event("processing", j->index, f));
+    preq_push(r, EV_PROCESSING, j->index, preq_file_event("processing", j->index, f));
     json_t *result = video_stages_run(&p->stages, &call, &err);
     preq_free_file_data(f);
     preq_report(r, j->index, j->t0, result, &err);
@@ -371,7 +371,7 @@ static void fail_file(predict_request *r, size_t i, const sight_error *err)
     bool cancelled = !strcmp(err->code, "cancelled");
     json_t *ev = NULL;
     if (!cancelled) {
-        preq_push_line(r, preq_file_event("processing", i, f));
+        preq_push(r, EV_PROCESSING, i, preq_file_event("processing", i, f));
         ev = preq_error_event(i, f, err->code, err->message);
     }
     metrics_file(cancelled ? FILE_CANCELLED : FILE_ERROR);

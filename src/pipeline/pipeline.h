@@ -36,7 +36,7 @@ void predict_request_ref(predict_request *r);
 void predict_request_unref(predict_request *r);
 const char *predict_request_id(const predict_request *r);
 size_t predict_request_nfiles(const predict_request *r);
-/* The NDJSON lines of the request's stream (see pipeline_submit). */
+/* The events of the request's answer, as objects (see pipeline_submit). */
 event_queue *predict_request_events(predict_request *r);
 void predict_request_cancel(predict_request *r);
 /* Ends a submitted request's stream now (shutdown): cancels its work, sends an

@@ -1,4 +1,4 @@
-/* A prediction request: its files, the event lines its stream is made of,
+/* A prediction request: its files, the events its answer is made of,
  * and the bookkeeping that ends it with "complete" once every file is
  * settled (pipeline.c runs the files). */
 #include <stdio.h>
@@ -114,12 +114,18 @@ void predict_request_cancel(predict_request *r)
     if (r->requeue) backlog_release(r);
 }
 
-void preq_push_line(predict_request *r, json_t *obj)
+void preq_push(predict_request *r, ev_kind kind, size_t i, json_t *obj)
 {
-    size_t len;
-    char *line = json_line(obj, &len);
-    if (line) eq_push(r->events, line, len);
-    else log_req(LOG_ERROR, r->request_id, "could not serialise an event");
+    /* Written once, by whoever answers (event_queue.h). */
+    if (!obj) log_req(LOG_ERROR, r->request_id, "could not make an event (out of memory)");
+    else eq_push(r->events, (stream_event){.kind = kind, .index = i, .obj = obj});
+}
+
+/* The request's last event. */
+static void push_end(predict_request *r, ev_end end, json_t *obj)
+{
+    if (!obj) log_req(LOG_ERROR, r->request_id, "could not make the last event (out of memory)");
+    else eq_push(r->events, (stream_event){.kind = EV_END, .end = end, .index = EV_NO_FILE, .obj = obj});
 }
 
 json_t *preq_file_event(const char *status, size_t index, const file_job *f)
@@ -135,10 +141,11 @@ json_t *preq_error_event(size_t index, const file_job *f, const char *code, cons
     return ev;
 }
 
-/* Progress lines are worth sending only to a client that keeps up. Past this
- * many unread bytes in a request's queue they are dropped, which bounds what a
- * client that stops reading can make the server hold (the done line still
- * carries the whole answer). */
+/* Progress lines are worth sending only to a client that keeps up. Once the
+ * events waiting unread in a request's queue hold this many bytes (see
+ * event_queue.c) they are dropped, which bounds what a client that stops
+ * reading can make the server hold (the done line still carries the whole
+ * answer). */
 #define PROGRESS_MAX_QUEUED (1u << 20)
 
 
@@ -155,10 +162,9 @@ void preq_emit_line(void *ctx, json_t *event)
     }
     json_object_set_new(event, "index", json_integer((json_int_t)ec->index));
     json_object_set_new(event, "filename", json_string_lossy(f->filename, f->filename_len));
-    size_t len;
-    char *line = json_line(event, &len);
-    if (!line) return;
-    if (eq_push_unless_behind(ec->r->events, line, len, PROGRESS_MAX_QUEUED) == 1) {
+    const char *st = json_string_value(json_object_get(event, "status"));
+    stream_event ev = {.kind = st && !strcmp(st, "llm_delta") ? EV_LLM_DELTA : EV_PROGRESS, .index = ec->index, .obj = event};
+    if (eq_push_unless_behind(ec->r->events, ev, PROGRESS_MAX_QUEUED) == 1) {
         ec->dropping = true;
         metrics_progress_dropped();
         log_req(LOG_INFO, ec->r->request_id, "client is %u KiB behind; no more progress lines for file %zu",
@@ -190,7 +196,7 @@ void preq_emit_frame(void *ctx, json_t *event)
      * that stops reading is closed after --client-timeout, which cancels the
      * request and so ends this wait (predict_request_cancel). */
     eq_wait_room(ec->r->events, FRAMES_MAX_QUEUED);
-    preq_push_line(ec->r, line);
+    preq_push(ec->r, EV_FRAME, ec->index, line);
 }
 
 /* The request's work is over (r->mu held). */
@@ -214,14 +220,14 @@ static void close_stream(predict_request *r)
     r->meter = NULL;
     if (metered != 0) {
         /* Not "complete": that promises the use is in the ledger. */
-        preq_push_line(r, json_pack("{s:s,s:{s:s,s:s}}", "status", "error", "error", "code", "ledger_unavailable", "message", "the results were sent but their use could not be recorded in time"));
+        push_end(r, END_LEDGER_UNAVAILABLE, json_pack("{s:s,s:{s:s,s:s}}", "status", "error", "error", "code", "ledger_unavailable", "message", "the results were sent but their use could not be recorded in time"));
         work_done(r);
         return;
     }
     json_t *c = json_pack("{s:s,s:I,s:I,s:I,s:f}", "status", "complete", "total", (json_int_t)r->nfiles,
                           "succeeded", (json_int_t)r->succeeded, "failed", (json_int_t)r->failed,
                           "time_ms", (clock_s() - r->started) * 1000.0);
-    preq_push_line(r, c);
+    push_end(r, END_COMPLETE, c);
     work_done(r);
 }
 
@@ -240,7 +246,7 @@ void preq_finish_file(predict_request *r, size_t i, json_t *ev, bool ok)
     }
     r->settled[i] = true;
     if (ev && ok) stages_count_result(&r->usage, json_object_get(ev, "result"));
-    if (ev) preq_push_line(r, ev);
+    if (ev) preq_push(r, ok ? EV_DONE : EV_ERROR, i, ev);
     if (ok) r->succeeded++;
     else r->failed++;
     if (--r->remaining == 0) close_stream(r);
@@ -257,7 +263,7 @@ void predict_request_end(predict_request *r, const char *code, const char *messa
             r->settled[i] = true;
             r->failed++;
             r->remaining--;
-            preq_push_line(r, preq_error_event(i, &r->files[i], code, message));
+            preq_push(r, EV_ERROR, i, preq_error_event(i, &r->files[i], code, message));
         }
         close_stream(r);
     }

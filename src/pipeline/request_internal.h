@@ -1,5 +1,5 @@
 /* What pipeline.c and request.c share about a predict_request: the
- * request's state, and the lines and bookkeeping of its files. */
+ * request's state, and the events and bookkeeping of its files. */
 #ifndef SIGHT_PIPELINE_REQUEST_INTERNAL_H
 #define SIGHT_PIPELINE_REQUEST_INTERNAL_H
 
@@ -49,8 +49,8 @@ typedef struct {
 
 /* A file's data is no longer needed (decoded, or the file is settled). */
 void preq_free_file_data(file_job *f);
-/* Queues obj (taken) as one line of r's events. */
-void preq_push_line(predict_request *r, json_t *obj);
+/* Queues obj (taken) as an event of kind about file i. */
+void preq_push(predict_request *r, ev_kind kind, size_t i, json_t *obj);
 json_t *preq_file_event(const char *status, size_t index, const file_job *f);
 json_t *preq_error_event(size_t index, const file_job *f, const char *code, const char *message);
 /* A stage's extra line (ctx: an emit_ctx). */
@@ -58,7 +58,8 @@ void preq_emit_line(void *ctx, json_t *event);
 /* A video's frame line (ctx: an emit_ctx): never dropped; it waits while the
  * client is behind, so a slow reader holds back decoding. */
 void preq_emit_frame(void *ctx, json_t *event);
-/* Records file i's outcome with its line (ev, taken; NULL: none). */
+/* Records file i's outcome with its done (ok) or error event (ev, taken;
+ * NULL: none). */
 void preq_finish_file(predict_request *r, size_t i, json_t *ev, bool ok);
 /* A file's stages are over: its done or error line (t0: when it began). */
 void preq_report(predict_request *r, size_t i, double t0, json_t *result, const sight_error *err);

@@ -9,18 +9,33 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-typedef struct line {
-    struct line *next;
-    size_t len;
-    char *text;
-} line;
+#include "util/json_out.h"
+#include "util/log.h"
+
+/* Accounting. The budgets on a queue (back-pressure, dropped progress, the
+ * server-wide total) bound the memory a client that does not read can make
+ * the server hold, as when the queue held text: they count the bytes each
+ * queued event holds. An event not written yet holds its objects, counted as
+ * json_held_estimate (a walk of the object, without writing it); once
+ * eq_read writes its line, the object is freed and the event holds its text,
+ * counted as that line's length. Counting the line's length from the start
+ * would mean writing it at push only to measure it (the second
+ * serialisation this queue avoids), and would let small events hold several
+ * times their budget: a 4-byte llm_delta's object takes ~800 bytes for a
+ * 70-byte line. */
+typedef struct item {
+    struct item *next;
+    stream_event ev; /* ev.obj NULL once written (text) */
+    size_t cost;     /* bytes of q->queued that are this item's (unread ones, once written) */
+    char *text;      /* its NDJSON line, once eq_read reached it */
+    size_t len, off; /* the line's length; bytes of it already read */
+} item;
 
 struct event_queue {
     pthread_mutex_t mu;
-    line *head, *tail;
-    size_t head_off; /* bytes of head already handed out */
+    item *head, *tail;
     size_t pushed;
-    size_t queued; /* bytes pushed and not yet read */
+    size_t queued; /* the items' costs: bytes pushed and not yet read */
     bool closed;
     int efd;
     /* Back-pressure (eq_over): call on_room once queued <= room_at. */
@@ -55,10 +70,11 @@ void eq_free(event_queue *q)
 {
     if (!q) return;
     atomic_fetch_sub(&all_queued, q->queued);
-    for (line *l = q->head, *n; l; l = n) {
-        n = l->next;
-        free(l->text);
-        free(l);
+    for (item *it = q->head, *n; it; it = n) {
+        n = it->next;
+        json_decref(it->ev.obj);
+        free(it->text);
+        free(it);
     }
     close(q->efd);
     pthread_cond_destroy(&q->room_cv);
@@ -74,36 +90,34 @@ static void wake(event_queue *q)
     (void)r;
 }
 
-static int push(event_queue *q, char *text, size_t len, size_t max_queued)
+static int push(event_queue *q, stream_event ev, size_t max_queued)
 {
-    line *l = malloc(sizeof *l);
+    item *it = malloc(sizeof *it);
+    size_t cost = json_held_estimate(ev.obj); /* outside the lock: it walks the object */
     pthread_mutex_lock(&q->mu);
-    int rc = q->closed || !l ? -1 : q->queued + len > max_queued ? 1
-                                                                 : 0;
+    int rc = q->closed || !it || !ev.obj ? -1 : q->queued + cost > max_queued ? 1
+                                                                              : 0;
     if (rc != 0) {
         pthread_mutex_unlock(&q->mu);
-        free(l);
-        free(text);
+        free(it);
+        json_decref(ev.obj);
         return rc;
     }
-    *l = (line){NULL, len, text};
-    if (q->tail) q->tail->next = l;
-    else q->head = l;
-    q->tail = l;
-    q->pushed += len;
-    q->queued += len;
-    atomic_fetch_add(&all_queued, len);
+    *it = (item){.ev = ev, .cost = cost};
+    if (q->tail) q->tail->next = it;
+    else q->head = it;
+    q->tail = it;
+    q->pushed += cost;
+    q->queued += cost;
+    atomic_fetch_add(&all_queued, cost);
     pthread_mutex_unlock(&q->mu);
     wake(q);
     return 0;
 }
 
-int eq_push(event_queue *q, char *text, size_t len) { return push(q, text, len, SIZE_MAX); }
+int eq_push(event_queue *q, stream_event ev) { return push(q, ev, SIZE_MAX); }
 
-int eq_push_unless_behind(event_queue *q, char *text, size_t len, size_t max_queued)
-{
-    return push(q, text, len, max_queued);
-}
+int eq_push_unless_behind(event_queue *q, stream_event ev, size_t max_queued) { return push(q, ev, max_queued); }
 
 void eq_close(event_queue *q)
 {
@@ -114,44 +128,105 @@ void eq_close(event_queue *q)
     wake(q);
 }
 
-ssize_t eq_read(event_queue *q, char *buf, size_t max)
+/* The consumer's wake-up is cleared before it looks: a push after this point
+ * sets it again, so the consumer never sleeps on a non-empty queue. */
+static void clear_wake(event_queue *q)
 {
-    /* Clear the wake-up first: a push after this point sets it again, so the
-     * consumer never sleeps on a non-empty queue. */
     uint64_t v;
     ssize_t r = read(q->efd, &v, sizeof v);
     (void)r;
-    size_t n = 0;
-    pthread_mutex_lock(&q->mu);
-    while (q->head && n < max) {
-        line *l = q->head;
-        size_t take = l->len - q->head_off;
-        if (take > max - n) take = max - n;
-        memcpy(buf + n, l->text + q->head_off, take);
-        n += take;
-        q->queued -= take;
-        q->head_off += take;
-        if (q->head_off == l->len) {
-            q->head = l->next;
-            if (!q->head) q->tail = NULL;
-            q->head_off = 0;
-            free(l->text);
-            free(l);
-        }
-    }
-    bool eof = !q->head && q->closed;
-    atomic_fetch_sub(&all_queued, n);
+}
+
+static void pop_head(event_queue *q)
+{
+    item *it = q->head;
+    q->head = it->next;
+    if (!q->head) q->tail = NULL;
+    free(it->text);
+    free(it);
+}
+
+/* freed bytes were consumed (q->mu held, released here): the room callback
+ * and the producers waiting for room learn of it. */
+static void consumed(event_queue *q, size_t freed)
+{
+    atomic_fetch_sub(&all_queued, freed);
     void (*room)(void *) = NULL;
     if (q->room_wanted && q->queued <= q->room_at) {
         q->room_wanted = false;
         room = q->on_room;
     }
     /* Each waiter checks its own limit again; only a read can make room. */
-    if (n > 0 && q->room_waiters > 0) pthread_cond_broadcast(&q->room_cv);
+    if (freed > 0 && q->room_waiters > 0) pthread_cond_broadcast(&q->room_cv);
     pthread_mutex_unlock(&q->mu);
     if (room) room(q->on_room_arg);
+}
+
+/* Writes the head item's line (q->mu held). The lock is let go meanwhile:
+ * only this consumer takes items off, so the head stays, and producers only
+ * touch its next. On failure (out of memory) the event is dropped. */
+static void write_head(event_queue *q)
+{
+    item *it = q->head;
+    json_t *obj = it->ev.obj;
+    it->ev.obj = NULL;
+    pthread_mutex_unlock(&q->mu);
+    size_t len = 0;
+    char *text = json_line(obj, &len); /* the one serialisation; takes obj */
+    pthread_mutex_lock(&q->mu);
+    if (!text) {
+        log_error("could not write an event of the stream (out of memory)");
+        len = 0;
+    }
+    /* Its objects are freed: it holds its text now. */
+    q->queued = q->queued - it->cost + len;
+    atomic_fetch_add(&all_queued, len);
+    atomic_fetch_sub(&all_queued, it->cost);
+    it->cost = len;
+    it->text = text;
+    it->len = len;
+}
+
+ssize_t eq_read(event_queue *q, char *buf, size_t max)
+{
+    clear_wake(q);
+    size_t n = 0;
+    pthread_mutex_lock(&q->mu);
+    while (q->head && n < max) {
+        item *it = q->head;
+        if (it->ev.obj) write_head(q);
+        size_t take = it->len - it->off;
+        if (take > max - n) take = max - n;
+        if (take) memcpy(buf + n, it->text + it->off, take);
+        n += take;
+        it->off += take;
+        it->cost -= take;
+        q->queued -= take;
+        if (it->off == it->len) pop_head(q);
+    }
+    bool eof = !q->head && q->closed;
+    consumed(q, n);
     if (n > 0) return (ssize_t)n;
     return eof ? -1 : 0;
+}
+
+int eq_take(event_queue *q, stream_event *ev)
+{
+    clear_wake(q);
+    pthread_mutex_lock(&q->mu);
+    item *it = q->head;
+    /* Not mixed with eq_read (see event_queue.h), so the head is not written. */
+    if (!it || !it->ev.obj) {
+        bool eof = !it && q->closed;
+        pthread_mutex_unlock(&q->mu);
+        return eof ? -1 : 0;
+    }
+    *ev = it->ev;
+    size_t freed = it->cost;
+    q->queued -= freed;
+    pop_head(q);
+    consumed(q, freed);
+    return 1;
 }
 
 int eq_fd(const event_queue *q) { return q->efd; }

@@ -29,6 +29,12 @@ char *json_escape_separators(const char *text, size_t len, size_t *len_out);
  * obj (decref'd). Returns malloc'd text and its length, or NULL. */
 char *json_line(json_t *obj, size_t *len_out);
 
+/* The bytes of memory obj takes, estimated without allocating: jansson's
+ * structures and what malloc adds to each block (glibc, 64-bit: exact there
+ * for the types this server makes). A value shared with another holder
+ * counts in full. For bounding what a queue of objects holds. */
+size_t json_held_estimate(const json_t *obj);
+
 /* {"detail":{"code":code,"message":message}} as malloc'd text. */
 char *json_error_body(const char *code, const char *message, size_t *len_out);
 

@@ -99,6 +99,32 @@ def test_lines_arrive_while_later_files_are_still_worked_on(start_server, slow_p
     assert t_proc1 < t_end - 0.3 * slow_ms / 1000
 
 
+def test_batch_answer_is_the_stream_s_lines(server):
+    """The batch route answers with the very events the stream sends for the
+    same request: each file's done or error line and the complete line, keys
+    in the same order, numbers alike (timings aside)."""
+    files = [("street.jpg", photo("opencv_scenetext01.jpg")), ("bad.jpg", b"nope"), ("caf\u00e9.png", png_bytes(5, 3))]
+    meta = [json.dumps({"is_yolo": True, "is_llm": False})] * 2 + [META_PLAIN]
+    lines = [ev for _, ev in stream_lines(server.url, **multipart(server.key, files, meta))]
+    r = httpx.post(server.url + "/api/v1/inference/predict/batch", timeout=60, **multipart(server.key, files, meta))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert list(body) == ["result", "code"] and list(body["result"]) == ["files", "complete"]
+
+    def untimed(ev):
+        ev = json.loads(json.dumps(ev))
+        ev.pop("time_ms", None)
+        ev.get("result", {}).pop("timing_ms", None)
+        ev.get("result", {}).get("yolo", {}).pop("speed_ms", None)
+        return json.dumps(ev)  # dicts keep their order: the keys' order is compared too
+
+    finals = sorted((ev for ev in lines if ev["status"] in ("done", "error")), key=lambda ev: ev["index"])
+    assert [ev["status"] for ev in finals] == ["done", "error", "done"]
+    assert len(finals[0]["result"]["yolo"]["detections"]) > 0  # reals, nested objects
+    assert [untimed(ev) for ev in finals] == [untimed(ev) for ev in body["result"]["files"]]
+    assert untimed(lines[-1]) == untimed(body["result"]["complete"])
+
+
 def test_files_and_metadata_in_any_interleaving(server):
     # Hand-built body: metadata before files, interleaved, and after.
     b = "XyZboundary"

@@ -1,4 +1,5 @@
-/* The per-request NDJSON queue: ordering, partial reads, EOF, wake-ups. */
+/* The per-request event queue: ordering, partial reads, EOF, wake-ups, the
+ * events taken as objects, and the accounting of their bytes. */
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,8 +9,25 @@
 
 #include "check.h"
 #include "stream/event_queue.h"
+#include "util/json_out.h"
 
-static char *dup_s(const char *s) { return strdup(s); }
+/* An event from JSON text; its line is that text compacted, plus "\n". */
+static stream_event ev_of(const char *json)
+{
+    return (stream_event){.kind = EV_PROGRESS, .index = 0, .obj = json_loads(json, 0, NULL)};
+}
+
+/* The bytes an event from that text counts for until it is written. */
+static size_t held(const char *json)
+{
+    json_t *o = json_loads(json, 0, NULL);
+    size_t n = json_held_estimate(o);
+    json_decref(o);
+    return n;
+}
+
+/* A 10-byte line ({"s":"a"} and its newline). */
+#define TEN "{\"s\":\"a\"}"
 
 static int readable(event_queue *q, int timeout_ms)
 {
@@ -23,8 +41,8 @@ static void test_order_and_partial_reads(void)
     char buf[64];
     CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 0); /* empty, not closed */
     CHECK(!readable(q, 0));                       /* nothing to wake for */
-    eq_push(q, dup_s("{\"a\":1}\n"), 8);
-    eq_push(q, dup_s("{\"b\":2}\n"), 8);
+    eq_push(q, ev_of("{\"a\": 1}"));
+    eq_push(q, ev_of("{\"b\": 2}"));
     CHECK(readable(q, 0));
     CHECK_EQ_INT(eq_read(q, buf, 5), 5); /* a line split across reads */
     CHECK(memcmp(buf, "{\"a\":", 5) == 0);
@@ -34,18 +52,18 @@ static void test_order_and_partial_reads(void)
     eq_close(q);
     CHECK(readable(q, 0));
     CHECK_EQ_INT(eq_read(q, buf, sizeof buf), -1);
-    CHECK_EQ_INT(eq_push(q, dup_s("late\n"), 5), -1); /* dropped after close */
-    CHECK_EQ_INT(eq_bytes_pushed(q), 16);
+    CHECK_EQ_INT(eq_push(q, ev_of("{\"l\":0}")), -1); /* dropped after close */
+    CHECK_EQ_INT(eq_bytes_pushed(q), 2 * held("{\"a\":1}"));
     eq_free(q);
 }
 
 static void test_close_drains_first(void)
 {
     event_queue *q = eq_new();
-    eq_push(q, dup_s("x\n"), 2);
+    eq_push(q, ev_of("{}"));
     eq_close(q);
     char buf[8];
-    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 2);
+    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 3);
     CHECK_EQ_INT(eq_read(q, buf, sizeof buf), -1);
     eq_free(q);
 }
@@ -53,11 +71,11 @@ static void test_close_drains_first(void)
 static void test_free_with_pending_lines(void)
 {
     event_queue *q = eq_new();
-    CHECK_EQ_INT(eq_push(q, dup_s("a\n"), 2), 0);
-    CHECK_EQ_INT(eq_push(q, dup_s("b\n"), 2), 0);
+    CHECK_EQ_INT(eq_push(q, ev_of("{}")), 0);
+    CHECK_EQ_INT(eq_push(q, ev_of("[]")), 0);
     char buf[1];
-    CHECK_EQ_INT(eq_read(q, buf, 1), 1); /* "a" half read, "b" untouched */
-    CHECK_EQ_INT(eq_bytes_pushed(q), 4);
+    CHECK_EQ_INT(eq_read(q, buf, 1), 1); /* the first written and part read, the second untouched */
+    CHECK_EQ_INT(eq_bytes_pushed(q), held("{}") + held("[]"));
     eq_free(q); /* the unread lines go with it: ASan (make test-asan) fails on a leak */
 }
 
@@ -67,7 +85,7 @@ static void test_free_with_pending_lines(void)
 static void *producer(void *arg)
 {
     event_queue *q = arg;
-    for (int i = 0; i < LINES; i++) eq_push(q, dup_s("0123456789\n"), 11);
+    for (int i = 0; i < LINES; i++) eq_push(q, ev_of("{\"s\":\"ab\"}")); /* 11 bytes */
     return NULL;
 }
 
@@ -104,16 +122,19 @@ static void test_progress_dropped_when_behind(void)
 {
     event_queue *q = eq_new();
     char buf[64];
-    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("0123456789\n"), 11, 20), 0);
-    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("0123456789\n"), 11, 20), 1); /* 22 > 20 */
-    CHECK_EQ_INT(eq_push(q, dup_s("done\n"), 5), 0);                          /* never refused */
-    CHECK_EQ_INT(eq_read(q, buf, 8), 8);                                      /* 8 unread left */
-    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("abcdefghij\n"), 11, 20), 0); /* 8 + 11 <= 20 */
-    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 19);
-    CHECK(memcmp(buf, "89\ndone\nabcdefghij\n", 19) == 0);
-    CHECK_EQ_INT(eq_bytes_pushed(q), 27); /* the dropped line was never pushed */
+    size_t c = held("{\"s\":\"ab\"}"), d = held("[1]"), limit = c + c / 2;
+    CHECK(d + 3 + c <= limit);                                                 /* what the last push below relies on */
+    CHECK_EQ_INT(eq_push_unless_behind(q, ev_of("{\"s\":\"ab\"}"), limit), 0); /* an 11-byte line */
+    CHECK_EQ_INT(eq_push_unless_behind(q, ev_of("{\"s\":\"xy\"}"), limit), 1); /* 2c > limit */
+    CHECK_EQ_INT(eq_push(q, ev_of("[1]")), 0);                                 /* never refused */
+    CHECK_EQ_INT(eq_read(q, buf, 8), 8);                                       /* the first line written: 3 bytes of it left, and d */
+    CHECK_EQ_INT(eq_queued(q), 3 + d);
+    CHECK_EQ_INT(eq_push_unless_behind(q, ev_of("{\"s\":\"cd\"}"), limit), 0); /* 3 + d + c <= limit */
+    CHECK_EQ_INT(eq_read(q, buf, sizeof buf), 18);
+    CHECK(memcmp(buf, "\"}\n[1]\n{\"s\":\"cd\"}\n", 18) == 0);
+    CHECK_EQ_INT(eq_bytes_pushed(q), 2 * c + d); /* the dropped event was never pushed */
     eq_close(q);
-    CHECK_EQ_INT(eq_push_unless_behind(q, dup_s("x\n"), 2, 100), -1);
+    CHECK_EQ_INT(eq_push_unless_behind(q, ev_of("{}"), 100), -1);
     eq_free(q);
 }
 
@@ -127,22 +148,24 @@ static void test_room_callback(void)
     int calls = 0;
     eq_on_room(q, count_call, &calls);
     size_t all0 = eq_queued_all();
-    for (int i = 0; i < 10; i++) eq_push(q, dup_s("0123456789"), 10);
-    CHECK_EQ_INT(eq_queued(q), 100);
-    CHECK_EQ_INT(eq_queued_all(), all0 + 100);
-    CHECK(!eq_over(q, 100, 50)); /* at the limit is not over it */
-    CHECK(eq_over(q, 99, 50));
-    CHECK(eq_over(q, 99, 30)); /* the lower mark wins */
+    size_t c = held(TEN);
+    for (int i = 0; i < 10; i++) eq_push(q, ev_of(TEN));
+    CHECK_EQ_INT(eq_queued(q), 10 * c);
+    CHECK_EQ_INT(eq_queued_all(), all0 + 10 * c);
+    CHECK(!eq_over(q, 10 * c, 5 * c)); /* at the limit is not over it */
+    CHECK(eq_over(q, 10 * c - 1, 5 * c));
+    CHECK(eq_over(q, 10 * c - 1, 3 * c)); /* the lower mark wins */
     char buf[64];
-    CHECK_EQ_INT(eq_read(q, buf, 40), 40); /* 60 left */
+    CHECK_EQ_INT(eq_read(q, buf, 40), 40); /* four lines: six events left */
     CHECK_EQ_INT(calls, 0);
-    CHECK_EQ_INT(eq_read(q, buf, 25), 25); /* 35 left: above 30 */
+    CHECK_EQ_INT(eq_read(q, buf, 25), 25); /* 5 bytes of a line and three events left: above 3c */
+    CHECK_EQ_INT(eq_queued(q), 3 * c + 5);
     CHECK_EQ_INT(calls, 0);
-    CHECK_EQ_INT(eq_read(q, buf, 5), 5); /* 30 left */
+    CHECK_EQ_INT(eq_read(q, buf, 5), 5); /* 3c left */
     CHECK_EQ_INT(calls, 1);
     CHECK_EQ_INT(eq_read(q, buf, 5), 5); /* once only */
     CHECK_EQ_INT(calls, 1);
-    eq_free(q); /* with 25 bytes unread: the process total forgets them */
+    eq_free(q); /* with bytes unread: the process total forgets them */
     CHECK_EQ_INT(eq_queued_all(), all0);
 }
 
@@ -201,17 +224,18 @@ static void test_wait_room(void)
 {
     event_queue *q = eq_new();
     char buf[64];
-    CHECK_EQ_INT(eq_wait_room(q, 100), 0); /* room already: no wait */
-    for (int i = 0; i < 20; i++) eq_push(q, dup_s("0123456789"), 10);
+    size_t c = held(TEN);
+    CHECK_EQ_INT(eq_wait_room(q, 10 * c), 0); /* room already: no wait */
+    for (int i = 0; i < 20; i++) eq_push(q, ev_of(TEN));
     room_wait w;
     pthread_t t;
-    start_wait(&w, &t, q, 100);
+    start_wait(&w, &t, q, 10 * c);
     sleep_ms(300);
-    CHECK_EQ_INT(atomic_load(&w.rc), 2);   /* 200 queued: still waiting */
-    CHECK_EQ_INT(eq_read(q, buf, 60), 60); /* 140 left: over */
+    CHECK_EQ_INT(atomic_load(&w.rc), 2);   /* 20c queued: still waiting */
+    CHECK_EQ_INT(eq_read(q, buf, 60), 60); /* six lines read, 14c left: over */
     sleep_ms(100);
     CHECK_EQ_INT(atomic_load(&w.rc), 2);
-    CHECK_EQ_INT(eq_read(q, buf, 40), 40); /* 100 left: room */
+    CHECK_EQ_INT(eq_read(q, buf, 40), 40); /* 10c left: room */
     CHECK(returns_within(&w, 2000));
     pthread_join(t, NULL);
     CHECK_EQ_INT(atomic_load(&w.rc), 0);
@@ -225,23 +249,24 @@ static void test_wait_room(void)
 static void test_wait_room_stopped(void)
 {
     event_queue *q = eq_new();
-    for (int i = 0; i < 20; i++) eq_push(q, dup_s("0123456789"), 10);
+    size_t c = held(TEN);
+    for (int i = 0; i < 20; i++) eq_push(q, ev_of(TEN));
     room_wait w;
     pthread_t t;
-    start_wait(&w, &t, q, 100);
+    start_wait(&w, &t, q, 10 * c);
     sleep_ms(100);
     CHECK_EQ_INT(atomic_load(&w.rc), 2);
     eq_stop_waits(q);
     CHECK(returns_within(&w, 2000));
     pthread_join(t, NULL);
     CHECK_EQ_INT(atomic_load(&w.rc), -1);
-    CHECK_EQ_INT(eq_wait_room(q, 100), -1); /* stopped for good */
-    CHECK_EQ_INT(eq_queued(q), 200);        /* nothing was read or dropped */
+    CHECK_EQ_INT(eq_wait_room(q, 10 * c), -1); /* stopped for good */
+    CHECK_EQ_INT(eq_queued(q), 20 * c);        /* nothing was read or dropped */
     eq_free(q);
 
     q = eq_new();
-    for (int i = 0; i < 20; i++) eq_push(q, dup_s("0123456789"), 10);
-    start_wait(&w, &t, q, 100);
+    for (int i = 0; i < 20; i++) eq_push(q, ev_of(TEN));
+    start_wait(&w, &t, q, 10 * c);
     sleep_ms(100);
     CHECK_EQ_INT(atomic_load(&w.rc), 2);
     eq_close(q);
@@ -251,8 +276,73 @@ static void test_wait_room_stopped(void)
     eq_free(q);
 }
 
+/* Taken events come out as pushed (header and object, in order); the bytes
+ * they were counted for go with them, and the reader's room callback runs. */
+static void test_take(void)
+{
+    event_queue *q = eq_new();
+    int calls = 0;
+    eq_on_room(q, count_call, &calls);
+    size_t all0 = eq_queued_all();
+    stream_event ev;
+    CHECK_EQ_INT(eq_take(q, &ev), 0);
+    json_t *done = json_pack("{s:s,s:i}", "status", "done", "index", 1);
+    size_t c = json_held_estimate(done), e = held("{}");
+    eq_push(q, (stream_event){.kind = EV_DONE, .index = 1, .obj = done});
+    eq_push(q, (stream_event){.kind = EV_END, .end = END_LEDGER_UNAVAILABLE, .index = EV_NO_FILE, .obj = json_object()});
+    CHECK(readable(q, 0));
+    CHECK_EQ_INT(eq_queued(q), c + e);
+    CHECK(eq_over(q, c, e));
+    CHECK_EQ_INT(eq_take(q, &ev), 1);
+    CHECK(ev.kind == EV_DONE && ev.index == 1 && ev.obj == done); /* the object itself, not a copy */
+    json_decref(ev.obj);
+    CHECK(!readable(q, 0)); /* eq_take cleared the wake-up */
+    CHECK_EQ_INT(eq_queued(q), e);
+    CHECK_EQ_INT(calls, 1);
+    eq_close(q);
+    CHECK_EQ_INT(eq_take(q, &ev), 1);
+    CHECK(ev.kind == EV_END && ev.end == END_LEDGER_UNAVAILABLE && ev.index == EV_NO_FILE);
+    json_decref(ev.obj);
+    CHECK_EQ_INT(eq_take(q, &ev), -1);
+    CHECK_EQ_INT(eq_queued(q), 0);
+    CHECK_EQ_INT(eq_queued_all(), all0);
+    eq_free(q);
+}
+
+/* An event is written once, when a read reaches it, as json_line writes it;
+ * until then it counts as what its objects hold, then as its line's length. */
+static void test_written_when_read(void)
+{
+    event_queue *q = eq_new();
+    size_t all0 = eq_queued_all();
+    /* Reals, an escape, a line separator (written escaped). */
+    json_t *obj = json_pack("{s:s,s:f,s:[f,f],s:s}", "status", "frame", "t", 0.1, "box", 1234.5678, 1.0 / 3.0, "text",
+                            "a\"b\xE2\x80\xA8"
+                            "c");
+    size_t want_len;
+    char *want = json_line(json_incref(obj), &want_len);
+    size_t estimate = json_held_estimate(obj);
+    CHECK(estimate > want_len); /* the object takes more than its line */
+    eq_push(q, (stream_event){.kind = EV_FRAME, .obj = obj});
+    CHECK_EQ_INT(eq_queued(q), estimate);
+    CHECK_EQ_INT(eq_queued_all(), all0 + estimate);
+    char buf[256];
+    CHECK_EQ_INT(eq_read(q, buf, 4), 4);
+    CHECK_EQ_INT(eq_queued(q), want_len - 4); /* exact once written */
+    CHECK_EQ_INT(eq_queued_all(), all0 + want_len - 4);
+    CHECK_EQ_INT(eq_read(q, buf + 4, sizeof buf - 4), (ssize_t)want_len - 4);
+    CHECK(memcmp(buf, want, want_len) == 0);
+    CHECK(memcmp(want, "{\"status\":\"frame\",\"t\":0.1,\"box\":[1234.568,0.3333333],\"text\":\"a\\\"b\\u2028c\"}\n", want_len) == 0);
+    CHECK_EQ_INT(eq_queued(q), 0);
+    CHECK_EQ_INT(eq_queued_all(), all0);
+    free(want);
+    eq_free(q);
+}
+
 int main(void)
 {
+    test_take();
+    test_written_when_read();
     test_wait_room();
     test_wait_room_stopped();
     test_room_callback();

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -63,5 +64,32 @@ int main(void)
     err = json_error_body("no_files", "say \"hi\"\n", &len);
     CHECK_STR(err, "{\"detail\":{\"code\":\"no_files\",\"message\":\"say \\\"hi\\\"\\n\"}}\n");
     free(err);
+
+    /* json_held_estimate: what jansson allocates, with malloc's headers
+     * (glibc, 64-bit), for each kind of value. */
+    json_t *h = json_string("abcd");
+    CHECK_EQ_INT(json_held_estimate(h), 48 + 32); /* json_t block, text block */
+    json_decref(h);
+    h = json_pack("[i,f,b,n]", 1, 0.5, 1);
+    CHECK_EQ_INT(json_held_estimate(h), 48 + 80 + 32 + 32); /* the singletons are free */
+    json_decref(h);
+    /* An event as the pipeline makes one: object, 4 members, 3 strings, 1 integer. */
+    h = json_pack("{s:s,s:s,s:i,s:s}", "status", "llm_delta", "delta", "abcd", "index", 0, "filename", "a.png");
+    CHECK_EQ_INT(json_held_estimate(h), 224 + 4 * 80 + 3 * 80 + 32);
+    json_decref(h);
+    /* Past 8 members the buckets double; past 8 items the table does. */
+    h = json_object();
+    json_t *arr = json_array();
+    for (int i = 0; i < 9; i++) {
+        char k[4];
+        snprintf(k, sizeof k, "k%d", i);
+        json_object_set_new(h, k, json_null());
+        json_array_append_new(arr, json_null());
+    }
+    CHECK_EQ_INT(json_held_estimate(h), 224 + 8 * 16 + 9 * 80);
+    CHECK_EQ_INT(json_held_estimate(arr), 48 + 144);
+    json_decref(h);
+    json_decref(arr);
+    CHECK_EQ_INT(json_held_estimate(NULL), 0);
     return check_report("json_out");
 }
