@@ -368,16 +368,61 @@ static int process(mp_parser *p)
     return p->state == S_ERROR ? -1 : 0;
 }
 
+/* Inside a part's data, with at most a delimiter's worth of bytes held: the
+ * caller's bytes go to part_data straight from its buffer, so a file's bytes
+ * are copied once on the way in (into the form's buffer), not first into
+ * ours too. Returns how many bytes of data it took; 0 leaves them to the
+ * buffered path (a delimiter that may start in the held bytes, a short
+ * piece, headers). */
+static size_t feed_direct(mp_parser *p, const char *data, size_t len)
+{
+    const size_t held = p->in.len, keep = p->dlen - 1;
+    if (p->state != S_BODY || !p->in_part || held > keep || len < p->dlen) return 0;
+    if (held) {
+        /* A delimiter starting in the held bytes ends within the next keep. */
+        char joint[2 * sizeof p->delim];
+        memcpy(joint, p->in.data, held);
+        memcpy(joint + held, data, keep);
+        const char *hit = memmem(joint, held + keep, p->delim, p->dlen);
+        if (hit && (size_t)(hit - joint) < held) return 0;
+        if (emit(p, p->in.data, held)) return 0;
+        buf_reset(&p->in);
+    }
+    const char *hit = memmem(data, len, p->delim, p->dlen);
+    if (hit) {
+        size_t n = (size_t)(hit - data);
+        if (emit(p, data, n) || end_part(p)) return 0;
+        p->state = S_AFTER_DELIM;
+        return n + p->dlen;
+    }
+    /* What could be the start of a delimiter split across reads is held. */
+    if (emit(p, data, len - keep)) return 0;
+    if (buf_add(&p->in, data + len - keep, keep)) {
+        fail(p, "out of memory");
+        return 0;
+    }
+    return len;
+}
+
 int mp_feed(mp_parser *p, const char *data, size_t len)
 {
     if (p->state == S_ERROR) return -1;
     if (p->state == S_END) return 0; /* epilogue: ignored */
     while (len > 0) {
+        size_t used = feed_direct(p, data, len);
+        if (p->state == S_ERROR) return -1;
+        if (used) {
+            data += used;
+            len -= used;
+            continue;
+        }
         /* Feed in slices so the buffer stays small whatever the caller passes. */
         if (buf_room(&p->in) < 1024 && buf_reserve(&p->in, 1024)) return fail(p, "out of memory");
         size_t room = buf_room(&p->in);
         if (room == 0) return fail(p, "part headers too large");
+        /* Small slices: after a part's headers its data takes the direct path. */
         size_t n = len < room ? len : room;
+        if (n > 4096) n = 4096;
         memcpy(p->in.data + p->in.len, data, n);
         buf_commit(&p->in, n);
         data += n;

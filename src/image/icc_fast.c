@@ -45,7 +45,60 @@ static bool invert3(const double a[3][3], double r[3][3])
     return true;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ICC_AVX2 1
+
+/* The same arithmetic as the plain loop, 8 pixels a step with AVX2: the same
+ * float operations in the same order (no FMA, as the plain code compiled
+ * with -std=c11), so the bytes are identical. The table lookups stay scalar
+ * loads: AVX2 gathers cost more than they save here (1.33 against 1.2 ms
+ * for a 640x480 letterbox; the plain loop 4.6, on the shared machine).
+ * Returns the pixels done; the rest go to the plain loop. */
+__attribute__((target("avx2"))) static size_t apply_avx2(const icc_fast *t, uint8_t *p, size_t n)
+{
+    const __m256 m00 = _mm256_set1_ps(t->m[0][0]), m01 = _mm256_set1_ps(t->m[0][1]), m02 = _mm256_set1_ps(t->m[0][2]),
+                 m10 = _mm256_set1_ps(t->m[1][0]), m11 = _mm256_set1_ps(t->m[1][1]), m12 = _mm256_set1_ps(t->m[1][2]),
+                 m20 = _mm256_set1_ps(t->m[2][0]), m21 = _mm256_set1_ps(t->m[2][1]), m22 = _mm256_set1_ps(t->m[2][2]);
+    const __m256 top = _mm256_set1_ps((float)(ENC_N - 1)), zero = _mm256_setzero_ps(), half = _mm256_set1_ps(0.5f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8, p += 24) {
+        __m256 r = _mm256_setr_ps(t->lin[0][p[0]], t->lin[0][p[3]], t->lin[0][p[6]], t->lin[0][p[9]], t->lin[0][p[12]],
+                                  t->lin[0][p[15]], t->lin[0][p[18]], t->lin[0][p[21]]);
+        __m256 g = _mm256_setr_ps(t->lin[1][p[1]], t->lin[1][p[4]], t->lin[1][p[7]], t->lin[1][p[10]], t->lin[1][p[13]],
+                                  t->lin[1][p[16]], t->lin[1][p[19]], t->lin[1][p[22]]);
+        __m256 b = _mm256_setr_ps(t->lin[2][p[2]], t->lin[2][p[5]], t->lin[2][p[8]], t->lin[2][p[11]], t->lin[2][p[14]],
+                                  t->lin[2][p[17]], t->lin[2][p[20]], t->lin[2][p[23]]);
+        __m256 x = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(m00, r), _mm256_mul_ps(m01, g)), _mm256_mul_ps(m02, b)), top);
+        __m256 y = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(m10, r), _mm256_mul_ps(m11, g)), _mm256_mul_ps(m12, b)), top);
+        __m256 z = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(m20, r), _mm256_mul_ps(m21, g)), _mm256_mul_ps(m22, b)), top);
+        /* x > 0 ? min(x, top) : 0, as the scalar code (no NaN here). */
+        x = _mm256_max_ps(_mm256_min_ps(x, top), zero);
+        y = _mm256_max_ps(_mm256_min_ps(y, top), zero);
+        z = _mm256_max_ps(_mm256_min_ps(z, top), zero);
+        int ix[8], iy[8], iz[8];
+        _mm256_storeu_si256((__m256i *)(void *)ix, _mm256_cvttps_epi32(_mm256_add_ps(x, half)));
+        _mm256_storeu_si256((__m256i *)(void *)iy, _mm256_cvttps_epi32(_mm256_add_ps(y, half)));
+        _mm256_storeu_si256((__m256i *)(void *)iz, _mm256_cvttps_epi32(_mm256_add_ps(z, half)));
+        for (int k = 0; k < 8; k++) p[3 * k] = t->enc[ix[k]], p[3 * k + 1] = t->enc[iy[k]], p[3 * k + 2] = t->enc[iz[k]];
+    }
+    return i;
+}
+#endif
+
 void icc_fast_apply(const icc_fast *t, uint8_t *p, size_t n)
+{
+#ifdef ICC_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        size_t done = apply_avx2(t, p, n);
+        p += done * 3;
+        n -= done;
+    }
+#endif
+    icc_fast_apply_plain(t, p, n);
+}
+
+void icc_fast_apply_plain(const icc_fast *t, uint8_t *p, size_t n)
 {
     const float(*lin)[256] = t->lin;
     const float m00 = t->m[0][0], m01 = t->m[0][1], m02 = t->m[0][2], m10 = t->m[1][0], m11 = t->m[1][1],
