@@ -372,13 +372,11 @@ front_result predict_handle(front_conn *c, http_req *hr, const route_call *call)
 
 void predict_cleanup(http_req *hr)
 {
-    kc_release(hr->key_job);
-    hr->key_job = NULL;
     /* A slot or reservation a job got and the request never took goes back with it. */
+    kc_release(hr->key_job);
     kc_release(hr->limit_job);
-    hr->limit_job = NULL;
     kc_release(hr->work_job);
-    hr->work_job = NULL;
+    hr->key_job = hr->limit_job = hr->work_job = NULL;
     if (hr->batch_pr) {
         /* Nobody to answer (client gone, or cut): skip the remaining work. */
         predict_request_cancel(hr->batch_pr);
@@ -386,10 +384,10 @@ void predict_cleanup(http_req *hr)
         hr->batch_pr = NULL;
     }
     front_wait_detach(hr->batch_slot);
-    hr->batch_slot = NULL;
     predict_batch_free(hr->batch);
-    hr->batch = NULL;
     mp_free(hr->mp);
+    hr->batch_slot = NULL;
+    hr->batch = NULL;
     hr->mp = NULL;
     buf_free(&hr->raw);
     form_free(&hr->form);
