@@ -97,6 +97,7 @@ front_result predict_start_stream(front_conn *c, http_req *hr, predict_request *
     /* Ask proxies (nginx) not to buffer the stream. */
     front_resp_header(resp, "X-Accel-Buffering", "no");
     front_resp_header(resp, "Cache-Control", "no-store");
+    eq_for_stream(predict_request_events(pr));
     /* From here the response (sc) owns our reference; the pipeline takes one per file. */
     if (pipeline_submit(s->pipe, pr) != 0) {
         front_resp_free(resp);

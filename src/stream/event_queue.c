@@ -22,7 +22,17 @@
  * would mean writing it at push only to measure it (the second
  * serialisation this queue avoids), and would let small events hold several
  * times their budget: a 4-byte llm_delta's object takes ~800 bytes for a
- * 70-byte line. */
+ * 70-byte line. The other way round, objects held for a stream's reader
+ * that has stopped reading would fill the budgets with a tenth of the
+ * results text would: so behind such a reader, events are written at push
+ * (EQ_WRITE_BEHIND). */
+/* A stream's reader that falls behind by more than this many bytes gets its
+ * next events written at push, by the producer, instead of at read: still
+ * once each, but queued as text, which holds several times less memory than
+ * the objects (a detection box's object ~800 bytes, its text ~100), so the
+ * queue's budgets hold as many results as when it held text. */
+#define EQ_WRITE_BEHIND (64 * 1024)
+
 typedef struct item {
     struct item *next;
     stream_event ev; /* ev.obj NULL once written (text) */
@@ -37,6 +47,7 @@ struct event_queue {
     size_t pushed;
     size_t queued; /* the items' costs: bytes pushed and not yet read */
     bool closed;
+    bool stream; /* eq_for_stream: its consumer is eq_read */
     int efd;
     /* Back-pressure (eq_over): call on_room once queued <= room_at. */
     bool room_wanted;
@@ -90,20 +101,50 @@ static void wake(event_queue *q)
     (void)r;
 }
 
+void eq_for_stream(event_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stream = true;
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Whether an event whose objects hold cost bytes is to be written now: q's
+ * stream reader would be behind by more than EQ_WRITE_BEHIND with it. So at
+ * most that much of a stream's queue is ever objects. */
+static bool write_now(event_queue *q, size_t cost)
+{
+    pthread_mutex_lock(&q->mu);
+    bool behind = q->stream && q->queued + cost > EQ_WRITE_BEHIND;
+    pthread_mutex_unlock(&q->mu);
+    return behind;
+}
+
 static int push(event_queue *q, stream_event ev, size_t max_queued)
 {
     item *it = malloc(sizeof *it);
-    size_t cost = json_held_estimate(ev.obj); /* outside the lock: it walks the object */
-    pthread_mutex_lock(&q->mu);
-    int rc = q->closed || !it || !ev.obj ? -1 : q->queued + cost > max_queued ? 1
-                                                                              : 0;
-    if (rc != 0) {
-        pthread_mutex_unlock(&q->mu);
+    if (!it || !ev.obj) {
         free(it);
         json_decref(ev.obj);
+        return -1;
+    }
+    /* Outside the lock: walking the object, and writing its line. */
+    *it = (item){.ev = ev, .cost = json_held_estimate(ev.obj)};
+    if (write_now(q, it->cost)) {
+        it->text = json_line(ev.obj, &it->len); /* the one serialisation; takes the object */
+        it->ev.obj = NULL;
+        it->cost = it->len;
+    }
+    size_t cost = it->cost;
+    pthread_mutex_lock(&q->mu);
+    int rc = q->closed || (!it->ev.obj && !it->text) ? -1 : q->queued + cost > max_queued ? 1
+                                                                                          : 0;
+    if (rc != 0) {
+        pthread_mutex_unlock(&q->mu);
+        json_decref(it->ev.obj);
+        free(it->text);
+        free(it);
         return rc;
     }
-    *it = (item){.ev = ev, .cost = cost};
     if (q->tail) q->tail->next = it;
     else q->head = it;
     q->tail = it;

@@ -65,6 +65,11 @@ void eq_close(event_queue *q);
 
 /* A queue has one consumer, which uses one of these two, never both. */
 
+/* Tells q that its consumer is a stream (eq_read), before the first push:
+ * while that reader is behind, events are written to their lines at push
+ * (event_queue.c, EQ_WRITE_BEHIND). Never for an eq_take consumer. */
+void eq_for_stream(event_queue *q);
+
 /* The NDJSON stream: copies up to max bytes of the events' lines, writing
  * each event's line when the read reaches it. Returns the number copied
  * (> 0), 0 when nothing is queued yet, or -1 at end of stream (closed and

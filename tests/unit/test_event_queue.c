@@ -339,8 +339,41 @@ static void test_written_when_read(void)
     eq_free(q);
 }
 
+/* A stream's reader that is behind: past 64 KiB of unread events, each new
+ * one is written at push, so it counts as its line, not its objects; the
+ * bytes read are the same. */
+static void test_written_at_push_when_behind(void)
+{
+    event_queue *q = eq_new();
+    eq_for_stream(q);
+    json_t *proto = json_array();
+    for (int i = 0; i < 200; i++) json_array_append_new(proto, json_pack("{s:i,s:f,s:s}", "x", i, "c", 0.5, "l", "car"));
+    size_t line_len;
+    char *line = json_line(json_pack("{s:s,s:O}", "status", "done", "boxes", proto), &line_len);
+    json_t *one = json_pack("{s:s,s:O}", "status", "done", "boxes", proto);
+    size_t estimate = json_held_estimate(one);
+    json_decref(one);
+    CHECK(estimate > 4 * line_len); /* objects hold several times their line */
+    for (int i = 0; i < 40; i++) eq_push(q, (stream_event){.kind = EV_DONE, .obj = json_pack("{s:s,s:O}", "status", "done", "boxes", proto)});
+    /* At most 64 KiB of it is objects; the rest is its lines. */
+    CHECK(eq_queued(q) <= 64 * 1024 + 40 * line_len);
+    CHECK(eq_queued(q) < 40 * estimate / 2);
+    char *buf = malloc(40 * line_len + 1);
+    size_t got = 0;
+    ssize_t n;
+    while ((n = eq_read(q, buf + got, 40 * line_len + 1 - got)) > 0) got += (size_t)n;
+    CHECK_EQ_INT(got, 40 * line_len);
+    for (int i = 0; i < 40; i++) CHECK(memcmp(buf + (size_t)i * line_len, line, line_len) == 0);
+    CHECK_EQ_INT(eq_queued(q), 0);
+    free(buf);
+    free(line);
+    json_decref(proto);
+    eq_free(q);
+}
+
 int main(void)
 {
+    test_written_at_push_when_behind();
     test_take();
     test_written_when_read();
     test_wait_room();
